@@ -1,0 +1,1 @@
+//! Structural checks of a merged lab.
