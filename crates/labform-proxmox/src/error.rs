@@ -1,0 +1,189 @@
+//! Errors of the Proxmox client: API errors with status, message and
+//! per-parameter errors, transport and TLS failures, task failures.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// An error answer from the Proxmox API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status (400, 401, 403, 500, 501, 595, ...).
+    pub status: u16,
+    /// The message (body `message`, or the reason phrase on old servers),
+    /// without the trailing newline.
+    pub message: String,
+    /// Per-parameter errors of a 400 `Parameter verification failed.`.
+    pub errors: BTreeMap<String, String>,
+}
+
+impl ApiError {
+    /// A new error.
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into().trim_end_matches('\n').to_owned(),
+            errors: BTreeMap::new(),
+        }
+    }
+
+    /// A 400 parameter-verification error with one parameter error.
+    pub fn param(param: &str, text: impl Into<String>) -> Self {
+        let mut errors = BTreeMap::new();
+        errors.insert(param.to_owned(), text.into());
+        Self {
+            status: 400,
+            message: "Parameter verification failed.".into(),
+            errors,
+        }
+    }
+
+    /// A 400 parameter-verification error with several parameter errors.
+    pub fn params(errors: BTreeMap<String, String>) -> Self {
+        Self {
+            status: 400,
+            message: "Parameter verification failed.".into(),
+            errors,
+        }
+    }
+
+    /// Whether this is a lock timeout (`can't lock file ... got timeout`,
+    /// `cfs-lock ... got lock request timeout`): Proxmox gave up before
+    /// changing anything, so the request may be retried.
+    pub fn is_lock_timeout(&self) -> bool {
+        is_lock_timeout_text(&self.message)
+    }
+
+    /// Whether a write that got this error may be retried: Proxmox rejected
+    /// it before doing anything (lock timeouts, 595/596 proxy failures).
+    pub fn is_safe_to_retry_write(&self) -> bool {
+        self.status == 595 || self.status == 596 || self.is_lock_timeout()
+    }
+}
+
+/// Whether an error text is a lock timeout.
+pub fn is_lock_timeout_text(text: &str) -> bool {
+    (text.contains("can't lock file") && text.contains("got timeout"))
+        || (text.contains("cfs-lock") && text.contains("got lock request timeout"))
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status, self.message)?;
+        for (k, v) in &self.errors {
+            write!(f, "; {k}: {}", v.trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Everything that can go wrong talking to Proxmox.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The API answered with an error status.
+    #[error("Proxmox API error on {method} {path}: {source}")]
+    Api {
+        /// HTTP method.
+        method: String,
+        /// API path (below `/api2/json`).
+        path: String,
+        /// The error.
+        #[source]
+        source: ApiError,
+    },
+    /// The request did not complete (connection, TLS, timeout).
+    #[error("request {method} {path} failed")]
+    Transport {
+        /// HTTP method.
+        method: String,
+        /// API path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The answer did not decode into the expected type.
+    #[error("could not decode the answer of {method} {path}")]
+    Decode {
+        /// HTTP method.
+        method: String,
+        /// API path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A task ended with an error exit status.
+    #[error("task {upid} failed: {exitstatus}")]
+    TaskFailed {
+        /// The task.
+        upid: String,
+        /// Its exit status (the error text).
+        exitstatus: String,
+        /// The last lines of the task log.
+        log: Vec<String>,
+    },
+    /// A task did not finish before the deadline.
+    #[error("task {upid} still running after {waited:?}")]
+    TaskTimeout {
+        /// The task.
+        upid: String,
+        /// How long we waited.
+        waited: std::time::Duration,
+    },
+    /// An invalid UPID.
+    #[error(transparent)]
+    Upid(#[from] crate::upid::InvalidUpid),
+    /// A property string that does not parse.
+    #[error("invalid property string for '{key}'")]
+    Property {
+        /// The config key.
+        key: String,
+        /// The cause.
+        #[source]
+        source: crate::propstring::PropertyError,
+    },
+    /// Client configuration is invalid (bad URL, bad fingerprint, TLS setup).
+    #[error("invalid client configuration: {0}")]
+    Config(String),
+    /// TLS setup failed.
+    #[error("TLS setup failed")]
+    Tls(#[source] rustls::Error),
+    /// Could not fetch a server certificate.
+    #[error("could not fetch the certificate of {host}")]
+    Fetch {
+        /// host:port
+        host: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The API error, if this is one.
+    pub fn api(&self) -> Option<&ApiError> {
+        match self {
+            Error::Api { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of an API error.
+    pub fn status(&self) -> Option<u16> {
+        self.api().map(|e| e.status)
+    }
+
+    /// Builds an API error for a method and path.
+    pub fn from_api(method: &str, path: &str, source: ApiError) -> Self {
+        Error::Api {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// Result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
