@@ -1,0 +1,211 @@
+//! The plan as a person reads it: grouped by Proxmox, images and templates, clusters (with their
+//! VMs and the steps that follow), plain VMs and tenants, then a summary.
+
+use std::fmt::Write as _;
+
+use crate::plan::{Plan, PlannedVm};
+
+/// Renders `plan` as text. `offline` says that Proxmox was not consulted.
+pub fn render(plan: &Plan, offline: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Plan for lab `{}` (scope `{}`)", plan.lab, plan.scope);
+    if offline {
+        let _ = writeln!(
+            out,
+            "Offline: Proxmox was not consulted; everything below would be created."
+        );
+    }
+    for endpoint in &plan.endpoints {
+        let _ = writeln!(out, "\nProxmox `{}` ({})", endpoint.name, endpoint.url);
+        for node in &endpoint.nodes {
+            let _ = writeln!(
+                out,
+                "  node {:<12} {:>4}/{:<4} vCPU  {:>7}/{:<7} MiB  {} VMs",
+                node.name,
+                node.cpu_used,
+                node.cpu_capacity,
+                node.memory_used_mib,
+                node.memory_capacity_mib,
+                node.vms
+            );
+        }
+    }
+    if !plan.images.is_empty() {
+        let _ = writeln!(out, "\nImages");
+        for image in &plan.images {
+            let _ = writeln!(
+                out,
+                "  + download {} to {}:{}/{} ({})",
+                image.name,
+                image.node,
+                image.storage,
+                image.file_name,
+                short_checksum(&image.checksum)
+            );
+        }
+    }
+    if !plan.templates.is_empty() {
+        let _ = writeln!(out, "\nTemplates");
+        for template in &plan.templates {
+            let _ = writeln!(
+                out,
+                "  + {} {} on {}/{} from {}",
+                template.vm_id, template.name, template.node, template.storage, template.image
+            );
+        }
+    }
+    for cluster in &plan.clusters {
+        let _ = writeln!(out);
+        let mut heading = format!(
+            "Cluster `{}`: {} {}",
+            cluster.name, cluster.distribution, cluster.version
+        );
+        if let Some(environment) = &cluster.environment {
+            heading.push_str(&format!(", environment {environment}"));
+        }
+        if let Some(tenant) = &cluster.tenant {
+            heading.push_str(&format!(", tenant {tenant}"));
+        }
+        let _ = writeln!(out, "{heading}");
+        let api = cluster
+            .api_address
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "?".to_owned());
+        let _ = writeln!(
+            out,
+            "  API https://{api}:6443{}; pods {}; services {}; CNI {}; datastore {}",
+            if cluster.api_vip { " (VIP)" } else { "" },
+            cluster.pod_cidr,
+            cluster.service_cidr,
+            cluster.cni,
+            cluster.datastore
+        );
+        if let Some(addresses) = &cluster.load_balancer_addresses {
+            let _ = writeln!(out, "  load balancers {addresses}");
+        }
+        for vm in plan
+            .vms
+            .iter()
+            .filter(|vm| vm.cluster.as_deref() == Some(cluster.name.as_str()))
+        {
+            render_vm(&mut out, vm);
+        }
+        if !cluster.bootstrap_supported {
+            let _ = writeln!(
+                out,
+                "  note: labform builds these VMs but does not bootstrap {} yet; the steps show what will be automated",
+                cluster.distribution
+            );
+        }
+        let _ = writeln!(out, "  then:");
+        for (number, step) in cluster.steps.iter().enumerate() {
+            match &step.target {
+                Some(target) => {
+                    let _ = writeln!(out, "    {}. {} [{}]", number + 1, step.action, target);
+                }
+                None => {
+                    let _ = writeln!(out, "    {}. {}", number + 1, step.action);
+                }
+            }
+        }
+    }
+    let plain: Vec<&PlannedVm> = plan.vms.iter().filter(|vm| vm.cluster.is_none()).collect();
+    if !plain.is_empty() {
+        let _ = writeln!(out, "\nVMs");
+        for vm in plain {
+            render_vm(&mut out, vm);
+        }
+    }
+    if !plan.tenants.is_empty() {
+        let _ = writeln!(out, "\nTenants");
+        for tenant in &plan.tenants {
+            let _ = writeln!(
+                out,
+                "  {}: pool {}, token {}; clusters {}; services {}",
+                tenant.name,
+                tenant.pool,
+                tenant.api_token,
+                list_or_none(&tenant.clusters),
+                list_or_none(&tenant.services)
+            );
+        }
+    }
+    let summary = &plan.summary;
+    let _ = writeln!(
+        out,
+        "\nPlan: {} VMs ({} vCPU, {} MiB memory, {} GiB disk), {} clusters, {} templates, {} image downloads, {} actions.",
+        summary.vms,
+        summary.cpu,
+        summary.memory_mib,
+        summary.disk_gib,
+        summary.clusters,
+        summary.templates,
+        summary.images,
+        plan.actions.len()
+    );
+    out
+}
+
+fn render_vm(out: &mut String, vm: &PlannedVm) {
+    let disks: Vec<String> = vm
+        .disks
+        .iter()
+        .map(|disk| format!("{}G {}", disk.size_gib, disk.storage))
+        .collect();
+    let address = match vm.nic.address {
+        Some(address) => format!("{address}/{}", vm.nic.prefix),
+        None => "dhcp".to_owned(),
+    };
+    let vlan = vm
+        .nic
+        .vlan
+        .map(|vlan| format!(" vlan {vlan}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "  + {} {:<28} {:<8} {:>2} vCPU {:>6} MiB  disk {}  {} on {}{}  {}",
+        vm.vm_id,
+        vm.name,
+        vm.node,
+        vm.cpu,
+        vm.memory_mib,
+        disks.join(" + "),
+        address,
+        vm.nic.bridge,
+        vlan,
+        vm.image.as_deref().unwrap_or("no image")
+    );
+    let mut details = vec![format!("{} {}", vm.role, vm.nic.mac)];
+    if let Some(cloud_init) = &vm.cloud_init {
+        details.push(format!(
+            "cloud-init: user {}, {} SSH key(s), host keys pinned, packages {}",
+            cloud_init.user,
+            cloud_init.ssh_keys,
+            cloud_init.packages.join(" ")
+        ));
+    } else {
+        details.push("no cloud-init (installer ISO)".to_owned());
+    }
+    if let Some(pool) = &vm.pool {
+        details.push(format!("pool {pool}"));
+    }
+    if vm.protected {
+        details.push("protected".to_owned());
+    }
+    let _ = writeln!(out, "      {}", details.join("; "));
+}
+
+fn short_checksum(checksum: &str) -> String {
+    match checksum.split_once(':') {
+        Some((algorithm, hex)) if hex.len() > 12 => format!("{algorithm}:{}…", &hex[..12]),
+        _ => checksum.to_owned(),
+    }
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
+    }
+}
