@@ -987,9 +987,9 @@ impl<'a> Checker<'a> {
                 Diagnostic::warning(
                     "distribution-preview",
                     &at.at("distribution"),
-                    format!("{} clusters are planned and their VMs built, but labform does not bootstrap {} yet", cluster.distribution.as_str(), cluster.distribution.as_str()),
+                    format!("labform plans {} clusters and builds their VMs, but does not bootstrap {} yet", cluster.distribution.as_str(), cluster.distribution.as_str()),
                 )
-                .hint("K3s is bootstrapped end to end today; kubeadm and Talos bootstrap come in a later release"),
+                .hint("K3s is the first distribution labform bootstraps; kubeadm and Talos follow. Until then, bootstrap this cluster by hand after `apply`"),
             );
         }
         let network = if self.reference(

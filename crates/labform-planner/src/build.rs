@@ -748,7 +748,17 @@ fn assemble(
         }
         used_macs.insert(mac.clone(), index);
         let address = addresses.vms[index];
-        let cloud = image.is_some_and(|image| image.kind == ImageKind::CloudImage);
+        let talos = instance.is_some_and(|instance| {
+            lab.clusters[instance.cluster].distribution == Distribution::Talos
+        });
+        let cloud = image.is_some_and(|image| image.kind == ImageKind::CloudImage) && !talos;
+        let boot = if talos {
+            "talos"
+        } else if cloud {
+            "cloud-init"
+        } else {
+            "installer"
+        };
         let mut packages = vec!["qemu-guest-agent".to_owned()];
         if let Some(instance) = instance
             && lab.clusters[instance.cluster].addons.longhorn.is_some()
@@ -815,6 +825,7 @@ fn assemble(
                 dns: network.dns.clone(),
                 domain: network.domain.clone(),
             },
+            boot: boot.to_owned(),
             cloud_init: cloud.then(|| CloudInitSummary {
                 hostname: vm.name.clone(),
                 fqdn: network

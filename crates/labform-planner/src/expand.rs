@@ -214,6 +214,42 @@ pub fn expand(lab: &LabFile, diagnostics: &mut Vec<Diagnostic>) -> Expanded {
                 );
                 continue;
             };
+            let here = overlay_source
+                .clone()
+                .unwrap_or_else(|| cluster.source.clone());
+            let api_vip = overlay
+                .and_then(|(_, overlay)| overlay.api_vip.clone())
+                .or_else(|| cluster.api_vip.clone());
+            let mut missing_pools: Vec<(&str, &str, PoolPurpose)> = Vec::new();
+            if let Some(ApiVip::FromPool(pool)) = &api_vip {
+                missing_pools.push(("api_vip", pool, PoolPurpose::Vips));
+            }
+            if let Some(metallb) = &cluster.addons.metallb {
+                missing_pools.push((
+                    "addons.metallb.pool",
+                    &metallb.pool,
+                    PoolPurpose::LoadBalancers,
+                ));
+            }
+            for (field, pool, purpose) in missing_pools {
+                let present = network_declared
+                    .pools
+                    .iter()
+                    .any(|candidate| candidate.name == pool && candidate.purpose == purpose);
+                if !present {
+                    diagnostics.push(
+                        Diagnostic::error(
+                            "unknown-reference",
+                            &here.at(if overlay_source.is_some() { "cluster" } else { field }),
+                            format!(
+                                "cluster `{name}` is on network `{network_name}`, which has no {} pool `{pool}`",
+                                purpose.as_str()
+                            ),
+                        )
+                        .hint(format!("add pool `{pool}` with `purpose: {}` to network `{network_name}`", purpose.as_str())),
+                    );
+                }
+            }
             let mut servers = cluster.servers.clone();
             let mut agents = cluster.agents.clone();
             if let Some((_, overlay)) = overlay {
@@ -239,9 +275,7 @@ pub fn expand(lab: &LabFile, diagnostics: &mut Vec<Diagnostic>) -> Expanded {
                     .unwrap_or_else(|| cluster.version.clone()),
                 network,
                 address_pool,
-                api_vip: overlay
-                    .and_then(|(_, overlay)| overlay.api_vip.clone())
-                    .or_else(|| cluster.api_vip.clone()),
+                api_vip,
                 servers: servers.clone(),
                 agents: agents.clone(),
                 tenant,

@@ -180,7 +180,10 @@ pub struct PlannedVm {
     pub template: Option<VmId>,
     /// NIC.
     pub nic: PlannedNic,
-    /// Cloud-init summary (cloud images only).
+    /// How the guest is configured on first boot: `cloud-init`, `talos` (machine config through
+    /// NoCloud) or `installer` (an ISO a person installs from).
+    pub boot: String,
+    /// Cloud-init summary (cloud-init guests only).
     pub cloud_init: Option<CloudInitSummary>,
     /// Proxmox tags recording ownership.
     pub tags: Vec<String>,

@@ -183,8 +183,10 @@ fn render_vm(out: &mut String, vm: &PlannedVm) {
             cloud_init.ssh_keys,
             cloud_init.packages.join(" ")
         ));
+    } else if vm.boot == "talos" {
+        details.push("Talos machine config through NoCloud (no users, no SSH)".to_owned());
     } else {
-        details.push("no cloud-init (installer ISO)".to_owned());
+        details.push("no cloud-init: installed from its ISO".to_owned());
     }
     if let Some(pool) = &vm.pool {
         details.push(format!("pool {pool}"));

@@ -29,7 +29,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "{}",
             serde_json::to_string_pretty(&report).expect("serialisable")
         );
-    } else if outcome.diagnostics.is_empty() {
+    } else {
+        if !outcome.diagnostics.is_empty() {
+            eprint!("{}", outcome.render_diagnostics());
+        }
+        if outcome.failed() {
+            return Ok(ExitCode::from(1));
+        }
         let summary = outcome
             .planned
             .as_ref()
@@ -42,8 +48,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             })
             .unwrap_or_default();
         println!("{}: valid{summary}", args.file.display());
-    } else {
-        eprint!("{}", outcome.render_diagnostics());
     }
     Ok(if outcome.failed() {
         ExitCode::from(1)
