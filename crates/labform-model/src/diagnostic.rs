@@ -273,22 +273,33 @@ pub fn did_you_mean<'a>(
         .map(|(_, candidate)| candidate)
 }
 
-/// Levenshtein distance between two strings, by characters (with `-`/`_` treated as equal).
+/// Edit distance between two strings counting insertions, deletions, substitutions and swaps of
+/// neighbouring characters (optimal string alignment), by characters, with `-` and `_` equal.
 pub fn edit_distance(left: &str, right: &str) -> usize {
     let normalise = |c: char| if c == '-' { '_' } else { c };
     let left: Vec<char> = left.chars().map(normalise).collect();
     let right: Vec<char> = right.chars().map(normalise).collect();
-    let mut previous: Vec<usize> = (0..=right.len()).collect();
-    let mut current = vec![0; right.len() + 1];
-    for (i, left_char) in left.iter().enumerate() {
-        current[0] = i + 1;
-        for (j, right_char) in right.iter().enumerate() {
-            let substitution = previous[j] + usize::from(left_char != right_char);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        std::mem::swap(&mut previous, &mut current);
+    let width = right.len() + 1;
+    let mut table = vec![0usize; (left.len() + 1) * width];
+    for i in 0..=left.len() {
+        table[i * width] = i;
     }
-    previous[right.len()]
+    for (j, cell) in table.iter_mut().enumerate().take(width) {
+        *cell = j;
+    }
+    for i in 1..=left.len() {
+        for j in 1..=right.len() {
+            let cost = usize::from(left[i - 1] != right[j - 1]);
+            let mut best = (table[(i - 1) * width + j] + 1)
+                .min(table[i * width + j - 1] + 1)
+                .min(table[(i - 1) * width + j - 1] + cost);
+            if i > 1 && j > 1 && left[i - 1] == right[j - 2] && left[i - 2] == right[j - 1] {
+                best = best.min(table[(i - 2) * width + j - 2] + 1);
+            }
+            table[i * width + j] = best;
+        }
+    }
+    table[left.len() * width + right.len()]
 }
 
 #[cfg(test)]
@@ -307,5 +318,7 @@ mod tests {
         );
         assert_eq!(did_you_mean("zzzzzz", ["cpu", "memory"]), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("lna", "lan"), 1);
+        assert_eq!(did_you_mean("lna", ["lan", "wan-uplink"]), Some("lan"));
     }
 }

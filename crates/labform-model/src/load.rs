@@ -312,7 +312,18 @@ pub fn parse_fragment(id: FileId, sources: &SourceMap) -> Result<LabFile, Box<Di
     if text.trim().is_empty() {
         return Ok(LabFile::default());
     }
-    serde_saphyr::from_str::<LabFile>(text).map_err(|error| Box::new(parse_diagnostic(id, &error)))
+    serde_saphyr::from_str::<LabFile>(text).map_err(|error| {
+        let mut diagnostic = parse_diagnostic(id, &error);
+        // A missing field is reported where its mapping ends; point at the mapping itself.
+        if diagnostic.code == "missing-field"
+            && let Some(Anchor::Position { position, .. }) = &diagnostic.anchor
+            && let Some(mut path) = sources.file(id).path_at(position.line, position.column)
+        {
+            path.0.pop();
+            diagnostic.anchor = Some(Anchor::Field(Source { file: id, path }));
+        }
+        Box::new(diagnostic)
+    })
 }
 
 /// Turns a YAML or type error into a diagnostic with a code, a position and a hint.
@@ -327,7 +338,7 @@ pub fn parse_diagnostic(file: FileId, error: &serde_saphyr::Error) -> Diagnostic
         }
     }
     let code;
-    let mut hint = None;
+    let hint;
     let mut hide_source_line = false;
     if message.contains(INLINE_SECRET_MARKER) {
         code = "inline-secret";
@@ -367,12 +378,24 @@ pub fn parse_diagnostic(file: FileId, error: &serde_saphyr::Error) -> Diagnostic
         message = format!("missing field `{name}`");
     } else if message.starts_with("invalid type") || message.starts_with("invalid ") {
         code = "wrong-type";
+        let kind = message.trim_start_matches("invalid ").trim();
+        let plain = match kind {
+            "u8" | "u16" | "u32" | "u64" | "usize" => Some("expected a whole number (0 or more)"),
+            "i8" | "i16" | "i32" | "i64" | "isize" => Some("expected a whole number"),
+            "f32" | "f64" => Some("expected a number"),
+            "bool" | "boolean" => Some("expected true or false"),
+            _ => None,
+        };
+        if let Some(plain) = plain {
+            message = plain.to_owned();
+        }
         hint = Some("`labform schema` shows the type each field expects".to_owned());
     } else if message.contains("budget") || message.contains("depth") {
         code = "too-complex";
         hint = Some("lab files nest a few levels deep; this input is not a lab file".to_owned());
     } else if matches!(error.without_snippet(), serde_saphyr::Error::Message { .. }) {
         code = "invalid-value";
+        hint = Some("`labform schema` describes what this field accepts".to_owned());
     } else {
         code = "yaml-syntax";
         hint = Some("check indentation and quoting around this position".to_owned());

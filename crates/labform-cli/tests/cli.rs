@@ -1,0 +1,202 @@
+//! The `labform` binary end to end: exit codes, output streams, JSON, the lock file, the schema
+//! command, and garbage input that must end in an error, never a panic.
+
+use assert_cmd::Command;
+
+fn labform() -> Command {
+    Command::cargo_bin("labform").expect("the binary is built")
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let output = labform().arg("--help").output().unwrap();
+    assert!(output.status.success());
+    insta::assert_snapshot!("help", String::from_utf8_lossy(&output.stdout));
+}
+
+#[test]
+fn validate_reports_success_and_errors_with_exit_codes() {
+    let output = labform()
+        .args(["validate", "../../examples/seed-001.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("valid (5 VMs, 1 clusters)"));
+
+    let output = labform()
+        .args(["validate", "tests/broken/etcd-quorum.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("error[etcd-quorum]"), "{stderr}");
+    assert!(
+        stderr.contains("tests/broken/etcd-quorum.yaml:10:14"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn validate_json_names_file_line_column_and_field() {
+    let output = labform()
+        .args(["validate", "--json", "tests/broken/unknown-reference.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["valid"], false);
+    let first = &report["diagnostics"][0];
+    assert_eq!(first["code"], "unknown-reference");
+    assert_eq!(first["file"], "tests/broken/unknown-reference.yaml");
+    assert_eq!(first["line"], 8);
+    assert_eq!(first["column"], 14);
+    assert_eq!(first["field"], "clusters[0].network");
+    assert_eq!(first["hint"], "did you mean `lan`?");
+}
+
+#[test]
+fn plan_writes_a_lock_and_keeps_allocations_when_the_lab_grows() {
+    let directory = tempfile::tempdir().unwrap();
+    let lab = directory.path().join("lab.yaml");
+    let original = std::fs::read_to_string("../../examples/seed-001.yaml").unwrap();
+    std::fs::write(&lab, &original).unwrap();
+    let first = labform()
+        .args(["plan", "--json"])
+        .arg(&lab)
+        .output()
+        .unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(directory.path().join("lab.lock").exists());
+    let before: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+
+    // A new agent group declared *before* the existing one would take its addresses without the lock.
+    let grown = original.replace(
+        "    agents:\n",
+        "    agents:\n      - {name: gpu, count: 2, cpu: 2, memory: 4GiB}\n",
+    );
+    assert_ne!(grown, original);
+    std::fs::write(&lab, &grown).unwrap();
+    let locked = labform()
+        .args(["plan", "--locked"])
+        .arg(&lab)
+        .output()
+        .unwrap();
+    assert_eq!(
+        locked.status.code(),
+        Some(1),
+        "--locked refuses to change the lock"
+    );
+    let second = labform()
+        .args(["plan", "--json"])
+        .arg(&lab)
+        .output()
+        .unwrap();
+    assert!(second.status.success());
+    let after: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    for vm in before["vms"].as_array().unwrap() {
+        let same = after["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|other| other["name"] == vm["name"])
+            .unwrap();
+        assert_eq!(same["vm_id"], vm["vm_id"], "{} kept its VM ID", vm["name"]);
+        assert_eq!(
+            same["nic"]["address"], vm["nic"]["address"],
+            "{} kept its address",
+            vm["name"]
+        );
+        assert_eq!(same["node"], vm["node"]);
+        assert_eq!(same["nic"]["mac"], vm["nic"]["mac"]);
+    }
+    assert_eq!(after["vms"].as_array().unwrap().len(), 7);
+    let locked = labform()
+        .args(["plan", "--locked"])
+        .arg(&lab)
+        .output()
+        .unwrap();
+    assert_eq!(locked.status.code(), Some(0), "the lock is now up to date");
+}
+
+#[test]
+fn schema_command_prints_the_committed_schema() {
+    let output = labform().arg("schema").output().unwrap();
+    assert!(output.status.success());
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let committed = std::fs::read_to_string("../../schema/lab.schema.json")
+        .expect("schema/lab.schema.json is committed");
+    assert!(
+        printed == committed,
+        "schema/lab.schema.json is stale: run `cargo run -- schema > schema/lab.schema.json`"
+    );
+    let schema: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(schema["title"], "labform lab file");
+    assert!(schema["properties"]["clusters"].is_object());
+}
+
+#[test]
+fn garbage_never_panics() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut inputs: Vec<(String, Vec<u8>)> = vec![
+        ("empty".into(), Vec::new()),
+        ("random-bytes".into(), (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect()),
+        ("deep-sequences".into(), "[".repeat(100_000).into_bytes()),
+        ("deep-mappings".into(), (0..5_000).map(|depth| format!("{}a:\n", " ".repeat(depth))).collect::<String>().into_bytes()),
+        ("huge".into(), format!("lab: x\n# {}\n", "x".repeat(17 << 20)).into_bytes()),
+        ("scalar".into(), b"42".to_vec()),
+        ("sequence-root".into(), b"- a\n- b\n".to_vec()),
+        ("anchors".into(), b"a: &a [*a]\n".to_vec()),
+        ("billion-laughs".into(), b"a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n".to_vec()),
+        ("wrong-types".into(), b"lab: [1]\nproxmox: 3\nclusters: {a: b}\nnetworks: [[1]]\nimages: [1, 2]\n".to_vec()),
+        ("wrong-nested".into(), b"lab: x\nclusters: [{name: a, servers: [1], agents: {x: 1}, addons: [metallb]}]\n".to_vec()),
+        ("tabs".into(), b"lab:\tx\n\tclusters: 1\n".to_vec()),
+        ("nul".into(), b"lab: \0\0\0\n".to_vec()),
+    ];
+    for (name, bytes) in inputs.drain(..) {
+        let path = directory.path().join(format!("{name}.yaml"));
+        std::fs::write(&path, &bytes).unwrap();
+        for command in ["validate", "plan"] {
+            let output = labform()
+                .args(
+                    [command, "--no-lock"]
+                        .iter()
+                        .filter(|arg| command == "plan" || **arg != "--no-lock"),
+                )
+                .arg(&path)
+                .output()
+                .unwrap();
+            let code = output.status.code();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                !stderr.contains("panicked"),
+                "{command} {name} panicked: {stderr}"
+            );
+            assert!(
+                matches!(code, Some(1)),
+                "{command} {name}: exit {code:?}, stderr {stderr}"
+            );
+            assert!(
+                stderr.contains("error["),
+                "{command} {name}: no diagnostic: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let output = labform()
+        .args(["validate", "does-not-exist.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot read does-not-exist.yaml: no such file"),
+        "{stderr}"
+    );
+}
