@@ -16,3 +16,25 @@ pub use allocate::Allocations;
 pub use build::{Planned, plan};
 pub use plan::Plan;
 pub use render::render;
+
+/// Loads `bytes` as a lab file (from memory, without includes on disk), validates and plans it,
+/// and renders its diagnostics; returns the number of errors. Used by the fuzzer and by the test
+/// that replays its corpus: whatever the input, this must return, never panic.
+pub fn check_bytes(bytes: &[u8]) -> usize {
+    let mut files = labform_model::MemoryFileSystem::new();
+    files.insert("lab.yaml", bytes.to_vec());
+    let loaded = labform_model::load(&files, std::path::Path::new("lab.yaml"));
+    let mut diagnostics = loaded.diagnostics;
+    if let Some(lab) = &loaded.lab {
+        let planned = plan(lab, &Allocations::empty());
+        if let Some(plan) = &planned.plan {
+            let _ = render(plan, true);
+        }
+        diagnostics.extend(planned.diagnostics);
+    }
+    let _ = labform_model::diagnostic::render_all(&diagnostics, &loaded.sources);
+    diagnostics
+        .iter()
+        .filter(|diagnostic| diagnostic.is_error())
+        .count()
+}
