@@ -1073,7 +1073,7 @@ impl<'a> Checker<'a> {
             );
         }
         match &cluster.datastore {
-            Datastore::EmbeddedEtcd if servers > 1 && servers % 2 == 0 => self.push(
+            Datastore::EmbeddedEtcd if servers > 1 && servers.is_multiple_of(2) => self.push(
                 Diagnostic::error("etcd-quorum", &at.at("servers.count"), format!("{servers} servers with embedded etcd: an even number adds no fault tolerance"))
                     .hint(format!("use {} or {} servers; etcd needs a majority to stay up", servers - 1, servers + 1)),
             ),
@@ -1653,7 +1653,10 @@ impl<'a> Checker<'a> {
                         );
                     }
                     let count = servers.count.unwrap_or(cluster.servers.count);
-                    if cluster.datastore == Datastore::EmbeddedEtcd && count > 1 && count % 2 == 0 {
+                    if cluster.datastore == Datastore::EmbeddedEtcd
+                        && count > 1
+                        && count.is_multiple_of(2)
+                    {
                         self.push(
                             Diagnostic::error("etcd-quorum", &overlay_at.at("servers.count"), format!("{count} servers with embedded etcd in `{}`: an even number adds no fault tolerance", environment.name))
                                 .hint(format!("use {} or {} servers", count - 1, count + 1)),

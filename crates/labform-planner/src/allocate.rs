@@ -93,7 +93,7 @@ impl SlotAllocator {
     }
 
     /// The lowest free value, taken.
-    pub fn next(&mut self) -> Option<u64> {
+    pub fn take_lowest(&mut self) -> Option<u64> {
         while self.cursor <= self.last {
             let candidate = self.cursor;
             self.cursor += 1;
@@ -105,7 +105,7 @@ impl SlotAllocator {
     }
 
     /// The lowest free run of `count` consecutive values, taken.
-    pub fn next_block(&mut self, count: u64) -> Option<(u64, u64)> {
+    pub fn take_lowest_block(&mut self, count: u64) -> Option<(u64, u64)> {
         if count == 0 {
             return None;
         }
@@ -168,7 +168,7 @@ pub fn allocate_keys(
     for (index, value) in values.iter_mut().enumerate() {
         if value.is_none() {
             let _ = &keys[index];
-            *value = allocator.next();
+            *value = allocator.take_lowest();
         }
     }
     values
@@ -190,9 +190,9 @@ mod tests {
     fn blocks_skip_taken_values() {
         let mut allocator = SlotAllocator::new(0, 9);
         allocator.exclude(2);
-        assert_eq!(allocator.next_block(3), Some((3, 5)));
-        assert_eq!(allocator.next_block(2), Some((0, 1)));
-        assert_eq!(allocator.next_block(5), None);
+        assert_eq!(allocator.take_lowest_block(3), Some((3, 5)));
+        assert_eq!(allocator.take_lowest_block(2), Some((0, 1)));
+        assert_eq!(allocator.take_lowest_block(5), None);
         assert!(allocator.reserve_block(6, 9));
         assert_eq!(allocator.free(), 1);
     }

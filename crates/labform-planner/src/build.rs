@@ -360,7 +360,7 @@ fn allocate_addresses(
                         }
                     }
                     for (index, count, key) in pending {
-                        match allocator.next_block(u64::from(count)) {
+                        match allocator.take_lowest_block(u64::from(count)) {
                             Some((first, last)) => {
                                 let range = AddressRange { first: Ipv4Addr::from(first as u32), last: Ipv4Addr::from(last as u32) };
                                 addresses.load_balancers.insert(index, (range.first, range.last));
@@ -1049,18 +1049,14 @@ fn assemble(
                 .nodes
                 .iter()
                 .zip(nodes)
-                .map(
-                    |(node, &(cpu_used, cpu_capacity, memory_used, memory_capacity, count))| {
-                        NodeLoad {
-                            name: node.name.clone(),
-                            cpu_used,
-                            cpu_capacity,
-                            memory_used_mib: memory_used >> 20,
-                            memory_capacity_mib: memory_capacity >> 20,
-                            vms: count,
-                        }
-                    },
-                )
+                .map(|(node, usage)| NodeLoad {
+                    name: node.name.clone(),
+                    cpu_used: usage.cpu_used,
+                    cpu_capacity: usage.cpu_capacity,
+                    memory_used_mib: usage.memory_used >> 20,
+                    memory_capacity_mib: usage.memory_capacity >> 20,
+                    vms: usage.vms,
+                })
                 .collect(),
         })
         .collect();

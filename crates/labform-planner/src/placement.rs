@@ -123,11 +123,33 @@ impl<'a> EndpointState<'a> {
     }
 }
 
+/// What one node carries after placement.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeUsage {
+    /// vCPUs assigned.
+    pub cpu_used: u64,
+    /// vCPUs allowed (threads × overcommit).
+    pub cpu_capacity: u64,
+    /// Memory assigned, bytes.
+    pub memory_used: u64,
+    /// Memory allowed, bytes.
+    pub memory_capacity: u64,
+    /// VMs placed.
+    pub vms: usize,
+}
+
 /// Per-node load after placement, for the plan.
 #[derive(Debug, Clone)]
 pub struct Load {
-    /// vCPUs used and allowed, memory used and allowed (bytes), VMs; per endpoint, per node.
-    pub nodes: Vec<Vec<(u64, u64, u64, u64, usize)>>,
+    /// Per endpoint, per node.
+    pub nodes: Vec<Vec<NodeUsage>>,
+}
+
+/// A node a new VM could go to, with its rank (lower is better).
+struct Candidate {
+    node: usize,
+    storages: Vec<usize>,
+    rank: (u32, i64, usize),
 }
 
 /// Places every VM; returns the placement of each (None where it could not be placed) and the load.
@@ -172,7 +194,7 @@ pub fn place(
         let Some(state) = states.get_mut(vm.endpoint) else {
             continue;
         };
-        let mut best: Option<(usize, Vec<usize>, (u32, i64, usize))> = None;
+        let mut best: Option<Candidate> = None;
         for &node in &vm.allowed_nodes {
             let Some(storages) = state.storages_for(vm, node) else {
                 continue;
@@ -196,15 +218,16 @@ pub fn place(
             let free_memory =
                 state.memory_capacity(node) as i64 - state.nodes[node].memory_used as i64;
             let rank = (spread, -free_memory, node);
-            if best
-                .as_ref()
-                .is_none_or(|(_, _, best_rank)| rank < *best_rank)
-            {
-                best = Some((node, storages, rank));
+            if best.as_ref().is_none_or(|best| rank < best.rank) {
+                best = Some(Candidate {
+                    node,
+                    storages,
+                    rank,
+                });
             }
         }
         match best {
-            Some((node, storages, _)) => {
+            Some(Candidate { node, storages, .. }) => {
                 state.place(vm, node, &storages);
                 placed[index] = Some(Placed { node, storages });
             }
@@ -281,14 +304,12 @@ pub fn place(
             .iter()
             .map(|state| {
                 (0..state.nodes.len())
-                    .map(|node| {
-                        (
-                            state.nodes[node].cpu_used,
-                            state.cpu_capacity(node),
-                            state.nodes[node].memory_used,
-                            state.memory_capacity(node),
-                            state.nodes[node].vms,
-                        )
+                    .map(|node| NodeUsage {
+                        cpu_used: state.nodes[node].cpu_used,
+                        cpu_capacity: state.cpu_capacity(node),
+                        memory_used: state.nodes[node].memory_used,
+                        memory_capacity: state.memory_capacity(node),
+                        vms: state.nodes[node].vms,
                     })
                     .collect()
             })
