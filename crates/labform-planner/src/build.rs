@@ -1,7 +1,7 @@
 //! Building the plan: validation, expansion, placement, address and VM ID allocation, templates,
 //! cluster steps and the ordered actions.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -43,6 +43,17 @@ pub struct Planned {
 
 /// Validates and plans `lab`, keeping the `previous` allocations that still apply.
 pub fn plan(lab: &LabFile, previous: &Allocations) -> Planned {
+    plan_against(lab, previous, &BTreeMap::new())
+}
+
+/// Like [`plan`], with the VM IDs that VMs this lab does not own use on each endpoint (by endpoint
+/// name): they are never handed out, and a previous allocation that collides with one is moved
+/// with a warning that says who took it.
+pub fn plan_against(
+    lab: &LabFile,
+    previous: &Allocations,
+    foreign_vm_ids: &BTreeMap<String, BTreeSet<u32>>,
+) -> Planned {
     let mut diagnostics = validate(lab);
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Planned {
@@ -61,6 +72,7 @@ pub fn plan(lab: &LabFile, previous: &Allocations) -> Planned {
         lab,
         &expanded.vms,
         previous,
+        foreign_vm_ids,
         &mut allocations,
         &mut diagnostics,
     );
@@ -69,6 +81,7 @@ pub fn plan(lab: &LabFile, previous: &Allocations) -> Planned {
         &expanded.vms,
         &placed,
         previous,
+        foreign_vm_ids,
         &mut allocations,
         &mut diagnostics,
     );
@@ -417,13 +430,13 @@ fn allocate_vm_ids(
     lab: &LabFile,
     vms: &[VmSpec],
     previous: &Allocations,
+    foreign_vm_ids: &BTreeMap<String, BTreeSet<u32>>,
     allocations: &mut Allocations,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<Option<VmId>> {
     let mut ids = vec![None; vms.len()];
     for (endpoint_index, endpoint) in lab.proxmox.iter().enumerate() {
         let range = endpoint.vm_ids.unwrap_or(DEFAULT_VM_IDS);
-        let mut allocator = SlotAllocator::new(u64::from(range.first), u64::from(range.last));
         let members: Vec<usize> = (0..vms.len())
             .filter(|&index| vms[index].endpoint == endpoint_index)
             .collect();
@@ -431,32 +444,84 @@ fn allocate_vm_ids(
             .iter()
             .map(|&index| format!("vm:{}", vms[index].name))
             .collect();
-        if keys.len() as u64 > allocator.capacity() {
-            diagnostics.push(
-                Diagnostic::error(
-                    "vm-ids-exhausted",
-                    &endpoint.source.at("vm_ids"),
-                    format!(
-                        "the VM ID range {range} holds {} IDs but the lab has {} VMs on `{}`",
-                        range.len(),
-                        keys.len(),
-                        endpoint.name
-                    ),
-                )
-                .hint("widen `vm_ids`, e.g. `vm_ids: 10000-19999`"),
-            );
+        let Some(values) = allocate_ids(
+            endpoint,
+            "vm_ids",
+            range,
+            &keys,
+            previous,
+            foreign_vm_ids,
+            diagnostics,
+        ) else {
             continue;
-        }
-        let values = allocate_keys(&mut allocator, &keys, |key| {
-            previous.vm_ids.get(key).map(|&id| u64::from(id))
-        });
+        };
         for ((index, key), value) in members.iter().zip(&keys).zip(values) {
-            let value = value.expect("capacity checked") as u32;
             ids[*index] = VmId::new(value).ok();
             allocations.vm_ids.insert(key.clone(), value);
         }
     }
     ids
+}
+
+/// Allocates one VM ID per key from `range` on `endpoint`, keeping previous IDs, skipping IDs
+/// that VMs of others use, and reporting exhaustion. `None` when the range is too small.
+fn allocate_ids(
+    endpoint: &ProxmoxEndpoint,
+    field: &str,
+    range: IdRange,
+    keys: &[String],
+    previous: &Allocations,
+    foreign_vm_ids: &BTreeMap<String, BTreeSet<u32>>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Vec<u32>> {
+    let mut allocator = SlotAllocator::new(u64::from(range.first), u64::from(range.last));
+    let foreign = foreign_vm_ids.get(&endpoint.name);
+    for id in foreign.into_iter().flatten() {
+        allocator.exclude(u64::from(*id));
+    }
+    if keys.len() as u64 > allocator.free() {
+        diagnostics.push(
+            Diagnostic::error(
+                "vm-ids-exhausted",
+                &endpoint.source.at(field),
+                format!(
+                    "the range {range} has {} free IDs on `{}` but {} are needed",
+                    allocator.free(),
+                    endpoint.name,
+                    keys.len()
+                ),
+            )
+            .hint(format!("widen `{field}`, e.g. `{field}: 10000-19999`")),
+        );
+        return None;
+    }
+    let values = allocate_keys(&mut allocator, keys, |key| {
+        previous.vm_ids.get(key).map(|&id| u64::from(id))
+    });
+    for (key, value) in keys.iter().zip(&values) {
+        if let Some(&recorded) = previous.vm_ids.get(key)
+            && foreign.is_some_and(|taken| taken.contains(&recorded))
+        {
+            diagnostics.push(
+                Diagnostic::warning(
+                    "vm-id-taken",
+                    &endpoint.source.at(field),
+                    format!(
+                        "VM ID {recorded}, recorded for `{}`, is now used by a VM this lab does not own; it gets {} instead",
+                        key.trim_start_matches("vm:"),
+                        value.unwrap_or_default()
+                    ),
+                )
+                .hint("nothing to do unless you expected that VM ID: labform never touches VMs it does not own"),
+            );
+        }
+    }
+    Some(
+        values
+            .into_iter()
+            .map(|value| value.expect("capacity checked") as u32)
+            .collect(),
+    )
 }
 
 /// A template to make, with the VMs cloned from it.
@@ -476,6 +541,7 @@ fn plan_templates(
     vms: &[VmSpec],
     placed: &[Option<Placed>],
     previous: &Allocations,
+    foreign_vm_ids: &BTreeMap<String, BTreeSet<u32>>,
     allocations: &mut Allocations,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> (Vec<Template>, Vec<Option<usize>>) {
@@ -540,7 +606,6 @@ fn plan_templates(
     }
     for (endpoint_index, endpoint) in lab.proxmox.iter().enumerate() {
         let range = endpoint.template_ids.unwrap_or(DEFAULT_TEMPLATE_IDS);
-        let mut allocator = SlotAllocator::new(u64::from(range.first), u64::from(range.last));
         let members: Vec<usize> = (0..templates.len())
             .filter(|&index| templates[index].endpoint == endpoint_index)
             .collect();
@@ -548,27 +613,18 @@ fn plan_templates(
             .iter()
             .map(|&index| templates[index].key.clone())
             .collect();
-        if keys.len() as u64 > allocator.capacity() {
-            diagnostics.push(
-                Diagnostic::error(
-                    "vm-ids-exhausted",
-                    &endpoint.source.at("template_ids"),
-                    format!(
-                        "the template ID range {range} holds {} IDs but `{}` needs {} templates",
-                        range.len(),
-                        endpoint.name,
-                        keys.len()
-                    ),
-                )
-                .hint("widen `template_ids`"),
-            );
+        let Some(values) = allocate_ids(
+            endpoint,
+            "template_ids",
+            range,
+            &keys,
+            previous,
+            foreign_vm_ids,
+            diagnostics,
+        ) else {
             continue;
-        }
-        let values = allocate_keys(&mut allocator, &keys, |key| {
-            previous.vm_ids.get(key).map(|&id| u64::from(id))
-        });
+        };
         for ((index, key), value) in members.iter().zip(&keys).zip(values) {
-            let value = value.expect("capacity checked") as u32;
             templates[*index].vm_id = VmId::new(value).expect("range validated");
             allocations.vm_ids.insert(key.clone(), value);
         }
@@ -707,8 +763,27 @@ fn assemble(
                 template.node,
             ));
             let endpoint = &lab.proxmox[template.endpoint];
+            let image = &lab.images[template.image];
+            let spec = {
+                let mut hasher = Sha256::new();
+                for part in [
+                    &image.url,
+                    &image.checksum,
+                    &endpoint.nodes[template.node].name,
+                    &endpoint.storages[template.storage].name,
+                ] {
+                    hasher.update(part.as_bytes());
+                    hasher.update([0]);
+                }
+                hasher.finalize()[..8]
+                    .iter()
+                    .map(|byte| format!("{byte:02x}"))
+                    .collect()
+            };
             PlannedTemplate {
                 name: template.name.clone(),
+                key: template.key.clone(),
+                spec,
                 vm_id: template.vm_id,
                 image: lab.images[template.image].name.clone(),
                 endpoint: endpoint.name.clone(),
@@ -834,12 +909,17 @@ fn assemble(
                     .map(|domain| format!("{}.{domain}", vm.name)),
                 user: user.clone(),
                 ssh_keys: defaults.ssh_keys.len(),
+                authorized_keys: defaults.ssh_keys.clone(),
+                timezone: defaults.timezone.clone(),
                 packages,
                 pinned_host_keys: true,
             }),
             tags,
             protected: vm.protected,
+            spec: String::new(),
         });
+        let last = vms.last_mut().expect("just pushed");
+        last.spec = crate::desired::spec_hash(last);
     }
 
     // Clusters.

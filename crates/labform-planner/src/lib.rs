@@ -7,13 +7,17 @@
 
 pub mod allocate;
 pub mod build;
+pub mod desired;
 pub mod expand;
+pub mod inventory;
+pub mod ownership;
 pub mod placement;
 pub mod plan;
+pub mod reconcile;
 pub mod render;
 
 pub use allocate::Allocations;
-pub use build::{Planned, plan};
+pub use build::{Planned, plan, plan_against};
 pub use plan::Plan;
 pub use render::render;
 

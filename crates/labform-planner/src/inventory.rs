@@ -1,0 +1,116 @@
+//! What exists on Proxmox, as plain data: the input of reconciliation and of allocation.
+//!
+//! The executor fills an [`Inventory`] from a handful of API calls (`/cluster/resources`, then
+//! the config of owned VMs only). Config values are as Proxmox reports them, except `sshkeys`,
+//! which is URL-decoded, and `description`, from which the ownership block is parsed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use labform_ids::VmId;
+use serde::{Deserialize, Serialize};
+
+use crate::allocate::Allocations;
+use crate::desired::options;
+use crate::ownership::Owner;
+
+/// A disk as Proxmox reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedDisk {
+    /// Slot (`scsi0`).
+    pub slot: String,
+    /// Storage.
+    pub storage: String,
+    /// Size in GiB (rounded up).
+    pub size_gib: u64,
+}
+
+/// One VM or template on Proxmox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedVm {
+    /// Proxmox endpoint name (from the lab).
+    pub endpoint: String,
+    /// VM ID.
+    pub vm_id: VmId,
+    /// Node it is on now.
+    pub node: String,
+    /// Name.
+    pub name: String,
+    /// Whether it is a template.
+    pub template: bool,
+    /// Whether it runs.
+    pub running: bool,
+    /// Proxmox tags.
+    pub tags: Vec<String>,
+    /// Ownership block, if the description has one.
+    pub owner: Option<Owner>,
+    /// Current config (owned VMs only; empty for others).
+    pub config: BTreeMap<String, String>,
+    /// Pending changes (owned VMs only).
+    pub pending: BTreeMap<String, String>,
+    /// Disks (owned VMs only).
+    pub disks: Vec<ObservedDisk>,
+    /// Resource pool.
+    pub pool: Option<String>,
+}
+
+impl ObservedVm {
+    /// Whether the VM belongs to `scope`.
+    pub fn owned_by(&self, scope: &str) -> bool {
+        self.owner
+            .as_ref()
+            .is_some_and(|owner| owner.scope == scope)
+    }
+
+    /// The static address in `ipconfig0`, if any.
+    pub fn address(&self) -> Option<Ipv4Addr> {
+        let ipconfig = self.config.get("ipconfig0")?;
+        let ip = options(ipconfig).remove("ip")?;
+        ip.split('/').next()?.parse().ok()
+    }
+}
+
+/// Everything observed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    /// VMs and templates, in VM ID order.
+    pub vms: Vec<ObservedVm>,
+}
+
+impl Inventory {
+    /// VMs owned by `scope`.
+    pub fn owned<'a>(&'a self, scope: &'a str) -> impl Iterator<Item = &'a ObservedVm> + 'a {
+        self.vms.iter().filter(move |vm| vm.owned_by(scope))
+    }
+
+    /// VM IDs in use on each endpoint by VMs `scope` does not own.
+    pub fn foreign_vm_ids(&self, scope: &str) -> BTreeMap<String, BTreeSet<u32>> {
+        let mut taken: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
+        for vm in self.vms.iter().filter(|vm| !vm.owned_by(scope)) {
+            taken
+                .entry(vm.endpoint.clone())
+                .or_default()
+                .insert(vm.vm_id.get());
+        }
+        taken
+    }
+
+    /// `previous` with what the owned VMs show: their VM IDs, addresses and nodes win over the lock
+    /// file, because they are what exists.
+    pub fn merge_into(&self, scope: &str, previous: &Allocations) -> Allocations {
+        let mut merged = previous.clone();
+        for vm in self.owned(scope) {
+            let Some(owner) = &vm.owner else { continue };
+            merged.vm_ids.insert(owner.key.clone(), vm.vm_id.get());
+            if !vm.template {
+                merged.nodes.insert(owner.key.clone(), vm.node.clone());
+                if let Some(address) = vm.address() {
+                    merged
+                        .addresses
+                        .insert(owner.key.clone(), address.to_string());
+                }
+            }
+        }
+        merged
+    }
+}

@@ -1,0 +1,184 @@
+//! Ownership records: how labform marks the VMs it owns, on the VMs themselves.
+//!
+//! There is no state file to lose. Each VM labform creates carries tags (`labform`, `lab-<lab>`,
+//! `scope-<scope>`, ...) and a block in its description:
+//!
+//! ```text
+//! --- labform ---
+//! lab: k3s-home
+//! scope: k3s-home
+//! cluster: home
+//! role: server
+//! key: vm:home-server-0
+//! image: debian-12
+//! spec: 6f1c0a9e2b7d4c55
+//! --- end labform ---
+//! ```
+//!
+//! Text a person writes in the description around the block is kept. A VM is owned by a lab file
+//! when its block names that file's scope; everything else is never changed or deleted.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+const BEGIN: &str = "--- labform ---";
+const END: &str = "--- end labform ---";
+
+/// The ownership block of one VM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    /// Lab name.
+    pub lab: String,
+    /// Ownership scope.
+    pub scope: String,
+    /// Cluster instance, if a Kubernetes node.
+    pub cluster: Option<String>,
+    /// Role (`server`, `agent/worker`, `template`, `vm`).
+    pub role: String,
+    /// The allocation key (`vm:<name>`, `template:...`): what the lock file records it under.
+    pub key: String,
+    /// The image it was made from.
+    pub image: Option<String>,
+    /// Hash of the VM's desired spec when labform last wrote it.
+    pub spec: String,
+}
+
+impl Owner {
+    /// The block as it is written into the description.
+    pub fn block(&self) -> String {
+        let mut text = String::new();
+        let _ = writeln!(text, "{BEGIN}");
+        let _ = writeln!(text, "lab: {}", self.lab);
+        let _ = writeln!(text, "scope: {}", self.scope);
+        if let Some(cluster) = &self.cluster {
+            let _ = writeln!(text, "cluster: {cluster}");
+        }
+        let _ = writeln!(text, "role: {}", self.role);
+        let _ = writeln!(text, "key: {}", self.key);
+        if let Some(image) = &self.image {
+            let _ = writeln!(text, "image: {image}");
+        }
+        let _ = writeln!(text, "spec: {}", self.spec);
+        let _ = write!(text, "{END}");
+        text
+    }
+
+    /// Reads the block from a description; `None` when there is none or it is malformed.
+    pub fn parse(description: &str) -> Option<Owner> {
+        let start = description.find(BEGIN)?;
+        let body_start = start + BEGIN.len();
+        let end = description[body_start..].find(END)? + body_start;
+        let mut lab = None;
+        let mut scope = None;
+        let mut cluster = None;
+        let mut role = None;
+        let mut key_value = None;
+        let mut image = None;
+        let mut spec = None;
+        for line in description[body_start..end].lines() {
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim().to_owned();
+            match key.trim() {
+                "lab" => lab = Some(value),
+                "scope" => scope = Some(value),
+                "cluster" => cluster = Some(value),
+                "role" => role = Some(value),
+                "key" => key_value = Some(value),
+                "image" => image = Some(value),
+                "spec" => spec = Some(value),
+                _ => {}
+            }
+        }
+        Some(Owner {
+            lab: lab?,
+            scope: scope?,
+            cluster,
+            role: role?,
+            key: key_value?,
+            image,
+            spec: spec.unwrap_or_default(),
+        })
+    }
+
+    /// `description` with this block in place of any earlier one; other text is kept.
+    pub fn write_into(&self, description: &str) -> String {
+        let kept = remove_block(description);
+        if kept.trim().is_empty() {
+            self.block()
+        } else {
+            format!("{}\n\n{}", kept.trim_end(), self.block())
+        }
+    }
+}
+
+/// `description` without labform's block.
+pub fn remove_block(description: &str) -> String {
+    match (description.find(BEGIN), description.find(END)) {
+        (Some(start), Some(end)) if end > start => {
+            let mut kept = String::new();
+            kept.push_str(description[..start].trim_end());
+            let rest = description[end + END.len()..].trim_start();
+            if !kept.is_empty() && !rest.is_empty() {
+                kept.push_str("\n\n");
+            }
+            kept.push_str(rest);
+            kept
+        }
+        _ => description.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner() -> Owner {
+        Owner {
+            lab: "home".into(),
+            scope: "home".into(),
+            cluster: Some("home".into()),
+            role: "server".into(),
+            key: "vm:home-server-0".into(),
+            image: Some("debian".into()),
+            spec: "abc123".into(),
+        }
+    }
+
+    #[test]
+    fn blocks_round_trip_and_keep_other_text() {
+        let written = owner().write_into("Rack 2, shelf 3.\nAsk Sam before rebooting.");
+        assert!(
+            written.starts_with("Rack 2, shelf 3.\nAsk Sam before rebooting.\n\n--- labform ---")
+        );
+        assert_eq!(Owner::parse(&written), Some(owner()));
+        let mut changed = owner();
+        changed.spec = "def456".into();
+        let rewritten = changed.write_into(&written);
+        assert_eq!(Owner::parse(&rewritten), Some(changed));
+        assert_eq!(rewritten.matches("--- labform ---").count(), 1);
+        assert_eq!(
+            remove_block(&rewritten),
+            "Rack 2, shelf 3.\nAsk Sam before rebooting."
+        );
+    }
+
+    #[test]
+    fn malformed_blocks_are_not_ownership() {
+        assert_eq!(Owner::parse("no block"), None);
+        assert_eq!(
+            Owner::parse("--- labform ---\nlab: a\n--- end labform ---"),
+            None
+        );
+        assert_eq!(
+            Owner::parse("--- labform ---\nlab: a\nscope: a\nrole: vm"),
+            None
+        );
+        assert_eq!(
+            Owner::parse("--- labform ---\nlab: a\nscope: a\nrole: vm\n--- end labform ---"),
+            None
+        );
+    }
+}

@@ -1,0 +1,280 @@
+//! Reconciliation of a plan with an observed inventory: a lab as applied is unchanged, changes by
+//! hand are drift, changes to the lab are updates or replacements, only owned VMs are deleted, and
+//! VM IDs held by others are avoided or reported.
+
+use std::path::Path;
+
+use labform_model::{MemoryFileSystem, load};
+use labform_planner::desired::desired_config;
+use labform_planner::inventory::{Inventory, ObservedDisk, ObservedVm};
+use labform_planner::ownership::Owner;
+use labform_planner::reconcile::{Effect, VmAction, reconcile};
+use labform_planner::{Allocations, Plan, plan, plan_against};
+
+const LAB: &str = "lab: recon
+proxmox:
+  - name: pve
+    endpoint: https://pve.test:8006
+    credentials: {token: {id: a@pve!b, secret: {env: T}}}
+    nodes: [{name: n1, cpu: 32, memory: 64GiB}, {name: n2, cpu: 32, memory: 64GiB}]
+    storages: [{name: local, content: [iso, import], capacity: 1TiB}, {name: data, content: [images], capacity: 10TiB}]
+images: [{name: debian, url: https://img.test/d.qcow2, checksum: 'sha256:0000000000000000000000000000000000000000000000000000000000000000'}]
+defaults: {image: debian, ssh_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests0000000000000000000000000000 a@b']}
+networks:
+  - {name: lan, bridge: vmbr0, vlan: 20, cidr: 10.0.0.0/24, gateway: 10.0.0.1, dns: [10.0.0.1], pools: [{name: nodes, purpose: nodes, range: 10.0.0.10-10.0.0.99}]}
+clusters:
+  - name: k
+    distribution: k3s
+    version: v1.31.4+k3s1
+    network: lan
+    servers: {count: 1, cpu: 2, memory: 4GiB, disks: [{size: 20GiB}]}
+    agents: [{count: 2, cpu: 2, memory: 4GiB}]
+";
+
+fn planned(text: &str, previous: &Allocations) -> (Plan, Allocations) {
+    let mut files = MemoryFileSystem::new();
+    files.insert("lab.yaml", text);
+    let lab = load(&files, Path::new("lab.yaml")).lab.expect("loads");
+    let planned = plan(&lab, previous);
+    (planned.plan.expect("plans"), planned.allocations)
+}
+
+/// What Proxmox would report after labform applied `plan` faithfully.
+fn as_applied(plan: &Plan) -> Inventory {
+    let mut vms = Vec::new();
+    for template in &plan.templates {
+        vms.push(ObservedVm {
+            endpoint: template.endpoint.clone(),
+            vm_id: template.vm_id,
+            node: template.node.clone(),
+            name: template.name.clone(),
+            template: true,
+            running: false,
+            tags: vec!["labform".into()],
+            owner: Some(Owner {
+                lab: plan.lab.clone(),
+                scope: plan.scope.clone(),
+                cluster: None,
+                role: "template".into(),
+                key: template.key.clone(),
+                image: Some(template.image.clone()),
+                spec: template.spec.clone(),
+            }),
+            config: Default::default(),
+            pending: Default::default(),
+            disks: vec![],
+            pool: None,
+        });
+    }
+    for vm in &plan.vms {
+        vms.push(ObservedVm {
+            endpoint: vm.endpoint.clone(),
+            vm_id: vm.vm_id,
+            node: vm.node.clone(),
+            name: vm.name.clone(),
+            template: false,
+            running: true,
+            tags: vm.tags.clone(),
+            owner: Some(Owner {
+                lab: plan.lab.clone(),
+                scope: plan.scope.clone(),
+                cluster: vm.cluster.clone(),
+                role: vm.role.clone(),
+                key: format!("vm:{}", vm.name),
+                image: vm.image.clone(),
+                spec: vm.spec.clone(),
+            }),
+            config: desired_config(vm)
+                .into_iter()
+                .map(|(key, value)| (key.to_owned(), value))
+                .collect(),
+            pending: Default::default(),
+            disks: vm
+                .disks
+                .iter()
+                .map(|disk| ObservedDisk {
+                    slot: disk.slot.clone(),
+                    storage: disk.storage.clone(),
+                    size_gib: disk.size_gib,
+                })
+                .collect(),
+            pool: vm.pool.clone(),
+        });
+    }
+    Inventory { vms }
+}
+
+#[test]
+fn an_applied_lab_is_unchanged_and_its_allocations_come_back_from_proxmox() {
+    let (plan, allocations) = planned(LAB, &Allocations::empty());
+    let inventory = as_applied(&plan);
+    let reconciliation = reconcile(&plan, &inventory);
+    assert!(reconciliation.is_empty(), "{reconciliation:#?}");
+    // Without the lock file, the inventory alone gives the same allocations.
+    let recovered = inventory.merge_into(&plan.scope, &Allocations::empty());
+    assert_eq!(recovered.vm_ids, allocations.vm_ids);
+    assert_eq!(recovered.nodes, allocations.nodes);
+    let (replanned, _) = planned(LAB, &recovered);
+    assert_eq!(replanned, plan);
+}
+
+#[test]
+fn a_change_by_hand_is_drift_field_by_field() {
+    let (plan, _) = planned(LAB, &Allocations::empty());
+    let mut inventory = as_applied(&plan);
+    let agent = inventory
+        .vms
+        .iter_mut()
+        .find(|vm| vm.name == "k-agent-1")
+        .unwrap();
+    agent.config.insert("memory".into(), "8192".into());
+    agent.config.insert(
+        "net0".into(),
+        agent.config["net0"].replace("tag=20", "tag=30") + ",firewall=1",
+    );
+    let reconciliation = reconcile(&plan, &inventory);
+    assert!(reconciliation.has_drift());
+    let change = reconciliation
+        .changes
+        .iter()
+        .find(|change| change.name == "k-agent-1")
+        .unwrap();
+    let VmAction::Update { changes } = &change.action else {
+        panic!("{change:?}")
+    };
+    type Row<'a> = (&'a str, Option<&'a str>, Option<&'a str>, bool, Effect);
+    let fields: Vec<Row<'_>> = changes
+        .iter()
+        .map(|field| {
+            (
+                field.field.as_str(),
+                field.observed.as_deref(),
+                field.desired.as_deref(),
+                field.drift,
+                field.effect,
+            )
+        })
+        .collect();
+    assert_eq!(fields.len(), 2, "{fields:?}");
+    assert_eq!(
+        fields[0],
+        ("memory", Some("8192"), Some("4096"), true, Effect::NextBoot)
+    );
+    assert_eq!(fields[1].0, "net0");
+    assert!(fields[1].3);
+    // Proxmox's own defaults (firewall=1) alone are not drift.
+    let agent = inventory
+        .vms
+        .iter_mut()
+        .find(|vm| vm.name == "k-agent-1")
+        .unwrap();
+    agent.config.insert("memory".into(), "4096".into());
+    agent.config.insert(
+        "net0".into(),
+        agent.config["net0"].replace("tag=30", "tag=20"),
+    );
+    assert!(reconcile(&plan, &inventory).is_empty());
+}
+
+#[test]
+fn changing_the_lab_updates_in_place_or_replaces_with_a_reason() {
+    let (before, allocations) = planned(LAB, &Allocations::empty());
+    let inventory = as_applied(&before);
+    let bigger = LAB.replace(
+        "servers: {count: 1, cpu: 2, memory: 4GiB, disks: [{size: 20GiB}]}",
+        "servers: {count: 1, cpu: 4, memory: 8GiB, disks: [{size: 40GiB}]}",
+    );
+    let (after, _) = planned(&bigger, &allocations);
+    let reconciliation = reconcile(&after, &inventory);
+    assert!(!reconciliation.has_drift(), "a lab change is not drift");
+    let server = reconciliation
+        .changes
+        .iter()
+        .find(|change| change.name == "k-server-0")
+        .unwrap();
+    let VmAction::Update { changes } = &server.action else {
+        panic!("{server:?}")
+    };
+    let fields: Vec<&str> = changes.iter().map(|field| field.field.as_str()).collect();
+    assert_eq!(fields, ["cores", "memory", "scsi0"]);
+    let smaller = LAB.replace("disks: [{size: 20GiB}]", "disks: [{size: 10GiB}]");
+    let (after, _) = planned(&smaller, &allocations);
+    let server = reconcile(&after, &inventory)
+        .changes
+        .into_iter()
+        .find(|change| change.name == "k-server-0")
+        .unwrap();
+    assert!(
+        matches!(&server.action, VmAction::Replace { reason } if reason.contains("shrink")),
+        "{server:?}"
+    );
+}
+
+#[test]
+fn only_owned_vms_are_deleted_and_foreign_ids_are_avoided() {
+    let (plan, allocations) = planned(LAB, &Allocations::empty());
+    let mut inventory = as_applied(&plan);
+    // Someone else's VM, with a name that looks like ours.
+    let mut foreign = inventory
+        .vms
+        .iter()
+        .find(|vm| vm.name == "k-agent-1")
+        .unwrap()
+        .clone();
+    foreign.vm_id = labform_ids::VmId::new(4242).unwrap();
+    foreign.name = "k-agent-9".into();
+    foreign.owner = None;
+    inventory.vms.push(foreign);
+    // One agent fewer in the lab: its VM is deleted, the foreign one is not.
+    let fewer = LAB.replace("agents: [{count: 2,", "agents: [{count: 1,");
+    let (after, _) = planned(&fewer, &inventory.merge_into(&plan.scope, &allocations));
+    let reconciliation = reconcile(&after, &inventory);
+    let deleted: Vec<&str> = reconciliation
+        .changes
+        .iter()
+        .filter(|change| matches!(change.action, VmAction::Delete { .. }))
+        .map(|change| change.name.as_str())
+        .collect();
+    assert_eq!(deleted, ["k-agent-1"]);
+
+    // A foreign VM sitting on the first free ID: new VMs skip it instead of colliding.
+    let mut files = MemoryFileSystem::new();
+    files.insert("lab.yaml", LAB);
+    let lab = load(&files, Path::new("lab.yaml")).lab.unwrap();
+    let taken = Inventory {
+        vms: vec![ObservedVm {
+            endpoint: "pve".into(),
+            vm_id: labform_ids::VmId::new(1000).unwrap(),
+            node: "n1".into(),
+            name: "someone-elses".into(),
+            template: false,
+            running: true,
+            tags: vec![],
+            owner: None,
+            config: Default::default(),
+            pending: Default::default(),
+            disks: vec![],
+            pool: None,
+        }],
+    };
+    let planned = plan_against(&lab, &Allocations::empty(), &taken.foreign_vm_ids("recon"));
+    let avoided = planned.plan.unwrap();
+    assert!(avoided.vms.iter().all(|vm| vm.vm_id.get() != 1000));
+    assert!(reconcile(&avoided, &taken).conflicts.is_empty());
+    // A lock that still records 1000 for a VM: it moves, with a warning naming the reason.
+    let planned = plan_against(&lab, &allocations, &taken.foreign_vm_ids("recon"));
+    assert!(
+        planned
+            .diagnostics
+            .iter()
+            .any(|diagnostic| diagnostic.code == "vm-id-taken")
+    );
+    // Without the foreign IDs, reconciliation reports the collision instead of touching the VM.
+    let collided = reconcile(&plan, &taken);
+    assert_eq!(collided.conflicts.len(), 1, "{collided:#?}");
+    assert!(
+        collided.conflicts[0]
+            .holder
+            .contains("not owned by labform")
+    );
+}
