@@ -1,0 +1,238 @@
+//! One VM's NoCloud files, from the lab (keys, time zone, MTU) and the plan (name, MAC,
+//! addresses, user, packages).
+
+use std::fmt;
+
+use labform_model::LabFile;
+use labform_planner::Plan;
+use labform_planner::plan::PlannedVm;
+use secrecy::SecretString;
+
+use crate::error::CloudInitError;
+use crate::host_key::{HostKeyPair, HostKeySource};
+use crate::network::network_config;
+use crate::user_data::{CloudConfig, SshKeys, User};
+
+/// The name of a VM (and its host name).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VmName(String);
+
+impl VmName {
+    /// Wraps a VM name.
+    pub fn new(name: impl Into<String>) -> Self {
+        VmName(name.into())
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for VmName {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+/// What labform knows about one cloud-init VM, gathered from the lab and the plan.
+#[derive(Debug, Clone)]
+pub struct NodeContext<'a> {
+    /// The VM.
+    pub vm: &'a PlannedVm,
+    /// The lab's scope (prefix of instance IDs and host-key store keys).
+    pub scope: &'a str,
+    /// Authorised SSH public keys of the login user.
+    pub ssh_keys: &'a [String],
+    /// Time zone.
+    pub timezone: Option<&'a str>,
+    /// MTU of the VM's network.
+    pub mtu: Option<u16>,
+}
+
+/// Gathers the context of `vm`, a VM of `plan`, which was planned from `lab`.
+pub fn node_context<'a>(
+    lab: &'a LabFile,
+    plan: &'a Plan,
+    vm: &'a PlannedVm,
+) -> Result<NodeContext<'a>, CloudInitError> {
+    if vm.cloud_init.is_none() {
+        return Err(CloudInitError::NotCloudInit {
+            vm: vm.name.clone(),
+            boot: vm.boot.clone(),
+        });
+    }
+    let network = lab
+        .networks
+        .iter()
+        .find(|network| network.name == vm.nic.network)
+        .ok_or_else(|| CloudInitError::Inconsistent {
+            vm: vm.name.clone(),
+            detail: format!("network `{}` is not in the lab", vm.nic.network),
+        })?;
+    let defaults = lab.defaults.as_ref();
+    Ok(NodeContext {
+        vm,
+        scope: &plan.scope,
+        ssh_keys: defaults.map_or(&[][..], |defaults| &defaults.ssh_keys),
+        timezone: defaults.and_then(|defaults| defaults.timezone.as_deref()),
+        mtu: network.mtu,
+    })
+}
+
+/// The files of a VM for review: the public host key only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewFiles {
+    /// `user-data`.
+    pub user_data: String,
+    /// `meta-data`.
+    pub meta_data: String,
+    /// `network-config`.
+    pub network_config: String,
+    /// The VM's public host key (`ssh-ed25519 AAAA...`), which SSH connections are checked against.
+    pub host_public_key: String,
+}
+
+/// The files of a VM's seed image: the user data carries the private host key.
+#[derive(Debug)]
+pub struct SeedFiles {
+    /// `user-data`, with the private host key.
+    pub user_data: SecretString,
+    /// `meta-data`.
+    pub meta_data: String,
+    /// `network-config`.
+    pub network_config: String,
+    /// The VM's host key pair.
+    pub host_key: HostKeyPair,
+}
+
+/// Renders `context`'s files for review: everything the seed holds except the private host key.
+pub fn render_for_review(
+    context: &NodeContext<'_>,
+    host_keys: &dyn HostKeySource,
+) -> Result<ReviewFiles, CloudInitError> {
+    let host_key = host_keys.host_key(&context.vm.name)?;
+    let header = format!(
+        "#cloud-config\n\
+         # labform: cloud-init user data of VM {name} (VM ID {vm_id}).\n\
+         # Rendered for review: the private SSH host key (ssh_keys.ed25519_private) is added only\n\
+         # to the VM's seed image and never written here.\n",
+        name = context.vm.name,
+        vm_id = context.vm.vm_id,
+    );
+    let body = user_data_body(context, &host_key, None)?;
+    Ok(ReviewFiles {
+        user_data: header + &body,
+        meta_data: meta_data(context),
+        network_config: network_config_text(context)?,
+        host_public_key: host_key.public_openssh().to_owned(),
+    })
+}
+
+/// Renders `context`'s files for its seed image, with the private host key in the user data.
+pub fn render_for_seed(
+    context: &NodeContext<'_>,
+    host_keys: &dyn HostKeySource,
+) -> Result<SeedFiles, CloudInitError> {
+    use secrecy::ExposeSecret as _;
+    let host_key = host_keys.host_key(&context.vm.name)?;
+    let header = format!(
+        "#cloud-config\n# labform: cloud-init user data of VM {name} (VM ID {vm_id}).\n",
+        name = context.vm.name,
+        vm_id = context.vm.vm_id,
+    );
+    let body = user_data_body(
+        context,
+        &host_key,
+        Some(host_key.private_openssh().expose_secret()),
+    )?;
+    Ok(SeedFiles {
+        user_data: SecretString::from(header + &body),
+        meta_data: meta_data(context),
+        network_config: network_config_text(context)?,
+        host_key,
+    })
+}
+
+fn user_data_body(
+    context: &NodeContext<'_>,
+    host_key: &HostKeyPair,
+    private_key: Option<&str>,
+) -> Result<String, CloudInitError> {
+    let vm = context.vm;
+    let summary = vm
+        .cloud_init
+        .as_ref()
+        .expect("node_context only accepts cloud-init VMs");
+    let packages: Vec<&str> = summary.packages.iter().map(String::as_str).collect();
+    let mut runcmd = Vec::new();
+    if packages.contains(&"qemu-guest-agent") {
+        runcmd.push(vec!["systemctl", "enable", "--now", "qemu-guest-agent"]);
+    }
+    let document = CloudConfig {
+        hostname: &summary.hostname,
+        fqdn: summary.fqdn.as_deref(),
+        prefer_fqdn_over_hostname: false,
+        manage_etc_hosts: true,
+        timezone: context.timezone,
+        users: vec![User {
+            name: &summary.user,
+            groups: vec!["sudo"],
+            shell: "/bin/bash",
+            sudo: "ALL=(ALL) NOPASSWD:ALL",
+            lock_passwd: true,
+            ssh_authorized_keys: context.ssh_keys.iter().map(String::as_str).collect(),
+        }],
+        disable_root: true,
+        ssh_pwauth: false,
+        ssh_deletekeys: true,
+        ssh_keys: SshKeys {
+            ed25519_private: private_key,
+            ed25519_public: host_key.public_openssh(),
+        },
+        package_update: true,
+        packages,
+        runcmd,
+    };
+    serde_saphyr::to_string_with_options(&document, yaml_options()).map_err(|error| {
+        CloudInitError::Yaml {
+            vm: vm.name.clone(),
+            document: "user-data",
+            // The serialiser's message never quotes values; with a private key present it is not
+            // kept at all.
+            message: if private_key.is_some() {
+                "serialisation failed".to_owned()
+            } else {
+                error.to_string()
+            },
+        }
+    })
+}
+
+fn meta_data(context: &NodeContext<'_>) -> String {
+    format!(
+        "instance-id: labform-{scope}-{vm_id}\nlocal-hostname: {name}\n",
+        scope = context.scope,
+        vm_id = context.vm.vm_id,
+        name = context.vm.name,
+    )
+}
+
+fn network_config_text(context: &NodeContext<'_>) -> Result<String, CloudInitError> {
+    serde_saphyr::to_string_with_options(
+        &network_config(&context.vm.nic, context.mtu),
+        yaml_options(),
+    )
+    .map_err(|error| CloudInitError::Yaml {
+        vm: context.vm.name.clone(),
+        document: "network-config",
+        message: error.to_string(),
+    })
+}
+
+/// YAML output options: long single-line strings (SSH keys) stay on one line.
+pub(crate) fn yaml_options() -> serde_saphyr::SerializerOptions {
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.folded_wrap_chars = usize::MAX;
+    options
+}
