@@ -1,1 +1,19 @@
-//! Proxmox VE simulator.
+//! A simulator of Proxmox VE ("LocalStack for Proxmox").
+//!
+//! - [`Simulator`]: the simulated cluster; [`Simulator::client`] gives an
+//!   in-process [`labform_proxmox::ProxmoxApi`] acting as one identity.
+//! - [`server`]: the HTTPS (and optional plain HTTP) server with the real
+//!   `/api2/json` layout, envelope, authentication and errors.
+//! - [`faults`]: fault injection.
+
+pub mod config;
+pub mod faults;
+pub mod locks;
+pub mod perms;
+pub mod sim;
+pub mod state;
+
+pub use config::{NodeSpec, SimConfig, StorageKind, StorageSpec, Timing};
+pub use faults::{Fault, FaultConfig, FaultRule, TaskFailureRule};
+pub use perms::Identity;
+pub use sim::{SimClient, Simulator};

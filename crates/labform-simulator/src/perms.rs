@@ -1,0 +1,349 @@
+//! Users, API tokens, roles and ACLs, evaluated the way pve-access-control
+//! does: the most specific ACL path wins, `propagate` controls inheritance,
+//! privilege-separated tokens get the intersection of user and token rights,
+//! and `root@pam` bypasses everything (its privsep tokens do not).
+
+use labform_proxmox::Secret;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Every privilege the simulator checks (and the ones built-in roles carry).
+pub const ALL_PRIVS: &[&str] = &[
+    "Datastore.Allocate",
+    "Datastore.AllocateSpace",
+    "Datastore.AllocateTemplate",
+    "Datastore.Audit",
+    "Permissions.Modify",
+    "Pool.Allocate",
+    "Pool.Audit",
+    "SDN.Allocate",
+    "SDN.Audit",
+    "SDN.Use",
+    "Sys.AccessNetwork",
+    "Sys.Audit",
+    "Sys.Console",
+    "Sys.Modify",
+    "Sys.PowerMgmt",
+    "User.Modify",
+    "VM.Allocate",
+    "VM.Audit",
+    "VM.Backup",
+    "VM.Clone",
+    "VM.Config.CDROM",
+    "VM.Config.CPU",
+    "VM.Config.Cloudinit",
+    "VM.Config.Disk",
+    "VM.Config.HWType",
+    "VM.Config.Memory",
+    "VM.Config.Network",
+    "VM.Config.Options",
+    "VM.Console",
+    "VM.GuestAgent.Audit",
+    "VM.GuestAgent.Unrestricted",
+    "VM.Migrate",
+    "VM.PowerMgmt",
+    "VM.Snapshot",
+    "VM.Snapshot.Rollback",
+];
+
+/// The built-in roles (a subset of Proxmox's, with their real privileges
+/// restricted to [`ALL_PRIVS`]).
+pub fn builtin_roles() -> BTreeMap<String, BTreeSet<String>> {
+    let mut r = BTreeMap::new();
+    let set = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    r.insert("Administrator".into(), set(ALL_PRIVS));
+    r.insert("NoAccess".into(), BTreeSet::new());
+    let vm_user = [
+        "VM.Audit",
+        "VM.Console",
+        "VM.PowerMgmt",
+        "VM.Config.CDROM",
+        "VM.Config.Cloudinit",
+        "VM.Backup",
+        "VM.GuestAgent.Audit",
+    ];
+    r.insert("PVEVMUser".into(), set(&vm_user));
+    let vm_admin: Vec<&str> = ALL_PRIVS
+        .iter()
+        .copied()
+        .filter(|p| p.starts_with("VM."))
+        .collect();
+    r.insert("PVEVMAdmin".into(), set(&vm_admin));
+    r.insert(
+        "PVEAuditor".into(),
+        set(&[
+            "Datastore.Audit",
+            "Pool.Audit",
+            "SDN.Audit",
+            "Sys.Audit",
+            "VM.Audit",
+        ]),
+    );
+    r.insert(
+        "PVEDatastoreAdmin".into(),
+        set(&[
+            "Datastore.Allocate",
+            "Datastore.AllocateSpace",
+            "Datastore.AllocateTemplate",
+            "Datastore.Audit",
+        ]),
+    );
+    r.insert(
+        "PVEDatastoreUser".into(),
+        set(&["Datastore.AllocateSpace", "Datastore.Audit"]),
+    );
+    r.insert("PVEPoolAdmin".into(), set(&["Pool.Allocate", "Pool.Audit"]));
+    r.insert("PVESDNUser".into(), set(&["SDN.Audit", "SDN.Use"]));
+    let pve_admin: Vec<&str> = ALL_PRIVS
+        .iter()
+        .copied()
+        .filter(|p| !matches!(*p, "Permissions.Modify" | "Sys.Modify" | "Sys.PowerMgmt"))
+        .collect();
+    r.insert("PVEAdmin".into(), set(&pve_admin));
+    r
+}
+
+/// A user.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Password (pve realm, or root@pam's).
+    pub password: Option<Secret>,
+    /// Enabled.
+    pub enable: bool,
+    /// Comment.
+    pub comment: Option<String>,
+}
+
+/// An API token.
+#[derive(Debug, Clone)]
+pub struct Token {
+    /// The secret.
+    pub secret: Secret,
+    /// Privilege separation.
+    pub privsep: bool,
+    /// Expiry (unix time, 0 = never).
+    pub expire: u64,
+    /// Comment.
+    pub comment: Option<String>,
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// `user@realm`.
+    pub user: String,
+    /// Token name, for token calls.
+    pub token: Option<String>,
+}
+
+impl Identity {
+    /// `root@pam` with a ticket.
+    pub fn root() -> Self {
+        Self {
+            user: "root@pam".into(),
+            token: None,
+        }
+    }
+    /// The id as it appears in UPIDs and ACLs: `user@realm[!token]`.
+    pub fn full(&self) -> String {
+        match &self.token {
+            Some(t) => format!("{}!{t}", self.user),
+            None => self.user.clone(),
+        }
+    }
+}
+
+/// One ACL entry.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AclEntry {
+    /// Path.
+    pub path: String,
+    /// `user@realm` or `user@realm!token`.
+    pub subject: String,
+    /// Role.
+    pub role: String,
+    /// Inherited by sub-paths.
+    pub propagate: bool,
+}
+
+/// The access-control state.
+#[derive(Debug, Clone)]
+pub struct Access {
+    /// Users.
+    pub users: BTreeMap<String, User>,
+    /// Tokens by full id.
+    pub tokens: BTreeMap<String, Token>,
+    /// Roles.
+    pub roles: BTreeMap<String, BTreeSet<String>>,
+    /// ACL entries.
+    pub acl: BTreeSet<AclEntry>,
+}
+
+impl Access {
+    /// Only `root@pam` with `password`.
+    pub fn new(root_password: Secret) -> Self {
+        let mut users = BTreeMap::new();
+        users.insert(
+            "root@pam".into(),
+            User {
+                password: Some(root_password),
+                enable: true,
+                comment: None,
+            },
+        );
+        Self {
+            users,
+            tokens: BTreeMap::new(),
+            roles: builtin_roles(),
+            acl: BTreeSet::new(),
+        }
+    }
+
+    /// Privileges of one ACL subject on `path`: walk from `/` to the path;
+    /// the deepest level with entries for the subject decides.
+    fn subject_privs(&self, subject: &str, path: &str) -> BTreeSet<String> {
+        let mut levels = vec!["/".to_owned()];
+        let mut cur = String::new();
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            cur.push('/');
+            cur.push_str(part);
+            levels.push(cur.clone());
+        }
+        let mut privs = BTreeSet::new();
+        for (i, level) in levels.iter().enumerate() {
+            let exact = i == levels.len() - 1;
+            let entries: Vec<&AclEntry> = self
+                .acl
+                .iter()
+                .filter(|e| &e.path == level && e.subject == subject && (exact || e.propagate))
+                .collect();
+            if !entries.is_empty() {
+                privs = entries
+                    .iter()
+                    .flat_map(|e| self.roles.get(&e.role).cloned().unwrap_or_default())
+                    .collect();
+            }
+        }
+        privs
+    }
+
+    /// Effective privileges of `who` on `path`.
+    pub fn privs(&self, who: &Identity, path: &str) -> BTreeSet<String> {
+        let user_privs = if who.user == "root@pam" {
+            ALL_PRIVS.iter().map(|s| s.to_string()).collect()
+        } else {
+            self.subject_privs(&who.user, path)
+        };
+        match &who.token {
+            None => user_privs,
+            Some(_) => {
+                let full = who.full();
+                match self.tokens.get(&full) {
+                    Some(t) if t.privsep => {
+                        let tp = self.subject_privs(&full, path);
+                        user_privs.intersection(&tp).cloned().collect()
+                    }
+                    Some(_) => user_privs,
+                    None => BTreeSet::new(),
+                }
+            }
+        }
+    }
+
+    /// Whether `who` has `privilege` on `path`.
+    pub fn has(&self, who: &Identity, path: &str, privilege: &str) -> bool {
+        self.privs(who, path).contains(privilege)
+    }
+
+    /// Whether `who` is the unrestricted `root@pam` (ticket, or a token
+    /// without privilege separation).
+    pub fn is_root(&self, who: &Identity) -> bool {
+        who.user == "root@pam"
+            && match &who.token {
+                None => true,
+                Some(_) => self.tokens.get(&who.full()).is_some_and(|t| !t.privsep),
+            }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access() -> Access {
+        let mut a = Access::new(Secret::new("x"));
+        a.users.insert(
+            "alice@pve".into(),
+            User {
+                password: None,
+                enable: true,
+                comment: None,
+            },
+        );
+        a.tokens.insert(
+            "alice@pve!ci".into(),
+            Token {
+                secret: Secret::new("s"),
+                privsep: true,
+                expire: 0,
+                comment: None,
+            },
+        );
+        a.tokens.insert(
+            "alice@pve!full".into(),
+            Token {
+                secret: Secret::new("s"),
+                privsep: false,
+                expire: 0,
+                comment: None,
+            },
+        );
+        a
+    }
+
+    fn acl(a: &mut Access, path: &str, subject: &str, role: &str, propagate: bool) {
+        a.acl.insert(AclEntry {
+            path: path.into(),
+            subject: subject.into(),
+            role: role.into(),
+            propagate,
+        });
+    }
+
+    #[test]
+    fn deepest_path_wins_and_propagate_matters() {
+        let mut a = access();
+        let alice = Identity {
+            user: "alice@pve".into(),
+            token: None,
+        };
+        acl(&mut a, "/vms", "alice@pve", "PVEVMAdmin", true);
+        assert!(a.has(&alice, "/vms/100", "VM.Clone"));
+        acl(&mut a, "/vms/100", "alice@pve", "NoAccess", true);
+        assert!(!a.has(&alice, "/vms/100", "VM.Audit"));
+        assert!(a.has(&alice, "/vms/101", "VM.Audit"));
+        acl(&mut a, "/storage", "alice@pve", "PVEDatastoreUser", false);
+        assert!(a.has(&alice, "/storage", "Datastore.Audit"));
+        assert!(!a.has(&alice, "/storage/local", "Datastore.Audit"));
+    }
+
+    #[test]
+    fn privsep_tokens_intersect() {
+        let mut a = access();
+        acl(&mut a, "/", "alice@pve", "PVEVMUser", true);
+        let sep = Identity {
+            user: "alice@pve".into(),
+            token: Some("ci".into()),
+        };
+        let full = Identity {
+            user: "alice@pve".into(),
+            token: Some("full".into()),
+        };
+        assert!(!a.has(&sep, "/vms/100", "VM.Audit"));
+        assert!(a.has(&full, "/vms/100", "VM.Audit"));
+        acl(&mut a, "/", "alice@pve!ci", "Administrator", true);
+        assert!(a.has(&sep, "/vms/100", "VM.Audit"));
+        assert!(!a.has(&sep, "/vms/100", "VM.Allocate"));
+        assert!(a.is_root(&Identity::root()));
+        assert!(!a.is_root(&sep));
+    }
+}
