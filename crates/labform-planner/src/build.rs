@@ -43,17 +43,23 @@ pub struct Planned {
 
 /// Validates and plans `lab`, keeping the `previous` allocations that still apply.
 pub fn plan(lab: &LabFile, previous: &Allocations) -> Planned {
-    plan_against(lab, previous, &BTreeMap::new())
+    plan_against(lab, previous, &ObservedIds::default())
 }
 
-/// Like [`plan`], with the VM IDs that VMs this lab does not own use on each endpoint (by endpoint
-/// name): they are never handed out, and a previous allocation that collides with one is moved
-/// with a warning that says who took it.
-pub fn plan_against(
-    lab: &LabFile,
-    previous: &Allocations,
-    foreign_vm_ids: &BTreeMap<String, BTreeSet<u32>>,
-) -> Planned {
+/// VM IDs seen on Proxmox, by endpoint name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservedIds {
+    /// IDs of VMs this lab does not own: never handed out.
+    pub foreign: BTreeMap<String, BTreeSet<u32>>,
+    /// IDs of VMs this lab owns: kept by the VM they belong to, never given to another (a VM
+    /// that is about to be deleted still holds its ID).
+    pub owned: BTreeMap<String, BTreeSet<u32>>,
+}
+
+/// Like [`plan`], against what exists: IDs in `observed` are never handed out to a new VM, and a
+/// previous allocation that collides with a foreign VM is moved with a warning that says so.
+pub fn plan_against(lab: &LabFile, previous: &Allocations, observed: &ObservedIds) -> Planned {
+    let foreign_vm_ids = observed;
     let mut diagnostics = validate(lab);
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Planned {
@@ -430,7 +436,7 @@ fn allocate_vm_ids(
     lab: &LabFile,
     vms: &[VmSpec],
     previous: &Allocations,
-    foreign_vm_ids: &BTreeMap<String, BTreeSet<u32>>,
+    foreign_vm_ids: &ObservedIds,
     allocations: &mut Allocations,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<Option<VmId>> {
@@ -471,13 +477,23 @@ fn allocate_ids(
     range: IdRange,
     keys: &[String],
     previous: &Allocations,
-    foreign_vm_ids: &BTreeMap<String, BTreeSet<u32>>,
+    observed: &ObservedIds,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Vec<u32>> {
     let mut allocator = SlotAllocator::new(u64::from(range.first), u64::from(range.last));
-    let foreign = foreign_vm_ids.get(&endpoint.name);
+    let foreign = observed.foreign.get(&endpoint.name);
     for id in foreign.into_iter().flatten() {
         allocator.exclude(u64::from(*id));
+    }
+    // Owned IDs stay with their own keys; an owned VM leaving the lab keeps its ID until deleted.
+    let kept: BTreeSet<u32> = keys
+        .iter()
+        .filter_map(|key| previous.vm_ids.get(key).copied())
+        .collect();
+    for id in observed.owned.get(&endpoint.name).into_iter().flatten() {
+        if !kept.contains(id) {
+            allocator.exclude(u64::from(*id));
+        }
     }
     if keys.len() as u64 > allocator.free() {
         diagnostics.push(
@@ -541,7 +557,7 @@ fn plan_templates(
     vms: &[VmSpec],
     placed: &[Option<Placed>],
     previous: &Allocations,
-    foreign_vm_ids: &BTreeMap<String, BTreeSet<u32>>,
+    foreign_vm_ids: &ObservedIds,
     allocations: &mut Allocations,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> (Vec<Template>, Vec<Option<usize>>) {

@@ -4,13 +4,14 @@
 //! the config of owned VMs only). Config values are as Proxmox reports them, except `sshkeys`,
 //! which is URL-decoded, and `description`, from which the ownership block is parsed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use labform_ids::VmId;
 use serde::{Deserialize, Serialize};
 
 use crate::allocate::Allocations;
+use crate::build::ObservedIds;
 use crate::desired::options;
 use crate::ownership::Owner;
 
@@ -83,16 +84,20 @@ impl Inventory {
         self.vms.iter().filter(move |vm| vm.owned_by(scope))
     }
 
-    /// VM IDs in use on each endpoint by VMs `scope` does not own.
-    pub fn foreign_vm_ids(&self, scope: &str) -> BTreeMap<String, BTreeSet<u32>> {
-        let mut taken: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
-        for vm in self.vms.iter().filter(|vm| !vm.owned_by(scope)) {
-            taken
-                .entry(vm.endpoint.clone())
+    /// VM IDs in use on each endpoint, split into those of VMs `scope` owns and the others.
+    pub fn observed_ids(&self, scope: &str) -> ObservedIds {
+        let mut ids = ObservedIds::default();
+        for vm in &self.vms {
+            let side = if vm.owned_by(scope) {
+                &mut ids.owned
+            } else {
+                &mut ids.foreign
+            };
+            side.entry(vm.endpoint.clone())
                 .or_default()
                 .insert(vm.vm_id.get());
         }
-        taken
+        ids
     }
 
     /// `previous` with what the owned VMs show: their VM IDs, addresses and nodes win over the lock

@@ -17,7 +17,7 @@ pub mod reconcile;
 pub mod render;
 
 pub use allocate::Allocations;
-pub use build::{Planned, plan, plan_against};
+pub use build::{ObservedIds, Planned, plan, plan_against};
 pub use plan::Plan;
 pub use render::render;
 

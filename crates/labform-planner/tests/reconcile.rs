@@ -257,12 +257,12 @@ fn only_owned_vms_are_deleted_and_foreign_ids_are_avoided() {
             pool: None,
         }],
     };
-    let planned = plan_against(&lab, &Allocations::empty(), &taken.foreign_vm_ids("recon"));
+    let planned = plan_against(&lab, &Allocations::empty(), &taken.observed_ids("recon"));
     let avoided = planned.plan.unwrap();
     assert!(avoided.vms.iter().all(|vm| vm.vm_id.get() != 1000));
     assert!(reconcile(&avoided, &taken).conflicts.is_empty());
     // A lock that still records 1000 for a VM: it moves, with a warning naming the reason.
-    let planned = plan_against(&lab, &allocations, &taken.foreign_vm_ids("recon"));
+    let planned = plan_against(&lab, &allocations, &taken.observed_ids("recon"));
     assert!(
         planned
             .diagnostics
