@@ -1,0 +1,183 @@
+//! Discovery: what exists on one Proxmox endpoint, read in a handful of calls.
+//!
+//! One `GET /cluster/resources?type=vm` lists every guest with its node, name, status, tags and
+//! pool. Only guests tagged as this scope's (`labform` and `scope-<scope>`) get their config read,
+//! with bounded concurrency, to parse the ownership block from the description and compare fields.
+//! Everything else is recorded by VM ID only, so its IDs are never handed out and it is never
+//! touched.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use labform_ids::{NodeName, VmId};
+use labform_planner::inventory::{ObservedDisk, ObservedVm};
+use labform_planner::ownership::Owner;
+use labform_proxmox::ProxmoxApi;
+use labform_proxmox::types::{ResourceType, decode_percent};
+use tokio::sync::Semaphore;
+
+use crate::error::ExecuteError;
+
+/// Disk slots labform reads sizes from (cloud-init drives and CD-ROMs are skipped).
+const DISK_BUSES: &[&str] = &["scsi", "virtio", "sata", "ide"];
+
+/// Reads every guest of `endpoint` (the lab's name for it) through `api`; owned guests of `scope`
+/// with their config.
+pub async fn discover(
+    endpoint: &str,
+    api: Arc<dyn ProxmoxApi>,
+    scope: &str,
+    concurrency: usize,
+) -> Result<Vec<ObservedVm>, ExecuteError> {
+    let resources = api
+        .cluster_resources(Some(ResourceType::Vm))
+        .await
+        .map_err(|source| ExecuteError::api("list the cluster's VMs", source))?;
+    let scope_tag = format!("scope-{scope}");
+    let mut observed = Vec::new();
+    let mut reads = tokio::task::JoinSet::new();
+    let limit = Arc::new(Semaphore::new(concurrency.max(1)));
+    for resource in resources {
+        if resource.kind != "qemu" {
+            continue;
+        }
+        let (Some(vmid), Some(node)) = (resource.vmid, resource.node.clone()) else {
+            continue;
+        };
+        let Ok(vm_id) = VmId::new(vmid as u32) else {
+            continue;
+        };
+        let tags: Vec<String> = resource
+            .tags
+            .as_deref()
+            .unwrap_or("")
+            .split([';', ',', ' '])
+            .filter(|tag| !tag.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let vm = ObservedVm {
+            endpoint: endpoint.to_owned(),
+            vm_id,
+            node: node.clone(),
+            name: resource.name.clone().unwrap_or_default(),
+            template: resource.template.unwrap_or(false),
+            running: resource.status.as_deref() == Some("running"),
+            tags: tags.clone(),
+            owner: None,
+            config: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            disks: Vec::new(),
+            pool: resource.pool.clone(),
+        };
+        if tags.iter().any(|tag| tag == "labform") && tags.contains(&scope_tag) {
+            let api = Arc::clone(&api);
+            let limit = Arc::clone(&limit);
+            reads.spawn(async move {
+                let _permit = limit.acquire_owned().await.expect("never closed");
+                let config = api.vm_config(&NodeName::new(node), vm_id, false).await;
+                (vm, config)
+            });
+        } else {
+            observed.push(vm);
+        }
+    }
+    while let Some(joined) = reads.join_next().await {
+        let (mut vm, config) = joined.expect("discovery tasks do not panic");
+        let config = config.map_err(|source| {
+            ExecuteError::api(
+                format!("read the config of VM {} on {}", vm.vm_id, vm.node),
+                source,
+            )
+        })?;
+        fill_from_config(&mut vm, &config.values);
+        observed.push(vm);
+    }
+    observed.sort_by_key(|vm| vm.vm_id);
+    Ok(observed)
+}
+
+/// Fills the owned fields of `vm` from its config values.
+pub fn fill_from_config(vm: &mut ObservedVm, values: &BTreeMap<String, String>) {
+    vm.owner = values
+        .get("description")
+        .and_then(|text| Owner::parse(text));
+    if let Some(name) = values.get("name") {
+        vm.name = name.clone();
+    }
+    vm.template = vm.template || values.get("template").is_some_and(|value| value == "1");
+    for (key, value) in values {
+        if key == "sshkeys" {
+            vm.config.insert(
+                key.clone(),
+                decode_percent(value).unwrap_or_else(|| value.clone()),
+            );
+        } else if key != "description" && key != "digest" {
+            vm.config.insert(key.clone(), value.clone());
+        }
+        if let Some(disk) = parse_disk(key, value) {
+            vm.disks.push(disk);
+        }
+    }
+    vm.disks.sort_by(|left, right| left.slot.cmp(&right.slot));
+}
+
+/// A disk from a config entry like `scsi0: local-lvm:vm-100-disk-0,size=32G`.
+pub fn parse_disk(key: &str, value: &str) -> Option<ObservedDisk> {
+    let bus = DISK_BUSES.iter().find(|bus| key.starts_with(**bus))?;
+    if !key[bus.len()..].chars().all(|c| c.is_ascii_digit()) || key.len() == bus.len() {
+        return None;
+    }
+    if value.contains("media=cdrom") || value.contains("cloudinit") {
+        return None;
+    }
+    let volume = value.split(',').next()?;
+    let storage = volume.split_once(':')?.0.to_owned();
+    let size = value
+        .split(',')
+        .find_map(|option| option.strip_prefix("size="))?;
+    Some(ObservedDisk {
+        slot: key.to_owned(),
+        storage,
+        size_gib: size_in_gib(size)?,
+    })
+}
+
+/// `32G`, `512M`, `1T`, `1048576K` or bytes, rounded up to whole GiB.
+pub fn size_in_gib(size: &str) -> Option<u64> {
+    let (number, unit) = size.split_at(
+        size.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(size.len()),
+    );
+    let number: f64 = number.parse().ok()?;
+    let bytes = match unit {
+        "" | "B" => number,
+        "K" => number * 1024.0,
+        "M" => number * 1024.0 * 1024.0,
+        "G" => number * 1024.0 * 1024.0 * 1024.0,
+        "T" => number * 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some((bytes / (1u64 << 30) as f64).ceil() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disks_and_sizes() {
+        let disk = parse_disk("scsi0", "local-lvm:vm-100-disk-0,discard=on,size=32G").unwrap();
+        assert_eq!(
+            (disk.slot.as_str(), disk.storage.as_str(), disk.size_gib),
+            ("scsi0", "local-lvm", 32)
+        );
+        assert_eq!(
+            parse_disk("ide2", "local-lvm:vm-100-cloudinit,media=cdrom"),
+            None
+        );
+        assert_eq!(parse_disk("scsihw", "virtio-scsi-pci"), None);
+        assert_eq!(size_in_gib("512M"), Some(1));
+        assert_eq!(size_in_gib("1T"), Some(1024));
+        assert_eq!(size_in_gib("2.5G"), Some(3));
+    }
+}

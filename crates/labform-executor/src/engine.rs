@@ -1,0 +1,1076 @@
+//! Apply: carrying out a reconciled plan through the Proxmox API.
+//!
+//! Every VM is one job; jobs run concurrently up to a limit. Work a job depends on is started by
+//! the first job that needs it and awaited by the others: an image is downloaded once per storage,
+//! a template is made once per image and storage. Clones take a per-storage permit, because
+//! parallel clones on one storage are what makes Proxmox time out on its storage lock; errors that
+//! Proxmox raises before doing anything (lock timeouts, 595/596) are retried with backoff and
+//! jitter, whether they come back from the call or as the task's exit status.
+//!
+//! Crash safety comes from Proxmox itself: a VM is created with its ownership block (spec
+//! `pending`) in the same call, and gets its final spec hash only once configured. An apply
+//! killed at any point leaves VMs the next discovery finds, owns and finishes.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use labform_ids::{NodeName, StorageName, VmId};
+use labform_planner::desired::desired_config;
+use labform_planner::inventory::Inventory;
+use labform_planner::ownership::Owner;
+use labform_planner::plan::{Plan, PlannedImage, PlannedTemplate, PlannedVm};
+use labform_planner::reconcile::{Effect, Reconciliation, VmAction, VmChange};
+use labform_proxmox::error::is_lock_timeout_text;
+use labform_proxmox::task::{WaitOptions, wait_for_task};
+use labform_proxmox::types::{
+    CloneVm, ConfigUpdate, CreateVm, DeleteVm, DownloadUrl, ResizeDisk, VmAction as Power,
+    encode_sshkeys,
+};
+use labform_proxmox::{ProxmoxApi, Upid};
+use tokio::sync::{OnceCell, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::discover::size_in_gib;
+use crate::error::{ExecuteError, chain};
+use crate::events::{Event, EventSink};
+use crate::journal::Journal;
+
+/// The ownership spec of a VM that exists but is not configured yet.
+pub const PENDING_SPEC: &str = "pending";
+
+/// What to do when a change only takes effect at the next boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RebootPolicy {
+    /// Leave the VM running; report the pending change.
+    Never,
+    /// Reboot the VM (Proxmox applies pending changes and regenerates the cloud-init drive).
+    IfNeeded,
+}
+
+/// How to retry errors Proxmox raises before doing anything.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in all (1 means no retry).
+    pub attempts: u32,
+    /// First backoff.
+    pub initial: Duration,
+    /// Longest backoff.
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 8,
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Knobs of an apply.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// VM jobs in flight at once.
+    pub concurrency: usize,
+    /// Clones at once on one storage.
+    pub clones_per_storage: usize,
+    /// Reboots for changes that wait for the next boot.
+    pub reboot: RebootPolicy,
+    /// How long to wait for the guest agent to report each new VM's planned address (`None`: do not
+    /// wait).
+    pub agent_timeout: Option<Duration>,
+    /// Task polling.
+    pub task_wait: WaitOptions,
+    /// Retries.
+    pub retry: RetryPolicy,
+    /// Cancelled by Ctrl-C: no new job or step starts; running Proxmox tasks are waited for.
+    pub cancel: CancellationToken,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            clones_per_storage: 4,
+            reboot: RebootPolicy::Never,
+            agent_timeout: Some(Duration::from_secs(600)),
+            task_wait: WaitOptions::default(),
+            retry: RetryPolicy::default(),
+            cancel: CancellationToken::new(),
+        }
+    }
+}
+
+/// A Proxmox endpoint of the lab and the API to reach it.
+#[derive(Clone)]
+pub struct Endpoint {
+    /// The lab's name for it.
+    pub name: String,
+    /// The API.
+    pub api: Arc<dyn ProxmoxApi>,
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// VMs and templates created.
+    pub created: Vec<String>,
+    /// VMs changed in place.
+    pub updated: Vec<String>,
+    /// VMs replaced.
+    pub replaced: Vec<String>,
+    /// VMs and templates deleted.
+    pub deleted: Vec<String>,
+    /// VMs started because they were stopped.
+    pub started: Vec<String>,
+    /// Jobs that failed, with the reason.
+    pub failed: Vec<String>,
+    /// VMs whose changes wait for a reboot.
+    pub pending_reboot: Vec<String>,
+    /// Whether Ctrl-C stopped the run early.
+    pub interrupted: bool,
+}
+
+/// The shared state of one run.
+struct Run {
+    plan: Plan,
+    endpoints: HashMap<String, Arc<dyn ProxmoxApi>>,
+    options: ApplyOptions,
+    journal: Arc<Journal>,
+    events: Arc<dyn EventSink>,
+    run: i64,
+    sequence: AtomicI64,
+    images: Vec<OnceCell<Result<(), String>>>,
+    templates: Vec<OnceCell<Result<(), String>>>,
+    storage_permits: Mutex<HashMap<String, Arc<Semaphore>>>,
+    pending_reboot: Mutex<Vec<String>>,
+    jitter: AtomicUsize,
+}
+
+/// The work of one job.
+#[derive(Debug, Clone)]
+enum Job {
+    Create(usize),
+    Update(usize, Vec<labform_planner::reconcile::FieldChange>),
+    Replace(usize),
+    Start(usize),
+    Delete(VmChange, bool),
+}
+
+/// Carries out `reconciliation` of `plan` (with `inventory`, what discovery found) on `endpoints`.
+pub async fn apply(
+    plan: &Plan,
+    reconciliation: &Reconciliation,
+    inventory: &Inventory,
+    endpoints: &[Endpoint],
+    options: ApplyOptions,
+    journal: Arc<Journal>,
+    events: Arc<dyn EventSink>,
+) -> Result<ApplyReport, ExecuteError> {
+    if !reconciliation.conflicts.is_empty() {
+        let details: Vec<String> = reconciliation
+            .conflicts
+            .iter()
+            .map(|conflict| {
+                format!(
+                    "  VM ID {} on {} (planned for `{}`) is held by {}",
+                    conflict.vm_id, conflict.endpoint, conflict.planned, conflict.holder
+                )
+            })
+            .collect();
+        return Err(ExecuteError::Conflicts {
+            count: details.len(),
+            details: details.join("\n"),
+        });
+    }
+    let started = Instant::now();
+    let run_id = journal.begin(&plan.lab, &plan.scope, "apply")?;
+    let run = Arc::new(Run {
+        plan: plan.clone(),
+        endpoints: endpoints
+            .iter()
+            .map(|endpoint| (endpoint.name.clone(), Arc::clone(&endpoint.api)))
+            .collect(),
+        images: plan.images.iter().map(|_| OnceCell::new()).collect(),
+        templates: plan.templates.iter().map(|_| OnceCell::new()).collect(),
+        options,
+        journal,
+        events,
+        run: run_id,
+        sequence: AtomicI64::new(0),
+        storage_permits: Mutex::new(HashMap::new()),
+        pending_reboot: Mutex::new(Vec::new()),
+        jitter: AtomicUsize::new(0x9e37_79b9),
+    });
+    // Templates that exist as planned are ready; missing ones are made on demand.
+    let mut template_deletions = Vec::new();
+    for change in reconciliation
+        .changes
+        .iter()
+        .filter(|change| change.template)
+    {
+        match &change.action {
+            VmAction::Unchanged => {
+                if let Some(index) = run.template_index(&change.endpoint, change.vm_id) {
+                    let _ = run.templates[index].set(Ok(()));
+                }
+            }
+            VmAction::Replace { reason } => {
+                if let Some(index) = run.template_index(&change.endpoint, change.vm_id) {
+                    let _ = run.templates[index].set(Err(format!(
+                        "template `{}` must be replaced ({reason}); delete the VMs cloned from it first",
+                        change.name
+                    )));
+                }
+            }
+            VmAction::Delete { protected } => {
+                template_deletions.push(Job::Delete(change.clone(), *protected))
+            }
+            VmAction::Create | VmAction::Update { .. } => {}
+        }
+    }
+    let mut jobs = Vec::new();
+    for change in reconciliation
+        .changes
+        .iter()
+        .filter(|change| !change.template)
+    {
+        let index = run
+            .plan
+            .vms
+            .iter()
+            .position(|vm| vm.name == change.name && vm.endpoint == change.endpoint);
+        let job = match (&change.action, index) {
+            (VmAction::Create, Some(index)) => Job::Create(index),
+            (VmAction::Update { changes }, Some(index)) => Job::Update(index, changes.clone()),
+            (VmAction::Replace { .. }, Some(index)) => Job::Replace(index),
+            (VmAction::Unchanged, Some(index)) => {
+                let running = inventory.vms.iter().any(|vm| {
+                    vm.endpoint == change.endpoint && vm.vm_id == change.vm_id && vm.running
+                });
+                if running || run.plan.vms[index].boot == "installer" {
+                    continue;
+                }
+                Job::Start(index)
+            }
+            (VmAction::Delete { protected }, _) => Job::Delete(change.clone(), *protected),
+            _ => continue,
+        };
+        jobs.push(job);
+    }
+    let total = jobs.len() + template_deletions.len();
+    run.events.emit(Event::RunStarted {
+        run: run_id,
+        jobs: total,
+    });
+    let mut report = ApplyReport::default();
+    let done = Arc::new(AtomicUsize::new(0));
+    let outcomes = run_jobs(&run, jobs, total, &done).await;
+    // Templates go last: their linked clones must be gone first.
+    let template_outcomes = run_jobs(&run, template_deletions, total, &done).await;
+    for (job, outcome) in outcomes.into_iter().chain(template_outcomes) {
+        let name = run.job_name(&job);
+        match outcome {
+            Outcome::Done => match job {
+                Job::Create(_) => report.created.push(name),
+                Job::Update(..) => report.updated.push(name),
+                Job::Replace(_) => report.replaced.push(name),
+                Job::Start(_) => report.started.push(name),
+                Job::Delete(..) => report.deleted.push(name),
+            },
+            Outcome::Failed(reason) => report.failed.push(format!("{name}: {reason}")),
+            Outcome::Skipped => report.interrupted = true,
+        }
+    }
+    for (index, cell) in run.templates.iter().enumerate() {
+        if let Some(Ok(())) = cell.get()
+            && reconciliation.changes.iter().any(|change| {
+                change.template
+                    && change.action == VmAction::Create
+                    && change.name == run.plan.templates[index].name
+            })
+        {
+            report.created.push(run.plan.templates[index].name.clone());
+        }
+    }
+    report.pending_reboot = run
+        .pending_reboot
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    let outcome = if report.interrupted {
+        "interrupted"
+    } else if report.failed.is_empty() {
+        "ok"
+    } else {
+        "failed"
+    };
+    run.journal.end(run_id, outcome)?;
+    run.events.emit(Event::RunFinished {
+        outcome: outcome.to_owned(),
+        seconds: started.elapsed().as_secs_f64(),
+        created: report.created.len(),
+        updated: report.updated.len(),
+        replaced: report.replaced.len(),
+        deleted: report.deleted.len(),
+        failed: report.failed.len(),
+        pending_reboot: report.pending_reboot.clone(),
+    });
+    Ok(report)
+}
+
+#[derive(Debug)]
+enum Outcome {
+    Done,
+    Failed(String),
+    Skipped,
+}
+
+async fn run_jobs(
+    run: &Arc<Run>,
+    jobs: Vec<Job>,
+    total: usize,
+    done: &Arc<AtomicUsize>,
+) -> Vec<(Job, Outcome)> {
+    let limit = Arc::new(Semaphore::new(run.options.concurrency.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for (position, job) in jobs.into_iter().enumerate() {
+        let run = Arc::clone(run);
+        let limit = Arc::clone(&limit);
+        let done = Arc::clone(done);
+        set.spawn(async move {
+            let _permit = limit.acquire_owned().await.expect("never closed");
+            if run.options.cancel.is_cancelled() {
+                return (position, job, Outcome::Skipped);
+            }
+            let outcome = match run.job(&job).await {
+                Ok(()) => Outcome::Done,
+                Err(reason) if run.options.cancel.is_cancelled() && reason == CANCELLED => {
+                    Outcome::Skipped
+                }
+                Err(reason) => Outcome::Failed(reason),
+            };
+            let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
+            run.events.emit(Event::JobFinished {
+                name: run.job_name(&job),
+                done: finished,
+                total,
+            });
+            (position, job, outcome)
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        results.push(joined.expect("jobs do not panic"));
+    }
+    results.sort_by_key(|(position, ..)| *position);
+    results
+        .into_iter()
+        .map(|(_, job, outcome)| (job, outcome))
+        .collect()
+}
+
+const CANCELLED: &str = "cancelled before it started";
+
+impl Run {
+    fn api(&self, endpoint: &str) -> Arc<dyn ProxmoxApi> {
+        Arc::clone(
+            self.endpoints
+                .get(endpoint)
+                .expect("every planned endpoint has an API"),
+        )
+    }
+
+    fn template_index(&self, endpoint: &str, vm_id: VmId) -> Option<usize> {
+        self.plan
+            .templates
+            .iter()
+            .position(|template| template.endpoint == endpoint && template.vm_id == vm_id)
+    }
+
+    fn job_name(&self, job: &Job) -> String {
+        match job {
+            Job::Create(index)
+            | Job::Update(index, _)
+            | Job::Replace(index)
+            | Job::Start(index) => self.plan.vms[*index].name.clone(),
+            Job::Delete(change, _) => change.name.clone(),
+        }
+    }
+
+    async fn job(&self, job: &Job) -> Result<(), String> {
+        match job {
+            Job::Create(index) => self.create(&self.plan.vms[*index]).await,
+            Job::Update(index, changes) => self.update(&self.plan.vms[*index], changes).await,
+            Job::Replace(index) => {
+                let vm = &self.plan.vms[*index];
+                if vm.protected {
+                    return Err(format!(
+                        "VM `{}` is protected; replacement refused",
+                        vm.name
+                    ));
+                }
+                let current = self.current_node(vm).await?;
+                self.delete(&vm.endpoint, &current, vm.vm_id, &vm.name)
+                    .await?;
+                self.create(vm).await
+            }
+            Job::Start(index) => {
+                let vm = &self.plan.vms[*index];
+                let node = self.current_node(vm).await?;
+                self.power(vm, &node, Power::Start).await?;
+                self.wait_for_agent(vm, &node).await
+            }
+            Job::Delete(change, protected) => {
+                if *protected {
+                    return Err(format!(
+                        "VM `{}` ({}) is protected; turn protection off in Proxmox to delete it",
+                        change.name, change.vm_id
+                    ));
+                }
+                self.delete(&change.endpoint, &change.node, change.vm_id, &change.name)
+                    .await
+            }
+        }
+    }
+
+    /// The node a VM is on now (it may have migrated since discovery).
+    async fn current_node(&self, vm: &PlannedVm) -> Result<String, String> {
+        let api = self.api(&vm.endpoint);
+        let resources = self
+            .retry_call("find the VM's node", || {
+                api.cluster_resources(Some(labform_proxmox::types::ResourceType::Vm))
+            })
+            .await
+            .map_err(|error| chain(&error))?;
+        Ok(resources
+            .into_iter()
+            .find(|resource| resource.vmid == Some(u64::from(vm.vm_id.get())))
+            .and_then(|resource| resource.node)
+            .unwrap_or_else(|| vm.node.clone()))
+    }
+
+    // ---- steps -------------------------------------------------------------------------------
+
+    /// Runs one journaled step: `work` returns the task it started, if any, and is retried while
+    /// Proxmox rejects it before doing anything.
+    async fn step<F, Fut>(
+        &self,
+        kind: &str,
+        target: &str,
+        api: &dyn ProxmoxApi,
+        mut work: F,
+    ) -> Result<(), String>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = labform_proxmox::Result<Option<Upid>>>,
+    {
+        if self.options.cancel.is_cancelled() {
+            return Err(CANCELLED.to_owned());
+        }
+        let sequence = self.sequence.fetch_add(1, Ordering::SeqCst);
+        let started = Instant::now();
+        let _ = self.journal.started(self.run, sequence, kind, target);
+        self.events.emit(Event::ActionStarted {
+            sequence,
+            kind: kind.to_owned(),
+            target: target.to_owned(),
+        });
+        let mut attempt = 0;
+        let mut last_upid: Option<String> = None;
+        let result = loop {
+            attempt += 1;
+            let outcome = match work().await {
+                Ok(None) => Ok(()),
+                Ok(Some(upid)) => {
+                    last_upid = Some(upid.to_string());
+                    let _ = self.journal.task(self.run, sequence, &upid.to_string());
+                    wait_for_task(api, &upid, self.options.task_wait)
+                        .await
+                        .map(|_| ())
+                }
+                Err(error) => Err(error),
+            };
+            match outcome {
+                Ok(()) => break Ok(()),
+                Err(error) if attempt < self.options.retry.attempts && retryable(&error) => {
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                }
+                Err(error) => break Err(chain(&error)),
+            }
+        };
+        let (status, detail) = match &result {
+            Ok(()) => (
+                "ok",
+                (attempt > 1).then(|| format!("after {attempt} attempts")),
+            ),
+            Err(reason) => ("failed", Some(reason.clone())),
+        };
+        let _ = self
+            .journal
+            .finished(self.run, sequence, status, detail.as_deref());
+        self.events.emit(Event::ActionFinished {
+            sequence,
+            kind: kind.to_owned(),
+            target: target.to_owned(),
+            outcome: status.to_owned(),
+            seconds: started.elapsed().as_secs_f64(),
+            upid: last_upid,
+            detail,
+        });
+        result
+    }
+
+    /// A read, retried on transient errors.
+    async fn retry_call<T, F, Fut>(&self, _what: &str, mut call: F) -> labform_proxmox::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = labform_proxmox::Result<T>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match call().await {
+                Err(error) if attempt < self.options.retry.attempts && retryable_read(&error) => {
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self
+            .options
+            .retry
+            .initial
+            .saturating_mul(1 << attempt.min(10));
+        let capped = base.min(self.options.retry.max);
+        // xorshift jitter: up to half of the delay again, so retries of parallel jobs spread out.
+        let mut state = self.jitter.load(Ordering::Relaxed) as u64 | 1;
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        self.jitter.store(state as usize, Ordering::Relaxed);
+        let extra = capped.as_millis() as u64 / 2;
+        capped + Duration::from_millis(if extra == 0 { 0 } else { state % extra })
+    }
+
+    async fn storage_permit(&self, key: String) -> tokio::sync::OwnedSemaphorePermit {
+        let semaphore = {
+            let mut permits = self
+                .storage_permits
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            Arc::clone(permits.entry(key).or_insert_with(|| {
+                Arc::new(Semaphore::new(self.options.clones_per_storage.max(1)))
+            }))
+        };
+        semaphore.acquire_owned().await.expect("never closed")
+    }
+
+    // ---- images and templates ------------------------------------------------------------------
+
+    fn image_for(&self, endpoint: &str, name: &str, node: &str) -> Option<usize> {
+        let candidates = || {
+            self.plan
+                .images
+                .iter()
+                .enumerate()
+                .filter(|(_, image)| image.endpoint == endpoint && image.name == name)
+        };
+        candidates()
+            .find(|(_, image)| image.node == node)
+            .or_else(|| candidates().next())
+            .map(|(index, _)| index)
+    }
+
+    async fn ensure_image(&self, index: usize) -> Result<(), String> {
+        self.images[index]
+            .get_or_init(|| self.download(&self.plan.images[index]))
+            .await
+            .clone()
+    }
+
+    async fn download(&self, image: &PlannedImage) -> Result<(), String> {
+        let api = self.api(&image.endpoint);
+        let node = NodeName::new(&image.node);
+        let storage = StorageName::new(&image.storage);
+        let content = if image.file_name.ends_with(".iso") {
+            "iso"
+        } else {
+            "import"
+        };
+        let present = self
+            .retry_call("list storage content", || {
+                api.storage_content(&node, &storage, Some(content))
+            })
+            .await
+            .map_err(|error| chain(&error))?
+            .iter()
+            .any(|volume| {
+                volume
+                    .volid
+                    .ends_with(&format!("{content}/{}", image.file_name))
+            });
+        if present {
+            return Ok(());
+        }
+        let checksum = image
+            .checksum
+            .split_once(':')
+            .map(|(algorithm, hex)| (algorithm.to_owned(), hex.to_owned()));
+        let request = DownloadUrl {
+            url: image.url.clone(),
+            content: content.to_owned(),
+            filename: image.file_name.clone(),
+            checksum,
+        };
+        let target = format!(
+            "{} -> {}:{}/{}",
+            image.name, image.node, image.storage, image.file_name
+        );
+        self.step("download-image", &target, api.as_ref(), || async {
+            api.download_url(&node, &storage, &request).await.map(Some)
+        })
+        .await
+    }
+
+    async fn ensure_template(&self, index: usize) -> Result<(), String> {
+        self.templates[index]
+            .get_or_init(|| self.make_template(&self.plan.templates[index]))
+            .await
+            .clone()
+    }
+
+    async fn make_template(&self, template: &PlannedTemplate) -> Result<(), String> {
+        let image_index = self
+            .image_for(&template.endpoint, &template.image, &template.node)
+            .ok_or_else(|| format!("no download planned for image `{}`", template.image))?;
+        self.ensure_image(image_index).await?;
+        let image = &self.plan.images[image_index];
+        let api = self.api(&template.endpoint);
+        let node = NodeName::new(&template.node);
+        let owner = Owner {
+            lab: self.plan.lab.clone(),
+            scope: self.plan.scope.clone(),
+            cluster: None,
+            role: "template".to_owned(),
+            key: template.key.clone(),
+            image: Some(template.image.clone()),
+            spec: template.spec.clone(),
+        };
+        let request = CreateVm::new(template.vm_id)
+            .with("name", &template.name)
+            .with("description", owner.block())
+            .with(
+                "tags",
+                format!(
+                    "labform;lab-{};scope-{};role-template",
+                    self.plan.lab, self.plan.scope
+                ),
+            )
+            .with("ostype", "l26")
+            .with("cores", 1)
+            .with("memory", 1024)
+            .with("agent", 1)
+            .with("scsihw", "virtio-scsi-pci")
+            .with(
+                "scsi0",
+                format!(
+                    "{}:0,import-from={}:import/{},discard=on",
+                    template.storage, image.storage, image.file_name
+                ),
+            )
+            .with("ide2", format!("{}:cloudinit", template.storage))
+            .with("boot", "order=scsi0")
+            .with("serial0", "socket")
+            .with("vga", "serial0");
+        let target = format!(
+            "{} ({}) on {}/{}",
+            template.name, template.vm_id, template.node, template.storage
+        );
+        self.step("create-template", &target, api.as_ref(), || async {
+            api.create_vm(&node, &request).await.map(Some)
+        })
+        .await?;
+        self.step("convert-to-template", &target, api.as_ref(), || async {
+            api.convert_to_template(&node, template.vm_id)
+                .await
+                .map(Some)
+        })
+        .await
+    }
+
+    // ---- VMs -------------------------------------------------------------------------------------
+
+    fn owner(&self, vm: &PlannedVm, spec: &str) -> Owner {
+        Owner {
+            lab: self.plan.lab.clone(),
+            scope: self.plan.scope.clone(),
+            cluster: vm.cluster.clone(),
+            role: vm.role.clone(),
+            key: format!("vm:{}", vm.name),
+            image: vm.image.clone(),
+            spec: spec.to_owned(),
+        }
+    }
+
+    fn target(vm: &PlannedVm) -> String {
+        format!("{} ({}) on {}", vm.name, vm.vm_id, vm.node)
+    }
+
+    async fn create(&self, vm: &PlannedVm) -> Result<(), String> {
+        let api = self.api(&vm.endpoint);
+        let node = NodeName::new(&vm.node);
+        let target = Self::target(vm);
+        let pending_owner = self.owner(vm, PENDING_SPEC).block();
+        match vm.template {
+            Some(template_id) => {
+                let index = self
+                    .template_index(&vm.endpoint, template_id)
+                    .ok_or_else(|| format!("template {template_id} is not in the plan"))?;
+                self.ensure_template(index).await?;
+                let template = &self.plan.templates[index];
+                let template_node = NodeName::new(&template.node);
+                let mut request = CloneVm::new(vm.vm_id);
+                request.name = Some(vm.name.clone());
+                request.full = Some(false);
+                request.description = Some(pending_owner);
+                if template.node != vm.node {
+                    request.target = Some(vm.node.clone());
+                }
+                let _permit = self
+                    .storage_permit(format!(
+                        "{}/{}/{}",
+                        template.endpoint, template.node, template.storage
+                    ))
+                    .await;
+                self.step("clone-vm", &target, api.as_ref(), || async {
+                    api.clone_vm(&template_node, template.vm_id, &request)
+                        .await
+                        .map(Some)
+                })
+                .await?;
+            }
+            None => {
+                let mut request = CreateVm::new(vm.vm_id)
+                    .with("name", &vm.name)
+                    .with("description", pending_owner)
+                    .with("ostype", "l26")
+                    .with("scsihw", "virtio-scsi-pci");
+                for disk in &vm.disks {
+                    request = request.with(
+                        disk.slot.clone(),
+                        format!("{}:{}", disk.storage, disk.size_gib),
+                    );
+                }
+                if let Some(image) = &vm.image
+                    && let Some(index) = self.image_for(&vm.endpoint, image, &vm.node)
+                {
+                    self.ensure_image(index).await?;
+                    let downloaded = &self.plan.images[index];
+                    request = request
+                        .with(
+                            "ide2",
+                            format!(
+                                "{}:iso/{},media=cdrom",
+                                downloaded.storage, downloaded.file_name
+                            ),
+                        )
+                        .with("boot", "order=scsi0;ide2");
+                }
+                self.step("create-vm", &target, api.as_ref(), || async {
+                    api.create_vm(&node, &request).await.map(Some)
+                })
+                .await?;
+            }
+        }
+        self.configure(vm, &node, None).await?;
+        self.grow_disks(vm, &node).await?;
+        self.power(vm, node.as_ref(), Power::Start).await?;
+        self.wait_for_agent(vm, node.as_ref()).await
+    }
+
+    /// Writes the managed config (all of it, or only `fields`), the extra disks and the final
+    /// ownership block.
+    async fn configure(
+        &self,
+        vm: &PlannedVm,
+        node: &NodeName,
+        fields: Option<&[String]>,
+    ) -> Result<(), String> {
+        let api = self.api(&vm.endpoint);
+        let desired = desired_config(vm);
+        let mut update = ConfigUpdate::new();
+        let wanted =
+            |key: &str| fields.is_none_or(|fields| fields.iter().any(|field| field == key));
+        for (key, value) in &desired {
+            if !wanted(key) {
+                continue;
+            }
+            if *key == "sshkeys" {
+                update = update.set("sshkeys", encode_sshkeys(value));
+            } else {
+                update = update.set(*key, value);
+            }
+        }
+        if let Some(fields) = fields {
+            for field in fields {
+                if !desired.contains_key(field.as_str())
+                    && labform_planner::desired::MANAGED_KEYS.contains(&field.as_str())
+                {
+                    update = update.delete(field.clone());
+                }
+            }
+        } else if vm.cloud_init.is_some() {
+            // Package upgrades on first boot belong to the lab's own packages list, not to Proxmox.
+            update = update.set("ciupgrade", 0);
+        }
+        let api_ref = api.as_ref();
+        let description = self
+            .owner(vm, &vm.spec)
+            .write_into(&self.current_description(vm, node).await?);
+        update = update.set("description", description);
+        self.step("configure-vm", &Self::target(vm), api_ref, || async {
+            api.update_vm_config(node, vm.vm_id, &update)
+                .await
+                .map(Some)
+        })
+        .await
+    }
+
+    async fn current_description(&self, vm: &PlannedVm, node: &NodeName) -> Result<String, String> {
+        let api = self.api(&vm.endpoint);
+        let config = self
+            .retry_call("read the config", || api.vm_config(node, vm.vm_id, false))
+            .await
+            .map_err(|error| chain(&error))?;
+        Ok(config
+            .values
+            .get("description")
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Grows disks to their planned size and adds missing ones.
+    async fn grow_disks(&self, vm: &PlannedVm, node: &NodeName) -> Result<(), String> {
+        let api = self.api(&vm.endpoint);
+        let config = self
+            .retry_call("read the config", || api.vm_config(node, vm.vm_id, true))
+            .await
+            .map_err(|error| chain(&error))?;
+        for disk in &vm.disks {
+            match config.values.get(&disk.slot) {
+                Some(value) => {
+                    let current = value
+                        .split(',')
+                        .find_map(|option| option.strip_prefix("size="))
+                        .and_then(size_in_gib)
+                        .unwrap_or(0);
+                    if current < disk.size_gib {
+                        let request = ResizeDisk {
+                            disk: disk.slot.clone(),
+                            size: format!("{}G", disk.size_gib),
+                            digest: None,
+                        };
+                        self.step(
+                            "resize-disk",
+                            &format!("{} {} to {}G", vm.name, disk.slot, disk.size_gib),
+                            api.as_ref(),
+                            || async { api.resize_disk(node, vm.vm_id, &request).await.map(Some) },
+                        )
+                        .await?;
+                    }
+                }
+                None => {
+                    let update = ConfigUpdate::new().set(
+                        disk.slot.clone(),
+                        format!("{}:{}", disk.storage, disk.size_gib),
+                    );
+                    self.step(
+                        "add-disk",
+                        &format!(
+                            "{} {} ({}G on {})",
+                            vm.name, disk.slot, disk.size_gib, disk.storage
+                        ),
+                        api.as_ref(),
+                        || async {
+                            api.update_vm_config(node, vm.vm_id, &update)
+                                .await
+                                .map(Some)
+                        },
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn power(&self, vm: &PlannedVm, node: &str, action: Power) -> Result<(), String> {
+        let api = self.api(&vm.endpoint);
+        let node = NodeName::new(node);
+        let kind = match action {
+            Power::Start => "start-vm",
+            Power::Stop => "stop-vm",
+            Power::Shutdown => "shutdown-vm",
+            Power::Reboot => "reboot-vm",
+        };
+        self.step(kind, &vm.name, api.as_ref(), || async {
+            api.vm_action(&node, vm.vm_id, action).await.map(Some)
+        })
+        .await
+    }
+
+    async fn wait_for_agent(&self, vm: &PlannedVm, node: &str) -> Result<(), String> {
+        let (Some(timeout), Some(address), Some(_)) = (
+            self.options.agent_timeout,
+            vm.nic.address,
+            vm.cloud_init.as_ref(),
+        ) else {
+            return Ok(());
+        };
+        let api = self.api(&vm.endpoint);
+        let node = NodeName::new(node);
+        let deadline = Instant::now() + timeout;
+        let mut interval = Duration::from_millis(250);
+        self.step(
+            "wait-for-agent",
+            &format!("{} at {address}", vm.name),
+            api.as_ref(),
+            || {
+                let api = Arc::clone(&api);
+                let node = node.clone();
+                async move {
+                    loop {
+                        if let Ok(interfaces) = api.agent_network_interfaces(&node, vm.vm_id).await
+                            && reports(&interfaces, address)
+                        {
+                            return Ok(None);
+                        }
+                        if Instant::now() >= deadline {
+                            return Err(labform_proxmox::Error::Config(format!(
+                                "the guest agent of `{}` did not report {address} within {} s",
+                                vm.name,
+                                timeout.as_secs()
+                            )));
+                        }
+                        tokio::time::sleep(interval).await;
+                        interval = (interval * 2).min(Duration::from_secs(5));
+                    }
+                }
+            },
+        )
+        .await
+    }
+
+    async fn update(
+        &self,
+        vm: &PlannedVm,
+        changes: &[labform_planner::reconcile::FieldChange],
+    ) -> Result<(), String> {
+        let node_name = self.current_node(vm).await?;
+        let node = NodeName::new(&node_name);
+        let fields: Vec<String> = changes
+            .iter()
+            .filter(|change| {
+                labform_planner::desired::MANAGED_KEYS.contains(&change.field.as_str())
+            })
+            .map(|change| change.field.clone())
+            .collect();
+        self.configure(vm, &node, Some(&fields)).await?;
+        if changes
+            .iter()
+            .any(|change| change.field.starts_with("scsi"))
+        {
+            self.grow_disks(vm, &node).await?;
+        }
+        let api = self.api(&vm.endpoint);
+        let status = self
+            .retry_call("read the VM's status", || api.vm_status(&node, vm.vm_id))
+            .await
+            .map_err(|error| chain(&error))?;
+        let running = status.status == "running";
+        let needs_boot = changes
+            .iter()
+            .any(|change| change.effect == Effect::NextBoot);
+        if !running {
+            self.power(vm, &node_name, Power::Start).await?;
+        } else if needs_boot {
+            match self.options.reboot {
+                RebootPolicy::IfNeeded => self.power(vm, &node_name, Power::Reboot).await?,
+                RebootPolicy::Never => self
+                    .pending_reboot
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push(vm.name.clone()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(
+        &self,
+        endpoint: &str,
+        node: &str,
+        vm_id: VmId,
+        name: &str,
+    ) -> Result<(), String> {
+        let api = self.api(endpoint);
+        let node = NodeName::new(node);
+        let status = self
+            .retry_call("read the VM's status", || api.vm_status(&node, vm_id))
+            .await
+            .map_err(|error| chain(&error))?;
+        if status.status == "running" {
+            self.step("stop-vm", name, api.as_ref(), || async {
+                api.vm_action(&node, vm_id, Power::Stop).await.map(Some)
+            })
+            .await?;
+        }
+        let options = DeleteVm {
+            purge: true,
+            destroy_unreferenced_disks: true,
+        };
+        self.step(
+            "delete-vm",
+            &format!("{name} ({vm_id})"),
+            api.as_ref(),
+            || async { api.delete_vm(&node, vm_id, options).await.map(Some) },
+        )
+        .await
+    }
+}
+
+fn reports(interfaces: &[labform_proxmox::types::GuestInterface], address: Ipv4Addr) -> bool {
+    let wanted = address.to_string();
+    interfaces.iter().any(|interface| {
+        interface
+            .ip_addresses
+            .iter()
+            .flatten()
+            .any(|ip| ip.address == wanted)
+    })
+}
+
+/// Whether a failed write may be tried again: Proxmox refused it before doing anything.
+fn retryable(error: &labform_proxmox::Error) -> bool {
+    match error {
+        labform_proxmox::Error::TaskFailed { exitstatus, .. } => is_lock_timeout_text(exitstatus),
+        other => other.api().is_some_and(|api| api.is_safe_to_retry_write()),
+    }
+}
+
+/// Whether a failed read may be tried again.
+fn retryable_read(error: &labform_proxmox::Error) -> bool {
+    match error {
+        labform_proxmox::Error::Transport { .. } => true,
+        other => other.status().is_some_and(|status| status >= 500),
+    }
+}

@@ -1,0 +1,333 @@
+//! The journal: an embedded, crash-safe record (SQLite in WAL mode, `synchronous=FULL`) of every
+//! run and every action, with its task UPID and outcome. `labform history` reads it.
+//!
+//! The journal is a record, not state: what exists is read back from Proxmox on every run, so a
+//! lost journal loses history, never the lab. It never holds secrets: action targets are VM names
+//! and IDs, details are API error texts.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use crate::error::ExecuteError;
+
+/// A journal file.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    connection: Mutex<Connection>,
+}
+
+/// One run, as `history` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunRecord {
+    /// Run number.
+    pub id: i64,
+    /// Lab name.
+    pub lab: String,
+    /// Scope.
+    pub scope: String,
+    /// Command (`apply`, `destroy`).
+    pub command: String,
+    /// Start, seconds since the epoch.
+    pub started: i64,
+    /// End, if it ended.
+    pub finished: Option<i64>,
+    /// `ok`, `failed: ...`, `interrupted`, or `running` (killed if not the current one).
+    pub outcome: String,
+}
+
+/// One action of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionRecord {
+    /// Order in the run.
+    pub sequence: i64,
+    /// Kind (`clone-vm`, `configure-vm`, ...).
+    pub kind: String,
+    /// What it acted on.
+    pub target: String,
+    /// Proxmox task, if one ran.
+    pub upid: Option<String>,
+    /// `running`, `ok`, `failed`.
+    pub status: String,
+    /// Error text or note.
+    pub detail: Option<String>,
+    /// Start.
+    pub started: i64,
+    /// End.
+    pub finished: Option<i64>,
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Journal {
+    /// Opens (or creates) the journal at `path`.
+    pub fn open(path: &Path) -> Result<Self, ExecuteError> {
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let connection = Connection::open(path).map_err(|source| Self::failed(path, source))?;
+        let journal = Self {
+            path: path.to_path_buf(),
+            connection: Mutex::new(connection),
+        };
+        journal.migrate()?;
+        Ok(journal)
+    }
+
+    /// A journal in memory (tests, `--no-journal`).
+    pub fn in_memory() -> Self {
+        let journal = Self {
+            path: PathBuf::from(":memory:"),
+            connection: Mutex::new(Connection::open_in_memory().expect("SQLite opens in memory")),
+        };
+        journal.migrate().expect("in-memory migration");
+        journal
+    }
+
+    fn failed(path: &Path, source: rusqlite::Error) -> ExecuteError {
+        ExecuteError::Journal {
+            path: path.display().to_string(),
+            source: Box::new(source),
+        }
+    }
+
+    fn with<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, ExecuteError> {
+        let connection = self
+            .connection
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        work(&connection).map_err(|source| Self::failed(&self.path, source))
+    }
+
+    fn migrate(&self) -> Result<(), ExecuteError> {
+        self.with(|connection| {
+            let _: String =
+                connection.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
+            connection.execute_batch(
+                "PRAGMA synchronous=FULL;
+                 CREATE TABLE IF NOT EXISTS runs (
+                     id INTEGER PRIMARY KEY AUTOINCREMENT,
+                     lab TEXT NOT NULL, scope TEXT NOT NULL, command TEXT NOT NULL,
+                     started INTEGER NOT NULL, finished INTEGER, outcome TEXT NOT NULL);
+                 CREATE TABLE IF NOT EXISTS actions (
+                     run INTEGER NOT NULL REFERENCES runs(id), sequence INTEGER NOT NULL,
+                     kind TEXT NOT NULL, target TEXT NOT NULL, upid TEXT, status TEXT NOT NULL,
+                     detail TEXT, started INTEGER NOT NULL, finished INTEGER,
+                     PRIMARY KEY (run, sequence));
+                 PRAGMA user_version = 1;",
+            )
+        })
+    }
+
+    /// Starts a run; earlier runs of the scope still marked `running` were killed.
+    pub fn begin(&self, lab: &str, scope: &str, command: &str) -> Result<i64, ExecuteError> {
+        self.with(|connection| {
+            connection.execute(
+                "UPDATE runs SET outcome = 'killed (no end recorded)' WHERE scope = ?1 AND outcome = 'running'",
+                params![scope],
+            )?;
+            connection.execute(
+                "UPDATE actions SET status = 'unknown (run killed)' WHERE status = 'running'
+                 AND run IN (SELECT id FROM runs WHERE scope = ?1)",
+                params![scope],
+            )?;
+            connection.execute(
+                "INSERT INTO runs (lab, scope, command, started, outcome) VALUES (?1, ?2, ?3, ?4, 'running')",
+                params![lab, scope, command, now()],
+            )?;
+            Ok(connection.last_insert_rowid())
+        })
+    }
+
+    /// Records that action `sequence` of `run` started.
+    pub fn started(
+        &self,
+        run: i64,
+        sequence: i64,
+        kind: &str,
+        target: &str,
+    ) -> Result<(), ExecuteError> {
+        self.with(|connection| {
+            connection.execute(
+                "INSERT OR REPLACE INTO actions (run, sequence, kind, target, status, started)
+                 VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
+                params![run, sequence, kind, target, now()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Records the Proxmox task of an action.
+    pub fn task(&self, run: i64, sequence: i64, upid: &str) -> Result<(), ExecuteError> {
+        self.with(|connection| {
+            connection.execute(
+                "UPDATE actions SET upid = ?3 WHERE run = ?1 AND sequence = ?2",
+                params![run, sequence, upid],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Records how an action ended.
+    pub fn finished(
+        &self,
+        run: i64,
+        sequence: i64,
+        status: &str,
+        detail: Option<&str>,
+    ) -> Result<(), ExecuteError> {
+        self.with(|connection| {
+            connection.execute(
+                "UPDATE actions SET status = ?3, detail = ?4, finished = ?5 WHERE run = ?1 AND sequence = ?2",
+                params![run, sequence, status, detail, now()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Records how a run ended.
+    pub fn end(&self, run: i64, outcome: &str) -> Result<(), ExecuteError> {
+        self.with(|connection| {
+            connection.execute(
+                "UPDATE runs SET outcome = ?2, finished = ?3 WHERE id = ?1",
+                params![run, outcome, now()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The latest `limit` runs of `scope`, newest first.
+    pub fn runs(&self, scope: &str, limit: usize) -> Result<Vec<RunRecord>, ExecuteError> {
+        self.with(|connection| {
+            let mut statement = connection.prepare(
+                "SELECT id, lab, scope, command, started, finished, outcome FROM runs
+                 WHERE scope = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![scope, limit as i64], |row| {
+                Ok(RunRecord {
+                    id: row.get(0)?,
+                    lab: row.get(1)?,
+                    scope: row.get(2)?,
+                    command: row.get(3)?,
+                    started: row.get(4)?,
+                    finished: row.get(5)?,
+                    outcome: row.get(6)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// The actions of run `run`, in order.
+    pub fn actions(&self, run: i64) -> Result<Vec<ActionRecord>, ExecuteError> {
+        self.with(|connection| {
+            let mut statement = connection.prepare(
+                "SELECT sequence, kind, target, upid, status, detail, started, finished FROM actions
+                 WHERE run = ?1 ORDER BY sequence",
+            )?;
+            let rows = statement.query_map(params![run], |row| {
+                Ok(ActionRecord {
+                    sequence: row.get(0)?,
+                    kind: row.get(1)?,
+                    target: row.get(2)?,
+                    upid: row.get(3)?,
+                    status: row.get(4)?,
+                    detail: row.get(5)?,
+                    started: row.get(6)?,
+                    finished: row.get(7)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// The latest run of `scope`, if any.
+    pub fn latest(&self, scope: &str) -> Result<Option<RunRecord>, ExecuteError> {
+        Ok(self.runs(scope, 1)?.into_iter().next())
+    }
+
+    /// Whether the journal is a file (not in memory).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// A UTC timestamp, `2026-11-21 10:22:47`, from seconds since the epoch.
+pub fn format_time(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    let rest = seconds.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_and_actions_round_trip_and_killed_runs_are_marked() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("journal.sqlite");
+        let journal = Journal::open(&path).unwrap();
+        let run = journal.begin("lab", "scope", "apply").unwrap();
+        journal.started(run, 0, "clone-vm", "a (1000)").unwrap();
+        journal
+            .task(
+                run,
+                0,
+                "UPID:pve1:0000:0000:00000000:qmclone:1000:root@pam:",
+            )
+            .unwrap();
+        drop(journal);
+        // A new process opens the journal of a run that never ended.
+        let journal = Journal::open(&path).unwrap();
+        let second = journal.begin("lab", "scope", "apply").unwrap();
+        journal.end(second, "ok").unwrap();
+        let runs = journal.runs("scope", 10).unwrap();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0].outcome, "ok");
+        assert_eq!(runs[1].outcome, "killed (no end recorded)");
+        let actions = journal.actions(run).unwrap();
+        assert_eq!(actions[0].status, "unknown (run killed)");
+        assert!(actions[0].upid.as_deref().unwrap().starts_with("UPID:pve1"));
+        assert_eq!(journal.latest("other").unwrap(), None);
+    }
+
+    #[test]
+    fn times_format_as_utc() {
+        assert_eq!(format_time(0), "1970-01-01 00:00:00");
+        assert_eq!(format_time(1_795_256_567), "2026-11-21 10:22:47");
+        assert_eq!(format_time(951_782_400), "2000-02-29 00:00:00");
+    }
+}

@@ -1,0 +1,174 @@
+//! Shared test helpers: a simulated Proxmox shaped like a lab's endpoint, and one full
+//! discover → plan → reconcile → apply cycle.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use labform_executor::engine::{ApplyOptions, ApplyReport, Endpoint, apply};
+use labform_executor::events::Collect;
+use labform_executor::metered::Metered;
+use labform_executor::{Journal, discover};
+use labform_model::lab::{LabFile, StorageContent};
+use labform_model::{RealFileSystem, load};
+use labform_planner::inventory::Inventory;
+use labform_planner::reconcile::{Reconciliation, reconcile};
+use labform_planner::{Allocations, Plan, plan_against};
+use labform_proxmox::task::WaitOptions;
+use labform_proxmox::{ProxmoxApi, Secret};
+use labform_simulator::{NodeSpec, SimConfig, Simulator, StorageKind, StorageSpec, Timing};
+
+pub fn load_lab(path: &str) -> LabFile {
+    let loaded = load(&RealFileSystem, Path::new(path));
+    loaded
+        .lab
+        .unwrap_or_else(|| panic!("{path} does not load: {:?}", loaded.diagnostics))
+}
+
+/// A simulator with the lab's first endpoint's nodes and storages, fast timing, and the lab's
+/// images already in their storages (the simulator cannot reach the internet).
+pub fn simulator_for(lab: &LabFile, scale: f64) -> Simulator {
+    let endpoint = &lab.proxmox[0];
+    let nodes = endpoint
+        .nodes
+        .iter()
+        .map(|node| NodeSpec {
+            name: node.name.clone(),
+            cpus: node.cpu,
+            memory: node.memory.bytes(),
+            online: true,
+        })
+        .collect();
+    let storages = endpoint
+        .storages
+        .iter()
+        .map(|storage| StorageSpec {
+            id: storage.name.clone(),
+            kind: match storage.r#type.as_deref() {
+                Some("lvmthin") => StorageKind::LvmThin,
+                Some("zfspool") => StorageKind::ZfsPool,
+                Some("lvm") => StorageKind::Lvm,
+                _ if storage.shared => StorageKind::Nfs,
+                _ => StorageKind::Dir,
+            },
+            content: storage
+                .content
+                .iter()
+                .map(|content| {
+                    serde_json::to_value(content)
+                        .unwrap()
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                })
+                .collect(),
+            shared: storage.shared,
+            capacity: storage.capacity.bytes(),
+            nodes: storage.nodes.clone(),
+        })
+        .collect();
+    let mut config = SimConfig::cluster(1, Secret::new("test-root-password"));
+    config.nodes = nodes;
+    config.storages = storages;
+    config.timing = Timing::scaled(scale);
+    let simulator = Simulator::new(config);
+    for image in &lab.images {
+        let storage = endpoint
+            .storages
+            .iter()
+            .find(|storage| {
+                storage.content.contains(&StorageContent::Import)
+                    || storage.content.contains(&StorageContent::Iso)
+            })
+            .expect("an image storage");
+        let file = image.url.rsplit('/').next().unwrap();
+        let content = if file.ends_with(".iso") {
+            "iso"
+        } else {
+            "import"
+        };
+        for node in &endpoint.nodes {
+            let _ = simulator.store_upload(&node.name, &storage.name, content, file, 2 << 30);
+        }
+    }
+    simulator
+}
+
+pub struct Cycle {
+    pub plan: Plan,
+    pub reconciliation: Reconciliation,
+    pub inventory: Inventory,
+    pub report: ApplyReport,
+    pub reads: u64,
+    pub writes: u64,
+    pub events: Arc<Collect>,
+}
+
+pub fn fast_options() -> ApplyOptions {
+    ApplyOptions {
+        task_wait: WaitOptions {
+            initial_interval: std::time::Duration::from_millis(5),
+            max_interval: std::time::Duration::from_millis(50),
+            deadline: std::time::Duration::from_secs(120),
+            log_lines: 20,
+        },
+        retry: labform_executor::engine::RetryPolicy {
+            attempts: 10,
+            initial: std::time::Duration::from_millis(20),
+            max: std::time::Duration::from_millis(500),
+        },
+        agent_timeout: Some(std::time::Duration::from_secs(60)),
+        ..ApplyOptions::default()
+    }
+}
+
+/// Discovers, plans against what exists, reconciles and applies once.
+pub async fn cycle(
+    lab: &LabFile,
+    api: Arc<dyn ProxmoxApi>,
+    journal: Arc<Journal>,
+    options: ApplyOptions,
+) -> Cycle {
+    let metered = Arc::new(Metered::new(api));
+    let endpoint_name = lab.proxmox[0].name.clone();
+    let scope = lab
+        .scope
+        .clone()
+        .unwrap_or_else(|| lab.lab.clone().unwrap());
+    let observed = discover(&endpoint_name, metered.clone(), &scope, 8)
+        .await
+        .expect("discovery");
+    let inventory = Inventory { vms: observed };
+    let previous = inventory.merge_into(&scope, &Allocations::empty());
+    let planned = plan_against(lab, &previous, &inventory.observed_ids(&scope));
+    let plan = planned
+        .plan
+        .unwrap_or_else(|| panic!("does not plan: {:?}", planned.diagnostics));
+    let reconciliation = reconcile(&plan, &inventory);
+    let events = Arc::new(Collect::default());
+    let endpoints = vec![Endpoint {
+        name: endpoint_name,
+        api: metered.clone(),
+    }];
+    let report = apply(
+        &plan,
+        &reconciliation,
+        &inventory,
+        &endpoints,
+        options,
+        journal,
+        events.clone(),
+    )
+    .await
+    .expect("apply runs");
+    Cycle {
+        plan,
+        reconciliation,
+        inventory,
+        report,
+        reads: metered.reads(),
+        writes: metered.writes(),
+        events,
+    }
+}
