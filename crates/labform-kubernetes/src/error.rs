@@ -1,0 +1,44 @@
+//! Errors of Kubernetes rendering. They name the cluster and never carry a secret.
+
+/// What went wrong while rendering a cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The lab and the plan disagree (the plan was made from another lab).
+    #[error("cluster {cluster}: {detail}")]
+    Inconsistent {
+        /// The cluster instance.
+        cluster: String,
+        /// What does not match.
+        detail: String,
+    },
+    /// The lab asks for something labform cannot render yet.
+    #[error("cluster {cluster}: {detail}")]
+    Unsupported {
+        /// The cluster instance.
+        cluster: String,
+        /// What is missing.
+        detail: String,
+    },
+    /// A document could not be written as YAML.
+    #[error("cluster {cluster}: cannot write {document} as YAML: {message}")]
+    Yaml {
+        /// The cluster instance.
+        cluster: String,
+        /// Which document.
+        document: String,
+        /// The serialiser's message.
+        message: String,
+    },
+    /// Cloud-init of a VM could not be rendered.
+    #[error("cannot render cloud-init")]
+    CloudInit(#[from] labform_cloudinit::CloudInitError),
+    /// The render directory could not be written.
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// The path.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,31 @@
+//! Kubernetes rendering for labform: each K3s node's `config.yaml`, the kube-vip manifest that
+//! carries an HA cluster's API VIP, join-token handling, and add-on manifests (K3s `HelmChart`
+//! and `HelmChartConfig`, plus plain manifests for MetalLB pools, cert-manager issuers, Argo CD
+//! ApplicationSets, External Secrets stores and Envoy Gateway) in the order they are applied.
+//!
+//! Everything here is pure: no cluster access, no clock, no randomness. The same lab and plan
+//! give the same bytes. Secrets are never rendered: K3s reads its token from
+//! [`TOKEN_FILE`], an external datastore's endpoint comes from a drop-in file apply writes, and
+//! add-ons reference Kubernetes Secrets that apply creates from the lab's secret references
+//! ([`RequiredSecret`]).
+//!
+//! [`render_lab`] puts it together with `labform-cloudinit` into the file tree `labform render`
+//! writes: one folder per VM and one per cluster.
+
+mod addons;
+mod bundle;
+mod error;
+mod k3s;
+mod kube_vip;
+mod manifest;
+mod token;
+
+pub use addons::{AddonManifests, RequiredSecret, addon_manifests};
+pub use bundle::{RenderedFile, render_lab, write_rendered};
+pub use error::RenderError;
+pub use k3s::{ClusterName, K3sNodeConfig, NodeRole, k3s_node_configs};
+pub use kube_vip::{KUBE_VIP_IMAGE, kube_vip_documents};
+pub use manifest::{ManifestFile, documents_to_yaml};
+pub use token::{
+    DATASTORE_DROP_IN, TOKEN_FILE, datastore_drop_in, token_file_contents, token_store_key,
+};

@@ -1,0 +1,137 @@
+//! `render_lab` over every example and test lab: snapshots of every file, determinism, no
+//! secrets, and the layout `labform render` writes.
+
+mod common;
+
+use std::fmt::Write as _;
+
+use common::{FixtureHostKeys, LABS, planned, short_name};
+use labform_kubernetes::{RenderedFile, render_lab, write_rendered};
+
+fn render(lab: &str) -> Vec<RenderedFile> {
+    let (file, plan) = planned(lab);
+    render_lab(&file, &plan, &FixtureHostKeys).unwrap_or_else(|error| {
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            let _ = write!(message, ": {cause}");
+            source = cause.source();
+        }
+        panic!("{lab}: {message}")
+    })
+}
+
+#[test]
+fn snapshots_of_every_rendered_file() {
+    for lab in LABS {
+        let mut text = String::new();
+        for file in render(lab) {
+            let _ = write!(text, "=== {}\n{}\n", file.path.display(), file.contents);
+        }
+        insta::assert_snapshot!(format!("render-{}", short_name(lab)), text);
+    }
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    for lab in LABS {
+        assert_eq!(render(lab), render(lab), "{lab}");
+    }
+}
+
+#[test]
+fn nothing_secret_is_rendered() {
+    for lab in LABS {
+        for file in render(lab) {
+            for forbidden in ["PRIVATE KEY", "token:", "password:", "datastore-endpoint:"] {
+                assert!(
+                    !file.contents.contains(forbidden),
+                    "{lab}: {} contains `{forbidden}`",
+                    file.path.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn layout_has_a_folder_per_vm_and_per_cluster() {
+    let (_, plan) = planned("examples/seed-001");
+    let files = render("examples/seed-001");
+    let paths: Vec<String> = files
+        .iter()
+        .map(|file| file.path.display().to_string())
+        .collect();
+    for vm in &plan.vms {
+        for name in [
+            "user-data",
+            "meta-data",
+            "network-config",
+            "config.yaml",
+            "host-key.pub",
+        ] {
+            let path = format!("vms/{}/{name}", vm.name);
+            assert!(paths.contains(&path), "{path} missing from {paths:?}");
+        }
+    }
+    let manifests: Vec<&String> = paths
+        .iter()
+        .filter(|path| path.starts_with("clusters/home/"))
+        .collect();
+    assert_eq!(
+        manifests.first().map(|path| path.as_str()),
+        Some("clusters/home/00-kube-vip.yaml")
+    );
+    // Numbered without gaps, in apply order.
+    let numbered: Vec<&String> = manifests
+        .iter()
+        .copied()
+        .filter(|path| path.ends_with(".yaml") && !path.ends_with("required-secrets.yaml"))
+        .collect();
+    for (index, path) in numbered.iter().enumerate() {
+        assert!(
+            path.starts_with(&format!("clusters/home/{index:02}-")),
+            "{path} is not number {index}"
+        );
+    }
+    // Kubeadm and Talos: cloud-init only, said plainly.
+    let kubeadm = render("examples/seed-003");
+    let note = kubeadm
+        .iter()
+        .find(|file| file.path.ends_with("NOT-AUTOMATED.txt"))
+        .expect("kubeadm note");
+    assert!(note.contents.contains("does not automate its bootstrap"));
+    assert!(
+        !kubeadm
+            .iter()
+            .any(|file| file.path.ends_with("config.yaml"))
+    );
+}
+
+#[test]
+fn writing_replaces_an_earlier_render_and_refuses_other_directories() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let out = directory.path().join("render");
+    let first = render("examples/seed-001");
+    write_rendered(&out, &first).expect("first render");
+    std::fs::write(out.join("vms/stale-file"), "old").expect("stale file");
+    write_rendered(&out, &first).expect("second render");
+    assert!(!out.join("vms/stale-file").exists());
+    assert_eq!(
+        std::fs::read_to_string(out.join("vms/home-server-0/meta-data")).expect("read"),
+        first
+            .iter()
+            .find(|file| file.path.ends_with("home-server-0/meta-data"))
+            .expect("meta-data")
+            .contents
+    );
+    let foreign = directory.path().join("foreign");
+    std::fs::create_dir_all(&foreign).expect("mkdir");
+    std::fs::write(foreign.join("precious"), "keep").expect("write");
+    let error = write_rendered(&foreign, &first).expect_err("refused");
+    assert!(error.to_string().contains("foreign"), "{error}");
+    assert_eq!(
+        std::fs::read_to_string(foreign.join("precious")).expect("kept"),
+        "keep"
+    );
+}
