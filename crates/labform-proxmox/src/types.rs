@@ -622,6 +622,9 @@ pub struct VmStatus {
         skip_serializing_if = "Option::is_none"
     )]
     pub maxdisk: Option<u64>,
+    /// HA state (`{"managed": 0}` when not HA-managed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha: Option<serde_json::Value>,
 }
 
 /// One entry of `GET .../pending`.

@@ -6,14 +6,18 @@
 //!   `/api2/json` layout, envelope, authentication and errors.
 //! - [`faults`]: fault injection.
 
+pub mod auth;
 pub mod config;
 pub mod faults;
 pub mod locks;
 pub mod perms;
+pub mod routes;
+pub mod server;
 pub mod sim;
 pub mod state;
 
 pub use config::{NodeSpec, SimConfig, StorageKind, StorageSpec, Timing};
 pub use faults::{Fault, FaultConfig, FaultRule, TaskFailureRule};
 pub use perms::Identity;
+pub use server::{RunningServer, ServeError, ServeOptions, ServerOptions, serve, start};
 pub use sim::{SimClient, Simulator};

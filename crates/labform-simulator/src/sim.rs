@@ -899,8 +899,21 @@ impl SimClient {
             self.check_node(&st, node)?;
             self.check(&st, &format!("/vms/{vmid}"), "VM.Audit")?;
             let vm = Self::vm(&st, node, vmid)?;
-            let cur = typed_json(&vm.conf);
-            let pend = typed_json(&vm.pending);
+            // The pending API returns the raw config-file strings.
+            let raw = |m: &BTreeMap<String, String>| -> ConfigJson {
+                m.iter()
+                    .map(|(k, v)| {
+                        let v = if k == "cipassword" {
+                            "**********".to_owned()
+                        } else {
+                            v.clone()
+                        };
+                        (k.clone(), serde_json::Value::String(v))
+                    })
+                    .collect()
+            };
+            let cur = raw(&vm.conf);
+            let pend = raw(&vm.pending);
             let keys: BTreeSet<&String> = cur
                 .keys()
                 .chain(pend.keys())
@@ -1953,6 +1966,7 @@ impl ProxmoxApi for SimClient {
                     cpus: Some(vm.cpus() as f64),
                     maxmem: Some(vm.memory_mib() << 20),
                     maxdisk: Some(0),
+                    ha: Some(serde_json::json!({ "managed": 0 })),
                 })
             },
         )
@@ -3328,5 +3342,148 @@ impl Simulator {
             }
             None => false,
         }
+    }
+}
+
+impl SimClient {
+    /// `POST /pools`.
+    pub async fn create_pool(&self, poolid: &str, comment: Option<&str>) -> Result<()> {
+        self.run("POST", "/pools", "/pools".into(), async {
+            let st = self.sim.lock();
+            self.check(&st, &format!("/pool/{poolid}"), "Pool.Allocate")?;
+            let ok = poolid
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+                && poolid
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
+            if !ok {
+                return Err(ApiError::param(
+                    "poolid",
+                    "invalid format - value does not look like a valid pool ID",
+                ));
+            }
+            if st.pools.contains_key(poolid) {
+                return Err(e500(format!(
+                    "create pool failed: pool '{poolid}' already exists"
+                )));
+            }
+            drop(st);
+            self.sim.create_pool(poolid, comment);
+            Ok(())
+        })
+        .await
+    }
+
+    /// `GET /nodes/{node}/qemu`.
+    pub async fn list_vms(&self, node: &str) -> Result<Vec<serde_json::Value>> {
+        self.run(
+            "GET",
+            "/nodes/{node}/qemu",
+            format!("/nodes/{node}/qemu"),
+            async {
+                let st = self.sim.lock();
+                self.check_node(&st, node)?;
+                Ok(st
+                    .vms
+                    .values()
+                    .filter(|v| {
+                        v.node == node
+                            && st
+                                .access
+                                .has(&self.who, &format!("/vms/{}", v.vmid), "VM.Audit")
+                    })
+                    .map(|v| {
+                        let mut e = serde_json::json!({
+                            "vmid": v.vmid,
+                            "status": if v.running { "running" } else { "stopped" },
+                            "cpus": v.cpus(),
+                            "maxmem": v.memory_mib() << 20,
+                            "uptime": v.started_at.map(|s| s.elapsed().as_secs()).unwrap_or(0),
+                        });
+                        if let Some(n) = v.conf.get("name") {
+                            e["name"] = n.clone().into();
+                        }
+                        if v.is_template() {
+                            e["template"] = 1.into();
+                        }
+                        if let Some(l) = v.lock() {
+                            e["lock"] = l.into();
+                        }
+                        if let Some(t) = v.conf.get("tags") {
+                            e["tags"] = t.clone().into();
+                        }
+                        e
+                    })
+                    .collect())
+            },
+        )
+        .await
+    }
+
+    /// `POST /nodes/{node}/storage/{storage}/upload` (async `imgcopy`).
+    pub async fn upload(
+        &self,
+        node: &str,
+        storage: &str,
+        content: &str,
+        filename: &str,
+        size: u64,
+    ) -> Result<Upid> {
+        self.run(
+            "POST",
+            "/nodes/{node}/storage/{storage}/upload",
+            format!("/nodes/{node}/storage/{storage}/upload"),
+            async {
+                {
+                    let st = self.sim.lock();
+                    self.check_node(&st, node)?;
+                    self.check(
+                        &st,
+                        &format!("/storage/{storage}"),
+                        "Datastore.AllocateTemplate",
+                    )?;
+                    let spec = self.sim.storage_on(storage, node)?;
+                    let ok_ext = match content {
+                        "iso" => [".iso", ".img"].iter().any(|e| filename.ends_with(e)),
+                        "import" => [".qcow2", ".raw", ".vmdk", ".ova"]
+                            .iter()
+                            .any(|e| filename.ends_with(e)),
+                        _ => [".tar.gz", ".tar.xz", ".tar.zst"]
+                            .iter()
+                            .any(|e| filename.ends_with(e)),
+                    };
+                    if !ok_ext || filename.contains('/') || filename.is_empty() {
+                        return Err(ApiError::param("filename", "wrong file extension"));
+                    }
+                    if !spec.content.iter().any(|c| c == content) {
+                        return Err(e500(format!(
+                            "storage '{storage}' does not support content-type '{content}'"
+                        )));
+                    }
+                }
+                let sim = self.sim.clone();
+                let (node_s, storage_s, content_s, filename_s) = (
+                    node.to_owned(),
+                    storage.to_owned(),
+                    content.to_owned(),
+                    filename.to_owned(),
+                );
+                Ok(self
+                    .sim
+                    .spawn_task(node, "imgcopy", "", &self.who, move |log| async move {
+                        let t = sim.inner.config.timing;
+                        tokio::time::sleep(
+                            t.dur(t.clone_secs_per_gib * size as f64 / ByteSize::GIB as f64),
+                        )
+                        .await;
+                        sim.store_upload(&node_s, &storage_s, &content_s, &filename_s, size)?;
+                        log.log(format!("target file: {storage_s}:{content_s}/{filename_s}"));
+                        Ok(())
+                    }))
+            },
+        )
+        .await
     }
 }

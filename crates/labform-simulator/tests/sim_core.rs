@@ -173,8 +173,8 @@ async fn digest_and_pending_changes() {
     assert_eq!(current.get("name"), Some("db"));
     let pending = api.vm_pending(&n1(), id(101)).await.unwrap();
     let cores = pending.iter().find(|p| p.key == "cores").unwrap();
-    assert_eq!(cores.pending, Some(serde_json::json!(4)));
-    assert_eq!(cores.value, Some(serde_json::json!(2)));
+    assert_eq!(cores.pending, Some(serde_json::json!("4")));
+    assert_eq!(cores.value, Some(serde_json::json!("2")));
     // Starting again fails inside the task.
     let u = api
         .vm_action(&n1(), id(101), VmAction::Start)

@@ -1,0 +1,520 @@
+//! The endpoints the simulator serves, with their parameter schemas (names,
+//! types, required flags, enums) as in Proxmox's API schema. Anything not
+//! listed answers 501 like Proxmox does for unknown paths.
+
+/// A parameter type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    /// `integer` (`^[+-]?\d+$`), with an optional minimum.
+    Int(Option<i64>),
+    /// `boolean`: `0`/`1` only.
+    Bool,
+    /// `string`.
+    Str,
+    /// `string` with an enumeration.
+    Enum(&'static [&'static str]),
+}
+
+/// A parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Param {
+    /// Name.
+    pub name: &'static str,
+    /// Type.
+    pub ty: Ty,
+    /// Required.
+    pub required: bool,
+}
+
+const fn p(name: &'static str, ty: Ty) -> Param {
+    Param {
+        name,
+        ty,
+        required: false,
+    }
+}
+
+const fn r(name: &'static str, ty: Ty) -> Param {
+    Param {
+        name,
+        ty,
+        required: true,
+    }
+}
+
+const INT: Ty = Ty::Int(None);
+const VMID: Ty = Ty::Int(Some(100));
+const S: Ty = Ty::Str;
+const B: Ty = Ty::Bool;
+
+/// Extra parameters a route accepts beyond its list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extra {
+    /// None.
+    None,
+    /// Any VM config key (`net0`, `scsi0`, `cores`, ...).
+    VmConfig,
+}
+
+/// A route.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// HTTP method.
+    pub method: &'static str,
+    /// Path template below `/api2/json`.
+    pub template: &'static str,
+    /// Parameters (path parameters included).
+    pub params: &'static [Param],
+    /// Extra parameters.
+    pub extra: Extra,
+    /// Whether API tokens may call it (`allowtoken`).
+    pub allow_token: bool,
+    /// Whether it needs no authentication.
+    pub public: bool,
+}
+
+const DISKS: &[&str] = &[
+    "ide0",
+    "ide1",
+    "ide2",
+    "ide3",
+    "scsi0",
+    "scsi1",
+    "scsi2",
+    "scsi3",
+    "scsi4",
+    "scsi5",
+    "scsi6",
+    "scsi7",
+    "scsi8",
+    "scsi9",
+    "scsi10",
+    "scsi11",
+    "scsi12",
+    "scsi13",
+    "scsi14",
+    "scsi15",
+    "scsi16",
+    "scsi17",
+    "scsi18",
+    "scsi19",
+    "scsi20",
+    "scsi21",
+    "scsi22",
+    "scsi23",
+    "scsi24",
+    "scsi25",
+    "scsi26",
+    "scsi27",
+    "scsi28",
+    "scsi29",
+    "scsi30",
+    "virtio0",
+    "virtio1",
+    "virtio2",
+    "virtio3",
+    "virtio4",
+    "virtio5",
+    "virtio6",
+    "virtio7",
+    "virtio8",
+    "virtio9",
+    "virtio10",
+    "virtio11",
+    "virtio12",
+    "virtio13",
+    "virtio14",
+    "virtio15",
+    "sata0",
+    "sata1",
+    "sata2",
+    "sata3",
+    "sata4",
+    "sata5",
+    "efidisk0",
+    "tpmstate0",
+];
+
+const fn route(method: &'static str, template: &'static str, params: &'static [Param]) -> Route {
+    Route {
+        method,
+        template,
+        params,
+        extra: Extra::None,
+        allow_token: true,
+        public: false,
+    }
+}
+
+/// Every served route.
+pub const ROUTES: &[Route] = &[
+    route("GET", "/version", &[]),
+    route("GET", "/nodes", &[]),
+    route(
+        "GET",
+        "/cluster/resources",
+        &[p("type", Ty::Enum(&["vm", "storage", "node", "sdn"]))],
+    ),
+    route("GET", "/cluster/nextid", &[p("vmid", VMID)]),
+    Route {
+        public: true,
+        allow_token: false,
+        ..route(
+            "POST",
+            "/access/ticket",
+            &[
+                r("username", S),
+                r("password", S),
+                p("realm", S),
+                p("otp", S),
+                p("path", S),
+                p("privs", S),
+                p("tfa-challenge", S),
+                p("new-format", B),
+            ],
+        )
+    },
+    route(
+        "POST",
+        "/access/users",
+        &[
+            r("userid", S),
+            p("password", S),
+            p("comment", S),
+            p("email", S),
+            p("enable", B),
+            p("expire", INT),
+            p("firstname", S),
+            p("lastname", S),
+            p("groups", S),
+            p("keys", S),
+        ],
+    ),
+    route(
+        "POST",
+        "/access/users/{userid}/token/{tokenid}",
+        &[
+            r("userid", S),
+            r("tokenid", S),
+            p("comment", S),
+            p("expire", INT),
+            p("privsep", B),
+        ],
+    ),
+    route(
+        "PUT",
+        "/access/acl",
+        &[
+            r("path", S),
+            r("roles", S),
+            p("users", S),
+            p("tokens", S),
+            p("groups", S),
+            p("propagate", B),
+            p("delete", B),
+        ],
+    ),
+    route("POST", "/pools", &[r("poolid", S), p("comment", S)]),
+    route("GET", "/nodes/{node}/qemu", &[r("node", S), p("full", B)]),
+    Route {
+        extra: Extra::VmConfig,
+        ..route(
+            "POST",
+            "/nodes/{node}/qemu",
+            &[
+                r("node", S),
+                r("vmid", VMID),
+                p("pool", S),
+                p("start", B),
+                p("archive", S),
+                p("bwlimit", INT),
+                p("force", B),
+                p("import-working-storage", S),
+                p("live-restore", B),
+                p("storage", S),
+                p("unique", B),
+            ],
+        )
+    },
+    route(
+        "GET",
+        "/nodes/{node}/qemu/{vmid}/config",
+        &[
+            r("node", S),
+            r("vmid", VMID),
+            p("current", B),
+            p("snapshot", S),
+        ],
+    ),
+    Route {
+        extra: Extra::VmConfig,
+        ..route(
+            "POST",
+            "/nodes/{node}/qemu/{vmid}/config",
+            &[
+                r("node", S),
+                r("vmid", VMID),
+                p("delete", S),
+                p("revert", S),
+                p("digest", S),
+                p("skiplock", B),
+                p("force", B),
+                p("background_delay", INT),
+                p("import-working-storage", S),
+            ],
+        )
+    },
+    Route {
+        extra: Extra::VmConfig,
+        ..route(
+            "PUT",
+            "/nodes/{node}/qemu/{vmid}/config",
+            &[
+                r("node", S),
+                r("vmid", VMID),
+                p("delete", S),
+                p("revert", S),
+                p("digest", S),
+                p("skiplock", B),
+                p("force", B),
+            ],
+        )
+    },
+    route(
+        "GET",
+        "/nodes/{node}/qemu/{vmid}/pending",
+        &[r("node", S), r("vmid", VMID)],
+    ),
+    route(
+        "PUT",
+        "/nodes/{node}/qemu/{vmid}/resize",
+        &[
+            r("node", S),
+            r("vmid", VMID),
+            r("disk", Ty::Enum(DISKS)),
+            r("size", S),
+            p("digest", S),
+            p("skiplock", B),
+        ],
+    ),
+    route(
+        "POST",
+        "/nodes/{node}/qemu/{vmid}/template",
+        &[r("node", S), r("vmid", VMID), p("disk", Ty::Enum(DISKS))],
+    ),
+    route(
+        "POST",
+        "/nodes/{node}/qemu/{vmid}/clone",
+        &[
+            r("node", S),
+            r("vmid", VMID),
+            r("newid", VMID),
+            p("name", S),
+            p("description", S),
+            p("pool", S),
+            p("snapname", S),
+            p("storage", S),
+            p("format", Ty::Enum(&["raw", "qcow2", "vmdk"])),
+            p("full", B),
+            p("target", S),
+            p("bwlimit", INT),
+        ],
+    ),
+    route(
+        "GET",
+        "/nodes/{node}/qemu/{vmid}/status/current",
+        &[r("node", S), r("vmid", VMID)],
+    ),
+    route(
+        "POST",
+        "/nodes/{node}/qemu/{vmid}/status/start",
+        &[
+            r("node", S),
+            r("vmid", VMID),
+            p("skiplock", B),
+            p("timeout", INT),
+            p("force-cpu", S),
+            p("machine", S),
+            p("migratedfrom", S),
+            p("migration_network", S),
+            p("migration_type", Ty::Enum(&["secure", "insecure"])),
+            p("nets-host-mtu", S),
+            p("stateuri", S),
+            p("targetstorage", S),
+            p("with-conntrack-state", B),
+        ],
+    ),
+    route(
+        "POST",
+        "/nodes/{node}/qemu/{vmid}/status/stop",
+        &[
+            r("node", S),
+            r("vmid", VMID),
+            p("skiplock", B),
+            p("timeout", INT),
+            p("keepActive", B),
+            p("migratedfrom", S),
+            p("overrule-shutdown", B),
+        ],
+    ),
+    route(
+        "POST",
+        "/nodes/{node}/qemu/{vmid}/status/shutdown",
+        &[
+            r("node", S),
+            r("vmid", VMID),
+            p("skiplock", B),
+            p("timeout", INT),
+            p("forceStop", B),
+            p("keepActive", B),
+        ],
+    ),
+    route(
+        "POST",
+        "/nodes/{node}/qemu/{vmid}/status/reboot",
+        &[r("node", S), r("vmid", VMID), p("timeout", INT)],
+    ),
+    route(
+        "DELETE",
+        "/nodes/{node}/qemu/{vmid}",
+        &[
+            r("node", S),
+            r("vmid", VMID),
+            p("purge", B),
+            p("destroy-unreferenced-disks", B),
+            p("skiplock", B),
+        ],
+    ),
+    route(
+        "POST",
+        "/nodes/{node}/qemu/{vmid}/migrate",
+        &[
+            r("node", S),
+            r("vmid", VMID),
+            r("target", S),
+            p("online", B),
+            p("with-local-disks", B),
+            p("force", B),
+            p("bwlimit", INT),
+            p("migration_network", S),
+            p("migration_type", Ty::Enum(&["secure", "insecure"])),
+            p("targetstorage", S),
+            p("with-conntrack-state", B),
+        ],
+    ),
+    route(
+        "GET",
+        "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces",
+        &[r("node", S), r("vmid", VMID)],
+    ),
+    route(
+        "GET",
+        "/nodes/{node}/tasks/{upid}/status",
+        &[r("node", S), r("upid", S)],
+    ),
+    route(
+        "GET",
+        "/nodes/{node}/tasks/{upid}/log",
+        &[
+            r("node", S),
+            r("upid", S),
+            p("start", INT),
+            p("limit", INT),
+            p("download", B),
+        ],
+    ),
+    route(
+        "GET",
+        "/nodes/{node}/storage",
+        &[
+            r("node", S),
+            p("content", S),
+            p("enabled", B),
+            p("format", B),
+            p("storage", S),
+            p("target", S),
+        ],
+    ),
+    route(
+        "GET",
+        "/nodes/{node}/storage/{storage}/content",
+        &[
+            r("node", S),
+            r("storage", S),
+            p("content", S),
+            p("vmid", VMID),
+        ],
+    ),
+    route(
+        "POST",
+        "/nodes/{node}/storage/{storage}/download-url",
+        &[
+            r("node", S),
+            r("storage", S),
+            r("url", S),
+            r("content", Ty::Enum(&["iso", "vztmpl", "import"])),
+            r("filename", S),
+            p("checksum", S),
+            p(
+                "checksum-algorithm",
+                Ty::Enum(&["md5", "sha1", "sha224", "sha256", "sha384", "sha512"]),
+            ),
+            p("compression", S),
+            p("verify-certificates", B),
+        ],
+    ),
+    route(
+        "POST",
+        "/nodes/{node}/storage/{storage}/upload",
+        &[
+            r("node", S),
+            r("storage", S),
+            r("content", Ty::Enum(&["iso", "vztmpl", "import"])),
+            p("filename", S),
+            p("checksum", S),
+            p(
+                "checksum-algorithm",
+                Ty::Enum(&["md5", "sha1", "sha224", "sha256", "sha384", "sha512"]),
+            ),
+            p("tmpfilename", S),
+        ],
+    ),
+];
+
+/// Finds the route for `method` and a path below `/api2/json`; returns the
+/// route and the path parameters (already percent-decoded).
+pub fn find(
+    method: &str,
+    segments: &[String],
+) -> Option<(&'static Route, Vec<(&'static str, String)>)> {
+    'routes: for route in ROUTES.iter().filter(|r| r.method == method) {
+        let tmpl: Vec<&str> = route
+            .template
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
+        if tmpl.len() != segments.len() {
+            continue;
+        }
+        let mut vars = Vec::new();
+        for (t, s) in tmpl.iter().zip(segments) {
+            if let Some(name) = t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+                if s.is_empty() {
+                    continue 'routes;
+                }
+                vars.push((name, s.clone()));
+            } else if t != s {
+                continue 'routes;
+            }
+        }
+        return Some((route, vars));
+    }
+    None
+}
+
+/// Whether any route exists for the path (with any method).
+pub fn path_known(segments: &[String]) -> bool {
+    ["GET", "POST", "PUT", "DELETE"]
+        .iter()
+        .any(|m| find(m, segments).is_some())
+}

@@ -1,0 +1,644 @@
+//! The real HTTPS client against the simulator's HTTPS server on 127.0.0.1,
+//! with every exchange checked against Proxmox's API schema.
+
+mod common;
+
+use common::Recorder;
+use labform_ids::{NodeName, StorageName, VmId};
+use labform_proxmox::api::ProxmoxApi;
+use labform_proxmox::client::RetryPolicy;
+use labform_proxmox::propstring::NetDevice;
+use labform_proxmox::task::{WaitOptions, wait_for_task};
+use labform_proxmox::tls::{Fingerprint, TlsTrust};
+use labform_proxmox::types::*;
+use labform_proxmox::{Auth, Client, ClientOptions, Error, Secret, fetch_fingerprint};
+use labform_simulator::server::{RunningServer, ServerOptions, start};
+use labform_simulator::{Fault, FaultConfig, FaultRule, SimConfig, Simulator, Timing};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const ROOT_PW: &str = "sim-root-password";
+
+async fn server(rec: &Recorder) -> RunningServer {
+    let mut cfg = SimConfig::cluster(2, Secret::new(ROOT_PW));
+    cfg.timing = Timing::scaled(0.001);
+    let sim = Simulator::new(cfg);
+    let opts = ServerOptions {
+        https: None,
+        http: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        observer: Some(rec.observer()),
+    };
+    start(sim, opts).await.unwrap()
+}
+
+fn pin(srv: &RunningServer) -> TlsTrust {
+    TlsTrust::Fingerprint(Fingerprint::parse(&srv.fingerprint).unwrap())
+}
+
+fn fast(mut o: ClientOptions) -> ClientOptions {
+    o.retry = RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+    };
+    o
+}
+
+fn root_client(srv: &RunningServer) -> Client {
+    let auth = Auth::Password {
+        username: "root@pam".into(),
+        password: Secret::new(ROOT_PW),
+    };
+    Client::new(fast(ClientOptions::new(srv.https_url(), auth, pin(srv)))).unwrap()
+}
+
+fn wait() -> WaitOptions {
+    WaitOptions {
+        initial_interval: Duration::from_millis(2),
+        max_interval: Duration::from_millis(20),
+        deadline: Duration::from_secs(60),
+        log_lines: 20,
+    }
+}
+
+fn id(n: u32) -> VmId {
+    VmId::new(n).unwrap()
+}
+
+fn n1() -> NodeName {
+    NodeName::new("pve1")
+}
+
+/// A one-file HTTP server on loopback (for download-url).
+async fn serve_bytes(body: &'static [u8]) -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(body).await;
+            });
+        }
+    });
+    format!("http://{addr}/noble.qcow2")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_lifecycle_with_token_over_pinned_https() {
+    let rec = Recorder::default();
+    let srv = server(&rec).await;
+    let root = root_client(&srv);
+    assert_eq!(root.version().await.unwrap().release, "9.1");
+    assert_eq!(
+        fetch_fingerprint(&srv.https_url()).await.unwrap(),
+        srv.fingerprint
+    );
+
+    // A privilege-separated token with its own ACLs.
+    root.create_user(&CreateUser {
+        userid: "ci@pve".into(),
+        password: None,
+        comment: Some("labform".into()),
+    })
+    .await
+    .unwrap();
+    let tok = root
+        .create_token("ci@pve", "deploy", &CreateToken::default())
+        .await
+        .unwrap();
+    for (subject_users, subject_tokens) in [
+        (vec!["ci@pve".to_owned()], vec![]),
+        (vec![], vec!["ci@pve!deploy".to_owned()]),
+    ] {
+        for (path, role) in [
+            ("/vms", "PVEVMAdmin"),
+            ("/storage", "PVEDatastoreUser"),
+            ("/sdn", "PVESDNUser"),
+        ] {
+            root.update_acl(&AclUpdate {
+                path: path.into(),
+                roles: vec![role.into()],
+                users: subject_users.clone(),
+                tokens: subject_tokens.clone(),
+                propagate: true,
+                delete: false,
+            })
+            .await
+            .unwrap();
+        }
+    }
+    let api = Client::new(fast(ClientOptions::new(
+        srv.https_url(),
+        Auth::Token {
+            token_id: tok.full_tokenid.clone(),
+            secret: tok.value.clone(),
+        },
+        pin(&srv),
+    )))
+    .unwrap();
+
+    // Cloud image flow: download (as root), import, template, linked clone.
+    let url = serve_bytes(b"not really a qcow2 image").await;
+    let u = root
+        .download_url(
+            &n1(),
+            &StorageName::new("local"),
+            &DownloadUrl {
+                url,
+                content: "import".into(),
+                filename: "noble.qcow2".into(),
+                checksum: None,
+            },
+        )
+        .await
+        .unwrap();
+    wait_for_task(&root, &u, wait()).await.unwrap();
+    let vmid = api.next_vmid(None).await.unwrap();
+    assert_eq!(vmid.get(), 100);
+    let create = CreateVm::new(id(9000))
+        .with("name", "noble-template")
+        .with("memory", 2048)
+        .with("cores", 2)
+        .with("scsihw", "virtio-scsi-single")
+        .with(
+            "scsi0",
+            "local-lvm:0,import-from=local:import/noble.qcow2,discard=on",
+        )
+        .with("ide2", "local-lvm:cloudinit")
+        .with("net0", "virtio,bridge=vmbr0")
+        .with("agent", "enabled=1");
+    let u = api.create_vm(&n1(), &create).await.unwrap();
+    wait_for_task(&api, &u, wait()).await.unwrap();
+    // The token cannot see root's tasks, root can see the token's.
+    let e = api.task_status(&srv_upid(&root).await).await.unwrap_err();
+    assert_eq!(
+        e.api().unwrap().message,
+        "Permission check failed (/nodes/pve1, Sys.Audit)"
+    );
+    root.task_status(&u).await.unwrap();
+    let u = api.convert_to_template(&n1(), id(9000)).await.unwrap();
+    wait_for_task(&api, &u, wait()).await.unwrap();
+
+    let mut clone = CloneVm::new(vmid);
+    clone.name = Some("k8s-cp-1".into());
+    let u = api.clone_vm(&n1(), id(9000), &clone).await.unwrap();
+    assert_eq!(u.user, "ci@pve!deploy");
+    let st = wait_for_task(&api, &u, wait()).await.unwrap();
+    assert_eq!(st.tokenid.as_deref(), Some("deploy"));
+    let cfg = api.vm_config(&n1(), vmid, false).await.unwrap();
+    assert_eq!(cfg.name(), Some("k8s-cp-1"));
+    let nets = cfg.nets().unwrap();
+    assert_eq!(nets[0].1.bridge.as_deref(), Some("vmbr0"));
+
+    // Cloud-init settings through the async config endpoint, with a digest.
+    let update = ConfigUpdate::new()
+        .set("ipconfig0", "ip=10.0.0.5/24,gw=10.0.0.1")
+        .set("ciuser", "labform")
+        .set("cipassword", "s3cret")
+        .ssh_keys(&["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB+x/y= me@host"])
+        .digest(cfg.digest.clone());
+    let u = api.update_vm_config(&n1(), vmid, &update).await.unwrap();
+    wait_for_task(&api, &u, wait()).await.unwrap();
+    let cfg = api.vm_config(&n1(), vmid, false).await.unwrap();
+    assert_eq!(cfg.get("cipassword"), Some("**********"));
+    assert_eq!(
+        cfg.get("sshkeys"),
+        Some("ssh-ed25519%20AAAAC3NzaC1lZDI1NTE5AAAAIB%2Bx%2Fy%3D%20me%40host")
+    );
+    let e = api
+        .update_vm_config_sync(&n1(), vmid, &update)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.api().unwrap().message,
+        "checksum mismatch (file change by other user?)"
+    );
+
+    let u = api.vm_action(&n1(), vmid, VmAction::Start).await.unwrap();
+    wait_for_task(&api, &u, wait()).await.unwrap();
+    assert_eq!(api.vm_status(&n1(), vmid).await.unwrap().status, "running");
+    // Poll the guest agent until it answers (it needs a few simulated seconds).
+    let mut ifs = None;
+    for _ in 0..2000 {
+        match api.agent_network_interfaces(&n1(), vmid).await {
+            Ok(i) => {
+                ifs = Some(i);
+                break;
+            }
+            Err(e) => {
+                assert_eq!(e.api().unwrap().message, "QEMU guest agent is not running");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+    let ifs = ifs.expect("agent never answered");
+    let eth0 = ifs.iter().find(|i| i.name == "eth0").unwrap();
+    let mac = NetDevice::parse(cfg.get("net0").unwrap())
+        .unwrap()
+        .macaddr
+        .unwrap();
+    assert_eq!(
+        eth0.hardware_address.as_deref(),
+        Some(mac.to_lower().as_str())
+    );
+    assert_eq!(eth0.ip_addresses.as_ref().unwrap()[0].address, "10.0.0.5");
+
+    let res = api.cluster_resources(None).await.unwrap();
+    assert!(
+        res.iter()
+            .any(|r| r.id == format!("qemu/{vmid}") && r.status.as_deref() == Some("running"))
+    );
+    assert!(res.iter().any(|r| r.id == "storage/pve1/local-lvm"));
+    let e = api
+        .delete_vm(&n1(), vmid, DeleteVm::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(500));
+    let u = api
+        .vm_action(&n1(), vmid, VmAction::Shutdown)
+        .await
+        .unwrap();
+    wait_for_task(&api, &u, wait()).await.unwrap();
+    let u = api
+        .delete_vm(
+            &n1(),
+            vmid,
+            DeleteVm {
+                purge: true,
+                destroy_unreferenced_disks: true,
+            },
+        )
+        .await
+        .unwrap();
+    wait_for_task(&api, &u, wait()).await.unwrap();
+    let log = api.task_log(&u, 0, 50).await.unwrap();
+    assert_eq!(log.lines.last().unwrap().t, "TASK OK");
+    assert_eq!(log.total, log.lines.len() as u64);
+    rec.assert_contract();
+    // The password never reached the log of exchanges.
+    assert!(rec.all().iter().all(|x| !x.params.contains_key("password")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_failures_carry_exit_status_and_log() {
+    let rec = Recorder::default();
+    let srv = server(&rec).await;
+    let root = root_client(&srv);
+    let u = root
+        .create_vm(&n1(), &CreateVm::new(id(100)).with("scsi0", "local-lvm:1"))
+        .await
+        .unwrap();
+    wait_for_task(&root, &u, wait()).await.unwrap();
+    let mut req = CloneVm::new(id(101));
+    req.full = Some(false);
+    let u = root.clone_vm(&n1(), id(100), &req).await.unwrap();
+    match wait_for_task(&root, &u, wait()).await {
+        Err(Error::TaskFailed {
+            exitstatus,
+            log,
+            upid,
+        }) => {
+            assert_eq!(upid, u.to_string());
+            assert_eq!(
+                exitstatus,
+                "clone failed: Linked clone feature is not supported for 'local-lvm:vm-100-disk-0' (scsi0)"
+            );
+            assert_eq!(log.last().unwrap(), &format!("TASK ERROR: {exitstatus}"));
+        }
+        other => panic!("{other:?}"),
+    }
+    rec.assert_contract();
+}
+
+/// Starts a task as root and returns its UPID.
+async fn srv_upid(root: &Client) -> labform_proxmox::Upid {
+    let u = root
+        .create_vm(&n1(), &CreateVm::new(id(150)))
+        .await
+        .unwrap();
+    wait_for_task(root, &u, wait()).await.unwrap();
+    u
+}
+
+async fn raw(addr: SocketAddr, request: String) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_semantics_match_proxmox() {
+    let rec = Recorder::default();
+    let srv = server(&rec).await;
+    let http = srv.http_addr.unwrap();
+    let base = format!("http://{http}/api2/json");
+    let c = reqwest::Client::new();
+
+    // No credentials: 401, empty body, reason phrase.
+    let r = raw(
+        http,
+        "GET /api2/json/nodes HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into(),
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 401 No ticket\r\n"), "{r}");
+    assert!(
+        r.ends_with("\r\n\r\n"),
+        "401 before the handler has an empty body: {r}"
+    );
+    // Login with a form body.
+    let login = c
+        .post(format!("{base}/access/ticket"))
+        .body(format!("username=root%40pam&password={ROOT_PW}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let j: serde_json::Value = login.json().await.unwrap();
+    let ticket = j["data"]["ticket"].as_str().unwrap().to_owned();
+    let csrf = j["data"]["CSRFPreventionToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(ticket.starts_with("PVE:root@pam:"));
+    let bad = c
+        .post(format!("{base}/access/ticket"))
+        .form(&[("username", "root@pam"), ("password", "nope")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+    let cookie = format!("PVEAuthCookie={ticket}");
+
+    // Unknown path: 501 with Proxmox's message.
+    let r = c
+        .get(format!("{base}/nodes/pve1/lxc"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 501);
+    let j: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        j,
+        serde_json::json!({"data": null, "message": "Method 'GET /nodes/pve1/lxc' not implemented\n"})
+    );
+    // Write without CSRF token.
+    let r = c
+        .post(format!("{base}/nodes/pve1/qemu"))
+        .header("cookie", &cookie)
+        .form(&[("vmid", "100")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // With CSRF: created; JSON bodies work too.
+    let r = c
+        .post(format!("{base}/nodes/pve1/qemu"))
+        .header("cookie", &cookie)
+        .header("CSRFPreventionToken", &csrf)
+        .json(&serde_json::json!({"vmid": 100, "name": "raw", "onboot": true, "cores": "2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let j: serde_json::Value = r.json().await.unwrap();
+    assert!(j["data"].as_str().unwrap().starts_with("UPID:pve1:"));
+    // Form booleans must be 0/1; unknown parameters are rejected.
+    let r = c
+        .put(format!("{base}/nodes/pve1/qemu/100/config"))
+        .header("cookie", &cookie)
+        .header("CSRFPreventionToken", &csrf)
+        .body("onboot=true&bogus=1")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let j: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(j["message"], "Parameter verification failed.\n");
+    assert_eq!(
+        j["errors"]["onboot"],
+        "type check ('boolean') failed - got 'true'\n"
+    );
+    assert_eq!(
+        j["errors"]["bogus"],
+        "property is not defined in schema and the schema does not allow additional properties\n"
+    );
+    // Missing VM: 500, the reason phrase is the message.
+    let r = raw(
+        http,
+        format!("GET /api2/json/nodes/pve1/qemu/999/config HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(
+        r.starts_with(
+            "HTTP/1.1 500 Configuration file 'nodes/pve1/qemu-server/999.conf' does not exist\r\n"
+        ),
+        "{r}"
+    );
+    assert!(r.contains("Server: pve-api-daemon/3.0") || r.contains("server: pve-api-daemon/3.0"));
+    // Body on GET.
+    let r = c
+        .get(format!("{base}/version"))
+        .header("cookie", &cookie)
+        .body("x=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 501);
+    // Path/body conflict.
+    let r = c
+        .post(format!("{base}/nodes/pve1/qemu/100/config"))
+        .header("cookie", &cookie)
+        .header("CSRFPreventionToken", &csrf)
+        .form(&[("vmid", "101")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // Tokens are refused where Proxmox refuses them.
+    let root = root_client(&srv);
+    let tok = root
+        .create_token(
+            "root@pam",
+            "t1",
+            &CreateToken {
+                privsep: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let r = c
+        .post(format!("{base}/access/ticket"))
+        .header(
+            "authorization",
+            format!("PVEAPIToken={}={}", tok.full_tokenid, tok.value.expose()),
+        )
+        .form(&[("username", "root@pam"), ("password", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "login ignores tokens and checks the password"
+    );
+    let r = c
+        .get(format!("{base}/cluster/nextid"))
+        .header(
+            "authorization",
+            format!("PVEAPIToken={}={}", tok.full_tokenid, tok.value.expose()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["data"],
+        serde_json::json!(101)
+    );
+    rec.assert_contract();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_pinning_rejects_other_certificates() {
+    let rec = Recorder::default();
+    let srv = server(&rec).await;
+    let auth = Auth::Password {
+        username: "root@pam".into(),
+        password: Secret::new(ROOT_PW),
+    };
+    let wrong = TlsTrust::Fingerprint(Fingerprint([7; 32]));
+    let c = Client::new(fast(ClientOptions::new(
+        srv.https_url(),
+        auth.clone(),
+        wrong,
+    )))
+    .unwrap();
+    let e = c.version().await.unwrap_err();
+    let chain = error_chain(&e);
+    assert!(
+        chain.contains("certificate fingerprint mismatch"),
+        "{chain}"
+    );
+    assert!(!chain.contains(ROOT_PW));
+    let c = Client::new(fast(ClientOptions::new(
+        srv.https_url(),
+        auth,
+        TlsTrust::SystemRoots,
+    )))
+    .unwrap();
+    let e = c.version().await.unwrap_err();
+    assert!(matches!(e, Error::Transport { .. }), "{e:?}");
+    assert!(!format!("{c:?}").contains(ROOT_PW));
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(" / ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_only_where_safe_and_tickets_renew() {
+    let rec = Recorder::default();
+    let srv = server(&rec).await;
+    let root = root_client(&srv);
+    let count = |m: &str, t: &str| {
+        rec.all()
+            .iter()
+            .filter(|x| x.method == m && x.template.as_deref() == Some(t))
+            .count()
+    };
+    srv.simulator.set_faults(FaultConfig {
+        seed: Some(1),
+        rules: vec![
+            FaultRule {
+                endpoint: "GET /nodes".into(),
+                probability: 1.0,
+                times: Some(2),
+                fault: Fault::Proxy595,
+            },
+            FaultRule {
+                endpoint: "POST /nodes/{node}/qemu".into(),
+                probability: 1.0,
+                times: Some(1),
+                fault: Fault::Status {
+                    status: 500,
+                    message: "unexpected failure".into(),
+                },
+            },
+            FaultRule {
+                endpoint: "PUT /nodes/{node}/qemu/{vmid}/config".into(),
+                probability: 1.0,
+                times: Some(1),
+                fault: Fault::LockTimeout,
+            },
+        ],
+        task_failures: vec![],
+    });
+    // Read with two 595s: retried, succeeds on the third attempt.
+    assert_eq!(root.nodes().await.unwrap().len(), 2);
+    assert_eq!(count("GET", "/nodes"), 3);
+    // A write that failed for an unknown reason is not retried.
+    let e = root
+        .create_vm(&n1(), &CreateVm::new(id(100)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.api().unwrap().message, "unexpected failure");
+    assert_eq!(count("POST", "/nodes/{node}/qemu"), 1);
+    let u = root
+        .create_vm(&n1(), &CreateVm::new(id(100)))
+        .await
+        .unwrap();
+    wait_for_task(&root, &u, wait()).await.unwrap();
+    // A lock timeout means nothing was done: retried.
+    root.update_vm_config_sync(&n1(), id(100), &ConfigUpdate::new().set("cores", 2))
+        .await
+        .unwrap();
+    assert_eq!(count("PUT", "/nodes/{node}/qemu/{vmid}/config"), 2);
+
+    // Ticket renewal: with a zero renewal age every call renews the ticket
+    // (POST /access/ticket with the current ticket as password).
+    let mut o = ClientOptions::new(
+        srv.https_url(),
+        Auth::Password {
+            username: "root@pam".into(),
+            password: Secret::new(ROOT_PW),
+        },
+        pin(&srv),
+    );
+    o.ticket_renew_after = Duration::ZERO;
+    let c = Client::new(fast(o)).unwrap();
+    let before = count("POST", "/access/ticket");
+    c.version().await.unwrap();
+    c.version().await.unwrap();
+    c.update_vm_config_sync(&n1(), id(100), &ConfigUpdate::new().set("cores", 3))
+        .await
+        .unwrap();
+    assert_eq!(
+        count("POST", "/access/ticket") - before,
+        3,
+        "one login and two renewals"
+    );
+    rec.assert_contract();
+}
