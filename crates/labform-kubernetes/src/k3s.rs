@@ -195,8 +195,9 @@ pub fn k3s_node_configs(
             .as_ref()
             .and_then(|summary| summary.fqdn.clone());
         let mut comments = vec![format!(
-            "labform: K3s {} configuration of {name}, {} of cluster {}.",
+            "labform: K3s {} configuration of {name} in cluster {}: {}.",
             cluster.version,
+            cluster.name,
             match role {
                 NodeRole::FirstServer if embedded_etcd =>
                     "the first server, which initialises embedded etcd",
@@ -206,7 +207,6 @@ pub fn k3s_node_configs(
                 NodeRole::JoiningServer => "a server joining through the API address",
                 NodeRole::Agent => "an agent",
             },
-            cluster.name
         )];
         comments.push(format!(
             "The join token is read from {TOKEN_FILE}, which labform uploads (mode 0600) from its secret store."

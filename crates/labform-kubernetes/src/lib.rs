@@ -27,5 +27,6 @@ pub use k3s::{ClusterName, K3sNodeConfig, NodeRole, k3s_node_configs};
 pub use kube_vip::{KUBE_VIP_IMAGE, kube_vip_documents};
 pub use manifest::{ManifestFile, documents_to_yaml};
 pub use token::{
-    DATASTORE_DROP_IN, TOKEN_FILE, datastore_drop_in, token_file_contents, token_store_key,
+    DATASTORE_DROP_IN, TOKEN_FILE, cluster_token, datastore_drop_in, token_file_contents,
+    token_store_key,
 };

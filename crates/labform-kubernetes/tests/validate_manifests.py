@@ -4,7 +4,8 @@ Core Kubernetes kinds are checked by kubernetes-validate (strict: unknown fields
 the custom resources labform writes are checked against the JSON Schemas in `schemas/`, written
 from each project's published CRD schema (helm-controller, MetalLB, cert-manager, Gateway API,
 External Secrets, Argo CD), closed where the CRD is structural so a misspelt field is an error.
-A HelmChart's or HelmChartConfig's valuesContent must itself be a YAML mapping.
+A HelmChart's or HelmChartConfig's valuesContent must itself be a YAML mapping. Each node's
+K3s config.yaml is checked against the flags of `k3s server` or `k3s agent`.
 
 Usage: python3 validate_manifests.py KUBERNETES_VERSION RENDER_DIRECTORY
 Prints one JSON object: {"documents": N, "kinds": [...], "errors": [...]}; exit 1 on errors.
@@ -75,6 +76,22 @@ def main():
                     values = yaml.safe_load(content)
                     if not isinstance(values, dict):
                         errors.append(f"{where}: valuesContent is not a YAML mapping")
+    # Each K3s node's config.yaml against the flags of its role; an agent's file says so in its
+    # first comment line.
+    for path in sorted(glob.glob(os.path.join(directory, "vms", "*", "config.yaml"))):
+        with open(path) as handle:
+            text = handle.read()
+        role = "agent" if text.splitlines()[0].endswith(": an agent.") else "server"
+        with open(os.path.join(SCHEMAS, f"k3s-{role}-config.json")) as handle:
+            schema = json.load(handle)
+        documents += 1
+        kinds.add(f"k3s/{role}-config")
+        validator = jsonschema.Draft202012Validator(
+            schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        )
+        for error in validator.iter_errors(yaml.safe_load(text)):
+            location = "/".join(str(part) for part in error.absolute_path)
+            errors.append(f"{path}: K3s {role} config at {location or '(root)'}: {error.message}")
     print(json.dumps({"documents": documents, "kinds": sorted(kinds), "errors": errors}))
     return 1 if errors else 0
 

@@ -96,6 +96,8 @@ fn every_rendered_manifest_passes_its_validator() {
         "gateway.networking.k8s.io/v1/Gateway",
         "external-secrets.io/v1/ClusterSecretStore",
         "argoproj.io/v1alpha1/ApplicationSet",
+        "k3s/server-config",
+        "k3s/agent-config",
     ] {
         assert!(
             kinds.contains(expected),

@@ -82,6 +82,9 @@ pub enum SecretStoreError {
         /// The key.
         key: SecretKey,
     },
+    /// A key is not a valid secret key.
+    #[error(transparent)]
+    InvalidKey(#[from] crate::key::InvalidSecretKey),
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed: {0}")]
     Random(String),
