@@ -47,6 +47,8 @@ pub struct Outcome {
     pub diagnostics: Vec<Diagnostic>,
     /// Files read.
     pub sources: SourceMap,
+    /// The merged lab, when it loaded.
+    pub lab: Option<labform_model::LabFile>,
 }
 
 impl Outcome {
@@ -81,6 +83,7 @@ pub fn load_and_plan(path: &Path, previous: &Allocations) -> Outcome {
             planned: None,
             diagnostics,
             sources: loaded.sources,
+            lab: None,
         };
     };
     let planned = labform_planner::plan(&lab, previous);
@@ -89,5 +92,6 @@ pub fn load_and_plan(path: &Path, previous: &Allocations) -> Outcome {
         planned: Some(planned),
         diagnostics,
         sources: loaded.sources,
+        lab: Some(lab),
     }
 }

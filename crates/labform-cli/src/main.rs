@@ -5,6 +5,9 @@
 
 mod commands;
 mod lab_input;
+mod progress;
+mod reality;
+mod target;
 
 use std::process::ExitCode;
 
@@ -24,6 +27,16 @@ enum Command {
     Validate(commands::validate::Args),
     /// Show what labform would build for a lab file, without touching any infrastructure.
     Plan(commands::plan::Args),
+    /// Build the lab: create, change and delete VMs on Proxmox until it matches the lab file.
+    Apply(commands::apply::Args),
+    /// Show hand-made changes to the lab's VMs on Proxmox (exit 2 when there are some).
+    Drift(commands::drift::Args),
+    /// Show what exists of the lab on Proxmox.
+    Status(commands::status::Args),
+    /// Delete every VM the lab owns.
+    Destroy(commands::destroy::Args),
+    /// Show past applies and destroys and what each did.
+    History(commands::history::Args),
     /// Print the JSON Schema of the lab file (for editors and outside validators).
     Schema(commands::schema::Args),
 }
@@ -34,6 +47,11 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(args),
         Command::Plan(args) => commands::plan::run(args),
         Command::Schema(args) => commands::schema::run(args),
+        Command::Apply(args) => commands::apply::run(args),
+        Command::Drift(args) => commands::drift::run(args),
+        Command::Status(args) => commands::status::run(args),
+        Command::Destroy(args) => commands::destroy::run(args),
+        Command::History(args) => commands::history::run(args),
     };
     match result {
         Ok(code) => code,
@@ -45,4 +63,40 @@ fn main() -> ExitCode {
             ExitCode::from(3)
         }
     }
+}
+
+/// The async runtime of commands that talk to Proxmox.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the Tokio runtime starts")
+}
+
+/// The journal for `scope`: `path` when given, else one file per scope (and per `--sim`) in
+/// labform's state directory (`$XDG_STATE_HOME/labform`, or `~/.local/state/labform`).
+pub fn open_journal(
+    path: Option<&std::path::Path>,
+    scope: &str,
+    sim: bool,
+) -> anyhow::Result<labform_executor::Journal> {
+    let path = match path {
+        Some(path) => path.to_path_buf(),
+        None => {
+            let base = std::env::var_os("XDG_STATE_HOME")
+                .map(std::path::PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME")
+                        .map(|home| std::path::PathBuf::from(home).join(".local/state"))
+                })
+                .unwrap_or_else(|| std::path::PathBuf::from("."));
+            let name = if sim {
+                format!("{scope}.sim.journal.sqlite")
+            } else {
+                format!("{scope}.journal.sqlite")
+            };
+            base.join("labform").join(name)
+        }
+    };
+    Ok(labform_executor::Journal::open(&path)?)
 }

@@ -211,3 +211,134 @@ fn list_or_none(items: &[String]) -> String {
         items.join(", ")
     }
 }
+
+/// Renders what reconciliation found: `+` create, `~` update (field by field, drift marked),
+/// `-/+` replace (with the reason), `-` delete; unchanged VMs are counted, not listed.
+pub fn render_changes(plan: &Plan, reconciliation: &crate::reconcile::Reconciliation) -> String {
+    use crate::reconcile::{Effect, VmAction};
+    let mut out = String::new();
+    let mut unchanged = 0;
+    for conflict in &reconciliation.conflicts {
+        let _ = writeln!(
+            out,
+            "  ! VM ID {} on {} (planned for `{}`) is held by {}",
+            conflict.vm_id, conflict.endpoint, conflict.planned, conflict.holder
+        );
+    }
+    for change in &reconciliation.changes {
+        let what = if change.template { "template " } else { "" };
+        match &change.action {
+            VmAction::Unchanged => unchanged += 1,
+            VmAction::Create => {
+                let detail = plan
+                    .vms
+                    .iter()
+                    .find(|vm| vm.name == change.name && vm.endpoint == change.endpoint)
+                    .map(|vm| {
+                        let address = vm
+                            .nic
+                            .address
+                            .map(|a| a.to_string())
+                            .unwrap_or_else(|| "dhcp".to_owned());
+                        let disks: Vec<String> = vm
+                            .disks
+                            .iter()
+                            .map(|disk| format!("{}G", disk.size_gib))
+                            .collect();
+                        format!(
+                            ": {} vCPU, {} MiB, disk {}, {address}",
+                            vm.cpu,
+                            vm.memory_mib,
+                            disks.join("+")
+                        )
+                    })
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "  + create  {what}{} ({}) on {}{detail}",
+                    change.name, change.vm_id, change.node
+                );
+            }
+            VmAction::Update { changes } => {
+                let _ = writeln!(
+                    out,
+                    "  ~ update  {what}{} ({}) on {}",
+                    change.name, change.vm_id, change.node
+                );
+                for field in changes {
+                    let _ = writeln!(
+                        out,
+                        "      {}: {} -> {}{}{}",
+                        field.field,
+                        field
+                            .observed
+                            .as_deref()
+                            .map(shorten)
+                            .unwrap_or_else(|| "(unset)".to_owned()),
+                        field
+                            .desired
+                            .as_deref()
+                            .map(shorten)
+                            .unwrap_or_else(|| "(unset)".to_owned()),
+                        if field.drift {
+                            "  [drift: changed outside labform]"
+                        } else {
+                            ""
+                        },
+                        if field.effect == Effect::NextBoot {
+                            "  [at next boot]"
+                        } else {
+                            ""
+                        },
+                    );
+                }
+            }
+            VmAction::Replace { reason } => {
+                let _ = writeln!(
+                    out,
+                    "  -/+ replace {what}{} ({}) on {}: {reason}",
+                    change.name, change.vm_id, change.node
+                );
+            }
+            VmAction::Delete { protected } => {
+                let _ = writeln!(
+                    out,
+                    "  - delete  {what}{} ({}) on {}{}",
+                    change.name,
+                    change.vm_id,
+                    change.node,
+                    if *protected {
+                        "  [protected: will be refused]"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+    }
+    let counts = |wanted: fn(&VmAction) -> bool| {
+        reconciliation
+            .changes
+            .iter()
+            .filter(|change| wanted(&change.action))
+            .count()
+    };
+    let _ = writeln!(
+        out,
+        "\n{} to create, {} to update, {} to replace, {} to delete, {unchanged} unchanged.",
+        counts(|action| matches!(action, VmAction::Create)),
+        counts(|action| matches!(action, VmAction::Update { .. })),
+        counts(|action| matches!(action, VmAction::Replace { .. })),
+        counts(|action| matches!(action, VmAction::Delete { .. })),
+    );
+    out
+}
+
+fn shorten(value: &str) -> String {
+    let single = value.replace('\n', "\\n");
+    if single.chars().count() > 72 {
+        format!("{}…", single.chars().take(71).collect::<String>())
+    } else {
+        single
+    }
+}

@@ -1,5 +1,10 @@
 //! One module per subcommand; each has its clap `Args` and a `run` returning the exit code.
 
+pub mod apply;
+pub mod destroy;
+pub mod drift;
+pub mod history;
 pub mod plan;
 pub mod schema;
+pub mod status;
 pub mod validate;

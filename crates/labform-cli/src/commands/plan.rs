@@ -26,10 +26,20 @@ pub struct Args {
     /// Neither read nor write a lock file.
     #[arg(long)]
     pub no_lock: bool,
+    /// Plan against what exists on a Proxmox (the lab's endpoint needs `--live`; or `--sim`,
+    /// `--proxmox URL`) and show the changes instead of the offline plan.
+    #[command(flatten)]
+    pub target: crate::target::TargetArgs,
+    /// Plan against the lab's own Proxmox endpoints.
+    #[arg(long, conflicts_with_all = ["sim", "proxmox"])]
+    pub live: bool,
 }
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.live || args.target.explicit() {
+        return crate::runtime().block_on(against_target(args));
+    }
     let lock_path = args
         .lock
         .clone()
@@ -67,6 +77,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     } else {
         print!("{}", labform_planner::render(plan, true));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn against_target(args: Args) -> anyhow::Result<ExitCode> {
+    let against = match crate::reality::plan_against_target(&args.file, &args.target).await? {
+        Ok(against) => against,
+        Err(code) => return Ok(code),
+    };
+    if args.json {
+        let value = serde_json::json!({
+            "target": against.connected.description,
+            "plan": against.plan,
+            "changes": against.reconciliation,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).expect("serialisable")
+        );
+    } else {
+        println!("Changes to {}:", against.connected.description);
+        print!(
+            "{}",
+            labform_planner::render::render_changes(&against.plan, &against.reconciliation)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,145 @@
+//! `labform apply FILE`: plan against what exists, show the changes, ask, and carry them out.
+//! Ctrl-C stops starting new work and lets running Proxmox tasks finish; the next apply converges.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use labform_executor::engine::{ApplyOptions, RebootPolicy, apply};
+use labform_planner::render::render_changes;
+
+use crate::lab_input::write_lock;
+use crate::progress::Printer;
+use crate::reality::plan_against_target;
+use crate::target::TargetArgs;
+
+/// Arguments of `labform apply`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The lab file.
+    pub file: PathBuf,
+    /// Where to act.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print progress as JSON lines on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Reboot VMs whose changes only take effect at the next boot.
+    #[arg(long)]
+    pub reboot: bool,
+    /// VMs worked on at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Clones at once per storage.
+    #[arg(long, default_value_t = 4)]
+    pub clones_per_storage: usize,
+    /// Do not wait for new VMs' guest agents to report their planned addresses.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Journal file (default: labform's state directory, one journal per scope).
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    crate::runtime().block_on(run_async(args))
+}
+
+async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
+    let against = match plan_against_target(&args.file, &args.target).await? {
+        Ok(against) => against,
+        Err(code) => return Ok(code),
+    };
+    eprintln!("Target: {}", against.connected.description);
+    eprint!("{}", render_changes(&against.plan, &against.reconciliation));
+    // The allocations are decided: record them before acting, so a crash cannot lose them.
+    if against.allocations != against.previous_lock {
+        write_lock(&against.lock_path, &against.allocations)?;
+    }
+    if against.reconciliation.is_empty() {
+        eprintln!("Nothing to do.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !against.reconciliation.conflicts.is_empty() {
+        eprintln!(
+            "error: planned VM IDs are held by VMs this lab does not own (listed above with `!`); nothing was changed"
+        );
+        return Ok(ExitCode::from(1));
+    }
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            eprintln!(
+                "error: apply changes Proxmox; confirm with --yes when not running in a terminal"
+            );
+            return Ok(ExitCode::from(2));
+        }
+        eprint!(
+            "Apply these changes to {}? [y/N] ",
+            against.connected.description
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("Nothing changed.");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let scope = against.plan.scope.clone();
+    let journal = Arc::new(crate::open_journal(
+        args.journal.as_deref(),
+        &scope,
+        args.target.sim,
+    )?);
+    let options = ApplyOptions {
+        concurrency: args.concurrency,
+        clones_per_storage: args.clones_per_storage,
+        reboot: if args.reboot {
+            RebootPolicy::IfNeeded
+        } else {
+            RebootPolicy::Never
+        },
+        agent_timeout: (!args.no_wait).then_some(Duration::from_secs(900)),
+        ..ApplyOptions::default()
+    };
+    let cancel = options.cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\nInterrupted: no new work starts; waiting for running Proxmox tasks to finish (Ctrl-C again to quit at once)."
+            );
+            cancel.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    let printer = Arc::new(Printer::new(args.json));
+    let report = apply(
+        &against.plan,
+        &against.reconciliation,
+        &against.inventory,
+        &against.connected.endpoints,
+        options,
+        journal,
+        printer,
+    )
+    .await?;
+    for failure in &report.failed {
+        eprintln!("error: {failure}");
+    }
+    if report.interrupted {
+        eprintln!("Stopped early; run `labform apply` again to converge.");
+        return Ok(ExitCode::from(130));
+    }
+    Ok(if report.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}

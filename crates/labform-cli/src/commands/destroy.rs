@@ -1,0 +1,132 @@
+//! `labform destroy FILE`: delete every VM and template this lab owns (its scope), after listing
+//! them and asking. VMs owned by other scopes or by nobody are never touched; protected VMs refuse.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use labform_executor::engine::{ApplyOptions, apply};
+use labform_planner::reconcile::{Reconciliation, VmAction, VmChange};
+
+use crate::progress::Printer;
+use crate::reality::plan_against_target;
+use crate::target::TargetArgs;
+
+/// Arguments of `labform destroy`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The lab file.
+    pub file: PathBuf,
+    /// Where to act.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print progress as JSON lines on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Journal file.
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    crate::runtime().block_on(run_async(args))
+}
+
+async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
+    let against = match plan_against_target(&args.file, &args.target).await? {
+        Ok(against) => against,
+        Err(code) => return Ok(code),
+    };
+    let scope = against.plan.scope.clone();
+    let mut owned: Vec<VmChange> = against
+        .inventory
+        .owned(&scope)
+        .map(|vm| VmChange {
+            name: vm.name.clone(),
+            vm_id: vm.vm_id,
+            endpoint: vm.endpoint.clone(),
+            node: vm.node.clone(),
+            template: vm.template,
+            action: VmAction::Delete {
+                protected: vm
+                    .config
+                    .get("protection")
+                    .is_some_and(|value| value == "1"),
+            },
+        })
+        .collect();
+    owned.sort_by_key(|change| (change.template, change.vm_id));
+    if owned.is_empty() {
+        eprintln!(
+            "Scope `{scope}` owns nothing on {}.",
+            against.connected.description
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "These VMs of scope `{scope}` on {} will be deleted:",
+        against.connected.description
+    );
+    for change in &owned {
+        let protected = matches!(change.action, VmAction::Delete { protected: true });
+        eprintln!(
+            "  - {}{} ({}) on {}{}",
+            if change.template { "template " } else { "" },
+            change.name,
+            change.vm_id,
+            change.node,
+            if protected {
+                "  [protected: refused]"
+            } else {
+                ""
+            }
+        );
+    }
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            eprintln!(
+                "error: destroy deletes VMs; confirm with --yes when not running in a terminal"
+            );
+            return Ok(ExitCode::from(2));
+        }
+        eprint!("Type the scope name (`{scope}`) to delete them: ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != scope {
+            eprintln!("Nothing deleted.");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let reconciliation = Reconciliation {
+        changes: owned,
+        conflicts: Vec::new(),
+    };
+    let journal = Arc::new(crate::open_journal(
+        args.journal.as_deref(),
+        &scope,
+        args.target.sim,
+    )?);
+    let report = apply(
+        &against.plan,
+        &reconciliation,
+        &against.inventory,
+        &against.connected.endpoints,
+        ApplyOptions::default(),
+        journal,
+        Arc::new(Printer::new(args.json)),
+    )
+    .await?;
+    for failure in &report.failed {
+        eprintln!("error: {failure}");
+    }
+    Ok(if report.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}

@@ -1,0 +1,99 @@
+//! `labform history FILE`: the journal of past applies and destroys of the lab's scope: each run,
+//! and the actions of one run with their Proxmox tasks and outcomes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use labform_executor::journal::format_time;
+
+use crate::lab_input::{default_lock_path, load_and_plan, read_lock};
+
+/// Arguments of `labform history`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The lab file.
+    pub file: PathBuf,
+    /// Show the actions of this run (default: the latest).
+    #[arg(long)]
+    pub run: Option<i64>,
+    /// Runs to list.
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+    /// The journal of `--sim` runs.
+    #[arg(long)]
+    pub sim: bool,
+    /// Journal file.
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let outcome = load_and_plan(&args.file, &read_lock(&default_lock_path(&args.file))?);
+    let Some(lab) = outcome.lab else {
+        eprint!("{}", outcome.render_diagnostics());
+        return Ok(ExitCode::from(1));
+    };
+    let scope = lab
+        .scope
+        .clone()
+        .unwrap_or_else(|| lab.lab.clone().unwrap_or_default());
+    let journal = crate::open_journal(args.journal.as_deref(), &scope, args.sim)?;
+    let runs = journal.runs(&scope, args.limit)?;
+    let chosen = args.run.or_else(|| runs.first().map(|run| run.id));
+    let actions = match chosen {
+        Some(run) => journal.actions(run)?,
+        None => Vec::new(),
+    };
+    if args.json {
+        let value = serde_json::json!({ "runs": runs, "run": chosen, "actions": actions });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).expect("serialisable")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if runs.is_empty() {
+        println!(
+            "No runs recorded for scope `{scope}` in {}.",
+            journal.path().display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "Runs of scope `{scope}` (journal {}):",
+        journal.path().display()
+    );
+    for run in &runs {
+        println!(
+            "  #{:<4} {} {:<8} {}",
+            run.id,
+            format_time(run.started),
+            run.command,
+            run.outcome
+        );
+    }
+    if let Some(run) = chosen {
+        println!("\nActions of run #{run}:");
+        for action in &actions {
+            let detail = action
+                .detail
+                .as_deref()
+                .map(|detail| format!(" ({detail})"))
+                .unwrap_or_default();
+            let task = action
+                .upid
+                .as_deref()
+                .map(|upid| format!(" [{upid}]"))
+                .unwrap_or_default();
+            println!(
+                "  {:>4} {:<20} {:<8} {}{task}{detail}",
+                action.sequence, action.kind, action.status, action.target
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

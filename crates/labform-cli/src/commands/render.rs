@@ -1,0 +1,87 @@
+//! `labform render FILE --out DIR`: writes everything labform would put on machines, for review
+//! and for outside validators (the way `helm template` does): one folder per VM under `vms/`
+//! (`user-data`, `meta-data`, `network-config`, `host-key.pub`, and `config.yaml` for K3s nodes)
+//! and one per cluster under `clusters/` (manifests numbered in apply order and the list of
+//! Secrets apply creates).
+//!
+//! Nothing secret is written: host keys appear as public keys, the join token as the path K3s
+//! reads it from, add-on secrets as the names of Kubernetes Secrets with their lab references.
+//! Host keys are made on first use and kept in labform's encrypted secret store, so later renders
+//! (and apply) use the same keys and the output is byte-for-byte stable.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use labform_cloudinit::StoredHostKeys;
+use labform_secrets::SecretStore;
+
+use crate::lab_input::{default_lock_path, load_and_plan, read_lock};
+
+/// Arguments of `labform render`.
+#[derive(Debug, clap::Args)]
+#[command(
+    long_about = "Write everything labform would put on machines into a directory, for review and \
+for outside validators (like `helm template`): vms/VM/ with the cloud-init files (user-data, \
+meta-data, network-config), the VM's public SSH host key and, for K3s nodes, config.yaml; \
+clusters/NAME/ with the add-on manifests numbered in apply order and required-secrets.yaml.\n\n\
+Nothing secret is written to the directory: private host keys only go into the VMs' seed images, \
+the K3s join token is referenced as the file /etc/rancher/k3s/token, and add-on secrets are \
+referenced as Kubernetes Secrets that apply creates from the lab's secret references. Host keys \
+are generated on first use and kept in labform's encrypted secret store (LABFORM_DATA_DIR, else \
+XDG_DATA_HOME/labform, else ~/.local/share/labform), so renders are stable.\n\n\
+Kubeadm and Talos clusters: only the cloud-init of their VMs is rendered; their bootstrap is not \
+automated yet.\n\n\
+An existing output directory is replaced only if it holds an earlier render."
+)]
+pub struct Args {
+    /// The lab file.
+    pub file: PathBuf,
+    /// The directory to write (created; an earlier render there is replaced).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Lock file of earlier allocations (default: FILE with the extension `.lock`); read only.
+    #[arg(long, value_name = "PATH")]
+    pub lock: Option<PathBuf>,
+    /// Plan without the lock file.
+    #[arg(long)]
+    pub no_lock: bool,
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let lock_path = args
+        .lock
+        .clone()
+        .unwrap_or_else(|| default_lock_path(&args.file));
+    let previous = if args.no_lock {
+        labform_planner::Allocations::empty()
+    } else {
+        read_lock(&lock_path)?
+    };
+    let outcome = load_and_plan(&args.file, &previous);
+    if !outcome.diagnostics.is_empty() {
+        eprint!("{}", outcome.render_diagnostics());
+    }
+    let (Some(lab), Some(planned)) = (outcome.lab.as_ref(), outcome.planned.as_ref()) else {
+        return Ok(ExitCode::from(1));
+    };
+    let Some(plan) = planned.plan.as_ref() else {
+        return Ok(ExitCode::from(1));
+    };
+    if !args.no_lock && planned.allocations != previous {
+        eprintln!(
+            "note: {} does not record every allocation of this render yet; run `labform plan {}` to record them",
+            lock_path.display(),
+            args.file.display()
+        );
+    }
+    let store = SecretStore::open_default().context("cannot open labform's secret store")?;
+    let host_keys = StoredHostKeys::new(&store, plan.scope.clone());
+    let files = labform_kubernetes::render_lab(lab, plan, &host_keys)
+        .with_context(|| format!("cannot render {}", args.file.display()))?;
+    labform_kubernetes::write_rendered(&args.out, &files)
+        .with_context(|| format!("cannot write the render to {}", args.out.display()))?;
+    eprintln!("wrote {} files to {}", files.len(), args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
