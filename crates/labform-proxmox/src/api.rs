@@ -60,6 +60,20 @@ pub trait ProxmoxApi: Send + Sync {
         target: &NodeName,
         online: bool,
     ) -> Result<Upid>;
+    /// `GET /nodes/{node}/qemu/{vmid}/snapshot`.
+    async fn list_snapshots(&self, node: &NodeName, vmid: VmId) -> Result<Vec<SnapshotEntry>>;
+    /// `POST /nodes/{node}/qemu/{vmid}/snapshot` (async `qmsnapshot`).
+    async fn create_snapshot(
+        &self,
+        node: &NodeName,
+        vmid: VmId,
+        name: &str,
+        description: Option<&str>,
+    ) -> Result<Upid>;
+    /// `DELETE /nodes/{node}/qemu/{vmid}/snapshot/{snapname}` (async `qmdelsnapshot`).
+    async fn delete_snapshot(&self, node: &NodeName, vmid: VmId, name: &str) -> Result<Upid>;
+    /// `POST /nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback` (async `qmrollback`).
+    async fn rollback_snapshot(&self, node: &NodeName, vmid: VmId, name: &str) -> Result<Upid>;
     /// `GET /nodes/{node}/tasks/{upid}/status`.
     async fn task_status(&self, upid: &Upid) -> Result<TaskStatus>;
     /// `GET /nodes/{node}/tasks/{upid}/log?start=&limit=`.
@@ -80,6 +94,8 @@ pub trait ProxmoxApi: Send + Sync {
         storage: &StorageName,
         req: &DownloadUrl,
     ) -> Result<Upid>;
+    /// `POST /nodes/{node}/storage/{storage}/upload` (multipart; async `imgcopy`).
+    async fn upload(&self, node: &NodeName, storage: &StorageName, file: &Upload) -> Result<Upid>;
     /// `GET /nodes/{node}/qemu/{vmid}/agent/network-get-interfaces`.
     async fn agent_network_interfaces(
         &self,

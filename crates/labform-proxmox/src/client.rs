@@ -258,6 +258,18 @@ impl Client {
         segments: &[&str],
         params: &Params,
     ) -> Result<Envelope> {
+        self.call_with(method, template, segments, params, None)
+            .await
+    }
+
+    async fn call_with(
+        &self,
+        method: Method,
+        template: &str,
+        segments: &[&str],
+        params: &Params,
+        upload: Option<&Upload>,
+    ) -> Result<Envelope> {
         let endpoint = format!("{method} {template}");
         let path = format!("/{}", segments.join("/"));
         let sem = self.limit(&endpoint);
@@ -271,7 +283,17 @@ impl Client {
             attempt += 1;
             let ticket = self.ticket(false).await?;
             let mut req = self.http.request(method.clone(), self.url(segments));
-            req = if method == Method::GET || method == Method::DELETE {
+            req = if let Some(file) = upload {
+                let mut form = reqwest::multipart::Form::new();
+                for (k, v) in params {
+                    form = form.text(k.clone(), v.clone());
+                }
+                let part = reqwest::multipart::Part::bytes(file.data.clone())
+                    .file_name(file.filename.clone())
+                    .mime_str("application/octet-stream")
+                    .map_err(|e| Error::Config(format!("multipart: {e}")))?;
+                req.multipart(form.part("filename", part))
+            } else if method == Method::GET || method == Method::DELETE {
                 req.query(params)
             } else {
                 req.form(params)
@@ -628,6 +650,71 @@ impl ProxmoxApi for Client {
             )
             .await?;
         upid_from(env.data, "POST", "/nodes/{node}/qemu/{vmid}/migrate")
+    }
+
+    async fn list_snapshots(&self, node: &NodeName, vmid: VmId) -> Result<Vec<SnapshotEntry>> {
+        let id = vmid.to_string();
+        let segs = ["nodes", node.as_str(), "qemu", &id, "snapshot"];
+        self.get("/nodes/{node}/qemu/{vmid}/snapshot", &segs, &vec![])
+            .await
+    }
+
+    async fn create_snapshot(
+        &self,
+        node: &NodeName,
+        vmid: VmId,
+        name: &str,
+        description: Option<&str>,
+    ) -> Result<Upid> {
+        let id = vmid.to_string();
+        let segs = ["nodes", node.as_str(), "qemu", &id, "snapshot"];
+        let mut params = vec![("snapname".to_owned(), name.to_owned())];
+        if let Some(d) = description {
+            params.push(("description".into(), d.to_owned()));
+        }
+        let t = "/nodes/{node}/qemu/{vmid}/snapshot";
+        let env = self.call(Method::POST, t, &segs, &params).await?;
+        upid_from(env.data, "POST", t)
+    }
+
+    async fn delete_snapshot(&self, node: &NodeName, vmid: VmId, name: &str) -> Result<Upid> {
+        let id = vmid.to_string();
+        let segs = ["nodes", node.as_str(), "qemu", &id, "snapshot", name];
+        let t = "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}";
+        let env = self.call(Method::DELETE, t, &segs, &vec![]).await?;
+        upid_from(env.data, "DELETE", t)
+    }
+
+    async fn rollback_snapshot(&self, node: &NodeName, vmid: VmId, name: &str) -> Result<Upid> {
+        let id = vmid.to_string();
+        let segs = [
+            "nodes",
+            node.as_str(),
+            "qemu",
+            &id,
+            "snapshot",
+            name,
+            "rollback",
+        ];
+        let t = "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback";
+        let env = self.call(Method::POST, t, &segs, &vec![]).await?;
+        upid_from(env.data, "POST", t)
+    }
+
+    async fn upload(&self, node: &NodeName, storage: &StorageName, file: &Upload) -> Result<Upid> {
+        let segs = [
+            "nodes",
+            node.as_str(),
+            "storage",
+            storage.as_str(),
+            "upload",
+        ];
+        let t = "/nodes/{node}/storage/{storage}/upload";
+        let params = vec![("content".to_owned(), file.content.clone())];
+        let env = self
+            .call_with(Method::POST, t, &segs, &params, Some(file))
+            .await?;
+        upid_from(env.data, "POST", t)
     }
 
     async fn task_status(&self, upid: &Upid) -> Result<TaskStatus> {

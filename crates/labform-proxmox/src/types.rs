@@ -940,6 +940,66 @@ impl AclUpdate {
     }
 }
 
+/// One entry of `GET .../snapshot` (includes the `current` pseudo-entry).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotEntry {
+    /// Snapshot name, or `current`.
+    pub name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// Parent snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// Creation time.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub snaptime: Option<u64>,
+    /// Whether RAM was saved.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        serialize_with = "lenient::ser_opt_bool01",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub vmstate: Option<bool>,
+    /// For `current`: whether the VM runs.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub running: Option<u64>,
+    /// For `current`: the config digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// A file upload (`POST /nodes/{node}/storage/{storage}/upload`), e.g. a
+/// cloud-init seed ISO.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// `iso`, `vztmpl` or `import`.
+    pub content: String,
+    /// Target file name (`seed-101.iso`).
+    pub filename: String,
+    /// File contents.
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload")
+            .field("content", &self.content)
+            .field("filename", &self.filename)
+            .field("bytes", &self.data.len())
+            .finish()
+    }
+}
+
 /// A login ticket.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Ticket {

@@ -404,6 +404,42 @@ pub const ROUTES: &[Route] = &[
     ),
     route(
         "GET",
+        "/nodes/{node}/qemu/{vmid}/snapshot",
+        &[r("node", S), r("vmid", VMID)],
+    ),
+    route(
+        "POST",
+        "/nodes/{node}/qemu/{vmid}/snapshot",
+        &[
+            r("node", S),
+            r("vmid", VMID),
+            r("snapname", S),
+            p("description", S),
+            p("vmstate", B),
+        ],
+    ),
+    route(
+        "DELETE",
+        "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}",
+        &[
+            r("node", S),
+            r("vmid", VMID),
+            r("snapname", S),
+            p("force", B),
+        ],
+    ),
+    route(
+        "POST",
+        "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback",
+        &[
+            r("node", S),
+            r("vmid", VMID),
+            r("snapname", S),
+            p("start", B),
+        ],
+    ),
+    route(
+        "GET",
         "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces",
         &[r("node", S), r("vmid", VMID)],
     ),

@@ -768,12 +768,12 @@ async fn process(
         }
         map.insert(k.to_owned(), v);
     }
-    *log_params = map.clone();
     if let Some((name, _)) = &upload
         && !map.contains_key("filename")
     {
         map.insert("filename".into(), name.clone());
     }
+    *log_params = map.clone();
     if route.template == "/access/ticket" {
         if let Err(e) = validate(route, &map) {
             return Outcome::err(&e);
@@ -1104,6 +1104,21 @@ async fn dispatch(
                 c.migrate_vm(&node, vmid(map, "vmid")?, &NodeName::new(get(map, "target").unwrap_or("")), flag(map, "online"))
                     .await,
             ),
+            ("GET", "/nodes/{node}/qemu/{vmid}/snapshot") => {
+                to_json(c.list_snapshots(&node, vmid(map, "vmid")?).await)
+            }
+            ("POST", "/nodes/{node}/qemu/{vmid}/snapshot") => to_json(
+                c.create_snapshot(&node, vmid(map, "vmid")?, get(map, "snapname").unwrap_or(""), get(map, "description"))
+                    .await,
+            ),
+            ("DELETE", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}") => {
+                to_json(c.delete_snapshot(&node, vmid(map, "vmid")?, get(map, "snapname").unwrap_or("")).await)
+            }
+            ("POST", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback") => {
+                let id = vmid(map, "vmid")?;
+                let snap = get(map, "snapname").unwrap_or("");
+                to_json(c.rollback_snapshot(&node, id, snap).await)
+            }
             ("GET", "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces") => {
                 match c.agent_network_interfaces(&node, vmid(map, "vmid")?).await {
                     Ok(ifs) => Outcome::ok(serde_json::json!({ "result": ifs })),
@@ -1176,7 +1191,7 @@ async fn dispatch(
                     return Ok(Outcome::err(&ApiError::param("filename", "missing file upload")));
                 };
                 match c
-                    .upload(
+                    .upload_sized(
                         node.as_str(),
                         get(map, "storage").unwrap_or(""),
                         get(map, "content").unwrap_or(""),

@@ -2268,6 +2268,277 @@ impl ProxmoxApi for SimClient {
         .await
     }
 
+    async fn list_snapshots(&self, node: &NodeName, vmid: VmId) -> Result<Vec<SnapshotEntry>> {
+        let node = node.as_str();
+        let vmid = vmid.get();
+        let path = format!("/nodes/{node}/qemu/{vmid}/snapshot");
+        self.run("GET", "/nodes/{node}/qemu/{vmid}/snapshot", path, async {
+            let st = self.sim.lock();
+            self.check_node(&st, node)?;
+            self.check(&st, &format!("/vms/{vmid}"), "VM.Audit")?;
+            let vm = Self::vm(&st, node, vmid)?;
+            let mut out: Vec<SnapshotEntry> = vm
+                .snapshots
+                .iter()
+                .map(|(name, s)| SnapshotEntry {
+                    name: name.clone(),
+                    description: s.description.clone(),
+                    parent: s.conf.get("parent").cloned(),
+                    snaptime: Some(s.snaptime),
+                    vmstate: Some(false),
+                    running: None,
+                    digest: None,
+                })
+                .collect();
+            out.push(SnapshotEntry {
+                name: "current".into(),
+                description: "You are here!".into(),
+                parent: vm.conf.get("parent").cloned(),
+                snaptime: None,
+                vmstate: None,
+                running: Some(u64::from(vm.running)),
+                digest: Some(vm.digest()),
+            });
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn create_snapshot(
+        &self,
+        node: &NodeName,
+        vmid: VmId,
+        name: &str,
+        description: Option<&str>,
+    ) -> Result<Upid> {
+        let node = node.as_str();
+        let vmid = vmid.get();
+        let path = format!("/nodes/{node}/qemu/{vmid}/snapshot");
+        self.run("POST", "/nodes/{node}/qemu/{vmid}/snapshot", path, async {
+            {
+                let st = self.sim.lock();
+                self.check_node(&st, node)?;
+                self.check(&st, &format!("/vms/{vmid}"), "VM.Snapshot")?;
+                let vm = Self::vm(&st, node, vmid)?;
+                let valid = name.len() <= 40
+                    && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
+                if !valid {
+                    return Err(ApiError::param(
+                        "snapname",
+                        "invalid format - invalid configuration ID",
+                    ));
+                }
+                if name == "current" || name == "vzdump" {
+                    return Err(e500(format!("invalid snapshot name '{name}'")));
+                }
+                if vm.snapshots.contains_key(name) {
+                    return Err(e500(format!("snapshot name '{name}' already used")));
+                }
+                if vm.is_template() {
+                    return Err(e500("you can't take a snapshot if it's a template"));
+                }
+                Self::check_lock(vm)?;
+            }
+            let sim = self.sim.clone();
+            let (node_s, name_s, desc) = (
+                node.to_owned(),
+                name.to_owned(),
+                description.unwrap_or("").to_owned(),
+            );
+            Ok(self.sim.spawn_task(
+                node,
+                "qmsnapshot",
+                &vmid.to_string(),
+                &self.who,
+                move |log| async move {
+                    let t = sim.inner.config.timing;
+                    let _g = sim
+                        .inner
+                        .locks
+                        .exclusive(&vm_lock_path(vmid), t.dur(t.config_lock_timeout_secs))
+                        .await?;
+                    let drives: Vec<String> = {
+                        let mut st = sim.lock();
+                        let vm =
+                            SimClient::vm_mut(&mut st, &node_s, vmid).map_err(|e| e.message)?;
+                        SimClient::check_lock(vm).map_err(|e| e.message)?;
+                        vm.conf.insert("lock".into(), "snapshot".into());
+                        vm.conf
+                            .iter()
+                            .filter(|(k, _)| is_drive_key(k))
+                            .filter_map(|(_, v)| Drive::parse(v).ok())
+                            .filter(|d| !d.is_cdrom())
+                            .filter_map(|d| d.volume.storage().map(str::to_owned))
+                            .collect()
+                    };
+                    for storage in drives {
+                        if sim
+                            .storage(&storage)
+                            .is_some_and(|s| s.kind == StorageKind::Lvm)
+                        {
+                            sim.lock().vms.get_mut(&vmid).map(|v| v.conf.remove("lock"));
+                            return Err("snapshot feature is not available".to_string());
+                        }
+                        tokio::time::sleep(t.dur(t.storage_op_secs)).await;
+                    }
+                    let mut st = sim.lock();
+                    let vm = SimClient::vm_mut(&mut st, &node_s, vmid).map_err(|e| e.message)?;
+                    vm.conf.remove("lock");
+                    let conf = vm.conf.clone();
+                    vm.snapshots.insert(
+                        name_s.clone(),
+                        Snapshot {
+                            conf,
+                            snaptime: unix_now(),
+                            description: desc,
+                        },
+                    );
+                    vm.conf.insert("parent".into(), name_s.clone());
+                    log.log(format!("snapshot '{name_s}' created"));
+                    Ok(())
+                },
+            ))
+        })
+        .await
+    }
+
+    async fn delete_snapshot(&self, node: &NodeName, vmid: VmId, name: &str) -> Result<Upid> {
+        let node = node.as_str();
+        let vmid = vmid.get();
+        let path = format!("/nodes/{node}/qemu/{vmid}/snapshot/{name}");
+        self.run(
+            "DELETE",
+            "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}",
+            path,
+            async {
+                {
+                    let st = self.sim.lock();
+                    self.check_node(&st, node)?;
+                    self.check(&st, &format!("/vms/{vmid}"), "VM.Snapshot")?;
+                    let vm = Self::vm(&st, node, vmid)?;
+                    if !vm.snapshots.contains_key(name) {
+                        return Err(e500(format!("snapshot '{name}' does not exist")));
+                    }
+                    Self::check_lock(vm)?;
+                }
+                let sim = self.sim.clone();
+                let (node_s, name_s) = (node.to_owned(), name.to_owned());
+                Ok(self.sim.spawn_task(
+                    node,
+                    "qmdelsnapshot",
+                    &vmid.to_string(),
+                    &self.who,
+                    move |log| async move {
+                        let t = sim.inner.config.timing;
+                        let _g = sim
+                            .inner
+                            .locks
+                            .exclusive(&vm_lock_path(vmid), t.dur(t.config_lock_timeout_secs))
+                            .await?;
+                        tokio::time::sleep(t.dur(t.storage_op_secs)).await;
+                        let mut st = sim.lock();
+                        let vm =
+                            SimClient::vm_mut(&mut st, &node_s, vmid).map_err(|e| e.message)?;
+                        let snap = vm
+                            .snapshots
+                            .remove(&name_s)
+                            .ok_or_else(|| format!("snapshot '{name_s}' does not exist"))?;
+                        let grandparent = snap.conf.get("parent").cloned();
+                        let reparent = |conf: &mut BTreeMap<String, String>| {
+                            if conf.get("parent") == Some(&name_s) {
+                                match &grandparent {
+                                    Some(g) => conf.insert("parent".into(), g.clone()),
+                                    None => conf.remove("parent"),
+                                };
+                            }
+                        };
+                        reparent(&mut vm.conf);
+                        for s in vm.snapshots.values_mut() {
+                            reparent(&mut s.conf);
+                        }
+                        log.log(format!("snapshot '{name_s}' removed"));
+                        Ok(())
+                    },
+                ))
+            },
+        )
+        .await
+    }
+
+    async fn rollback_snapshot(&self, node: &NodeName, vmid: VmId, name: &str) -> Result<Upid> {
+        let node = node.as_str();
+        let vmid = vmid.get();
+        let path = format!("/nodes/{node}/qemu/{vmid}/snapshot/{name}/rollback");
+        self.run(
+            "POST",
+            "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback",
+            path,
+            async {
+                {
+                    let st = self.sim.lock();
+                    self.check_node(&st, node)?;
+                    self.check(&st, &format!("/vms/{vmid}"), "VM.Snapshot.Rollback")?;
+                    let vm = Self::vm(&st, node, vmid)?;
+                    if !vm.snapshots.contains_key(name) {
+                        return Err(e500(format!("snapshot '{name}' does not exist")));
+                    }
+                    Self::check_lock(vm)?;
+                }
+                let sim = self.sim.clone();
+                let (node_s, name_s) = (node.to_owned(), name.to_owned());
+                Ok(self.sim.spawn_task(
+                    node,
+                    "qmrollback",
+                    &vmid.to_string(),
+                    &self.who,
+                    move |log| async move {
+                        let t = sim.inner.config.timing;
+                        let _g = sim
+                            .inner
+                            .locks
+                            .exclusive(&vm_lock_path(vmid), t.dur(t.config_lock_timeout_secs))
+                            .await?;
+                        tokio::time::sleep(t.dur(t.storage_op_secs)).await;
+                        let mut st = sim.lock();
+                        let vm =
+                            SimClient::vm_mut(&mut st, &node_s, vmid).map_err(|e| e.message)?;
+                        let snap = vm
+                            .snapshots
+                            .get(&name_s)
+                            .cloned()
+                            .ok_or_else(|| format!("snapshot '{name_s}' does not exist"))?;
+                        if vm.running {
+                            log.log("stopping VM before rollback");
+                            vm.running = false;
+                            vm.started_at = None;
+                        }
+                        vm.conf = snap.conf;
+                        vm.conf.insert("parent".into(), name_s.clone());
+                        vm.pending.clear();
+                        vm.pending_delete.clear();
+                        log.log(format!("rolled back to snapshot '{name_s}'"));
+                        Ok(())
+                    },
+                ))
+            },
+        )
+        .await
+    }
+
+    async fn upload(&self, node: &NodeName, storage: &StorageName, file: &Upload) -> Result<Upid> {
+        self.upload_sized(
+            node.as_str(),
+            storage.as_str(),
+            &file.content,
+            &file.filename,
+            file.data.len() as u64,
+        )
+        .await
+    }
+
     async fn task_status(&self, upid: &Upid) -> Result<TaskStatus> {
         let path = format!("/nodes/{}/tasks/{upid}/status", upid.node);
         self.run("GET", "/nodes/{node}/tasks/{upid}/status", path, async {
@@ -3336,6 +3607,7 @@ impl Simulator {
                     Snapshot {
                         conf,
                         snaptime: unix_now(),
+                        description: String::new(),
                     },
                 );
                 true
@@ -3423,7 +3695,7 @@ impl SimClient {
     }
 
     /// `POST /nodes/{node}/storage/{storage}/upload` (async `imgcopy`).
-    pub async fn upload(
+    pub async fn upload_sized(
         &self,
         node: &str,
         storage: &str,

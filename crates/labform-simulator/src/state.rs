@@ -44,6 +44,8 @@ pub struct Snapshot {
     pub conf: BTreeMap<String, String>,
     /// Unix time.
     pub snaptime: u64,
+    /// Description.
+    pub description: String,
 }
 
 /// A VM.

@@ -254,6 +254,36 @@ async fn full_lifecycle_with_token_over_pinned_https() {
     );
     assert_eq!(eth0.ip_addresses.as_ref().unwrap()[0].address, "10.0.0.5");
 
+    // Snapshots and a seed ISO upload through the real client.
+    let u = api
+        .create_snapshot(&n1(), vmid, "booted", Some("after first boot"))
+        .await
+        .unwrap();
+    wait_for_task(&api, &u, wait()).await.unwrap();
+    let snaps = api.list_snapshots(&n1(), vmid).await.unwrap();
+    assert_eq!(
+        snaps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["booted", "current"]
+    );
+    let u = api.delete_snapshot(&n1(), vmid, "booted").await.unwrap();
+    wait_for_task(&api, &u, wait()).await.unwrap();
+    let iso = Upload {
+        content: "iso".into(),
+        filename: format!("seed-{vmid}.iso"),
+        data: b"CD001 seed".to_vec(),
+    };
+    let u = root
+        .upload(&n1(), &StorageName::new("local"), &iso)
+        .await
+        .unwrap();
+    wait_for_task(&root, &u, wait()).await.unwrap();
+    let isos = root
+        .storage_content(&n1(), &StorageName::new("local"), Some("iso"))
+        .await
+        .unwrap();
+    assert_eq!(isos[0].volid, format!("local:iso/seed-{vmid}.iso"));
+    assert_eq!(isos[0].size, 10);
+
     let res = api.cluster_resources(None).await.unwrap();
     assert!(
         res.iter()

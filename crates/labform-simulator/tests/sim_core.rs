@@ -561,3 +561,154 @@ async fn migrate_moves_vm_and_local_disks() {
         .unwrap_err();
     assert_eq!(e.status(), Some(595));
 }
+
+#[tokio::test(start_paused = true)]
+async fn snapshots_form_a_tree_and_roll_back() {
+    let s = sim();
+    let api = s.root();
+    let u = api
+        .create_vm(
+            &n1(),
+            &CreateVm::new(id(140))
+                .with("cores", 1)
+                .with("scsi0", "local-lvm:1"),
+        )
+        .await
+        .unwrap();
+    ok(&api, u).await;
+    let u = api
+        .create_snapshot(&n1(), id(140), "base", Some("clean install"))
+        .await
+        .unwrap();
+    ok(&api, u).await;
+    api.update_vm_config_sync(&n1(), id(140), &ConfigUpdate::new().set("cores", 4))
+        .await
+        .unwrap();
+    let u = api
+        .create_snapshot(&n1(), id(140), "tuned", None)
+        .await
+        .unwrap();
+    ok(&api, u).await;
+    let snaps = api.list_snapshots(&n1(), id(140)).await.unwrap();
+    let names: Vec<(&str, Option<&str>)> = snaps
+        .iter()
+        .map(|s| (s.name.as_str(), s.parent.as_deref()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("base", None),
+            ("tuned", Some("base")),
+            ("current", Some("tuned"))
+        ]
+    );
+    assert_eq!(snaps[0].description, "clean install");
+    assert_eq!(snaps[2].description, "You are here!");
+    let e = api
+        .create_snapshot(&n1(), id(140), "base", None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.api().unwrap().message,
+        "snapshot name 'base' already used"
+    );
+    let u = api.rollback_snapshot(&n1(), id(140), "base").await.unwrap();
+    ok(&api, u).await;
+    assert_eq!(
+        api.vm_config(&n1(), id(140), true)
+            .await
+            .unwrap()
+            .get("cores"),
+        Some("1")
+    );
+    let u = api.delete_snapshot(&n1(), id(140), "base").await.unwrap();
+    ok(&api, u).await;
+    let snaps = api.list_snapshots(&n1(), id(140)).await.unwrap();
+    assert_eq!(snaps[0].name, "tuned");
+    assert_eq!(
+        snaps[0].parent, None,
+        "children of a deleted snapshot are re-parented"
+    );
+    let e = api.convert_to_template(&n1(), id(140)).await.unwrap_err();
+    assert_eq!(
+        e.api().unwrap().message,
+        "unable to create template, because VM contains snapshots"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn uploads_and_injected_task_failures() {
+    let s = sim();
+    let api = s.root();
+    let iso = Upload {
+        content: "iso".into(),
+        filename: "seed-100.iso".into(),
+        data: vec![0u8; 4096],
+    };
+    let u = api
+        .upload(&n1(), &StorageName::new("local"), &iso)
+        .await
+        .unwrap();
+    assert_eq!(u.task_type, "imgcopy");
+    ok(&api, u).await;
+    let vols = api
+        .storage_content(&n1(), &StorageName::new("local"), Some("iso"))
+        .await
+        .unwrap();
+    assert_eq!(vols[0].volid, "local:iso/seed-100.iso");
+    assert_eq!(vols[0].size, 4096);
+    let bad = Upload {
+        filename: "seed.txt".into(),
+        ..iso.clone()
+    };
+    let e = api
+        .upload(&n1(), &StorageName::new("local"), &bad)
+        .await
+        .unwrap_err();
+    assert_eq!(e.api().unwrap().errors["filename"], "wrong file extension");
+    let e = api
+        .upload(&n1(), &StorageName::new("local-lvm"), &iso)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.api().unwrap().message,
+        "storage 'local-lvm' does not support content-type 'iso'"
+    );
+    // An ISO cannot be the source of import-from.
+    let e = api
+        .create_vm(
+            &n1(),
+            &CreateVm::new(id(100)).with("scsi0", "local-lvm:0,import-from=local:iso/seed-100.iso"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.api().unwrap().errors["scsi0"],
+        "local:iso/seed-100.iso has wrong type 'iso' - needs to be 'images' or 'import'"
+    );
+    s.set_faults(labform_simulator::FaultConfig {
+        seed: Some(9),
+        rules: vec![],
+        task_failures: vec![labform_simulator::TaskFailureRule {
+            task_type: "qmstart".into(),
+            probability: 1.0,
+            message: "start failed: injected".into(),
+            times: Some(1),
+        }],
+    });
+    let u = api.create_vm(&n1(), &CreateVm::new(id(100))).await.unwrap();
+    ok(&api, u).await;
+    let u = api
+        .vm_action(&n1(), id(100), VmAction::Start)
+        .await
+        .unwrap();
+    assert!(matches!(
+        wait_for_task(&api, &u, wait()).await,
+        Err(Error::TaskFailed { exitstatus, .. }) if exitstatus == "start failed: injected"
+    ));
+    let u = api
+        .vm_action(&n1(), id(100), VmAction::Start)
+        .await
+        .unwrap();
+    ok(&api, u).await;
+}
