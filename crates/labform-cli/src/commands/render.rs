@@ -18,10 +18,9 @@ use labform_secrets::SecretStore;
 
 use crate::lab_input::{default_lock_path, load_and_plan, read_lock};
 
-/// Arguments of `labform render`.
-#[derive(Debug, clap::Args)]
-#[command(
-    long_about = "Write everything labform would put on machines into a directory, for review and \
+/// The long help of `labform render` (for `#[command(long_about = LONG_ABOUT)]` on the
+/// subcommand, since the variant's doc comment would otherwise replace it).
+pub const LONG_ABOUT: &str = "Write everything labform would put on machines into a directory, for review and \
 for outside validators (like `helm template`): vms/VM/ with the cloud-init files (user-data, \
 meta-data, network-config), the VM's public SSH host key and, for K3s nodes, config.yaml; \
 clusters/NAME/ with the add-on manifests numbered in apply order and required-secrets.yaml.\n\n\
@@ -32,8 +31,10 @@ are generated on first use and kept in labform's encrypted secret store (LABFORM
 XDG_DATA_HOME/labform, else ~/.local/share/labform), so renders are stable.\n\n\
 Kubeadm and Talos clusters: only the cloud-init of their VMs is rendered; their bootstrap is not \
 automated yet.\n\n\
-An existing output directory is replaced only if it holds an earlier render."
-)]
+An existing output directory is replaced only if it holds an earlier render.";
+
+/// Arguments of `labform render`.
+#[derive(Debug, clap::Args)]
 pub struct Args {
     /// The lab file.
     pub file: PathBuf,
