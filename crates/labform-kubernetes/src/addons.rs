@@ -448,7 +448,36 @@ pub fn addon_manifests(
         let mut issuers = Vec::new();
         for issuer in &cert_manager.issuers {
             let spec = match issuer.kind {
-                IssuerKind::SelfSigned => json!({"selfSigned": {}}),
+                // A CA of its own: a self-signed root certificate, then a CA issuer signing with
+                // it, so every certificate of the lab chains to one root people can trust.
+                IssuerKind::SelfSigned => {
+                    let bootstrap = format!("{}-bootstrap", issuer.name);
+                    let root = format!("{}-root", issuer.name);
+                    issuers.push(json!({
+                        "apiVersion": "cert-manager.io/v1",
+                        "kind": "ClusterIssuer",
+                        "metadata": {"name": bootstrap},
+                        "spec": {"selfSigned": {}},
+                    }));
+                    issuers.push(json!({
+                        "apiVersion": "cert-manager.io/v1",
+                        "kind": "Certificate",
+                        "metadata": {"name": root, "namespace": "cert-manager"},
+                        "spec": {
+                            "isCA": true,
+                            "commonName": format!("{} ({name})", issuer.name),
+                            "secretName": root,
+                            "duration": "87600h",
+                            "privateKey": {"algorithm": "ECDSA", "size": 256},
+                            "issuerRef": {
+                                "name": bootstrap,
+                                "kind": "ClusterIssuer",
+                                "group": "cert-manager.io",
+                            },
+                        },
+                    }));
+                    json!({"ca": {"secretName": root}})
+                }
                 IssuerKind::AcmeHttp01 | IssuerKind::AcmeDns01 => {
                     let email = issuer.email.as_deref().ok_or_else(|| {
                         unsupported(format!("ACME issuer `{}` has no email", issuer.name))
@@ -513,7 +542,7 @@ pub fn addon_manifests(
             files.push(
                 "cert-manager-issuers",
                 vec![
-                    "ClusterIssuers; DNS-01 tokens are Secrets apply creates in cert-manager."
+                    "ClusterIssuers (a self-signed one is a CA: bootstrap issuer, root Certificate, CA issuer); DNS-01 tokens are Secrets apply creates in cert-manager."
                         .to_owned(),
                 ],
                 issuers,

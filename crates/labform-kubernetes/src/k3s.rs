@@ -242,7 +242,8 @@ pub fn k3s_node_configs(
                 let mut sans = vec![api.to_string(), name.clone()];
                 sans.extend(fqdn);
                 sans.extend(address);
-                sans.dedup();
+                let mut seen = std::collections::BTreeSet::new();
+                sans.retain(|san| seen.insert(san.clone()));
                 config.tls_san = sans;
                 config.cluster_cidr = Some(cluster.pod_cidr.clone());
                 config.service_cidr = Some(cluster.service_cidr.clone());

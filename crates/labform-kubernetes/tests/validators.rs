@@ -92,6 +92,7 @@ fn every_rendered_manifest_passes_its_validator() {
         "metallb.io/v1beta1/IPAddressPool",
         "metallb.io/v1beta1/L2Advertisement",
         "cert-manager.io/v1/ClusterIssuer",
+        "cert-manager.io/v1/Certificate",
         "gateway.networking.k8s.io/v1/GatewayClass",
         "gateway.networking.k8s.io/v1/Gateway",
         "external-secrets.io/v1/ClusterSecretStore",
