@@ -1037,6 +1037,38 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The ranges and the reserved addresses inside the block cover the block exactly,
+        /// without overlap, in ascending order.
+        #[test]
+        fn ranges_and_reservations_partition_the_block(
+            start in 0_u32..1_000,
+            length in 0_u32..64,
+            reserved in proptest::collection::btree_set(0_u32..1_100, 0..20),
+        ) {
+            let base = u32::from(Ipv4Addr::new(10, 0, 0, 0));
+            let first = base + start;
+            let last = first + length;
+            let reserved: BTreeSet<u32> = reserved.into_iter().map(|offset| base + offset).collect();
+            let mut covered = Vec::new();
+            for range in ranges_without(Ipv4Addr::from(first), Ipv4Addr::from(last), &reserved) {
+                let (from, to) = match range.split_once('-') {
+                    Some((from, to)) => (from.to_owned(), to.to_owned()),
+                    None => {
+                        let single = range.strip_suffix("/32").expect("a single address").to_owned();
+                        (single.clone(), single)
+                    }
+                };
+                let from = u32::from(from.parse::<Ipv4Addr>().expect("address"));
+                let to = u32::from(to.parse::<Ipv4Addr>().expect("address"));
+                proptest::prop_assert!(from <= to);
+                covered.extend(from..=to);
+            }
+            let expected: Vec<u32> = (first..=last).filter(|address| !reserved.contains(address)).collect();
+            proptest::prop_assert_eq!(covered, expected);
+        }
+    }
+
     #[test]
     fn quantities_use_binary_units() {
         assert_eq!(kubernetes_quantity(20 << 30), "20Gi");

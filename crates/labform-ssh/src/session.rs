@@ -286,3 +286,24 @@ impl Session {
             })?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+        /// Whatever the text, the shell reads the quoted form back as exactly that text.
+        #[test]
+        fn quoted_text_reaches_the_command_unchanged(text in "[^\\x00]{0,40}") {
+            let output = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("printf %s {}", shell_quote(&text)))
+                .output()
+                .expect("run sh");
+            proptest::prop_assert!(output.status.success());
+            proptest::prop_assert_eq!(String::from_utf8(output.stdout).expect("utf-8"), text);
+        }
+    }
+}
