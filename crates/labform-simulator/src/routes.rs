@@ -230,6 +230,7 @@ pub const ROUTES: &[Route] = &[
                 p("bwlimit", INT),
                 p("force", B),
                 p("import-working-storage", S),
+                p("ha-managed", B),
                 p("live-restore", B),
                 p("storage", S),
                 p("unique", B),
@@ -506,7 +507,7 @@ pub const ROUTES: &[Route] = &[
             r("node", S),
             r("storage", S),
             r("content", Ty::Enum(&["iso", "vztmpl", "import"])),
-            p("filename", S),
+            r("filename", S),
             p("checksum", S),
             p(
                 "checksum-algorithm",

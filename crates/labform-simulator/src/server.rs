@@ -802,6 +802,15 @@ async fn process(
     if let Err(e) = validate(route, &map) {
         return Outcome::err(&e);
     }
+    if let Some(p) = unimplemented_param(route.template, &map) {
+        return Outcome::err(&ApiError::new(
+            501,
+            format!(
+                "parameter '{p}' of {} {} is not implemented by the simulator",
+                route.method, route.template
+            ),
+        ));
+    }
     let client = app.sim.client(who);
     dispatch(&client, route.method, route.template, &map, upload).await
 }
@@ -926,6 +935,7 @@ const NON_CONFIG: &[&str] = &[
     "force",
     "background_delay",
     "archive",
+    "ha-managed",
     "bwlimit",
     "import-working-storage",
     "live-restore",
@@ -1209,6 +1219,29 @@ async fn dispatch(
     }
     .await;
     res.unwrap_or_else(|o| o)
+}
+
+/// Parameters the schema allows but the simulator does not model: refused
+/// with 501 rather than silently ignored.
+fn unimplemented_param(template: &str, map: &BTreeMap<String, String>) -> Option<&'static str> {
+    let set = |k: &str| map.get(k).is_some_and(|v| v != "0");
+    let candidates: &[&'static str] = match template {
+        "/nodes/{node}/qemu" => &[
+            "archive",
+            "live-restore",
+            "ha-managed",
+            "import-working-storage",
+            "unique",
+        ],
+        "/nodes/{node}/qemu/{vmid}/config" => &["import-working-storage"],
+        "/nodes/{node}/qemu/{vmid}/clone" => &["snapname"],
+        "/nodes/{node}/qemu/{vmid}/status/start" => &["stateuri", "migratedfrom", "targetstorage"],
+        "/nodes/{node}/qemu/{vmid}/snapshot" => &["vmstate"],
+        "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback" => &["start"],
+        "/nodes/{node}/storage/{storage}/download-url" => &["compression"],
+        _ => &[],
+    };
+    candidates.iter().copied().find(|k| set(k))
 }
 
 fn parse_upid(map: &BTreeMap<String, String>) -> Result<Upid, Outcome> {

@@ -127,6 +127,9 @@ fn is_hotplug(key: &str) -> bool {
 
 const PLAIN_KEYS: &[&str] = &[
     "acpi",
+    "amd-sev",
+    "intel-tdx",
+    "ivshmem",
     "affinity",
     "agent",
     "allow-ksm",

@@ -712,3 +712,109 @@ async fn uploads_and_injected_task_failures() {
         .unwrap();
     ok(&api, u).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn resize_reboot_and_capacities() {
+    let s = sim();
+    let api = s.root();
+    let u = api
+        .create_vm(
+            &n1(),
+            &CreateVm::new(id(150))
+                .with("memory", 40960)
+                .with("scsi0", "local-lvm:10"),
+        )
+        .await
+        .unwrap();
+    ok(&api, u).await;
+    let digest = api.vm_config(&n1(), id(150), false).await.unwrap().digest;
+    let u = api
+        .resize_disk(
+            &n1(),
+            id(150),
+            &ResizeDisk {
+                disk: "scsi0".into(),
+                size: "+2G".into(),
+                digest: Some(digest),
+            },
+        )
+        .await
+        .unwrap();
+    ok(&api, u).await;
+    assert_eq!(
+        api.vm_config(&n1(), id(150), false)
+            .await
+            .unwrap()
+            .get("scsi0"),
+        Some("local-lvm:vm-150-disk-0,size=12G")
+    );
+    let u = api
+        .resize_disk(
+            &n1(),
+            id(150),
+            &ResizeDisk {
+                disk: "scsi0".into(),
+                size: "4G".into(),
+                digest: None,
+            },
+        )
+        .await
+        .unwrap();
+    match wait_for_task(&api, &u, wait()).await {
+        Err(Error::TaskFailed { exitstatus, .. }) => {
+            assert_eq!(exitstatus, "shrinking disks is not supported")
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = api
+        .vm_action(&n1(), id(150), VmAction::Reboot)
+        .await
+        .unwrap_err();
+    assert_eq!(e.api().unwrap().message, "VM 150 not running");
+    let u = api
+        .vm_action(&n1(), id(150), VmAction::Start)
+        .await
+        .unwrap();
+    ok(&api, u).await;
+    let u = api
+        .vm_action(&n1(), id(150), VmAction::Reboot)
+        .await
+        .unwrap();
+    ok(&api, u).await;
+    assert_eq!(
+        api.vm_status(&n1(), id(150)).await.unwrap().status,
+        "running"
+    );
+    // 40 GiB + 40 GiB does not fit a 64 GiB node.
+    let u = api
+        .create_vm(&n1(), &CreateVm::new(id(151)).with("memory", 40960))
+        .await
+        .unwrap();
+    ok(&api, u).await;
+    let u = api
+        .vm_action(&n1(), id(151), VmAction::Start)
+        .await
+        .unwrap();
+    match wait_for_task(&api, &u, wait()).await {
+        Err(Error::TaskFailed {
+            exitstatus, log, ..
+        }) => {
+            assert_eq!(exitstatus, "start failed: QEMU exited with code 1");
+            assert!(log.iter().any(|l| l.contains("Cannot allocate memory")));
+        }
+        other => panic!("{other:?}"),
+    }
+    // `local` holds 100 GiB.
+    let u = api
+        .create_vm(&n1(), &CreateVm::new(id(152)).with("scsi0", "local:200"))
+        .await
+        .unwrap();
+    match wait_for_task(&api, &u, wait()).await {
+        Err(Error::TaskFailed { exitstatus, .. }) => assert_eq!(
+            exitstatus,
+            "unable to create VM 152 - unable to allocate 200G on storage 'local': not enough free space"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(s.with_state(|st| !st.vms.contains_key(&152)));
+}

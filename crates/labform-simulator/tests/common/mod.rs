@@ -174,6 +174,15 @@ pub fn check_value(path: &str, v: &Value, schema: &Value, errors: &mut Vec<Strin
     }
 }
 
+/// The schema of `method template`, from the subset or the full schema.
+pub fn endpoint_info(template: &str, method: &str) -> Option<Value> {
+    schema()["endpoints"]
+        .get(template)
+        .and_then(|e| e.get(method))
+        .cloned()
+        .or_else(|| apidata_info(template, method))
+}
+
 /// Validates one exchange; returns the violations.
 pub fn validate(x: &Exchange) -> Vec<String> {
     let mut errors = Vec::new();
