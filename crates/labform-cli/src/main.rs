@@ -39,6 +39,10 @@ enum Command {
     History(commands::history::Args),
     /// Print the JSON Schema of the lab file (for editors and outside validators).
     Schema(commands::schema::Args),
+    /// The Proxmox VE simulator.
+    Sim(commands::sim::Args),
+    /// Print the SHA-256 fingerprint of a Proxmox API's certificate, to pin it.
+    Fingerprint(commands::fingerprint::Args),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +56,8 @@ fn main() -> ExitCode {
         Command::Status(args) => commands::status::run(args),
         Command::Destroy(args) => commands::destroy::run(args),
         Command::History(args) => commands::history::run(args),
+        Command::Sim(args) => commands::sim::run(args),
+        Command::Fingerprint(args) => commands::fingerprint::run(args),
     };
     match result {
         Ok(code) => code,

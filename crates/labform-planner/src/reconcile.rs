@@ -407,3 +407,52 @@ fn same_value(key: &str, desired: Option<&str>, observed: Option<&str>) -> bool 
         _ => desired.trim() == observed.trim(),
     }
 }
+
+/// Deleting everything `scope` owns in `inventory`: VMs first, then the templates they were
+/// cloned from. Protected VMs are marked (the executor refuses them), and templates of the same
+/// image on the same endpoint are kept, because those VMs may be linked clones of them.
+pub fn teardown(inventory: &Inventory, scope: &str) -> Reconciliation {
+    let is_protected = |vm: &ObservedVm| {
+        vm.config
+            .get("protection")
+            .is_some_and(|value| value == "1")
+    };
+    let kept_images: BTreeSet<(String, Option<String>)> = inventory
+        .owned(scope)
+        .filter(|vm| !vm.template && is_protected(vm))
+        .map(|vm| {
+            (
+                vm.endpoint.clone(),
+                vm.owner.as_ref().and_then(|owner| owner.image.clone()),
+            )
+        })
+        .collect();
+    let mut changes: Vec<VmChange> = inventory
+        .owned(scope)
+        .filter(|vm| {
+            !(vm.template
+                && kept_images.contains(&(
+                    vm.endpoint.clone(),
+                    vm.owner.as_ref().and_then(|owner| owner.image.clone()),
+                )))
+        })
+        .map(|vm| VmChange {
+            name: vm.name.clone(),
+            vm_id: vm.vm_id,
+            endpoint: vm.endpoint.clone(),
+            node: vm.node.clone(),
+            template: vm.template,
+            action: VmAction::Delete {
+                protected: vm
+                    .config
+                    .get("protection")
+                    .is_some_and(|value| value == "1"),
+            },
+        })
+        .collect();
+    changes.sort_by_key(|change| (change.template, change.vm_id));
+    Reconciliation {
+        changes,
+        conflicts: Vec::new(),
+    }
+}

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use labform_executor::engine::{ApplyOptions, apply};
-use labform_planner::reconcile::{Reconciliation, VmAction, VmChange};
+use labform_planner::reconcile::{VmAction, teardown};
 
 use crate::progress::Printer;
 use crate::reality::plan_against_target;
@@ -43,24 +43,8 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let scope = against.plan.scope.clone();
-    let mut owned: Vec<VmChange> = against
-        .inventory
-        .owned(&scope)
-        .map(|vm| VmChange {
-            name: vm.name.clone(),
-            vm_id: vm.vm_id,
-            endpoint: vm.endpoint.clone(),
-            node: vm.node.clone(),
-            template: vm.template,
-            action: VmAction::Delete {
-                protected: vm
-                    .config
-                    .get("protection")
-                    .is_some_and(|value| value == "1"),
-            },
-        })
-        .collect();
-    owned.sort_by_key(|change| (change.template, change.vm_id));
+    let reconciliation = teardown(&against.inventory, &scope);
+    let owned = &reconciliation.changes;
     if owned.is_empty() {
         eprintln!(
             "Scope `{scope}` owns nothing on {}.",
@@ -72,7 +56,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         "These VMs of scope `{scope}` on {} will be deleted:",
         against.connected.description
     );
-    for change in &owned {
+    for change in owned {
         let protected = matches!(change.action, VmAction::Delete { protected: true });
         eprintln!(
             "  - {}{} ({}) on {}{}",
@@ -102,10 +86,6 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     }
-    let reconciliation = Reconciliation {
-        changes: owned,
-        conflicts: Vec::new(),
-    };
     let journal = Arc::new(crate::open_journal(
         args.journal.as_deref(),
         &scope,

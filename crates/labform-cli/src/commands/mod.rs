@@ -3,8 +3,10 @@
 pub mod apply;
 pub mod destroy;
 pub mod drift;
+pub mod fingerprint;
 pub mod history;
 pub mod plan;
 pub mod schema;
+pub mod sim;
 pub mod status;
 pub mod validate;

@@ -172,3 +172,72 @@ pub async fn cycle(
         events,
     }
 }
+
+/// A simulator served over HTTPS on loopback, a real client pinned to its certificate, and a
+/// count of the write requests it received.
+pub struct Served {
+    pub server: labform_simulator::server::RunningServer,
+    pub client: Arc<dyn ProxmoxApi>,
+    pub writes: Arc<std::sync::atomic::AtomicU64>,
+}
+
+pub async fn serve(simulator: Simulator) -> Served {
+    use labform_simulator::server::{ServerOptions, start};
+    let writes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = writes.clone();
+    let observer: labform_simulator::server::Observer = Arc::new(move |exchange| {
+        if exchange.method != "GET" && exchange.template.as_deref() != Some("/access/ticket") {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let server = start(
+        simulator,
+        ServerOptions {
+            https: Some("127.0.0.1:0".parse().unwrap()),
+            http: None,
+            observer: Some(observer),
+        },
+    )
+    .await
+    .expect("the simulator serves");
+    let fingerprint = labform_proxmox::tls::Fingerprint::parse(&server.fingerprint).unwrap();
+    let client = labform_proxmox::Client::new(labform_proxmox::ClientOptions::new(
+        server.https_url(),
+        labform_proxmox::Auth::Password {
+            username: "root@pam".into(),
+            password: Secret::new("test-root-password"),
+        },
+        labform_proxmox::tls::TlsTrust::Fingerprint(fingerprint),
+    ))
+    .expect("client");
+    Served {
+        server,
+        client: Arc::new(client),
+        writes,
+    }
+}
+
+/// Deletes everything the lab's scope owns.
+pub async fn destroy(lab: &LabFile, api: Arc<dyn ProxmoxApi>, plan: &Plan) -> ApplyReport {
+    let endpoint_name = lab.proxmox[0].name.clone();
+    let observed = discover(&endpoint_name, api.clone(), &plan.scope, 8)
+        .await
+        .expect("discovery");
+    let inventory = Inventory { vms: observed };
+    let teardown = labform_planner::reconcile::teardown(&inventory, &plan.scope);
+    let endpoints = vec![Endpoint {
+        name: endpoint_name,
+        api,
+    }];
+    apply(
+        plan,
+        &teardown,
+        &inventory,
+        &endpoints,
+        fast_options(),
+        Arc::new(Journal::in_memory()),
+        Arc::new(Collect::default()),
+    )
+    .await
+    .expect("destroy runs")
+}
