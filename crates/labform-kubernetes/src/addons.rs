@@ -12,7 +12,6 @@ use std::net::Ipv4Addr;
 
 use labform_model::addons::{IssuerKind, SecretProvider, ServiceType};
 use labform_model::{Cni, LabFile, SecretRef};
-use labform_planner::Plan;
 use labform_planner::plan::PlannedCluster;
 use serde_json::{Value, json};
 
@@ -198,10 +197,8 @@ fn object_name(service: &str) -> String {
 /// Every manifest of `cluster` in apply order, with the Secrets they need.
 pub fn addon_manifests(
     lab: &LabFile,
-    plan: &Plan,
     cluster: &PlannedCluster,
 ) -> Result<AddonManifests, RenderError> {
-    let _ = plan;
     let declared = declared_cluster(lab, cluster)?;
     let addons = &declared.addons;
     let name = cluster.name.as_str();

@@ -104,7 +104,7 @@ pub fn render_lab(
                 config.config_yaml,
             ));
         }
-        let manifests = addon_manifests(lab, plan, cluster)?;
+        let manifests = addon_manifests(lab, cluster)?;
         for (index, manifest) in manifests.files.iter().enumerate() {
             files.push(file(
                 directory.join(format!("{index:02}-{}.yaml", manifest.name)),
