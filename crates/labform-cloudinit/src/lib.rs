@@ -20,5 +20,5 @@ pub use error::CloudInitError;
 pub use host_key::{HostKeyPair, HostKeySource, StoredHostKeys, host_key_store_key};
 pub use network::INTERFACE_NAME;
 pub use node::{
-    NodeContext, ReviewFiles, SeedFiles, VmName, node_context, render_for_review, render_for_seed,
+    NodeContext, ReviewFiles, SeedFiles, node_context, render_for_review, render_for_seed,
 };

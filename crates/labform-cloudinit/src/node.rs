@@ -1,8 +1,6 @@
 //! One VM's NoCloud files, from the lab (keys, time zone, MTU) and the plan (name, MAC,
 //! addresses, user, packages).
 
-use std::fmt;
-
 use labform_model::LabFile;
 use labform_planner::Plan;
 use labform_planner::plan::PlannedVm;
@@ -12,28 +10,6 @@ use crate::error::CloudInitError;
 use crate::host_key::{HostKeyPair, HostKeySource};
 use crate::network::network_config;
 use crate::user_data::{CloudConfig, SshKeys, User};
-
-/// The name of a VM (and its host name).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct VmName(String);
-
-impl VmName {
-    /// Wraps a VM name.
-    pub fn new(name: impl Into<String>) -> Self {
-        VmName(name.into())
-    }
-
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for VmName {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(&self.0)
-    }
-}
 
 /// What labform knows about one cloud-init VM, gathered from the lab and the plan.
 #[derive(Debug, Clone)]

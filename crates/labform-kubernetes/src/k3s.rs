@@ -6,8 +6,6 @@
 //! (`servicelb` when MetalLB is installed, `traefik` unless Traefik is configured); with Calico or
 //! Cilium, flannel and K3s's network policy controller are off.
 
-use std::fmt;
-
 use labform_model::{Cluster, Cni, Datastore, LabFile, NodeGroup};
 use labform_planner::Plan;
 use labform_planner::plan::{PlannedCluster, PlannedVm};
@@ -16,28 +14,6 @@ use serde::Serialize;
 use crate::error::RenderError;
 use crate::manifest::yaml_options;
 use crate::token::{DATASTORE_DROP_IN, TOKEN_FILE};
-
-/// The name of a cluster instance (`home`, `main-dev`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ClusterName(String);
-
-impl ClusterName {
-    /// Wraps a cluster instance name.
-    pub fn new(name: impl Into<String>) -> Self {
-        ClusterName(name.into())
-    }
-
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ClusterName {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(&self.0)
-    }
-}
 
 /// What a node is in its cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,7 +23,7 @@ mod token;
 pub use addons::{AddonManifests, RequiredSecret, addon_manifests};
 pub use bundle::{RenderedFile, render_lab, write_rendered};
 pub use error::RenderError;
-pub use k3s::{ClusterName, K3sNodeConfig, NodeRole, k3s_node_configs};
+pub use k3s::{K3sNodeConfig, NodeRole, k3s_node_configs};
 pub use kube_vip::{KUBE_VIP_IMAGE, kube_vip_documents};
 pub use manifest::{ManifestFile, documents_to_yaml};
 pub use token::{
