@@ -102,6 +102,19 @@ pub trait ProxmoxApi: Send + Sync {
         node: &NodeName,
         vmid: VmId,
     ) -> Result<Vec<GuestInterface>>;
+    /// `POST /nodes/{node}/qemu/{vmid}/agent/ping`.
+    async fn agent_ping(&self, node: &NodeName, vmid: VmId) -> Result<()>;
+    /// `DELETE /nodes/{node}/storage/{storage}/content/{volume}` (async `imgdel`).
+    async fn delete_volume(
+        &self,
+        node: &NodeName,
+        storage: &StorageName,
+        volume: &str,
+    ) -> Result<Upid>;
+    /// `GET /pools`.
+    async fn pools(&self) -> Result<Vec<PoolInfo>>;
+    /// `POST /pools`.
+    async fn create_pool(&self, poolid: &str, comment: Option<&str>) -> Result<()>;
     /// `POST /access/users`.
     async fn create_user(&self, req: &CreateUser) -> Result<()>;
     /// `POST /access/users/{userid}/token/{tokenid}`.

@@ -828,6 +828,52 @@ impl ProxmoxApi for Client {
         Ok(r.result)
     }
 
+    async fn agent_ping(&self, node: &NodeName, vmid: VmId) -> Result<()> {
+        let id = vmid.to_string();
+        let segs = ["nodes", node.as_str(), "qemu", &id, "agent", "ping"];
+        self.call(
+            Method::POST,
+            "/nodes/{node}/qemu/{vmid}/agent/ping",
+            &segs,
+            &vec![],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_volume(
+        &self,
+        node: &NodeName,
+        storage: &StorageName,
+        volume: &str,
+    ) -> Result<Upid> {
+        let segs = [
+            "nodes",
+            node.as_str(),
+            "storage",
+            storage.as_str(),
+            "content",
+            volume,
+        ];
+        let t = "/nodes/{node}/storage/{storage}/content/{volume}";
+        let env = self.call(Method::DELETE, t, &segs, &vec![]).await?;
+        upid_from(env.data, "DELETE", t)
+    }
+
+    async fn pools(&self) -> Result<Vec<PoolInfo>> {
+        self.get("/pools", &["pools"], &vec![]).await
+    }
+
+    async fn create_pool(&self, poolid: &str, comment: Option<&str>) -> Result<()> {
+        let mut params = vec![("poolid".to_owned(), poolid.to_owned())];
+        if let Some(c) = comment {
+            params.push(("comment".into(), c.to_owned()));
+        }
+        self.call(Method::POST, "/pools", &["pools"], &params)
+            .await?;
+        Ok(())
+    }
+
     async fn create_user(&self, req: &CreateUser) -> Result<()> {
         let mut params = vec![("userid".to_owned(), req.userid.clone())];
         if let Some(p) = &req.password {

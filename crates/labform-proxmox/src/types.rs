@@ -1000,6 +1000,38 @@ impl std::fmt::Debug for Upload {
     }
 }
 
+/// One entry of `GET /pools`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PoolInfo {
+    /// Pool id.
+    pub poolid: String,
+    /// Comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Members (guests and storages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<PoolMember>>,
+}
+
+/// A pool member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PoolMember {
+    /// `qemu/100` or `storage/pve1/local`.
+    pub id: String,
+    /// Node.
+    pub node: String,
+    /// `qemu`, `lxc`, `storage`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// VMID of guests.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub vmid: Option<u64>,
+}
+
 /// A login ticket.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Ticket {

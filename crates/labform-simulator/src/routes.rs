@@ -215,6 +215,29 @@ pub const ROUTES: &[Route] = &[
         ],
     ),
     route("POST", "/pools", &[r("poolid", S), p("comment", S)]),
+    route(
+        "GET",
+        "/pools",
+        &[
+            p("poolid", S),
+            p("type", Ty::Enum(&["qemu", "lxc", "storage"])),
+        ],
+    ),
+    route(
+        "POST",
+        "/nodes/{node}/qemu/{vmid}/agent/ping",
+        &[r("node", S), r("vmid", VMID)],
+    ),
+    route(
+        "DELETE",
+        "/nodes/{node}/storage/{storage}/content/{volume}",
+        &[
+            r("node", S),
+            p("storage", S),
+            r("volume", S),
+            p("delay", INT),
+        ],
+    ),
     route("GET", "/nodes/{node}/qemu", &[r("node", S), p("full", B)]),
     Route {
         extra: Extra::VmConfig,

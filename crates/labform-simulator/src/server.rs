@@ -1016,6 +1016,30 @@ async fn dispatch(
                 })
                 .await,
             ),
+            ("GET", "/pools") => to_json(c.pools().await.map(|mut v| {
+                if let Some(id) = get(map, "poolid") {
+                    v.retain(|p| p.poolid == id);
+                }
+                v
+            })),
+            ("POST", "/nodes/{node}/qemu/{vmid}/agent/ping") => match c.agent_ping(&node, vmid(map, "vmid")?).await {
+                Ok(()) => Outcome::ok(serde_json::json!({ "result": {} })),
+                Err(e) => api_err(e),
+            },
+            ("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}") => {
+                let storage = match (get(map, "storage"), get(map, "volume").and_then(|v| v.split_once(':'))) {
+                    (Some(s), _) => s.to_owned(),
+                    (None, Some((s, _))) => s.to_owned(),
+                    (None, None) => return Ok(Outcome::err(&ApiError::param("storage", "property is missing and it is not optional"))),
+                };
+                match c.delete_volume(&node, &StorageName::new(storage), get(map, "volume").unwrap_or("")).await {
+                    Ok(upid) => match get(map, "delay").and_then(|d| d.parse::<u64>().ok()) {
+                        Some(d) => background_wait(c, upid, d).await,
+                        None => Outcome::ok(upid.to_string().into()),
+                    },
+                    Err(e) => api_err(e),
+                }
+            }
             ("POST", "/pools") => match c.create_pool(get(map, "poolid").unwrap_or(""), get(map, "comment")).await {
                 Ok(()) => Outcome::ok(serde_json::Value::Null),
                 Err(e) => api_err(e),

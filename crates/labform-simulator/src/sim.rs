@@ -2784,6 +2784,151 @@ impl ProxmoxApi for SimClient {
         .await
     }
 
+    async fn agent_ping(&self, node: &NodeName, vmid: VmId) -> Result<()> {
+        let node = node.as_str();
+        let vmid = vmid.get();
+        let path = format!("/nodes/{node}/qemu/{vmid}/agent/ping");
+        self.run(
+            "POST",
+            "/nodes/{node}/qemu/{vmid}/agent/ping",
+            path,
+            async {
+                let st = self.sim.lock();
+                self.check_node(&st, node)?;
+                self.check_any(
+                    &st,
+                    &format!("/vms/{vmid}"),
+                    &["VM.GuestAgent.Audit", "VM.GuestAgent.Unrestricted"],
+                )?;
+                let vm = Self::vm(&st, node, vmid)?;
+                if !agent_enabled(&vm.conf) {
+                    return Err(e500("No QEMU guest agent configured"));
+                }
+                if !vm.running {
+                    return Err(e500(format!("VM {vmid} is not running")));
+                }
+                let t = self.sim.inner.config.timing;
+                if vm
+                    .started_at
+                    .is_none_or(|s| s.elapsed() < t.dur(t.agent_secs))
+                {
+                    return Err(e500("QEMU guest agent is not running"));
+                }
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    async fn delete_volume(
+        &self,
+        node: &NodeName,
+        storage: &StorageName,
+        volume: &str,
+    ) -> Result<Upid> {
+        let node = node.as_str();
+        let storage = storage.as_str();
+        let path = format!("/nodes/{node}/storage/{storage}/content/{volume}");
+        self.run(
+            "DELETE",
+            "/nodes/{node}/storage/{storage}/content/{volume}",
+            path,
+            async {
+                let name = volume
+                    .strip_prefix(&format!("{storage}:"))
+                    .unwrap_or(volume)
+                    .to_owned();
+                let owner = {
+                    let st = self.sim.lock();
+                    self.check_node(&st, node)?;
+                    let spec = self.sim.storage_on(storage, node)?;
+                    let vol = st
+                        .volumes
+                        .get(&Simulator::store_key(spec, node))
+                        .and_then(|m| m.get(&name))
+                        .ok_or_else(|| e500(format!("volume '{storage}:{name}' does not exist")))?;
+                    match vol.vmid {
+                        Some(id) => self.check(&st, &format!("/vms/{id}"), "VM.Config.Disk")?,
+                        None => {
+                            self.check(&st, &format!("/storage/{storage}"), "Datastore.Allocate")?
+                        }
+                    }
+                    let volid = format!("{storage}:{name}");
+                    if Simulator::volume_in_use_as_base(&st, &volid) {
+                        return Err(e500(format!(
+                            "base volume '{volid}' is still in use by linked cloned"
+                        )));
+                    }
+                    vol.vmid
+                };
+                let id = format!("{}@{storage}", owner.unwrap_or(0));
+                let sim = self.sim.clone();
+                let (node_s, storage_s) = (node.to_owned(), storage.to_owned());
+                Ok(self
+                    .sim
+                    .spawn_task(node, "imgdel", &id, &self.who, move |log| async move {
+                        let t = sim.inner.config.timing;
+                        let spec = sim
+                            .storage_on(&storage_s, &node_s)
+                            .map_err(|e| e.message)?
+                            .clone();
+                        let _g = sim
+                            .inner
+                            .locks
+                            .storage(&spec.id, spec.shared, t.dur(t.storage_lock_timeout_secs))
+                            .await?;
+                        tokio::time::sleep(t.dur(t.storage_op_secs)).await;
+                        let mut st = sim.lock();
+                        let removed = st
+                            .volumes
+                            .get_mut(&Simulator::store_key(&spec, &node_s))
+                            .and_then(|m| m.remove(&name));
+                        if removed.is_none() {
+                            return Err(format!("volume '{storage_s}:{name}' does not exist"));
+                        }
+                        log.log(format!("removed volume '{storage_s}:{name}'"));
+                        Ok(())
+                    }))
+            },
+        )
+        .await
+    }
+
+    async fn pools(&self) -> Result<Vec<PoolInfo>> {
+        self.run("GET", "/pools", "/pools".into(), async {
+            let st = self.sim.lock();
+            Ok(st
+                .pools
+                .iter()
+                .filter(|(id, _)| {
+                    st.access
+                        .has(&self.who, &format!("/pool/{id}"), "Pool.Audit")
+                })
+                .map(|(id, p)| PoolInfo {
+                    poolid: id.clone(),
+                    comment: p.comment.clone(),
+                    members: Some(
+                        p.vms
+                            .iter()
+                            .filter_map(|v| st.vms.get(v))
+                            .map(|vm| PoolMember {
+                                id: format!("qemu/{}", vm.vmid),
+                                node: vm.node.clone(),
+                                kind: "qemu".into(),
+                                vmid: Some(u64::from(vm.vmid)),
+                            })
+                            .collect(),
+                    ),
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn create_pool(&self, poolid: &str, comment: Option<&str>) -> Result<()> {
+        self.create_pool_checked(poolid, comment).await
+    }
+
     async fn create_user(&self, req: &CreateUser) -> Result<()> {
         self.run("POST", "/access/users", wp("/access/users"), async {
             let mut st = self.sim.lock();
@@ -3622,7 +3767,7 @@ impl Simulator {
 
 impl SimClient {
     /// `POST /pools`.
-    pub async fn create_pool(&self, poolid: &str, comment: Option<&str>) -> Result<()> {
+    pub async fn create_pool_checked(&self, poolid: &str, comment: Option<&str>) -> Result<()> {
         self.run("POST", "/pools", "/pools".into(), async {
             let st = self.sim.lock();
             self.check(&st, &format!("/pool/{poolid}"), "Pool.Allocate")?;

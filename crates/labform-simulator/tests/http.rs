@@ -243,6 +243,7 @@ async fn full_lifecycle_with_token_over_pinned_https() {
         }
     }
     let ifs = ifs.expect("agent never answered");
+    api.agent_ping(&n1(), vmid).await.unwrap();
     let eth0 = ifs.iter().find(|i| i.name == "eth0").unwrap();
     let mac = NetDevice::parse(cfg.get("net0").unwrap())
         .unwrap()
@@ -283,6 +284,31 @@ async fn full_lifecycle_with_token_over_pinned_https() {
         .unwrap();
     assert_eq!(isos[0].volid, format!("local:iso/seed-{vmid}.iso"));
     assert_eq!(isos[0].size, 10);
+    let u = root
+        .delete_volume(&n1(), &StorageName::new("local"), &isos[0].volid)
+        .await
+        .unwrap();
+    assert_eq!(u.task_type, "imgdel");
+    wait_for_task(&root, &u, wait()).await.unwrap();
+    assert!(
+        root.storage_content(&n1(), &StorageName::new("local"), Some("iso"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    root.create_pool("lab", Some("test lab")).await.unwrap();
+    let e = root.create_pool("lab", None).await.unwrap_err();
+    assert_eq!(
+        e.api().unwrap().message,
+        "create pool failed: pool 'lab' already exists"
+    );
+    let mut c2 = CloneVm::new(id(777));
+    c2.pool = Some("lab".into());
+    let u = root.clone_vm(&n1(), id(9000), &c2).await.unwrap();
+    wait_for_task(&root, &u, wait()).await.unwrap();
+    let pools = root.pools().await.unwrap();
+    assert_eq!(pools[0].poolid, "lab");
+    assert_eq!(pools[0].members.as_ref().unwrap()[0].id, "qemu/777");
 
     let res = api.cluster_resources(None).await.unwrap();
     assert!(
