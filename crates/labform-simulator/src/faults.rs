@@ -160,6 +160,15 @@ impl Faults {
         s.config = config;
     }
 
+    /// The current configuration.
+    pub fn get(&self) -> FaultConfig {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .config
+            .clone()
+    }
+
     /// The fault to inject into a call of `endpoint` (`METHOD /template`), if any.
     pub fn for_request(&self, endpoint: &str) -> Option<Fault> {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());

@@ -19,5 +19,7 @@ pub mod state;
 pub use config::{NodeSpec, SimConfig, StorageKind, StorageSpec, Timing};
 pub use faults::{Fault, FaultConfig, FaultRule, TaskFailureRule};
 pub use perms::Identity;
-pub use server::{RunningServer, ServeError, ServeOptions, ServerOptions, serve, start};
+pub use server::{
+    Launched, RunningServer, ServeError, ServeOptions, ServerOptions, launch, serve, start,
+};
 pub use sim::{SimClient, Simulator};

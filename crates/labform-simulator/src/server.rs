@@ -271,10 +271,19 @@ where
         .await;
 }
 
-/// Runs `labform sim serve`: builds the cluster, starts HTTPS (and HTTP),
-/// prints the URL, the certificate fingerprint and (if generated) the root
-/// password to stdout, and serves until Ctrl-C.
-pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
+/// A server started by [`launch`], with its root password.
+#[derive(Debug)]
+pub struct Launched {
+    /// The server.
+    pub server: RunningServer,
+    /// root@pam's password.
+    pub root_password: Secret,
+    /// Whether the password was generated (and should be shown once).
+    pub password_generated: bool,
+}
+
+/// Builds the cluster of `options` and starts serving it in the background.
+pub async fn launch(options: ServeOptions) -> Result<Launched, ServeError> {
     let (password, generated) = match options.root_password.clone() {
         Some(p) => (p, false),
         None => (Secret::new(crate::sim::random_uuid()), true),
@@ -309,6 +318,19 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         },
     )
     .await?;
+    Ok(Launched {
+        server,
+        root_password: password,
+        password_generated: generated,
+    })
+}
+
+/// Runs `labform sim serve`: [`launch`]es, prints the URL, the certificate
+/// fingerprint and (if generated) the root password to stdout, and serves
+/// until Ctrl-C.
+pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
+    let launched = launch(options).await?;
+    let server = &launched.server;
     println!(
         "Proxmox VE simulator listening on https://{}/api2/json",
         server.https_addr
@@ -317,12 +339,12 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         println!("plain HTTP on http://{a}/api2/json");
     }
     println!("certificate SHA-256 fingerprint: {}", server.fingerprint);
-    if generated {
+    if launched.password_generated {
         // Printed once, on purpose: the operator needs it to log in.
-        println!("root@pam password: {}", password.expose());
+        println!("root@pam password: {}", launched.root_password.expose());
     }
     tokio::signal::ctrl_c().await.map_err(ServeError::Signal)?;
-    server.shutdown();
+    launched.server.shutdown();
     Ok(())
 }
 
@@ -514,6 +536,10 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response<Body> {
+    if uri.path() == "/simulator/faults" {
+        let o = admin_faults(&app, &method, &headers, &body);
+        return base_response(o.status, &o.reason, o.body);
+    }
     let mut params_for_log = BTreeMap::new();
     let mut template = None;
     let outcome = process(
@@ -541,6 +567,37 @@ async fn handle(
         });
     }
     base_response(outcome.status, &outcome.reason, outcome.body)
+}
+
+/// `GET`/`PUT /simulator/faults` (outside Proxmox's `/api2` namespace):
+/// read or replace the fault configuration at run time. Only `root@pam`
+/// (ticket with CSRF token, or a token without privilege separation).
+fn admin_faults(app: &App, method: &Method, headers: &HeaderMap, body: &Bytes) -> Outcome {
+    let who = match authenticate(app, headers, method) {
+        Ok(Caller::Ticket(user)) => Identity { user, token: None },
+        Ok(Caller::Token(id)) => id,
+        Err(o) => return o,
+    };
+    if !app.sim.with_state(|st| st.access.is_root(&who)) {
+        return Outcome::err(&ApiError::new(
+            403,
+            "Permission check failed (/, Sys.Modify)",
+        ));
+    }
+    match *method {
+        Method::GET => Outcome::ok(serde_json::to_value(app.sim.faults()).unwrap_or_default()),
+        Method::PUT => match serde_json::from_slice::<FaultConfig>(body) {
+            Ok(cfg) => {
+                app.sim.set_faults(cfg);
+                Outcome::ok(serde_json::Value::Null)
+            }
+            Err(e) => Outcome::err(&ApiError::new(
+                400,
+                format!("invalid fault configuration: {e}"),
+            )),
+        },
+        _ => not_implemented(method, "/simulator/faults"),
+    }
 }
 
 fn not_implemented(method: &Method, rel: &str) -> Outcome {

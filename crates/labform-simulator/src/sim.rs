@@ -457,6 +457,11 @@ impl Simulator {
         self.inner.faults.set(faults);
     }
 
+    /// The current fault configuration.
+    pub fn faults(&self) -> FaultConfig {
+        self.inner.faults.get()
+    }
+
     /// Marks a node online or offline (offline nodes answer 595).
     pub fn set_node_online(&self, node: &str, online: bool) {
         self.lock().online.insert(node.to_owned(), online);

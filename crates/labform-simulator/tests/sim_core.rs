@@ -818,3 +818,38 @@ async fn resize_reboot_and_capacities() {
     }
     assert!(s.with_state(|st| !st.vms.contains_key(&152)));
 }
+
+#[tokio::test(start_paused = true)]
+async fn waiting_gives_up_at_the_deadline() {
+    let s = sim();
+    let api = s.root();
+    // Importing a 500 GiB disk takes 500 simulated seconds.
+    let u = api
+        .create_vm(
+            &n1(),
+            &CreateVm::new(id(160)).with("scsi0", "local-lvm:500"),
+        )
+        .await
+        .unwrap();
+    ok(&api, u).await;
+    let mut req = CloneVm::new(id(161));
+    req.full = Some(true);
+    let u = api.clone_vm(&n1(), id(160), &req).await.unwrap();
+    let opts = WaitOptions {
+        deadline: Duration::from_secs(30),
+        ..wait()
+    };
+    match wait_for_task(&api, &u, opts).await {
+        Err(Error::TaskTimeout { upid, waited }) => {
+            assert_eq!(upid, u.to_string());
+            assert!(waited >= Duration::from_secs(30));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The task is still running and later succeeds.
+    assert_eq!(
+        api.task_status(&u).await.unwrap().status,
+        TaskState::Running
+    );
+    ok(&api, u).await;
+}
