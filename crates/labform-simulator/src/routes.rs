@@ -150,6 +150,58 @@ const fn route(method: &'static str, template: &'static str, params: &'static [P
 pub const ROUTES: &[Route] = &[
     route("GET", "/version", &[]),
     route("GET", "/nodes", &[]),
+    route("GET", "/cluster/status", &[]),
+    route("GET", "/cluster/tasks", &[]),
+    route(
+        "GET",
+        "/nodes/{node}/tasks",
+        &[
+            r("node", S),
+            p("errors", B),
+            p("limit", INT),
+            p("since", INT),
+            p("source", Ty::Enum(&["archive", "active", "all"])),
+            p("start", INT),
+            p("statusfilter", S),
+            p("typefilter", S),
+            p("until", INT),
+            p("userfilter", S),
+            p("vmid", VMID),
+        ],
+    ),
+    route(
+        "GET",
+        "/nodes/{node}/storage/{storage}/status",
+        &[r("node", S), r("storage", S)],
+    ),
+    route("GET", "/access/acl", &[]),
+    route("GET", "/access/roles", &[]),
+    route(
+        "GET",
+        "/access/permissions",
+        &[p("path", S), p("userid", S)],
+    ),
+    route("GET", "/access/users", &[p("enabled", B), p("full", B)]),
+    route("GET", "/access/users/{userid}/token", &[r("userid", S)]),
+    route(
+        "GET",
+        "/nodes/{node}/qemu/{vmid}/cloudinit",
+        &[r("node", S), r("vmid", VMID)],
+    ),
+    route(
+        "PUT",
+        "/nodes/{node}/qemu/{vmid}/cloudinit",
+        &[r("node", S), r("vmid", VMID)],
+    ),
+    route(
+        "GET",
+        "/nodes/{node}/qemu/{vmid}/cloudinit/dump",
+        &[
+            r("node", S),
+            r("vmid", VMID),
+            r("type", Ty::Enum(&["user", "network", "meta"])),
+        ],
+    ),
     route(
         "GET",
         "/cluster/resources",

@@ -558,6 +558,7 @@ async fn handle(
     }
     if let Some(obs) = &app.observer {
         params_for_log.remove("password");
+        params_for_log.remove("cipassword");
         obs(&Exchange {
             method: method.to_string(),
             template: template.map(str::to_owned),
@@ -1019,6 +1020,52 @@ async fn dispatch(
         Ok(match (method, template) {
             ("GET", "/version") => to_json(c.version().await),
             ("GET", "/nodes") => to_json(c.nodes().await),
+            ("GET", "/cluster/status") => to_json(c.cluster_status().await),
+            ("GET", "/cluster/tasks") => to_json(c.list_tasks(None).await),
+            ("GET", "/nodes/{node}/tasks") => {
+                let mut tasks = match c.list_tasks(Some(node.as_str())).await {
+                    Ok(t) => t,
+                    Err(e) => return Ok(api_err(e)),
+                };
+                if let Some(v) = get(map, "vmid") {
+                    tasks.retain(|t| t["id"] == v);
+                }
+                if let Some(ty) = get(map, "typefilter") {
+                    tasks.retain(|t| t["type"] == ty);
+                }
+                if flag(map, "errors") {
+                    tasks.retain(|t| t.get("status").is_some_and(|s| s != "OK"));
+                }
+                let total = tasks.len() as u64;
+                let start = get(map, "start").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let limit = get(map, "limit").and_then(|v| v.parse().ok()).unwrap_or(50);
+                let page: Vec<_> = tasks.into_iter().skip(start).take(limit).collect();
+                Outcome::ok_total(page.into(), total)
+            }
+            ("GET", "/nodes/{node}/storage/{storage}/status") => {
+                to_json(c.storage_status(node.as_str(), get(map, "storage").unwrap_or("")).await)
+            }
+            ("GET", "/access/acl") => to_json(c.acl_list().await),
+            ("GET", "/access/roles") => to_json(c.roles_list().await),
+            ("GET", "/access/permissions") => {
+                if let Some(u) = get(map, "userid")
+                    && u != c.identity().full()
+                {
+                    return Ok(Outcome::err(&ApiError::new(501, "userid parameter is not implemented by the simulator")));
+                }
+                to_json(c.permissions(get(map, "path")).await)
+            }
+            ("GET", "/access/users") => to_json(c.users_list().await),
+            ("GET", "/access/users/{userid}/token") => to_json(c.tokens_list(get(map, "userid").unwrap_or("")).await),
+            ("GET", "/nodes/{node}/qemu/{vmid}/cloudinit") => {
+                to_json(c.cloudinit_pending(node.as_str(), vmid(map, "vmid")?.get()).await)
+            }
+            ("PUT", "/nodes/{node}/qemu/{vmid}/cloudinit") => {
+                to_json(c.cloudinit_regenerate(node.as_str(), vmid(map, "vmid")?.get()).await)
+            }
+            ("GET", "/nodes/{node}/qemu/{vmid}/cloudinit/dump") => to_json(
+                c.cloudinit_dump(node.as_str(), vmid(map, "vmid")?.get(), get(map, "type").unwrap_or("user")).await,
+            ),
             ("GET", "/cluster/resources") => {
                 let kind = match get(map, "type") {
                     Some("vm") => Some(ResourceType::Vm),

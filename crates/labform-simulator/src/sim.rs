@@ -292,8 +292,9 @@ pub fn normalize_config_value(key: &str, value: &str) -> std::result::Result<Str
             .map_err(|e| format!("invalid format - {e}"));
     }
     if is_drive_key(key) {
+        // Stored in the canonical order Proxmox prints.
         return Drive::parse(value)
-            .map(|_| value.to_owned())
+            .map(|d| d.canonical())
             .map_err(|e| format!("invalid format - {e}"));
     }
     if indexed(key, "ipconfig", 31) {
@@ -3241,6 +3242,8 @@ impl SimClient {
             }
             SimClient::check_lock(vm).map_err(|e| e.message)?;
             vm.apply_pending();
+            // The cloud-init image is regenerated at every start.
+            vm.cloudinit_generated = Some(crate::state::cloudinit_values(&vm.conf));
             if used + (vm.memory_mib() << 20) > node_mem {
                 log.log("kvm: cannot set up guest memory 'pc.ram': Cannot allocate memory");
                 return Err("start failed: QEMU exited with code 1".to_string());
@@ -3909,6 +3912,292 @@ impl SimClient {
                     }))
             },
         )
+        .await
+    }
+}
+
+/// JSON answers of the read-only endpoints that have no typed trait method.
+impl SimClient {
+    /// `GET /nodes/{node}/qemu/{vmid}/cloudinit/dump?type=`.
+    pub async fn cloudinit_dump(&self, node: &str, vmid: u32, kind: &str) -> Result<String> {
+        let path = format!("/nodes/{node}/qemu/{vmid}/cloudinit/dump");
+        self.run(
+            "GET",
+            "/nodes/{node}/qemu/{vmid}/cloudinit/dump",
+            path,
+            async {
+                let st = self.sim.lock();
+                self.check_node(&st, node)?;
+                self.check(&st, &format!("/vms/{vmid}"), "VM.Audit")?;
+                let vm = Self::vm(&st, node, vmid)?;
+                Ok(crate::state::cloudinit_dump(vm, kind))
+            },
+        )
+        .await
+    }
+
+    /// `GET /nodes/{node}/qemu/{vmid}/cloudinit`: the config's cloud-init
+    /// values against those of the last generated image.
+    pub async fn cloudinit_pending(&self, node: &str, vmid: u32) -> Result<Vec<serde_json::Value>> {
+        let path = format!("/nodes/{node}/qemu/{vmid}/cloudinit");
+        self.run("GET", "/nodes/{node}/qemu/{vmid}/cloudinit", path, async {
+            let st = self.sim.lock();
+            self.check_node(&st, node)?;
+            self.check(&st, &format!("/vms/{vmid}"), "VM.Audit")?;
+            let vm = Self::vm(&st, node, vmid)?;
+            let now = crate::state::cloudinit_values(&vm.merged());
+            let old = vm.cloudinit_generated.clone().unwrap_or_default();
+            let keys: BTreeSet<&String> = now.keys().chain(old.keys()).collect();
+            let mask = |k: &str, v: &String| {
+                if k == "cipassword" {
+                    "**********".to_owned()
+                } else {
+                    v.clone()
+                }
+            };
+            Ok(keys
+                .into_iter()
+                .map(|k| {
+                    let mut e = serde_json::json!({ "key": k });
+                    if let Some(v) = old.get(k) {
+                        e["value"] = mask(k, v).into();
+                    }
+                    match (old.get(k), now.get(k)) {
+                        (Some(a), Some(b)) if a != b => e["pending"] = mask(k, b).into(),
+                        (None, Some(b)) => e["pending"] = mask(k, b).into(),
+                        (Some(_), None) => e["delete"] = 1.into(),
+                        _ => {}
+                    }
+                    e
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// `PUT /nodes/{node}/qemu/{vmid}/cloudinit`: regenerate the image.
+    pub async fn cloudinit_regenerate(&self, node: &str, vmid: u32) -> Result<()> {
+        let path = format!("/nodes/{node}/qemu/{vmid}/cloudinit");
+        self.run("PUT", "/nodes/{node}/qemu/{vmid}/cloudinit", path, async {
+            let mut st = self.sim.lock();
+            self.check_node(&st, node)?;
+            self.check(&st, &format!("/vms/{vmid}"), "VM.Config.Cloudinit")?;
+            let vm = Self::vm_mut(&mut st, node, vmid)?;
+            if !vm.conf.values().any(|v| v.contains("-cloudinit")) {
+                return Err(e500(format!("VM {vmid} has no cloud-init drive")));
+            }
+            vm.cloudinit_generated = Some(crate::state::cloudinit_values(&vm.conf));
+            Ok(())
+        })
+        .await
+    }
+
+    /// `GET /cluster/status`.
+    pub async fn cluster_status(&self) -> Result<Vec<serde_json::Value>> {
+        self.run("GET", "/cluster/status", "/cluster/status".into(), async {
+            let st = self.sim.lock();
+            let nodes = &self.sim.inner.config.nodes;
+            let mut out = vec![serde_json::json!({
+                "type": "cluster", "id": "cluster", "name": self.sim.inner.config.cluster_name,
+                "nodes": nodes.len(), "quorate": 1, "version": nodes.len(),
+            })];
+            for (i, n) in nodes.iter().enumerate() {
+                out.push(serde_json::json!({
+                    "type": "node", "id": format!("node/{}", n.name), "name": n.name, "nodeid": i + 1,
+                    "online": u8::from(st.online.get(&n.name).copied().unwrap_or(false)),
+                    "local": u8::from(i == 0), "ip": format!("192.0.2.{}", i + 1), "level": "",
+                }));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// `GET /nodes/{node}/storage/{storage}/status`.
+    pub async fn storage_status(&self, node: &str, storage: &str) -> Result<NodeStorage> {
+        let path = format!("/nodes/{node}/storage/{storage}/status");
+        let node_n = NodeName::new(node);
+        let found = self
+            .node_storages(&node_n)
+            .await?
+            .into_iter()
+            .find(|s| s.storage == storage);
+        self.run(
+            "GET",
+            "/nodes/{node}/storage/{storage}/status",
+            path,
+            async {
+                let st = self.sim.lock();
+                self.check_any(
+                    &st,
+                    &format!("/storage/{storage}"),
+                    &["Datastore.Audit", "Datastore.AllocateSpace"],
+                )?;
+                found.ok_or_else(|| e500(format!("storage '{storage}' does not exist")))
+            },
+        )
+        .await
+    }
+
+    /// `GET /nodes/{node}/tasks` (or `/cluster/tasks` with `None`): tasks the
+    /// caller may see, newest first. `status` is the exit text of finished tasks.
+    pub async fn list_tasks(&self, node: Option<&str>) -> Result<Vec<serde_json::Value>> {
+        let (template, path) = match node {
+            Some(n) => ("/nodes/{node}/tasks", format!("/nodes/{n}/tasks")),
+            None => ("/cluster/tasks", "/cluster/tasks".to_owned()),
+        };
+        self.run("GET", template, path, async {
+            let st = self.sim.lock();
+            if let Some(n) = node {
+                self.check_node(&st, n)?;
+            }
+            let mut out: Vec<(u64, u32, serde_json::Value)> = st
+                .tasks
+                .values()
+                .filter(|t| node.is_none_or(|n| t.upid.node == n))
+                .filter(|t| self.check_task_access(&st, &t.upid).is_ok())
+                .map(|t| {
+                    let u = &t.upid;
+                    let (user, token) = u.user_and_token();
+                    let mut e = serde_json::json!({
+                        "upid": u.to_string(), "node": u.node, "pid": u.pid, "pstart": u.pstart,
+                        "starttime": u.starttime, "type": u.task_type, "id": u.id, "user": user,
+                    });
+                    if let Some(tk) = token {
+                        e["tokenid"] = tk.into();
+                    }
+                    if let (Some(s), Some(end)) = (&t.exitstatus, t.endtime) {
+                        e["status"] = s.clone().into();
+                        e["endtime"] = end.into();
+                    }
+                    (u.starttime, u.pid, e)
+                })
+                .collect();
+            out.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+            Ok(out.into_iter().map(|x| x.2).collect())
+        })
+        .await
+    }
+
+    /// `GET /access/acl`: entries on paths the caller may audit.
+    pub async fn acl_list(&self) -> Result<Vec<serde_json::Value>> {
+        self.run("GET", "/access/acl", "/access/acl".into(), async {
+            let st = self.sim.lock();
+            Ok(st
+                .access
+                .acl
+                .iter()
+                .filter(|e| {
+                    st.access.has(&self.who, &e.path, "Sys.Audit")
+                        || st.access.has(&self.who, &e.path, "Permissions.Modify")
+                })
+                .map(|e| {
+                    serde_json::json!({
+                        "path": e.path, "roleid": e.role, "ugid": e.subject,
+                        "type": if e.subject.contains('!') { "token" } else { "user" },
+                        "propagate": u8::from(e.propagate),
+                    })
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// `GET /access/roles`.
+    pub async fn roles_list(&self) -> Result<Vec<serde_json::Value>> {
+        self.run("GET", "/access/roles", "/access/roles".into(), async {
+            let st = self.sim.lock();
+            Ok(st
+                .access
+                .roles
+                .iter()
+                .map(|(id, privs)| {
+                    let p: Vec<&str> = privs.iter().map(String::as_str).collect();
+                    serde_json::json!({ "roleid": id, "privs": p.join(","), "special": 1 })
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// `GET /access/permissions[?path=]`: the caller's privileges per path.
+    pub async fn permissions(&self, path: Option<&str>) -> Result<serde_json::Value> {
+        self.run(
+            "GET",
+            "/access/permissions",
+            "/access/permissions".into(),
+            async {
+                let st = self.sim.lock();
+                let paths: BTreeSet<String> = match path {
+                    Some(p) => [p.to_owned()].into(),
+                    None => std::iter::once("/".to_owned())
+                        .chain(st.access.acl.iter().map(|e| e.path.clone()))
+                        .collect(),
+                };
+                let mut out = serde_json::Map::new();
+                for p in paths {
+                    let privs: serde_json::Map<String, serde_json::Value> = st
+                        .access
+                        .privs(&self.who, &p)
+                        .into_iter()
+                        .map(|x| (x, 1.into()))
+                        .collect();
+                    out.insert(p, privs.into());
+                }
+                Ok(serde_json::Value::Object(out))
+            },
+        )
+        .await
+    }
+
+    /// `GET /access/users`: all users for auditors, otherwise only oneself.
+    pub async fn users_list(&self) -> Result<Vec<serde_json::Value>> {
+        self.run("GET", "/access/users", "/access/users".into(), async {
+            let st = self.sim.lock();
+            let all = st.access.has(&self.who, "/access/groups", "User.Modify") || st.access.has(&self.who, "/access", "Sys.Audit");
+            Ok(st
+                .access
+                .users
+                .iter()
+                .filter(|(id, _)| all || **id == self.who.user)
+                .map(|(id, u)| {
+                    let mut e = serde_json::json!({ "userid": id, "enable": u8::from(u.enable), "expire": 0 });
+                    if let Some(c) = &u.comment {
+                        e["comment"] = c.clone().into();
+                    }
+                    e
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// `GET /access/users/{userid}/token`.
+    pub async fn tokens_list(&self, userid: &str) -> Result<Vec<serde_json::Value>> {
+        let path = format!("/access/users/{userid}/token");
+        self.run("GET", "/access/users/{userid}/token", path, async {
+            let st = self.sim.lock();
+            if self.who.token.is_some() || self.who.user != userid {
+                self.check(&st, "/access/groups", "User.Modify")?;
+            }
+            if !st.access.users.contains_key(userid) {
+                return Err(e500(format!("no such user ('{userid}')")));
+            }
+            let prefix = format!("{userid}!");
+            Ok(st
+                .access
+                .tokens
+                .iter()
+                .filter_map(|(id, t)| id.strip_prefix(&prefix).map(|name| (name, t)))
+                .map(|(name, t)| {
+                    let mut e = serde_json::json!({ "tokenid": name, "privsep": u8::from(t.privsep), "expire": t.expire });
+                    if let Some(c) = &t.comment {
+                        e["comment"] = c.clone().into();
+                    }
+                    e
+                })
+                .collect())
+        })
         .await
     }
 }

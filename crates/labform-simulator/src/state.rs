@@ -71,6 +71,8 @@ pub struct Vm {
     pub pool: Option<String>,
     /// The temporary config of a clone in progress.
     pub clone_temp: bool,
+    /// Cloud-init values the current cloud-init image was generated from.
+    pub cloudinit_generated: Option<BTreeMap<String, String>>,
 }
 
 impl Vm {
@@ -87,6 +89,7 @@ impl Vm {
             started_at: None,
             pool: None,
             clone_temp: false,
+            cloudinit_generated: None,
         }
     }
 
@@ -231,4 +234,156 @@ pub struct TaskRecord {
     pub exitstatus: Option<String>,
     /// End time.
     pub endtime: Option<u64>,
+}
+
+/// Whether a config key feeds the cloud-init image.
+pub fn is_cloudinit_key(key: &str) -> bool {
+    matches!(
+        key,
+        "ciuser"
+            | "cipassword"
+            | "sshkeys"
+            | "nameserver"
+            | "searchdomain"
+            | "cicustom"
+            | "citype"
+            | "ciupgrade"
+            | "name"
+    ) || labform_proxmox::propstring::indexed(key, "ipconfig", 31)
+        || labform_proxmox::propstring::indexed(key, "net", 31)
+}
+
+/// The cloud-init values of a config.
+pub fn cloudinit_values(conf: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    conf.iter()
+        .filter(|(k, _)| is_cloudinit_key(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn netmask(prefix: u8) -> std::net::Ipv4Addr {
+    let bits: u32 = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix.min(32)))
+    };
+    std::net::Ipv4Addr::from(bits)
+}
+
+/// The cloud-init documents qemu-server generates (`user`, `network`,
+/// `meta`), in its NoCloud layout.
+pub fn cloudinit_dump(vm: &Vm, kind: &str) -> String {
+    use labform_proxmox::propstring::{IpConfig, Ipv4Setting, Ipv6Setting, NetDevice};
+    let c = &vm.conf;
+    match kind {
+        "user" => {
+            let name = c
+                .get("name")
+                .cloned()
+                .unwrap_or_else(|| format!("VM{}", vm.vmid));
+            let mut out = format!("#cloud-config\nhostname: {name}\nmanage_etc_hosts: true\n");
+            if let Some(sd) = c
+                .get("searchdomain")
+                .and_then(|s| s.split_whitespace().next())
+                && !name.contains('.')
+            {
+                out.push_str(&format!("fqdn: {name}.{sd}\n"));
+            }
+            if let Some(u) = c.get("ciuser") {
+                out.push_str(&format!("user: {u}\n"));
+            }
+            if let Some(p) = c.get("cipassword") {
+                out.push_str(&format!("password: {p}\n"));
+            }
+            if let Some(keys) = c
+                .get("sshkeys")
+                .and_then(|k| labform_proxmox::types::decode_percent(k))
+            {
+                out.push_str("ssh_authorized_keys:\n");
+                for k in keys.lines().filter(|l| !l.trim().is_empty()) {
+                    out.push_str(&format!("  - {k}\n"));
+                }
+            }
+            out.push_str("chpasswd:\n  expire: False\nusers:\n  - default\n");
+            if c.get("ciupgrade").is_none_or(|v| v == "1") {
+                out.push_str("package_upgrade: true\n");
+            }
+            out
+        }
+        "network" => {
+            let mut out = String::from("version: 1\nconfig:\n");
+            for i in 0..32 {
+                let Some(net) = c
+                    .get(&format!("net{i}"))
+                    .and_then(|v| NetDevice::parse(v).ok())
+                else {
+                    continue;
+                };
+                out.push_str(&format!("    - type: physical\n      name: eth{i}\n"));
+                if let Some(m) = net.macaddr {
+                    out.push_str(&format!("      mac_address: '{}'\n", m.to_lower()));
+                }
+                out.push_str("      subnets:\n");
+                let ipc = c
+                    .get(&format!("ipconfig{i}"))
+                    .and_then(|v| IpConfig::parse(v).ok());
+                match ipc.as_ref().and_then(|x| x.ip) {
+                    Some(Ipv4Setting::Static(a, p)) => {
+                        out.push_str(&format!(
+                            "      - type: static\n        address: '{a}'\n        netmask: '{}'\n",
+                            netmask(p)
+                        ));
+                        if let Some(gw) = ipc.as_ref().and_then(|x| x.gw) {
+                            out.push_str(&format!("        gateway: '{gw}'\n"));
+                        }
+                    }
+                    _ => out.push_str("      - type: dhcp4\n"),
+                }
+                match ipc.as_ref().and_then(|x| x.ip6) {
+                    Some(Ipv6Setting::Static(a, p)) => {
+                        out.push_str(&format!(
+                            "      - type: static6\n        address: '{a}/{p}'\n"
+                        ));
+                        if let Some(gw) = ipc.as_ref().and_then(|x| x.gw6) {
+                            out.push_str(&format!("        gateway: '{gw}'\n"));
+                        }
+                    }
+                    Some(Ipv6Setting::Dhcp) => out.push_str("      - type: dhcp6\n"),
+                    Some(Ipv6Setting::Auto) => out.push_str("      - type: ipv6_slaac\n"),
+                    None => {}
+                }
+            }
+            let ns: Vec<&str> = c
+                .get("nameserver")
+                .map(|s| s.split_whitespace().collect())
+                .unwrap_or_default();
+            let sd: Vec<&str> = c
+                .get("searchdomain")
+                .map(|s| s.split_whitespace().collect())
+                .unwrap_or_default();
+            if !ns.is_empty() || !sd.is_empty() {
+                out.push_str("    - type: nameserver\n");
+                if !ns.is_empty() {
+                    out.push_str("      address:\n");
+                    for n in ns {
+                        out.push_str(&format!("      - '{n}'\n"));
+                    }
+                }
+                if !sd.is_empty() {
+                    out.push_str("      search:\n");
+                    for d in sd {
+                        out.push_str(&format!("      - '{d}'\n"));
+                    }
+                }
+            }
+            out
+        }
+        _ => {
+            let mut h = Sha1::new();
+            h.update(cloudinit_dump(vm, "user").as_bytes());
+            h.update(cloudinit_dump(vm, "network").as_bytes());
+            let id: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            format!("instance-id: {id}\n")
+        }
+    }
 }

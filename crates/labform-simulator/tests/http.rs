@@ -698,3 +698,132 @@ async fn retries_only_where_safe_and_tickets_renew() {
     );
     rec.assert_contract();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_endpoints_answer_schema_shaped_data() {
+    let rec = Recorder::default();
+    let srv = server(&rec).await;
+    let root = root_client(&srv);
+    let create = CreateVm::new(id(100))
+        .with("name", "ci-vm")
+        .with("scsi0", "local-lvm:1")
+        .with("ide2", "local-lvm:cloudinit")
+        .with("net0", "virtio,bridge=vmbr0")
+        .with("ipconfig0", "ip=10.0.0.9/24,gw=10.0.0.1")
+        .with("nameserver", "10.0.0.1 1.1.1.1")
+        .with("searchdomain", "lab.example")
+        .with("ciuser", "ops");
+    let u = root.create_vm(&n1(), &create).await.unwrap();
+    wait_for_task(&root, &u, wait()).await.unwrap();
+    let u = root
+        .vm_action(&n1(), id(100), VmAction::Start)
+        .await
+        .unwrap();
+    wait_for_task(&root, &u, wait()).await.unwrap();
+    root.update_vm_config_sync(&n1(), id(100), &ConfigUpdate::new().set("ciuser", "admin"))
+        .await
+        .unwrap();
+    root.create_user(&CreateUser {
+        userid: "bob@pve".into(),
+        password: None,
+        comment: None,
+    })
+    .await
+    .unwrap();
+    root.create_token("bob@pve", "tk", &CreateToken::default())
+        .await
+        .unwrap();
+    root.update_acl(&AclUpdate {
+        path: "/vms/100".into(),
+        roles: vec!["PVEAuditor".into()],
+        users: vec!["bob@pve".into()],
+        tokens: vec![],
+        propagate: true,
+        delete: false,
+    })
+    .await
+    .unwrap();
+
+    let http = srv.http_addr.unwrap();
+    let base = format!("http://{http}/api2/json");
+    let c = reqwest::Client::new();
+    let login: serde_json::Value = c
+        .post(format!("{base}/access/ticket"))
+        .form(&[("username", "root@pam"), ("password", ROOT_PW)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cookie = format!(
+        "PVEAuthCookie={}",
+        login["data"]["ticket"].as_str().unwrap()
+    );
+    let get = |path: &str| {
+        let c = c.clone();
+        let url = format!("{base}{path}");
+        let cookie = cookie.clone();
+        let path = path.to_owned();
+        async move {
+            let r = c.get(url).header("cookie", cookie).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let user = get("/nodes/pve1/qemu/100/cloudinit/dump?type=user").await;
+    let user = user["data"].as_str().unwrap();
+    assert!(user.starts_with("#cloud-config\nhostname: ci-vm\nmanage_etc_hosts: true\nfqdn: ci-vm.lab.example\nuser: admin\n"), "{user}");
+    let net = get("/nodes/pve1/qemu/100/cloudinit/dump?type=network").await;
+    let net = net["data"].as_str().unwrap();
+    assert!(
+        net.contains(
+            "address: '10.0.0.9'\n        netmask: '255.255.255.0'\n        gateway: '10.0.0.1'"
+        ),
+        "{net}"
+    );
+    assert!(net.contains("      - '1.1.1.1'\n"), "{net}");
+    let meta = get("/nodes/pve1/qemu/100/cloudinit/dump?type=meta").await;
+    assert!(meta["data"].as_str().unwrap().starts_with("instance-id: "));
+    // ciuser changed after the image was generated at start: pending.
+    let ci = get("/nodes/pve1/qemu/100/cloudinit").await;
+    let ciuser = ci["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"] == "ciuser")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        ciuser,
+        serde_json::json!({"key": "ciuser", "value": "ops", "pending": "admin"})
+    );
+    let tasks = get("/nodes/pve1/tasks?vmid=100").await;
+    assert_eq!(tasks["total"], 2);
+    assert_eq!(tasks["data"][0]["type"], "qmstart");
+    assert_eq!(tasks["data"][0]["status"], "OK");
+    let all = get("/cluster/tasks").await;
+    assert!(all["data"].as_array().unwrap().len() >= 2);
+    let status = get("/cluster/status").await;
+    assert_eq!(status["data"][0]["type"], "cluster");
+    let st = get("/nodes/pve1/storage/local-lvm/status").await;
+    assert_eq!(st["data"]["type"], "lvmthin");
+    let acl = get("/access/acl").await;
+    assert_eq!(acl["data"][0]["ugid"], "bob@pve");
+    let roles = get("/access/roles").await;
+    assert!(
+        roles["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["roleid"] == "PVEVMAdmin")
+    );
+    let perms = get("/access/permissions?path=/vms/100").await;
+    assert_eq!(perms["data"]["/vms/100"]["VM.Allocate"], 1);
+    let users = get("/access/users").await;
+    assert_eq!(users["data"].as_array().unwrap().len(), 2);
+    let toks = get("/access/users/bob@pve/token").await;
+    assert_eq!(toks["data"][0]["tokenid"], "tk");
+    assert_eq!(toks["data"][0]["privsep"], 1);
+    rec.assert_contract();
+}
