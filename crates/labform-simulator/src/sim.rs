@@ -4073,7 +4073,7 @@ impl SimClient {
                     (u.starttime, u.pid, e)
                 })
                 .collect();
-            out.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+            out.sort_by_key(|x| std::cmp::Reverse((x.0, x.1)));
             Ok(out.into_iter().map(|x| x.2).collect())
         })
         .await
