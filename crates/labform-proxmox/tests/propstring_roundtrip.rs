@@ -191,3 +191,21 @@ proptest! {
         prop_assert_eq!(reparsed.tag, n.tag);
     }
 }
+
+proptest! {
+    #[test]
+    fn upids_round_trip(
+        node in "[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?",
+        pid in any::<u32>(),
+        pstart in 0u64..0xF_FFFF_FFFF,
+        start in any::<u32>(),
+        ty in "[a-z]{2,10}",
+        id in "[0-9a-z@-]{0,8}",
+        user in "[a-z]{1,8}@(pam|pve)(![a-z][a-z0-9]{1,6})?",
+    ) {
+        let u = labform_proxmox::Upid::new(&node, pid, pstart, u64::from(start), &ty, &id, &user);
+        let parsed: labform_proxmox::Upid = u.as_str().parse().unwrap();
+        prop_assert_eq!(&parsed, &u);
+        prop_assert_eq!(parsed.to_string(), u.to_string());
+    }
+}

@@ -638,7 +638,7 @@ fn authenticate(app: &App, headers: &HeaderMap, method: &Method) -> Result<Calle
         let user = app
             .tickets
             .verify_ticket(&t, now)
-            .ok_or_else(|| Outcome::unauthorized("No ticket"))?;
+            .ok_or_else(|| Outcome::unauthorized("permission denied - invalid PVE ticket"))?;
         if method != Method::GET {
             let csrf = headers
                 .get("csrfpreventiontoken")

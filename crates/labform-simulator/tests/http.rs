@@ -439,6 +439,16 @@ async fn http_semantics_match_proxmox() {
     assert_eq!(bad.status(), 401);
     let cookie = format!("PVEAuthCookie={ticket}");
 
+    let forged = raw(
+        http,
+        "GET /api2/json/nodes HTTP/1.1\r\nHost: x\r\nCookie: PVEAuthCookie=PVE:root@pam:66A1B2C3::Zm9yZ2Vk\r\nConnection: close\r\n\r\n"
+            .into(),
+    )
+    .await;
+    assert!(
+        forged.starts_with("HTTP/1.1 401 permission denied - invalid PVE ticket\r\n"),
+        "{forged}"
+    );
     // Unknown path: 501 with Proxmox's message.
     let r = c
         .get(format!("{base}/nodes/pve1/lxc"))
