@@ -119,6 +119,12 @@ impl Timing {
         }
     }
 
+    /// Every task and lock wait completes immediately (tasks are still
+    /// asynchronous and still report `running` until their worker ran).
+    pub fn instant() -> Self {
+        Self::scaled(0.0)
+    }
+
     /// Converts simulated seconds into a real duration.
     pub fn dur(&self, secs: f64) -> Duration {
         let s = (secs * self.scale).max(0.0);

@@ -182,7 +182,12 @@ pub async fn start(sim: Simulator, opts: ServerOptions) -> Result<RunningServer,
         tickets: Arc::new(TicketAuthority::new()),
         observer: opts.observer.clone(),
     };
-    let router = axum::Router::new().fallback(handle).with_state(app);
+    // Non-upload bodies are limited to 512 KiB in `process`, like
+    // pve-http-server; uploads (seed ISOs, images) may be larger.
+    let router = axum::Router::new()
+        .fallback(handle)
+        .layer(axum::extract::DefaultBodyLimit::max(1 << 30))
+        .with_state(app);
     let https = opts
         .https
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));

@@ -268,10 +268,11 @@ async fn full_lifecycle_with_token_over_pinned_https() {
     );
     let u = api.delete_snapshot(&n1(), vmid, "booted").await.unwrap();
     wait_for_task(&api, &u, wait()).await.unwrap();
+    // Larger than axum's default 2 MiB body limit and pve-http-server's 512 KiB form limit.
     let iso = Upload {
         content: "iso".into(),
         filename: format!("seed-{vmid}.iso"),
-        data: b"CD001 seed".to_vec(),
+        data: vec![7u8; 3 << 20],
     };
     let u = root
         .upload(&n1(), &StorageName::new("local"), &iso)
@@ -283,7 +284,7 @@ async fn full_lifecycle_with_token_over_pinned_https() {
         .await
         .unwrap();
     assert_eq!(isos[0].volid, format!("local:iso/seed-{vmid}.iso"));
-    assert_eq!(isos[0].size, 10);
+    assert_eq!(isos[0].size, 3 << 20);
     let u = root
         .delete_volume(&n1(), &StorageName::new("local"), &isos[0].volid)
         .await

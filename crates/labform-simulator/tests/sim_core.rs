@@ -853,3 +853,33 @@ async fn waiting_gives_up_at_the_deadline() {
     );
     ok(&api, u).await;
 }
+
+#[tokio::test]
+async fn instant_timing_runs_on_the_real_clock() {
+    let mut cfg = SimConfig::cluster(1, Secret::new("pw"));
+    cfg.timing = labform_simulator::Timing::instant();
+    let s = Simulator::new(cfg);
+    let api = s.root();
+    let u = api
+        .create_vm(
+            &n1(),
+            &CreateVm::new(id(100)).with("scsi0", "local-lvm:100"),
+        )
+        .await
+        .unwrap();
+    ok(&api, u).await;
+    let mut req = CloneVm::new(id(101));
+    req.full = Some(true);
+    let u = api.clone_vm(&n1(), id(100), &req).await.unwrap();
+    let st = wait_for_task(
+        &api,
+        &u,
+        WaitOptions {
+            initial_interval: Duration::from_millis(1),
+            ..wait()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(st.exitstatus.as_deref(), Some("OK"));
+}
