@@ -134,7 +134,9 @@ fn retryable(method: &Method, err: &ApiError) -> bool {
     if err.is_safe_to_retry_write() {
         return true;
     }
-    method == Method::GET && matches!(err.status, 500 | 502 | 503 | 504)
+    // Proxmox answers 500 for nearly every handler error ("does not
+    // exist", "VM is locked", ...): retrying those only delays the answer.
+    method == Method::GET && matches!(err.status, 502..=504)
 }
 
 impl Client {

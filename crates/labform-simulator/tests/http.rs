@@ -666,6 +666,9 @@ async fn retries_only_where_safe_and_tickets_renew() {
     // Read with two 595s: retried, succeeds on the third attempt.
     assert_eq!(root.nodes().await.unwrap().len(), 2);
     assert_eq!(count("GET", "/nodes"), 3);
+    // A read that failed with a handler error (500) is not retried.
+    root.vm_config(&n1(), id(999), false).await.unwrap_err();
+    assert_eq!(count("GET", "/nodes/{node}/qemu/{vmid}/config"), 1);
     // A write that failed for an unknown reason is not retried.
     let e = root
         .create_vm(&n1(), &CreateVm::new(id(100)))
