@@ -1,0 +1,434 @@
+//! Endpoints served over HTTP without a typed trait method: pools,
+//! uploads by size, VM lists, cloud-init, tasks, cluster status and access
+//! control reads.
+
+use super::*;
+
+impl SimClient {
+    /// `POST /pools`.
+    pub async fn create_pool_checked(&self, poolid: &str, comment: Option<&str>) -> Result<()> {
+        self.run("POST", "/pools", "/pools".into(), async {
+            let st = self.sim.lock();
+            self.check(&st, &format!("/pool/{poolid}"), "Pool.Allocate")?;
+            let ok = poolid
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+                && poolid
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
+            if !ok {
+                return Err(ApiError::param(
+                    "poolid",
+                    "invalid format - value does not look like a valid pool ID",
+                ));
+            }
+            if st.pools.contains_key(poolid) {
+                return Err(e500(format!(
+                    "create pool failed: pool '{poolid}' already exists"
+                )));
+            }
+            drop(st);
+            self.sim.create_pool(poolid, comment);
+            Ok(())
+        })
+        .await
+    }
+
+    /// `GET /nodes/{node}/qemu`.
+    pub async fn list_vms(&self, node: &str) -> Result<Vec<serde_json::Value>> {
+        self.run(
+            "GET",
+            "/nodes/{node}/qemu",
+            format!("/nodes/{node}/qemu"),
+            async {
+                let st = self.sim.lock();
+                self.check_node(&st, node)?;
+                Ok(st
+                    .vms
+                    .values()
+                    .filter(|v| {
+                        v.node == node
+                            && st
+                                .access
+                                .has(&self.who, &format!("/vms/{}", v.vmid), "VM.Audit")
+                    })
+                    .map(|v| {
+                        let mut e = serde_json::json!({
+                            "vmid": v.vmid,
+                            "status": if v.running { "running" } else { "stopped" },
+                            "cpus": v.cpus(),
+                            "maxmem": v.memory_mib() << 20,
+                            "uptime": v.started_at.map(|s| s.elapsed().as_secs()).unwrap_or(0),
+                        });
+                        if let Some(n) = v.conf.get("name") {
+                            e["name"] = n.clone().into();
+                        }
+                        if v.is_template() {
+                            e["template"] = 1.into();
+                        }
+                        if let Some(l) = v.lock() {
+                            e["lock"] = l.into();
+                        }
+                        if let Some(t) = v.conf.get("tags") {
+                            e["tags"] = t.clone().into();
+                        }
+                        e
+                    })
+                    .collect())
+            },
+        )
+        .await
+    }
+
+    /// `POST /nodes/{node}/storage/{storage}/upload` (async `imgcopy`).
+    pub async fn upload_sized(
+        &self,
+        node: &str,
+        storage: &str,
+        content: &str,
+        filename: &str,
+        size: u64,
+    ) -> Result<Upid> {
+        self.run(
+            "POST",
+            "/nodes/{node}/storage/{storage}/upload",
+            format!("/nodes/{node}/storage/{storage}/upload"),
+            async {
+                {
+                    let st = self.sim.lock();
+                    self.check_node(&st, node)?;
+                    self.check(
+                        &st,
+                        &format!("/storage/{storage}"),
+                        "Datastore.AllocateTemplate",
+                    )?;
+                    let spec = self.sim.storage_on(storage, node)?;
+                    let ok_ext = match content {
+                        "iso" => [".iso", ".img"].iter().any(|e| filename.ends_with(e)),
+                        "import" => [".qcow2", ".raw", ".vmdk", ".ova"]
+                            .iter()
+                            .any(|e| filename.ends_with(e)),
+                        _ => [".tar.gz", ".tar.xz", ".tar.zst"]
+                            .iter()
+                            .any(|e| filename.ends_with(e)),
+                    };
+                    if !ok_ext || filename.contains('/') || filename.is_empty() {
+                        return Err(ApiError::param("filename", "wrong file extension"));
+                    }
+                    if !spec.content.iter().any(|c| c == content) {
+                        return Err(e500(format!(
+                            "storage '{storage}' does not support content-type '{content}'"
+                        )));
+                    }
+                }
+                let sim = self.sim.clone();
+                let (node_s, storage_s, content_s, filename_s) = (
+                    node.to_owned(),
+                    storage.to_owned(),
+                    content.to_owned(),
+                    filename.to_owned(),
+                );
+                Ok(self
+                    .sim
+                    .spawn_task(node, "imgcopy", "", &self.who, move |log| async move {
+                        let t = sim.inner.config.timing;
+                        tokio::time::sleep(
+                            t.dur(t.clone_secs_per_gib * size as f64 / ByteSize::GIB as f64),
+                        )
+                        .await;
+                        sim.store_upload(&node_s, &storage_s, &content_s, &filename_s, size)?;
+                        log.log(format!("target file: {storage_s}:{content_s}/{filename_s}"));
+                        Ok(())
+                    }))
+            },
+        )
+        .await
+    }
+}
+
+/// JSON answers of the read-only endpoints that have no typed trait method.
+impl SimClient {
+    /// `GET /nodes/{node}/qemu/{vmid}/cloudinit/dump?type=`.
+    pub async fn cloudinit_dump(&self, node: &str, vmid: u32, kind: &str) -> Result<String> {
+        let path = format!("/nodes/{node}/qemu/{vmid}/cloudinit/dump");
+        self.run(
+            "GET",
+            "/nodes/{node}/qemu/{vmid}/cloudinit/dump",
+            path,
+            async {
+                let st = self.sim.lock();
+                self.check_node(&st, node)?;
+                self.check(&st, &format!("/vms/{vmid}"), "VM.Audit")?;
+                let vm = Self::vm(&st, node, vmid)?;
+                Ok(crate::state::cloudinit_dump(vm, kind))
+            },
+        )
+        .await
+    }
+
+    /// `GET /nodes/{node}/qemu/{vmid}/cloudinit`: the config's cloud-init
+    /// values against those of the last generated image.
+    pub async fn cloudinit_pending(&self, node: &str, vmid: u32) -> Result<Vec<serde_json::Value>> {
+        let path = format!("/nodes/{node}/qemu/{vmid}/cloudinit");
+        self.run("GET", "/nodes/{node}/qemu/{vmid}/cloudinit", path, async {
+            let st = self.sim.lock();
+            self.check_node(&st, node)?;
+            self.check(&st, &format!("/vms/{vmid}"), "VM.Audit")?;
+            let vm = Self::vm(&st, node, vmid)?;
+            let now = crate::state::cloudinit_values(&vm.merged());
+            let old = vm.cloudinit_generated.clone().unwrap_or_default();
+            let keys: BTreeSet<&String> = now.keys().chain(old.keys()).collect();
+            let mask = |k: &str, v: &String| {
+                if k == "cipassword" {
+                    "**********".to_owned()
+                } else {
+                    v.clone()
+                }
+            };
+            Ok(keys
+                .into_iter()
+                .map(|k| {
+                    let mut e = serde_json::json!({ "key": k });
+                    if let Some(v) = old.get(k) {
+                        e["value"] = mask(k, v).into();
+                    }
+                    match (old.get(k), now.get(k)) {
+                        (Some(a), Some(b)) if a != b => e["pending"] = mask(k, b).into(),
+                        (None, Some(b)) => e["pending"] = mask(k, b).into(),
+                        (Some(_), None) => e["delete"] = 1.into(),
+                        _ => {}
+                    }
+                    e
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// `PUT /nodes/{node}/qemu/{vmid}/cloudinit`: regenerate the image.
+    pub async fn cloudinit_regenerate(&self, node: &str, vmid: u32) -> Result<()> {
+        let path = format!("/nodes/{node}/qemu/{vmid}/cloudinit");
+        self.run("PUT", "/nodes/{node}/qemu/{vmid}/cloudinit", path, async {
+            let mut st = self.sim.lock();
+            self.check_node(&st, node)?;
+            self.check(&st, &format!("/vms/{vmid}"), "VM.Config.Cloudinit")?;
+            let vm = Self::vm_mut(&mut st, node, vmid)?;
+            if !vm.conf.values().any(|v| v.contains("-cloudinit")) {
+                return Err(e500(format!("VM {vmid} has no cloud-init drive")));
+            }
+            vm.cloudinit_generated = Some(crate::state::cloudinit_values(&vm.conf));
+            Ok(())
+        })
+        .await
+    }
+
+    /// `GET /cluster/status`.
+    pub async fn cluster_status(&self) -> Result<Vec<serde_json::Value>> {
+        self.run("GET", "/cluster/status", "/cluster/status".into(), async {
+            let st = self.sim.lock();
+            let nodes = &self.sim.inner.config.nodes;
+            let mut out = vec![serde_json::json!({
+                "type": "cluster", "id": "cluster", "name": self.sim.inner.config.cluster_name,
+                "nodes": nodes.len(), "quorate": 1, "version": nodes.len(),
+            })];
+            for (i, n) in nodes.iter().enumerate() {
+                out.push(serde_json::json!({
+                    "type": "node", "id": format!("node/{}", n.name), "name": n.name, "nodeid": i + 1,
+                    "online": u8::from(st.online.get(&n.name).copied().unwrap_or(false)),
+                    "local": u8::from(i == 0), "ip": format!("192.0.2.{}", i + 1), "level": "",
+                }));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// `GET /nodes/{node}/storage/{storage}/status`.
+    pub async fn storage_status(&self, node: &str, storage: &str) -> Result<NodeStorage> {
+        let path = format!("/nodes/{node}/storage/{storage}/status");
+        let node_n = NodeName::new(node);
+        let found = self
+            .node_storages(&node_n)
+            .await?
+            .into_iter()
+            .find(|s| s.storage == storage);
+        self.run(
+            "GET",
+            "/nodes/{node}/storage/{storage}/status",
+            path,
+            async {
+                let st = self.sim.lock();
+                self.check_any(
+                    &st,
+                    &format!("/storage/{storage}"),
+                    &["Datastore.Audit", "Datastore.AllocateSpace"],
+                )?;
+                found.ok_or_else(|| e500(format!("storage '{storage}' does not exist")))
+            },
+        )
+        .await
+    }
+
+    /// `GET /nodes/{node}/tasks` (or `/cluster/tasks` with `None`): tasks the
+    /// caller may see, newest first. `status` is the exit text of finished tasks.
+    pub async fn list_tasks(&self, node: Option<&str>) -> Result<Vec<serde_json::Value>> {
+        let (template, path) = match node {
+            Some(n) => ("/nodes/{node}/tasks", format!("/nodes/{n}/tasks")),
+            None => ("/cluster/tasks", "/cluster/tasks".to_owned()),
+        };
+        self.run("GET", template, path, async {
+            let st = self.sim.lock();
+            if let Some(n) = node {
+                self.check_node(&st, n)?;
+            }
+            let mut out: Vec<(u64, u32, serde_json::Value)> = st
+                .tasks
+                .values()
+                .filter(|t| node.is_none_or(|n| t.upid.node == n))
+                .filter(|t| self.check_task_access(&st, &t.upid).is_ok())
+                .map(|t| {
+                    let u = &t.upid;
+                    let (user, token) = u.user_and_token();
+                    let mut e = serde_json::json!({
+                        "upid": u.to_string(), "node": u.node, "pid": u.pid, "pstart": u.pstart,
+                        "starttime": u.starttime, "type": u.task_type, "id": u.id, "user": user,
+                    });
+                    if let Some(tk) = token {
+                        e["tokenid"] = tk.into();
+                    }
+                    if let (Some(s), Some(end)) = (&t.exitstatus, t.endtime) {
+                        e["status"] = s.clone().into();
+                        e["endtime"] = end.into();
+                    }
+                    (u.starttime, u.pid, e)
+                })
+                .collect();
+            out.sort_by_key(|x| std::cmp::Reverse((x.0, x.1)));
+            Ok(out.into_iter().map(|x| x.2).collect())
+        })
+        .await
+    }
+
+    /// `GET /access/acl`: entries on paths the caller may audit.
+    pub async fn acl_list(&self) -> Result<Vec<serde_json::Value>> {
+        self.run("GET", "/access/acl", "/access/acl".into(), async {
+            let st = self.sim.lock();
+            Ok(st
+                .access
+                .acl
+                .iter()
+                .filter(|e| {
+                    st.access.has(&self.who, &e.path, "Sys.Audit")
+                        || st.access.has(&self.who, &e.path, "Permissions.Modify")
+                })
+                .map(|e| {
+                    serde_json::json!({
+                        "path": e.path, "roleid": e.role, "ugid": e.subject,
+                        "type": if e.subject.contains('!') { "token" } else { "user" },
+                        "propagate": u8::from(e.propagate),
+                    })
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// `GET /access/roles`.
+    pub async fn roles_list(&self) -> Result<Vec<serde_json::Value>> {
+        self.run("GET", "/access/roles", "/access/roles".into(), async {
+            let st = self.sim.lock();
+            Ok(st
+                .access
+                .roles
+                .iter()
+                .map(|(id, privs)| {
+                    let p: Vec<&str> = privs.iter().map(String::as_str).collect();
+                    serde_json::json!({ "roleid": id, "privs": p.join(","), "special": 1 })
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// `GET /access/permissions[?path=]`: the caller's privileges per path.
+    pub async fn permissions(&self, path: Option<&str>) -> Result<serde_json::Value> {
+        self.run(
+            "GET",
+            "/access/permissions",
+            "/access/permissions".into(),
+            async {
+                let st = self.sim.lock();
+                let paths: BTreeSet<String> = match path {
+                    Some(p) => [p.to_owned()].into(),
+                    None => std::iter::once("/".to_owned())
+                        .chain(st.access.acl.iter().map(|e| e.path.clone()))
+                        .collect(),
+                };
+                let mut out = serde_json::Map::new();
+                for p in paths {
+                    let privs: serde_json::Map<String, serde_json::Value> = st
+                        .access
+                        .privs(&self.who, &p)
+                        .into_iter()
+                        .map(|x| (x, 1.into()))
+                        .collect();
+                    out.insert(p, privs.into());
+                }
+                Ok(serde_json::Value::Object(out))
+            },
+        )
+        .await
+    }
+
+    /// `GET /access/users`: all users for auditors, otherwise only oneself.
+    pub async fn users_list(&self) -> Result<Vec<serde_json::Value>> {
+        self.run("GET", "/access/users", "/access/users".into(), async {
+            let st = self.sim.lock();
+            let all = st.access.has(&self.who, "/access/groups", "User.Modify") || st.access.has(&self.who, "/access", "Sys.Audit");
+            Ok(st
+                .access
+                .users
+                .iter()
+                .filter(|(id, _)| all || **id == self.who.user)
+                .map(|(id, u)| {
+                    let mut e = serde_json::json!({ "userid": id, "enable": u8::from(u.enable), "expire": 0 });
+                    if let Some(c) = &u.comment {
+                        e["comment"] = c.clone().into();
+                    }
+                    e
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// `GET /access/users/{userid}/token`.
+    pub async fn tokens_list(&self, userid: &str) -> Result<Vec<serde_json::Value>> {
+        let path = format!("/access/users/{userid}/token");
+        self.run("GET", "/access/users/{userid}/token", path, async {
+            let st = self.sim.lock();
+            if self.who.token.is_some() || self.who.user != userid {
+                self.check(&st, "/access/groups", "User.Modify")?;
+            }
+            if !st.access.users.contains_key(userid) {
+                return Err(e500(format!("no such user ('{userid}')")));
+            }
+            let prefix = format!("{userid}!");
+            Ok(st
+                .access
+                .tokens
+                .iter()
+                .filter_map(|(id, t)| id.strip_prefix(&prefix).map(|name| (name, t)))
+                .map(|(name, t)| {
+                    let mut e = serde_json::json!({ "tokenid": name, "privsep": u8::from(t.privsep), "expire": t.expire });
+                    if let Some(c) = &t.comment {
+                        e["comment"] = c.clone().into();
+                    }
+                    e
+                })
+                .collect())
+        })
+        .await
+    }
+}
