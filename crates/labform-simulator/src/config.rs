@@ -91,6 +91,11 @@ pub struct Timing {
     pub storage_lock_timeout_secs: f64,
     /// Delay of every 401 answer (Proxmox: about 3 s).
     pub auth_failure_delay_secs: f64,
+    /// How long a new VM is listed in `/cluster/resources` without its
+    /// statistics (`name`, `maxmem`, status `unknown`), like pvestatd's
+    /// ~10 s broadcast lag. 0 (the default) shows them at once, except while
+    /// the VM is locked by create or clone.
+    pub resources_lag_secs: f64,
 }
 
 impl Default for Timing {
@@ -106,6 +111,7 @@ impl Default for Timing {
             clone_lock_timeout_secs: 1.0,
             storage_lock_timeout_secs: 10.0,
             auth_failure_delay_secs: 3.0,
+            resources_lag_secs: 0.0,
         }
     }
 }

@@ -151,6 +151,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/version", &[]),
     route("GET", "/nodes", &[]),
     route("GET", "/cluster/status", &[]),
+    route("GET", "/nodes/{node}/status", &[r("node", S)]),
     route("GET", "/cluster/tasks", &[]),
     route(
         "GET",

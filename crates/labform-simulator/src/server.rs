@@ -1026,6 +1026,7 @@ async fn dispatch(
             ("GET", "/version") => to_json(c.version().await),
             ("GET", "/nodes") => to_json(c.nodes().await),
             ("GET", "/cluster/status") => to_json(c.cluster_status().await),
+            ("GET", "/nodes/{node}/status") => to_json(c.node_status(node.as_str()).await),
             ("GET", "/cluster/tasks") => to_json(c.list_tasks(None).await),
             ("GET", "/nodes/{node}/tasks") => {
                 let mut tasks = match c.list_tasks(Some(node.as_str())).await {

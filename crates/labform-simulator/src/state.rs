@@ -73,6 +73,8 @@ pub struct Vm {
     pub clone_temp: bool,
     /// Cloud-init values the current cloud-init image was generated from.
     pub cloudinit_generated: Option<BTreeMap<String, String>>,
+    /// When the VM appeared in the cluster's VM list.
+    pub created_at: tokio::time::Instant,
 }
 
 impl Vm {
@@ -90,6 +92,7 @@ impl Vm {
             pool: None,
             clone_temp: false,
             cloudinit_generated: None,
+            created_at: tokio::time::Instant::now(),
         }
     }
 

@@ -818,6 +818,9 @@ async fn read_endpoints_answer_schema_shaped_data() {
     assert_eq!(tasks["data"][0]["status"], "OK");
     let all = get("/cluster/tasks").await;
     assert!(all["data"].as_array().unwrap().len() >= 2);
+    let ns = get("/nodes/pve1/status").await;
+    assert_eq!(ns["data"]["memory"]["total"], 64u64 << 30);
+    assert_eq!(ns["data"]["cpuinfo"]["cpus"], 16);
     let status = get("/cluster/status").await;
     assert_eq!(status["data"][0]["type"], "cluster");
     let st = get("/nodes/pve1/storage/local-lvm/status").await;

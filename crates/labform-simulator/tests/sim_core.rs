@@ -883,3 +883,27 @@ async fn instant_timing_runs_on_the_real_clock() {
     .unwrap();
     assert_eq!(st.exitstatus.as_deref(), Some("OK"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn resources_can_lag_like_pvestatd() {
+    let mut cfg = SimConfig::cluster(1, Secret::new("pw"));
+    cfg.timing.resources_lag_secs = 10.0;
+    let s = Simulator::new(cfg);
+    let api = s.root();
+    let u = api
+        .create_vm(&n1(), &CreateVm::new(id(100)).with("name", "late"))
+        .await
+        .unwrap();
+    ok(&api, u).await;
+    let r = api.cluster_resources(Some(ResourceType::Vm)).await.unwrap();
+    assert_eq!(
+        (r[0].name.as_deref(), r[0].status.as_deref(), r[0].maxmem),
+        (None, Some("unknown"), None)
+    );
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let r = api.cluster_resources(Some(ResourceType::Vm)).await.unwrap();
+    assert_eq!(
+        (r[0].name.as_deref(), r[0].status.as_deref()),
+        (Some("late"), Some("stopped"))
+    );
+}

@@ -69,7 +69,9 @@ impl ProxmoxApi for SimClient {
                         }
                         // Freshly created or cloned VMs are in the vmlist before
                         // pvestatd has reported their stats.
-                        let fresh = matches!(vm.lock(), Some("clone") | Some("create"));
+                        let t = self.sim.inner.config.timing;
+                        let fresh = matches!(vm.lock(), Some("clone") | Some("create"))
+                            || vm.created_at.elapsed() < t.dur(t.resources_lag_secs);
                         let disk: u64 = vm
                             .conf
                             .iter()

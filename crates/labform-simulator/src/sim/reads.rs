@@ -431,4 +431,44 @@ impl SimClient {
         })
         .await
     }
+
+    /// `GET /nodes/{node}/status`.
+    pub async fn node_status(&self, node: &str) -> Result<serde_json::Value> {
+        let path = format!("/nodes/{node}/status");
+        self.run("GET", "/nodes/{node}/status", path, async {
+            let st = self.sim.lock();
+            self.check_node(&st, node)?;
+            self.check(&st, &format!("/nodes/{node}"), "Sys.Audit")?;
+            let spec = self
+                .sim
+                .inner
+                .config
+                .nodes
+                .iter()
+                .find(|n| n.name == node)
+                .ok_or_else(|| e500(format!("no such node '{node}'")))?;
+            let used: u64 =
+                st.vms.values().filter(|v| v.node == node && v.running).map(|v| v.memory_mib() << 20).sum();
+            let base = 2u64 << 30;
+            let used = (used + base).min(spec.memory);
+            Ok(serde_json::json!({
+                "boot-info": {"mode": "efi", "secureboot": 0},
+                "cpu": 0.02,
+                "cpuinfo": {"cores": spec.cpus / 2, "cpus": spec.cpus, "model": "Simulated CPU", "sockets": 1},
+                "current-kernel": {
+                    "machine": "x86_64", "release": "6.14.8-2-pve", "sysname": "Linux",
+                    "version": "#1 SMP PREEMPT_DYNAMIC PMX 6.14.8-2 (2025-07-22T10:04Z)",
+                },
+                "loadavg": ["0.10", "0.05", "0.01"],
+                "memory": {
+                    "available": spec.memory - used, "free": spec.memory - used,
+                    "total": spec.memory, "used": used,
+                },
+                "pveversion": "pve-manager/9.1.9/5b2c9d0e2a7c4f31",
+                "rootfs": {"avail": 90u64 << 30, "free": 90u64 << 30, "total": 100u64 << 30, "used": 10u64 << 30},
+                "uptime": 86_400,
+            }))
+        })
+        .await
+    }
 }
