@@ -2,6 +2,10 @@
 //! `{"data": ...}` envelope, Proxmox's status codes, reason phrases and
 //! error bodies, ticket (+ CSRF) and API-token authentication, parameter
 //! validation, and 501 for everything not implemented.
+//!
+//! One extra endpoint lives outside Proxmox's namespace:
+//! `GET`/`PUT /simulator/faults` reads or replaces the fault configuration
+//! (JSON, see [`crate::faults`]); only `root@pam` may use it.
 
 use crate::auth::TicketAuthority;
 use crate::config::{SimConfig, Timing};
@@ -104,6 +108,9 @@ pub struct ServeOptions {
     pub faults: Option<PathBuf>,
     /// Timing (defaults to Proxmox-like real time).
     pub timing: Timing,
+    /// Seed for MACs, UPID pids and fault decisions (random if `None`);
+    /// fix it for reproducible runs.
+    pub seed: Option<u64>,
 }
 
 impl ServeOptions {
@@ -116,6 +123,7 @@ impl ServeOptions {
             nodes: 3,
             faults: None,
             timing: Timing::default(),
+            seed: None,
         }
     }
 }
@@ -295,11 +303,12 @@ pub async fn launch(options: ServeOptions) -> Result<Launched, ServeError> {
     };
     let mut config = SimConfig::cluster(options.nodes, password.clone());
     config.timing = options.timing;
-    config.seed = u64::from_le_bytes(
-        crate::sim::random_uuid().as_bytes()[..8]
-            .try_into()
-            .unwrap_or([1; 8]),
-    );
+    config.seed = options.seed.unwrap_or_else(|| {
+        let mut b = [0u8; 8];
+        getrandom::fill(&mut b)
+            .map(|()| u64::from_le_bytes(b))
+            .unwrap_or(1)
+    });
     let faults = match &options.faults {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|source| ServeError::FaultFile {
