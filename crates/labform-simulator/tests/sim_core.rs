@@ -907,3 +907,52 @@ async fn resources_can_lag_like_pvestatd() {
         (Some("late"), Some("stopped"))
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn destroying_a_vm_keeps_attached_isos() {
+    let s = sim();
+    let api = s.root();
+    let iso = Upload {
+        content: "iso".into(),
+        filename: "seed.iso".into(),
+        data: vec![1; 100],
+    };
+    let u = api
+        .upload(&n1(), &StorageName::new("local"), &iso)
+        .await
+        .unwrap();
+    ok(&api, u).await;
+    let u = api
+        .create_vm(
+            &n1(),
+            &CreateVm::new(id(170))
+                .with("scsi0", "local-lvm:1")
+                .with("ide2", "local:iso/seed.iso,media=cdrom"),
+        )
+        .await
+        .unwrap();
+    ok(&api, u).await;
+    let u = api
+        .delete_vm(
+            &n1(),
+            id(170),
+            DeleteVm {
+                purge: true,
+                destroy_unreferenced_disks: true,
+            },
+        )
+        .await
+        .unwrap();
+    ok(&api, u).await;
+    let isos = api
+        .storage_content(&n1(), &StorageName::new("local"), Some("iso"))
+        .await
+        .unwrap();
+    assert_eq!(isos.len(), 1, "the ISO survives");
+    assert!(
+        api.storage_content(&n1(), &StorageName::new("local-lvm"), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

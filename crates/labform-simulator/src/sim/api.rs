@@ -864,6 +864,17 @@ impl ProxmoxApi for SimClient {
                                 vols.sort();
                                 vols.dedup();
                             }
+                            // Only the VM's own volumes are freed, never
+                            // attached ISO images or other VMs' disks.
+                            vols.retain(|volid| {
+                                volid
+                                    .split_once(':')
+                                    .and_then(|(s, n)| {
+                                        let spec = sim.storage(s)?;
+                                        st.volumes.get(&Simulator::store_key(spec, &node_s))?.get(n)
+                                    })
+                                    .is_some_and(|v| v.vmid == Some(vmid))
+                            });
                             for v in &vols {
                                 if Simulator::volume_in_use_as_base(&st, v) {
                                     return Err(format!(
@@ -976,12 +987,12 @@ impl ProxmoxApi for SimClient {
                                     if spec.shared {
                                         return None;
                                     }
-                                    let size = st
+                                    let vol = st
                                         .volumes
                                         .get(&Simulator::store_key(spec, &node_s))?
-                                        .get(&n)?
-                                        .size;
-                                    Some((s, n, size))
+                                        .get(&n)?;
+                                    // Only the VM's own disks move with it.
+                                    (vol.vmid == Some(vmid)).then_some((s, n, vol.size))
                                 })
                                 .collect()
                         };
