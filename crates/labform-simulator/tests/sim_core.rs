@@ -956,3 +956,54 @@ async fn destroying_a_vm_keeps_attached_isos() {
             .is_empty()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn detached_disks_become_unused_and_deleting_unused_destroys_them() {
+    let s = sim();
+    let api = s.root();
+    let lvm = StorageName::new("local-lvm");
+    let u = api
+        .create_vm(
+            &n1(),
+            &CreateVm::new(id(180))
+                .with("scsi0", "local-lvm:1")
+                .with("scsi1", "local-lvm:2"),
+        )
+        .await
+        .unwrap();
+    ok(&api, u).await;
+    api.update_vm_config_sync(&n1(), id(180), &ConfigUpdate::new().delete("scsi1"))
+        .await
+        .unwrap();
+    let c = api.vm_config(&n1(), id(180), false).await.unwrap();
+    assert_eq!(c.get("unused0"), Some("local-lvm:vm-180-disk-1"));
+    assert_eq!(
+        api.storage_content(&n1(), &lvm, None).await.unwrap().len(),
+        2
+    );
+    // Replacing scsi0 with a new disk detaches the old one too.
+    let u = api
+        .update_vm_config(
+            &n1(),
+            id(180),
+            &ConfigUpdate::new().set("scsi0", "local-lvm:3"),
+        )
+        .await
+        .unwrap();
+    ok(&api, u).await;
+    let c = api.vm_config(&n1(), id(180), false).await.unwrap();
+    assert_eq!(c.get("scsi0"), Some("local-lvm:vm-180-disk-2,size=3G"));
+    assert_eq!(c.get("unused1"), Some("local-lvm:vm-180-disk-0"));
+    api.update_vm_config_sync(
+        &n1(),
+        id(180),
+        &ConfigUpdate::new().delete("unused0").delete("unused1"),
+    )
+    .await
+    .unwrap();
+    let vols = api.storage_content(&n1(), &lvm, None).await.unwrap();
+    assert_eq!(
+        vols.iter().map(|v| v.volid.as_str()).collect::<Vec<_>>(),
+        ["local-lvm:vm-180-disk-2"]
+    );
+}

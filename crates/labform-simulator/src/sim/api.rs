@@ -283,7 +283,14 @@ impl ProxmoxApi for SimClient {
                             set.entry("vmgenid".into()).or_insert(vmgen);
                             set.entry("meta".into())
                                 .or_insert(format!("creation-qemu=9.2.0,ctime={}", unix_now()));
-                            SimClient::apply_update(&mut st, vmid, set, vec![], &[]);
+                            SimClient::apply_update(
+                                &mut st,
+                                &sim.inner.config.storages,
+                                vmid,
+                                set,
+                                vec![],
+                                &[],
+                            );
                             if let Some(vm) = st.vms.get_mut(&vmid) {
                                 vm.conf.remove("lock");
                             }
@@ -372,7 +379,14 @@ impl ProxmoxApi for SimClient {
                         for (k, v) in &set {
                             log.log(format!("update VM {vmid}: -{k} {v}"));
                         }
-                        SimClient::apply_update(&mut sim.lock(), vmid, set, delete, &revert);
+                        SimClient::apply_update(
+                            &mut sim.lock(),
+                            &sim.inner.config.storages,
+                            vmid,
+                            set,
+                            delete,
+                            &revert,
+                        );
                         Ok(())
                     },
                 ))
@@ -435,7 +449,14 @@ impl ProxmoxApi for SimClient {
                     return Err(e500("checksum mismatch (file change by other user?)"));
                 }
                 Self::check_lock(vm)?;
-                Self::apply_update(&mut st, vmid, set, delete, &update.revert);
+                Self::apply_update(
+                    &mut st,
+                    &self.sim.inner.config.storages,
+                    vmid,
+                    set,
+                    delete,
+                    &update.revert,
+                );
                 Ok(())
             },
         )

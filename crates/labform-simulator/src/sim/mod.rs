@@ -128,7 +128,9 @@ fn is_fast_plug(key: &str) -> bool {
 
 /// Keys hot-plugged on running VMs with the default `hotplug=network,disk,usb`.
 fn is_hotplug(key: &str) -> bool {
-    indexed(key, "net", 31) || (is_drive_key(key) && key != "efidisk0" && key != "tpmstate0")
+    indexed(key, "net", 31)
+        || (is_drive_key(key) && key != "efidisk0" && key != "tpmstate0")
+        || indexed(key, "unused", 255)
 }
 
 const PLAIN_KEYS: &[&str] = &[
@@ -1027,6 +1029,7 @@ impl SimClient {
     /// on running VMs); allocates new disks synchronously in state.
     fn apply_update(
         st: &mut State,
+        storages: &[StorageSpec],
         vm_key: u32,
         set: BTreeMap<String, String>,
         delete: Vec<String>,
@@ -1041,6 +1044,64 @@ impl SimClient {
                 let mac = Simulator::gen_mac(st);
                 n.set_macaddr(mac);
                 macs.push((k.clone(), n.canonical()));
+            }
+        }
+        let Some(vm) = st.vms.get(&vm_key) else {
+            return;
+        };
+        let immediate = |k: &str| !vm.running || is_fast_plug(k) || is_hotplug(k);
+        // Disks replaced or detached now become `unusedN`; deleting an
+        // `unusedN` destroys its volume (qemu-server semantics).
+        let owned_volume = |value: &str| -> Option<(String, String)> {
+            let d = Drive::parse(value).ok()?;
+            if d.is_cdrom() {
+                return None;
+            }
+            let DriveVolume::Volume { storage, name } = d.volume else {
+                return None;
+            };
+            let spec = storages.iter().find(|s| s.id == storage)?;
+            let vol = st
+                .volumes
+                .get(&Simulator::store_key(spec, &vm.node))?
+                .get(&name)?;
+            (vol.vmid == Some(vm_key)).then(|| {
+                (
+                    Simulator::store_key(spec, &vm.node),
+                    format!("{storage}:{name}"),
+                )
+            })
+        };
+        let mut retired = Vec::new();
+        for k in set
+            .keys()
+            .chain(delete.iter())
+            .filter(|k| is_drive_key(k) && immediate(k))
+        {
+            let Some(old) = vm.conf.get(k) else { continue };
+            let Some((_, volid)) = owned_volume(old) else {
+                continue;
+            };
+            let still_used = set
+                .get(k)
+                .and_then(|v| Drive::parse(v).ok())
+                .is_some_and(|d| d.volume.to_string() == volid);
+            if !still_used {
+                retired.push(volid);
+            }
+        }
+        let freed: Vec<(String, String)> = delete
+            .iter()
+            .filter(|k| indexed(k, "unused", 255))
+            .filter_map(|k| vm.conf.get(k).and_then(|v| owned_volume(v)))
+            .collect();
+        for (key, volid) in freed {
+            let name = volid
+                .split_once(':')
+                .map(|x| x.1.to_owned())
+                .unwrap_or_default();
+            if let Some(m) = st.volumes.get_mut(&key) {
+                m.remove(&name);
             }
         }
         let Some(vm) = st.vms.get_mut(&vm_key) else {
@@ -1063,13 +1124,18 @@ impl SimClient {
             }
         }
         for k in delete {
-            if !vm.running || is_fast_plug(&k) {
+            if !vm.running || is_fast_plug(&k) || is_hotplug(&k) {
                 vm.conf.remove(&k);
                 vm.pending.remove(&k);
                 vm.pending_delete.remove(&k);
             } else {
                 vm.pending.remove(&k);
                 vm.pending_delete.insert(k);
+            }
+        }
+        for volid in retired {
+            if let Some(n) = (0..256).find(|n| !vm.conf.contains_key(&format!("unused{n}"))) {
+                vm.conf.insert(format!("unused{n}"), volid);
             }
         }
     }
