@@ -1382,8 +1382,13 @@ fn unimplemented_param(template: &str, map: &BTreeMap<String, String>) -> Option
         "/nodes/{node}/qemu/{vmid}/snapshot" => &["vmstate"],
         "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback" => &["start"],
         "/nodes/{node}/storage/{storage}/download-url" => &["compression"],
+        "/access/acl" => &["groups"],
+        "/access/users" => &["groups", "expire", "keys"],
         _ => &[],
     };
+    if template == "/access/users" && map.get("enable").is_some_and(|v| v == "0") {
+        return Some("enable");
+    }
     candidates.iter().copied().find(|k| set(k))
 }
 

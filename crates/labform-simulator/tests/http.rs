@@ -537,6 +537,16 @@ async fn http_semantics_match_proxmox() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    // Parameters the simulator does not model are refused, not ignored.
+    let r = c
+        .put(format!("{base}/access/acl"))
+        .header("cookie", &cookie)
+        .header("CSRFPreventionToken", &csrf)
+        .form(&[("path", "/"), ("roles", "PVEAuditor"), ("groups", "admins")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 501);
     // Tokens are refused where Proxmox refuses them.
     let root = root_client(&srv);
     let tok = root
