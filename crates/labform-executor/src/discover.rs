@@ -21,18 +21,38 @@ use crate::error::ExecuteError;
 /// Disk slots labform reads sizes from (cloud-init drives and CD-ROMs are skipped).
 const DISK_BUSES: &[&str] = &["scsi", "virtio", "sata", "ide"];
 
+/// How long discovery waits for guests that are still being created or cloned (a run that was
+/// killed leaves its Proxmox tasks running) before it reads them as they are.
+pub const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Reads every guest of `endpoint` (the lab's name for it) through `api`; owned guests of `scope`
 /// with their config.
+///
+/// Guests locked by `clone` or `create` are still being made, possibly by a run that was killed:
+/// their config (and so their owner) is not final yet. Discovery waits for those locks to clear
+/// first, so an unfinished VM of this lab is never mistaken for someone else's.
 pub async fn discover(
     endpoint: &str,
     api: Arc<dyn ProxmoxApi>,
     scope: &str,
     concurrency: usize,
 ) -> Result<Vec<ObservedVm>, ExecuteError> {
-    let resources = api
-        .cluster_resources(Some(ResourceType::Vm))
-        .await
-        .map_err(|source| ExecuteError::api("list the cluster's VMs", source))?;
+    let started = tokio::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(100);
+    let resources = loop {
+        let resources = api
+            .cluster_resources(Some(ResourceType::Vm))
+            .await
+            .map_err(|source| ExecuteError::api("list the cluster's VMs", source))?;
+        let settling = resources
+            .iter()
+            .any(|resource| matches!(resource.lock.as_deref(), Some("clone") | Some("create")));
+        if !settling || started.elapsed() >= SETTLE_TIMEOUT {
+            break resources;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(5));
+    };
     let scope_tag = format!("scope-{scope}");
     let mut observed = Vec::new();
     let mut reads = tokio::task::JoinSet::new();

@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use labform_ids::{NodeName, StorageName, VmId};
 use labform_planner::desired::desired_config;
-use labform_planner::inventory::Inventory;
 use labform_planner::ownership::Owner;
 use labform_planner::plan::{Plan, PlannedImage, PlannedTemplate, PlannedVm};
 use labform_planner::reconcile::{Effect, Reconciliation, VmAction, VmChange};
@@ -147,6 +146,8 @@ struct Run {
     sequence: AtomicI64,
     images: Vec<OnceCell<Result<(), String>>>,
     templates: Vec<OnceCell<Result<(), String>>>,
+    /// Templates that exist but were never converted (a run stopped in between).
+    unconverted: Vec<bool>,
     storage_permits: Mutex<HashMap<String, Arc<Semaphore>>>,
     pending_reboot: Mutex<Vec<String>>,
     jitter: AtomicUsize,
@@ -162,11 +163,10 @@ enum Job {
     Delete(VmChange, bool),
 }
 
-/// Carries out `reconciliation` of `plan` (with `inventory`, what discovery found) on `endpoints`.
+/// Carries out `reconciliation` of `plan` on `endpoints`.
 pub async fn apply(
     plan: &Plan,
     reconciliation: &Reconciliation,
-    inventory: &Inventory,
     endpoints: &[Endpoint],
     options: ApplyOptions,
     journal: Arc<Journal>,
@@ -198,6 +198,17 @@ pub async fn apply(
             .collect(),
         images: plan.images.iter().map(|_| OnceCell::new()).collect(),
         templates: plan.templates.iter().map(|_| OnceCell::new()).collect(),
+        unconverted: plan
+            .templates
+            .iter()
+            .map(|template| {
+                reconciliation.changes.iter().any(|change| {
+                    change.template
+                        && change.name == template.name
+                        && matches!(change.action, VmAction::Update { .. })
+                })
+            })
+            .collect(),
         options,
         journal,
         events,
@@ -231,7 +242,7 @@ pub async fn apply(
             VmAction::Delete { protected } => {
                 template_deletions.push(Job::Delete(change.clone(), *protected))
             }
-            VmAction::Create | VmAction::Update { .. } => {}
+            VmAction::Create | VmAction::Update { .. } | VmAction::Start => {}
         }
     }
     let mut jobs = Vec::new();
@@ -249,15 +260,7 @@ pub async fn apply(
             (VmAction::Create, Some(index)) => Job::Create(index),
             (VmAction::Update { changes }, Some(index)) => Job::Update(index, changes.clone()),
             (VmAction::Replace { .. }, Some(index)) => Job::Replace(index),
-            (VmAction::Unchanged, Some(index)) => {
-                let running = inventory.vms.iter().any(|vm| {
-                    vm.endpoint == change.endpoint && vm.vm_id == change.vm_id && vm.running
-                });
-                if running || run.plan.vms[index].boot == "installer" {
-                    continue;
-                }
-                Job::Start(index)
-            }
+            (VmAction::Start, Some(index)) => Job::Start(index),
             (VmAction::Delete { protected }, _) => Job::Delete(change.clone(), *protected),
             _ => continue,
         };
@@ -464,6 +467,23 @@ impl Run {
         kind: &str,
         target: &str,
         api: &dyn ProxmoxApi,
+        work: F,
+    ) -> Result<(), String>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = labform_proxmox::Result<Option<Upid>>>,
+    {
+        self.step_tolerating(kind, target, api, |_| false, work)
+            .await
+    }
+
+    /// [`Run::step`], counting an error `tolerate` accepts as success (the work was already done).
+    async fn step_tolerating<F, Fut>(
+        &self,
+        kind: &str,
+        target: &str,
+        api: &dyn ProxmoxApi,
+        tolerate: impl Fn(&str) -> bool,
         mut work: F,
     ) -> Result<(), String>
     where
@@ -498,6 +518,7 @@ impl Run {
             };
             match outcome {
                 Ok(()) => break Ok(()),
+                Err(error) if tolerate(&chain(&error)) => break Ok(()),
                 Err(error) if attempt < self.options.retry.attempts && retryable(&error) => {
                     tokio::time::sleep(self.backoff(attempt)).await;
                 }
@@ -643,12 +664,35 @@ impl Run {
 
     async fn ensure_template(&self, index: usize) -> Result<(), String> {
         self.templates[index]
-            .get_or_init(|| self.make_template(&self.plan.templates[index]))
+            .get_or_init(|| self.make_template(index))
             .await
             .clone()
     }
 
-    async fn make_template(&self, template: &PlannedTemplate) -> Result<(), String> {
+    async fn make_template(&self, index: usize) -> Result<(), String> {
+        let template = &self.plan.templates[index];
+        let api = self.api(&template.endpoint);
+        let node = NodeName::new(&template.node);
+        let target = format!(
+            "{} ({}) on {}/{}",
+            template.name, template.vm_id, template.node, template.storage
+        );
+        if !self.unconverted[index] {
+            self.create_template_vm(template, &target).await?;
+        }
+        self.step("convert-to-template", &target, api.as_ref(), || async {
+            api.convert_to_template(&node, template.vm_id)
+                .await
+                .map(Some)
+        })
+        .await
+    }
+
+    async fn create_template_vm(
+        &self,
+        template: &PlannedTemplate,
+        target: &str,
+    ) -> Result<(), String> {
         let image_index = self
             .image_for(&template.endpoint, &template.image, &template.node)
             .ok_or_else(|| format!("no download planned for image `{}`", template.image))?;
@@ -691,18 +735,8 @@ impl Run {
             .with("boot", "order=scsi0")
             .with("serial0", "socket")
             .with("vga", "serial0");
-        let target = format!(
-            "{} ({}) on {}/{}",
-            template.name, template.vm_id, template.node, template.storage
-        );
-        self.step("create-template", &target, api.as_ref(), || async {
+        self.step("create-template", target, api.as_ref(), || async {
             api.create_vm(&node, &request).await.map(Some)
-        })
-        .await?;
-        self.step("convert-to-template", &target, api.as_ref(), || async {
-            api.convert_to_template(&node, template.vm_id)
-                .await
-                .map(Some)
         })
         .await
     }
@@ -793,12 +827,14 @@ impl Run {
         }
         self.configure(vm, &node, None).await?;
         self.grow_disks(vm, &node).await?;
+        self.seal(vm, &node).await?;
         self.power(vm, node.as_ref(), Power::Start).await?;
         self.wait_for_agent(vm, node.as_ref()).await
     }
 
-    /// Writes the managed config (all of it, or only `fields`), the extra disks and the final
-    /// ownership block.
+    /// Writes the managed config (all of it, or only `fields`) and allocates missing disks. The
+    /// ownership block keeps its spec until [`Run::seal`] runs, last, so an apply killed in
+    /// between is finished by the next one, never mistaken for drift.
     async fn configure(
         &self,
         vm: &PlannedVm,
@@ -833,14 +869,40 @@ impl Run {
             update = update.set("ciupgrade", 0);
         }
         let api_ref = api.as_ref();
-        let description = self
-            .owner(vm, &vm.spec)
-            .write_into(&self.current_description(vm, node).await?);
-        update = update.set("description", description);
+        let current = self
+            .retry_call("read the config", || api.vm_config(node, vm.vm_id, false))
+            .await
+            .map_err(|error| chain(&error))?;
+        for disk in &vm.disks {
+            if !current.values.contains_key(&disk.slot) {
+                update = update.set(
+                    disk.slot.clone(),
+                    format!("{}:{}", disk.storage, disk.size_gib),
+                );
+            }
+        }
+        if update.set.is_empty() && update.delete.is_empty() {
+            return Ok(());
+        }
         self.step("configure-vm", &Self::target(vm), api_ref, || async {
             api.update_vm_config(node, vm.vm_id, &update)
                 .await
                 .map(Some)
+        })
+        .await
+    }
+
+    /// Writes the final ownership block (the spec hash of what was just applied): the VM is done.
+    async fn seal(&self, vm: &PlannedVm, node: &NodeName) -> Result<(), String> {
+        let api = self.api(&vm.endpoint);
+        let description = self
+            .owner(vm, &vm.spec)
+            .write_into(&self.current_description(vm, node).await?);
+        let update = ConfigUpdate::new().set("description", description);
+        self.step("record-spec", &Self::target(vm), api.as_ref(), || async {
+            api.update_vm_config_sync(node, vm.vm_id, &update)
+                .await
+                .map(|()| None)
         })
         .await
     }
@@ -922,7 +984,9 @@ impl Run {
             Power::Shutdown => "shutdown-vm",
             Power::Reboot => "reboot-vm",
         };
-        self.step(kind, &vm.name, api.as_ref(), || async {
+        // Starting what already runs (a killed run's start that finished meanwhile) is done.
+        let tolerate = |error: &str| action == Power::Start && error.contains("already running");
+        self.step_tolerating(kind, &vm.name, api.as_ref(), tolerate, || async {
             api.vm_action(&node, vm.vm_id, action).await.map(Some)
         })
         .await
@@ -991,6 +1055,7 @@ impl Run {
         {
             self.grow_disks(vm, &node).await?;
         }
+        self.seal(vm, &node).await?;
         let api = self.api(&vm.endpoint);
         let status = self
             .retry_call("read the VM's status", || api.vm_status(&node, vm.vm_id))

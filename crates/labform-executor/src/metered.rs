@@ -132,6 +132,30 @@ impl ProxmoxApi for Metered {
         self.count(Kind::Write);
         self.inner.migrate_vm(node, vmid, target, online).await
     }
+    async fn list_snapshots(&self, node: &NodeName, vmid: VmId) -> Result<Vec<SnapshotEntry>> {
+        self.count(Kind::Read);
+        self.inner.list_snapshots(node, vmid).await
+    }
+    async fn create_snapshot(
+        &self,
+        node: &NodeName,
+        vmid: VmId,
+        name: &str,
+        description: Option<&str>,
+    ) -> Result<Upid> {
+        self.count(Kind::Write);
+        self.inner
+            .create_snapshot(node, vmid, name, description)
+            .await
+    }
+    async fn delete_snapshot(&self, node: &NodeName, vmid: VmId, name: &str) -> Result<Upid> {
+        self.count(Kind::Write);
+        self.inner.delete_snapshot(node, vmid, name).await
+    }
+    async fn rollback_snapshot(&self, node: &NodeName, vmid: VmId, name: &str) -> Result<Upid> {
+        self.count(Kind::Write);
+        self.inner.rollback_snapshot(node, vmid, name).await
+    }
     async fn task_status(&self, upid: &Upid) -> Result<TaskStatus> {
         self.count(Kind::Read);
         self.inner.task_status(upid).await
@@ -162,6 +186,10 @@ impl ProxmoxApi for Metered {
         self.count(Kind::Write);
         self.inner.download_url(node, storage, req).await
     }
+    async fn upload(&self, node: &NodeName, storage: &StorageName, file: &Upload) -> Result<Upid> {
+        self.count(Kind::Write);
+        self.inner.upload(node, storage, file).await
+    }
     async fn agent_network_interfaces(
         &self,
         node: &NodeName,
@@ -169,6 +197,27 @@ impl ProxmoxApi for Metered {
     ) -> Result<Vec<GuestInterface>> {
         self.count(Kind::Read);
         self.inner.agent_network_interfaces(node, vmid).await
+    }
+    async fn agent_ping(&self, node: &NodeName, vmid: VmId) -> Result<()> {
+        self.count(Kind::Write);
+        self.inner.agent_ping(node, vmid).await
+    }
+    async fn delete_volume(
+        &self,
+        node: &NodeName,
+        storage: &StorageName,
+        volume: &str,
+    ) -> Result<Upid> {
+        self.count(Kind::Write);
+        self.inner.delete_volume(node, storage, volume).await
+    }
+    async fn pools(&self) -> Result<Vec<PoolInfo>> {
+        self.count(Kind::Write);
+        self.inner.pools().await
+    }
+    async fn create_pool(&self, poolid: &str, comment: Option<&str>) -> Result<()> {
+        self.count(Kind::Write);
+        self.inner.create_pool(poolid, comment).await
     }
     async fn create_user(&self, req: &CreateUser) -> Result<()> {
         self.count(Kind::Write);

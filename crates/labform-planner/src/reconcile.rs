@@ -58,6 +58,8 @@ pub enum VmAction {
         /// Why.
         reason: String,
     },
+    /// Exists as planned but is not running: start it.
+    Start,
     /// Owned but no longer in the lab.
     Delete {
         /// Proxmox protection is on: deletion is refused until it is turned off.
@@ -179,7 +181,10 @@ pub fn reconcile(plan: &Plan, inventory: &Inventory) -> Reconciliation {
             }
             Some(found) => {
                 matched.insert((found.endpoint.clone(), found.vm_id.get()));
-                vm_action(vm, found)
+                match vm_action(vm, found) {
+                    VmAction::Unchanged if !found.running => VmAction::Start,
+                    action => action,
+                }
             }
         };
         result.changes.push(VmChange {
@@ -239,16 +244,28 @@ fn conflict(endpoint: &str, vm_id: VmId, planned: &str, holder: &ObservedVm) -> 
 }
 
 fn template_action(template: &PlannedTemplate, observed: &ObservedVm) -> VmAction {
-    if !observed.template {
-        return VmAction::Replace {
-            reason: "the VM is no longer a template".to_owned(),
-        };
-    }
     let recorded = observed
         .owner
         .as_ref()
         .map(|owner| owner.spec.as_str())
         .unwrap_or("");
+    if !observed.template && recorded == template.spec {
+        // Created, but the run that created it stopped before converting it: finish the job.
+        return VmAction::Update {
+            changes: vec![FieldChange {
+                field: "template".to_owned(),
+                observed: Some("0".to_owned()),
+                desired: Some("1".to_owned()),
+                drift: false,
+                effect: Effect::Live,
+            }],
+        };
+    }
+    if !observed.template {
+        return VmAction::Replace {
+            reason: "the VM is no longer a template".to_owned(),
+        };
+    }
     if recorded != template.spec {
         return VmAction::Replace {
             reason: format!(
@@ -340,6 +357,17 @@ fn vm_action(vm: &PlannedVm, observed: &ObservedVm) -> VmAction {
         return VmAction::Replace {
             reason: format!("disk {} is no longer in the lab", extra.slot),
         };
+    }
+    if changes.is_empty() && !drift {
+        // Everything matches but the recorded spec: an apply stopped before recording it (or the
+        // lab changed only in ways that need no config change). Record it.
+        changes.push(FieldChange {
+            field: "spec".to_owned(),
+            observed: Some(owner.spec.clone()),
+            desired: Some(vm.spec.clone()),
+            drift: false,
+            effect: Effect::Live,
+        });
     }
     if changes.is_empty() {
         VmAction::Unchanged

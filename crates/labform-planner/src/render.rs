@@ -293,6 +293,13 @@ pub fn render_changes(plan: &Plan, reconciliation: &crate::reconcile::Reconcilia
                     );
                 }
             }
+            VmAction::Start => {
+                let _ = writeln!(
+                    out,
+                    "  > start   {what}{} ({}) on {}: it is stopped",
+                    change.name, change.vm_id, change.node
+                );
+            }
             VmAction::Replace { reason } => {
                 let _ = writeln!(
                     out,

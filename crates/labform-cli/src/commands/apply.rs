@@ -123,7 +123,6 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     let report = apply(
         &against.plan,
         &against.reconciliation,
-        &against.inventory,
         &against.connected.endpoints,
         options,
         journal,

@@ -94,7 +94,6 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     let report = apply(
         &against.plan,
         &reconciliation,
-        &against.inventory,
         &against.connected.endpoints,
         ApplyOptions::default(),
         journal,

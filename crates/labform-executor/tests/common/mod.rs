@@ -154,7 +154,6 @@ pub async fn cycle(
     let report = apply(
         &plan,
         &reconciliation,
-        &inventory,
         &endpoints,
         options,
         journal,
@@ -232,7 +231,6 @@ pub async fn destroy(lab: &LabFile, api: Arc<dyn ProxmoxApi>, plan: &Plan) -> Ap
     apply(
         plan,
         &teardown,
-        &inventory,
         &endpoints,
         fast_options(),
         Arc::new(Journal::in_memory()),

@@ -1,0 +1,278 @@
+//! Crash safety: `labform apply` killed with SIGKILL at 20 points of its run against a simulator
+//! in another process (`labform sim serve`, over HTTPS); every time, the next apply converges with
+//! no duplicate, no orphan and no half-configured VM, and a third apply has nothing to do.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Instant;
+
+use labform_proxmox::tls::{Fingerprint, TlsTrust};
+use labform_proxmox::types::ResourceType;
+use labform_proxmox::{Auth, Client, ClientOptions, ProxmoxApi, Secret};
+use sha2::Digest as _;
+
+const PASSWORD: &str = "crash-test-password";
+
+struct Simulator {
+    child: Child,
+    url: String,
+    fingerprint: String,
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_simulator() -> Simulator {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_labform"))
+        .args([
+            "sim",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--nodes",
+            "2",
+            "--time-scale",
+            "0.02",
+        ])
+        .env("LABFORM_SIM_ROOT_PASSWORD", PASSWORD)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("labform sim serve starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut url = None;
+    let mut fingerprint = None;
+    while url.is_none() || fingerprint.is_none() {
+        let line = lines
+            .next()
+            .expect("the simulator prints its address")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("Proxmox VE simulator listening on ") {
+            url = Some(rest.trim_end_matches("/api2/json").to_owned());
+        }
+        if let Some(rest) = line.strip_prefix("certificate SHA-256 fingerprint: ") {
+            fingerprint = Some(rest.to_owned());
+        }
+    }
+    Simulator {
+        child,
+        url: url.unwrap(),
+        fingerprint: fingerprint.unwrap(),
+    }
+}
+
+/// Serves `body` at any path over plain HTTP on loopback; returns the port.
+fn serve_image(body: Vec<u8>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let body = Arc::new(body);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let body = Arc::clone(&body);
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let header = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(header.as_bytes());
+                let _ = stream.write_all(&body);
+            });
+        }
+    });
+    port
+}
+
+fn lab_text(port: u16, checksum: &str, fingerprint: &str) -> String {
+    format!(
+        "lab: crash
+proxmox:
+  - name: sim
+    endpoint: https://127.0.0.1:8006
+    fingerprint: \"{fingerprint}\"
+    credentials: {{password: {{user: root@pam, password: {{env: LABFORM_PVE_PASSWORD}}}}}}
+    nodes: [{{name: pve1, cpu: 16, memory: 64GiB}}, {{name: pve2, cpu: 16, memory: 64GiB}}]
+    storages:
+      - {{name: local, content: [iso, import, snippets, images], capacity: 100GiB, type: dir}}
+      - {{name: local-lvm, content: [images], capacity: 1TiB, type: lvmthin}}
+images:
+  - {{name: debian, url: 'http://127.0.0.1:{port}/debian-12.qcow2', checksum: 'sha256:{checksum}'}}
+defaults:
+  image: debian
+  ssh_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJm3w8jCrashTestKey000000000000000000000000 t@t']
+networks:
+  - {{name: lan, bridge: vmbr0, cidr: 10.9.0.0/24, gateway: 10.9.0.1, pools: [{{name: nodes, purpose: nodes, range: 10.9.0.10-10.9.0.99}}]}}
+clusters:
+  - name: k
+    distribution: k3s
+    version: v1.31.4+k3s1
+    network: lan
+    servers: {{count: 1, cpu: 2, memory: 2GiB, disks: [{{size: 16GiB}}]}}
+    agents: [{{count: 3, cpu: 2, memory: 2GiB, disks: [{{size: 16GiB}}, {{size: 8GiB}}]}}]
+"
+    )
+}
+
+fn labform(directory: &std::path::Path, simulator: &Simulator, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_labform"));
+    command
+        .args(args)
+        .arg("--proxmox")
+        .arg(&simulator.url)
+        .arg("--fingerprint")
+        .arg(&simulator.fingerprint)
+        .arg("--yes")
+        .arg("--journal")
+        .arg(directory.join("journal.sqlite"))
+        .arg(directory.join("lab.yaml"))
+        .env("LABFORM_PVE_USER", "root@pam")
+        .env("LABFORM_PVE_PASSWORD", PASSWORD)
+        .env("LABFORM_PVE_TOKEN", "")
+        .env_remove("LABFORM_PVE_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+fn run_to_end(directory: &std::path::Path, simulator: &Simulator, command: &str) -> (bool, String) {
+    let output = labform(directory, simulator, &[command]).output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Checks the lab is complete and sound; returns the sorted names of what exists.
+async fn check_converged(
+    api: &dyn ProxmoxApi,
+    context: &str,
+    expected: Option<&[String]>,
+) -> Vec<String> {
+    let resources = api.cluster_resources(Some(ResourceType::Vm)).await.unwrap();
+    let mut names: Vec<String> = resources
+        .iter()
+        .filter_map(|resource| resource.name.clone())
+        .collect();
+    names.sort();
+    let mut unique = names.clone();
+    unique.dedup();
+    assert_eq!(names, unique, "{context}: duplicate VMs");
+    let vms: Vec<&String> = names
+        .iter()
+        .filter(|name| !name.starts_with("tpl-"))
+        .collect();
+    assert_eq!(
+        vms,
+        ["k-agent-0", "k-agent-1", "k-agent-2", "k-server-0"],
+        "{context}: orphans or missing VMs"
+    );
+    if let Some(expected) = expected {
+        assert_eq!(
+            names, expected,
+            "{context}: templates differ from a clean apply's"
+        );
+    }
+    for resource in &resources {
+        let node = labform_ids::NodeName::new(resource.node.clone().unwrap());
+        let vm_id = labform_ids::VmId::new(resource.vmid.unwrap() as u32).unwrap();
+        let config = api.vm_config(&node, vm_id, false).await.unwrap();
+        let description = config
+            .values
+            .get("description")
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            !description.contains("spec: pending"),
+            "{context}: {} is half-configured",
+            resource.name.clone().unwrap()
+        );
+        if resource.template != Some(true) {
+            assert_eq!(
+                resource.status.as_deref(),
+                Some("running"),
+                "{context}: {:?} is not running",
+                resource.name
+            );
+        }
+    }
+    names
+}
+
+#[test]
+fn killed_applies_always_converge() {
+    let simulator = start_simulator();
+    let image: Vec<u8> = (0..(1u32 << 20))
+        .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+        .collect();
+    let checksum = format!("{:x}", sha2::Sha256::digest(&image));
+    let port = serve_image(image);
+    let directory = tempfile::tempdir().unwrap();
+    std::fs::write(
+        directory.path().join("lab.yaml"),
+        lab_text(port, &checksum, &simulator.fingerprint),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let api: Arc<dyn ProxmoxApi> = Arc::new(
+        Client::new(ClientOptions::new(
+            simulator.url.clone(),
+            Auth::Password {
+                username: "root@pam".into(),
+                password: Secret::new(PASSWORD),
+            },
+            TlsTrust::Fingerprint(Fingerprint::parse(&simulator.fingerprint).unwrap()),
+        ))
+        .unwrap(),
+    );
+
+    // Calibrate: how long a whole apply from empty takes (the image download included).
+    let started = Instant::now();
+    let (ok, stderr) = run_to_end(directory.path(), &simulator, "apply");
+    assert!(ok, "the first apply succeeds: {stderr}");
+    let full = started.elapsed();
+    let reference = runtime.block_on(check_converged(api.as_ref(), "calibration", None));
+    let (ok, stderr) = run_to_end(directory.path(), &simulator, "destroy");
+    assert!(ok, "{stderr}");
+
+    let points = 20;
+    for point in 0..points {
+        let delay = full.mul_f64((point as f64 + 0.5) / points as f64);
+        let mut child = labform(directory.path(), &simulator, &["apply"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let context = format!("killed after {delay:?} (point {point})");
+        let (ok, stderr) = run_to_end(directory.path(), &simulator, "apply");
+        assert!(ok, "{context}: the next apply converges: {stderr}");
+        let context = format!("{context}\nrecovery apply said:\n{stderr}");
+        runtime.block_on(check_converged(api.as_ref(), &context, Some(&reference)));
+        let (ok, stderr) = run_to_end(directory.path(), &simulator, "apply");
+        assert!(
+            ok && stderr.contains("Nothing to do."),
+            "{context}: a third apply has nothing to do: {stderr}"
+        );
+        let (ok, stderr) = run_to_end(directory.path(), &simulator, "destroy");
+        assert!(ok, "{context}: {stderr}");
+    }
+    // The journal shows the killed runs for what they were.
+    let output = Command::new(env!("CARGO_BIN_EXE_labform"))
+        .args(["history", "--limit", "200", "--journal"])
+        .arg(directory.path().join("journal.sqlite"))
+        .arg(directory.path().join("lab.yaml"))
+        .output()
+        .unwrap();
+    let history = String::from_utf8_lossy(&output.stdout);
+    assert!(history.contains("killed (no end recorded)"), "{history}");
+}
