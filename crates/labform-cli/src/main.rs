@@ -37,6 +37,9 @@ enum Command {
     Destroy(commands::destroy::Args),
     /// Show past applies and destroys and what each did.
     History(commands::history::Args),
+    /// Write the files labform would put on machines (cloud-init, K3s config, manifests) for review.
+    #[command(long_about = commands::render::LONG_ABOUT)]
+    Render(commands::render::Args),
     /// Print the JSON Schema of the lab file (for editors and outside validators).
     Schema(commands::schema::Args),
     /// The Proxmox VE simulator.
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(args),
         Command::Plan(args) => commands::plan::run(args),
         Command::Schema(args) => commands::schema::run(args),
+        Command::Render(args) => commands::render::run(args),
         Command::Apply(args) => commands::apply::run(args),
         Command::Drift(args) => commands::drift::run(args),
         Command::Status(args) => commands::status::run(args),

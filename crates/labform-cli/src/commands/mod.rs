@@ -6,6 +6,7 @@ pub mod drift;
 pub mod fingerprint;
 pub mod history;
 pub mod plan;
+pub mod render;
 pub mod schema;
 pub mod sim;
 pub mod status;
