@@ -25,7 +25,7 @@ struct Cli {
 enum Command {
     /// Check a lab file and report every problem with its file, line, column and field.
     Validate(commands::validate::Args),
-    /// Show what labform would build for a lab file, without touching any infrastructure.
+    /// Show what labform would build (offline), or change on a Proxmox (--live, --sim, --proxmox).
     Plan(commands::plan::Args),
     /// Build the lab: create, change and delete VMs on Proxmox until it matches the lab file.
     Apply(commands::apply::Args),
