@@ -7,6 +7,9 @@
 //! snapshots and outside validators) and [`render_for_seed`] adds the private host key for the
 //! seed image a VM boots from; its user data is a [`secrecy::SecretString`].
 //!
+//! [`seed_iso`] writes a VM's seed files as the NoCloud ISO image (volume ID `cidata`) that apply
+//! uploads to Proxmox and attaches as the VM's CD-ROM; [`SeedSource`] is how apply gets them.
+//!
 //! The network configuration is version 2, matched by the VM's MAC address and renamed `eth0`, so
 //! the interface name is known in advance (kube-vip binds the API VIP to it).
 
@@ -14,11 +17,14 @@ mod error;
 mod host_key;
 mod network;
 mod node;
+mod seed_iso;
 mod user_data;
 
 pub use error::CloudInitError;
 pub use host_key::{HostKeyPair, HostKeySource, StoredHostKeys, host_key_store_key};
 pub use network::INTERFACE_NAME;
 pub use node::{
-    NodeContext, ReviewFiles, SeedFiles, node_context, render_for_review, render_for_seed,
+    LabSeeds, NodeContext, ReviewFiles, SeedFiles, SeedSource, node_context, render_for_review,
+    render_for_seed,
 };
+pub use seed_iso::{SEED_VOLUME_ID, seed_iso};

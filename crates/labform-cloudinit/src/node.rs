@@ -5,6 +5,7 @@ use labform_model::LabFile;
 use labform_planner::Plan;
 use labform_planner::plan::PlannedVm;
 use secrecy::SecretString;
+use sha2::{Digest as _, Sha256};
 
 use crate::error::CloudInitError;
 use crate::host_key::{HostKeyPair, HostKeySource};
@@ -97,10 +98,11 @@ pub fn render_for_review(
         vm_id = context.vm.vm_id,
     );
     let body = user_data_body(context, &host_key, None)?;
+    let network_config = network_config_text(context)?;
     Ok(ReviewFiles {
+        meta_data: meta_data(context, &body, &network_config, &host_key),
         user_data: header + &body,
-        meta_data: meta_data(context),
-        network_config: network_config_text(context)?,
+        network_config,
         host_public_key: host_key.public_openssh().to_owned(),
     })
 }
@@ -117,6 +119,9 @@ pub fn render_for_seed(
         name = context.vm.name,
         vm_id = context.vm.vm_id,
     );
+    let public_body = user_data_body(context, &host_key, None)?;
+    let network_config = network_config_text(context)?;
+    let meta_data = meta_data(context, &public_body, &network_config, &host_key);
     let body = user_data_body(
         context,
         &host_key,
@@ -124,8 +129,8 @@ pub fn render_for_seed(
     )?;
     Ok(SeedFiles {
         user_data: SecretString::from(header + &body),
-        meta_data: meta_data(context),
-        network_config: network_config_text(context)?,
+        meta_data,
+        network_config,
         host_key,
     })
 }
@@ -185,9 +190,35 @@ fn user_data_body(
     })
 }
 
-fn meta_data(context: &NodeContext<'_>) -> String {
+/// The meta-data. Its `instance-id` ends in a hash of the seed's public content (the user data
+/// without the private host key, the network-config, the host name and the public host key, which
+/// stands for its private half), so any change to the seed makes cloud-init apply it again at the
+/// next boot, and nothing secret can be guessed from it.
+fn meta_data(
+    context: &NodeContext<'_>,
+    public_user_data: &str,
+    network_config: &str,
+    host_key: &HostKeyPair,
+) -> String {
+    let mut hasher = Sha256::new();
+    for part in [
+        context.scope,
+        &context.vm.vm_id.to_string(),
+        &context.vm.name,
+        public_user_data,
+        network_config,
+        host_key.public_openssh(),
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let digest = hasher.finalize();
+    let hash: String = digest[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
     format!(
-        "instance-id: labform-{scope}-{vm_id}\nlocal-hostname: {name}\n",
+        "instance-id: labform-{scope}-{vm_id}-{hash}\nlocal-hostname: {name}\n",
         scope = context.scope,
         vm_id = context.vm.vm_id,
         name = context.vm.name,
@@ -211,4 +242,45 @@ pub(crate) fn yaml_options() -> serde_saphyr::SerializerOptions {
     let mut options = serde_saphyr::SerializerOptions::default();
     options.folded_wrap_chars = usize::MAX;
     options
+}
+
+/// Where apply gets the seed files of each cloud-init VM it creates or updates.
+pub trait SeedSource {
+    /// The seed files of `vm`, with its private host key.
+    fn seed_files(&self, vm: &PlannedVm) -> Result<SeedFiles, CloudInitError>;
+}
+
+/// Seed files rendered from the lab, its plan and a source of host keys (labform's secret store
+/// through [`crate::StoredHostKeys`]).
+pub struct LabSeeds<'a> {
+    lab: &'a LabFile,
+    plan: &'a Plan,
+    host_keys: &'a dyn HostKeySource,
+}
+
+impl<'a> LabSeeds<'a> {
+    /// Seeds of `plan`'s VMs, planned from `lab`, with host keys from `host_keys`.
+    pub fn new(lab: &'a LabFile, plan: &'a Plan, host_keys: &'a dyn HostKeySource) -> Self {
+        LabSeeds {
+            lab,
+            plan,
+            host_keys,
+        }
+    }
+}
+
+impl std::fmt::Debug for LabSeeds<'_> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("LabSeeds")
+            .field("scope", &self.plan.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SeedSource for LabSeeds<'_> {
+    fn seed_files(&self, vm: &PlannedVm) -> Result<SeedFiles, CloudInitError> {
+        let context = node_context(self.lab, self.plan, vm)?;
+        render_for_seed(&context, self.host_keys)
+    }
 }
