@@ -930,11 +930,25 @@ fn assemble(
                 packages,
                 pinned_host_keys: true,
             }),
+            seed: None,
             tags,
             protected: vm.protected,
             spec: String::new(),
         });
         let last = vms.last_mut().expect("just pushed");
+        if last.cloud_init.is_some() {
+            last.seed = endpoint
+                .storages
+                .iter()
+                .find(|storage| {
+                    storage.content.contains(&StorageContent::Iso)
+                        && (storage.nodes.is_empty() || storage.nodes.contains(&last.node))
+                })
+                .map(|storage| PlannedSeed {
+                    storage: storage.name.clone(),
+                    file_name: crate::desired::seed_file_name(&scope, last, network.mtu),
+                });
+        }
         last.spec = crate::desired::spec_hash(last);
     }
 

@@ -1,6 +1,6 @@
 //! The desired Proxmox configuration of a planned VM, key by key, as Proxmox writes it
-//! (`cores`, `memory`, `net0`, `ipconfig0`, `sshkeys`, ...), and the hash of it that the VM's
-//! ownership block records.
+//! (`cores`, `memory`, `net0`, `ipconfig0`, `sshkeys`, the seed CD-ROM `ide2`, ...), and the hash
+//! of it that the VM's ownership block records.
 //!
 //! Reconciliation compares these values with what Proxmox reports; the executor sends them.
 
@@ -21,6 +21,7 @@ pub const MANAGED_KEYS: &[&str] = &[
     "searchdomain",
     "ciuser",
     "sshkeys",
+    "ide2",
     "agent",
     "protection",
     "tags",
@@ -62,8 +63,75 @@ pub fn desired_config(vm: &PlannedVm) -> BTreeMap<&'static str, String> {
         if !cloud_init.authorized_keys.is_empty() {
             config.insert("sshkeys", cloud_init.authorized_keys.join("\n"));
         }
+        if let Some(seed) = &vm.seed {
+            config.insert("ide2", seed_drive(&seed.storage, &seed.file_name));
+        }
     }
     config
+}
+
+/// The `ide2` value that attaches the seed image `file_name` of `storage` as a CD-ROM.
+pub fn seed_drive(storage: &str, file_name: &str) -> String {
+    format!("{storage}:iso/{file_name},media=cdrom")
+}
+
+/// The prefix of every seed image file name of VM `vm_id` in `scope`.
+pub fn seed_file_prefix(scope: &str, vm_id: labform_ids::VmId) -> String {
+    format!("labform-{scope}-{vm_id}-")
+}
+
+/// The seed image file name of `vm` (a cloud-init VM of `scope` on a network with `mtu`):
+/// [`seed_file_prefix`], then a hash of every planned value the seed's files are rendered from
+/// (host name, FQDN, user, authorised keys, time zone, packages, MAC, address, prefix, gateway,
+/// DNS, search domain, MTU, VM ID), then `.iso`. A change to any of them is a new file name, so
+/// reconciliation sees `ide2` change and apply uploads a new seed. The VM's SSH host key is not
+/// part of it: it is a secret the planner never sees, and it stays the same once made.
+pub fn seed_file_name(scope: &str, vm: &PlannedVm, mtu: Option<u16>) -> String {
+    let mut hasher = Sha256::new();
+    let mut field = |value: &str| {
+        hasher.update(value.as_bytes());
+        hasher.update([0]);
+    };
+    field(scope);
+    field(&vm.vm_id.to_string());
+    field(&vm.name);
+    if let Some(cloud_init) = &vm.cloud_init {
+        field(&cloud_init.hostname);
+        field(cloud_init.fqdn.as_deref().unwrap_or(""));
+        field(&cloud_init.user);
+        field(&cloud_init.authorized_keys.join("\n"));
+        field(cloud_init.timezone.as_deref().unwrap_or(""));
+        field(&cloud_init.packages.join("\n"));
+        field(if cloud_init.pinned_host_keys {
+            "pinned"
+        } else {
+            ""
+        });
+    }
+    field(&vm.nic.mac);
+    field(
+        &vm.nic
+            .address
+            .map(|address| address.to_string())
+            .unwrap_or_default(),
+    );
+    field(&vm.nic.prefix.to_string());
+    field(
+        &vm.nic
+            .gateway
+            .map(|gateway| gateway.to_string())
+            .unwrap_or_default(),
+    );
+    let dns: Vec<String> = vm.nic.dns.iter().map(ToString::to_string).collect();
+    field(&dns.join(" "));
+    field(vm.nic.domain.as_deref().unwrap_or(""));
+    field(&mtu.map(|mtu| mtu.to_string()).unwrap_or_default());
+    let digest = hasher.finalize();
+    let hash: String = digest[..4]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("{}{hash}.iso", seed_file_prefix(scope, vm.vm_id))
 }
 
 /// A short hash of everything that defines `vm`: its managed config, disks, image and template.

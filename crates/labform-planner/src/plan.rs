@@ -155,6 +155,18 @@ pub struct CloudInitSummary {
     pub pinned_host_keys: bool,
 }
 
+/// The NoCloud seed image of a cloud-init VM: uploaded to an `iso` storage of its node and
+/// attached as its CD-ROM (`ide2`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PlannedSeed {
+    /// The first storage of the endpoint with `iso` content on the VM's node.
+    pub storage: String,
+    /// `labform-<scope>-<vmid>-<hash>.iso`: the hash covers everything of the plan the seed's
+    /// files are made from, so a change to them is a new file (see
+    /// [`crate::desired::seed_file_name`]).
+    pub file_name: String,
+}
+
 /// A VM of the plan.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PlannedVm {
@@ -193,6 +205,8 @@ pub struct PlannedVm {
     pub boot: String,
     /// Cloud-init summary (cloud-init guests only).
     pub cloud_init: Option<CloudInitSummary>,
+    /// The NoCloud seed image (cloud-init guests with an `iso` storage on their node).
+    pub seed: Option<PlannedSeed>,
     /// Proxmox tags recording ownership.
     pub tags: Vec<String>,
     /// Refuses destroy.

@@ -293,6 +293,10 @@ fn vm_action(vm: &PlannedVm, observed: &ObservedVm) -> VmAction {
     let mut changes = Vec::new();
     let desired = desired_config(vm);
     for key in MANAGED_KEYS {
+        if *key == "ide2" && vm.cloud_init.is_none() {
+            // The CD-ROM of other VMs (an installer ISO) is set at creation and left alone.
+            continue;
+        }
         let want = desired.get(key).cloned().or_else(|| default_for(key));
         let have = observed
             .pending
@@ -386,7 +390,7 @@ fn default_for(key: &str) -> Option<String> {
 fn effect_of(key: &str) -> Effect {
     match key {
         "cores" | "memory" | "ipconfig0" | "nameserver" | "searchdomain" | "ciuser" | "sshkeys"
-        | "agent" => Effect::NextBoot,
+        | "ide2" | "agent" => Effect::NextBoot,
         _ => Effect::Live,
     }
 }
@@ -432,6 +436,11 @@ fn same_value(key: &str, desired: Option<&str>, observed: Option<&str>) -> bool 
             lines(desired) == lines(observed)
         }
         "nameserver" => desired.split_whitespace().eq(observed.split_whitespace()),
+        // The volume is labform's; Proxmox may add options such as `size`.
+        "ide2" => {
+            desired.split(',').next() == observed.split(',').next()
+                && options(observed).contains_key("media")
+        }
         _ => desired.trim() == observed.trim(),
     }
 }

@@ -278,3 +278,82 @@ fn only_owned_vms_are_deleted_and_foreign_ids_are_avoided() {
             .contains("not owned by labform")
     );
 }
+
+#[test]
+fn changing_ssh_keys_moves_the_seed_image_in_place() {
+    let (before, allocations) = planned(LAB, &Allocations::empty());
+    for vm in &before.vms {
+        let seed = vm.seed.as_ref().expect("cloud-init VMs have a seed");
+        assert_eq!(seed.storage, "local", "the first storage with iso content");
+        assert!(
+            seed.file_name
+                .starts_with(&format!("labform-{}-{}-", before.scope, vm.vm_id))
+                && seed.file_name.ends_with(".iso"),
+            "{}",
+            seed.file_name
+        );
+        assert_eq!(
+            desired_config(vm)["ide2"],
+            format!("local:iso/{},media=cdrom", seed.file_name)
+        );
+    }
+    let mut inventory = as_applied(&before);
+    // Proxmox may print more options on the drive; the volume is what counts.
+    for vm in &mut inventory.vms {
+        if let Some(drive) = vm.config.get_mut("ide2") {
+            drive.push_str(",size=56K");
+        }
+    }
+    assert!(reconcile(&before, &inventory).is_empty());
+
+    let other_keys = LAB.replace(
+        "ssh_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests0000000000000000000000000000 a@b']",
+        "ssh_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests1111111111111111111111111111 c@d']",
+    );
+    assert_ne!(other_keys, LAB);
+    let (after, _) = planned(&other_keys, &allocations);
+    let reconciliation = reconcile(&after, &inventory);
+    assert!(!reconciliation.has_drift(), "a lab change is not drift");
+    for (old, new) in before.vms.iter().zip(&after.vms) {
+        let change = reconciliation
+            .changes
+            .iter()
+            .find(|change| change.name == new.name)
+            .expect("a change per VM");
+        let VmAction::Update { changes } = &change.action else {
+            panic!("an in-place update, not {change:?}")
+        };
+        let fields: Vec<(&str, Effect)> = changes
+            .iter()
+            .map(|field| (field.field.as_str(), field.effect))
+            .collect();
+        assert_eq!(
+            fields,
+            [("sshkeys", Effect::NextBoot), ("ide2", Effect::NextBoot)]
+        );
+        let old_seed = old.seed.as_ref().expect("seed");
+        let new_seed = new.seed.as_ref().expect("seed");
+        assert_ne!(old_seed.file_name, new_seed.file_name);
+    }
+}
+
+#[test]
+fn the_seed_lives_on_an_iso_storage_of_the_vms_node() {
+    let restricted = LAB.replace(
+        "storages: [{name: local, content: [iso, import], capacity: 1TiB}",
+        "storages: [{name: isos-n2, content: [iso], capacity: 1TiB, nodes: [n2]}, {name: local, content: [iso, import], capacity: 1TiB}",
+    );
+    assert_ne!(restricted, LAB);
+    let (plan, _) = planned(&restricted, &Allocations::empty());
+    assert!(plan.vms.iter().any(|vm| vm.node == "n1"));
+    assert!(plan.vms.iter().any(|vm| vm.node == "n2"));
+    for vm in &plan.vms {
+        let expected = if vm.node == "n2" { "isos-n2" } else { "local" };
+        assert_eq!(
+            vm.seed.as_ref().expect("seed").storage,
+            expected,
+            "{}",
+            vm.name
+        );
+    }
+}
