@@ -276,3 +276,79 @@ fn killed_applies_always_converge() {
     let history = String::from_utf8_lossy(&output.stdout);
     assert!(history.contains("killed (no end recorded)"), "{history}");
 }
+
+#[test]
+fn ctrl_c_stops_new_work_lets_tasks_finish_and_the_next_apply_converges() {
+    let simulator = start_simulator();
+    let image: Vec<u8> = (0..(1u32 << 16))
+        .map(|i| (i.wrapping_mul(40503) >> 7) as u8)
+        .collect();
+    let checksum = format!("{:x}", sha2::Sha256::digest(&image));
+    let port = serve_image(image);
+    let directory = tempfile::tempdir().unwrap();
+    std::fs::write(
+        directory.path().join("lab.yaml"),
+        lab_text(port, &checksum, &simulator.fingerprint),
+    )
+    .unwrap();
+    // Interrupt once the first clone has started: from then on no new work may start.
+    let mut child = labform(
+        directory.path(),
+        &simulator,
+        &["apply", "--concurrency", "1"],
+    )
+    .spawn()
+    .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 {
+        seen.push_str(&line);
+        let started_clone = line.contains("start  clone-vm");
+        line.clear();
+        if started_clone {
+            let status = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            break;
+        }
+    }
+    stderr.read_to_string(&mut seen).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "an interrupted apply exits 130:\n{seen}"
+    );
+    assert!(seen.contains("Interrupted: no new work starts"), "{seen}");
+    // The clone that was running finished; no job started after the interrupt.
+    let after = seen.split("Interrupted").nth(1).unwrap_or_default();
+    assert!(
+        !after.contains("start  clone-vm"),
+        "no clone starts after Ctrl-C:\n{seen}"
+    );
+    assert!(
+        seen.contains("ok     clone-vm"),
+        "the running clone finished:\n{seen}"
+    );
+    let (ok, stderr) = run_to_end(directory.path(), &simulator, "apply");
+    assert!(ok, "the next apply converges: {stderr}");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let api: Arc<dyn ProxmoxApi> = Arc::new(
+        Client::new(ClientOptions::new(
+            simulator.url.clone(),
+            Auth::Password {
+                username: "root@pam".into(),
+                password: Secret::new(PASSWORD),
+            },
+            TlsTrust::Fingerprint(Fingerprint::parse(&simulator.fingerprint).unwrap()),
+        ))
+        .unwrap(),
+    );
+    runtime.block_on(check_converged(api.as_ref(), "after Ctrl-C", None));
+}
