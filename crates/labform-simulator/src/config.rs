@@ -2,7 +2,9 @@
 //! tasks and locks (with a time scale so tests run fast), and the seed for
 //! deterministic randomness.
 
+use crate::backend::{Backend, StateOnly};
 use labform_proxmox::Secret;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A node of the simulated cluster.
@@ -158,6 +160,9 @@ pub struct SimConfig {
     pub seed: u64,
     /// Cluster name.
     pub cluster_name: String,
+    /// What backs VMs and volumes: [`StateOnly`] (the default) or the QEMU
+    /// backend ([`crate::backend::qemu::QemuBackend`]).
+    pub backend: Arc<dyn Backend>,
 }
 
 impl SimConfig {
@@ -204,6 +209,7 @@ impl SimConfig {
             root_password,
             seed: 1,
             cluster_name: "labform-sim".into(),
+            backend: Arc::new(StateOnly),
         }
     }
 }

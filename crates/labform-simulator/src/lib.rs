@@ -5,8 +5,11 @@
 //! - [`server`]: the HTTPS (and optional plain HTTP) server with the real
 //!   `/api2/json` layout, envelope, authentication and errors.
 //! - [`faults`]: fault injection.
+//! - [`backend`]: what backs VMs: state only (the default), or QEMU
+//!   processes and real disk files.
 
 pub mod auth;
+pub mod backend;
 pub mod config;
 pub mod faults;
 pub mod locks;

@@ -8,6 +8,8 @@
 //! (JSON, see [`crate::faults`]); only `root@pam` may use it.
 
 use crate::auth::TicketAuthority;
+use crate::backend::BackendError;
+use crate::backend::qemu::{QemuBackend, QemuOptions};
 use crate::config::{SimConfig, Timing};
 use crate::faults::FaultConfig;
 use crate::perms::Identity;
@@ -55,6 +57,9 @@ struct App {
 /// Errors of the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The QEMU backend cannot run here.
+    #[error("the QEMU backend cannot start")]
+    Backend(#[source] BackendError),
     /// Could not bind.
     #[error("could not listen on {addr}")]
     Bind {
@@ -111,6 +116,8 @@ pub struct ServeOptions {
     /// Seed for MACs, UPID pids and fault decisions (random if `None`);
     /// fix it for reproducible runs.
     pub seed: Option<u64>,
+    /// Run VMs as QEMU processes with real disk files (state only if `None`).
+    pub qemu: Option<QemuOptions>,
 }
 
 impl ServeOptions {
@@ -124,6 +131,7 @@ impl ServeOptions {
             faults: None,
             timing: Timing::default(),
             seed: None,
+            qemu: None,
         }
     }
 }
@@ -293,6 +301,8 @@ pub struct Launched {
     pub root_password: Secret,
     /// Whether the password was generated (and should be shown once).
     pub password_generated: bool,
+    /// The simulated cluster.
+    pub simulator: Simulator,
 }
 
 /// Builds the cluster of `options` and starts serving it in the background.
@@ -322,9 +332,12 @@ pub async fn launch(options: ServeOptions) -> Result<Launched, ServeError> {
         }
         None => FaultConfig::default(),
     };
+    if let Some(qemu) = &options.qemu {
+        config.backend = Arc::new(QemuBackend::new(qemu.clone()).map_err(ServeError::Backend)?);
+    }
     let sim = Simulator::with_faults(config, faults);
     let server = start(
-        sim,
+        sim.clone(),
         ServerOptions {
             https: Some(options.listen),
             http: options.http_listen,
@@ -336,6 +349,7 @@ pub async fn launch(options: ServeOptions) -> Result<Launched, ServeError> {
         server,
         root_password: password,
         password_generated: generated,
+        simulator: sim,
     })
 }
 
@@ -357,9 +371,24 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         // Printed once, on purpose: the operator needs it to log in.
         println!("root@pam password: {}", launched.root_password.expose());
     }
-    tokio::signal::ctrl_c().await.map_err(ServeError::Signal)?;
+    wait_for_termination().await?;
     launched.server.shutdown();
+    // QEMU processes end with the simulator.
+    let backend = Arc::clone(launched.simulator.backend());
+    tokio::task::spawn_blocking(move || backend.stop_all())
+        .await
+        .map_err(|e| ServeError::Signal(std::io::Error::other(e)))?;
     Ok(())
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM.
+async fn wait_for_termination() -> Result<(), ServeError> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(ServeError::Signal)?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.map_err(ServeError::Signal),
+        _ = terminate.recv() => Ok(()),
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -780,7 +809,7 @@ async fn process(
     // Parameters: body, then query (query wins), then path.
     let is_upload = route.template.ends_with("/upload");
     let mut params: Vec<(String, String)> = Vec::new();
-    let mut upload: Option<(String, u64)> = None;
+    let mut upload: Option<(String, Vec<u8>)> = None;
     if !body.is_empty() && !is_upload {
         if *method == Method::GET || *method == Method::DELETE {
             return Outcome::err(&ApiError::new(
@@ -916,8 +945,8 @@ fn login(app: &App, map: &BTreeMap<String, String>) -> Outcome {
     }))
 }
 
-/// Form fields and the uploaded file's (name, size) of a multipart body.
-type Multipart = (Vec<(String, String)>, Option<(String, u64)>);
+/// Form fields and the uploaded file's (name, contents) of a multipart body.
+type Multipart = (Vec<(String, String)>, Option<(String, Vec<u8>)>);
 
 fn parse_multipart(ct: &str, body: &[u8]) -> Result<Multipart, ApiError> {
     let boundary = ct
@@ -954,7 +983,7 @@ fn parse_multipart(ct: &str, body: &[u8]) -> Result<Multipart, ApiError> {
             })
         };
         match (attr("name"), attr("filename")) {
-            (Some(_), Some(fname)) => file = Some((fname, data.len() as u64)),
+            (Some(_), Some(fname)) => file = Some((fname, data.to_vec())),
             (Some(n), None) => fields.push((n, String::from_utf8_lossy(data).into_owned())),
             _ => {}
         }
@@ -1027,7 +1056,7 @@ async fn dispatch(
     method: &str,
     template: &str,
     map: &BTreeMap<String, String>,
-    upload: Option<(String, u64)>,
+    upload: Option<(String, Vec<u8>)>,
 ) -> Outcome {
     let node = NodeName::new(get(map, "node").unwrap_or(""));
     let res: Result<Outcome, Outcome> = async {
@@ -1340,16 +1369,16 @@ async fn dispatch(
                 to_json(c.download_url(&node, &storage, &req).await)
             }
             ("POST", "/nodes/{node}/storage/{storage}/upload") => {
-                let Some((_, size)) = upload else {
+                let Some((_, data)) = upload else {
                     return Ok(Outcome::err(&ApiError::param("filename", "missing file upload")));
                 };
                 match c
-                    .upload_sized(
+                    .upload_data(
                         node.as_str(),
                         get(map, "storage").unwrap_or(""),
                         get(map, "content").unwrap_or(""),
                         get(map, "filename").unwrap_or(""),
-                        size,
+                        data,
                     )
                     .await
                 {

@@ -527,17 +527,39 @@ impl ProxmoxApi for SimClient {
                             .exclusive(&vm_lock_path(vmid), t.dur(t.config_lock_timeout_secs))
                             .await?;
                         tokio::time::sleep(t.dur(t.storage_op_secs)).await;
+                        let (mut drive, new, file, running) = {
+                            let st = sim.lock();
+                            let vm = SimClient::vm(&st, &node_s, vmid).map_err(|e| e.message)?;
+                            let drive =
+                                Drive::parse(vm.conf.get(&disk).map(String::as_str).unwrap_or(""))
+                                    .map_err(|e| e.to_string())?;
+                            let old = drive.size.map(|s| s.0).unwrap_or(0);
+                            let new = if add { old + size.0 } else { size.0 };
+                            if new < old {
+                                return Err("shrinking disks is not supported".into());
+                            }
+                            let file = match &drive.volume {
+                                DriveVolume::Volume { storage, name } => {
+                                    sim.volume_file(&node_s, &format!("{storage}:{name}"))
+                                }
+                                _ => None,
+                            };
+                            let running = vm.running.then(|| (vmid, disk.clone()));
+                            (drive, new, file, running)
+                        };
+                        if let Some(file) = file {
+                            sim.on_backend(move |b| {
+                                b.resize_disk(
+                                    &file,
+                                    new,
+                                    running.as_ref().map(|(id, key)| (*id, key.as_str())),
+                                )
+                            })
+                            .await?;
+                        }
                         let mut st = sim.lock();
                         let vm =
                             SimClient::vm_mut(&mut st, &node_s, vmid).map_err(|e| e.message)?;
-                        let mut drive =
-                            Drive::parse(vm.conf.get(&disk).map(String::as_str).unwrap_or(""))
-                                .map_err(|e| e.to_string())?;
-                        let old = drive.size.map(|s| s.0).unwrap_or(0);
-                        let new = if add { old + size.0 } else { size.0 };
-                        if new < old {
-                            return Err("shrinking disks is not supported".into());
-                        }
                         drive
                             .set("size", &ByteSize(new).to_string())
                             .map_err(|e| e.to_string())?;
@@ -605,6 +627,9 @@ impl ProxmoxApi for SimClient {
                     let _sg = sim.inner.locks.storage(&spec.id, spec.shared, t.dur(t.storage_lock_timeout_secs)).await?;
                     tokio::time::sleep(t.dur(t.storage_op_secs)).await;
                     let new_name = name.replacen("vm-", "base-", 1);
+                    let store = Simulator::store_key(&spec, &node_s);
+                    let (from, to) = (VolumeFile::new(store.clone(), name.clone()), VolumeFile::new(store, new_name.clone()));
+                    sim.on_backend(move |b| b.rename_volume(&from, &to)).await?;
                     let mut st = sim.lock();
                     if let Some(vols) = st.volumes.get_mut(&Simulator::store_key(&spec, &node_s))
                         && let Some(v) = vols.remove(&name)
@@ -730,9 +755,10 @@ impl ProxmoxApi for SimClient {
             "/nodes/{node}/qemu/{vmid}/status/current",
             format!("/nodes/{node}/qemu/{vmid}/status/current"),
             async {
-                let st = self.sim.lock();
+                let mut st = self.sim.lock();
                 self.check_node(&st, node)?;
                 self.check(&st, &format!("/vms/{vmid}"), "VM.Audit")?;
+                self.sim.reap(&mut st, vmid);
                 let vm = Self::vm(&st, node, vmid)?;
                 Ok(VmStatus {
                     vmid: u64::from(vmid),
@@ -786,14 +812,22 @@ impl ProxmoxApi for SimClient {
                     match action {
                         VmAction::Start => c.do_start(&node_s, vmid, &log).await,
                         VmAction::Stop | VmAction::Shutdown => {
-                            let running = c.sim.lock().vms.get(&vmid).is_some_and(|v| v.running);
-                            if running {
+                            let (running, agent) =
+                                c.sim.lock().vms.get(&vmid).map_or((false, false), |v| {
+                                    (v.running, agent_enabled(&v.conf))
+                                });
+                            if running && !c.sim.backend().runs_vms() {
                                 let secs = if action == VmAction::Stop {
                                     t.storage_op_secs
                                 } else {
                                     t.shutdown_secs
                                 };
                                 tokio::time::sleep(t.dur(secs)).await;
+                            }
+                            if action == VmAction::Stop {
+                                c.sim.on_backend(move |b| b.stop(vmid)).await?;
+                            } else {
+                                c.sim.on_backend(move |b| b.shutdown(vmid, agent)).await?;
                             }
                             let mut st = c.sim.lock();
                             let vm =
@@ -803,7 +837,17 @@ impl ProxmoxApi for SimClient {
                             Ok(())
                         }
                         VmAction::Reboot => {
-                            tokio::time::sleep(t.dur(t.shutdown_secs)).await;
+                            if c.sim.backend().runs_vms() {
+                                let agent = c
+                                    .sim
+                                    .lock()
+                                    .vms
+                                    .get(&vmid)
+                                    .is_some_and(|v| agent_enabled(&v.conf));
+                                c.sim.on_backend(move |b| b.shutdown(vmid, agent)).await?;
+                            } else {
+                                tokio::time::sleep(t.dur(t.shutdown_secs)).await;
+                            }
                             {
                                 let mut st = c.sim.lock();
                                 let vm = SimClient::vm_mut(&mut st, &node_s, vmid)
@@ -919,12 +963,13 @@ impl ProxmoxApi for SimClient {
                                 .storage(&spec.id, spec.shared, t.dur(t.storage_lock_timeout_secs))
                                 .await?;
                             tokio::time::sleep(t.dur(t.storage_op_secs)).await;
-                            Simulator::free_volume(&mut sim.lock(), &node_s, &volid, &spec);
+                            sim.free_volume(&mut sim.lock(), &node_s, &volid, &spec);
                             log.log(format!(
                                 "  Logical volume \"{}\" successfully removed.",
                                 volid.split_once(':').map(|x| x.1).unwrap_or("")
                             ));
                         }
+                        sim.on_backend(move |b| b.forget(vmid)).await?;
                         let mut st = sim.lock();
                         if let Some(vm) = st.vms.remove(&vmid)
                             && let Some(p) = vm.pool
@@ -1320,12 +1365,12 @@ impl ProxmoxApi for SimClient {
     }
 
     async fn upload(&self, node: &NodeName, storage: &StorageName, file: &Upload) -> Result<Upid> {
-        self.upload_sized(
+        self.upload_data(
             node.as_str(),
             storage.as_str(),
             &file.content,
             &file.filename,
-            file.data.len() as u64,
+            file.data.clone(),
         )
         .await
     }
@@ -1545,28 +1590,39 @@ impl ProxmoxApi for SimClient {
             "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces",
             format!("/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces"),
             async {
-                let st = self.sim.lock();
-                self.check_node(&st, node)?;
-                self.check_any(
-                    &st,
-                    &format!("/vms/{vmid}"),
-                    &["VM.GuestAgent.Audit", "VM.GuestAgent.Unrestricted"],
-                )?;
-                let vm = Self::vm(&st, node, vmid)?;
-                if !agent_enabled(&vm.conf) {
-                    return Err(e500("No QEMU guest agent configured"));
-                }
-                if !vm.running {
-                    return Err(e500(format!("VM {vmid} is not running")));
-                }
-                let t = self.sim.inner.config.timing;
-                if vm
-                    .started_at
-                    .is_none_or(|s| s.elapsed() < t.dur(t.agent_secs))
                 {
-                    return Err(e500("QEMU guest agent is not running"));
+                    let st = self.sim.lock();
+                    self.check_node(&st, node)?;
+                    self.check_any(
+                        &st,
+                        &format!("/vms/{vmid}"),
+                        &["VM.GuestAgent.Audit", "VM.GuestAgent.Unrestricted"],
+                    )?;
+                    let vm = Self::vm(&st, node, vmid)?;
+                    if !agent_enabled(&vm.conf) {
+                        return Err(e500("No QEMU guest agent configured"));
+                    }
+                    if !vm.running {
+                        return Err(e500(format!("VM {vmid} is not running")));
+                    }
+                    if !self.sim.backend().runs_vms() {
+                        let t = self.sim.inner.config.timing;
+                        if vm
+                            .started_at
+                            .is_none_or(|s| s.elapsed() < t.dur(t.agent_secs))
+                        {
+                            return Err(e500("QEMU guest agent is not running"));
+                        }
+                        return Ok(guest_interfaces(vm));
+                    }
                 }
-                Ok(guest_interfaces(vm))
+                let answer = self
+                    .sim
+                    .on_backend(move |b| b.agent(vmid, "guest-network-get-interfaces", None))
+                    .await
+                    .map_err(e500)?;
+                serde_json::from_value(answer)
+                    .map_err(|e| e500(format!("unexpected guest agent answer: {e}")))
             },
         )
         .await
@@ -1581,27 +1637,36 @@ impl ProxmoxApi for SimClient {
             "/nodes/{node}/qemu/{vmid}/agent/ping",
             path,
             async {
-                let st = self.sim.lock();
-                self.check_node(&st, node)?;
-                self.check_any(
-                    &st,
-                    &format!("/vms/{vmid}"),
-                    &["VM.GuestAgent.Audit", "VM.GuestAgent.Unrestricted"],
-                )?;
-                let vm = Self::vm(&st, node, vmid)?;
-                if !agent_enabled(&vm.conf) {
-                    return Err(e500("No QEMU guest agent configured"));
-                }
-                if !vm.running {
-                    return Err(e500(format!("VM {vmid} is not running")));
-                }
-                let t = self.sim.inner.config.timing;
-                if vm
-                    .started_at
-                    .is_none_or(|s| s.elapsed() < t.dur(t.agent_secs))
                 {
-                    return Err(e500("QEMU guest agent is not running"));
+                    let st = self.sim.lock();
+                    self.check_node(&st, node)?;
+                    self.check_any(
+                        &st,
+                        &format!("/vms/{vmid}"),
+                        &["VM.GuestAgent.Audit", "VM.GuestAgent.Unrestricted"],
+                    )?;
+                    let vm = Self::vm(&st, node, vmid)?;
+                    if !agent_enabled(&vm.conf) {
+                        return Err(e500("No QEMU guest agent configured"));
+                    }
+                    if !vm.running {
+                        return Err(e500(format!("VM {vmid} is not running")));
+                    }
+                    if !self.sim.backend().runs_vms() {
+                        let t = self.sim.inner.config.timing;
+                        if vm
+                            .started_at
+                            .is_none_or(|s| s.elapsed() < t.dur(t.agent_secs))
+                        {
+                            return Err(e500("QEMU guest agent is not running"));
+                        }
+                        return Ok(());
+                    }
                 }
+                self.sim
+                    .on_backend(move |b| b.agent(vmid, "guest-ping", None))
+                    .await
+                    .map_err(e500)?;
                 Ok(())
             },
         )
@@ -1666,14 +1731,17 @@ impl ProxmoxApi for SimClient {
                             .storage(&spec.id, spec.shared, t.dur(t.storage_lock_timeout_secs))
                             .await?;
                         tokio::time::sleep(t.dur(t.storage_op_secs)).await;
-                        let mut st = sim.lock();
-                        let removed = st
+                        let removed = sim
+                            .lock()
                             .volumes
                             .get_mut(&Simulator::store_key(&spec, &node_s))
                             .and_then(|m| m.remove(&name));
                         if removed.is_none() {
                             return Err(format!("volume '{storage_s}:{name}' does not exist"));
                         }
+                        let file =
+                            VolumeFile::new(Simulator::store_key(&spec, &node_s), name.clone());
+                        sim.on_backend(move |b| b.remove_volume(&file)).await?;
                         log.log(format!("removed volume '{storage_s}:{name}'"));
                         Ok(())
                     }))

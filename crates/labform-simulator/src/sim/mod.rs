@@ -8,6 +8,7 @@ mod workers;
 
 pub use api::{guest_interfaces, random_uuid};
 
+use crate::backend::{Backend, BackendError, DiskSource, VolumeFile};
 use crate::config::{SimConfig, StorageKind, StorageSpec};
 use crate::faults::{Fault, FaultConfig, Faults, Rng};
 use crate::locks::{LockGuard, LockTable, vm_lock_path};
@@ -509,6 +510,47 @@ impl Simulator {
         }
     }
 
+    /// The backend.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.inner.config.backend
+    }
+
+    /// Marks `vmid` stopped if the backend runs VMs and its process is gone
+    /// (the guest powered itself off, or QEMU died).
+    pub(crate) fn reap(&self, st: &mut State, vmid: u32) {
+        if let Some(vm) = st.vms.get_mut(&vmid)
+            && vm.running
+            && self.backend().is_running(vmid) == Some(false)
+        {
+            vm.running = false;
+            vm.started_at = None;
+        }
+    }
+
+    /// The backend's view of volume `storage:name` on `node`.
+    pub(crate) fn volume_file(&self, node: &str, volid: &str) -> Option<VolumeFile> {
+        let (storage, name) = volid.split_once(':')?;
+        let spec = self.storage(storage)?;
+        Some(VolumeFile::new(Self::store_key(spec, node), name))
+    }
+
+    /// Runs backend work from a task worker: on a blocking thread when the
+    /// backend runs real VMs, inline for the state-only backend.
+    pub(crate) async fn on_backend<T, F>(&self, work: F) -> std::result::Result<T, String>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Backend) -> std::result::Result<T, BackendError> + Send + 'static,
+    {
+        let backend = Arc::clone(self.backend());
+        if !backend.runs_vms() {
+            return work(backend.as_ref()).map_err(|e| e.to_string());
+        }
+        tokio::task::spawn_blocking(move || work(backend.as_ref()))
+            .await
+            .map_err(|e| format!("backend worker failed: {e}"))?
+            .map_err(|e| e.to_string())
+    }
+
     fn store_key(spec: &StorageSpec, node: &str) -> String {
         if spec.shared {
             spec.id.clone()
@@ -723,9 +765,14 @@ impl Simulator {
         Ok(volid)
     }
 
-    fn free_volume(st: &mut State, node: &str, volid: &str, spec: &StorageSpec) {
+    fn free_volume(&self, st: &mut State, node: &str, volid: &str, spec: &StorageSpec) {
         if let Some((_, name)) = volid.split_once(':') {
             let key = Self::store_key(spec, node);
+            // A file that cannot be removed stays behind; the state forgets it
+            // all the same, as Proxmox does with a volume it failed to free.
+            let _ = self
+                .backend()
+                .remove_volume(&VolumeFile::new(key.clone(), name));
             if let Some(v) = st.volumes.get_mut(&key) {
                 v.remove(name);
             }
@@ -1184,6 +1231,38 @@ impl SimClient {
                     let volid = sim
                         .alloc_volume(node, &storage, vmid, size, secs, log)
                         .await?;
+                    let source = match drive.import_from.as_deref() {
+                        None => DiskSource::Empty,
+                        Some(path) if path.starts_with('/') => DiskSource::Path(path.into()),
+                        Some(src) => DiskSource::Volume(
+                            sim.volume_file(node, src)
+                                .ok_or_else(|| format!("invalid import source '{src}'"))?,
+                        ),
+                    };
+                    let file = sim
+                        .volume_file(node, &volid)
+                        .ok_or_else(|| format!("invalid volume '{volid}'"))?;
+                    let created = sim
+                        .on_backend(move |b| b.create_disk(&file, size, &source))
+                        .await;
+                    let size = match created {
+                        Ok(real) => real.unwrap_or(size),
+                        Err(e) => {
+                            if let Some(spec) = sim.storage(&storage).cloned() {
+                                sim.free_volume(&mut sim.lock(), node, &volid, &spec);
+                            }
+                            return Err(e);
+                        }
+                    };
+                    if let Some(spec) = sim.storage(&storage)
+                        && let Some(v) = sim
+                            .lock()
+                            .volumes
+                            .get_mut(&Simulator::store_key(spec, node))
+                            .and_then(|m| m.get_mut(volid.split_once(':').map_or("", |x| x.1)))
+                    {
+                        v.size = size;
+                    }
                     let (st_id, name) = volid.split_once(':').unwrap_or_default();
                     drive.set_volume(DriveVolume::Volume {
                         storage: st_id.into(),

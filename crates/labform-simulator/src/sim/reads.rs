@@ -81,7 +81,8 @@ impl SimClient {
         .await
     }
 
-    /// `POST /nodes/{node}/storage/{storage}/upload` (async `imgcopy`).
+    /// `POST /nodes/{node}/storage/{storage}/upload` (async `imgcopy`) of a
+    /// file of `size` bytes whose contents are not kept.
     pub async fn upload_sized(
         &self,
         node: &str,
@@ -89,6 +90,34 @@ impl SimClient {
         content: &str,
         filename: &str,
         size: u64,
+    ) -> Result<Upid> {
+        self.upload_inner(node, storage, content, filename, size, None)
+            .await
+    }
+
+    /// `POST /nodes/{node}/storage/{storage}/upload` of `data`, which the
+    /// backend stores (the QEMU backend writes it to the storage's files).
+    pub async fn upload_data(
+        &self,
+        node: &str,
+        storage: &str,
+        content: &str,
+        filename: &str,
+        data: Vec<u8>,
+    ) -> Result<Upid> {
+        let size = data.len() as u64;
+        self.upload_inner(node, storage, content, filename, size, Some(data))
+            .await
+    }
+
+    async fn upload_inner(
+        &self,
+        node: &str,
+        storage: &str,
+        content: &str,
+        filename: &str,
+        size: u64,
+        data: Option<Vec<u8>>,
     ) -> Result<Upid> {
         self.run(
             "POST",
@@ -137,6 +166,19 @@ impl SimClient {
                             t.dur(t.clone_secs_per_gib * size as f64 / ByteSize::GIB as f64),
                         )
                         .await;
+                        if let Some(data) = data {
+                            let file = sim
+                                .storage_on(&storage_s, &node_s)
+                                .map(|spec| {
+                                    VolumeFile::new(
+                                        Simulator::store_key(spec, &node_s),
+                                        format!("{content_s}/{filename_s}"),
+                                    )
+                                })
+                                .map_err(|e| e.message)?;
+                            sim.on_backend(move |b| b.write_volume(&file, &data))
+                                .await?;
+                        }
                         sim.store_upload(&node_s, &storage_s, &content_s, &filename_s, size)?;
                         log.log(format!("target file: {storage_s}:{content_s}/{filename_s}"));
                         Ok(())

@@ -2,6 +2,7 @@
 //! plus state helpers used by the server.
 
 use super::*;
+use crate::backend::{CloudInitSeed, DriveMedium, Machine, MachineDrive, MachineNic};
 
 impl SimClient {
     pub(super) fn check_task_access(
@@ -27,7 +28,7 @@ impl SimClient {
         log: &TaskLog,
     ) -> std::result::Result<(), String> {
         let t = self.sim.inner.config.timing;
-        {
+        let machine = {
             let _g = self
                 .sim
                 .inner
@@ -50,6 +51,7 @@ impl SimClient {
                 .filter(|v| v.node == node && v.running)
                 .map(|v| v.memory_mib() << 20)
                 .sum();
+            self.sim.reap(&mut st, vmid);
             let vm = SimClient::vm_mut(&mut st, node, vmid).map_err(|e| e.message)?;
             if vm.running {
                 return Err(format!("VM {vmid} already running"));
@@ -70,8 +72,18 @@ impl SimClient {
             {
                 log.log("generating cloud-init ISO");
             }
+            if self.sim.backend().runs_vms() {
+                Some(self.sim.machine(vm)?)
+            } else {
+                None
+            }
+        };
+        match machine {
+            Some(machine) => {
+                self.sim.on_backend(move |b| b.start(&machine)).await?;
+            }
+            None => tokio::time::sleep(t.dur(t.boot_secs)).await,
         }
-        tokio::time::sleep(t.dur(t.boot_secs)).await;
         let mut st = self.sim.lock();
         let vm = SimClient::vm_mut(&mut st, node, vmid).map_err(|e| e.message)?;
         vm.running = true;
@@ -81,6 +93,71 @@ impl SimClient {
 }
 
 impl Simulator {
+    /// What the backend needs to run `vm`: memory, CPUs, drives (the
+    /// cloud-init drive with its NoCloud documents), NICs.
+    pub(crate) fn machine(&self, vm: &Vm) -> std::result::Result<Machine, String> {
+        let mut drives = Vec::new();
+        for (key, value) in vm.conf.iter().filter(|(k, _)| is_drive_key(k)) {
+            let drive = Drive::parse(value).map_err(|e| format!("{key}: {e}"))?;
+            let medium = match &drive.volume {
+                DriveVolume::Volume { storage, name } if name.contains("-cloudinit") => {
+                    let _ = storage;
+                    DriveMedium::CloudInit(CloudInitSeed {
+                        user_data: crate::state::cloudinit_dump(vm, "user"),
+                        network_config: crate::state::cloudinit_dump(vm, "network"),
+                        meta_data: crate::state::cloudinit_dump(vm, "meta"),
+                    })
+                }
+                DriveVolume::Volume { storage, name } => {
+                    let file = self
+                        .volume_file(&vm.node, &format!("{storage}:{name}"))
+                        .ok_or_else(|| format!("{key}: storage '{storage}' does not exist"))?;
+                    if drive.is_cdrom() {
+                        DriveMedium::Cdrom(file)
+                    } else {
+                        DriveMedium::Disk(file)
+                    }
+                }
+                DriveVolume::None | DriveVolume::Cdrom => continue,
+                other => return Err(format!("{key}: cannot start with volume '{other:?}'")),
+            };
+            drives.push(MachineDrive {
+                key: key.clone(),
+                medium,
+            });
+        }
+        let mut nics = Vec::new();
+        for index in 0..32u32 {
+            let Some(value) = vm.conf.get(&format!("net{index}")) else {
+                continue;
+            };
+            let nic = NetDevice::parse(value).map_err(|e| format!("net{index}: {e}"))?;
+            nics.push(MachineNic {
+                index,
+                model: nic.model.clone(),
+                mac: nic
+                    .macaddr
+                    .map(|m| m.to_lower())
+                    .ok_or_else(|| format!("net{index}: no MAC address"))?,
+                bridge: nic.bridge.clone(),
+                tag: nic.tag,
+            });
+        }
+        Ok(Machine {
+            vmid: vm.vmid,
+            name: vm
+                .conf
+                .get("name")
+                .cloned()
+                .unwrap_or_else(|| format!("VM{}", vm.vmid)),
+            memory_mib: vm.memory_mib(),
+            cpus: vm.cpus(),
+            drives,
+            nics,
+            agent: agent_enabled(&vm.conf),
+        })
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn clone_worker(
         &self,
@@ -199,7 +276,7 @@ impl Simulator {
                         .and_then(|(s, _)| self.storage(s))
                         .cloned()
                     {
-                        Simulator::free_volume(&mut st, target, &volid, &spec);
+                        self.free_volume(&mut st, target, &volid, &spec);
                     }
                 }
                 if let Some(vm) = st.vms.remove(&newid)
@@ -362,6 +439,11 @@ impl Simulator {
                 };
                 drop(g);
                 made.push(format!("{dest}:{new_name}"));
+                let from = VolumeFile::new(Self::store_key(&src_spec, node), name.clone());
+                let to = VolumeFile::new(Self::store_key(&spec, target), new_name.clone());
+                self.on_backend(move |b| b.copy_disk(&from, &to))
+                    .await
+                    .map_err(|e| fail(e, &made))?;
                 log.log(format!(
                     "transferred {} of {} (100.00%)",
                     ByteSize(size),
@@ -419,6 +501,11 @@ impl Simulator {
                 };
                 drop(g);
                 made.push(format!("{storage}:{new_name}"));
+                let base = VolumeFile::new(Self::store_key(&src_spec, node), name.clone());
+                let overlay = VolumeFile::new(Self::store_key(&src_spec, target), new_name.clone());
+                self.on_backend(move |b| b.link_clone(&base, &overlay))
+                    .await
+                    .map_err(|e| fail(e, &made))?;
                 drive.set_volume(DriveVolume::Volume {
                     storage: storage.clone(),
                     name: new_name,
@@ -497,8 +584,25 @@ impl Simulator {
             .map_err(|e| e.message)?
             .clone();
         let name = format!("{}/{}", req.content, req.filename);
+        let store = Self::store_key(&spec, node);
+        let exists = |sim: &Simulator| {
+            sim.lock()
+                .volumes
+                .get(&store)
+                .is_some_and(|v| v.contains_key(&name))
+        };
+        if exists(self) {
+            return Err(format!(
+                "refusing to override existing file '{}'",
+                req.filename
+            ));
+        }
+        let length = bytes.len() as u64;
+        let file = VolumeFile::new(store.clone(), name.clone());
+        self.on_backend(move |b| b.write_volume(&file, &bytes))
+            .await?;
         let mut st = self.lock();
-        let vols = st.volumes.entry(Self::store_key(&spec, node)).or_default();
+        let vols = st.volumes.entry(store.clone()).or_default();
         if vols.contains_key(&name) {
             return Err(format!(
                 "refusing to override existing file '{}'",
@@ -512,7 +616,7 @@ impl Simulator {
         vols.insert(
             name,
             Volume {
-                size: bytes.len() as u64,
+                size: length,
                 format,
                 content: req.content.clone(),
                 vmid: None,
