@@ -90,6 +90,21 @@ fn serve_image(body: Vec<u8>) -> u16 {
     port
 }
 
+/// The real client, pinned to the simulator's certificate, logged in as root@pam.
+fn client_for(simulator: &Simulator) -> Arc<dyn ProxmoxApi> {
+    Arc::new(
+        Client::new(ClientOptions::new(
+            simulator.url.clone(),
+            Auth::Password {
+                username: "root@pam".into(),
+                password: Secret::new(PASSWORD),
+            },
+            TlsTrust::Fingerprint(Fingerprint::parse(&simulator.fingerprint).unwrap()),
+        ))
+        .unwrap(),
+    )
+}
+
 fn lab_text(port: u16, checksum: &str, fingerprint: &str) -> String {
     format!(
         "lab: crash
@@ -136,6 +151,8 @@ fn labform(directory: &std::path::Path, simulator: &Simulator, args: &[&str]) ->
         .env("LABFORM_PVE_PASSWORD", PASSWORD)
         .env("LABFORM_PVE_TOKEN", "")
         .env_remove("LABFORM_PVE_TOKEN")
+        // The secret store (the VMs' host keys) lives with the test, not in the user's home.
+        .env("LABFORM_DATA_DIR", directory.join("data"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command
@@ -223,17 +240,7 @@ fn killed_applies_always_converge() {
         .enable_all()
         .build()
         .unwrap();
-    let api: Arc<dyn ProxmoxApi> = Arc::new(
-        Client::new(ClientOptions::new(
-            simulator.url.clone(),
-            Auth::Password {
-                username: "root@pam".into(),
-                password: Secret::new(PASSWORD),
-            },
-            TlsTrust::Fingerprint(Fingerprint::parse(&simulator.fingerprint).unwrap()),
-        ))
-        .unwrap(),
-    );
+    let api = client_for(&simulator);
 
     // Calibrate: how long a whole apply from empty takes (the image download included).
     let started = Instant::now();
@@ -339,16 +346,6 @@ fn ctrl_c_stops_new_work_lets_tasks_finish_and_the_next_apply_converges() {
         .enable_all()
         .build()
         .unwrap();
-    let api: Arc<dyn ProxmoxApi> = Arc::new(
-        Client::new(ClientOptions::new(
-            simulator.url.clone(),
-            Auth::Password {
-                username: "root@pam".into(),
-                password: Secret::new(PASSWORD),
-            },
-            TlsTrust::Fingerprint(Fingerprint::parse(&simulator.fingerprint).unwrap()),
-        ))
-        .unwrap(),
-    );
+    let api = client_for(&simulator);
     runtime.block_on(check_converged(api.as_ref(), "after Ctrl-C", None));
 }

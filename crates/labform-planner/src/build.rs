@@ -236,25 +236,21 @@ fn allocate_addresses(
                         .iter()
                         .map(|&index| format!("vm:{}", expanded.vms[index].name))
                         .collect();
-                    if keys.len() as u64 > allocator.free() {
-                        diagnostics.push(exhausted(
-                            &pool_at,
-                            network,
-                            pool,
-                            keys.len(),
-                            allocator.free(),
-                            "VMs",
-                        ));
-                        continue;
-                    }
-                    let values =
-                        allocate_keys(&mut allocator, &keys, |key| previous_address(previous, key));
-                    for ((index, key), value) in members.iter().zip(&keys).zip(values) {
-                        let address = Ipv4Addr::from(value.expect("capacity checked") as u32);
-                        addresses.vms[*index] = Some(address);
-                        allocations
-                            .addresses
-                            .insert(key.clone(), address.to_string());
+                    let request = SingleAddresses {
+                        network,
+                        pool,
+                        pool_at: &pool_at,
+                        what: "VMs",
+                    };
+                    for (index, address) in request.allocate(
+                        &mut allocator,
+                        &members,
+                        &keys,
+                        previous,
+                        allocations,
+                        diagnostics,
+                    ) {
+                        addresses.vms[index] = Some(address);
                     }
                 }
                 PoolPurpose::Vips => {
@@ -272,25 +268,21 @@ fn allocate_addresses(
                         .iter()
                         .map(|&index| format!("vip:{}", expanded.instances[index].name))
                         .collect();
-                    if keys.len() as u64 > allocator.free() {
-                        diagnostics.push(exhausted(
-                            &pool_at,
-                            network,
-                            pool,
-                            keys.len(),
-                            allocator.free(),
-                            "API VIPs",
-                        ));
-                        continue;
-                    }
-                    let values =
-                        allocate_keys(&mut allocator, &keys, |key| previous_address(previous, key));
-                    for ((index, key), value) in members.iter().zip(&keys).zip(values) {
-                        let address = Ipv4Addr::from(value.expect("capacity checked") as u32);
-                        addresses.vips.insert(*index, address);
-                        allocations
-                            .addresses
-                            .insert(key.clone(), address.to_string());
+                    let request = SingleAddresses {
+                        network,
+                        pool,
+                        pool_at: &pool_at,
+                        what: "API VIPs",
+                    };
+                    for (index, address) in request.allocate(
+                        &mut allocator,
+                        &members,
+                        &keys,
+                        previous,
+                        allocations,
+                        diagnostics,
+                    ) {
+                        addresses.vips.insert(index, address);
                     }
                 }
                 PoolPurpose::LoadBalancers => {
@@ -400,6 +392,53 @@ fn allocate_addresses(
         }
     }
     addresses
+}
+
+/// One address per member from one pool, keyed for the lock file.
+struct SingleAddresses<'a> {
+    network: &'a Network,
+    pool: &'a AddressPool,
+    pool_at: &'a labform_model::Source,
+    what: &'static str,
+}
+
+impl SingleAddresses<'_> {
+    /// Allocates an address for each of `members` under its key in `keys`, keeping previous
+    /// ones; reports exhaustion instead of allocating part of them. Returns (member, address).
+    fn allocate(
+        &self,
+        allocator: &mut SlotAllocator,
+        members: &[usize],
+        keys: &[String],
+        previous: &Allocations,
+        allocations: &mut Allocations,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Vec<(usize, Ipv4Addr)> {
+        if keys.len() as u64 > allocator.free() {
+            diagnostics.push(exhausted(
+                self.pool_at,
+                self.network,
+                self.pool,
+                keys.len(),
+                allocator.free(),
+                self.what,
+            ));
+            return Vec::new();
+        }
+        let values = allocate_keys(allocator, keys, |key| previous_address(previous, key));
+        members
+            .iter()
+            .zip(keys)
+            .zip(values)
+            .map(|((&member, key), value)| {
+                let address = Ipv4Addr::from(value.expect("capacity checked") as u32);
+                allocations
+                    .addresses
+                    .insert(key.clone(), address.to_string());
+                (member, address)
+            })
+            .collect()
+    }
 }
 
 fn previous_address(previous: &Allocations, key: &str) -> Option<u64> {

@@ -63,6 +63,13 @@ impl ObservedVm {
             .is_some_and(|owner| owner.scope == scope)
     }
 
+    /// Whether Proxmox protection is on (delete and replace refuse).
+    pub fn protected(&self) -> bool {
+        self.config
+            .get("protection")
+            .is_some_and(|value| value == "1")
+    }
+
     /// The static address in `ipconfig0`, if any.
     pub fn address(&self) -> Option<Ipv4Addr> {
         let ipconfig = self.config.get("ipconfig0")?;

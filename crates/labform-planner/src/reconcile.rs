@@ -205,22 +205,22 @@ pub fn reconcile(plan: &Plan, inventory: &Inventory) -> Reconciliation {
         .filter(|vm| !matched.contains(&(vm.endpoint.clone(), vm.vm_id.get())))
         .collect();
     deletions.sort_by_key(|vm| (vm.template, vm.vm_id));
-    for vm in deletions {
-        result.changes.push(VmChange {
-            name: vm.name.clone(),
-            vm_id: vm.vm_id,
-            endpoint: vm.endpoint.clone(),
-            node: vm.node.clone(),
-            template: vm.template,
-            action: VmAction::Delete {
-                protected: vm
-                    .config
-                    .get("protection")
-                    .is_some_and(|value| value == "1"),
-            },
-        });
-    }
+    result.changes.extend(deletions.into_iter().map(deletion));
     result
+}
+
+/// Deleting `vm`, marked protected when Proxmox protection is on.
+fn deletion(vm: &ObservedVm) -> VmChange {
+    VmChange {
+        name: vm.name.clone(),
+        vm_id: vm.vm_id,
+        endpoint: vm.endpoint.clone(),
+        node: vm.node.clone(),
+        template: vm.template,
+        action: VmAction::Delete {
+            protected: vm.protected(),
+        },
+    }
 }
 
 fn is_same(observed: &ObservedVm, scope: &str, key: &str) -> bool {
@@ -449,14 +449,9 @@ fn same_value(key: &str, desired: Option<&str>, observed: Option<&str>) -> bool 
 /// cloned from. Protected VMs are marked (the executor refuses them), and templates of the same
 /// image on the same endpoint are kept, because those VMs may be linked clones of them.
 pub fn teardown(inventory: &Inventory, scope: &str) -> Reconciliation {
-    let is_protected = |vm: &ObservedVm| {
-        vm.config
-            .get("protection")
-            .is_some_and(|value| value == "1")
-    };
     let kept_images: BTreeSet<(String, Option<String>)> = inventory
         .owned(scope)
-        .filter(|vm| !vm.template && is_protected(vm))
+        .filter(|vm| !vm.template && vm.protected())
         .map(|vm| {
             (
                 vm.endpoint.clone(),
@@ -473,19 +468,7 @@ pub fn teardown(inventory: &Inventory, scope: &str) -> Reconciliation {
                     vm.owner.as_ref().and_then(|owner| owner.image.clone()),
                 )))
         })
-        .map(|vm| VmChange {
-            name: vm.name.clone(),
-            vm_id: vm.vm_id,
-            endpoint: vm.endpoint.clone(),
-            node: vm.node.clone(),
-            template: vm.template,
-            action: VmAction::Delete {
-                protected: vm
-                    .config
-                    .get("protection")
-                    .is_some_and(|value| value == "1"),
-            },
-        })
+        .map(deletion)
         .collect();
     changes.sort_by_key(|change| (change.template, change.vm_id));
     Reconciliation {
