@@ -811,3 +811,106 @@ impl Drop for QemuBackend {
         self.stop_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{MachineDrive, MachineNic};
+
+    #[test]
+    fn bridges_parse_with_and_without_address() {
+        let plain: BridgeSpec = "vmbr0".parse().unwrap();
+        assert_eq!(plain.address, None);
+        let with: BridgeSpec = "vmbr1=10.0.20.1/24".parse().unwrap();
+        assert_eq!(with.name, "vmbr1");
+        assert_eq!(with.address.as_deref(), Some("10.0.20.1/24"));
+        assert!("vmbr0=10.0.20.1".parse::<BridgeSpec>().is_err());
+        assert!("a-name-longer-than-15".parse::<BridgeSpec>().is_err());
+    }
+
+    #[test]
+    fn volumes_map_to_one_file_per_volume() {
+        let backend = QemuBackend {
+            options: QemuOptions::new("/state"),
+            created_netns: std::sync::atomic::AtomicBool::new(false),
+        };
+        let linked = VolumeFile::new(
+            "local@pve1",
+            "9000/base-9000-disk-0.qcow2/100/vm-100-disk-0.qcow2",
+        );
+        assert_eq!(
+            backend.volume_path(&linked),
+            Path::new("/state/storage/local@pve1/images/vm-100-disk-0.qcow2")
+        );
+        let iso = VolumeFile::new("local@pve1", "iso/seed.iso");
+        assert_eq!(
+            backend.volume_path(&iso),
+            Path::new("/state/storage/local@pve1/iso/seed.iso")
+        );
+        let thin = VolumeFile::new("local-lvm@pve1", "vm-100-disk-1");
+        assert_eq!(
+            backend.volume_path(&thin),
+            Path::new("/state/storage/local-lvm@pve1/images/vm-100-disk-1")
+        );
+    }
+
+    #[test]
+    fn the_command_line_has_the_configured_hardware() {
+        let state = tempfile::tempdir().unwrap();
+        let mut options = QemuOptions::new(state.path());
+        options.kernel = Some(DirectKernel {
+            kernel: "/images/vmlinuz".into(),
+            initrd: None,
+            command_line: "root=LABEL=root".into(),
+        });
+        let backend = QemuBackend {
+            options,
+            created_netns: std::sync::atomic::AtomicBool::new(false),
+        };
+        let disk = VolumeFile::new("local@pve1", "100/vm-100-disk-0.qcow2");
+        let iso = VolumeFile::new("local@pve1", "iso/seed.iso");
+        for volume in [&disk, &iso] {
+            let path = backend.prepare_file(volume).unwrap();
+            std::fs::write(path, b"").unwrap();
+        }
+        let machine = Machine {
+            vmid: 100,
+            name: "node".into(),
+            memory_mib: 2048,
+            cpus: 2,
+            drives: vec![
+                MachineDrive {
+                    key: "ide2".into(),
+                    medium: DriveMedium::Cdrom(iso),
+                },
+                MachineDrive {
+                    key: "scsi0".into(),
+                    medium: DriveMedium::Disk(disk),
+                },
+            ],
+            nics: vec![MachineNic {
+                index: 0,
+                model: "virtio".into(),
+                mac: "bc:24:11:00:00:01".into(),
+                bridge: Some("vmbr0".into()),
+                tag: Some(20),
+            }],
+            agent: true,
+        };
+        let run_dir = backend.run_dir(100);
+        let line = backend.command_line(&machine, &run_dir).unwrap().join(" ");
+        for expected in [
+            "-accel tcg -cpu max -m 2048 -smp 2",
+            "-kernel /images/vmlinuz -append root=LABEL=root",
+            "iso/seed.iso,if=none,id=drive-ide2,format=raw,media=cdrom,readonly=on",
+            "ide-cd,bus=ide.1,unit=0,drive=drive-ide2,id=ide2",
+            "-device virtio-scsi-pci,id=scsihw0",
+            "images/vm-100-disk-0.qcow2,if=none,id=drive-scsi0,format=qcow2",
+            "tap,id=netdev0,ifname=tap100i0,script=no,downscript=no",
+            "virtio-net-pci,netdev=netdev0,mac=bc:24:11:00:00:01,id=net0",
+            "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0",
+        ] {
+            assert!(line.contains(expected), "{expected} in {line}");
+        }
+    }
+}

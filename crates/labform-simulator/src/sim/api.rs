@@ -285,7 +285,7 @@ impl ProxmoxApi for SimClient {
                                 .or_insert(format!("creation-qemu=9.2.0,ctime={}", unix_now()));
                             SimClient::apply_update(
                                 &mut st,
-                                &sim.inner.config.storages,
+                                &sim.inner.config,
                                 vmid,
                                 set,
                                 vec![],
@@ -381,7 +381,7 @@ impl ProxmoxApi for SimClient {
                         }
                         SimClient::apply_update(
                             &mut sim.lock(),
-                            &sim.inner.config.storages,
+                            &sim.inner.config,
                             vmid,
                             set,
                             delete,
@@ -451,7 +451,7 @@ impl ProxmoxApi for SimClient {
                 Self::check_lock(vm)?;
                 Self::apply_update(
                     &mut st,
-                    &self.sim.inner.config.storages,
+                    &self.sim.inner.config,
                     vmid,
                     set,
                     delete,

@@ -1076,7 +1076,7 @@ impl SimClient {
     /// on running VMs); allocates new disks synchronously in state.
     fn apply_update(
         st: &mut State,
-        storages: &[StorageSpec],
+        config: &SimConfig,
         vm_key: u32,
         set: BTreeMap<String, String>,
         delete: Vec<String>,
@@ -1107,7 +1107,7 @@ impl SimClient {
             let DriveVolume::Volume { storage, name } = d.volume else {
                 return None;
             };
-            let spec = storages.iter().find(|s| s.id == storage)?;
+            let spec = config.storages.iter().find(|s| s.id == storage)?;
             let vol = st
                 .volumes
                 .get(&Simulator::store_key(spec, &vm.node))?
@@ -1147,6 +1147,10 @@ impl SimClient {
                 .split_once(':')
                 .map(|x| x.1.to_owned())
                 .unwrap_or_default();
+            // The file goes with the volume; one that cannot be removed stays behind.
+            let _ = config
+                .backend
+                .remove_volume(&VolumeFile::new(key.clone(), name.clone()));
             if let Some(m) = st.volumes.get_mut(&key) {
                 m.remove(&name);
             }
