@@ -4,7 +4,7 @@
 //! pool. Only guests tagged as this scope's (`labform` and `scope-<scope>`) get their config read,
 //! with bounded concurrency, to parse the ownership block from the description and compare fields.
 //! Everything else is recorded by VM ID only, so its IDs are never handed out and it is never
-//! touched.
+//! touched. Reads that fail with a server or transport error are repeated a few times.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -40,8 +40,7 @@ pub async fn discover(
     let started = tokio::time::Instant::now();
     let mut pause = std::time::Duration::from_millis(100);
     let resources = loop {
-        let resources = api
-            .cluster_resources(Some(ResourceType::Vm))
+        let resources = read_retrying(|| api.cluster_resources(Some(ResourceType::Vm)))
             .await
             .map_err(|source| ExecuteError::api("list the cluster's VMs", source))?;
         let settling = resources
@@ -94,7 +93,8 @@ pub async fn discover(
             let limit = Arc::clone(&limit);
             reads.spawn(async move {
                 let _permit = limit.acquire_owned().await.expect("never closed");
-                let config = api.vm_config(&NodeName::new(node), vm_id, false).await;
+                let node = NodeName::new(node);
+                let config = read_retrying(|| api.vm_config(&node, vm_id, false)).await;
                 (vm, config)
             });
         } else {
@@ -114,6 +114,37 @@ pub async fn discover(
     }
     observed.sort_by_key(|vm| vm.vm_id);
     Ok(observed)
+}
+
+/// Reads attempted this many times when Proxmox answers 5xx or cannot be reached.
+const READ_ATTEMPTS: u32 = 6;
+
+/// Runs the read `call`, again after a short pause while it fails with a server error (5xx, a
+/// proxy's 595/596) or a transport error: reads change nothing, so repeating them is safe.
+async fn read_retrying<T, F, Fut>(mut call: F) -> labform_proxmox::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = labform_proxmox::Result<T>>,
+{
+    let mut pause = std::time::Duration::from_millis(50);
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(error) if attempt < READ_ATTEMPTS && transient(&error) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(2));
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn transient(error: &labform_proxmox::Error) -> bool {
+    match error {
+        labform_proxmox::Error::Transport { .. } => true,
+        other => other.status().is_some_and(|status| status >= 500),
+    }
 }
 
 /// Fills the owned fields of `vm` from its config values.
