@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use labform_executor::discover;
+use labform_model::LabFile;
 use labform_planner::inventory::Inventory;
 use labform_planner::reconcile::{Reconciliation, reconcile};
 use labform_planner::{Allocations, Plan, plan_against};
@@ -15,6 +16,8 @@ use crate::target::{Connected, TargetArgs, connect};
 
 /// A lab planned against its target.
 pub struct Against {
+    /// The lab (seed images are rendered from it).
+    pub lab: LabFile,
     /// The plan (allocations from Proxmox and the lock file).
     pub plan: Plan,
     /// What to change.
@@ -73,6 +76,7 @@ pub async fn plan_against_target(
     };
     let reconciliation = reconcile(&plan, &inventory);
     Ok(Ok(Against {
+        lab,
         plan,
         reconciliation,
         inventory,

@@ -18,15 +18,16 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use labform_cloudinit::{SeedFiles, SeedSource, seed_iso};
 use labform_ids::{NodeName, StorageName, VmId};
-use labform_planner::desired::desired_config;
+use labform_planner::desired::{desired_config, seed_drive, seed_file_prefix};
 use labform_planner::ownership::Owner;
 use labform_planner::plan::{Plan, PlannedImage, PlannedTemplate, PlannedVm};
 use labform_planner::reconcile::{Effect, Reconciliation, VmAction, VmChange};
 use labform_proxmox::error::is_lock_timeout_text;
 use labform_proxmox::task::{WaitOptions, wait_for_task};
 use labform_proxmox::types::{
-    CloneVm, ConfigUpdate, CreateVm, DeleteVm, DownloadUrl, ResizeDisk, VmAction as Power,
+    CloneVm, ConfigUpdate, CreateVm, DeleteVm, DownloadUrl, ResizeDisk, Upload, VmAction as Power,
     encode_sshkeys,
 };
 use labform_proxmox::{ProxmoxApi, Upid};
@@ -151,6 +152,9 @@ struct Run {
     storage_permits: Mutex<HashMap<String, Arc<Semaphore>>>,
     pending_reboot: Mutex<Vec<String>>,
     jitter: AtomicUsize,
+    /// Seed files of the VMs whose seed image this run may upload, by plan index, rendered before
+    /// any job starts (an error is the job's failure).
+    seeds: HashMap<usize, Result<SeedFiles, String>>,
 }
 
 /// The work of one job.
@@ -163,11 +167,13 @@ enum Job {
     Delete(VmChange, bool),
 }
 
-/// Carries out `reconciliation` of `plan` on `endpoints`.
+/// Carries out `reconciliation` of `plan` on `endpoints`; the seed images of cloud-init VMs it
+/// creates or whose seed changes are made from `seeds`.
 pub async fn apply(
     plan: &Plan,
     reconciliation: &Reconciliation,
     endpoints: &[Endpoint],
+    seeds: &dyn SeedSource,
     options: ApplyOptions,
     journal: Arc<Journal>,
     events: Arc<dyn EventSink>,
@@ -217,6 +223,7 @@ pub async fn apply(
         storage_permits: Mutex::new(HashMap::new()),
         pending_reboot: Mutex::new(Vec::new()),
         jitter: AtomicUsize::new(0x9e37_79b9),
+        seeds: render_seeds(plan, reconciliation, seeds),
     });
     // Templates that exist as planned are ready; missing ones are made on demand.
     let mut template_deletions = Vec::new();
@@ -325,6 +332,42 @@ pub async fn apply(
         pending_reboot: report.pending_reboot.clone(),
     });
     Ok(report)
+}
+
+/// Renders the seed files of every VM that gets a new seed image: created, replaced, or updated
+/// with a changed `ide2`. Errors keep only the message, which carries no secret.
+fn render_seeds(
+    plan: &Plan,
+    reconciliation: &Reconciliation,
+    seeds: &dyn SeedSource,
+) -> HashMap<usize, Result<SeedFiles, String>> {
+    let mut rendered = HashMap::new();
+    for change in reconciliation
+        .changes
+        .iter()
+        .filter(|change| !change.template)
+    {
+        let needs_seed = match &change.action {
+            VmAction::Create | VmAction::Replace { .. } => true,
+            VmAction::Update { changes } => changes.iter().any(|field| field.field == "ide2"),
+            VmAction::Unchanged | VmAction::Start | VmAction::Delete { .. } => false,
+        };
+        let Some(index) = plan
+            .vms
+            .iter()
+            .position(|vm| vm.name == change.name && vm.endpoint == change.endpoint)
+        else {
+            continue;
+        };
+        let vm = &plan.vms[index];
+        if needs_seed && vm.seed.is_some() {
+            let files = seeds
+                .seed_files(vm)
+                .map_err(|error| format!("cannot render the seed image: {}", chain(&error)));
+            rendered.insert(index, files);
+        }
+    }
+    rendered
 }
 
 #[derive(Debug)]
@@ -731,7 +774,6 @@ impl Run {
                     template.storage, image.storage, image.file_name
                 ),
             )
-            .with("ide2", format!("{}:cloudinit", template.storage))
             .with("boot", "order=scsi0")
             .with("serial0", "socket")
             .with("vga", "serial0");
@@ -825,7 +867,9 @@ impl Run {
                 .await?;
             }
         }
+        self.upload_seed(vm, &node).await?;
         self.configure(vm, &node, None).await?;
+        self.remove_stale_seeds(vm, &node, None).await?;
         self.grow_disks(vm, &node).await?;
         self.seal(vm, &node).await?;
         self.power(vm, node.as_ref(), Power::Start).await?;
@@ -1048,7 +1092,20 @@ impl Run {
             })
             .map(|change| change.field.clone())
             .collect();
+        let seed_change = changes.iter().find(|change| change.field == "ide2");
+        if seed_change.is_some() {
+            self.upload_seed(vm, &node).await?;
+        }
         self.configure(vm, &node, Some(&fields)).await?;
+        if vm.seed.is_some() {
+            // After the switch: the old seed image (and any a stopped run left) goes.
+            self.remove_stale_seeds(
+                vm,
+                &node,
+                seed_change.and_then(|change| change.observed.as_deref()),
+            )
+            .await?;
+        }
         if changes
             .iter()
             .any(|change| change.field.starts_with("scsi"))
@@ -1109,7 +1166,179 @@ impl Run {
             api.as_ref(),
             || async { api.delete_vm(&node, vm_id, options).await.map(Some) },
         )
+        .await?;
+        self.delete_seeds(api.as_ref(), &node, vm_id, None).await
+    }
+
+    // ---- seed images -----------------------------------------------------------------------------
+
+    /// Uploads the planned seed image of `vm` to its storage on `node`, unless it is there already
+    /// (a stopped run uploaded it). Nothing to do for VMs without cloud-init.
+    async fn upload_seed(&self, vm: &PlannedVm, node: &NodeName) -> Result<(), String> {
+        let Some(seed) = &vm.seed else {
+            return match vm.cloud_init {
+                Some(_) => Err(format!(
+                    "no storage with `iso` content on node {node} of endpoint `{}` holds the seed image of `{}`",
+                    vm.endpoint, vm.name
+                )),
+                None => Ok(()),
+            };
+        };
+        let api = self.api(&vm.endpoint);
+        let storage = StorageName::new(&seed.storage);
+        let volume = format!("iso/{}", seed.file_name);
+        let present = self
+            .retry_call("list the seed images", || {
+                api.storage_content(node, &storage, Some("iso"))
+            })
+            .await
+            .map_err(|error| chain(&error))?
+            .iter()
+            .any(|found| found.volid == format!("{}:{volume}", seed.storage));
+        if present {
+            return Ok(());
+        }
+        let index = self
+            .plan
+            .vms
+            .iter()
+            .position(|planned| planned.name == vm.name && planned.endpoint == vm.endpoint)
+            .expect("a VM of this run's plan");
+        let files = match self.seeds.get(&index) {
+            Some(Ok(files)) => files,
+            Some(Err(reason)) => return Err(reason.clone()),
+            None => {
+                return Err(format!(
+                    "the seed image of `{}` was not rendered for this run",
+                    vm.name
+                ));
+            }
+        };
+        let upload = Upload {
+            content: "iso".to_owned(),
+            filename: seed.file_name.clone(),
+            data: seed_iso(files),
+        };
+        let target = format!("{} -> {node}:{}:{volume}", vm.name, seed.storage);
+        self.step("upload-seed", &target, api.as_ref(), || async {
+            api.upload(node, &storage, &upload).await.map(Some)
+        })
         .await
+    }
+
+    /// Deletes the seed images of `vm` on `node` other than its planned one: the one `previous`
+    /// (the `ide2` it had) names, and any other with its prefix on the planned seed storage.
+    async fn remove_stale_seeds(
+        &self,
+        vm: &PlannedVm,
+        node: &NodeName,
+        previous: Option<&str>,
+    ) -> Result<(), String> {
+        let Some(seed) = &vm.seed else {
+            return Ok(());
+        };
+        let api = self.api(&vm.endpoint);
+        let keep = seed_drive(&seed.storage, &seed.file_name);
+        let keep = keep.split(',').next().unwrap_or_default();
+        let mut storages = vec![seed.storage.clone()];
+        if let Some((storage, _)) = previous.and_then(|drive| drive.split_once(':'))
+            && !storages.iter().any(|known| known == storage)
+        {
+            storages.push(storage.to_owned());
+        }
+        for storage in storages {
+            self.delete_seeds_in(api.as_ref(), node, &storage, vm.vm_id, Some(keep))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes every seed image of VM `vm_id` (but `keep`) on the storages of `node` that hold ISO
+    /// images.
+    async fn delete_seeds(
+        &self,
+        api: &dyn ProxmoxApi,
+        node: &NodeName,
+        vm_id: VmId,
+        keep: Option<&str>,
+    ) -> Result<(), String> {
+        let storages = self
+            .retry_call("list the node's storages", || api.node_storages(node))
+            .await
+            .map_err(|error| chain(&error))?;
+        for storage in storages.iter().filter(|storage| {
+            storage
+                .content
+                .split(',')
+                .any(|content| content.trim() == "iso")
+        }) {
+            self.delete_seeds_in(api, node, &storage.storage, vm_id, keep)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_seeds_in(
+        &self,
+        api: &dyn ProxmoxApi,
+        node: &NodeName,
+        storage: &str,
+        vm_id: VmId,
+        keep: Option<&str>,
+    ) -> Result<(), String> {
+        let storage_name = StorageName::new(storage);
+        let prefix = format!(
+            "{storage}:iso/{}",
+            seed_file_prefix(&self.plan.scope, vm_id)
+        );
+        let volumes = self
+            .retry_call("list the seed images", || {
+                api.storage_content(node, &storage_name, Some("iso"))
+            })
+            .await
+            .map_err(|error| chain(&error))?;
+        for volume in volumes
+            .iter()
+            .filter(|volume| is_seed(&volume.volid, &prefix) && Some(volume.volid.as_str()) != keep)
+        {
+            // Deleting what is already gone (a stopped run's delete that finished) is done.
+            let tolerate = |error: &str| error.contains("does not exist");
+            self.step_tolerating(
+                "delete-seed",
+                &format!("{node}:{}", volume.volid),
+                api,
+                tolerate,
+                || async {
+                    api.delete_volume(node, &storage_name, &volume.volid)
+                        .await
+                        .map(Some)
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `volid` is a seed image named `prefix` + eight hex digits + `.iso` (the prefix alone
+/// could also begin the seed of a VM in a longer scope: `labform-a-1-` and `labform-a-1-5-...`).
+fn is_seed(volid: &str, prefix: &str) -> bool {
+    volid
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_suffix(".iso"))
+        .is_some_and(|hash| hash.len() == 8 && hash.bytes().all(|byte| byte.is_ascii_hexdigit()))
+}
+
+/// The seed source of runs that create nothing (destroy): asked for a seed, it fails.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSeeds;
+
+impl SeedSource for NoSeeds {
+    fn seed_files(&self, vm: &PlannedVm) -> Result<SeedFiles, labform_cloudinit::CloudInitError> {
+        Err(labform_cloudinit::CloudInitError::Inconsistent {
+            vm: vm.name.clone(),
+            detail: "this run has no source of seed images".to_owned(),
+        })
     }
 }
 
@@ -1137,5 +1366,21 @@ fn retryable_read(error: &labform_proxmox::Error) -> bool {
     match error {
         labform_proxmox::Error::Transport { .. } => true,
         other => other.status().is_some_and(|status| status >= 500),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_names_match_only_their_own_vm() {
+        let prefix = "local:iso/labform-a-1-";
+        assert!(is_seed("local:iso/labform-a-1-0123abcd.iso", prefix));
+        // VM 5 of scope `a-1` begins like VM 1 of scope `a`.
+        assert!(!is_seed("local:iso/labform-a-1-5-0123abcd.iso", prefix));
+        assert!(!is_seed("local:iso/labform-a-1-0123abcd.img", prefix));
+        assert!(!is_seed("local:iso/labform-a-1-0123abc.iso", prefix));
+        assert!(!is_seed("local:iso/debian-12.iso", prefix));
     }
 }

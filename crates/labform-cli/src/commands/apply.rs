@@ -7,8 +7,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
+use labform_cloudinit::{LabSeeds, StoredHostKeys};
 use labform_executor::engine::{ApplyOptions, RebootPolicy, apply};
 use labform_planner::render::render_changes;
+use labform_secrets::SecretStore;
 
 use crate::lab_input::write_lock;
 use crate::progress::Printer;
@@ -119,11 +122,16 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     });
+    // Seed images carry the VMs' host keys, kept in labform's secret store.
+    let store = SecretStore::open_default().context("cannot open labform's secret store")?;
+    let host_keys = StoredHostKeys::new(&store, scope.clone());
+    let seeds = LabSeeds::new(&against.lab, &against.plan, &host_keys);
     let printer = Arc::new(Printer::new(args.json));
     let report = apply(
         &against.plan,
         &against.reconciliation,
         &against.connected.endpoints,
+        &seeds,
         options,
         journal,
         printer,

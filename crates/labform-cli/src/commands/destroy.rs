@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use labform_executor::engine::{ApplyOptions, apply};
+use labform_executor::engine::{ApplyOptions, NoSeeds, apply};
 use labform_planner::reconcile::{VmAction, teardown};
 
 use crate::progress::Printer;
@@ -95,6 +95,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         &against.plan,
         &reconciliation,
         &against.connected.endpoints,
+        &NoSeeds,
         ApplyOptions::default(),
         journal,
         Arc::new(Printer::new(args.json)),

@@ -3,8 +3,14 @@
 
 #![allow(dead_code)]
 
+pub mod tap;
+
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use labform_cloudinit::{CloudInitError, HostKeyPair, HostKeySource, LabSeeds};
+use labform_executor::engine::NoSeeds;
 
 use labform_executor::engine::{ApplyOptions, ApplyReport, Endpoint, apply};
 use labform_executor::events::Collect;
@@ -18,6 +24,27 @@ use labform_planner::{Allocations, Plan, plan_against};
 use labform_proxmox::task::WaitOptions;
 use labform_proxmox::{ProxmoxApi, Secret};
 use labform_simulator::{NodeSpec, SimConfig, Simulator, StorageKind, StorageSpec, Timing};
+
+/// Host keys made on first use and kept for the test process (like labform's secret store).
+#[derive(Default)]
+pub struct TestHostKeys {
+    keys: Mutex<HashMap<String, HostKeyPair>>,
+}
+
+impl HostKeySource for TestHostKeys {
+    fn host_key(&self, vm: &str) -> Result<HostKeyPair, CloudInitError> {
+        let mut keys = self.keys.lock().expect("not poisoned");
+        if let Some(pair) = keys.get(vm) {
+            return Ok(pair.clone());
+        }
+        let pair = HostKeyPair::generate(vm)?;
+        keys.insert(vm.to_owned(), pair.clone());
+        Ok(pair)
+    }
+}
+
+/// The host keys every [`cycle`] renders seed images with.
+pub static HOST_KEYS: LazyLock<TestHostKeys> = LazyLock::new(TestHostKeys::default);
 
 pub fn load_lab(path: &str) -> LabFile {
     let loaded = load(&RealFileSystem, Path::new(path));
@@ -151,10 +178,12 @@ pub async fn cycle(
         name: endpoint_name,
         api: metered.clone(),
     }];
+    let seeds = LabSeeds::new(lab, &plan, &*HOST_KEYS);
     let report = apply(
         &plan,
         &reconciliation,
         &endpoints,
+        &seeds,
         options,
         journal,
         events.clone(),
@@ -232,6 +261,7 @@ pub async fn destroy(lab: &LabFile, api: Arc<dyn ProxmoxApi>, plan: &Plan) -> Ap
         plan,
         &teardown,
         &endpoints,
+        &NoSeeds,
         fast_options(),
         Arc::new(Journal::in_memory()),
         Arc::new(Collect::default()),

@@ -1,0 +1,249 @@
+//! Seed images over HTTPS against the simulator's server: every cloud-init VM of seed-001 gets its
+//! NoCloud seed uploaded and attached as `ide2` (holding its host name and labform's public host
+//! key, read back with `isoinfo`), templates get no Proxmox cloud-init drive, a second apply
+//! sends no write request, a change of the lab's SSH keys updates `sshkeys` and `ide2` in place
+//! with a new seed and the old one deleted, and destroy leaves no seed behind.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use common::tap::Tap;
+use common::*;
+use labform_cloudinit::{HostKeyPair, HostKeySource as _};
+use labform_executor::Journal;
+use labform_ids::{NodeName, StorageName};
+use labform_planner::plan::{Plan, PlannedVm};
+use labform_planner::reconcile::{Effect, VmAction};
+use labform_proxmox::ProxmoxApi;
+
+/// Reads `/name` from the ISO image `image` through Rock Ridge with `isoinfo` (Debian package
+/// genisoimage).
+fn read_from_image(image: &[u8], name: &str) -> String {
+    let isoinfo = Path::new("/usr/bin/isoinfo");
+    assert!(
+        isoinfo.exists(),
+        "`isoinfo` is missing: install the Debian package `genisoimage`"
+    );
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let path = directory.path().join("seed.iso");
+    std::fs::write(&path, image).expect("write the image");
+    let output = Command::new(isoinfo)
+        .args(["-R", "-i"])
+        .arg(&path)
+        .args(["-x", &format!("/{name}")])
+        .output()
+        .expect("run isoinfo");
+    assert!(output.status.success(), "isoinfo cannot read /{name}");
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+fn cloud_init_vms(plan: &Plan) -> Vec<&PlannedVm> {
+    plan.vms
+        .iter()
+        .filter(|vm| vm.cloud_init.is_some())
+        .collect()
+}
+
+/// The ISO volumes of `storage` on `node` whose name begins with `prefix`.
+async fn seed_volumes(
+    api: &dyn ProxmoxApi,
+    node: &str,
+    storage: &str,
+    prefix: &str,
+) -> Vec<String> {
+    api.storage_content(
+        &NodeName::new(node),
+        &StorageName::new(storage),
+        Some("iso"),
+    )
+    .await
+    .expect("storage content")
+    .into_iter()
+    .map(|volume| volume.volid)
+    .filter(|volid| volid.starts_with(&format!("{storage}:iso/{prefix}")))
+    .collect()
+}
+
+/// Checks that every cloud-init VM of `plan` runs from its planned seed, uploaded in `uploads`,
+/// holding its host name, its public host key and `ssh_key`; returns how many were checked.
+async fn check_seeds(
+    api: &dyn ProxmoxApi,
+    plan: &Plan,
+    uploads: &[(String, String, labform_proxmox::types::Upload)],
+    ssh_key: &str,
+) -> usize {
+    let vms = cloud_init_vms(plan);
+    for vm in &vms {
+        let seed = vm.seed.as_ref().expect("a planned seed");
+        let config = api
+            .vm_config(&NodeName::new(&vm.node), vm.vm_id, true)
+            .await
+            .expect("config");
+        assert_eq!(
+            config
+                .values
+                .get("ide2")
+                .map(|drive| drive.split(',').next()),
+            Some(Some(
+                format!("{}:iso/{}", seed.storage, seed.file_name).as_str()
+            )),
+            "{}: {:?}",
+            vm.name,
+            config.values.get("ide2")
+        );
+        assert!(config.values["ide2"].contains("media=cdrom"));
+        let (node, storage, upload) = uploads
+            .iter()
+            .rev()
+            .find(|(_, _, upload)| upload.filename == seed.file_name)
+            .unwrap_or_else(|| panic!("{}: {} was not uploaded", vm.name, seed.file_name));
+        assert_eq!(
+            (node.as_str(), storage.as_str()),
+            (vm.node.as_str(), seed.storage.as_str())
+        );
+        assert_eq!(upload.content, "iso");
+        let user_data = read_from_image(&upload.data, "user-data");
+        let host_key: HostKeyPair = HOST_KEYS.host_key(&vm.name).expect("host key");
+        assert!(
+            user_data.contains(&format!("hostname: {}\n", vm.name)),
+            "{}: {user_data}",
+            vm.name
+        );
+        assert!(user_data.contains(host_key.public_openssh()), "{}", vm.name);
+        assert!(user_data.contains(ssh_key), "{}", vm.name);
+        let meta_data = read_from_image(&upload.data, "meta-data");
+        assert!(meta_data.contains(&format!("local-hostname: {}\n", vm.name)));
+        let network_config = read_from_image(&upload.data, "network-config");
+        assert!(network_config.contains(&vm.nic.mac.to_ascii_lowercase()));
+        // Exactly one seed of this VM is stored: the one attached.
+        let prefix = labform_planner::desired::seed_file_prefix(&plan.scope, vm.vm_id);
+        assert_eq!(
+            seed_volumes(api, &vm.node, &seed.storage, &prefix).await,
+            [format!("{}:iso/{}", seed.storage, seed.file_name)],
+            "{}",
+            vm.name
+        );
+    }
+    vms.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_images_are_uploaded_attached_replaced_and_removed() {
+    let mut lab = load_lab("../../examples/seed-001.yaml");
+    let original_key = lab.defaults.as_ref().expect("defaults").ssh_keys[0].clone();
+    let simulator = simulator_for(&lab, 0.001);
+    let served = serve(simulator).await;
+    let tap = Arc::new(Tap::new(served.client.clone()));
+    let api: Arc<dyn ProxmoxApi> = tap.clone();
+    let journal = Arc::new(Journal::in_memory());
+
+    // From empty: every cloud-init VM gets its seed; templates get no cloud-init drive.
+    let first = cycle(&lab, api.clone(), journal.clone(), fast_options()).await;
+    assert!(first.report.failed.is_empty(), "{:#?}", first.report.failed);
+    let checked = check_seeds(api.as_ref(), &first.plan, &tap.uploads(), &original_key).await;
+    assert_eq!(checked, 5, "seed-001 has five cloud-init VMs");
+    assert_eq!(tap.uploads().len(), 5, "one upload per VM");
+    for template in &first.plan.templates {
+        let config = api
+            .vm_config(&NodeName::new(&template.node), template.vm_id, true)
+            .await
+            .expect("template config");
+        assert!(
+            !config.values.contains_key("ide2"),
+            "{}: {:?}",
+            template.name,
+            config.values.get("ide2")
+        );
+    }
+
+    // Unchanged: nothing is uploaded, no write request is sent.
+    let writes_before = served.writes.load(Ordering::SeqCst);
+    let second = cycle(&lab, api.clone(), journal.clone(), fast_options()).await;
+    assert!(
+        second.reconciliation.is_empty(),
+        "{:#?}",
+        second.reconciliation
+    );
+    assert_eq!(served.writes.load(Ordering::SeqCst), writes_before);
+    assert_eq!(tap.uploads().len(), 5);
+
+    // Another SSH key: `sshkeys` and `ide2` change in place, at the next boot.
+    let new_key = format!(
+        "{} someone@elsewhere",
+        HostKeyPair::generate("new-key")
+            .expect("key")
+            .public_openssh()
+    );
+    lab.defaults.as_mut().expect("defaults").ssh_keys = vec![new_key.clone()];
+    let third = cycle(&lab, api.clone(), journal.clone(), fast_options()).await;
+    assert!(third.report.failed.is_empty(), "{:#?}", third.report.failed);
+    assert!(
+        !third.reconciliation.has_drift(),
+        "a lab change is not drift"
+    );
+    for vm in cloud_init_vms(&third.plan) {
+        let change = third
+            .reconciliation
+            .changes
+            .iter()
+            .find(|change| change.name == vm.name)
+            .expect("a change");
+        let VmAction::Update { changes } = &change.action else {
+            panic!("{}: an in-place update, not {:?}", vm.name, change.action)
+        };
+        let fields: Vec<(&str, Effect)> = changes
+            .iter()
+            .map(|field| (field.field.as_str(), field.effect))
+            .collect();
+        assert_eq!(
+            fields,
+            [("sshkeys", Effect::NextBoot), ("ide2", Effect::NextBoot)],
+            "{}",
+            vm.name
+        );
+        let before = first
+            .plan
+            .vms
+            .iter()
+            .find(|old| old.name == vm.name)
+            .and_then(|old| old.seed.clone())
+            .expect("an earlier seed");
+        assert_ne!(before.file_name, vm.seed.as_ref().expect("seed").file_name);
+    }
+    assert_eq!(third.report.updated.len(), 5, "{:?}", third.report.updated);
+    assert!(third.report.replaced.is_empty());
+    assert_eq!(tap.uploads().len(), 10, "one new seed per VM");
+    check_seeds(api.as_ref(), &third.plan, &tap.uploads(), &new_key).await;
+
+    // And converged again.
+    let writes_before = served.writes.load(Ordering::SeqCst);
+    let fourth = cycle(&lab, api.clone(), journal.clone(), fast_options()).await;
+    assert!(
+        fourth.reconciliation.is_empty(),
+        "{:#?}",
+        fourth.reconciliation
+    );
+    assert_eq!(served.writes.load(Ordering::SeqCst), writes_before);
+
+    // Destroy: no seed image is left.
+    let report = destroy(&lab, api.clone(), &fourth.plan).await;
+    assert!(report.failed.is_empty(), "{:#?}", report.failed);
+    for node in &lab.proxmox[0].nodes {
+        let left = seed_volumes(
+            api.as_ref(),
+            &node.name,
+            "local",
+            &format!("labform-{}-", fourth.plan.scope),
+        )
+        .await;
+        assert!(
+            left.is_empty(),
+            "seed images left on {}: {left:?}",
+            node.name
+        );
+    }
+}
