@@ -1214,16 +1214,20 @@ impl Run {
                 ));
             }
         };
-        let upload = Upload {
+        let mut upload = Upload {
             content: "iso".to_owned(),
             filename: seed.file_name.clone(),
             data: seed_iso(files),
         };
         let target = format!("{} -> {node}:{}:{volume}", vm.name, seed.storage);
-        self.step("upload-seed", &target, api.as_ref(), || async {
-            api.upload(node, &storage, &upload).await.map(Some)
-        })
-        .await
+        let result = self
+            .step("upload-seed", &target, api.as_ref(), || async {
+                api.upload(node, &storage, &upload).await.map(Some)
+            })
+            .await;
+        // The image holds the private host key.
+        zeroize::Zeroize::zeroize(&mut upload.data);
+        result
     }
 
     /// Deletes the seed images of `vm` on `node` other than its planned one: the one `previous`
