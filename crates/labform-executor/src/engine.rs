@@ -273,6 +273,10 @@ pub async fn apply(
         };
         jobs.push(job);
     }
+    let deletes = jobs
+        .iter()
+        .chain(&template_deletions)
+        .any(|job| matches!(job, Job::Delete(..) | Job::Replace(_)));
     let total = jobs.len() + template_deletions.len();
     run.events.emit(Event::RunStarted {
         run: run_id,
@@ -306,6 +310,18 @@ pub async fn apply(
             })
         {
             report.created.push(run.plan.templates[index].name.clone());
+        }
+    }
+    if deletes && !run.options.cancel.is_cancelled() {
+        // Seeds whose VM is gone (a run stopped between deleting a VM and its seeds).
+        let mut names: Vec<&String> = run.endpoints.keys().collect();
+        names.sort();
+        for name in names {
+            if let Err(reason) = run.sweep_seeds(name).await {
+                report
+                    .failed
+                    .push(format!("seed images on `{name}`: {reason}"));
+            }
         }
     }
     report.pending_reboot = run
@@ -1257,6 +1273,75 @@ impl Run {
         Ok(())
     }
 
+    /// Deletes the seed images of this scope on `endpoint` whose VM ID no guest holds.
+    async fn sweep_seeds(&self, endpoint: &str) -> Result<(), String> {
+        let api = self.api(endpoint);
+        let held: std::collections::HashSet<u64> = self
+            .retry_call("list the cluster's VMs", || {
+                api.cluster_resources(Some(labform_proxmox::types::ResourceType::Vm))
+            })
+            .await
+            .map_err(|error| chain(&error))?
+            .into_iter()
+            .filter_map(|resource| resource.vmid)
+            .collect();
+        let nodes = self
+            .retry_call("list the nodes", || api.nodes())
+            .await
+            .map_err(|error| chain(&error))?;
+        let mut seen = std::collections::HashSet::new();
+        for node in nodes.iter().filter(|node| node.status == "online") {
+            let node = NodeName::new(&node.node);
+            let storages = self
+                .retry_call("list the node's storages", || api.node_storages(&node))
+                .await
+                .map_err(|error| chain(&error))?;
+            for storage in storages.iter().filter(|storage| {
+                storage
+                    .content
+                    .split(',')
+                    .any(|content| content.trim() == "iso")
+            }) {
+                let storage_name = StorageName::new(&storage.storage);
+                let volumes = self
+                    .retry_call("list the seed images", || {
+                        api.storage_content(&node, &storage_name, Some("iso"))
+                    })
+                    .await
+                    .map_err(|error| chain(&error))?;
+                let prefix = format!("{}:iso/labform-{}-", storage.storage, self.plan.scope);
+                for volume in volumes {
+                    let Some(vm_id) = seed_vm_id(&volume.volid, &prefix) else {
+                        continue;
+                    };
+                    // Shared storage shows the same volume on every node.
+                    let key = if storage.shared == Some(true) {
+                        (String::new(), volume.volid.clone())
+                    } else {
+                        (node.to_string(), volume.volid.clone())
+                    };
+                    if held.contains(&u64::from(vm_id)) || !seen.insert(key) {
+                        continue;
+                    }
+                    let tolerate = |error: &str| error.contains("does not exist");
+                    self.step_tolerating(
+                        "delete-seed",
+                        &format!("{node}:{}", volume.volid),
+                        api.as_ref(),
+                        tolerate,
+                        || async {
+                            api.delete_volume(&node, &storage_name, &volume.volid)
+                                .await
+                                .map(Some)
+                        },
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Deletes every seed image of VM `vm_id` (but `keep`) on the storages of `node` that hold ISO
     /// images.
     async fn delete_seeds(
@@ -1333,6 +1418,18 @@ fn is_seed(volid: &str, prefix: &str) -> bool {
         .is_some_and(|hash| hash.len() == 8 && hash.bytes().all(|byte| byte.is_ascii_hexdigit()))
 }
 
+/// The VM ID in a seed image volume `<prefix><vmid>-<8 hex digits>.iso`, where `prefix` ends in
+/// the scope and a dash.
+fn seed_vm_id(volid: &str, prefix: &str) -> Option<u32> {
+    let rest = volid.strip_prefix(prefix)?;
+    let (digits, _) = rest.split_once('-')?;
+    if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    let vm_id: u32 = digits.parse().ok()?;
+    is_seed(volid, &format!("{prefix}{digits}-")).then_some(vm_id)
+}
+
 /// The seed source of runs that create nothing (destroy): asked for a seed, it fails.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoSeeds;
@@ -1386,5 +1483,31 @@ mod tests {
         assert!(!is_seed("local:iso/labform-a-1-0123abcd.img", prefix));
         assert!(!is_seed("local:iso/labform-a-1-0123abc.iso", prefix));
         assert!(!is_seed("local:iso/debian-12.iso", prefix));
+    }
+
+    #[test]
+    fn the_vm_id_of_a_seed() {
+        let prefix = "local:iso/labform-a-";
+        assert_eq!(
+            seed_vm_id("local:iso/labform-a-1000-0123abcd.iso", prefix),
+            Some(1000)
+        );
+        // Scope `a-1`, VM 5: not a seed of scope `a`.
+        assert_eq!(
+            seed_vm_id("local:iso/labform-a-1-5-0123abcd.iso", prefix),
+            None
+        );
+        assert_eq!(
+            seed_vm_id("local:iso/labform-a-x-0123abcd.iso", prefix),
+            None
+        );
+        assert_eq!(
+            seed_vm_id("local:iso/labform-a-1000-0123abcd.img", prefix),
+            None
+        );
+        assert_eq!(
+            seed_vm_id("local:iso/labform-b-1000-0123abcd.iso", prefix),
+            None
+        );
     }
 }

@@ -229,9 +229,37 @@ async fn seed_images_are_uploaded_attached_replaced_and_removed() {
     );
     assert_eq!(served.writes.load(Ordering::SeqCst), writes_before);
 
-    // Destroy: no seed image is left.
+    // Destroy: no seed image is left, also none a stopped run left behind for a VM that is gone;
+    // other scopes' seeds and other ISO images stay.
+    let node = NodeName::new(&lab.proxmox[0].nodes[0].name);
+    let stray = format!("labform-{}-4321-0123abcd.iso", fourth.plan.scope);
+    let other_scope = format!("labform-{}-2-1000-0123abcd.iso", fourth.plan.scope);
+    for filename in [stray.as_str(), other_scope.as_str(), "installer.iso"] {
+        let upload = labform_proxmox::types::Upload {
+            content: "iso".into(),
+            filename: filename.into(),
+            data: vec![0; 4096],
+        };
+        let upid = api
+            .upload(&node, &StorageName::new("local"), &upload)
+            .await
+            .expect("upload");
+        labform_proxmox::task::wait_for_task(api.as_ref(), &upid, fast_options().task_wait)
+            .await
+            .expect("uploaded");
+    }
     let report = destroy(&lab, api.clone(), &fourth.plan).await;
     assert!(report.failed.is_empty(), "{:#?}", report.failed);
+    let left = seed_volumes(api.as_ref(), node.as_str(), "local", "").await;
+    assert!(!left.contains(&format!("local:iso/{stray}")), "{left:?}");
+    assert!(
+        left.contains(&format!("local:iso/{other_scope}")),
+        "{left:?}"
+    );
+    assert!(
+        left.contains(&"local:iso/installer.iso".to_owned()),
+        "{left:?}"
+    );
     for node in &lab.proxmox[0].nodes {
         let left = seed_volumes(
             api.as_ref(),
@@ -240,9 +268,10 @@ async fn seed_images_are_uploaded_attached_replaced_and_removed() {
             &format!("labform-{}-", fourth.plan.scope),
         )
         .await;
-        assert!(
-            left.is_empty(),
-            "seed images left on {}: {left:?}",
+        assert_eq!(
+            left,
+            [format!("local:iso/{other_scope}")],
+            "only the other scope's seed is left on {}",
             node.name
         );
     }
