@@ -1261,7 +1261,11 @@ impl Run {
         let keep = seed_drive(&seed.storage, &seed.file_name);
         let keep = keep.split(',').next().unwrap_or_default();
         let mut storages = vec![seed.storage.clone()];
-        if let Some((storage, _)) = previous.and_then(|drive| drive.split_once(':'))
+        // Only an ISO volume can be an earlier seed (not Proxmox's own cloud-init drive).
+        if let Some((storage, _)) = previous
+            .and_then(|drive| drive.split(',').next())
+            .and_then(|volume| volume.split_once(':'))
+            .filter(|(_, name)| name.starts_with("iso/"))
             && !storages.iter().any(|known| known == storage)
         {
             storages.push(storage.to_owned());

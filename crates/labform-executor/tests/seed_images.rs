@@ -276,3 +276,75 @@ async fn seed_images_are_uploaded_attached_replaced_and_removed() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vm_with_proxmox_cloud_init_drive_moves_to_its_seed() {
+    let lab = load_lab("../../examples/seed-001.yaml");
+    let simulator = simulator_for(&lab, 0.001);
+    let tap = Arc::new(Tap::new(Arc::new(simulator.root())));
+    let api: Arc<dyn ProxmoxApi> = tap.clone();
+    let journal = Arc::new(Journal::in_memory());
+    let first = cycle(&lab, api.clone(), journal.clone(), fast_options()).await;
+    assert!(first.report.failed.is_empty(), "{:#?}", first.report.failed);
+
+    // As labform made VMs before seed images: Proxmox's own cloud-init drive on ide2.
+    let vm = cloud_init_vms(&first.plan)[0].clone();
+    let node = NodeName::new(&vm.node);
+    let update = labform_proxmox::types::ConfigUpdate::new().set("ide2", "local-lvm:cloudinit");
+    let upid = api
+        .update_vm_config(&node, vm.vm_id, &update)
+        .await
+        .expect("attach a cloud-init drive");
+    labform_proxmox::task::wait_for_task(api.as_ref(), &upid, fast_options().task_wait)
+        .await
+        .expect("attached");
+    let drive = api
+        .vm_config(&node, vm.vm_id, false)
+        .await
+        .expect("config")
+        .values["ide2"]
+        .clone();
+    assert!(drive.contains("cloudinit"), "{drive}");
+
+    let second = cycle(&lab, api.clone(), journal.clone(), fast_options()).await;
+    assert!(
+        second.report.failed.is_empty(),
+        "{:#?}",
+        second.report.failed
+    );
+    let change = second
+        .reconciliation
+        .changes
+        .iter()
+        .find(|change| change.name == vm.name)
+        .expect("a change");
+    let VmAction::Update { changes } = &change.action else {
+        panic!("{:?}", change.action)
+    };
+    assert_eq!(
+        changes
+            .iter()
+            .map(|field| field.field.as_str())
+            .collect::<Vec<_>>(),
+        ["ide2"]
+    );
+    let seed = vm.seed.as_ref().expect("seed");
+    let config = api.vm_config(&node, vm.vm_id, false).await.expect("config");
+    assert_eq!(
+        config.values["ide2"].split(',').next(),
+        Some(format!("{}:iso/{}", seed.storage, seed.file_name).as_str())
+    );
+    // The seed was already there: nothing was uploaded again, and it was not deleted.
+    assert_eq!(tap.uploads().len(), 5, "only the first apply uploaded");
+    let prefix = labform_planner::desired::seed_file_prefix(&first.plan.scope, vm.vm_id);
+    assert_eq!(
+        seed_volumes(api.as_ref(), &vm.node, &seed.storage, &prefix).await,
+        [format!("{}:iso/{}", seed.storage, seed.file_name)]
+    );
+    let third = cycle(&lab, api.clone(), journal, fast_options()).await;
+    assert!(
+        third.reconciliation.is_empty(),
+        "{:#?}",
+        third.reconciliation
+    );
+}
