@@ -1,0 +1,674 @@
+//! Real machines end to end: `labform sim serve --qemu` boots every started VM with QEMU (software
+//! emulation) on a bridge in a network namespace this test makes, and `labform apply` builds a lab
+//! of one server and one agent node on them. Checked from outside labform: both VMs run, answer
+//! SSH on their planned static addresses with the planned hostname, user and disk size, and their
+//! guest agents report the planned addresses. The lab then changes (more memory, an extra SSH key)
+//! and is applied in place; then destroyed: no QEMU process, no disk file, no tap left.
+//!
+//! Needs root (namespaces, taps), qemu-system-x86, qemu-utils, genisoimage, iproute2 and
+//! openssh-client, and the node image that `../shared/vm-image/build.sh` makes (kept in
+//! `$LABFORM_VM_IMAGE_DIR`, default `$HOME/.cache/labform/vm-image`, so later runs reuse it). It
+//! fails, never skips, when something is missing. Timings are recorded, never asserted: see
+//! `real-vms-benchmark.json` in the target directory (or `$LABFORM_REAL_VMS_BENCHMARK`).
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpListener;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use labform_ids::{NodeName, VmId};
+use labform_proxmox::task::{WaitOptions, wait_for_task};
+use labform_proxmox::tls::{Fingerprint, TlsTrust};
+use labform_proxmox::types::{ResourceType, VmAction};
+use labform_proxmox::{Auth, Client, ClientOptions, ProxmoxApi as _, Secret};
+
+const PASSWORD: &str = "real-vms-test-password";
+const BRIDGE: &str = "vmbr0";
+const GATEWAY: &str = "10.77.0.1";
+const SERVER_ADDRESS: &str = "10.77.0.10";
+const AGENT_ADDRESS: &str = "10.77.0.11";
+const USER: &str = "lab";
+/// How long a VM may take from apply to SSH under software emulation before the test gives up.
+const BOOT_DEADLINE: Duration = Duration::from_secs(900);
+
+/// Everything the test made outside its temporary directory, undone on drop (also on failure).
+struct Cleanup {
+    netns: String,
+    state_dir: PathBuf,
+    simulator: Option<Child>,
+}
+
+impl Cleanup {
+    fn stop_simulator(&mut self) {
+        if let Some(mut child) = self.simulator.take() {
+            // SIGTERM lets the simulator end its QEMU processes itself.
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        self.stop_simulator();
+        for pid in qemu_pids(&self.state_dir).into_values() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+    }
+}
+
+fn command_exists(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Fails with what to install when the machine cannot run the test.
+fn check_requirements() {
+    let uid = Command::new("id").arg("-u").output().expect("id runs");
+    assert_eq!(
+        String::from_utf8_lossy(&uid.stdout).trim(),
+        "0",
+        "the real-VM test needs root (network namespaces, tap devices)"
+    );
+    let missing: Vec<&str> = [
+        ("qemu-system-x86_64", "qemu-system-x86"),
+        ("qemu-img", "qemu-utils"),
+        ("genisoimage", "genisoimage"),
+        ("ip", "iproute2"),
+        ("ssh", "openssh-client"),
+        ("ssh-keygen", "openssh-client"),
+    ]
+    .into_iter()
+    .filter(|(program, _)| !command_exists(program))
+    .map(|(_, package)| package)
+    .collect();
+    assert!(
+        missing.is_empty(),
+        "the real-VM test needs these packages: apt-get install -y {}",
+        missing.join(" ")
+    );
+}
+
+/// The node image, built by the shared build script unless a finished one is cached.
+fn node_image() -> PathBuf {
+    let directory = std::env::var_os("LABFORM_VM_IMAGE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").expect("HOME is set");
+            PathBuf::from(home).join(".cache/labform/vm-image")
+        });
+    let script = std::env::var_os("LABFORM_VM_IMAGE_BUILD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vm-image/build.sh")
+        });
+    assert!(
+        script.is_file(),
+        "the node image build script is missing at {} (set LABFORM_VM_IMAGE_BUILD)",
+        script.display()
+    );
+    let status = Command::new("bash")
+        .arg(&script)
+        .arg(&directory)
+        .status()
+        .expect("the image build script runs");
+    assert!(status.success(), "building the node image failed: {status}");
+    directory
+}
+
+fn run(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Serves the file at any path over plain HTTP on loopback; returns the port.
+fn serve_file(path: PathBuf) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let Ok(mut file) = std::fs::File::open(&path) else {
+                    return;
+                };
+                let length = file.metadata().map(|m| m.len()).unwrap_or(0);
+                let header = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {length}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n"
+                );
+                let _ = stream.write_all(header.as_bytes());
+                let _ = std::io::copy(&mut file, &mut stream);
+            });
+        }
+    });
+    port
+}
+
+struct Simulator {
+    url: String,
+    fingerprint: String,
+}
+
+fn start_simulator(cleanup: &mut Cleanup, image: &Path) -> Simulator {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_labform"))
+        .args(["sim", "serve", "--listen", "127.0.0.1:0", "--nodes", "1"])
+        .args(["--time-scale", "0", "--qemu", "--netns", &cleanup.netns])
+        .arg("--state-dir")
+        .arg(&cleanup.state_dir)
+        .arg("--kernel-dir")
+        .arg(image)
+        .env("LABFORM_SIM_ROOT_PASSWORD", PASSWORD)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("labform sim serve starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    cleanup.simulator = Some(child);
+    let mut url = None;
+    let mut fingerprint = None;
+    while url.is_none() || fingerprint.is_none() {
+        let line = lines
+            .next()
+            .expect("the simulator prints its address")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("Proxmox VE simulator listening on ") {
+            url = Some(rest.trim_end_matches("/api2/json").to_owned());
+        }
+        if let Some(rest) = line.strip_prefix("certificate SHA-256 fingerprint: ") {
+            fingerprint = Some(rest.to_owned());
+        }
+    }
+    Simulator {
+        url: url.unwrap(),
+        fingerprint: fingerprint.unwrap(),
+    }
+}
+
+fn lab_text(port: u16, checksum: &str, keys: &[String], memory: &str) -> String {
+    let keys: Vec<String> = keys.iter().map(|k| format!("'{k}'")).collect();
+    format!(
+        "lab: realvms
+proxmox:
+  - name: sim
+    endpoint: https://127.0.0.1:8006
+    credentials: {{password: {{user: root@pam, password: {{env: LABFORM_PVE_PASSWORD}}}}}}
+    nodes: [{{name: pve1, cpu: 16, memory: 64GiB}}]
+    storages:
+      - {{name: local, content: [iso, import, snippets, images], capacity: 100GiB, type: dir}}
+images:
+  - {{name: debian, url: 'http://127.0.0.1:{port}/debian-12-node.qcow2', checksum: 'sha256:{checksum}'}}
+defaults:
+  image: debian
+  user: {USER}
+  ssh_keys: [{keys}]
+networks:
+  - {{name: lan, bridge: {BRIDGE}, cidr: 10.77.0.0/24, gateway: {GATEWAY}, pools: [{{name: nodes, purpose: nodes, range: {SERVER_ADDRESS}-10.77.0.99}}]}}
+clusters:
+  - name: k
+    distribution: k3s
+    version: v1.31.4+k3s1
+    network: lan
+    servers: {{count: 1, cpu: 1, memory: {memory}, disks: [{{size: 8GiB}}]}}
+    agents: [{{count: 1, cpu: 1, memory: {memory}, disks: [{{size: 8GiB}}]}}]
+",
+        keys = keys.join(", ")
+    )
+}
+
+fn labform(directory: &Path, simulator: &Simulator, command: &str) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_labform"))
+        .arg(command)
+        .arg("--proxmox")
+        .arg(&simulator.url)
+        .arg("--fingerprint")
+        .arg(&simulator.fingerprint)
+        .arg("--yes")
+        .arg("--journal")
+        .arg(directory.join("journal.sqlite"))
+        .arg(directory.join("lab.yaml"))
+        .env("LABFORM_PVE_USER", "root@pam")
+        .env("LABFORM_PVE_PASSWORD", PASSWORD)
+        .env_remove("LABFORM_PVE_TOKEN")
+        .output()
+        .expect("labform runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// Runs `command` on `address` as the lab's user with `key`, from inside the namespace.
+fn ssh(netns: &str, key: &Path, address: &str, command: &str) -> Result<String, String> {
+    let output = Command::new("ip")
+        .args(["netns", "exec", netns, "ssh", "-i"])
+        .arg(key)
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=5",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .arg(format!("{USER}@{address}"))
+        .arg(command)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
+    }
+}
+
+/// Waits until SSH with `key` answers on `address`; returns when it did.
+fn wait_for_ssh(netns: &str, key: &Path, address: &str) -> Instant {
+    let deadline = Instant::now() + BOOT_DEADLINE;
+    loop {
+        match ssh(netns, key, address, "true") {
+            Ok(_) => return Instant::now(),
+            Err(error) => assert!(
+                Instant::now() < deadline,
+                "{address} did not answer SSH within {BOOT_DEADLINE:?}: {error}"
+            ),
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+/// Running QEMU processes of the state directory, by VM name (from QEMU's `-name`).
+fn qemu_pids(state_dir: &Path) -> std::collections::BTreeMap<String, u32> {
+    let mut found = std::collections::BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(state_dir.join("run")) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path().join("qemu.pid")) else {
+            continue;
+        };
+        let Ok(pid) = text.trim().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let arguments: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if let Some(name) = arguments
+            .iter()
+            .position(|a| a == "-name")
+            .and_then(|i| arguments.get(i + 1))
+        {
+            found.insert(name.split(',').next().unwrap_or(name).to_owned(), pid);
+        }
+    }
+    found
+}
+
+/// The QEMU argument after `flag` of process `pid`.
+fn qemu_argument(pid: u32, flag: &str) -> Option<String> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let arguments: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let index = arguments.iter().position(|a| a == flag)?;
+    arguments.get(index + 1).cloned()
+}
+
+/// Asks the VM's guest agent, on its own socket, for its interfaces.
+fn guest_addresses(state_dir: &Path, pid: u32) -> Vec<String> {
+    let run_dir = std::fs::read_dir(state_dir.join("run"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("qemu.pid"))
+                .is_ok_and(|text| text.trim() == pid.to_string())
+        })
+        .expect("the VM's run directory");
+    let stream = UnixStream::connect(run_dir.join("qga.sock")).expect("the agent socket");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    writer
+        .write_all(b"{\"execute\":\"guest-sync\",\"arguments\":{\"id\":4242}}\n")
+        .unwrap();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("the agent answers");
+        if line.contains("4242") {
+            break;
+        }
+    }
+    writer
+        .write_all(b"{\"execute\":\"guest-network-get-interfaces\"}\n")
+        .unwrap();
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("the agent answers");
+    let answer: serde_json::Value = serde_json::from_str(&line).unwrap();
+    answer["return"]
+        .as_array()
+        .expect("a list of interfaces")
+        .iter()
+        .flat_map(|interface| {
+            interface["ip-addresses"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|address| address["ip-address"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn new_key(directory: &Path, name: &str) -> (PathBuf, String) {
+    let path = directory.join(name);
+    run(
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            name,
+            "-f",
+            path.to_str().unwrap(),
+        ],
+    );
+    let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
+    (path, public.trim().to_owned())
+}
+
+/// Seconds between two instants, or from an instant to a file's modification time.
+fn seconds(from: SystemTime, to: SystemTime) -> f64 {
+    to.duration_since(from)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn downloaded_seconds(apply_output: &str) -> f64 {
+    apply_output
+        .lines()
+        .find(|line| line.contains("ok     download-image"))
+        .and_then(|line| line.rsplit(" in ").next())
+        .and_then(|text| text.trim().trim_end_matches('s').parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn a_lab_on_real_virtual_machines() {
+    check_requirements();
+    let image = node_image();
+    let directory = tempfile::tempdir().unwrap();
+    let mut cleanup = Cleanup {
+        netns: format!("lfreal{}", std::process::id()),
+        state_dir: directory.path().join("state"),
+        simulator: None,
+    };
+    // The namespace and the lab's gateway on the node's bridge; nothing leaves the namespace.
+    run("ip", &["netns", "add", &cleanup.netns]);
+    let netns = cleanup.netns.clone();
+    let in_netns = |args: &[&str]| {
+        let mut all = vec!["-n", netns.as_str()];
+        all.extend_from_slice(args);
+        run("ip", &all)
+    };
+    in_netns(&["link", "set", "dev", "lo", "up"]);
+    in_netns(&["link", "add", "name", BRIDGE, "type", "bridge"]);
+    in_netns(&["addr", "add", &format!("{GATEWAY}/24"), "dev", BRIDGE]);
+    in_netns(&["link", "set", "dev", BRIDGE, "up"]);
+
+    let simulator = start_simulator(&mut cleanup, &image);
+    let image_file = image.join("debian-12-node.qcow2");
+    let checksum = run("sha256sum", &[image_file.to_str().unwrap()])
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let port = serve_file(image_file);
+    let (first_key, first_public) = new_key(directory.path(), "first");
+    let (second_key, second_public) = new_key(directory.path(), "second");
+    let lab = directory.path().join("lab.yaml");
+    std::fs::write(
+        &lab,
+        lab_text(port, &checksum, std::slice::from_ref(&first_public), "1GiB"),
+    )
+    .unwrap();
+
+    // Apply: from nothing to two running VMs.
+    let apply_started = SystemTime::now();
+    let started = Instant::now();
+    let (ok, output) = labform(directory.path(), &simulator, "apply");
+    let apply_seconds = started.elapsed().as_secs_f64();
+    assert!(ok, "the first apply succeeds:\n{output}");
+    let nodes = [("k-server-0", SERVER_ADDRESS), ("k-agent-0", AGENT_ADDRESS)];
+    let mut ready = Vec::new();
+    for (name, address) in nodes {
+        let at = wait_for_ssh(&cleanup.netns, &first_key, address);
+        ready.push((name, at.duration_since(started).as_secs_f64()));
+    }
+    let pids = qemu_pids(&cleanup.state_dir);
+    let mut qemu_started = Vec::new();
+    for (name, address) in nodes {
+        let pid = *pids
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} runs as a QEMU process: {pids:?}"));
+        assert_eq!(qemu_argument(pid, "-m").as_deref(), Some("1024"), "{name}");
+        assert_eq!(qemu_argument(pid, "-smp").as_deref(), Some("1"), "{name}");
+        let pid_file_time = std::fs::read_dir(cleanup.state_dir.join("run"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path().join("qemu.pid"))
+            .find(|p| std::fs::read_to_string(p).is_ok_and(|t| t.trim() == pid.to_string()))
+            .and_then(|p| std::fs::metadata(p).ok())
+            .and_then(|m| m.modified().ok())
+            .unwrap();
+        qemu_started.push((name, seconds(apply_started, pid_file_time)));
+        let facts = ssh(
+            &cleanup.netns,
+            &first_key,
+            address,
+            "hostname; id -un; lsblk -bdno SIZE /dev/sda; ip -4 -o addr show dev eth0",
+        )
+        .unwrap();
+        let lines: Vec<&str> = facts.lines().collect();
+        assert_eq!(lines.first(), Some(&name), "{name}: hostname\n{facts}");
+        assert_eq!(lines.get(1), Some(&USER), "{name}: user\n{facts}");
+        assert_eq!(
+            lines.get(2),
+            Some(&(8u64 << 30).to_string().as_str()),
+            "{name}: the disk is 8 GiB\n{facts}"
+        );
+        assert!(
+            lines
+                .get(3)
+                .is_some_and(|l| l.contains(&format!("{address}/24"))),
+            "{name}: eth0 has {address}/24\n{facts}"
+        );
+        let addresses = guest_addresses(&cleanup.state_dir, pid);
+        assert!(
+            addresses.iter().any(|a| a == address),
+            "{name}: the guest agent reports {address}: {addresses:?}"
+        );
+    }
+    assert!(
+        ssh(&cleanup.netns, &second_key, SERVER_ADDRESS, "true").is_err(),
+        "the second key is not allowed yet"
+    );
+
+    // The benchmark record: labform's own work is what happens before QEMU starts, minus the
+    // image download (a one-time transfer); the rest is the guests booting.
+    let last_qemu_start = qemu_started.iter().map(|(_, s)| *s).fold(0.0, f64::max);
+    let last_ready = ready.iter().map(|(_, s)| *s).fold(0.0, f64::max);
+    let download = downloaded_seconds(&output);
+    let record = serde_json::json!({
+        "lab": "one server, one agent; 1 vCPU, 1 GiB, 8 GiB disk each; TCG",
+        "apply_seconds": apply_seconds,
+        "image_download_seconds": download,
+        "qemu_started_seconds": qemu_started,
+        "ssh_ready_seconds": ready,
+        "apply_to_all_ssh_ready_seconds": last_ready,
+        "labform_own_seconds": last_qemu_start - download,
+        "labform_own_with_download_seconds": last_qemu_start,
+        "boot_seconds": last_ready - last_qemu_start,
+    });
+    let record_path = std::env::var_os("LABFORM_REAL_VMS_BENCHMARK")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/real-vms-benchmark.json")
+        });
+    let _ = std::fs::write(&record_path, format!("{record:#}\n"));
+    eprintln!("real-VM benchmark ({}):\n{record:#}", record_path.display());
+
+    // Change the lab: more memory and an extra SSH key, applied in place.
+    std::fs::write(
+        &lab,
+        lab_text(port, &checksum, &[first_public, second_public], "1536MiB"),
+    )
+    .unwrap();
+    let (ok, output) = labform(directory.path(), &simulator, "apply");
+    assert!(ok, "the second apply succeeds:\n{output}");
+    assert_eq!(
+        qemu_pids(&cleanup.state_dir),
+        pids,
+        "in place: the same VMs run on, as the same QEMU processes:\n{output}"
+    );
+    // What waits for the next boot is there at the next boot: stop and start each VM from
+    // outside labform (the image has no D-Bus, so its guests cannot shut down cleanly).
+    restart_all(&simulator);
+    for (name, address) in nodes {
+        wait_for_ssh(&cleanup.netns, &second_key, address);
+        let memory = ssh(
+            &cleanup.netns,
+            &first_key,
+            address,
+            "grep MemTotal /proc/meminfo",
+        )
+        .unwrap();
+        let kib: u64 = memory
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        assert!(kib > 1200 * 1024, "{name} has the added memory: {memory}");
+        let pid = qemu_pids(&cleanup.state_dir)[name];
+        assert_eq!(qemu_argument(pid, "-m").as_deref(), Some("1536"), "{name}");
+    }
+
+    // Destroy: no QEMU process, no disk file, no tap left.
+    let (ok, output) = labform(directory.path(), &simulator, "destroy");
+    assert!(ok, "destroy succeeds:\n{output}");
+    assert!(
+        qemu_pids(&cleanup.state_dir).is_empty(),
+        "no QEMU process is left"
+    );
+    let leftover: Vec<String> = walk(&cleanup.state_dir.join("storage"))
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with("vm-") || p.to_string_lossy().contains("/iso/")
+        })
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(leftover.is_empty(), "VM files are left: {leftover:?}");
+    let links = in_netns(&["-o", "link", "show"]);
+    assert!(
+        !links.contains("tap"),
+        "no tap device is left in the namespace:\n{links}"
+    );
+    cleanup.stop_simulator();
+    drop(cleanup);
+    let namespaces = run("ip", &["netns", "list"]);
+    assert!(
+        !namespaces.contains(&format!("lfreal{}", std::process::id())),
+        "the namespace is gone"
+    );
+}
+
+/// Stops and starts every VM of the lab through the simulator's API, with the Proxmox client
+/// (not the `labform` binary): pending changes are applied at the cold start.
+fn restart_all(simulator: &Simulator) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let api = Client::new(ClientOptions::new(
+        simulator.url.clone(),
+        Auth::Password {
+            username: "root@pam".into(),
+            password: Secret::new(PASSWORD),
+        },
+        TlsTrust::Fingerprint(Fingerprint::parse(&simulator.fingerprint).unwrap()),
+    ))
+    .unwrap();
+    runtime.block_on(async {
+        let resources = api.cluster_resources(Some(ResourceType::Vm)).await.unwrap();
+        for resource in resources.iter().filter(|r| r.template != Some(true)) {
+            let node = NodeName::new(resource.node.clone().unwrap());
+            let vm_id = VmId::new(resource.vmid.unwrap() as u32).unwrap();
+            for action in [VmAction::Stop, VmAction::Start] {
+                let upid = api.vm_action(&node, vm_id, action).await.unwrap();
+                wait_for_task(&api, &upid, WaitOptions::default())
+                    .await
+                    .unwrap_or_else(|e| panic!("{action:?} {vm_id}: {e}"));
+            }
+        }
+    });
+}
+
+fn walk(directory: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(directory) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                files.extend(walk(&path));
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
