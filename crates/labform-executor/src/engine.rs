@@ -7,6 +7,13 @@
 //! Proxmox raises before doing anything (lock timeouts, 595/596) are retried with backoff and
 //! jitter, whether they come back from the call or as the task's exit status.
 //!
+//! Cloud-init VMs boot from a NoCloud seed image labform writes ([`labform_cloudinit::seed_iso`]):
+//! it is uploaded to the planned `iso` storage before the VM is configured, attached as `ide2`, and
+//! when the seed changes the new one is uploaded, attached, and the old one deleted. Seeds are
+//! found by name (`labform-<scope>-<vmid>-<hash>.iso`), so deleting a VM deletes its seeds, and a
+//! run that deleted VMs also deletes seeds whose VM is gone. The images hold the VMs' private host
+//! keys: they are rendered in memory, never logged, and zeroed after the upload.
+//!
 //! Crash safety comes from Proxmox itself: a VM is created with its ownership block (spec
 //! `pending`) in the same call, and gets its final spec hash only once configured. An apply
 //! killed at any point leaves VMs the next discovery finds, owns and finishes.
