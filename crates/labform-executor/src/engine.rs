@@ -829,6 +829,10 @@ impl Run {
         let node = NodeName::new(&vm.node);
         let target = Self::target(vm);
         let pending_owner = self.owner(vm, PENDING_SPEC).block();
+        // A seed that cannot be rendered fails the job before anything is made.
+        if let Some(Err(reason)) = self.rendered_seed(vm) {
+            return Err(reason.clone());
+        }
         match vm.template {
             Some(template_id) => {
                 let index = self
@@ -1221,13 +1225,7 @@ impl Run {
         if present {
             return Ok(());
         }
-        let index = self
-            .plan
-            .vms
-            .iter()
-            .position(|planned| planned.name == vm.name && planned.endpoint == vm.endpoint)
-            .expect("a VM of this run's plan");
-        let files = match self.seeds.get(&index) {
+        let files = match self.rendered_seed(vm) {
             Some(Ok(files)) => files,
             Some(Err(reason)) => return Err(reason.clone()),
             None => {
@@ -1251,6 +1249,16 @@ impl Run {
         // The image holds the private host key.
         zeroize::Zeroize::zeroize(&mut upload.data);
         result
+    }
+
+    /// The seed files rendered for `vm` before the run started, if it needed any.
+    fn rendered_seed(&self, vm: &PlannedVm) -> Option<&Result<SeedFiles, String>> {
+        let index = self
+            .plan
+            .vms
+            .iter()
+            .position(|planned| planned.name == vm.name && planned.endpoint == vm.endpoint)?;
+        self.seeds.get(&index)
     }
 
     /// Deletes the seed images of `vm` on `node` other than its planned one: the one `previous`

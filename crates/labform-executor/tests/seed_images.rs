@@ -348,3 +348,51 @@ async fn a_vm_with_proxmox_cloud_init_drive_moves_to_its_seed() {
         third.reconciliation
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_that_cannot_be_rendered_fails_its_vm_before_anything_is_made() {
+    let lab = load_lab("../../examples/seed-001.yaml");
+    let simulator = simulator_for(&lab, 0.001);
+    let api: Arc<dyn ProxmoxApi> = Arc::new(simulator.root());
+    let journal = Arc::new(Journal::in_memory());
+    let failing = "home-worker-1";
+    let first = cycle_failing_seed(
+        &lab,
+        api.clone(),
+        journal.clone(),
+        fast_options(),
+        Some(failing),
+    )
+    .await;
+    assert_eq!(first.report.failed.len(), 1, "{:#?}", first.report.failed);
+    assert!(
+        first.report.failed[0].starts_with(&format!("{failing}: cannot render the seed image"))
+            && first.report.failed[0].contains("the secret store is locked (injected)"),
+        "{}",
+        first.report.failed[0]
+    );
+    let vm = first
+        .plan
+        .vms
+        .iter()
+        .find(|vm| vm.name == failing)
+        .expect("planned");
+    let resources = api
+        .cluster_resources(Some(labform_proxmox::types::ResourceType::Vm))
+        .await
+        .expect("resources");
+    assert!(
+        resources
+            .iter()
+            .all(|resource| resource.vmid != Some(u64::from(vm.vm_id.get()))),
+        "nothing was made for {failing}"
+    );
+    // With the seed renderable again, the next apply creates it.
+    let second = cycle(&lab, api.clone(), journal, fast_options()).await;
+    assert!(
+        second.report.failed.is_empty(),
+        "{:#?}",
+        second.report.failed
+    );
+    assert_eq!(second.report.created, [failing]);
+}

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use labform_cloudinit::{CloudInitError, HostKeyPair, HostKeySource, LabSeeds};
+use labform_cloudinit::{CloudInitError, HostKeyPair, HostKeySource, LabSeeds, SeedSource};
 use labform_executor::engine::NoSeeds;
 
 use labform_executor::engine::{ApplyOptions, ApplyReport, Endpoint, apply};
@@ -150,12 +150,44 @@ pub fn fast_options() -> ApplyOptions {
     }
 }
 
+/// Seeds from the lab with [`HOST_KEYS`], except that rendering the seed of `fail` fails.
+struct FailingSeeds<'a> {
+    inner: LabSeeds<'a>,
+    fail: Option<&'a str>,
+}
+
+impl SeedSource for FailingSeeds<'_> {
+    fn seed_files(
+        &self,
+        vm: &labform_planner::plan::PlannedVm,
+    ) -> Result<labform_cloudinit::SeedFiles, CloudInitError> {
+        if self.fail == Some(vm.name.as_str()) {
+            return Err(CloudInitError::Inconsistent {
+                vm: vm.name.clone(),
+                detail: "the secret store is locked (injected)".to_owned(),
+            });
+        }
+        self.inner.seed_files(vm)
+    }
+}
+
 /// Discovers, plans against what exists, reconciles and applies once.
 pub async fn cycle(
     lab: &LabFile,
     api: Arc<dyn ProxmoxApi>,
     journal: Arc<Journal>,
     options: ApplyOptions,
+) -> Cycle {
+    cycle_failing_seed(lab, api, journal, options, None).await
+}
+
+/// [`cycle`], with the seed of VM `fail` failing to render.
+pub async fn cycle_failing_seed(
+    lab: &LabFile,
+    api: Arc<dyn ProxmoxApi>,
+    journal: Arc<Journal>,
+    options: ApplyOptions,
+    fail: Option<&str>,
 ) -> Cycle {
     let metered = Arc::new(Metered::new(api));
     let endpoint_name = lab.proxmox[0].name.clone();
@@ -178,7 +210,10 @@ pub async fn cycle(
         name: endpoint_name,
         api: metered.clone(),
     }];
-    let seeds = LabSeeds::new(lab, &plan, &*HOST_KEYS);
+    let seeds = FailingSeeds {
+        inner: LabSeeds::new(lab, &plan, &*HOST_KEYS),
+        fail,
+    };
     let report = apply(
         &plan,
         &reconciliation,
