@@ -1008,6 +1008,12 @@ impl ProxmoxApi for SimClient {
                     let st = self.sim.lock();
                     self.check_node(&st, node)?;
                     self.check(&st, &format!("/vms/{vmid}"), "VM.Migrate")?;
+                    if self.sim.backend().runs_vms() {
+                        return Err(ApiError::new(
+                            501,
+                            "migration is not implemented by the simulator's QEMU backend",
+                        ));
+                    }
                     let vm = Self::vm(&st, node, vmid)?;
                     if target == node {
                         return Err(ApiError::param("target", "target is local node."));
@@ -1155,6 +1161,12 @@ impl ProxmoxApi for SimClient {
                 let st = self.sim.lock();
                 self.check_node(&st, node)?;
                 self.check(&st, &format!("/vms/{vmid}"), "VM.Snapshot")?;
+                if self.sim.backend().runs_vms() {
+                    return Err(ApiError::new(
+                        501,
+                        "snapshots are not implemented by the simulator's QEMU backend",
+                    ));
+                }
                 let vm = Self::vm(&st, node, vmid)?;
                 let valid = name.len() <= 40
                     && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
@@ -1317,6 +1329,12 @@ impl ProxmoxApi for SimClient {
                     let st = self.sim.lock();
                     self.check_node(&st, node)?;
                     self.check(&st, &format!("/vms/{vmid}"), "VM.Snapshot.Rollback")?;
+                    if self.sim.backend().runs_vms() {
+                        return Err(ApiError::new(
+                            501,
+                            "snapshots are not implemented by the simulator's QEMU backend",
+                        ));
+                    }
                     let vm = Self::vm(&st, node, vmid)?;
                     if !vm.snapshots.contains_key(name) {
                         return Err(e500(format!("snapshot '{name}' does not exist")));
