@@ -604,15 +604,21 @@ fn a_lab_on_real_virtual_machines() {
         qemu_pids(&cleanup.state_dir).is_empty(),
         "no QEMU process is left"
     );
-    let leftover: Vec<String> = walk(&cleanup.state_dir.join("storage"))
-        .into_iter()
-        .filter(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            name.starts_with("vm-") || p.to_string_lossy().contains("/iso/")
+    // Disks (VMs' and the template's) and seed images are gone; the downloaded image stays in
+    // the storage's import content, as on Proxmox.
+    let remaining = walk(&cleanup.state_dir.join("storage"));
+    let leftover: Vec<String> = remaining
+        .iter()
+        .filter(|path| {
+            let content = path.parent().and_then(Path::file_name);
+            content.is_some_and(|c| c == "images" || c == "iso")
         })
-        .map(|p| p.display().to_string())
+        .map(|path| path.display().to_string())
         .collect();
-    assert!(leftover.is_empty(), "VM files are left: {leftover:?}");
+    assert!(
+        leftover.is_empty(),
+        "files are left after destroy: {leftover:?} (all: {remaining:?})"
+    );
     let links = in_netns(&["-o", "link", "show"]);
     assert!(
         !links.contains("tap"),
