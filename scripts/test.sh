@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests use when it is missing (Debian packages
-# openssh-server and cloud-init, Python packages kubernetes-validate and jsonschema; root needed
+# openssh-server, cloud-init and genisoimage, Python packages kubernetes-validate and jsonschema; root needed
 # for apt-get and for the SSH and network tests), then runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v sshd > /dev/null || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v cloud-init > /dev/null || missing+=(cloud-init)
+command -v isoinfo > /dev/null || missing+=(genisoimage)
+command -v blkid > /dev/null || missing+=(util-linux)
 if ((${#missing[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
     echo "the tests need ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root" >&2
