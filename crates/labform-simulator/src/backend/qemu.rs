@@ -389,6 +389,7 @@ impl QemuBackend {
         self.ip(&["tuntap", "add", "dev", &tap, "mode", "tap"])?;
         self.ip(&["link", "set", "dev", &tap, "master", bridge])?;
         if let Some(tag) = nic.tag {
+            // A VLAN-aware bridge: the tap's port carries the tag as its untagged VLAN.
             self.ip(&[
                 "link",
                 "set",
@@ -398,7 +399,14 @@ impl QemuBackend {
                 "bridge",
                 "vlan_filtering",
                 "1",
-            ])?;
+            ])
+            .map_err(|e| {
+                BackendError::Unsupported(format!(
+                    "net{}: VLAN tag {tag} needs a VLAN-aware bridge, which this kernel does \
+                     not provide (CONFIG_BRIDGE_VLAN_FILTERING): {e}",
+                    nic.index
+                ))
+            })?;
             self.in_namespace("bridge", &["vlan", "del", "dev", &tap, "vid", "1"])?;
             self.in_namespace(
                 "bridge",
