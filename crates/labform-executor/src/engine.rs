@@ -284,6 +284,23 @@ pub async fn apply(
         .iter()
         .chain(&template_deletions)
         .any(|job| matches!(job, Job::Delete(..) | Job::Replace(_)));
+    // Resource pools (the endpoint's, and each tenant's) must exist before VMs are put in them.
+    let mut pools: Vec<(String, String)> = jobs
+        .iter()
+        .filter_map(|job| match job {
+            Job::Create(index) | Job::Replace(index) => {
+                let vm = &run.plan.vms[*index];
+                vm.pool.clone().map(|pool| (vm.endpoint.clone(), pool))
+            }
+            _ => None,
+        })
+        .collect();
+    pools.sort();
+    pools.dedup();
+    if let Err(reason) = run.ensure_pools(&pools).await {
+        run.journal.end(run_id, "failed")?;
+        return Err(ExecuteError::Failed(vec![reason]));
+    }
     let total = jobs.len() + template_deletions.len();
     run.events.emit(Event::RunStarted {
         run: run_id,
@@ -460,6 +477,35 @@ impl Run {
             .templates
             .iter()
             .position(|template| template.endpoint == endpoint && template.vm_id == vm_id)
+    }
+
+    /// Creates the pools in `pools` (endpoint, pool) that do not exist yet.
+    async fn ensure_pools(&self, pools: &[(String, String)]) -> Result<(), String> {
+        for endpoint in pools
+            .iter()
+            .map(|(endpoint, _)| endpoint)
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            let api = self.api(endpoint);
+            let existing: Vec<String> = self
+                .retry_call("list pools", || api.pools())
+                .await
+                .map_err(|error| chain(&error))?
+                .into_iter()
+                .map(|pool| pool.poolid)
+                .collect();
+            for (_, pool) in pools
+                .iter()
+                .filter(|(owner, pool)| owner == endpoint && !existing.contains(pool))
+            {
+                let comment = format!("labform: lab {}, scope {}", self.plan.lab, self.plan.scope);
+                self.step("create-pool", pool, api.as_ref(), || async {
+                    api.create_pool(pool, Some(&comment)).await.map(|()| None)
+                })
+                .await?;
+            }
+        }
+        Ok(())
     }
 
     fn job_name(&self, job: &Job) -> String {
@@ -845,6 +891,7 @@ impl Run {
                 request.name = Some(vm.name.clone());
                 request.full = Some(false);
                 request.description = Some(pending_owner);
+                request.pool = vm.pool.clone();
                 if template.node != vm.node {
                     request.target = Some(vm.node.clone());
                 }
@@ -867,6 +914,7 @@ impl Run {
                     .with("description", pending_owner)
                     .with("ostype", "l26")
                     .with("scsihw", "virtio-scsi-pci");
+                request.pool = vm.pool.clone();
                 for disk in &vm.disks {
                     request = request.with(
                         disk.slot.clone(),

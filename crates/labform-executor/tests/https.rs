@@ -65,6 +65,18 @@ async fn every_example_applies_converges_and_destroys_cleanly() {
             "{name}"
         );
 
+        // Tenants' VMs (and the endpoint pool's) are in their Proxmox pools.
+        let resources = api
+            .cluster_resources(Some(labform_proxmox::types::ResourceType::Vm))
+            .await
+            .unwrap();
+        for vm in first.plan.vms.iter().filter(|vm| vm.pool.is_some()) {
+            let resource = resources
+                .iter()
+                .find(|resource| resource.vmid == Some(u64::from(vm.vm_id.get())))
+                .unwrap();
+            assert_eq!(resource.pool, vm.pool, "{name}: {} is in its pool", vm.name);
+        }
         served.writes.store(0, Ordering::SeqCst);
         let second = cycle(&lab, api.clone(), journal.clone(), fast_options()).await;
         assert!(
