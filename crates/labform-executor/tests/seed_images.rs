@@ -11,10 +11,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use common::tap::Tap;
 use common::*;
 use labform_cloudinit::{HostKeyPair, HostKeySource as _};
 use labform_executor::Journal;
+use labform_executor::metered::Metered;
 use labform_ids::{NodeName, StorageName};
 use labform_planner::plan::{Plan, PlannedVm};
 use labform_planner::reconcile::{Effect, VmAction};
@@ -137,7 +137,7 @@ async fn seed_images_are_uploaded_attached_replaced_and_removed() {
     let original_key = lab.defaults.as_ref().expect("defaults").ssh_keys[0].clone();
     let simulator = simulator_for(&lab, 0.001);
     let served = serve(simulator).await;
-    let tap = Arc::new(Tap::new(served.client.clone()));
+    let tap = Arc::new(Metered::recording_uploads(served.client.clone()));
     let api: Arc<dyn ProxmoxApi> = tap.clone();
     let journal = Arc::new(Journal::in_memory());
 
@@ -281,7 +281,7 @@ async fn seed_images_are_uploaded_attached_replaced_and_removed() {
 async fn a_vm_with_proxmox_cloud_init_drive_moves_to_its_seed() {
     let lab = load_lab("../../examples/seed-001.yaml");
     let simulator = simulator_for(&lab, 0.001);
-    let tap = Arc::new(Tap::new(Arc::new(simulator.root())));
+    let tap = Arc::new(Metered::recording_uploads(Arc::new(simulator.root())));
     let api: Arc<dyn ProxmoxApi> = tap.clone();
     let journal = Arc::new(Journal::in_memory());
     let first = cycle(&lab, api.clone(), journal.clone(), fast_options()).await;

@@ -3,8 +3,6 @@
 
 #![allow(dead_code)]
 
-pub mod tap;
-
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, LazyLock, Mutex};
