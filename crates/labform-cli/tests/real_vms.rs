@@ -533,6 +533,20 @@ fn a_lab_on_real_virtual_machines() {
             "{name}: the guest agent reports {address}: {addresses:?}"
         );
     }
+    // Each VM's NIC is a tap named as Proxmox names it, on the lab's bridge.
+    let ports = in_netns(&["-o", "link", "show", "master", BRIDGE]);
+    let mut taps: Vec<&str> = ports
+        .lines()
+        .filter_map(|line| line.split(": ").nth(1))
+        .collect();
+    taps.sort_unstable();
+    let mut expected: Vec<String> = std::fs::read_dir(cleanup.state_dir.join("run"))
+        .unwrap()
+        .flatten()
+        .map(|e| format!("tap{}i0", e.file_name().to_string_lossy()))
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(taps, expected, "the bridge's ports");
     assert!(
         ssh(&cleanup.netns, &second_key, SERVER_ADDRESS, "true").is_err(),
         "the second key is not allowed yet"

@@ -71,6 +71,7 @@ pub fn plan_against(lab: &LabFile, previous: &Allocations, observed: &ObservedId
     let expanded = expand(lab, &mut diagnostics);
     check_names(&expanded, &mut diagnostics);
     let (placed, load) = place(lab, &expanded.vms, previous, &mut diagnostics);
+    check_seed_storage(lab, &expanded, &placed, &mut diagnostics);
     let mut allocations = Allocations::empty();
     let addresses =
         allocate_addresses(lab, &expanded, previous, &mut allocations, &mut diagnostics);
@@ -140,6 +141,45 @@ fn check_names(expanded: &Expanded, diagnostics: &mut Vec<Diagnostic>) {
                 )
                 .note(format!("the other comes from {}", first.source.path))
                 .hint("rename a cluster, group or VM so generated names differ"),
+            );
+        }
+    }
+}
+
+/// Every cloud-init VM gets a NoCloud seed ISO uploaded next to it: its node needs a storage with
+/// `iso` content. Reported once per node.
+fn check_seed_storage(
+    lab: &LabFile,
+    expanded: &Expanded,
+    placed: &[Option<Placed>],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let mut reported: Vec<(usize, usize)> = Vec::new();
+    for (vm, place) in expanded.vms.iter().zip(placed) {
+        let (Some(place), Some(image)) = (place, vm.image) else {
+            continue;
+        };
+        let talos = vm.instance.is_some_and(|instance| {
+            lab.clusters[expanded.instances[instance].cluster].distribution == Distribution::Talos
+        });
+        if lab.images[image].kind != ImageKind::CloudImage || talos {
+            continue;
+        }
+        let endpoint = &lab.proxmox[vm.endpoint];
+        let node = &endpoint.nodes[place.node].name;
+        let has_iso = endpoint.storages.iter().any(|storage| {
+            storage.content.contains(&StorageContent::Iso)
+                && (storage.nodes.is_empty() || storage.nodes.contains(node))
+        });
+        if !has_iso && !reported.contains(&(vm.endpoint, place.node)) {
+            reported.push((vm.endpoint, place.node));
+            diagnostics.push(
+                Diagnostic::error(
+                    "no-seed-storage",
+                    &endpoint.source.at("storages"),
+                    format!("node `{node}` has no storage with `iso` content for the cloud-init seed of `{}`", vm.name),
+                )
+                .hint(format!("labform uploads each VM's NoCloud seed ISO to its node: add `iso` to the content of a storage available on `{node}`")),
             );
         }
     }

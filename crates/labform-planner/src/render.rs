@@ -188,6 +188,9 @@ fn render_vm(out: &mut String, vm: &PlannedVm) {
     } else {
         details.push("no cloud-init: installed from its ISO".to_owned());
     }
+    if let Some(seed) = &vm.seed {
+        details.push(format!("seed {}:iso/{}", seed.storage, seed.file_name));
+    }
     if let Some(pool) = &vm.pool {
         details.push(format!("pool {pool}"));
     }
