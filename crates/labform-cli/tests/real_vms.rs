@@ -297,6 +297,22 @@ fn ssh(netns: &str, key: &Path, address: &str, command: &str) -> Result<String, 
     }
 }
 
+/// Runs `command` over SSH, retrying while the connection fails (cloud-init restarts the SSH
+/// server when it installs host keys) until it works or the boot deadline passes.
+fn ssh_eventually(netns: &str, key: &Path, address: &str, command: &str) -> String {
+    let deadline = Instant::now() + BOOT_DEADLINE;
+    loop {
+        match ssh(netns, key, address, command) {
+            Ok(output) => return output,
+            Err(error) => assert!(
+                Instant::now() < deadline,
+                "{address}: `{command}` kept failing: {error}"
+            ),
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
 /// Waits until SSH with `key` answers on `address`; returns when it did.
 fn wait_for_ssh(netns: &str, key: &Path, address: &str) -> Instant {
     let deadline = Instant::now() + BOOT_DEADLINE;
@@ -506,13 +522,14 @@ fn a_lab_on_real_virtual_machines() {
             .and_then(|m| m.modified().ok())
             .unwrap();
         qemu_started.push((name, seconds(apply_started, pid_file_time)));
-        let facts = ssh(
+        // Read once cloud-init is done (its status may be an error: the image has no locales).
+        let facts = ssh_eventually(
             &cleanup.netns,
             &first_key,
             address,
-            "hostname; id -un; lsblk -bdno SIZE /dev/sda; ip -4 -o addr show dev eth0",
-        )
-        .unwrap();
+            "cloud-init status --wait >/dev/null; hostname; id -un; lsblk -bdno SIZE /dev/sda; \
+             ip -4 -o addr show dev eth0",
+        );
         let lines: Vec<&str> = facts.lines().collect();
         assert_eq!(lines.first(), Some(&name), "{name}: hostname\n{facts}");
         assert_eq!(lines.get(1), Some(&USER), "{name}: user\n{facts}");
@@ -591,16 +608,25 @@ fn a_lab_on_real_virtual_machines() {
     );
     // What waits for the next boot is there at the next boot: stop and start each VM from
     // outside labform (the image has no D-Bus, so its guests cannot shut down cleanly).
+    // A hard stop loses what the guest has not written yet: let cloud-init finish (its status
+    // may be an error: the image has no locales), then flush.
+    for (_, address) in nodes {
+        ssh_eventually(
+            &cleanup.netns,
+            &first_key,
+            address,
+            "cloud-init status --wait >/dev/null; sync",
+        );
+    }
     restart_all(&simulator);
     for (name, address) in nodes {
         wait_for_ssh(&cleanup.netns, &second_key, address);
-        let memory = ssh(
+        let memory = ssh_eventually(
             &cleanup.netns,
             &first_key,
             address,
             "grep MemTotal /proc/meminfo",
-        )
-        .unwrap();
+        );
         let kib: u64 = memory
             .split_whitespace()
             .nth(1)
