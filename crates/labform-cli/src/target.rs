@@ -9,10 +9,11 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use labform_executor::engine::Endpoint;
 use labform_model::SecretRef;
-use labform_model::lab::{Credentials, LabFile, ProxmoxEndpoint, StorageContent};
+use labform_model::lab::{Credentials, LabFile};
 use labform_proxmox::tls::{Fingerprint, TlsTrust};
 use labform_proxmox::{Auth, Client, ClientOptions, ProxmoxApi, Secret};
-use labform_simulator::{NodeSpec, SimConfig, Simulator, StorageKind, StorageSpec, Timing};
+use labform_simulator::Timing;
+use labform_simulator::lab::simulator_for_endpoint;
 
 /// Target options shared by `plan`, `apply`, `drift`, `status` and `destroy`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -51,7 +52,12 @@ pub fn connect(lab: &LabFile, lab_path: &Path, args: &TargetArgs) -> anyhow::Res
         let mut endpoints = Vec::new();
         for endpoint in &lab.proxmox {
             // The client keeps the simulator alive for as long as the command runs.
-            let simulator = simulator_for(endpoint, &lab.images, Timing::scaled(0.05));
+            let simulator = simulator_for_endpoint(
+                endpoint,
+                &lab.images,
+                Secret::new(random_password()),
+                Timing::scaled(0.05),
+            );
             let api: Arc<dyn ProxmoxApi> = Arc::new(simulator.root());
             endpoints.push(Endpoint {
                 name: endpoint.name.clone(),
@@ -172,79 +178,6 @@ pub fn resolve_secret(reference: &SecretRef, base: &Path) -> anyhow::Result<Secr
                 "secret reference `{reference}` cannot be resolved yet: labform reads env and file references today"
             )
         }
-    }
-}
-
-/// A simulator shaped like `endpoint`: its nodes and storages, with every image of the lab
-/// already in each node's image storage (a simulator cannot download from the internet).
-pub fn simulator_for(
-    endpoint: &ProxmoxEndpoint,
-    images: &[labform_model::lab::Image],
-    timing: Timing,
-) -> Simulator {
-    let mut config = SimConfig::cluster(1, Secret::new(random_password()));
-    config.nodes = endpoint
-        .nodes
-        .iter()
-        .map(|node| NodeSpec {
-            name: node.name.clone(),
-            cpus: node.cpu,
-            memory: node.memory.bytes(),
-            online: true,
-        })
-        .collect();
-    config.storages = endpoint
-        .storages
-        .iter()
-        .map(|storage| StorageSpec {
-            id: storage.name.clone(),
-            kind: match storage.r#type.as_deref() {
-                Some("lvmthin") => StorageKind::LvmThin,
-                Some("zfspool") => StorageKind::ZfsPool,
-                Some("lvm") => StorageKind::Lvm,
-                _ if storage.shared => StorageKind::Nfs,
-                _ => StorageKind::Dir,
-            },
-            content: storage
-                .content
-                .iter()
-                .map(|content| content_name(*content).to_owned())
-                .collect(),
-            shared: storage.shared,
-            capacity: storage.capacity.bytes(),
-            nodes: storage.nodes.clone(),
-        })
-        .collect();
-    config.timing = timing;
-    let simulator = Simulator::new(config);
-    for image in images {
-        let file = image.url.rsplit('/').next().unwrap_or(&image.name);
-        let content = if file.ends_with(".iso") {
-            "iso"
-        } else {
-            "import"
-        };
-        for storage in endpoint.storages.iter().filter(|storage| {
-            storage.content.contains(&StorageContent::Import)
-                || storage.content.contains(&StorageContent::Iso)
-        }) {
-            for node in &endpoint.nodes {
-                let _ = simulator.store_upload(&node.name, &storage.name, content, file, 2 << 30);
-            }
-        }
-    }
-    simulator
-}
-
-fn content_name(content: StorageContent) -> &'static str {
-    match content {
-        StorageContent::Images => "images",
-        StorageContent::Iso => "iso",
-        StorageContent::Import => "import",
-        StorageContent::Snippets => "snippets",
-        StorageContent::Backup => "backup",
-        StorageContent::Vztmpl => "vztmpl",
-        StorageContent::Rootdir => "rootdir",
     }
 }
 

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod backend;
 pub mod config;
 pub mod faults;
+pub mod lab;
 pub mod locks;
 pub mod perms;
 pub mod routes;

@@ -14,14 +14,14 @@ use labform_executor::engine::{ApplyOptions, ApplyReport, Endpoint, apply};
 use labform_executor::events::Collect;
 use labform_executor::metered::Metered;
 use labform_executor::{Journal, discover};
-use labform_model::lab::{LabFile, StorageContent};
+use labform_model::lab::LabFile;
 use labform_model::{RealFileSystem, load};
 use labform_planner::inventory::Inventory;
 use labform_planner::reconcile::{Reconciliation, reconcile};
 use labform_planner::{Allocations, Plan, plan_against};
 use labform_proxmox::task::WaitOptions;
 use labform_proxmox::{ProxmoxApi, Secret};
-use labform_simulator::{NodeSpec, SimConfig, Simulator, StorageKind, StorageSpec, Timing};
+use labform_simulator::{Simulator, Timing};
 
 /// Host keys made on first use and kept for the test process (like labform's secret store).
 #[derive(Default)]
@@ -54,70 +54,12 @@ pub fn load_lab(path: &str) -> LabFile {
 /// A simulator with the lab's first endpoint's nodes and storages, fast timing, and the lab's
 /// images already in their storages (the simulator cannot reach the internet).
 pub fn simulator_for(lab: &LabFile, scale: f64) -> Simulator {
-    let endpoint = &lab.proxmox[0];
-    let nodes = endpoint
-        .nodes
-        .iter()
-        .map(|node| NodeSpec {
-            name: node.name.clone(),
-            cpus: node.cpu,
-            memory: node.memory.bytes(),
-            online: true,
-        })
-        .collect();
-    let storages = endpoint
-        .storages
-        .iter()
-        .map(|storage| StorageSpec {
-            id: storage.name.clone(),
-            kind: match storage.r#type.as_deref() {
-                Some("lvmthin") => StorageKind::LvmThin,
-                Some("zfspool") => StorageKind::ZfsPool,
-                Some("lvm") => StorageKind::Lvm,
-                _ if storage.shared => StorageKind::Nfs,
-                _ => StorageKind::Dir,
-            },
-            content: storage
-                .content
-                .iter()
-                .map(|content| {
-                    serde_json::to_value(content)
-                        .unwrap()
-                        .as_str()
-                        .unwrap()
-                        .to_owned()
-                })
-                .collect(),
-            shared: storage.shared,
-            capacity: storage.capacity.bytes(),
-            nodes: storage.nodes.clone(),
-        })
-        .collect();
-    let mut config = SimConfig::cluster(1, Secret::new("test-root-password"));
-    config.nodes = nodes;
-    config.storages = storages;
-    config.timing = Timing::scaled(scale);
-    let simulator = Simulator::new(config);
-    for image in &lab.images {
-        let storage = endpoint
-            .storages
-            .iter()
-            .find(|storage| {
-                storage.content.contains(&StorageContent::Import)
-                    || storage.content.contains(&StorageContent::Iso)
-            })
-            .expect("an image storage");
-        let file = image.url.rsplit('/').next().unwrap();
-        let content = if file.ends_with(".iso") {
-            "iso"
-        } else {
-            "import"
-        };
-        for node in &endpoint.nodes {
-            let _ = simulator.store_upload(&node.name, &storage.name, content, file, 2 << 30);
-        }
-    }
-    simulator
+    labform_simulator::lab::simulator_for_endpoint(
+        &lab.proxmox[0],
+        &lab.images,
+        Secret::new("test-root-password"),
+        Timing::scaled(scale),
+    )
 }
 
 pub struct Cycle {
