@@ -44,6 +44,8 @@ enum Command {
     Schema(commands::schema::Args),
     /// The Proxmox VE simulator.
     Sim(commands::sim::Args),
+    /// SSH to a VM of the lab, trusting only the host key labform made for it.
+    Ssh(commands::ssh::Args),
     /// Print the SHA-256 fingerprint of a Proxmox API's certificate, to pin it.
     Fingerprint(commands::fingerprint::Args),
 }
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Destroy(args) => commands::destroy::run(args),
         Command::History(args) => commands::history::run(args),
         Command::Sim(args) => commands::sim::run(args),
+        Command::Ssh(args) => commands::ssh::run(args),
         Command::Fingerprint(args) => commands::fingerprint::run(args),
     };
     match result {

@@ -258,6 +258,7 @@ fn labform(directory: &Path, simulator: &Simulator, command: &str) -> (bool, Str
         .arg(directory.join("lab.yaml"))
         .env("LABFORM_PVE_USER", "root@pam")
         .env("LABFORM_PVE_PASSWORD", PASSWORD)
+        .env("LABFORM_DATA_DIR", directory.join("data"))
         .env_remove("LABFORM_PVE_TOKEN")
         .output()
         .expect("labform runs");
@@ -532,6 +533,52 @@ fn a_lab_on_real_virtual_machines() {
         );
         let lines: Vec<&str> = facts.lines().collect();
         assert_eq!(lines.first(), Some(&name), "{name}: hostname\n{facts}");
+        // The VM presents the host key labform generated: `labform ssh` trusts that key only.
+        let pinned = Command::new("ip")
+            .args(["netns", "exec", &cleanup.netns])
+            .arg(env!("CARGO_BIN_EXE_labform"))
+            .args(["ssh", "-i"])
+            .arg(&first_key)
+            .arg(directory.path().join("lab.yaml"))
+            .arg(name)
+            .args(["--", "hostname"])
+            .env("LABFORM_DATA_DIR", directory.path().join("data"))
+            .output()
+            .unwrap();
+        assert!(
+            pinned.status.success() && String::from_utf8_lossy(&pinned.stdout).trim() == name,
+            "{name}: labform ssh connects with the pinned host key: {}",
+            String::from_utf8_lossy(&pinned.stderr)
+        );
+        // And strict checking does refuse another key, so the check above means something.
+        let other = directory.path().join(format!("wrong-known-hosts-{name}"));
+        std::fs::write(&other, format!("{address} {first_public}\n")).unwrap();
+        let refused = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &cleanup.netns,
+                "ssh",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "BatchMode=yes",
+            ])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", other.display()))
+            .arg("-i")
+            .arg(&first_key)
+            .arg(format!("{USER}@{address}"))
+            .arg("true")
+            .output()
+            .unwrap();
+        assert!(
+            !refused.status.success()
+                && String::from_utf8_lossy(&refused.stderr)
+                    .contains("Host key verification failed"),
+            "{name}: a host key other than labform's is refused: {}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
         assert_eq!(lines.get(1), Some(&USER), "{name}: user\n{facts}");
         assert_eq!(
             lines.get(2),

@@ -9,5 +9,6 @@ pub mod plan;
 pub mod render;
 pub mod schema;
 pub mod sim;
+pub mod ssh;
 pub mod status;
 pub mod validate;
