@@ -351,6 +351,19 @@ impl Client {
         }
     }
 
+    /// Calls an endpoint that starts a task and returns its UPID.
+    async fn task(
+        &self,
+        method: Method,
+        template: &str,
+        segments: &[&str],
+        params: &Params,
+    ) -> Result<Upid> {
+        let method_name = method.as_str().to_owned();
+        let envelope = self.call(method, template, segments, params).await?;
+        upid_from(envelope.data, &method_name, template)
+    }
+
     async fn get<T: DeserializeOwned>(
         &self,
         template: &str,
@@ -484,10 +497,8 @@ impl ProxmoxApi for Client {
 
     async fn create_vm(&self, node: &NodeName, req: &CreateVm) -> Result<Upid> {
         let segs = ["nodes", node.as_str(), "qemu"];
-        let env = self
-            .call(Method::POST, "/nodes/{node}/qemu", &segs, &req.to_params())
-            .await?;
-        upid_from(env.data, "POST", "/nodes/{node}/qemu")
+        self.task(Method::POST, "/nodes/{node}/qemu", &segs, &req.to_params())
+            .await
     }
 
     async fn vm_config(&self, node: &NodeName, vmid: VmId, current: bool) -> Result<VmConfig> {
@@ -513,15 +524,13 @@ impl ProxmoxApi for Client {
     ) -> Result<Upid> {
         let id = vmid.to_string();
         let segs = ["nodes", node.as_str(), "qemu", &id, "config"];
-        let env = self
-            .call(
-                Method::POST,
-                "/nodes/{node}/qemu/{vmid}/config",
-                &segs,
-                &update.to_params(),
-            )
-            .await?;
-        upid_from(env.data, "POST", "/nodes/{node}/qemu/{vmid}/config")
+        self.task(
+            Method::POST,
+            "/nodes/{node}/qemu/{vmid}/config",
+            &segs,
+            &update.to_params(),
+        )
+        .await
     }
 
     async fn update_vm_config_sync(
@@ -555,43 +564,37 @@ impl ProxmoxApi for Client {
     async fn resize_disk(&self, node: &NodeName, vmid: VmId, req: &ResizeDisk) -> Result<Upid> {
         let id = vmid.to_string();
         let segs = ["nodes", node.as_str(), "qemu", &id, "resize"];
-        let env = self
-            .call(
-                Method::PUT,
-                "/nodes/{node}/qemu/{vmid}/resize",
-                &segs,
-                &req.to_params(),
-            )
-            .await?;
-        upid_from(env.data, "PUT", "/nodes/{node}/qemu/{vmid}/resize")
+        self.task(
+            Method::PUT,
+            "/nodes/{node}/qemu/{vmid}/resize",
+            &segs,
+            &req.to_params(),
+        )
+        .await
     }
 
     async fn convert_to_template(&self, node: &NodeName, vmid: VmId) -> Result<Upid> {
         let id = vmid.to_string();
         let segs = ["nodes", node.as_str(), "qemu", &id, "template"];
-        let env = self
-            .call(
-                Method::POST,
-                "/nodes/{node}/qemu/{vmid}/template",
-                &segs,
-                &vec![],
-            )
-            .await?;
-        upid_from(env.data, "POST", "/nodes/{node}/qemu/{vmid}/template")
+        self.task(
+            Method::POST,
+            "/nodes/{node}/qemu/{vmid}/template",
+            &segs,
+            &vec![],
+        )
+        .await
     }
 
     async fn clone_vm(&self, node: &NodeName, vmid: VmId, req: &CloneVm) -> Result<Upid> {
         let id = vmid.to_string();
         let segs = ["nodes", node.as_str(), "qemu", &id, "clone"];
-        let env = self
-            .call(
-                Method::POST,
-                "/nodes/{node}/qemu/{vmid}/clone",
-                &segs,
-                &req.to_params(),
-            )
-            .await?;
-        upid_from(env.data, "POST", "/nodes/{node}/qemu/{vmid}/clone")
+        self.task(
+            Method::POST,
+            "/nodes/{node}/qemu/{vmid}/clone",
+            &segs,
+            &req.to_params(),
+        )
+        .await
     }
 
     async fn vm_status(&self, node: &NodeName, vmid: VmId) -> Result<VmStatus> {
@@ -612,22 +615,19 @@ impl ProxmoxApi for Client {
             action.as_str(),
         ];
         let template = format!("/nodes/{{node}}/qemu/{{vmid}}/status/{}", action.as_str());
-        let env = self.call(Method::POST, &template, &segs, &vec![]).await?;
-        upid_from(env.data, "POST", &template)
+        self.task(Method::POST, &template, &segs, &vec![]).await
     }
 
     async fn delete_vm(&self, node: &NodeName, vmid: VmId, opts: DeleteVm) -> Result<Upid> {
         let id = vmid.to_string();
         let segs = ["nodes", node.as_str(), "qemu", &id];
-        let env = self
-            .call(
-                Method::DELETE,
-                "/nodes/{node}/qemu/{vmid}",
-                &segs,
-                &opts.to_params(),
-            )
-            .await?;
-        upid_from(env.data, "DELETE", "/nodes/{node}/qemu/{vmid}")
+        self.task(
+            Method::DELETE,
+            "/nodes/{node}/qemu/{vmid}",
+            &segs,
+            &opts.to_params(),
+        )
+        .await
     }
 
     async fn migrate_vm(
@@ -643,15 +643,13 @@ impl ProxmoxApi for Client {
         if online {
             params.push(("online".into(), "1".into()));
         }
-        let env = self
-            .call(
-                Method::POST,
-                "/nodes/{node}/qemu/{vmid}/migrate",
-                &segs,
-                &params,
-            )
-            .await?;
-        upid_from(env.data, "POST", "/nodes/{node}/qemu/{vmid}/migrate")
+        self.task(
+            Method::POST,
+            "/nodes/{node}/qemu/{vmid}/migrate",
+            &segs,
+            &params,
+        )
+        .await
     }
 
     async fn list_snapshots(&self, node: &NodeName, vmid: VmId) -> Result<Vec<SnapshotEntry>> {
@@ -675,16 +673,14 @@ impl ProxmoxApi for Client {
             params.push(("description".into(), d.to_owned()));
         }
         let t = "/nodes/{node}/qemu/{vmid}/snapshot";
-        let env = self.call(Method::POST, t, &segs, &params).await?;
-        upid_from(env.data, "POST", t)
+        self.task(Method::POST, t, &segs, &params).await
     }
 
     async fn delete_snapshot(&self, node: &NodeName, vmid: VmId, name: &str) -> Result<Upid> {
         let id = vmid.to_string();
         let segs = ["nodes", node.as_str(), "qemu", &id, "snapshot", name];
         let t = "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}";
-        let env = self.call(Method::DELETE, t, &segs, &vec![]).await?;
-        upid_from(env.data, "DELETE", t)
+        self.task(Method::DELETE, t, &segs, &vec![]).await
     }
 
     async fn rollback_snapshot(&self, node: &NodeName, vmid: VmId, name: &str) -> Result<Upid> {
@@ -699,8 +695,7 @@ impl ProxmoxApi for Client {
             "rollback",
         ];
         let t = "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback";
-        let env = self.call(Method::POST, t, &segs, &vec![]).await?;
-        upid_from(env.data, "POST", t)
+        self.task(Method::POST, t, &segs, &vec![]).await
     }
 
     async fn upload(&self, node: &NodeName, storage: &StorageName, file: &Upload) -> Result<Upid> {
@@ -798,8 +793,7 @@ impl ProxmoxApi for Client {
             "download-url",
         ];
         let t = "/nodes/{node}/storage/{storage}/download-url";
-        let env = self.call(Method::POST, t, &segs, &req.to_params()).await?;
-        upid_from(env.data, "POST", t)
+        self.task(Method::POST, t, &segs, &req.to_params()).await
     }
 
     async fn agent_network_interfaces(
@@ -858,8 +852,7 @@ impl ProxmoxApi for Client {
             volume,
         ];
         let t = "/nodes/{node}/storage/{storage}/content/{volume}";
-        let env = self.call(Method::DELETE, t, &segs, &vec![]).await?;
-        upid_from(env.data, "DELETE", t)
+        self.task(Method::DELETE, t, &segs, &vec![]).await
     }
 
     async fn pools(&self) -> Result<Vec<PoolInfo>> {

@@ -77,16 +77,26 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-/// Verifies that the leaf certificate has the pinned fingerprint, and checks
-/// handshake signatures with the provider's algorithms (a pin without the
-/// signature check would let anyone replay the public certificate).
+/// What a [`LeafVerifier`] does with the server's leaf certificate.
 #[derive(Debug)]
-struct PinnedVerifier {
-    pin: Fingerprint,
+enum LeafCheck {
+    /// Accept it only if it has this fingerprint.
+    Pin(Fingerprint),
+    /// Accept it and keep a copy; used only by [`fetch_fingerprint`], which never sends
+    /// application data.
+    Record(Mutex<Option<Vec<u8>>>),
+}
+
+/// Checks the leaf certificate as [`LeafCheck`] says, and always checks handshake signatures with
+/// the provider's algorithms (a pin without the signature check would let anyone replay the
+/// public certificate).
+#[derive(Debug)]
+struct LeafVerifier {
+    check: LeafCheck,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for PinnedVerifier {
+impl ServerCertVerifier for LeafVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -95,14 +105,23 @@ impl ServerCertVerifier for PinnedVerifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        let got = Fingerprint::of_der(end_entity.as_ref());
-        if got == self.pin {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(format!(
-                "certificate fingerprint mismatch: expected {}, server presented {got}",
-                self.pin
-            )))
+        match &self.check {
+            LeafCheck::Pin(pin) => {
+                let got = Fingerprint::of_der(end_entity.as_ref());
+                if got == *pin {
+                    Ok(ServerCertVerified::assertion())
+                } else {
+                    Err(rustls::Error::General(format!(
+                        "certificate fingerprint mismatch: expected {pin}, server presented {got}"
+                    )))
+                }
+            }
+            LeafCheck::Record(seen) => {
+                if let Ok(mut seen) = seen.lock() {
+                    *seen = Some(end_entity.as_ref().to_vec());
+                }
+                Ok(ServerCertVerified::assertion())
+            }
         }
     }
 
@@ -137,56 +156,13 @@ pub fn pinned_client_config(pin: Fingerprint) -> Result<rustls::ClientConfig> {
         .with_safe_default_protocol_versions()
         .map_err(Error::Tls)?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(PinnedVerifier { pin, algorithms }))
+        .with_custom_certificate_verifier(Arc::new(LeafVerifier {
+            check: LeafCheck::Pin(pin),
+            algorithms,
+        }))
         .with_no_client_auth();
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(cfg)
-}
-
-/// Records the leaf certificate the server presents; used only by
-/// [`fetch_fingerprint`], which never sends application data.
-#[derive(Debug)]
-struct Recorder {
-    seen: Mutex<Option<Vec<u8>>>,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for Recorder {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        if let Ok(mut seen) = self.seen.lock() {
-            *seen = Some(end_entity.as_ref().to_vec());
-        }
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
 }
 
 /// Connects to `url` (`https://host:port[/...]`, port 8006 by default),
@@ -196,8 +172,8 @@ pub async fn fetch_fingerprint(url: &str) -> Result<String> {
     let (host, port) = host_port(url)?;
     let provider = provider();
     let algorithms = provider.signature_verification_algorithms;
-    let recorder = Arc::new(Recorder {
-        seen: Mutex::new(None),
+    let recorder = Arc::new(LeafVerifier {
+        check: LeafCheck::Record(Mutex::new(None)),
         algorithms,
     });
     let cfg = rustls::ClientConfig::builder_with_provider(provider)
@@ -222,8 +198,10 @@ pub async fn fetch_fingerprint(url: &str) -> Result<String> {
     )
     .map_err(|e| Error::Config(format!("invalid host name '{host}': {e}")))?;
     let _tls = connector.connect(name, tcp).await.map_err(fetch_err)?;
-    let der = recorder
-        .seen
+    let LeafCheck::Record(seen) = &recorder.check else {
+        unreachable!("made as a recorder above")
+    };
+    let der = seen
         .lock()
         .ok()
         .and_then(|s| s.clone())
