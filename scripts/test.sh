@@ -15,6 +15,8 @@ command -v qemu-system-x86_64 > /dev/null || missing+=(qemu-system-x86)
 command -v qemu-img > /dev/null || missing+=(qemu-utils)
 command -v ip > /dev/null || missing+=(iproute2)
 command -v ssh > /dev/null || missing+=(openssh-client)
+# Uploads as root go through sudo, as on the nodes.
+command -v sudo > /dev/null || missing+=(sudo)
 command -v debootstrap > /dev/null || missing+=(debootstrap)
 command -v mkfs.ext4 > /dev/null || missing+=(e2fsprogs)
 if ((${#missing[@]})); then

@@ -83,10 +83,29 @@ impl HostKeyPair {
     }
 }
 
-/// Where host keys come from when rendering: one stable key pair per VM.
+/// Where keys come from when rendering: one stable host key pair per VM, and the key labform
+/// itself logs in with.
 pub trait HostKeySource {
     /// The host key of `vm`, made on first request and the same on every later one.
     fn host_key(&self, vm: &str) -> Result<HostKeyPair, CloudInitError>;
+
+    /// The key labform logs in to the lab's VMs with (to install K3s and deliver add-ons); its
+    /// public half is authorised for the login user of every cloud-init VM. Made on first
+    /// request, the same on every later one.
+    fn login_key(&self) -> Result<HostKeyPair, CloudInitError>;
+}
+
+/// The comment of labform's login key in `authorized_keys`.
+pub fn login_key_comment(scope: &str) -> String {
+    format!("labform@{scope}")
+}
+
+/// The key under which labform's login key for the lab scope `scope` is stored.
+pub fn login_key_store_key(scope: &str) -> Result<SecretKey, CloudInitError> {
+    SecretKey::new(format!("login-key/{scope}")).map_err(|error| CloudInitError::Inconsistent {
+        vm: format!("(login key of scope {scope})"),
+        detail: error.to_string(),
+    })
 }
 
 /// The key under which the host key of `vm` in the lab scope `scope` is stored.
@@ -114,21 +133,34 @@ impl<'store> StoredHostKeys<'store> {
     }
 }
 
-impl HostKeySource for StoredHostKeys<'_> {
-    fn host_key(&self, vm: &str) -> Result<HostKeyPair, CloudInitError> {
-        let key = host_key_store_key(&self.scope, vm)?;
+impl StoredHostKeys<'_> {
+    /// The pair stored under `key`, or a new one (commented `comment`) stored there.
+    fn stored(&self, key: &SecretKey, comment: &str) -> Result<HostKeyPair, CloudInitError> {
         let store_error = |source| CloudInitError::HostKeyStore {
-            vm: vm.to_owned(),
+            vm: comment.to_owned(),
             source,
         };
-        if let Some(text) = self.store.get(&key).map_err(store_error)? {
-            return HostKeyPair::from_private_openssh(vm, &text);
+        if let Some(text) = self.store.get(key).map_err(store_error)? {
+            return HostKeyPair::from_private_openssh(comment, &text);
         }
-        let pair = HostKeyPair::generate(vm)?;
+        let pair = HostKeyPair::generate(comment)?;
         self.store
-            .put(&key, pair.private_openssh())
+            .put(key, pair.private_openssh())
             .map_err(store_error)?;
         Ok(pair)
+    }
+}
+
+impl HostKeySource for StoredHostKeys<'_> {
+    fn host_key(&self, vm: &str) -> Result<HostKeyPair, CloudInitError> {
+        self.stored(&host_key_store_key(&self.scope, vm)?, vm)
+    }
+
+    fn login_key(&self) -> Result<HostKeyPair, CloudInitError> {
+        self.stored(
+            &login_key_store_key(&self.scope)?,
+            &login_key_comment(&self.scope),
+        )
     }
 }
 

@@ -21,7 +21,10 @@ mod seed_iso;
 mod user_data;
 
 pub use error::CloudInitError;
-pub use host_key::{HostKeyPair, HostKeySource, StoredHostKeys, host_key_store_key};
+pub use host_key::{
+    HostKeyPair, HostKeySource, StoredHostKeys, host_key_store_key, login_key_comment,
+    login_key_store_key,
+};
 pub use network::INTERFACE_NAME;
 pub use node::{
     LabSeeds, NodeContext, ReviewFiles, SeedFiles, SeedSource, node_context, render_for_review,

@@ -97,7 +97,8 @@ pub fn render_for_review(
         name = context.vm.name,
         vm_id = context.vm.vm_id,
     );
-    let body = user_data_body(context, &host_key, None)?;
+    let login_key = host_keys.login_key()?;
+    let body = user_data_body(context, &host_key, &login_key, None)?;
     let network_config = network_config_text(context)?;
     Ok(ReviewFiles {
         meta_data: meta_data(context, &body, &network_config, &host_key),
@@ -119,12 +120,14 @@ pub fn render_for_seed(
         name = context.vm.name,
         vm_id = context.vm.vm_id,
     );
-    let public_body = user_data_body(context, &host_key, None)?;
+    let login_key = host_keys.login_key()?;
+    let public_body = user_data_body(context, &host_key, &login_key, None)?;
     let network_config = network_config_text(context)?;
     let meta_data = meta_data(context, &public_body, &network_config, &host_key);
     let body = user_data_body(
         context,
         &host_key,
+        &login_key,
         Some(host_key.private_openssh().expose_secret()),
     )?;
     Ok(SeedFiles {
@@ -138,9 +141,17 @@ pub fn render_for_seed(
 fn user_data_body(
     context: &NodeContext<'_>,
     host_key: &HostKeyPair,
+    login_key: &HostKeyPair,
     private_key: Option<&str>,
 ) -> Result<String, CloudInitError> {
     let vm = context.vm;
+    let login_line = format!(
+        "{} {}",
+        login_key.public_openssh(),
+        crate::host_key::login_key_comment(context.scope)
+    );
+    let mut authorized: Vec<&str> = context.ssh_keys.iter().map(String::as_str).collect();
+    authorized.push(&login_line);
     let summary = vm
         .cloud_init
         .as_ref()
@@ -162,7 +173,7 @@ fn user_data_body(
             shell: "/bin/bash",
             sudo: "ALL=(ALL) NOPASSWD:ALL",
             lock_passwd: true,
-            ssh_authorized_keys: context.ssh_keys.iter().map(String::as_str).collect(),
+            ssh_authorized_keys: authorized,
         }],
         disable_root: true,
         ssh_pwauth: false,

@@ -155,6 +155,28 @@ impl Session {
     /// temporary file in the same directory (created with umask 077), then renamed. The contents
     /// travel in the SSH channel's data, never in the command line, so secrets may be uploaded.
     pub async fn upload(&self, path: &str, contents: &[u8], mode: u32) -> Result<(), SshError> {
+        self.upload_as(path, contents, mode, false).await
+    }
+
+    /// Like [`Session::upload`], but as root through `sudo -n` (the login user needs
+    /// password-less sudo, as labform's cloud-init gives it), creating missing parent
+    /// directories (mode 0755). The file is owned by root.
+    pub async fn upload_as_root(
+        &self,
+        path: &str,
+        contents: &[u8],
+        mode: u32,
+    ) -> Result<(), SshError> {
+        self.upload_as(path, contents, mode, true).await
+    }
+
+    async fn upload_as(
+        &self,
+        path: &str,
+        contents: &[u8],
+        mode: u32,
+        as_root: bool,
+    ) -> Result<(), SshError> {
         let upload_error = |reason: String| SshError::Upload {
             node: self.node.clone(),
             path: path.to_owned(),
@@ -164,8 +186,8 @@ impl Session {
             return Err(upload_error("the path must be absolute".to_owned()));
         }
         let quoted = shell_quote(path);
-        let command = format!(
-            "set -e; umask 077; target={quoted}; \
+        let script = format!(
+            "set -e; target={quoted}; {make_parent}umask 077; \
              temporary=$(mktemp \"$(dirname \"$target\")/.labform-upload.XXXXXX\"); \
              trap 'rm -f \"$temporary\"' EXIT; \
              cat > \"$temporary\"; \
@@ -173,7 +195,17 @@ impl Session {
              chmod {mode:o} \"$temporary\"; \
              mv -f \"$temporary\" \"$target\"; trap - EXIT",
             length = contents.len(),
+            make_parent = if as_root {
+                "(umask 022; mkdir -p \"$(dirname \"$target\")\"); "
+            } else {
+                ""
+            },
         );
+        let command = if as_root {
+            format!("sudo -n sh -c {}", shell_quote(&script))
+        } else {
+            script
+        };
         let mut stderr = Vec::new();
         let status = self
             .run(&command, Some(contents), |stream, bytes| {

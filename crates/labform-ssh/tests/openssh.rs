@@ -263,6 +263,19 @@ async fn upload_writes_atomically_with_mode(server: &Server) {
         .await
         .expect_err("relative");
     assert!(relative.to_string().contains("absolute"), "{relative}");
+
+    // As root through sudo: missing parent directories are made (0755), the file is root's.
+    let nested = server.scratch("etc/rancher/k3s/config.yaml");
+    session
+        .upload_as_root(nested.to_str().expect("utf-8"), b"node-name: a\n", 0o600)
+        .await
+        .expect("upload as root");
+    assert_eq!(std::fs::read(&nested).expect("read"), b"node-name: a\n");
+    let metadata = std::fs::metadata(&nested).expect("metadata");
+    assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&metadata), 0);
+    let parent = std::fs::metadata(nested.parent().expect("parent")).expect("parent metadata");
+    assert_eq!(parent.permissions().mode() & 0o777, 0o755);
 }
 
 async fn wrong_host_key_is_refused(server: &Server) {

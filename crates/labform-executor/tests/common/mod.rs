@@ -39,6 +39,11 @@ impl HostKeySource for TestHostKeys {
         keys.insert(vm.to_owned(), pair.clone());
         Ok(pair)
     }
+
+    fn login_key(&self) -> Result<HostKeyPair, CloudInitError> {
+        // Not a VM name (VM names are DNS labels), so it never equals a host key.
+        self.host_key("labform login key")
+    }
 }
 
 /// The host keys every [`cycle`] renders seed images with.
