@@ -242,7 +242,7 @@ impl ProxmoxApi for Metered {
         self.inner.delete_volume(node, storage, volume).await
     }
     async fn pools(&self) -> Result<Vec<PoolInfo>> {
-        self.count(Kind::Write);
+        self.count(Kind::Read);
         self.inner.pools().await
     }
     async fn create_pool(&self, poolid: &str, comment: Option<&str>) -> Result<()> {
@@ -265,5 +265,25 @@ impl ProxmoxApi for Metered {
     async fn update_acl(&self, req: &AclUpdate) -> Result<()> {
         self.count(Kind::Write);
         self.inner.update_acl(req).await
+    }
+    async fn users(&self) -> Result<Vec<UserEntry>> {
+        self.count(Kind::Read);
+        self.inner.users().await
+    }
+    async fn delete_user(&self, userid: &str) -> Result<()> {
+        self.count(Kind::Write);
+        self.inner.delete_user(userid).await
+    }
+    async fn user_tokens(&self, userid: &str) -> Result<Vec<TokenEntry>> {
+        self.count(Kind::Read);
+        self.inner.user_tokens(userid).await
+    }
+    async fn delete_token(&self, userid: &str, tokenid: &str) -> Result<()> {
+        self.count(Kind::Write);
+        self.inner.delete_token(userid, tokenid).await
+    }
+    async fn acl(&self) -> Result<Vec<AclEntry>> {
+        self.count(Kind::Read);
+        self.inner.acl().await
     }
 }

@@ -126,4 +126,14 @@ pub trait ProxmoxApi: Send + Sync {
     ) -> Result<TokenCreated>;
     /// `PUT /access/acl`.
     async fn update_acl(&self, req: &AclUpdate) -> Result<()>;
+    /// `GET /access/users?full=1`: the users the caller may see, each with its API tokens.
+    async fn users(&self) -> Result<Vec<UserEntry>>;
+    /// `DELETE /access/users/{userid}` (Proxmox also drops the user's tokens and ACL entries).
+    async fn delete_user(&self, userid: &str) -> Result<()>;
+    /// `GET /access/users/{userid}/token`.
+    async fn user_tokens(&self, userid: &str) -> Result<Vec<TokenEntry>>;
+    /// `DELETE /access/users/{userid}/token/{tokenid}`.
+    async fn delete_token(&self, userid: &str, tokenid: &str) -> Result<()>;
+    /// `GET /access/acl`: the entries on paths the caller may audit or change permissions of.
+    async fn acl(&self) -> Result<Vec<AclEntry>>;
 }

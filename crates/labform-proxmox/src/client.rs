@@ -908,6 +908,47 @@ impl ProxmoxApi for Client {
         .await
     }
 
+    async fn users(&self) -> Result<Vec<UserEntry>> {
+        let params = vec![("full".to_owned(), "1".to_owned())];
+        self.get("/access/users", &["access", "users"], &params)
+            .await
+    }
+
+    async fn delete_user(&self, userid: &str) -> Result<()> {
+        self.call(
+            Method::DELETE,
+            "/access/users/{userid}",
+            &["access", "users", userid],
+            &vec![],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn user_tokens(&self, userid: &str) -> Result<Vec<TokenEntry>> {
+        self.get(
+            "/access/users/{userid}/token",
+            &["access", "users", userid, "token"],
+            &vec![],
+        )
+        .await
+    }
+
+    async fn delete_token(&self, userid: &str, tokenid: &str) -> Result<()> {
+        self.call(
+            Method::DELETE,
+            "/access/users/{userid}/token/{tokenid}",
+            &["access", "users", userid, "token", tokenid],
+            &vec![],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn acl(&self) -> Result<Vec<AclEntry>> {
+        self.get("/access/acl", &["access", "acl"], &vec![]).await
+    }
+
     async fn update_acl(&self, req: &AclUpdate) -> Result<()> {
         self.call(
             Method::PUT,

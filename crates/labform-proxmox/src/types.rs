@@ -940,6 +940,85 @@ impl AclUpdate {
     }
 }
 
+/// One user of `GET /access/users?full=1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserEntry {
+    /// `name@realm`.
+    pub userid: String,
+    /// Comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Enabled (Proxmox's default is on).
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub enable: Option<bool>,
+    /// The user's API tokens (only with `full=1`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tokens: Vec<TokenEntry>,
+}
+
+/// One API token of a user (`GET /access/users?full=1` or `GET /access/users/{userid}/token`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenEntry {
+    /// The token's name (without `user@realm!`).
+    pub tokenid: String,
+    /// Privilege separation (Proxmox's default is on).
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub privsep: Option<bool>,
+    /// Expiry, unix time, 0 for none.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expire: Option<u64>,
+    /// Comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+impl TokenEntry {
+    /// Whether the token's rights are limited by its own ACLs (`privsep` defaults to on).
+    pub fn privilege_separated(&self) -> bool {
+        self.privsep.unwrap_or(true)
+    }
+}
+
+/// One entry of `GET /access/acl`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AclEntry {
+    /// ACL path (`/`, `/vms/100`, `/pool/p`).
+    pub path: String,
+    /// `user`, `group` or `token`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The user, group or token (`user@realm!id`).
+    pub ugid: String,
+    /// The role.
+    pub roleid: String,
+    /// Inherited by sub-paths (Proxmox's default is on).
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub propagate: Option<bool>,
+}
+
+impl AclEntry {
+    /// Whether sub-paths inherit the entry (`propagate` defaults to on).
+    pub fn propagates(&self) -> bool {
+        self.propagate.unwrap_or(true)
+    }
+}
+
 /// One entry of `GET .../snapshot` (includes the `current` pseudo-entry).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SnapshotEntry {

@@ -198,49 +198,87 @@ impl Access {
         }
     }
 
-    /// Privileges of one ACL subject on `path`: walk from `/` to the path;
-    /// the deepest level with entries for the subject decides.
-    fn subject_privs(&self, subject: &str, path: &str) -> BTreeSet<String> {
+    /// Roles of one ACL subject on `path`, as pve-access-control's `roles()`: walk from `/` to
+    /// the path; the deepest level with entries for the subject decides, and `NoAccess` there
+    /// is all that is left.
+    fn subject_roles(&self, subject: &str, path: &str) -> BTreeSet<String> {
         let mut levels = vec!["/".to_owned()];
-        let mut cur = String::new();
-        for part in path.split('/').filter(|p| !p.is_empty()) {
-            cur.push('/');
-            cur.push_str(part);
-            levels.push(cur.clone());
+        let mut current = String::new();
+        for part in path.split('/').filter(|part| !part.is_empty()) {
+            current.push('/');
+            current.push_str(part);
+            levels.push(current.clone());
         }
-        let mut privs = BTreeSet::new();
-        for (i, level) in levels.iter().enumerate() {
-            let exact = i == levels.len() - 1;
-            let entries: Vec<&AclEntry> = self
+        let mut roles = BTreeSet::new();
+        for (index, level) in levels.iter().enumerate() {
+            let exact = index == levels.len() - 1;
+            let found: BTreeSet<String> = self
                 .acl
                 .iter()
-                .filter(|e| &e.path == level && e.subject == subject && (exact || e.propagate))
+                .filter(|entry| {
+                    &entry.path == level && entry.subject == subject && (exact || entry.propagate)
+                })
+                .map(|entry| entry.role.clone())
                 .collect();
-            if !entries.is_empty() {
-                privs = entries
-                    .iter()
-                    .flat_map(|e| self.roles.get(&e.role).cloned().unwrap_or_default())
-                    .collect();
+            if !found.is_empty() {
+                roles = if found.contains("NoAccess") {
+                    ["NoAccess".to_owned()].into()
+                } else {
+                    found
+                };
             }
         }
-        privs
+        roles
     }
 
-    /// Effective privileges of `who` on `path`.
+    /// Privileges of one ACL subject on `path`, where `pool` is the pool the object at `path`
+    /// belongs to (a VM's `/vms/<id>`): as `compile_acl_path` in pve-access-control, the roles on
+    /// `/pool/<pool>` apply to its members unless the member's own path says `NoAccess`, and a
+    /// `NoAccess` on the pool wins over the member's other roles.
+    fn subject_privs(&self, subject: &str, path: &str, pool: Option<&str>) -> BTreeSet<String> {
+        let mut roles = self.subject_roles(subject, path);
+        if let Some(pool) = pool {
+            let pool_roles = self.subject_roles(subject, &format!("/pool/{pool}"));
+            if !pool_roles.is_empty() && !roles.contains("NoAccess") {
+                if pool_roles.contains("NoAccess") {
+                    roles = ["NoAccess".to_owned()].into();
+                } else {
+                    roles.extend(pool_roles);
+                }
+            }
+        }
+        roles
+            .iter()
+            .flat_map(|role| self.roles.get(role).cloned().unwrap_or_default())
+            .collect()
+    }
+
+    /// Effective privileges of `who` on `path` for an object outside any pool.
     pub fn privs(&self, who: &Identity, path: &str) -> BTreeSet<String> {
+        self.privs_in_pool(who, path, None)
+    }
+
+    /// Effective privileges of `who` on `path`, an object in `pool` (if any): privilege-separated
+    /// tokens get the intersection of their own and their user's privileges.
+    pub fn privs_in_pool(
+        &self,
+        who: &Identity,
+        path: &str,
+        pool: Option<&str>,
+    ) -> BTreeSet<String> {
         let user_privs = if who.user == "root@pam" {
             ALL_PRIVS.iter().map(|s| s.to_string()).collect()
         } else {
-            self.subject_privs(&who.user, path)
+            self.subject_privs(&who.user, path, pool)
         };
         match &who.token {
             None => user_privs,
             Some(_) => {
                 let full = who.full();
                 match self.tokens.get(&full) {
-                    Some(t) if t.privsep => {
-                        let tp = self.subject_privs(&full, path);
-                        user_privs.intersection(&tp).cloned().collect()
+                    Some(token) if token.privsep => {
+                        let token_privs = self.subject_privs(&full, path, pool);
+                        user_privs.intersection(&token_privs).cloned().collect()
                     }
                     Some(_) => user_privs,
                     None => BTreeSet::new(),
@@ -249,9 +287,38 @@ impl Access {
         }
     }
 
-    /// Whether `who` has `privilege` on `path`.
+    /// Whether `who` has `privilege` on `path` (an object outside any pool).
     pub fn has(&self, who: &Identity, path: &str, privilege: &str) -> bool {
         self.privs(who, path).contains(privilege)
+    }
+
+    /// Whether `who` has `privilege` on `path`, an object in `pool` (if any).
+    pub fn has_in_pool(
+        &self,
+        who: &Identity,
+        path: &str,
+        pool: Option<&str>,
+        privilege: &str,
+    ) -> bool {
+        self.privs_in_pool(who, path, pool).contains(privilege)
+    }
+
+    /// Removes user `userid`, its tokens, and every ACL entry of either (as `DELETE
+    /// /access/users/{userid}` does); whether it existed.
+    pub fn remove_user(&mut self, userid: &str) -> bool {
+        let existed = self.users.remove(userid).is_some();
+        let prefix = format!("{userid}!");
+        self.tokens.retain(|full, _| !full.starts_with(&prefix));
+        self.acl
+            .retain(|entry| entry.subject != userid && !entry.subject.starts_with(&prefix));
+        existed
+    }
+
+    /// Removes token `full` (`user@realm!id`) and its ACL entries; whether it existed.
+    pub fn remove_token(&mut self, full: &str) -> bool {
+        let existed = self.tokens.remove(full).is_some();
+        self.acl.retain(|entry| entry.subject != full);
+        existed
     }
 
     /// Whether `who` is the unrestricted `root@pam` (ticket, or a token
@@ -324,6 +391,49 @@ mod tests {
         acl(&mut a, "/storage", "alice@pve", "PVEDatastoreUser", false);
         assert!(a.has(&alice, "/storage", "Datastore.Audit"));
         assert!(!a.has(&alice, "/storage/local", "Datastore.Audit"));
+    }
+
+    #[test]
+    fn pool_roles_reach_members_and_no_access_wins() {
+        let mut a = access();
+        let alice = Identity {
+            user: "alice@pve".into(),
+            token: None,
+        };
+        let token = Identity {
+            user: "alice@pve".into(),
+            token: Some("ci".into()),
+        };
+        acl(&mut a, "/pool/a", "alice@pve", "PVEVMAdmin", true);
+        acl(&mut a, "/pool/a", "alice@pve!ci", "PVEVMUser", true);
+        assert!(a.has_in_pool(&alice, "/vms/100", Some("a"), "VM.Allocate"));
+        assert!(!a.has_in_pool(&alice, "/vms/100", Some("b"), "VM.Audit"));
+        assert!(!a.has(&alice, "/vms/100", "VM.Audit"));
+        // The token gets the intersection: its own PVEVMUser within the user's PVEVMAdmin.
+        assert!(a.has_in_pool(&token, "/vms/100", Some("a"), "VM.PowerMgmt"));
+        assert!(!a.has_in_pool(&token, "/vms/100", Some("a"), "VM.Allocate"));
+        assert!(!a.has_in_pool(&token, "/vms/101", Some("b"), "VM.Audit"));
+        // NoAccess on the member wins over the pool; NoAccess on the pool wins over the member.
+        acl(&mut a, "/vms/100", "alice@pve", "NoAccess", true);
+        assert!(!a.has_in_pool(&alice, "/vms/100", Some("a"), "VM.Audit"));
+        acl(&mut a, "/vms/101", "alice@pve", "PVEVMUser", true);
+        acl(&mut a, "/pool/c", "alice@pve", "NoAccess", true);
+        assert!(!a.has_in_pool(&alice, "/vms/101", Some("c"), "VM.Audit"));
+        assert!(a.has_in_pool(&alice, "/vms/101", Some("a"), "VM.Allocate"));
+    }
+
+    #[test]
+    fn removing_a_user_removes_its_tokens_and_acl_entries() {
+        let mut a = access();
+        acl(&mut a, "/pool/a", "alice@pve", "PVEVMAdmin", true);
+        acl(&mut a, "/pool/a", "alice@pve!ci", "PVEVMAdmin", true);
+        acl(&mut a, "/pool/a", "bob@pve", "PVEVMAdmin", true);
+        assert!(a.remove_token("alice@pve!full"));
+        assert!(a.tokens.contains_key("alice@pve!ci"));
+        assert!(a.remove_user("alice@pve"));
+        assert!(a.tokens.is_empty());
+        assert_eq!(a.acl.len(), 1);
+        assert!(!a.remove_user("alice@pve"));
     }
 
     #[test]

@@ -254,6 +254,12 @@ pub const ROUTES: &[Route] = &[
             p("privsep", B),
         ],
     ),
+    route("DELETE", "/access/users/{userid}", &[r("userid", S)]),
+    route(
+        "DELETE",
+        "/access/users/{userid}/token/{tokenid}",
+        &[r("userid", S), r("tokenid", S)],
+    ),
     route(
         "PUT",
         "/access/acl",

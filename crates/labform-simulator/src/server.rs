@@ -1099,7 +1099,7 @@ async fn dispatch(
                 }
                 to_json(c.permissions(get(map, "path")).await)
             }
-            ("GET", "/access/users") => to_json(c.users_list().await),
+            ("GET", "/access/users") => to_json(c.users_list(flag(map, "full")).await),
             ("GET", "/access/users/{userid}/token") => to_json(c.tokens_list(get(map, "userid").unwrap_or("")).await),
             ("GET", "/nodes/{node}/qemu/{vmid}/cloudinit") => {
                 to_json(c.cloudinit_pending(node.as_str(), vmid(map, "vmid")?.get()).await)
@@ -1153,6 +1153,10 @@ async fn dispatch(
                     Err(e) => api_err(e),
                 }
             }
+            ("DELETE", "/access/users/{userid}") => to_json(c.delete_user(get(map, "userid").unwrap_or("")).await),
+            ("DELETE", "/access/users/{userid}/token/{tokenid}") => to_json(
+                c.delete_token(get(map, "userid").unwrap_or(""), get(map, "tokenid").unwrap_or("")).await,
+            ),
             ("PUT", "/access/acl") => to_json(
                 c.update_acl(&AclUpdate {
                     path: get(map, "path").unwrap_or("").to_owned(),

@@ -57,6 +57,25 @@ pub struct State {
     next_pid: u32,
 }
 
+impl State {
+    /// The pool of the object at ACL path `path`: a VM's `/vms/<id>` when the VM is in a pool.
+    fn pool_of(&self, path: &str) -> Option<&str> {
+        let vmid: u32 = path.strip_prefix("/vms/")?.parse().ok()?;
+        self.vms.get(&vmid)?.pool.as_deref()
+    }
+
+    /// Whether `who` has `privilege` on `path`, counting the roles of the object's pool.
+    pub fn has(&self, who: &Identity, path: &str, privilege: &str) -> bool {
+        self.access
+            .has_in_pool(who, path, self.pool_of(path), privilege)
+    }
+
+    /// The privileges of `who` on `path`, counting the roles of the object's pool.
+    pub fn privs(&self, who: &Identity, path: &str) -> BTreeSet<String> {
+        self.access.privs_in_pool(who, path, self.pool_of(path))
+    }
+}
+
 pub(crate) struct Inner {
     pub(crate) config: SimConfig,
     pub(crate) state: Mutex<State>,
@@ -817,7 +836,7 @@ impl SimClient {
     }
 
     fn check(&self, st: &State, path: &str, privilege: &str) -> std::result::Result<(), ApiError> {
-        if st.access.has(&self.who, path, privilege) {
+        if st.has(&self.who, path, privilege) {
             Ok(())
         } else {
             Err(e403(path, privilege))
@@ -830,7 +849,7 @@ impl SimClient {
         path: &str,
         privs: &[&str],
     ) -> std::result::Result<(), ApiError> {
-        if privs.iter().any(|p| st.access.has(&self.who, path, p)) {
+        if privs.iter().any(|p| st.has(&self.who, path, p)) {
             Ok(())
         } else {
             Err(e403(path, &privs.join("|")))

@@ -48,10 +48,7 @@ impl SimClient {
                     .vms
                     .values()
                     .filter(|v| {
-                        v.node == node
-                            && st
-                                .access
-                                .has(&self.who, &format!("/vms/{}", v.vmid), "VM.Audit")
+                        v.node == node && st.has(&self.who, &format!("/vms/{}", v.vmid), "VM.Audit")
                     })
                     .map(|v| {
                         let mut e = serde_json::json!({
@@ -352,18 +349,18 @@ impl SimClient {
         .await
     }
 
-    /// `GET /access/acl`: entries on paths the caller may audit.
+    /// `GET /access/acl`: every entry for callers with `Sys.Audit` on `/access`, otherwise the
+    /// entries on paths where the caller may change permissions (`Permissions.Modify`, or the
+    /// path kind's allocation privilege), as pve-access-control's `read_acl`.
     pub async fn acl_list(&self) -> Result<Vec<serde_json::Value>> {
         self.run("GET", "/access/acl", "/access/acl".into(), async {
             let st = self.sim.lock();
+            let audit = st.has(&self.who, "/access", "Sys.Audit");
             Ok(st
                 .access
                 .acl
                 .iter()
-                .filter(|e| {
-                    st.access.has(&self.who, &e.path, "Sys.Audit")
-                        || st.access.has(&self.who, &e.path, "Permissions.Modify")
-                })
+                .filter(|e| audit || self.may_modify_permissions(&st, &e.path))
                 .map(|e| {
                     serde_json::json!({
                         "path": e.path, "roleid": e.role, "ugid": e.subject,
@@ -374,6 +371,26 @@ impl SimClient {
                 .collect())
         })
         .await
+    }
+
+    /// Whether the caller may change the permissions on `path` (`check_perm_modify`).
+    pub(crate) fn may_modify_permissions(&self, st: &State, path: &str) -> bool {
+        Self::permission_modify_privileges(path)
+            .iter()
+            .any(|privilege| st.has(&self.who, path, privilege))
+    }
+
+    /// The privileges of which one lets the caller change permissions on `path`.
+    pub(crate) fn permission_modify_privileges(path: &str) -> Vec<&'static str> {
+        let mut privileges = vec!["Permissions.Modify"];
+        if path.starts_with("/storage/") {
+            privileges.push("Datastore.Allocate");
+        } else if path.starts_with("/vms/") {
+            privileges.push("VM.Allocate");
+        } else if path.starts_with("/pool/") {
+            privileges.push("Pool.Allocate");
+        }
+        privileges
     }
 
     /// `GET /access/roles`.
@@ -410,7 +427,6 @@ impl SimClient {
                 let mut out = serde_json::Map::new();
                 for p in paths {
                     let privs: serde_json::Map<String, serde_json::Value> = st
-                        .access
                         .privs(&self.who, &p)
                         .into_iter()
                         .map(|x| (x, 1.into()))
@@ -423,11 +439,14 @@ impl SimClient {
         .await
     }
 
-    /// `GET /access/users`: all users for auditors, otherwise only oneself.
-    pub async fn users_list(&self) -> Result<Vec<serde_json::Value>> {
+    /// `GET /access/users[?full=1]`: every user for callers with `User.Modify` or `Sys.Audit`
+    /// on `/access/groups`, otherwise only the caller's own user; with `full`, each user's API
+    /// tokens.
+    pub async fn users_list(&self, full: bool) -> Result<Vec<serde_json::Value>> {
         self.run("GET", "/access/users", "/access/users".into(), async {
             let st = self.sim.lock();
-            let all = st.access.has(&self.who, "/access/groups", "User.Modify") || st.access.has(&self.who, "/access", "Sys.Audit");
+            let all = st.has(&self.who, "/access/groups", "User.Modify")
+                || st.has(&self.who, "/access/groups", "Sys.Audit");
             Ok(st
                 .access
                 .users
@@ -438,6 +457,9 @@ impl SimClient {
                     if let Some(c) = &u.comment {
                         e["comment"] = c.clone().into();
                     }
+                    if full {
+                        e["tokens"] = Self::token_entries(&st, id).into();
+                    }
                     e
                 })
                 .collect())
@@ -445,31 +467,50 @@ impl SimClient {
         .await
     }
 
+    /// The tokens of `userid` as `GET /access/users/{userid}/token` lists them.
+    fn token_entries(st: &State, userid: &str) -> Vec<serde_json::Value> {
+        let prefix = format!("{userid}!");
+        st.access
+            .tokens
+            .iter()
+            .filter_map(|(id, t)| id.strip_prefix(&prefix).map(|name| (name, t)))
+            .map(|(name, t)| {
+                let mut e = serde_json::json!({ "tokenid": name, "privsep": u8::from(t.privsep), "expire": t.expire });
+                if let Some(c) = &t.comment {
+                    e["comment"] = c.clone().into();
+                }
+                e
+            })
+            .collect()
+    }
+
+    /// The check of the token endpoints (`['or', ['userid-param', 'self'], ['userid-group',
+    /// ['User.Modify']]]`): the user itself (with a ticket: a token's user id is the token id),
+    /// or `User.Modify`; otherwise a bare `Permission check failed`.
+    pub(crate) fn check_token_admin(
+        &self,
+        st: &State,
+        userid: &str,
+    ) -> std::result::Result<(), ApiError> {
+        if (self.who.token.is_none() && self.who.user == userid)
+            || st.has(&self.who, "/access/groups", "User.Modify")
+        {
+            Ok(())
+        } else {
+            Err(ApiError::new(403, "Permission check failed"))
+        }
+    }
+
     /// `GET /access/users/{userid}/token`.
     pub async fn tokens_list(&self, userid: &str) -> Result<Vec<serde_json::Value>> {
         let path = format!("/access/users/{userid}/token");
         self.run("GET", "/access/users/{userid}/token", path, async {
             let st = self.sim.lock();
-            if self.who.token.is_some() || self.who.user != userid {
-                self.check(&st, "/access/groups", "User.Modify")?;
-            }
+            self.check_token_admin(&st, userid)?;
             if !st.access.users.contains_key(userid) {
                 return Err(e500(format!("no such user ('{userid}')")));
             }
-            let prefix = format!("{userid}!");
-            Ok(st
-                .access
-                .tokens
-                .iter()
-                .filter_map(|(id, t)| id.strip_prefix(&prefix).map(|name| (name, t)))
-                .map(|(name, t)| {
-                    let mut e = serde_json::json!({ "tokenid": name, "privsep": u8::from(t.privsep), "expire": t.expire });
-                    if let Some(c) = &t.comment {
-                        e["comment"] = c.clone().into();
-                    }
-                    e
-                })
-                .collect())
+            Ok(Self::token_entries(&st, userid))
         })
         .await
     }
