@@ -31,13 +31,15 @@ use labform_planner::desired::{desired_config, seed_drive, seed_file_prefix};
 use labform_planner::ownership::Owner;
 use labform_planner::plan::{Plan, PlannedImage, PlannedTemplate, PlannedVm};
 use labform_planner::reconcile::{Effect, Reconciliation, VmAction, VmChange};
+use labform_planner::tenancy::{TENANT_TOKEN_NAME, tenant_marker, tenant_of_user};
 use labform_proxmox::error::is_lock_timeout_text;
 use labform_proxmox::task::{WaitOptions, wait_for_task};
 use labform_proxmox::types::{
-    CloneVm, ConfigUpdate, CreateVm, DeleteVm, DownloadUrl, ResizeDisk, Upload, VmAction as Power,
-    encode_sshkeys,
+    AclUpdate, CloneVm, ConfigUpdate, CreateToken, CreateUser, CreateVm, DeleteVm, DownloadUrl,
+    ResizeDisk, Upload, VmAction as Power, encode_sshkeys,
 };
 use labform_proxmox::{ProxmoxApi, Upid};
+use labform_secrets::{SecretStore, SecretString};
 use tokio::sync::{OnceCell, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -45,6 +47,7 @@ use crate::discover::size_in_gib;
 use crate::error::{ExecuteError, chain};
 use crate::events::{Event, EventSink};
 use crate::journal::Journal;
+use crate::tenants::{TenantStep, WantedTenant, tenant_steps, token_store_key, wanted_tenants};
 
 /// The ownership spec of a VM that exists but is not configured yet.
 pub const PENDING_SPEC: &str = "pending";
@@ -79,6 +82,17 @@ impl Default for RetryPolicy {
     }
 }
 
+/// What apply does with tenants' Proxmox users, API tokens and ACL entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TenantPolicy {
+    /// Every tenant of the plan gets its user, token and pool ACL entries; the scope's tenant
+    /// users that are not in the plan lose theirs.
+    #[default]
+    Converge,
+    /// Every tenant user of the scope loses its ACL entries, tokens and user (destroy).
+    RemoveAll,
+}
+
 /// Knobs of an apply.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
@@ -97,6 +111,11 @@ pub struct ApplyOptions {
     pub retry: RetryPolicy,
     /// Cancelled by Ctrl-C: no new job or step starts; running Proxmox tasks are waited for.
     pub cancel: CancellationToken,
+    /// Tenants' users, tokens and ACL entries.
+    pub tenants: TenantPolicy,
+    /// Where tenants' token secrets are kept; `None` opens labform's default secret store
+    /// ([`SecretStore::open_default`]) when a tenant step needs it.
+    pub secrets: Option<Arc<SecretStore>>,
 }
 
 impl Default for ApplyOptions {
@@ -109,6 +128,8 @@ impl Default for ApplyOptions {
             task_wait: WaitOptions::default(),
             retry: RetryPolicy::default(),
             cancel: CancellationToken::new(),
+            tenants: TenantPolicy::Converge,
+            secrets: None,
         }
     }
 }
@@ -301,12 +322,17 @@ pub async fn apply(
         run.journal.end(run_id, "failed")?;
         return Err(ExecuteError::Failed(vec![reason]));
     }
+    // Tenants' users, tokens and ACL entries (a failure there does not stop the VMs).
+    let tenant_failures = run.ensure_tenants().await;
     let total = jobs.len() + template_deletions.len();
     run.events.emit(Event::RunStarted {
         run: run_id,
         jobs: total,
     });
-    let mut report = ApplyReport::default();
+    let mut report = ApplyReport {
+        failed: tenant_failures,
+        ..ApplyReport::default()
+    };
     let done = Arc::new(AtomicUsize::new(0));
     let outcomes = run_jobs(&run, jobs, total, &done).await;
     // Templates go last: their linked clones must be gone first.
@@ -506,6 +532,206 @@ impl Run {
             }
         }
         Ok(())
+    }
+
+    /// Brings every endpoint's tenant users, API tokens and ACL entries to the plan (or removes
+    /// them all, for destroy); the failures, one per endpoint.
+    async fn ensure_tenants(&self) -> Vec<String> {
+        let wanted = match self.options.tenants {
+            TenantPolicy::Converge => wanted_tenants(&self.plan),
+            TenantPolicy::RemoveAll => Vec::new(),
+        };
+        let mut names: Vec<&String> = self.endpoints.keys().collect();
+        names.sort();
+        let mut failures = Vec::new();
+        for endpoint in names {
+            let here: Vec<WantedTenant> = wanted
+                .iter()
+                .filter(|want| &want.endpoint == endpoint)
+                .cloned()
+                .collect();
+            if let Err(reason) = self.ensure_tenants_on(endpoint, &here).await {
+                failures.push(format!("tenants on `{endpoint}`: {reason}"));
+            }
+        }
+        failures
+    }
+
+    /// [`Run::ensure_tenants`] on one endpoint: reads its users (with their tokens) and its ACL,
+    /// then carries out [`tenant_steps`]. Nothing is read from the secret store, and nothing
+    /// written, unless the endpoint has tenants to keep or remove.
+    async fn ensure_tenants_on(
+        &self,
+        endpoint: &str,
+        wanted: &[WantedTenant],
+    ) -> Result<(), String> {
+        let api = self.api(endpoint);
+        let scope = &self.plan.scope;
+        let users = self
+            .retry_call("list users", || api.users())
+            .await
+            .map_err(|error| chain(&error))?;
+        let ours = users
+            .iter()
+            .any(|user| tenant_of_user(scope, &user.userid, user.comment.as_deref()).is_some());
+        if wanted.is_empty() && !ours {
+            return Ok(());
+        }
+        let acl = self
+            .retry_call("list ACL entries", || api.acl())
+            .await
+            .map_err(|error| chain(&error))?;
+        let store = match &self.options.secrets {
+            Some(store) => Arc::clone(store),
+            None => Arc::new(SecretStore::open_default().map_err(|error| {
+                format!("cannot open labform's secret store: {}", chain(&error))
+            })?),
+        };
+        let mut stored = std::collections::BTreeSet::new();
+        for want in wanted {
+            let key = token_store_key(scope, endpoint, &want.tenant)
+                .map_err(|error| error.to_string())?;
+            if store
+                .get(&key)
+                .map_err(|error| format!("cannot read the secret store: {}", chain(&error)))?
+                .is_some()
+            {
+                stored.insert(want.tenant.clone());
+            }
+        }
+        let (steps, errors) = tenant_steps(scope, wanted, &users, &acl, &|tenant| {
+            stored.contains(tenant)
+        });
+        for step in &steps {
+            self.tenant_step(endpoint, api.as_ref(), &store, step)
+                .await?;
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "))
+        }
+    }
+
+    /// Carries out one [`TenantStep`] as a journaled step. A new token's secret goes straight to
+    /// the secret store; it is never put in an event, the journal or an error.
+    async fn tenant_step(
+        &self,
+        endpoint: &str,
+        api: &dyn ProxmoxApi,
+        store: &SecretStore,
+        step: &TenantStep,
+    ) -> Result<(), String> {
+        let kind = step.kind();
+        let target = step.target();
+        let scope = &self.plan.scope;
+        match step {
+            TenantStep::CreateUser { userid, comment } => {
+                let request = CreateUser {
+                    userid: userid.clone(),
+                    password: None,
+                    comment: Some(comment.clone()),
+                };
+                self.step(kind, &target, api, || async {
+                    api.create_user(&request).await.map(|()| None)
+                })
+                .await
+            }
+            TenantStep::CreateToken { tenant, userid } => {
+                let key =
+                    token_store_key(scope, endpoint, tenant).map_err(|error| error.to_string())?;
+                let request = CreateToken {
+                    privsep: Some(true),
+                    expire: None,
+                    comment: Some(format!("{} tenant {tenant}", tenant_marker(scope))),
+                };
+                let created = Mutex::new(None);
+                self.step(kind, &target, api, || async {
+                    let token = api
+                        .create_token(userid, TENANT_TOKEN_NAME, &request)
+                        .await?;
+                    *created
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(token.value);
+                    Ok(None)
+                })
+                .await?;
+                let secret = created
+                    .into_inner()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .ok_or_else(|| format!("Proxmox returned no secret for `{target}`"))?;
+                store
+                    .put(&key, &SecretString::from(secret.expose().to_owned()))
+                    .map_err(|error| {
+                        format!(
+                            "`{target}` was made but its secret could not be kept in labform's secret store ({}); the next apply makes the token anew",
+                            chain(&error)
+                        )
+                    })
+            }
+            TenantStep::DeleteToken {
+                userid, tokenid, ..
+            } => {
+                self.step_tolerating(
+                    kind,
+                    &target,
+                    api,
+                    |error| error.contains("no such token"),
+                    || async { api.delete_token(userid, tokenid).await.map(|()| None) },
+                )
+                .await
+            }
+            TenantStep::Acl {
+                grant,
+                path,
+                role,
+                subject,
+                token,
+            } => {
+                let request = AclUpdate {
+                    path: path.clone(),
+                    roles: vec![role.clone()],
+                    users: if *token {
+                        vec![]
+                    } else {
+                        vec![subject.clone()]
+                    },
+                    tokens: if *token {
+                        vec![subject.clone()]
+                    } else {
+                        vec![]
+                    },
+                    propagate: true,
+                    delete: !grant,
+                };
+                self.step(kind, &target, api, || async {
+                    api.update_acl(&request).await.map(|()| None)
+                })
+                .await
+            }
+            TenantStep::DeleteUser { tenant, userid } => {
+                self.step_tolerating(
+                    kind,
+                    &target,
+                    api,
+                    |error| error.contains("no such user"),
+                    || async { api.delete_user(userid).await.map(|()| None) },
+                )
+                .await?;
+                let key =
+                    token_store_key(scope, endpoint, tenant).map_err(|error| error.to_string())?;
+                store.remove(&key).map(|_| ()).map_err(|error| {
+                    format!(
+                        "cannot remove the secret of `{userid}` from labform's secret store: {}",
+                        chain(&error)
+                    )
+                })
+            }
+        }
     }
 
     fn job_name(&self, job: &Job) -> String {

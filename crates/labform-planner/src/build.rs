@@ -1075,7 +1075,7 @@ fn assemble(
             PlannedTenant {
                 name: tenant.name.clone(),
                 pool: tenant_pool(tenant_index),
-                api_token: format!("{lab_name}-{}@pve!labform", tenant.name),
+                api_token: crate::tenancy::tenant_token(&scope, &tenant.name),
                 clusters: owned.iter().map(|instance| instance.name.clone()).collect(),
                 services,
             }

@@ -15,6 +15,7 @@ pub mod placement;
 pub mod plan;
 pub mod reconcile;
 pub mod render;
+pub mod tenancy;
 
 pub use allocate::Allocations;
 pub use build::{ObservedIds, Planned, plan, plan_against};

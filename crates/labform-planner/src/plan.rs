@@ -283,7 +283,7 @@ pub struct PlannedTenant {
     pub name: String,
     /// Proxmox pool for its VMs.
     pub pool: String,
-    /// Proxmox user and token limited to that pool.
+    /// Proxmox API token (`user@pve!labform`) limited to that pool ([`crate::tenancy`]).
     pub api_token: String,
     /// Cluster instances it owns.
     pub clusters: Vec<String>,

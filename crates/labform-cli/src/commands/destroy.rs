@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use labform_executor::engine::{ApplyOptions, NoSeeds, apply};
+use labform_executor::engine::{ApplyOptions, NoSeeds, TenantPolicy, apply};
 use labform_planner::reconcile::{VmAction, teardown};
 
 use crate::progress::Printer;
@@ -96,7 +96,11 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         &reconciliation,
         &against.connected.endpoints,
         &NoSeeds,
-        ApplyOptions::default(),
+        // Destroy also removes the scope's tenant users, their tokens and ACL entries.
+        ApplyOptions {
+            tenants: TenantPolicy::RemoveAll,
+            ..ApplyOptions::default()
+        },
         journal,
         Arc::new(Printer::new(args.json)),
     )

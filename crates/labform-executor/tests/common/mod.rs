@@ -77,8 +77,17 @@ pub struct Cycle {
     pub events: Arc<Collect>,
 }
 
+/// A secret store in a temporary directory, shared by the test process (never the user's).
+pub static SECRETS: LazyLock<(tempfile::TempDir, Arc<labform_secrets::SecretStore>)> =
+    LazyLock::new(|| {
+        let directory = tempfile::tempdir().expect("a temporary directory");
+        let store = labform_secrets::SecretStore::open(directory.path()).expect("a secret store");
+        (directory, Arc::new(store))
+    });
+
 pub fn fast_options() -> ApplyOptions {
     ApplyOptions {
+        secrets: Some(Arc::clone(&SECRETS.1)),
         task_wait: WaitOptions {
             initial_interval: std::time::Duration::from_millis(5),
             max_interval: std::time::Duration::from_millis(50),
@@ -242,7 +251,10 @@ pub async fn destroy(lab: &LabFile, api: Arc<dyn ProxmoxApi>, plan: &Plan) -> Ap
         &teardown,
         &endpoints,
         &NoSeeds,
-        fast_options(),
+        ApplyOptions {
+            tenants: labform_executor::engine::TenantPolicy::RemoveAll,
+            ..fast_options()
+        },
         Arc::new(Journal::in_memory()),
         Arc::new(Collect::default()),
     )
