@@ -854,3 +854,142 @@ async fn read_endpoints_answer_schema_shaped_data() {
     assert_eq!(toks["data"][0]["privsep"], 1);
     rec.assert_contract();
 }
+
+/// Two tenants, each a user with a privilege-separated token and PVEVMAdmin on its pool only:
+/// the listings of users (with tokens), a user's tokens and the ACL, the 403s a token gets on the
+/// other pool's VM, and deleting a token and a user (which drop their ACL entries), every exchange
+/// within the schema.
+#[tokio::test]
+async fn pool_confined_tokens_and_access_listings_follow_the_schema() {
+    let rec = Recorder::default();
+    let srv = server(&rec).await;
+    let root = root_client(&srv);
+    let mut tokens = Vec::new();
+    for (tenant, vmid) in [("a", 100), ("b", 101)] {
+        let user = format!("t-{tenant}@pve");
+        root.create_pool(&format!("pool-{tenant}"), None)
+            .await
+            .unwrap();
+        let mut create = CreateVm::new(id(vmid)).with("memory", 512);
+        create.pool = Some(format!("pool-{tenant}"));
+        let upid = root.create_vm(&n1(), &create).await.unwrap();
+        wait_for_task(&root, &upid, wait()).await.unwrap();
+        root.create_user(&CreateUser {
+            userid: user.clone(),
+            password: None,
+            comment: Some(format!("tenant {tenant}")),
+        })
+        .await
+        .unwrap();
+        let created = root
+            .create_token(
+                &user,
+                "labform",
+                &CreateToken {
+                    privsep: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        root.update_acl(&AclUpdate {
+            path: format!("/pool/pool-{tenant}"),
+            roles: vec!["PVEVMAdmin".into()],
+            users: vec![user.clone()],
+            tokens: vec![created.full_tokenid.clone()],
+            propagate: true,
+            delete: false,
+        })
+        .await
+        .unwrap();
+        tokens.push(created);
+    }
+    let users = root.users().await.unwrap();
+    let a = users.iter().find(|user| user.userid == "t-a@pve").unwrap();
+    assert_eq!(a.comment.as_deref(), Some("tenant a"));
+    assert_eq!(a.tokens.len(), 1);
+    assert!(a.tokens[0].privilege_separated());
+    assert_eq!(
+        root.user_tokens("t-b@pve").await.unwrap()[0].tokenid,
+        "labform"
+    );
+    assert_eq!(root.acl().await.unwrap().len(), 4);
+
+    let tenant_a = Client::new(fast(ClientOptions::new(
+        srv.https_url(),
+        Auth::Token {
+            token_id: tokens[0].full_tokenid.clone(),
+            secret: tokens[0].value.clone(),
+        },
+        pin(&srv),
+    )))
+    .unwrap();
+    let seen: Vec<Option<u64>> = tenant_a
+        .cluster_resources(Some(ResourceType::Vm))
+        .await
+        .unwrap()
+        .iter()
+        .map(|resource| resource.vmid)
+        .collect();
+    assert_eq!(seen, [Some(100)]);
+    tenant_a.vm_config(&n1(), id(100), false).await.unwrap();
+    let refused = |e: Error| e.api().unwrap().message.trim_end().to_owned();
+    assert_eq!(
+        refused(tenant_a.vm_config(&n1(), id(101), false).await.unwrap_err()),
+        "Permission check failed (/vms/101, VM.Audit)"
+    );
+    assert_eq!(
+        refused(
+            tenant_a
+                .vm_action(&n1(), id(101), VmAction::Start)
+                .await
+                .unwrap_err()
+        ),
+        "Permission check failed (/vms/101, VM.PowerMgmt)"
+    );
+    let mut clone = CloneVm::new(id(102));
+    clone.pool = Some("pool-b".into());
+    assert_eq!(
+        refused(tenant_a.clone_vm(&n1(), id(100), &clone).await.unwrap_err()),
+        "Permission check failed"
+    );
+    // A token lists no users but its own user's, and no ACL entries.
+    let own: Vec<String> = tenant_a
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|user| user.userid)
+        .collect();
+    assert_eq!(own, ["t-a@pve"]);
+    assert!(tenant_a.acl().await.unwrap().is_empty());
+    assert_eq!(
+        refused(tenant_a.user_tokens("t-b@pve").await.unwrap_err()),
+        "Permission check failed"
+    );
+
+    // Deleting a token drops its ACL entries; deleting a user drops the rest.
+    root.delete_token("t-a@pve", "labform").await.unwrap();
+    assert_eq!(
+        refused(root.delete_token("t-a@pve", "labform").await.unwrap_err()),
+        "no such token 'labform' for user 't-a@pve'"
+    );
+    assert_eq!(root.acl().await.unwrap().len(), 3);
+    root.delete_user("t-b@pve").await.unwrap();
+    let left: Vec<String> = root
+        .acl()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.ugid)
+        .collect();
+    assert_eq!(left, ["t-a@pve"]);
+    assert!(
+        root.users()
+            .await
+            .unwrap()
+            .iter()
+            .all(|user| user.userid != "t-b@pve")
+    );
+    rec.assert_contract();
+}
