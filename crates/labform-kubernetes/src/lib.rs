@@ -11,9 +11,14 @@
 //!
 //! [`render_lab`] puts it together with `labform-cloudinit` into the file tree `labform render`
 //! writes: one folder per VM and one per cluster.
+//!
+//! The exception is [`cluster_api`], the client side of a running cluster's Kubernetes API
+//! (readiness, node versions, cordon and drain, deleting an add-on's objects). The rendering
+//! modules stay pure.
 
 mod addons;
 mod bundle;
+pub mod cluster_api;
 mod error;
 mod k3s;
 mod kube_vip;
@@ -22,6 +27,7 @@ mod token;
 
 pub use addons::{AddonManifests, RequiredSecret, addon_manifests};
 pub use bundle::{RenderedFile, render_lab, write_rendered};
+pub use cluster_api::{ClusterApi, ClusterApiError};
 pub use error::RenderError;
 pub use k3s::{K3sNodeConfig, NodeRole, k3s_node_configs};
 pub use kube_vip::{KUBE_VIP_IMAGE, kube_vip_documents};
