@@ -1,0 +1,667 @@
+//! One K3s cluster brought to its planned state over SSH and the Kubernetes API, in the order
+//! K3s needs: the first server (which initialises embedded etcd or the external datastore), then
+//! the joining servers one at a time, then the agents; then every node Ready, then the add-ons.
+//!
+//! A node already running K3s whose binary differs from the planned release is upgraded one
+//! node at a time, servers before agents, so etcd keeps its quorum: cordon, drain, new files,
+//! restart, Ready again, uncordon. Other changed files (configuration, unit) restart the node's
+//! service in place. Nothing is uploaded or restarted on a node that already matches.
+
+use std::time::Duration;
+
+use labform_cloudinit::{HostKeySource, StoredHostKeys};
+use labform_kubernetes::cluster_api::ClusterApi;
+use labform_kubernetes::{
+    K3sNodeConfig, NodeRole, addon_manifests, cluster_token, k3s_node_configs,
+};
+use labform_model::{Datastore, LabFile, SecretRef};
+use labform_planner::Plan;
+use labform_planner::plan::PlannedCluster;
+use labform_secrets::{SecretKey, SecretStore, SecretString};
+use labform_ssh::{HostPublicKey, NodeName, Session, SshClient, SshError, Target};
+
+use crate::artifacts::K3sArtifacts;
+use crate::delivery::{self, Manifest};
+use crate::error::{ClusterError, NodeError};
+use crate::kubeconfig::ClusterKubeconfig;
+use crate::node::{self, NodeInstall, NodeSecrets, ServiceAction};
+use crate::units::{SERVER_KUBECONFIG, Service};
+
+/// Limits of the cluster work.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// How long a node may take to answer SSH with its planned host key after boot.
+    pub ssh_ready_timeout: Duration,
+    /// How long the API and the nodes may take to become Ready.
+    pub ready_timeout: Duration,
+    /// How long draining one node may take during an upgrade.
+    pub drain_timeout: Duration,
+    /// Interval of readiness checks.
+    pub poll: Duration,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            ssh_ready_timeout: Duration::from_secs(600),
+            ready_timeout: Duration::from_secs(600),
+            drain_timeout: Duration::from_secs(300),
+            poll: Duration::from_secs(3),
+        }
+    }
+}
+
+/// What the cluster work tells the user as it goes.
+pub trait ClusterProgress: Sync {
+    /// `step` happened on `subject` (a node or the cluster).
+    fn report(&self, cluster: &str, subject: &str, step: &str);
+}
+
+/// Everything the cluster work needs besides the cluster itself.
+pub struct ClusterContext<'a> {
+    /// The lab.
+    pub lab: &'a LabFile,
+    /// Its plan.
+    pub plan: &'a Plan,
+    /// labform's secret store (join tokens, host keys, kubeconfigs).
+    pub store: &'a SecretStore,
+    /// SSH, logging in with labform's login key.
+    pub ssh: &'a SshClient,
+    /// Resolves the lab's secret references (an external datastore's endpoint).
+    pub resolve_secret: &'a (dyn Fn(&SecretRef) -> Result<SecretString, String> + Sync),
+    /// Limits.
+    pub options: ClusterOptions,
+    /// Progress.
+    pub progress: &'a dyn ClusterProgress,
+}
+
+/// What happened to a cluster.
+#[derive(Debug)]
+pub struct ClusterOutcome {
+    /// The cluster instance.
+    pub cluster: String,
+    /// Nodes whose files or service changed.
+    pub changed_nodes: Vec<String>,
+    /// Nodes upgraded with cordon and drain.
+    pub upgraded_nodes: Vec<String>,
+    /// Add-on manifest files written (on each server).
+    pub manifests_written: Vec<String>,
+    /// Add-on manifest files removed, with their objects.
+    pub manifests_removed: Vec<String>,
+    /// The cluster's kubeconfig (kept in the secret store too).
+    pub kubeconfig: ClusterKubeconfig,
+}
+
+impl ClusterOutcome {
+    /// Whether anything changed.
+    pub fn changed(&self) -> bool {
+        !(self.changed_nodes.is_empty()
+            && self.manifests_written.is_empty()
+            && self.manifests_removed.is_empty())
+    }
+}
+
+/// The secret-store key of the kubeconfig of cluster instance `cluster` in scope `scope`.
+pub fn kubeconfig_store_key(scope: &str, cluster: &str) -> Result<SecretKey, String> {
+    SecretKey::new(format!("kubeconfig/{scope}/{cluster}")).map_err(|error| error.to_string())
+}
+
+/// A node of the cluster and how to reach it.
+struct ClusterNode {
+    name: String,
+    role: NodeRole,
+    target: Target,
+    install: NodeInstall,
+}
+
+impl ClusterNode {
+    fn service(&self) -> Service {
+        self.install.service
+    }
+}
+
+/// The work on one cluster.
+struct Work<'a> {
+    context: &'a ClusterContext<'a>,
+    cluster: &'a PlannedCluster,
+}
+
+impl Work<'_> {
+    fn report(&self, subject: &str, step: &str) {
+        self.context
+            .progress
+            .report(&self.cluster.name, subject, step);
+    }
+
+    fn node_error(&self, doing: String) -> impl FnOnce(NodeError) -> ClusterError + '_ {
+        move |source| ClusterError::Node {
+            cluster: self.cluster.name.clone(),
+            doing,
+            source: Box::new(source),
+        }
+    }
+
+    fn api_error<E: std::error::Error + Send + Sync + 'static>(
+        &self,
+        doing: impl Into<String>,
+    ) -> impl FnOnce(E) -> ClusterError + '_ {
+        let doing = doing.into();
+        move |source| ClusterError::Api {
+            cluster: self.cluster.name.clone(),
+            doing,
+            source: Box::new(source),
+        }
+    }
+
+    fn unsupported(&self, detail: impl Into<String>) -> ClusterError {
+        ClusterError::Unsupported {
+            cluster: self.cluster.name.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    fn store_error<E: std::error::Error + Send + Sync + 'static>(&self, source: E) -> ClusterError {
+        ClusterError::Store {
+            cluster: self.cluster.name.clone(),
+            source: Box::new(source),
+        }
+    }
+
+    /// The nodes with their targets and files, servers first.
+    fn nodes(&self, artifacts: &K3sArtifacts) -> Result<Vec<ClusterNode>, ClusterError> {
+        let context = self.context;
+        let configs: Vec<K3sNodeConfig> = k3s_node_configs(context.lab, context.plan, self.cluster)
+            .map_err(|error| self.unsupported(error.to_string()))?;
+        let token = cluster_token(context.store, &context.plan.scope, &self.cluster.name)
+            .map_err(|error| self.store_error(error))?;
+        let declared = context
+            .lab
+            .clusters
+            .iter()
+            .find(|declared| declared.name == self.cluster.cluster)
+            .ok_or_else(|| self.unsupported("the cluster is not in the lab"))?;
+        let datastore_endpoint = match &declared.datastore {
+            Datastore::External(external) => Some(
+                (context.resolve_secret)(&external.endpoint).map_err(|reason| {
+                    self.unsupported(format!(
+                        "cannot read the external datastore endpoint `{}`: {reason}",
+                        external.endpoint
+                    ))
+                })?,
+            ),
+            _ => None,
+        };
+        let host_keys = StoredHostKeys::new(context.store, context.plan.scope.clone());
+        let mut nodes = Vec::new();
+        for config in configs {
+            let vm = context
+                .plan
+                .vms
+                .iter()
+                .find(|vm| vm.name == config.vm)
+                .ok_or_else(|| self.unsupported(format!("VM `{}` is not planned", config.vm)))?;
+            let address = vm.nic.address.ok_or_else(|| {
+                self.unsupported(format!(
+                    "`{}` gets its address by DHCP; labform reaches K3s nodes at static addresses",
+                    vm.name
+                ))
+            })?;
+            let user = vm
+                .cloud_init
+                .as_ref()
+                .map(|cloud_init| cloud_init.user.clone())
+                .ok_or_else(|| {
+                    self.unsupported(format!("`{}` is not configured by cloud-init", vm.name))
+                })?;
+            let host_key = host_keys
+                .host_key(&vm.name)
+                .map_err(|error| self.store_error(error))?;
+            let host_key =
+                HostPublicKey::from_openssh(host_key.public_openssh()).map_err(|error| {
+                    self.node_error(format!("reading the host key of {}", vm.name))(error.into())
+                })?;
+            let service = if config.role == NodeRole::Agent {
+                Service::Agent
+            } else {
+                Service::Server
+            };
+            let install = NodeInstall::new(
+                &vm.name,
+                service,
+                &config.config_yaml,
+                artifacts,
+                &NodeSecrets {
+                    token: &token,
+                    datastore_endpoint: datastore_endpoint.as_ref(),
+                },
+            );
+            nodes.push(ClusterNode {
+                name: vm.name.clone(),
+                role: config.role,
+                target: Target {
+                    node: NodeName::new(vm.name.clone()),
+                    host: address.to_string(),
+                    port: 22,
+                    user,
+                    host_keys: vec![host_key],
+                },
+                install,
+            });
+        }
+        Ok(nodes)
+    }
+
+    /// Connects to `node`, retrying while it boots (no answer yet, or sshd still presenting
+    /// the image's keys before cloud-init installs labform's), then waits for cloud-init.
+    async fn connect(&self, node: &ClusterNode) -> Result<Session, ClusterError> {
+        let deadline = tokio::time::Instant::now() + self.context.options.ssh_ready_timeout;
+        let session = loop {
+            match self.context.ssh.connect(&node.target).await {
+                Ok(session) => break session,
+                Err(
+                    error @ (SshError::Connect { .. }
+                    | SshError::ConnectTimeout { .. }
+                    | SshError::HostKeyMismatch { .. }
+                    | SshError::AuthenticationRefused { .. }),
+                ) if tokio::time::Instant::now() < deadline => {
+                    let _ = error;
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                Err(error) => {
+                    return Err(self.node_error(format!("connecting to {}", node.name))(
+                        error.into(),
+                    ));
+                }
+            }
+        };
+        // cloud-init may still be installing packages or restarting sshd.
+        session
+            .exec_captured("sudo -n cloud-init status --wait > /dev/null 2>&1; true")
+            .await
+            .map_err(|error| {
+                self.node_error(format!("waiting for cloud-init on {}", node.name))(error.into())
+            })?;
+        Ok(session)
+    }
+
+    async fn api(
+        &self,
+        first: &Session,
+        first_node: &ClusterNode,
+    ) -> Result<(ClusterApi, SecretString), ClusterError> {
+        // The server writes its kubeconfig shortly after it starts.
+        let deadline = tokio::time::Instant::now() + self.context.options.ready_timeout;
+        let text = loop {
+            let output = first
+                .exec_captured(&format!("sudo -n cat {SERVER_KUBECONFIG}"))
+                .await
+                .map_err(|error| {
+                    self.node_error(format!("reading the kubeconfig of {}", first_node.name))(
+                        error.into(),
+                    )
+                })?;
+            if output.status.success() && !output.stdout.is_empty() {
+                break SecretString::from(String::from_utf8_lossy(&output.stdout).into_owned());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let diagnostics = node::service_diagnostics(first, Service::Server).await;
+                return Err(self.unsupported(format!(
+                    "the first server {} wrote no kubeconfig ({SERVER_KUBECONFIG}) in time; K3s said:\n{diagnostics}",
+                    first_node.name
+                )));
+            }
+            tokio::time::sleep(self.context.options.poll).await;
+        };
+        let origin = format!("{}:{SERVER_KUBECONFIG}", first_node.name);
+        // labform talks to the first server directly: the VIP answers only once kube-vip runs.
+        let direct = ClusterKubeconfig::from_k3s(
+            &origin,
+            &text,
+            &self.cluster.kubeconfig_context,
+            &format!("https://{}:6443", first_node.target.host),
+            None,
+        )
+        .map_err(self.api_error("reading the first server's kubeconfig"))?;
+        let api = ClusterApi::from_kubeconfig(&direct.to_text())
+            .await
+            .map_err(self.api_error("connecting to the Kubernetes API"))?;
+        Ok((api, text))
+    }
+
+    async fn wait_ready(
+        &self,
+        api: &ClusterApi,
+        nodes: &[&ClusterNode],
+        sessions: &[(String, Session)],
+    ) -> Result<(), ClusterError> {
+        let names: Vec<String> = nodes.iter().map(|node| node.name.clone()).collect();
+        let options = &self.context.options;
+        match api
+            .wait_ready(&names, options.ready_timeout, options.poll)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                // Add what K3s logged on each node to the API's view.
+                let mut logs = String::new();
+                for node in nodes {
+                    if let Some((_, session)) = sessions.iter().find(|(name, _)| name == &node.name)
+                    {
+                        let text = node::service_diagnostics(session, node.service()).await;
+                        if !text.is_empty() {
+                            logs.push_str(&format!("\n--- {} ---\n{text}", node.name));
+                        }
+                    }
+                }
+                Err(ClusterError::Api {
+                    cluster: self.cluster.name.clone(),
+                    doing: format!(
+                        "waiting for {} to be Ready{}",
+                        names.join(", "),
+                        if logs.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; the nodes' K3s logs:{logs}")
+                        }
+                    ),
+                    source: Box::new(error),
+                })
+            }
+        }
+    }
+
+    /// Converges one node; returns whether it changed and whether it was upgraded.
+    async fn converge_node(
+        &self,
+        node: &ClusterNode,
+        session: &Session,
+        api: Option<&ClusterApi>,
+    ) -> Result<(bool, bool), ClusterError> {
+        let facts = node::read_facts(session, &node.install)
+            .await
+            .map_err(self.node_error(format!("reading the K3s files of {}", node.name)))?;
+        let changes = node::changes(&node.install, &facts);
+        if changes.is_empty() {
+            return Ok((false, false));
+        }
+        let binary_changes = changes
+            .uploads
+            .iter()
+            .any(|path| path == crate::units::BINARY_PATH);
+        let upgrade = binary_changes && facts.running() && api.is_some();
+        if upgrade {
+            let api = api.expect("checked");
+            self.report(&node.name, "upgrade: cordon and drain");
+            api.cordon(&node.name)
+                .await
+                .map_err(self.api_error(format!("cordoning {}", node.name)))?;
+            api.drain(&node.name, self.context.options.drain_timeout)
+                .await
+                .map_err(self.api_error(format!("draining {}", node.name)))?;
+        }
+        self.report(
+            &node.name,
+            &match changes.service {
+                ServiceAction::Start => format!("install K3s {} and start", node.install_version()),
+                ServiceAction::Restart => {
+                    format!("update {} file(s) and restart", changes.uploads.len())
+                }
+                ServiceAction::Keep => format!("update {} file(s)", changes.uploads.len()),
+            },
+        );
+        node::apply_changes(session, &node.install, &changes)
+            .await
+            .map_err(self.node_error(format!("installing K3s on {}", node.name)))?;
+        if upgrade {
+            let api = api.expect("checked");
+            self.wait_ready(api, &[node], &[]).await?;
+            api.uncordon(&node.name)
+                .await
+                .map_err(self.api_error(format!("uncordoning {}", node.name)))?;
+            self.report(&node.name, "upgraded and uncordoned");
+        }
+        Ok((true, upgrade))
+    }
+}
+
+impl ClusterNode {
+    fn install_version(&self) -> String {
+        self.install.files[0]
+            .sha256
+            .chars()
+            .take(12)
+            .collect::<String>()
+    }
+}
+
+/// Brings `cluster` to its planned state with the verified release `artifacts`.
+pub async fn converge(
+    context: &ClusterContext<'_>,
+    cluster: &PlannedCluster,
+    artifacts: &K3sArtifacts,
+) -> Result<ClusterOutcome, ClusterError> {
+    let work = Work { context, cluster };
+    if cluster.distribution != "k3s" {
+        return Err(work.unsupported(format!(
+            "{} clusters are not bootstrapped by labform yet (only K3s is); their VMs exist, nothing was installed on them",
+            cluster.distribution
+        )));
+    }
+    let nodes = work.nodes(artifacts)?;
+    let (servers, agents): (Vec<&ClusterNode>, Vec<&ClusterNode>) =
+        nodes.iter().partition(|node| node.role != NodeRole::Agent);
+    let first = servers
+        .first()
+        .copied()
+        .ok_or_else(|| work.unsupported("the cluster has no server"))?;
+
+    work.report(&cluster.name, "connecting to the nodes");
+    let connected = futures::future::join_all(nodes.iter().map(|node| work.connect(node))).await;
+    let mut sessions = Vec::new();
+    for (node, session) in nodes.iter().zip(connected) {
+        sessions.push((node.name.clone(), session?));
+    }
+    let session_of = |name: &str| -> &Session {
+        &sessions
+            .iter()
+            .find(|(node, _)| node == name)
+            .expect("every node connected")
+            .1
+    };
+
+    let mut outcome_changed = Vec::new();
+    let mut upgraded = Vec::new();
+    // The first server: the cluster exists once it runs.
+    let first_facts = node::read_facts(session_of(&first.name), &first.install)
+        .await
+        .map_err(work.node_error(format!("reading the K3s files of {}", first.name)))?;
+    let fresh = !first_facts.running();
+    let mut api = None;
+    if !fresh {
+        api = Some(work.api(session_of(&first.name), first).await?);
+    }
+    let (changed, was_upgraded) = work
+        .converge_node(
+            first,
+            session_of(&first.name),
+            api.as_ref().map(|(api, _)| api),
+        )
+        .await?;
+    if changed {
+        outcome_changed.push(first.name.clone());
+    }
+    if was_upgraded {
+        upgraded.push(first.name.clone());
+    }
+    if api.is_none() {
+        api = Some(work.api(session_of(&first.name), first).await?);
+    }
+    let (api, k3s_yaml) = api.expect("connected above");
+    work.wait_ready(&api, &[first], &sessions).await?;
+
+    // Joining servers one at a time: etcd grows (and, when upgrading, keeps) its quorum.
+    for server in servers.iter().skip(1) {
+        let (changed, was_upgraded) = work
+            .converge_node(server, session_of(&server.name), Some(&api))
+            .await?;
+        if changed {
+            outcome_changed.push(server.name.clone());
+            work.wait_ready(&api, &[server], &sessions).await?;
+        }
+        if was_upgraded {
+            upgraded.push(server.name.clone());
+        }
+    }
+    // Agents one at a time, so an upgrade never drains two at once.
+    for agent in &agents {
+        let (changed, was_upgraded) = work
+            .converge_node(agent, session_of(&agent.name), Some(&api))
+            .await?;
+        if changed {
+            outcome_changed.push(agent.name.clone());
+        }
+        if was_upgraded {
+            upgraded.push(agent.name.clone());
+        }
+    }
+    work.report(&cluster.name, "waiting for every node to be Ready");
+    let all: Vec<&ClusterNode> = nodes.iter().collect();
+    work.wait_ready(&api, &all, &sessions).await?;
+
+    // Add-ons.
+    let manifests = addon_manifests(context.lab, cluster)
+        .map_err(|error| work.unsupported(error.to_string()))?;
+    let mut wanted = Vec::new();
+    for (index, file) in manifests.files.iter().enumerate() {
+        let text = file
+            .to_yaml(&cluster.name)
+            .map_err(|error| work.unsupported(error.to_string()))?;
+        wanted.push(Manifest::new(index, &file.name, text));
+    }
+    let mut written = Vec::new();
+    let mut removed = Vec::new();
+    let mut stale_contents: Vec<(String, String)> = Vec::new();
+    for server in &servers {
+        let session = session_of(&server.name);
+        let present = delivery::present(session)
+            .await
+            .map_err(work.node_error(format!("listing the add-on manifests on {}", server.name)))?;
+        let changes = delivery::changes(&wanted, &present);
+        for name in &changes.remove {
+            if !stale_contents.iter().any(|(stale, _)| stale == name) {
+                let text = delivery::read(session, name)
+                    .await
+                    .map_err(work.node_error(format!("reading {name} on {}", server.name)))?;
+                stale_contents.push((name.clone(), text));
+            }
+        }
+        if !changes.write.is_empty() {
+            work.report(
+                &server.name,
+                &format!("write {} add-on manifest(s)", changes.write.len()),
+            );
+        }
+        delivery::write(session, &wanted, &changes)
+            .await
+            .map_err(work.node_error(format!("writing add-on manifests on {}", server.name)))?;
+        delivery::remove(session, &changes.remove)
+            .await
+            .map_err(work.node_error(format!("removing add-on manifests on {}", server.name)))?;
+        for name in changes.write {
+            if !written.contains(&name) {
+                written.push(name);
+            }
+        }
+    }
+    for (name, text) in &stale_contents {
+        work.report(&cluster.name, &format!("remove add-on {name}"));
+        let objects = delivery::objects_to_delete(std::slice::from_ref(text), &wanted);
+        api.remove_addon(name, &objects)
+            .await
+            .map_err(work.api_error(format!("removing the objects of {name}")))?;
+        removed.push(name.clone());
+    }
+
+    // The kubeconfig, pointed at the API address (the VIP when there is one).
+    let api_address = cluster
+        .api_address
+        .map_or_else(|| first.target.host.clone(), |address| address.to_string());
+    let kubeconfig = ClusterKubeconfig::from_k3s(
+        &format!("{}:{SERVER_KUBECONFIG}", first.name),
+        &k3s_yaml,
+        &cluster.kubeconfig_context,
+        &format!("https://{api_address}:6443"),
+        None,
+    )
+    .map_err(work.api_error("reading the first server's kubeconfig"))?;
+    let key = kubeconfig_store_key(&context.plan.scope, &cluster.name)
+        .map_err(|detail| work.unsupported(detail))?;
+    context
+        .store
+        .put(&key, &kubeconfig.to_text())
+        .map_err(|error| work.store_error(error))?;
+    for (_, session) in sessions {
+        let _ = session.close().await;
+    }
+    Ok(ClusterOutcome {
+        cluster: cluster.name.clone(),
+        changed_nodes: outcome_changed,
+        upgraded_nodes: upgraded,
+        manifests_written: written,
+        manifests_removed: removed,
+        kubeconfig,
+    })
+}
+
+/// Takes K3s off every node of `cluster` (agents first, then servers) and forgets its
+/// kubeconfig. The VMs stay; the next apply installs a new cluster on them.
+pub async fn reset(
+    context: &ClusterContext<'_>,
+    cluster: &PlannedCluster,
+) -> Result<(), ClusterError> {
+    let work = Work { context, cluster };
+    let placeholder = K3sArtifacts {
+        version: cluster.version.clone(),
+        binary: crate::artifacts::VerifiedFile {
+            name: crate::artifacts::BINARY.to_owned(),
+            contents: std::sync::Arc::new(Vec::new()),
+            sha256: String::new(),
+        },
+        images: None,
+    };
+    // Only the targets are used; no file is uploaded by a reset.
+    let mut nodes = work.nodes(&placeholder)?;
+    nodes.reverse();
+    let script = crate::units::reset_script();
+    for node in &nodes {
+        let session = work.connect(node).await?;
+        work.report(&node.name, "reset: stop K3s and remove its state");
+        session
+            .exec_checked(&format!(
+                "sudo -n sh -c {}",
+                labform_ssh::shell_quote(&script)
+            ))
+            .await
+            .map_err(|error| work.node_error(format!("resetting {}", node.name))(error.into()))?;
+        let _ = session.close().await;
+    }
+    let key = kubeconfig_store_key(&context.plan.scope, &cluster.name)
+        .map_err(|detail| work.unsupported(detail))?;
+    context
+        .store
+        .remove(&key)
+        .map_err(|error| work.store_error(error))?;
+    Ok(())
+}
+
+/// An SSH client logging in with labform's login key of `scope` (made on first use; cloud-init
+/// authorises it on every VM of the lab).
+pub fn login_client(
+    store: &SecretStore,
+    scope: &str,
+    options: labform_ssh::SshOptions,
+) -> Result<SshClient, Box<dyn std::error::Error + Send + Sync>> {
+    let pair = StoredHostKeys::new(store, scope).login_key()?;
+    let key = labform_ssh::ClientKey::from_openssh(pair.private_openssh())?;
+    Ok(SshClient::new(key, options))
+}
