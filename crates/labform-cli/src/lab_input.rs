@@ -95,3 +95,23 @@ pub fn load_and_plan(path: &Path, previous: &Allocations) -> Outcome {
         lab: Some(lab),
     }
 }
+
+/// The lab at `path` and its plan with the allocations of its lock file, for commands that work
+/// from the plan alone (`ssh`, `kubeconfig`, `reset`). A lab with errors prints them and gives
+/// exit code 1.
+pub fn offline_plan(
+    path: &Path,
+) -> anyhow::Result<Result<(labform_model::LabFile, labform_planner::Plan), std::process::ExitCode>>
+{
+    let outcome = load_and_plan(path, &read_lock(&default_lock_path(path))?);
+    if outcome.failed() {
+        eprint!("{}", outcome.render_diagnostics());
+        return Ok(Err(std::process::ExitCode::from(1)));
+    }
+    let plan = outcome
+        .planned
+        .and_then(|planned| planned.plan)
+        .expect("no errors, so a plan");
+    let lab = outcome.lab.expect("no errors, so a lab");
+    Ok(Ok((lab, plan)))
+}

@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 the lab has errors, 2 usage errors (from clap) and, for `drift`,
 //! drift found; 3 an operational failure (a file could not be written, ...).
 
+mod clusters;
 mod commands;
 mod lab_input;
 mod progress;
@@ -27,7 +28,8 @@ enum Command {
     Validate(commands::validate::Args),
     /// Show what labform would build (offline), or change on a Proxmox (--live, --sim, --proxmox).
     Plan(commands::plan::Args),
-    /// Build the lab: create, change and delete VMs on Proxmox until it matches the lab file.
+    /// Build the lab: create, change and delete VMs on Proxmox, then install and converge K3s
+    /// and add-ons on them, until everything matches the lab file.
     Apply(commands::apply::Args),
     /// Show hand-made changes to the lab's VMs on Proxmox (exit 2 when there are some).
     Drift(commands::drift::Args),
@@ -44,6 +46,10 @@ enum Command {
     Schema(commands::schema::Args),
     /// The Proxmox VE simulator.
     Sim(commands::sim::Args),
+    /// Merge the kubeconfigs of the lab's K3s clusters into a kubeconfig file (or print them).
+    Kubeconfig(commands::kubeconfig::Args),
+    /// Remove K3s and its data from every node of a cluster (the VMs stay).
+    Reset(commands::reset::Args),
     /// SSH to a VM of the lab, trusting only the host key labform made for it.
     Ssh(commands::ssh::Args),
     /// Print the SHA-256 fingerprint of a Proxmox API's certificate, to pin it.
@@ -64,6 +70,8 @@ fn main() -> ExitCode {
         Command::History(args) => commands::history::run(args),
         Command::Sim(args) => commands::sim::run(args),
         Command::Ssh(args) => commands::ssh::run(args),
+        Command::Kubeconfig(args) => commands::kubeconfig::run(args),
+        Command::Reset(args) => commands::reset::run(args),
         Command::Fingerprint(args) => commands::fingerprint::run(args),
     };
     match result {
@@ -76,6 +84,18 @@ fn main() -> ExitCode {
             ExitCode::from(3)
         }
     }
+}
+
+/// `error` and its causes on one line each after the first, indented (`caused by: ...`).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str("\n  caused by: ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// The async runtime of commands that talk to Proxmox.

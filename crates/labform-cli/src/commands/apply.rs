@@ -13,6 +13,7 @@ use labform_executor::engine::{ApplyOptions, RebootPolicy, apply};
 use labform_planner::render::render_changes;
 use labform_secrets::SecretStore;
 
+use crate::clusters::{ClusterArgs, converge_clusters};
 use crate::lab_input::write_lock;
 use crate::progress::Printer;
 use crate::reality::plan_against_target;
@@ -47,6 +48,9 @@ pub struct Args {
     /// Journal file (default: labform's state directory, one journal per scope).
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
+    /// The cluster phase.
+    #[command(flatten)]
+    pub clusters: ClusterArgs,
 }
 
 /// Runs the command.
@@ -65,9 +69,33 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     if against.allocations != against.previous_lock {
         write_lock(&against.lock_path, &against.allocations)?;
     }
-    if against.reconciliation.is_empty() {
+    // The simulator's own VMs are state only: nothing boots, so no cluster can be installed.
+    let clusters_apply = !args.clusters.skip_clusters
+        && !args.target.sim
+        && against
+            .plan
+            .clusters
+            .iter()
+            .any(|cluster| cluster.distribution == "k3s");
+    if against
+        .plan
+        .clusters
+        .iter()
+        .any(|c| c.distribution == "k3s")
+        && args.target.sim
+    {
+        eprintln!(
+            "note: the built-in simulator's VMs do not boot, so K3s is not installed on them (try `labform sim serve --qemu` for VMs that boot)"
+        );
+    }
+    if against.reconciliation.is_empty() && !clusters_apply {
         eprintln!("Nothing to do.");
         return Ok(ExitCode::SUCCESS);
+    }
+    if clusters_apply {
+        eprintln!(
+            "Then K3s on the cluster VMs over SSH: installed, upgraded or reconfigured where their files differ, add-ons delivered."
+        );
     }
     if !against.reconciliation.conflicts.is_empty() {
         eprintln!(
@@ -127,26 +155,46 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     let host_keys = StoredHostKeys::new(&store, scope.clone());
     let seeds = LabSeeds::new(&against.lab, &against.plan, &host_keys);
     let printer = Arc::new(Printer::new(args.json));
-    let report = apply(
-        &against.plan,
-        &against.reconciliation,
-        &against.connected.endpoints,
-        &seeds,
-        options,
-        journal,
-        printer,
-    )
-    .await?;
-    for failure in &report.failed {
-        eprintln!("error: {failure}");
-    }
-    if report.interrupted {
-        eprintln!("Stopped early; run `labform apply` again to converge.");
-        return Ok(ExitCode::from(130));
-    }
-    Ok(if report.failed.is_empty() {
-        ExitCode::SUCCESS
+    if against.reconciliation.is_empty() {
+        eprintln!("The VMs are as planned.");
     } else {
-        ExitCode::from(3)
-    })
+        let report = apply(
+            &against.plan,
+            &against.reconciliation,
+            &against.connected.endpoints,
+            &seeds,
+            options,
+            journal,
+            printer,
+        )
+        .await?;
+        for failure in &report.failed {
+            eprintln!("error: {failure}");
+        }
+        if report.interrupted {
+            eprintln!("Stopped early; run `labform apply` again to converge.");
+            return Ok(ExitCode::from(130));
+        }
+        if !report.failed.is_empty() {
+            if clusters_apply {
+                eprintln!("K3s was not touched because VMs failed; run `labform apply` again.");
+            }
+            return Ok(ExitCode::from(3));
+        }
+    }
+    if clusters_apply {
+        let converged = converge_clusters(
+            &against.lab,
+            &args.file,
+            &against.plan,
+            &store,
+            &args.clusters,
+            args.json,
+        )
+        .await?;
+        if !converged {
+            return Ok(ExitCode::from(3));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 use labform_cloudinit::{HostKeyPair, host_key_store_key};
 use labform_secrets::SecretStore;
 
-use crate::lab_input::{default_lock_path, load_and_plan, read_lock};
+use crate::lab_input::offline_plan;
 
 /// Arguments of `labform ssh`.
 #[derive(Debug, clap::Args)]
@@ -29,15 +29,10 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let outcome = load_and_plan(&args.file, &read_lock(&default_lock_path(&args.file))?);
-    if outcome.failed() {
-        eprint!("{}", outcome.render_diagnostics());
-        return Ok(ExitCode::from(1));
-    }
-    let plan = outcome
-        .planned
-        .and_then(|planned| planned.plan)
-        .expect("no errors, so a plan");
+    let (_, plan) = match offline_plan(&args.file)? {
+        Ok(planned) => planned,
+        Err(code) => return Ok(code),
+    };
     let Some(vm) = plan.vms.iter().find(|vm| vm.name == args.vm) else {
         let names: Vec<&str> = plan.vms.iter().map(|vm| vm.name.as_str()).collect();
         bail!(

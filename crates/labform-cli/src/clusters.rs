@@ -1,0 +1,228 @@
+//! The cluster phase of `labform apply` (K3s installed and converged on the lab's VMs over SSH,
+//! add-ons delivered, kubeconfigs stored and merged), and what `labform reset` shares with it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use labform_k3s::artifacts::{ArtifactSource, K3sArtifacts};
+use labform_k3s::cluster::{
+    ClusterContext, ClusterOptions, ClusterProgress, converge, login_client,
+};
+use labform_k3s::kubeconfig::{ClusterKubeconfig, default_path, merge_into_file};
+use labform_model::LabFile;
+use labform_planner::Plan;
+use labform_secrets::{SecretStore, SecretString};
+
+/// Options of the cluster phase.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    /// Where K3s comes from: a directory with the release's `k3s`, `sha256sum-amd64.txt` and
+    /// optionally the air-gap image archive, or a release address (default: K3s's GitHub
+    /// releases). Every file is checked against the release's checksums before use.
+    #[arg(long, env = "LABFORM_K3S_ARTIFACTS", value_name = "DIR|URL")]
+    pub k3s_artifacts: Option<String>,
+    /// Create and change the VMs only: do not install or change K3s and add-ons.
+    #[arg(long)]
+    pub skip_clusters: bool,
+    /// Kubeconfig file to merge the clusters' contexts into (default: the first file of
+    /// KUBECONFIG, else ~/.kube/config).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Do not write any kubeconfig file (the kubeconfigs stay in labform's secret store; see
+    /// `labform kubeconfig`).
+    #[arg(long)]
+    pub no_kubeconfig: bool,
+}
+
+/// Progress lines on stderr, or JSON lines on stdout.
+pub struct ProgressLines {
+    json: bool,
+    started: Instant,
+    lock: Mutex<()>,
+}
+
+impl ProgressLines {
+    /// Progress printed for people, or as JSON with `json`.
+    pub fn new(json: bool) -> Self {
+        ProgressLines {
+            json,
+            started: Instant::now(),
+            lock: Mutex::new(()),
+        }
+    }
+}
+
+impl ClusterProgress for ProgressLines {
+    fn report(&self, cluster: &str, subject: &str, step: &str) {
+        let _guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.json {
+            println!(
+                "{}",
+                serde_json::json!({"event": "cluster-step", "cluster": cluster, "subject": subject, "step": step})
+            );
+        } else {
+            eprintln!(
+                "[{:6.1}s] cluster {cluster}: {subject}: {step}",
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
+
+/// labform's cache directory for downloads (`XDG_CACHE_HOME/labform`, `~/.cache/labform`).
+fn cache_directory() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("labform")
+}
+
+/// The options of the cluster work, with `LABFORM_CLUSTER_TIMEOUT` (seconds) overriding the
+/// readiness limits (slow machines, software emulation).
+pub fn cluster_options() -> ClusterOptions {
+    let mut options = ClusterOptions::default();
+    if let Some(seconds) = std::env::var("LABFORM_CLUSTER_TIMEOUT")
+        .ok()
+        .and_then(|text| text.parse::<u64>().ok())
+    {
+        options.ready_timeout = std::time::Duration::from_secs(seconds);
+        options.ssh_ready_timeout = std::time::Duration::from_secs(seconds);
+    }
+    options
+}
+
+/// Converges every K3s cluster of `plan`. Returns whether all succeeded (errors are printed).
+pub async fn converge_clusters(
+    lab: &LabFile,
+    lab_path: &Path,
+    plan: &Plan,
+    store: &SecretStore,
+    args: &ClusterArgs,
+    json: bool,
+) -> anyhow::Result<bool> {
+    let clusters: Vec<_> = plan
+        .clusters
+        .iter()
+        .filter(|cluster| {
+            if cluster.distribution == "k3s" {
+                return true;
+            }
+            eprintln!(
+                "note: cluster {} uses {}: labform does not bootstrap it yet (only K3s); its VMs exist, nothing was installed",
+                cluster.name, cluster.distribution
+            );
+            false
+        })
+        .collect();
+    if clusters.is_empty() {
+        return Ok(true);
+    }
+    let source = match &args.k3s_artifacts {
+        Some(text) => ArtifactSource::parse(text)?,
+        None => ArtifactSource::official(),
+    };
+    let ssh = login_client(store, &plan.scope, labform_ssh::SshOptions::default())
+        .map_err(|error| anyhow::anyhow!(error))
+        .context("cannot make labform's SSH client")?;
+    let base = lab_path.parent().unwrap_or(Path::new("."));
+    let resolve = |reference: &labform_model::SecretRef| -> Result<SecretString, String> {
+        crate::target::resolve_secret(reference, base)
+            .map(|secret| SecretString::from(secret.expose().to_owned()))
+            .map_err(|error| format!("{error:#}"))
+    };
+    let progress = ProgressLines::new(json);
+    let context = ClusterContext {
+        lab,
+        plan,
+        store,
+        ssh: &ssh,
+        resolve_secret: &resolve,
+        options: cluster_options(),
+        progress: &progress,
+    };
+    let mut artifacts: Vec<K3sArtifacts> = Vec::new();
+    let mut kubeconfigs: Vec<ClusterKubeconfig> = Vec::new();
+    let mut ok = true;
+    for cluster in clusters {
+        let release = match artifacts
+            .iter()
+            .find(|release| release.version == cluster.version)
+        {
+            Some(release) => release.clone(),
+            None => {
+                progress.report(
+                    &cluster.name,
+                    &cluster.name,
+                    &format!("get K3s {} from {source}", cluster.version),
+                );
+                match labform_k3s::artifacts::fetch(
+                    &source,
+                    &cluster.version,
+                    &cache_directory().join("k3s"),
+                )
+                .await
+                {
+                    Ok(release) => {
+                        artifacts.push(release.clone());
+                        release
+                    }
+                    Err(error) => {
+                        eprintln!(
+                            "error: cluster {}: cannot get K3s {}: {}",
+                            cluster.name,
+                            cluster.version,
+                            crate::error_chain(&error)
+                        );
+                        ok = false;
+                        continue;
+                    }
+                }
+            }
+        };
+        match converge(&context, cluster, &release).await {
+            Ok(outcome) => {
+                let summary = if outcome.changed() {
+                    format!(
+                        "converged ({} node(s) changed, {} upgraded, {} manifest(s) written, {} removed)",
+                        outcome.changed_nodes.len(),
+                        outcome.upgraded_nodes.len(),
+                        outcome.manifests_written.len(),
+                        outcome.manifests_removed.len()
+                    )
+                } else {
+                    "already as planned".to_owned()
+                };
+                progress.report(&cluster.name, &cluster.name, &summary);
+                kubeconfigs.push(outcome.kubeconfig);
+            }
+            Err(error) => {
+                eprintln!("error: {}", crate::error_chain(&error));
+                ok = false;
+            }
+        }
+    }
+    if !args.no_kubeconfig && !kubeconfigs.is_empty() {
+        let path = args
+            .kubeconfig
+            .clone()
+            .or_else(default_path)
+            .context("no kubeconfig file: HOME is not set; give --kubeconfig PATH")?;
+        merge_into_file(&path, &kubeconfigs)?;
+        let names: Vec<&str> = kubeconfigs
+            .iter()
+            .map(|config| config.name.as_str())
+            .collect();
+        eprintln!(
+            "Kubeconfig: context(s) {} merged into {}",
+            names.join(", "),
+            path.display()
+        );
+    }
+    Ok(ok)
+}

@@ -1,0 +1,108 @@
+//! `labform reset FILE CLUSTER`: takes K3s off every node of one cluster over SSH (services,
+//! containers, mounts, network interfaces, state, labform's files) and forgets its kubeconfig.
+//! The VMs stay; the next `labform apply` installs a fresh cluster on them.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use labform_k3s::cluster::{ClusterContext, login_client, reset};
+use labform_secrets::{SecretStore, SecretString};
+
+use crate::clusters::{ProgressLines, cluster_options};
+use crate::lab_input::offline_plan;
+
+/// Arguments of `labform reset`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The lab file.
+    pub file: PathBuf,
+    /// The cluster instance to reset (`home`, `main-dev`).
+    pub cluster: String,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (lab, plan) = match offline_plan(&args.file)? {
+        Ok(planned) => planned,
+        Err(code) => return Ok(code),
+    };
+    let Some(cluster) = plan.clusters.iter().find(|c| c.name == args.cluster) else {
+        let names: Vec<&str> = plan.clusters.iter().map(|c| c.name.as_str()).collect();
+        bail!(
+            "the lab has no cluster `{}`; its clusters: {}",
+            args.cluster,
+            names.join(", ")
+        );
+    };
+    if cluster.distribution != "k3s" {
+        bail!(
+            "cluster `{}` uses {}, which labform does not install, so there is nothing of labform's to reset",
+            cluster.name,
+            cluster.distribution
+        );
+    }
+    let nodes: Vec<&str> = cluster
+        .servers
+        .iter()
+        .chain(&cluster.agents)
+        .map(String::as_str)
+        .collect();
+    eprintln!(
+        "K3s and all its data (etcd, volumes on local storage, workloads) will be removed from: {}",
+        nodes.join(", ")
+    );
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            eprintln!(
+                "error: reset destroys the cluster; confirm with --yes when not running in a terminal"
+            );
+            return Ok(ExitCode::from(2));
+        }
+        eprint!("Type the cluster's name ({}) to reset it: ", cluster.name);
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != cluster.name {
+            eprintln!("Nothing changed.");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let store = SecretStore::open_default().context("cannot open labform's secret store")?;
+    let ssh = login_client(&store, &plan.scope, labform_ssh::SshOptions::default())
+        .map_err(|error| anyhow::anyhow!(error))
+        .context("cannot make labform's SSH client")?;
+    let base = args.file.parent().map(PathBuf::from).unwrap_or_default();
+    let resolve = |reference: &labform_model::SecretRef| -> Result<SecretString, String> {
+        crate::target::resolve_secret(reference, &base)
+            .map(|secret| SecretString::from(secret.expose().to_owned()))
+            .map_err(|error| format!("{error:#}"))
+    };
+    let progress = ProgressLines::new(false);
+    let context = ClusterContext {
+        lab: &lab,
+        plan: &plan,
+        store: &store,
+        ssh: &ssh,
+        resolve_secret: &resolve,
+        options: cluster_options(),
+        progress: &progress,
+    };
+    let cluster = cluster.clone();
+    match crate::runtime().block_on(reset(&context, &cluster)) {
+        Ok(()) => {
+            eprintln!(
+                "Cluster {} reset; `labform apply` installs it again.",
+                cluster.name
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("error: {}", crate::error_chain(&error));
+            Ok(ExitCode::from(3))
+        }
+    }
+}
