@@ -17,6 +17,8 @@ command -v ip > /dev/null || missing+=(iproute2)
 command -v ssh > /dev/null || missing+=(openssh-client)
 # Uploads as root go through sudo, as on the nodes.
 command -v sudo > /dev/null || missing+=(sudo)
+# The real-VM test bridges the simulator's API into its network namespace.
+command -v socat > /dev/null || missing+=(socat)
 command -v debootstrap > /dev/null || missing+=(debootstrap)
 command -v mkfs.ext4 > /dev/null || missing+=(e2fsprogs)
 if ((${#missing[@]})); then

@@ -97,6 +97,7 @@ fn check_requirements() {
         ("ip", "iproute2"),
         ("ssh", "openssh-client"),
         ("ssh-keygen", "openssh-client"),
+        ("socat", "socat"),
     ]
     .into_iter()
     .filter(|(program, _)| !command_exists(program))
@@ -246,8 +247,14 @@ clusters:
 }
 
 fn labform(directory: &Path, simulator: &Simulator, command: &str) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_labform"))
-        .arg(command)
+    let mut labform = Command::new(env!("CARGO_BIN_EXE_labform"));
+    labform.arg(command);
+    if command == "apply" {
+        // labform runs outside the namespace here, so it cannot reach the VMs over SSH; the K3s
+        // continuation (`LABFORM_K3S_ARTIFACTS`) runs it inside, see `k3s_continuation`.
+        labform.arg("--skip-clusters");
+    }
+    let output = labform
         .arg("--proxmox")
         .arg(&simulator.url)
         .arg("--fingerprint")
@@ -684,6 +691,8 @@ fn a_lab_on_real_virtual_machines() {
         assert_eq!(qemu_argument(pid, "-m").as_deref(), Some("1536"), "{name}");
     }
 
+    k3s_on_the_nodes(directory.path(), &simulator, &cleanup.netns, &first_key);
+
     // Destroy: no QEMU process, no disk file, no tap left.
     let (ok, output) = labform(directory.path(), &simulator, "destroy");
     assert!(ok, "destroy succeeds:\n{output}");
@@ -718,6 +727,224 @@ fn a_lab_on_real_virtual_machines() {
         !namespaces.contains(&format!("lfreal{}", std::process::id())),
         "the namespace is gone"
     );
+}
+
+/// Processes killed on drop (the API bridge into the namespace).
+struct Children(Vec<Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `labform apply` run inside the namespace (where the VMs are), reaching the simulator's API on
+/// the host's loopback through a Unix socket bridged by socat on both sides.
+fn apply_in_namespace(
+    directory: &Path,
+    simulator: &Simulator,
+    netns: &str,
+    artifacts: &Path,
+    cluster_timeout: Option<&str>,
+) -> (bool, String) {
+    let port = simulator.url.rsplit(':').next().unwrap().to_owned();
+    let socket = directory.join("api.sock");
+    let _ = std::fs::remove_file(&socket);
+    let mut bridge = Children(Vec::new());
+    bridge.0.push(
+        Command::new("socat")
+            .arg(format!("UNIX-LISTEN:{},fork", socket.display()))
+            .arg(format!("TCP:127.0.0.1:{port}"))
+            .spawn()
+            .expect("socat runs"),
+    );
+    while !socket.exists() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bridge.0.push(
+        Command::new("ip")
+            .args(["netns", "exec", netns, "socat"])
+            .arg("TCP-LISTEN:8006,bind=127.0.0.1,reuseaddr,fork")
+            .arg(format!("UNIX-CONNECT:{}", socket.display()))
+            .spawn()
+            .expect("socat runs in the namespace"),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let mut labform = Command::new("ip");
+    if let Some(seconds) = cluster_timeout {
+        labform.env("LABFORM_CLUSTER_TIMEOUT", seconds);
+    }
+    let output = labform
+        .args([
+            "netns",
+            "exec",
+            netns,
+            env!("CARGO_BIN_EXE_labform"),
+            "apply",
+        ])
+        .args(["--proxmox", "https://127.0.0.1:8006", "--fingerprint"])
+        .arg(&simulator.fingerprint)
+        .arg("--yes")
+        .arg("--journal")
+        .arg(directory.join("journal.sqlite"))
+        .arg("--kubeconfig")
+        .arg(directory.join("kubeconfig"))
+        .arg(directory.join("lab.yaml"))
+        .env("LABFORM_K3S_ARTIFACTS", artifacts)
+        .env("LABFORM_PVE_USER", "root@pam")
+        .env("LABFORM_PVE_PASSWORD", PASSWORD)
+        .env("LABFORM_DATA_DIR", directory.join("data"))
+        .env_remove("LABFORM_PVE_TOKEN")
+        .output()
+        .expect("labform runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// The cluster phase on the real VMs. With `LABFORM_K3S_ARTIFACTS` (a directory with a K3s
+/// release: `k3s`, `sha256sum-amd64.txt`, optionally the air-gap images), all the way to a Ready
+/// cluster and its kubeconfig. Without it (K3s cannot be downloaded here), with a stand-in
+/// binary that is not K3s: labform logs in with its own key, checks the pinned host keys,
+/// installs the verified binary, configuration, token and unit as root, starts the service, and
+/// reports the node that never becomes Ready with what its service logged.
+fn k3s_on_the_nodes(directory: &Path, simulator: &Simulator, netns: &str, key: &Path) {
+    let nodes = [("k-server-0", SERVER_ADDRESS), ("k-agent-0", AGENT_ADDRESS)];
+    if let Some(artifacts) = std::env::var_os("LABFORM_K3S_ARTIFACTS") {
+        let artifacts = PathBuf::from(artifacts);
+        let (ok, output) = apply_in_namespace(directory, simulator, netns, &artifacts, None);
+        assert!(ok, "apply carries on to a Ready K3s cluster:\n{output}");
+        let listing = ssh_eventually(
+            netns,
+            key,
+            SERVER_ADDRESS,
+            "sudo k3s kubectl get nodes --no-headers",
+        );
+        for (name, _) in nodes {
+            assert!(
+                listing
+                    .lines()
+                    .any(|line| line.starts_with(name) && line.contains(" Ready ")),
+                "{name} is Ready:\n{listing}"
+            );
+        }
+        let kubeconfig = std::fs::read_to_string(directory.join("kubeconfig")).unwrap();
+        assert!(
+            kubeconfig.contains("server: https://10.77.0.10:6443"),
+            "{kubeconfig}"
+        );
+        let (ok, output) = apply_in_namespace(directory, simulator, netns, &artifacts, None);
+        assert!(ok && output.contains("already as planned"), "{output}");
+        return;
+    }
+    let stand_in = directory.join("k3s-stand-in");
+    std::fs::create_dir_all(&stand_in).unwrap();
+    let binary = "#!/bin/sh\n\
+        # A stand-in for the K3s binary, which cannot be downloaded here: not K3s.\n\
+        if [ \"$1\" = --version ]; then echo 'k3s version v1.31.4+k3s1 (stand-in)'; exit 0; fi\n\
+        echo \"stand-in for K3s: cannot run '$1' here\" >&2\n\
+        exit 1\n";
+    std::fs::write(stand_in.join("k3s"), binary).unwrap();
+    let digest = run("sha256sum", &[stand_in.join("k3s").to_str().unwrap()]);
+    let digest = digest.split_whitespace().next().unwrap().to_owned();
+    std::fs::write(
+        stand_in.join("sha256sum-amd64.txt"),
+        format!("{digest}  k3s\n"),
+    )
+    .unwrap();
+    // Without a shorter limit this would wait ten minutes for the stand-in.
+    let (ok, output) = apply_in_namespace(directory, simulator, netns, &stand_in, Some("30"));
+    assert!(!ok, "a server that never starts fails the apply:\n{output}");
+    assert!(
+        output.contains("cluster k: the first server k-server-0 wrote no kubeconfig"),
+        "the error names the cluster and the node:\n{output}"
+    );
+    assert!(
+        output.contains("stand-in for K3s: cannot run 'server' here"),
+        "the error shows what the node's service logged:\n{output}"
+    );
+    // What labform installed, as root, from the verified files.
+    let installed = ssh_eventually(
+        netns,
+        key,
+        SERVER_ADDRESS,
+        "sudo sha256sum /usr/local/bin/k3s; sudo stat -c '%a %U %n' /etc/rancher/k3s/token /etc/rancher/k3s/config.yaml /usr/local/bin/k3s; sudo systemctl is-enabled k3s.service; sudo grep -c . /etc/rancher/k3s/token",
+    );
+    assert!(installed.contains(&digest), "{installed}");
+    assert!(
+        installed.contains("600 root /etc/rancher/k3s/token"),
+        "{installed}"
+    );
+    assert!(
+        installed.contains("600 root /etc/rancher/k3s/config.yaml"),
+        "{installed}"
+    );
+    assert!(
+        installed.contains("755 root /usr/local/bin/k3s"),
+        "{installed}"
+    );
+    assert!(installed.contains("enabled"), "{installed}");
+    let config = ssh_eventually(
+        netns,
+        key,
+        SERVER_ADDRESS,
+        "sudo cat /etc/rancher/k3s/config.yaml",
+    );
+    assert!(
+        config.contains("cluster-init: true") && config.contains("node-ip: 10.77.0.10"),
+        "{config}"
+    );
+    // The agent is not touched before its server runs.
+    let agent = ssh_eventually(
+        netns,
+        key,
+        AGENT_ADDRESS,
+        "test -e /usr/local/bin/k3s && echo present || echo absent",
+    );
+    assert_eq!(agent.trim(), "absent");
+    // The join token never appears in what labform printed.
+    let token = ssh_eventually(
+        netns,
+        key,
+        SERVER_ADDRESS,
+        "sudo cat /etc/rancher/k3s/token",
+    );
+    assert!(!output.contains(token.trim()), "the token is not printed");
+
+    // Reset takes it all off again.
+    let reset = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            netns,
+            env!("CARGO_BIN_EXE_labform"),
+            "reset",
+            "--yes",
+        ])
+        .arg(directory.join("lab.yaml"))
+        .arg("k")
+        .env("LABFORM_DATA_DIR", directory.join("data"))
+        .env("LABFORM_CLUSTER_TIMEOUT", "60")
+        .output()
+        .expect("labform runs");
+    assert!(
+        reset.status.success(),
+        "reset: {}",
+        String::from_utf8_lossy(&reset.stderr)
+    );
+    let gone = ssh_eventually(
+        netns,
+        key,
+        SERVER_ADDRESS,
+        "ls /usr/local/bin/k3s /etc/rancher/k3s /etc/systemd/system/k3s.service 2>&1 | grep -c 'No such file'",
+    );
+    assert_eq!(gone.trim(), "3", "reset removes K3s's files");
 }
 
 /// Stops and starts every VM of the lab through the simulator's API, with the Proxmox client
