@@ -97,6 +97,28 @@ pub fn cluster_options() -> ClusterOptions {
     options
 }
 
+/// The SSH client that logs in with labform's login key of `scope`.
+pub fn labform_ssh_client(
+    store: &SecretStore,
+    scope: &str,
+) -> anyhow::Result<labform_ssh::SshClient> {
+    login_client(store, scope, labform_ssh::SshOptions::default())
+        .map_err(|error| anyhow::anyhow!(error))
+        .context("cannot make labform's SSH client")
+}
+
+/// Resolves the secret references of the lab at `lab_path` (relative files from its folder).
+pub fn secret_resolver(
+    lab_path: &Path,
+) -> impl Fn(&labform_model::SecretRef) -> Result<SecretString, String> + Sync {
+    let base = lab_path.parent().map(Path::to_path_buf).unwrap_or_default();
+    move |reference| {
+        crate::target::resolve_secret(reference, &base)
+            .map(|secret| SecretString::from(secret.expose().to_owned()))
+            .map_err(|error| format!("{error:#}"))
+    }
+}
+
 /// Converges every K3s cluster of `plan`. Returns whether all succeeded (errors are printed).
 pub async fn converge_clusters(
     lab: &LabFile,
@@ -127,15 +149,8 @@ pub async fn converge_clusters(
         Some(text) => ArtifactSource::parse(text)?,
         None => ArtifactSource::official(),
     };
-    let ssh = login_client(store, &plan.scope, labform_ssh::SshOptions::default())
-        .map_err(|error| anyhow::anyhow!(error))
-        .context("cannot make labform's SSH client")?;
-    let base = lab_path.parent().unwrap_or(Path::new("."));
-    let resolve = |reference: &labform_model::SecretRef| -> Result<SecretString, String> {
-        crate::target::resolve_secret(reference, base)
-            .map(|secret| SecretString::from(secret.expose().to_owned()))
-            .map_err(|error| format!("{error:#}"))
-    };
+    let ssh = labform_ssh_client(store, &plan.scope)?;
+    let resolve = secret_resolver(lab_path);
     let progress = ProgressLines::new(json);
     let context = ClusterContext {
         lab,

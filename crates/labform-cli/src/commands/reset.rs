@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use labform_k3s::cluster::{ClusterContext, login_client, reset};
-use labform_secrets::{SecretStore, SecretString};
+use labform_k3s::cluster::{ClusterContext, reset};
+use labform_secrets::SecretStore;
 
-use crate::clusters::{ProgressLines, cluster_options};
+use crate::clusters::{ProgressLines, cluster_options, labform_ssh_client, secret_resolver};
 use crate::lab_input::offline_plan;
 
 /// Arguments of `labform reset`.
@@ -72,15 +72,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let store = SecretStore::open_default().context("cannot open labform's secret store")?;
-    let ssh = login_client(&store, &plan.scope, labform_ssh::SshOptions::default())
-        .map_err(|error| anyhow::anyhow!(error))
-        .context("cannot make labform's SSH client")?;
-    let base = args.file.parent().map(PathBuf::from).unwrap_or_default();
-    let resolve = |reference: &labform_model::SecretRef| -> Result<SecretString, String> {
-        crate::target::resolve_secret(reference, &base)
-            .map(|secret| SecretString::from(secret.expose().to_owned()))
-            .map_err(|error| format!("{error:#}"))
-    };
+    let ssh = labform_ssh_client(&store, &plan.scope)?;
+    let resolve = secret_resolver(&args.file);
     let progress = ProgressLines::new(false);
     let context = ClusterContext {
         lab: &lab,
