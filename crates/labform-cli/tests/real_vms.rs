@@ -897,7 +897,7 @@ fn k3s_on_the_nodes(directory: &Path, simulator: &Simulator, netns: &str, key: &
         "sudo cat /etc/rancher/k3s/config.yaml",
     );
     assert!(
-        config.contains("cluster-init: true") && config.contains("node-ip: 10.77.0.10"),
+        config.contains("cluster-init: true") && config.contains("node-ip: \"10.77.0.10\""),
         "{config}"
     );
     // The agent is not touched before its server runs.
