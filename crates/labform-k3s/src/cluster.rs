@@ -7,10 +7,11 @@
 //! restart, Ready again, uncordon. Other changed files (configuration, unit) restart the node's
 //! service in place. Nothing is uploaded or restarted on a node that already matches.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use labform_cloudinit::{HostKeySource, StoredHostKeys};
-use labform_kubernetes::cluster_api::ClusterApi;
+use labform_kubernetes::cluster_api::{ClusterApi, SecretChanges, WantedSecret};
 use labform_kubernetes::{
     K3sNodeConfig, NodeRole, addon_manifests, cluster_token, k3s_node_configs,
 };
@@ -88,6 +89,8 @@ pub struct ClusterOutcome {
     pub manifests_written: Vec<String>,
     /// Add-on manifest files removed, with their objects.
     pub manifests_removed: Vec<String>,
+    /// What changed of the Secrets the add-ons read.
+    pub secrets: SecretChanges,
     /// The cluster's kubeconfig (kept in the secret store too).
     pub kubeconfig: ClusterKubeconfig,
 }
@@ -96,6 +99,7 @@ impl ClusterOutcome {
     /// Whether anything changed.
     pub fn changed(&self) -> bool {
         !(self.changed_nodes.is_empty()
+            && !self.secrets.changed()
             && self.manifests_written.is_empty()
             && self.manifests_removed.is_empty())
     }
@@ -538,6 +542,53 @@ pub async fn converge(
             .map_err(|error| work.unsupported(error.to_string()))?;
         wanted.push(Manifest::new(index, &file.name, text));
     }
+    // The Secrets the add-ons read, from the lab's references, before the add-ons.
+    let mut wanted_secrets: Vec<WantedSecret> = Vec::new();
+    for required in &manifests.secrets {
+        let value = (context.resolve_secret)(&required.from).map_err(|reason| {
+            work.unsupported(format!(
+                "cannot read `{}` for Secret {}/{} ({}): {reason}",
+                required.from, required.namespace, required.name, required.purpose
+            ))
+        })?;
+        let index = match wanted_secrets.iter().position(|secret| {
+            secret.namespace == required.namespace && secret.name == required.name
+        }) {
+            Some(index) => index,
+            None => {
+                wanted_secrets.push(WantedSecret {
+                    namespace: required.namespace.clone(),
+                    name: required.name.clone(),
+                    data: BTreeMap::new(),
+                    labels: BTreeMap::new(),
+                });
+                wanted_secrets.len() - 1
+            }
+        };
+        let secret = &mut wanted_secrets[index];
+        secret.data.insert(required.key.clone(), value);
+        for (key, literal) in &required.literals {
+            secret
+                .data
+                .insert(key.clone(), SecretString::from(literal.clone()));
+        }
+        secret.labels.extend(required.labels.iter().cloned());
+    }
+    let secret_changes = api
+        .converge_secrets(&wanted_secrets)
+        .await
+        .map_err(work.api_error("making the Secrets the add-ons read"))?;
+    if secret_changes.changed() {
+        work.report(
+            &cluster.name,
+            &format!(
+                "Secrets: {} created, {} updated, {} deleted",
+                secret_changes.created.len(),
+                secret_changes.updated.len(),
+                secret_changes.deleted.len()
+            ),
+        );
+    }
     let mut written = Vec::new();
     let mut removed = Vec::new();
     let mut stale_contents: Vec<(String, String)> = Vec::new();
@@ -609,6 +660,7 @@ pub async fn converge(
         upgraded_nodes: upgraded,
         manifests_written: written,
         manifests_removed: removed,
+        secrets: secret_changes,
         kubeconfig,
     })
 }

@@ -224,6 +224,25 @@ impl KubeSim {
         state.object(&resource, namespace, name).is_some()
     }
 
+    /// An object as stored, if it exists. `namespace` is ignored for cluster-scoped kinds.
+    ///
+    /// # Panics
+    ///
+    /// If the kind is not modelled.
+    pub fn object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Value> {
+        let resource = resource_of_kind(api_version, kind)
+            .unwrap_or_else(|| panic!("{api_version} {kind} is not modelled"));
+        let mut state = self.shared.lock();
+        state.settle();
+        state.object(&resource, namespace, name).cloned()
+    }
+
     /// Refuses the next `times` evictions of a pod (`None`: every one) with 429, naming the
     /// disruption budget `budget`.
     pub fn block_evictions(&self, namespace: &str, name: &str, times: Option<u32>, budget: &str) {

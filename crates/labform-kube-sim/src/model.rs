@@ -95,6 +95,7 @@ pub(crate) const RESOURCES: &[ResourceType] = &[
     ),
     resource("", "v1", "nodes", "node", "Node", false, &["no"]),
     resource("", "v1", "pods", "pod", "Pod", true, &["po"]),
+    resource("", "v1", "secrets", "secret", "Secret", true, &[]),
     resource("", "v1", "services", "service", "Service", true, &["svc"]),
     resource(
         "apps",

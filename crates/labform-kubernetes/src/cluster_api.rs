@@ -17,6 +17,8 @@
 //! - [`ClusterApi::delete_objects`] and [`ClusterApi::remove_addon`]: deleting a manifest's
 //!   objects, which is how an add-on leaves a cluster, because K3s does not delete the resources
 //!   of an auto-deploy manifest whose file is removed.
+//! - [`ClusterApi::converge_secrets`]: the Secrets add-ons read, made from the lab's secret
+//!   references, and only labform's.
 //!
 //! Everything goes through the `kube` crate with rustls on aws-lc-rs.
 
@@ -24,6 +26,7 @@ mod drain;
 mod error;
 mod readiness;
 mod removal;
+mod secrets;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -39,6 +42,7 @@ pub use drain::{DrainFailed, DrainReport, PodLeft, PodReference, WhyLeft};
 pub use error::ClusterApiError;
 pub use readiness::{ApiState, ClusterNotReady, NodeNotReady, NodeProblem};
 pub use removal::{DeletionOutcome, DeletionReport, ObjectReference, addon_name};
+pub use secrets::{MANAGED_BY, SecretChanges, WantedSecret};
 
 /// How long one connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

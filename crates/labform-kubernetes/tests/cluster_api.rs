@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use labform_kube_sim::{KubeSim, NodeReadiness, PodOwner, PodSpec};
 use labform_kubernetes::cluster_api::{
-    ApiState, ClusterApi, ClusterApiError, DeletionOutcome, NodeProblem, WhyLeft,
+    ApiState, ClusterApi, ClusterApiError, DeletionOutcome, NodeProblem, WantedSecret, WhyLeft,
 };
 use secrecy::SecretString;
 use serde_json::json;
@@ -644,4 +644,93 @@ async fn unsafe_or_broken_kubeconfigs_are_refused_without_quoting_them() {
     let debug = format!("{api:?}");
     assert!(!debug.contains(&key[..20]), "{debug}");
     assert!(debug.contains(&sim.url()), "{debug}");
+}
+
+fn wanted_secret(namespace: &str, name: &str, pairs: &[(&str, &str)]) -> WantedSecret {
+    WantedSecret {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        data: pairs
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), SecretString::from(*value)))
+            .collect(),
+        labels: [("labform.dev/purpose".to_owned(), "test".to_owned())].into(),
+    }
+}
+
+#[tokio::test]
+async fn secrets_are_made_updated_and_removed_and_only_labform_s() {
+    let sim = KubeSim::start().await.unwrap();
+    let api = connect(&sim).await;
+    sim.put_object(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "cert-manager"}}),
+    );
+    // A Secret someone else made, in a namespace labform uses.
+    sim.put_object(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "theirs", "namespace": "cert-manager"},
+        "data": {"k": "dmFsdWU="},
+    }));
+    let wanted = vec![
+        wanted_secret(
+            "cert-manager",
+            "cloudflare-token",
+            &[("api-token", "cf-secret-1")],
+        ),
+        wanted_secret(
+            "minio",
+            "minio-root",
+            &[("rootUser", "admin"), ("rootPassword", "pw-1")],
+        ),
+    ];
+    let changes = api.converge_secrets(&wanted).await.expect("made");
+    assert_eq!(
+        changes.created,
+        ["cert-manager/cloudflare-token", "minio/minio-root"]
+    );
+    // The missing namespace was made, marked as labform's.
+    let namespace = sim
+        .object("v1", "Namespace", "", "minio")
+        .expect("namespace made");
+    assert_eq!(
+        namespace["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "labform"
+    );
+    let stored = sim
+        .object("v1", "Secret", "minio", "minio-root")
+        .expect("secret made");
+    assert_eq!(stored["data"]["rootPassword"], "cHctMQ=="); // base64 of pw-1
+    assert_eq!(
+        stored["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "labform"
+    );
+    assert!(
+        !format!("{wanted:?}").contains("pw-1"),
+        "Debug shows keys only"
+    );
+
+    // Again: nothing written.
+    let again = api.converge_secrets(&wanted).await.expect("converged");
+    assert!(!again.changed(), "{again:?}");
+    assert_eq!(again.unchanged.len(), 2);
+
+    // A new value and a dropped key; the other Secret leaves the lab.
+    let changed = vec![wanted_secret(
+        "minio",
+        "minio-root",
+        &[("rootPassword", "pw-2")],
+    )];
+    let changes = api.converge_secrets(&changed).await.expect("converged");
+    assert_eq!(changes.updated, ["minio/minio-root"]);
+    assert_eq!(changes.deleted, ["cert-manager/cloudflare-token"]);
+    let stored = sim
+        .object("v1", "Secret", "minio", "minio-root")
+        .expect("secret kept");
+    assert_eq!(stored["data"]["rootPassword"], "cHctMg==");
+    assert!(stored["data"].get("rootUser").is_none(), "{stored}");
+    assert!(!sim.object_exists("v1", "Secret", "cert-manager", "cloudflare-token"));
+    assert!(
+        sim.object_exists("v1", "Secret", "cert-manager", "theirs"),
+        "a Secret labform did not make is never touched"
+    );
 }
