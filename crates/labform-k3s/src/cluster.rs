@@ -110,6 +110,15 @@ pub fn kubeconfig_store_key(scope: &str, cluster: &str) -> Result<SecretKey, Str
     SecretKey::new(format!("kubeconfig/{scope}/{cluster}")).map_err(|error| error.to_string())
 }
 
+/// What the add-on delivery did across servers.
+#[derive(Default)]
+struct Delivered {
+    /// Files written, by name.
+    written: Vec<String>,
+    /// labform files the lab no longer has, with their contents.
+    stale: Vec<(String, String)>,
+}
+
 /// A node of the cluster and how to reach it.
 struct ClusterNode {
     name: String,
@@ -374,6 +383,101 @@ impl Work<'_> {
         }
     }
 
+    /// The add-on manifests in apply order and the Secrets they read, with the values of the
+    /// lab's references.
+    fn addons(&self) -> Result<(Vec<Manifest>, Vec<WantedSecret>), ClusterError> {
+        let context = self.context;
+        let manifests = addon_manifests(context.lab, self.cluster)
+            .map_err(|error| self.unsupported(error.to_string()))?;
+        let mut wanted = Vec::new();
+        for (index, file) in manifests.files.iter().enumerate() {
+            let text = file
+                .to_yaml(&self.cluster.name)
+                .map_err(|error| self.unsupported(error.to_string()))?;
+            wanted.push(Manifest::new(index, &file.name, text));
+        }
+        let mut secrets: Vec<WantedSecret> = Vec::new();
+        for required in &manifests.secrets {
+            let value = (context.resolve_secret)(&required.from).map_err(|reason| {
+                self.unsupported(format!(
+                    "cannot read `{}` for Secret {}/{} ({}): {reason}",
+                    required.from, required.namespace, required.name, required.purpose
+                ))
+            })?;
+            let index = match secrets.iter().position(|secret| {
+                secret.namespace == required.namespace && secret.name == required.name
+            }) {
+                Some(index) => index,
+                None => {
+                    secrets.push(WantedSecret {
+                        namespace: required.namespace.clone(),
+                        name: required.name.clone(),
+                        data: BTreeMap::new(),
+                        labels: BTreeMap::new(),
+                    });
+                    secrets.len() - 1
+                }
+            };
+            let secret = &mut secrets[index];
+            secret.data.insert(required.key.clone(), value);
+            for (key, literal) in &required.literals {
+                secret
+                    .data
+                    .insert(key.clone(), SecretString::from(literal.clone()));
+            }
+            secret.labels.extend(required.labels.iter().cloned());
+        }
+        Ok((wanted, secrets))
+    }
+
+    /// Brings the add-on manifests of `servers` to `wanted`; records what was written and the
+    /// contents of labform files the lab no longer has (their objects are deleted later).
+    async fn deliver(
+        &self,
+        servers: &[&ClusterNode],
+        sessions: &[(String, Session)],
+        wanted: &[Manifest],
+        delivered: &mut Delivered,
+    ) -> Result<(), ClusterError> {
+        for server in servers {
+            let session = &sessions
+                .iter()
+                .find(|(name, _)| name == &server.name)
+                .expect("every node connected")
+                .1;
+            let present = delivery::present(session).await.map_err(
+                self.node_error(format!("listing the add-on manifests on {}", server.name)),
+            )?;
+            let changes = delivery::changes(wanted, &present);
+            for name in &changes.remove {
+                if !delivered.stale.iter().any(|(stale, _)| stale == name) {
+                    let text = delivery::read(session, name)
+                        .await
+                        .map_err(self.node_error(format!("reading {name} on {}", server.name)))?;
+                    delivered.stale.push((name.clone(), text));
+                }
+            }
+            if !changes.write.is_empty() {
+                self.report(
+                    &server.name,
+                    &format!("write {} add-on manifest(s)", changes.write.len()),
+                );
+            }
+            delivery::write(session, wanted, &changes)
+                .await
+                .map_err(self.node_error(format!("writing add-on manifests on {}", server.name)))?;
+            delivery::remove(session, &changes.remove).await.map_err(
+                self.node_error(format!("removing add-on manifests on {}", server.name)),
+            )?;
+            for name in changes.write {
+                if !delivered.written.contains(&name) {
+                    delivered.written.push(name);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Converges one node; returns whether it changed and whether it was upgraded.
     async fn converge_node(
         &self,
@@ -503,6 +607,28 @@ pub async fn converge(
     let (api, k3s_yaml) = api.expect("connected above");
     work.wait_ready(&api, &[first], &sessions).await?;
 
+    // The add-ons' Secrets and manifests reach the first server as soon as it runs: kube-vip,
+    // among them, brings up the API VIP the other nodes join through.
+    let (wanted, wanted_secrets) = work.addons()?;
+    let secret_changes = api
+        .converge_secrets(&wanted_secrets)
+        .await
+        .map_err(work.api_error("making the Secrets the add-ons read"))?;
+    if secret_changes.changed() {
+        work.report(
+            &cluster.name,
+            &format!(
+                "Secrets: {} created, {} updated, {} deleted",
+                secret_changes.created.len(),
+                secret_changes.updated.len(),
+                secret_changes.deleted.len()
+            ),
+        );
+    }
+    let mut delivered = Delivered::default();
+    work.deliver(&[first], &sessions, &wanted, &mut delivered)
+        .await?;
+
     // Joining servers one at a time: etcd grows (and, when upgrading, keeps) its quorum.
     for server in servers.iter().skip(1) {
         let (changed, was_upgraded) = work
@@ -531,99 +657,13 @@ pub async fn converge(
     work.report(&cluster.name, "waiting for every node to be Ready");
     let all: Vec<&ClusterNode> = nodes.iter().collect();
     work.wait_ready(&api, &all, &sessions).await?;
-
-    // Add-ons.
-    let manifests = addon_manifests(context.lab, cluster)
-        .map_err(|error| work.unsupported(error.to_string()))?;
-    let mut wanted = Vec::new();
-    for (index, file) in manifests.files.iter().enumerate() {
-        let text = file
-            .to_yaml(&cluster.name)
-            .map_err(|error| work.unsupported(error.to_string()))?;
-        wanted.push(Manifest::new(index, &file.name, text));
-    }
-    // The Secrets the add-ons read, from the lab's references, before the add-ons.
-    let mut wanted_secrets: Vec<WantedSecret> = Vec::new();
-    for required in &manifests.secrets {
-        let value = (context.resolve_secret)(&required.from).map_err(|reason| {
-            work.unsupported(format!(
-                "cannot read `{}` for Secret {}/{} ({}): {reason}",
-                required.from, required.namespace, required.name, required.purpose
-            ))
-        })?;
-        let index = match wanted_secrets.iter().position(|secret| {
-            secret.namespace == required.namespace && secret.name == required.name
-        }) {
-            Some(index) => index,
-            None => {
-                wanted_secrets.push(WantedSecret {
-                    namespace: required.namespace.clone(),
-                    name: required.name.clone(),
-                    data: BTreeMap::new(),
-                    labels: BTreeMap::new(),
-                });
-                wanted_secrets.len() - 1
-            }
-        };
-        let secret = &mut wanted_secrets[index];
-        secret.data.insert(required.key.clone(), value);
-        for (key, literal) in &required.literals {
-            secret
-                .data
-                .insert(key.clone(), SecretString::from(literal.clone()));
-        }
-        secret.labels.extend(required.labels.iter().cloned());
-    }
-    let secret_changes = api
-        .converge_secrets(&wanted_secrets)
-        .await
-        .map_err(work.api_error("making the Secrets the add-ons read"))?;
-    if secret_changes.changed() {
-        work.report(
-            &cluster.name,
-            &format!(
-                "Secrets: {} created, {} updated, {} deleted",
-                secret_changes.created.len(),
-                secret_changes.updated.len(),
-                secret_changes.deleted.len()
-            ),
-        );
-    }
-    let mut written = Vec::new();
+    work.deliver(&servers[1..], &sessions, &wanted, &mut delivered)
+        .await?;
+    let Delivered {
+        written,
+        stale: stale_contents,
+    } = delivered;
     let mut removed = Vec::new();
-    let mut stale_contents: Vec<(String, String)> = Vec::new();
-    for server in &servers {
-        let session = session_of(&server.name);
-        let present = delivery::present(session)
-            .await
-            .map_err(work.node_error(format!("listing the add-on manifests on {}", server.name)))?;
-        let changes = delivery::changes(&wanted, &present);
-        for name in &changes.remove {
-            if !stale_contents.iter().any(|(stale, _)| stale == name) {
-                let text = delivery::read(session, name)
-                    .await
-                    .map_err(work.node_error(format!("reading {name} on {}", server.name)))?;
-                stale_contents.push((name.clone(), text));
-            }
-        }
-        if !changes.write.is_empty() {
-            work.report(
-                &server.name,
-                &format!("write {} add-on manifest(s)", changes.write.len()),
-            );
-        }
-        delivery::write(session, &wanted, &changes)
-            .await
-            .map_err(work.node_error(format!("writing add-on manifests on {}", server.name)))?;
-        delivery::remove(session, &changes.remove)
-            .await
-            .map_err(work.node_error(format!("removing add-on manifests on {}", server.name)))?;
-        for name in changes.write {
-            if !written.contains(&name) {
-                written.push(name);
-            }
-        }
-    }
     for (name, text) in &stale_contents {
         work.report(&cluster.name, &format!("remove add-on {name}"));
         let objects = delivery::objects_to_delete(std::slice::from_ref(text), &wanted);
