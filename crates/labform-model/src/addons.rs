@@ -275,9 +275,57 @@ pub struct ExternalSecrets {
     pub provider: SecretProvider,
     /// Provider access token (Bitwarden machine-account token, Vault token).
     pub access_token: SecretRef,
-    /// Provider URL (Vault address; default for Bitwarden).
+    /// Vault address (`https://vault.example:8200`; Vault only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Bitwarden organization ID, a UUID (Bitwarden only; required). Not a secret: it names the
+    /// organization the machine account belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<String>,
+    /// Bitwarden Secrets Manager project ID, a UUID (Bitwarden only; required). The store reads
+    /// the secrets of this one project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    /// Bitwarden API address (Bitwarden only; default `https://api.bitwarden.com`, EU cloud
+    /// `https://api.bitwarden.eu`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
+    /// Bitwarden identity address (Bitwarden only; default `https://identity.bitwarden.com`, EU
+    /// cloud `https://identity.bitwarden.eu`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_url: Option<String>,
+}
+
+impl ExternalSecrets {
+    /// Default Bitwarden API address (US cloud).
+    pub const BITWARDEN_API_URL: &'static str = "https://api.bitwarden.com";
+    /// Default Bitwarden identity address (US cloud).
+    pub const BITWARDEN_IDENTITY_URL: &'static str = "https://identity.bitwarden.com";
+
+    /// The fields set in the lab that the chosen provider does not read, by key.
+    pub fn fields_of_other_provider(&self) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        match self.provider {
+            SecretProvider::Bitwarden => {
+                if self.url.is_some() {
+                    fields.push("url");
+                }
+            }
+            SecretProvider::Vault => {
+                for (key, present) in [
+                    ("organization_id", self.organization_id.is_some()),
+                    ("project_id", self.project_id.is_some()),
+                    ("api_url", self.api_url.is_some()),
+                    ("identity_url", self.identity_url.is_some()),
+                ] {
+                    if present {
+                        fields.push(key);
+                    }
+                }
+            }
+        }
+        fields
+    }
 }
 
 /// Envoy Gateway options.

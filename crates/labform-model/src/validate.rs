@@ -1369,18 +1369,8 @@ impl<'a> Checker<'a> {
                 );
             }
         }
-        if let Some(external) = &addons.external_secrets
-            && external.provider == SecretProvider::Vault
-            && external.url.is_none()
-        {
-            self.push(
-                Diagnostic::error(
-                    "missing-field",
-                    &at.at("external_secrets"),
-                    "External Secrets with Vault needs the Vault URL",
-                )
-                .hint("add `url: https://vault.example:8200`"),
-            );
+        if let Some(external) = &addons.external_secrets {
+            self.external_secrets(cluster, &at.at("external_secrets"), external);
         }
         if let Some(cert_manager) = &addons.cert_manager {
             for (index, issuer) in cert_manager.issuers.iter().enumerate() {
@@ -1424,6 +1414,118 @@ impl<'a> Checker<'a> {
                             "HTTP-01 challenges need an ingress",
                         )
                         .hint("add `traefik: {}` or use a DNS-01 issuer"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// External Secrets: each provider's own fields, and Bitwarden's TLS through cert-manager.
+    fn external_secrets(
+        &mut self,
+        cluster: &Cluster,
+        at: &Source,
+        external: &crate::addons::ExternalSecrets,
+    ) {
+        let provider = match external.provider {
+            SecretProvider::Bitwarden => "Bitwarden",
+            SecretProvider::Vault => "Vault",
+        };
+        for field in external.fields_of_other_provider() {
+            let hint = match external.provider {
+                SecretProvider::Bitwarden => {
+                    "remove `url`; Bitwarden reads `api_url` and `identity_url` (both default to the US cloud)".to_owned()
+                }
+                SecretProvider::Vault => format!(
+                    "remove `{field}`; it is a Bitwarden setting, and the Vault provider takes its address from `url`"
+                ),
+            };
+            self.push(
+                Diagnostic::error(
+                    "provider-field",
+                    &at.at(field),
+                    format!("`{field}` is not a setting of the {provider} provider"),
+                )
+                .hint(hint),
+            );
+        }
+        match external.provider {
+            SecretProvider::Vault => {
+                if external.url.is_none() {
+                    self.push(
+                        Diagnostic::error(
+                            "missing-field",
+                            at,
+                            "External Secrets with Vault needs the Vault URL",
+                        )
+                        .hint("add `url: https://vault.example:8200`"),
+                    );
+                }
+            }
+            SecretProvider::Bitwarden => {
+                for (field, value, what) in [
+                    ("organization_id", &external.organization_id, "organization"),
+                    ("project_id", &external.project_id, "project"),
+                ] {
+                    match value {
+                        None => self.push(
+                            Diagnostic::error(
+                                "missing-field",
+                                at,
+                                format!("External Secrets with Bitwarden needs the {what} ID"),
+                            )
+                            .hint(format!(
+                                "add `{field}: <UUID>`; the Secrets Manager web app shows it in the page address (`.../sm/<organization ID>/projects/<project ID>`)"
+                            )),
+                        ),
+                        Some(id) if !is_uuid(id) => self.push(
+                            Diagnostic::error(
+                                "invalid-uuid",
+                                &at.at(field),
+                                format!("the Bitwarden {what} ID `{id}` is not a UUID"),
+                            )
+                            .hint(format!(
+                                "write the {what} ID as 32 hexadecimal digits in groups of 8-4-4-4-12, e.g. `0f8e2a64-5c1b-4d7e-9a3f-6b2c8d1e4f70`"
+                            )),
+                        ),
+                        Some(_) => {}
+                    }
+                }
+                for field in ["api_url", "identity_url"] {
+                    let value = if field == "api_url" {
+                        &external.api_url
+                    } else {
+                        &external.identity_url
+                    };
+                    let Some(url) = value else { continue };
+                    match url.split_once("://") {
+                        Some(("https", rest)) if !rest.is_empty() && !rest.starts_with('/') => {}
+                        Some(("http", _)) => self.push(
+                            Diagnostic::error(
+                                "insecure-endpoint",
+                                &at.at(field),
+                                format!("`{field}` sends the Bitwarden access token over plain HTTP"),
+                            )
+                            .hint("use `https://`"),
+                        ),
+                        _ => self.push(
+                            Diagnostic::error(
+                                "invalid-url",
+                                &at.at(field),
+                                format!("`{url}` is not an https URL"),
+                            )
+                            .hint("e.g. `https://api.bitwarden.eu` and `https://identity.bitwarden.eu` for the EU cloud"),
+                        ),
+                    }
+                }
+                if cluster.addons.cert_manager.is_none() {
+                    self.push(
+                        Diagnostic::error(
+                            "addon-dependency",
+                            &at.at("provider"),
+                            "External Secrets with Bitwarden needs cert_manager in the same cluster",
+                        )
+                        .hint("add `cert_manager: {}`: the Bitwarden SDK server serves only HTTPS, and labform has cert-manager issue its certificate"),
                     );
                 }
             }
@@ -1769,6 +1871,15 @@ impl<'a> Checker<'a> {
             }
         }
     }
+}
+
+/// Whether `text` is a UUID in its canonical form: 32 hexadecimal digits, grouped 8-4-4-4-12.
+fn is_uuid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(group, length)| {
+            group.len() == length && group.chars().all(|c| c.is_ascii_hexdigit())
+        })
 }
 
 fn overlaps(left: &Ipv4Net, right: &Ipv4Net) -> bool {
