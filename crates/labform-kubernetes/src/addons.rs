@@ -4,13 +4,15 @@
 //!
 //! Values come from the lab: MetalLB pools from the plan's load-balancer block and reserved
 //! addresses, cert-manager issuers, Traefik's service, retention and storage sizes, replicas,
-//! ApplicationSets. Secrets are references only: each one an add-on needs is a
+//! ApplicationSets, External Secrets' ClusterSecretStore (Vault, or Bitwarden Secrets Manager
+//! through the chart's SDK server, whose HTTPS certificate comes from a CA cert-manager makes in
+//! the `external-secrets` namespace). Secrets are references only: each one an add-on needs is a
 //! [`RequiredSecret`] that apply creates before the chart is installed.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-use labform_model::addons::{IssuerKind, SecretProvider, ServiceType};
+use labform_model::addons::{ExternalSecrets, IssuerKind, SecretProvider, ServiceType};
 use labform_model::{Cni, LabFile, SecretRef};
 use labform_planner::plan::PlannedCluster;
 use serde_json::{Value, json};
@@ -645,6 +647,31 @@ pub fn addon_manifests(
     }
 
     if let Some(external_secrets) = &addons.external_secrets {
+        let bitwarden = external_secrets.provider == SecretProvider::Bitwarden;
+        // The SDK server mounts its certificate, so cert-manager issues it before the chart runs.
+        if bitwarden {
+            if addons.cert_manager.is_none() {
+                return Err(unsupported(
+                    "External Secrets with Bitwarden needs the cert_manager add-on: it issues the Bitwarden SDK server's certificate".to_owned(),
+                ));
+            }
+            files.push(
+                "external-secrets-bitwarden-certificates",
+                vec![
+                    format!(
+                        "The Bitwarden SDK server serves only HTTPS: a CA of its own (self-signed bootstrap Issuer, CA Certificate, CA Issuer) signs its certificate for {BITWARDEN_SDK_SERVER_HOST}."
+                    ),
+                    format!(
+                        "The chart mounts the Secret {BITWARDEN_TLS_SECRET} (tls.crt, tls.key, ca.crt); the ClusterSecretStore trusts the CA in {BITWARDEN_CA_SECRET}."
+                    ),
+                ],
+                bitwarden_certificates(),
+            );
+        }
+        let mut values = json!({"installCRDs": true});
+        if bitwarden {
+            values["bitwarden-sdk-server"] = json!({"enabled": true});
+        }
         files.chart(
             Chart {
                 name: "external-secrets",
@@ -655,10 +682,14 @@ pub fn addon_manifests(
                     .as_deref()
                     .unwrap_or(versions::EXTERNAL_SECRETS),
                 namespace: "external-secrets",
-                values: json!({"installCRDs": true}),
+                values,
                 bootstrap: false,
             },
-            "External Secrets Operator with its CRDs; the ClusterSecretStore follows.".to_owned(),
+            if bitwarden {
+                "External Secrets Operator with its CRDs and the Bitwarden SDK server; the ClusterSecretStore follows.".to_owned()
+            } else {
+                "External Secrets Operator with its CRDs; the ClusterSecretStore follows.".to_owned()
+            },
         )?;
         match external_secrets.provider {
             SecretProvider::Vault => {
@@ -701,9 +732,65 @@ pub fn addon_manifests(
                 );
             }
             SecretProvider::Bitwarden => {
-                return Err(unsupported(
-                    "External Secrets with Bitwarden Secrets Manager needs an organization ID, a project ID and TLS for the Bitwarden SDK server, which the lab file cannot express yet".to_owned(),
-                ));
+                let missing = |field: &str| {
+                    unsupported(format!(
+                        "External Secrets with Bitwarden needs `{field}` (the lab check reports it)"
+                    ))
+                };
+                let organization = external_secrets
+                    .organization_id
+                    .as_deref()
+                    .ok_or_else(|| missing("organization_id"))?;
+                let project = external_secrets
+                    .project_id
+                    .as_deref()
+                    .ok_or_else(|| missing("project_id"))?;
+                let secret = files.secret(RequiredSecret {
+                    namespace: "external-secrets".to_owned(),
+                    name: "bitwarden-access-token".to_owned(),
+                    key: "token".to_owned(),
+                    from: external_secrets.access_token.clone(),
+                    literals: Vec::new(),
+                    labels: Vec::new(),
+                    purpose:
+                        "Bitwarden machine-account access token of the ClusterSecretStore bitwarden"
+                            .to_owned(),
+                });
+                files.push(
+                    "external-secrets-store",
+                    vec![
+                        format!("The ClusterSecretStore of Bitwarden Secrets Manager project {project}, through the SDK server; its machine-account token is the Secret external-secrets/{secret}, created by apply."),
+                    ],
+                    vec![json!({
+                        "apiVersion": "external-secrets.io/v1",
+                        "kind": "ClusterSecretStore",
+                        "metadata": {"name": "bitwarden"},
+                        "spec": {"provider": {"bitwardensecretsmanager": {
+                            "apiURL": external_secrets
+                                .api_url
+                                .as_deref()
+                                .unwrap_or(ExternalSecrets::BITWARDEN_API_URL),
+                            "identityURL": external_secrets
+                                .identity_url
+                                .as_deref()
+                                .unwrap_or(ExternalSecrets::BITWARDEN_IDENTITY_URL),
+                            "bitwardenServerSDKURL": format!("https://{BITWARDEN_SDK_SERVER_HOST}:{BITWARDEN_SDK_SERVER_PORT}"),
+                            "caProvider": {
+                                "type": "Secret",
+                                "name": BITWARDEN_CA_SECRET,
+                                "key": "tls.crt",
+                                "namespace": "external-secrets",
+                            },
+                            "organizationID": organization,
+                            "projectID": project,
+                            "auth": {"secretRef": {"credentials": {
+                                "name": secret,
+                                "key": "token",
+                                "namespace": "external-secrets",
+                            }}},
+                        }}},
+                    })],
+                );
             }
         }
     }
@@ -983,6 +1070,68 @@ pub fn addon_manifests(
         files: files.files,
         secrets: files.secrets,
     })
+}
+
+/// The Bitwarden SDK server's service address: the chart fixes its name, and it runs in the
+/// External Secrets namespace.
+const BITWARDEN_SDK_SERVER_HOST: &str = "bitwarden-sdk-server.external-secrets.svc.cluster.local";
+/// The port the SDK server's service listens on (the chart's default).
+const BITWARDEN_SDK_SERVER_PORT: u16 = 9998;
+/// The Secret the SDK server chart mounts its TLS files from (`tls.crt`, `tls.key`, `ca.crt`).
+const BITWARDEN_TLS_SECRET: &str = "bitwarden-tls-certs";
+/// The Secret of the CA that signs the SDK server's certificate; the store trusts its `tls.crt`.
+const BITWARDEN_CA_SECRET: &str = "bitwarden-sdk-server-ca";
+
+/// cert-manager objects in `external-secrets` giving the Bitwarden SDK server its certificate:
+/// a self-signed bootstrap Issuer makes a CA Certificate, a CA Issuer signs with it, and the
+/// server Certificate lands in the Secret the chart mounts. Namespaced Issuers keep this CA from
+/// signing anything outside the namespace.
+fn bitwarden_certificates() -> Vec<Value> {
+    let namespace = "external-secrets";
+    let bootstrap = "bitwarden-sdk-server-bootstrap";
+    let short_host = BITWARDEN_SDK_SERVER_HOST
+        .strip_suffix(".cluster.local")
+        .unwrap_or(BITWARDEN_SDK_SERVER_HOST);
+    vec![
+        json!({
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Issuer",
+            "metadata": {"name": bootstrap, "namespace": namespace},
+            "spec": {"selfSigned": {}},
+        }),
+        json!({
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Certificate",
+            "metadata": {"name": BITWARDEN_CA_SECRET, "namespace": namespace},
+            "spec": {
+                "isCA": true,
+                "commonName": "Bitwarden SDK server CA",
+                "secretName": BITWARDEN_CA_SECRET,
+                "duration": "87600h",
+                "privateKey": {"algorithm": "ECDSA", "size": 256},
+                "issuerRef": {"name": bootstrap, "kind": "Issuer", "group": "cert-manager.io"},
+            },
+        }),
+        json!({
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Issuer",
+            "metadata": {"name": BITWARDEN_CA_SECRET, "namespace": namespace},
+            "spec": {"ca": {"secretName": BITWARDEN_CA_SECRET}},
+        }),
+        json!({
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Certificate",
+            "metadata": {"name": BITWARDEN_TLS_SECRET, "namespace": namespace},
+            "spec": {
+                "secretName": BITWARDEN_TLS_SECRET,
+                "dnsNames": [BITWARDEN_SDK_SERVER_HOST, short_host, "bitwarden-sdk-server"],
+                "duration": "2160h",
+                "privateKey": {"algorithm": "ECDSA", "size": 256, "encoding": "PKCS8", "rotationPolicy": "Always"},
+                "usages": ["server auth", "digital signature"],
+                "issuerRef": {"name": BITWARDEN_CA_SECRET, "kind": "Issuer", "group": "cert-manager.io"},
+            },
+        }),
+    ]
 }
 
 /// A byte count as a Kubernetes quantity (`20Gi`), in the largest binary unit that divides it.

@@ -3,7 +3,8 @@
 Core Kubernetes kinds are checked by kubernetes-validate (strict: unknown fields are errors);
 the custom resources labform writes are checked against the JSON Schemas in `schemas/`, written
 from each project's published CRD schema (helm-controller, MetalLB, cert-manager, Gateway API,
-External Secrets, Argo CD), closed where the CRD is structural so a misspelt field is an error.
+External Secrets, Argo CD), closed where the CRD is structural so a misspelt field is an error. The Issuer schema is the
+ClusterIssuer one with a namespace: cert-manager gives both kinds the same IssuerSpec.
 A HelmChart's or HelmChartConfig's valuesContent must itself be a YAML mapping. Each node's
 K3s config.yaml is checked against the flags of `k3s server` or `k3s agent`.
 

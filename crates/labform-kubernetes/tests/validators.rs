@@ -93,6 +93,7 @@ fn every_rendered_manifest_passes_its_validator() {
         "metallb.io/v1beta1/L2Advertisement",
         "cert-manager.io/v1/ClusterIssuer",
         "cert-manager.io/v1/Certificate",
+        "cert-manager.io/v1/Issuer",
         "gateway.networking.k8s.io/v1/GatewayClass",
         "gateway.networking.k8s.io/v1/Gateway",
         "external-secrets.io/v1/ClusterSecretStore",
@@ -144,6 +145,44 @@ fn the_validators_refuse_broken_manifests() {
         assert!(
             report.errors.iter().any(|error| error.contains(file)),
             "the broken {file} passed: {:?}",
+            report.errors
+        );
+        std::fs::write(&path, original).expect("restore");
+    }
+    assert!(validate(directory.path()).errors.is_empty());
+}
+
+#[test]
+fn the_validators_refuse_a_broken_bitwarden_store_and_issuer() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    render_to("tests/k3s-bitwarden", directory.path());
+    let cluster = directory.path().join("clusters/secrets");
+    let breakages = [
+        (
+            "04-external-secrets-store.yaml",
+            "      organizationID:",
+            "      organisationID:",
+        ),
+        (
+            "04-external-secrets-store.yaml",
+            "        type: Secret",
+            "        type: Vault",
+        ),
+        (
+            "02-external-secrets-bitwarden-certificates.yaml",
+            "    secretName: bitwarden-sdk-server-ca\n---",
+            "    secretNam: bitwarden-sdk-server-ca\n---",
+        ),
+    ];
+    for (file, from, to) in breakages {
+        let path = cluster.join(file);
+        let original = std::fs::read_to_string(&path).expect("read");
+        assert!(original.contains(from), "{file} has no `{from}`");
+        std::fs::write(&path, original.replacen(from, to, 1)).expect("break");
+        let report = validate(directory.path());
+        assert!(
+            report.errors.iter().any(|error| error.contains(file)),
+            "the broken {file} (`{to}`) passed: {:?}",
             report.errors
         );
         std::fs::write(&path, original).expect("restore");

@@ -12,7 +12,7 @@ use ssh_key::LineEnding;
 use ssh_key::private::{Ed25519Keypair, PrivateKey};
 
 /// Every lab the render tests cover: the five examples and the test labs.
-pub const LABS: [&str; 7] = [
+pub const LABS: [&str; 8] = [
     "examples/seed-000",
     "examples/seed-001",
     "examples/seed-002",
@@ -20,6 +20,7 @@ pub const LABS: [&str; 7] = [
     "examples/seed-004",
     "tests/k3s-cilium-external",
     "tests/k3s-calico-single",
+    "tests/k3s-bitwarden",
 ];
 
 fn lab_path(lab: &str) -> PathBuf {
