@@ -107,12 +107,30 @@ pub fn labform_ssh_client(
         .context("cannot make labform's SSH client")
 }
 
-/// Resolves the secret references of the lab at `lab_path` (relative files from its folder).
-pub fn secret_resolver(
+/// Resolves the secret references of the lab at `lab_path` (relative files from its folder);
+/// `store:` references read labform's secret store, where `generated/...` keys are made (32
+/// random bytes, hexadecimal) on first use.
+pub fn secret_resolver<'a>(
     lab_path: &Path,
-) -> impl Fn(&labform_model::SecretRef) -> Result<SecretString, String> + Sync {
+    store: &'a SecretStore,
+) -> impl Fn(&labform_model::SecretRef) -> Result<SecretString, String> + Sync + 'a {
     let base = lab_path.parent().map(Path::to_path_buf).unwrap_or_default();
     move |reference| {
+        if let labform_model::SecretRef::Store(key) = reference {
+            let store_key =
+                labform_secrets::SecretKey::new(key.clone()).map_err(|error| error.to_string())?;
+            let failed = |error: labform_secrets::SecretStoreError| {
+                format!("labform's secret store: {error}")
+            };
+            if key.starts_with("generated/") {
+                return store
+                    .get_or_create(&store_key, || labform_secrets::generate_token(32))
+                    .map_err(failed);
+            }
+            return store.get(&store_key).map_err(failed)?.ok_or_else(|| {
+                format!("`store:{key}` is not in labform's secret store on this machine")
+            });
+        }
         crate::target::resolve_secret(reference, &base)
             .map(|secret| SecretString::from(secret.expose().to_owned()))
             .map_err(|error| format!("{error:#}"))
@@ -150,7 +168,7 @@ pub async fn converge_clusters(
         None => ArtifactSource::official(),
     };
     let ssh = labform_ssh_client(store, &plan.scope)?;
-    let resolve = secret_resolver(lab_path);
+    let resolve = secret_resolver(lab_path, store);
     let progress = ProgressLines::new(json);
     let context = ClusterContext {
         lab,

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use labform_k3s::cluster::kubeconfig_store_key;
+use labform_k3s::cluster::{kubeconfig_store_key, tenant_kubeconfig_store_key};
 use labform_k3s::kubeconfig::ClusterKubeconfig;
 use labform_secrets::{SecretStore, SecretString};
 
@@ -112,7 +112,32 @@ fn kubeconfigs_are_merged_per_cluster_and_tenant() {
     assert!(merged.contains("current-context: work"), "{merged}");
     assert!(merged.contains("server: https://10.0.0.9:6443"), "{merged}");
 
-    // A tenant's own kubeconfig holds its clusters only.
+    // A tenant's own kubeconfig: its clusters, and its own (ServiceAccount) contexts on the
+    // main cluster whose services it uses, once apply has made them.
+    let (ok, _, stderr) = labform(&data, &["--tenant", "bob", "--stdout"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("main-dev (as bob), main-staging (as bob), main-prod (as bob)"),
+        "{stderr}"
+    );
+    let store = SecretStore::open(&data).expect("store");
+    for cluster in ["main-dev", "main-staging", "main-prod"] {
+        let admin = ClusterKubeconfig::from_k3s(
+            "test",
+            &SecretString::from(K3S_YAML),
+            &format!("seed-000-{cluster}"),
+            "https://10.0.0.1:6443",
+            None,
+        )
+        .expect("valid");
+        let tenant = admin.with_token_user(
+            &format!("seed-000-{cluster}-bob"),
+            &SecretString::from("bob-token"),
+            "tenant-bob",
+        );
+        let key = tenant_kubeconfig_store_key("seed-000", cluster, "bob").expect("key");
+        store.put(&key, &tenant.to_text()).expect("stored");
+    }
     let (ok, stdout, stderr) = labform(&data, &["--tenant", "bob", "--stdout"]);
     assert!(ok, "{stderr}");
     assert_eq!(
@@ -120,9 +145,26 @@ fn kubeconfigs_are_merged_per_cluster_and_tenant() {
         [
             "seed-000-bob-dev",
             "seed-000-bob-staging",
-            "seed-000-bob-prod"
+            "seed-000-bob-prod",
+            "seed-000-main-dev-bob",
+            "seed-000-main-staging-bob",
+            "seed-000-main-prod-bob",
         ]
     );
+    assert!(stdout.contains("token: bob-token"), "{stdout}");
+    assert!(stdout.contains("namespace: tenant-bob"), "{stdout}");
+    // On the main cluster the tenant is its ServiceAccount, never the cluster's admin.
+    let value: serde_json::Value = serde_saphyr::from_str(&stdout).expect("YAML");
+    for user in value["users"].as_array().expect("users") {
+        let name = user["name"].as_str().expect("name");
+        let on_main = name.starts_with("seed-000-main-");
+        assert_eq!(user["user"].get("token").is_some(), on_main, "{name}");
+        assert_eq!(
+            user["user"].get("client-key-data").is_none(),
+            on_main,
+            "{name}"
+        );
+    }
 
     // Unknown names are refused with the known ones.
     let (ok, _, stderr) = labform(&data, &["--cluster", "main", "--stdout"]);

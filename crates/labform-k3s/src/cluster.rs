@@ -15,6 +15,7 @@ use labform_kubernetes::cluster_api::{ClusterApi, SecretChanges, WantedSecret};
 use labform_kubernetes::{
     K3sNodeConfig, NodeRole, addon_manifests, cluster_token, k3s_node_configs,
 };
+use labform_kubernetes::{TenantAccess, tenants_using};
 use labform_model::{Datastore, LabFile, SecretRef};
 use labform_planner::Plan;
 use labform_planner::plan::PlannedCluster;
@@ -93,6 +94,8 @@ pub struct ClusterOutcome {
     pub secrets: SecretChanges,
     /// The cluster's kubeconfig (kept in the secret store too).
     pub kubeconfig: ClusterKubeconfig,
+    /// Each tenant's own kubeconfig on this cluster (the cluster's services it uses), by tenant.
+    pub tenant_kubeconfigs: Vec<(String, ClusterKubeconfig)>,
 }
 
 impl ClusterOutcome {
@@ -117,6 +120,16 @@ struct Delivered {
     written: Vec<String>,
     /// labform files the lab no longer has, with their contents.
     stale: Vec<(String, String)>,
+}
+
+/// The secret-store key of tenant `tenant`'s kubeconfig on cluster instance `cluster`.
+pub fn tenant_kubeconfig_store_key(
+    scope: &str,
+    cluster: &str,
+    tenant: &str,
+) -> Result<SecretKey, String> {
+    SecretKey::new(format!("kubeconfig/{scope}/{cluster}/tenant/{tenant}"))
+        .map_err(|error| error.to_string())
 }
 
 /// A node of the cluster and how to reach it.
@@ -478,6 +491,35 @@ impl Work<'_> {
         Ok(())
     }
 
+    /// The token of `access`'s ServiceAccount, once Kubernetes's token controller has filled
+    /// in the Secret the tenant-access manifest declares.
+    async fn tenant_token(
+        &self,
+        api: &ClusterApi,
+        access: &TenantAccess,
+    ) -> Result<SecretString, ClusterError> {
+        let deadline = tokio::time::Instant::now() + self.context.options.ready_timeout;
+        loop {
+            let data = api
+                .read_secret(&access.namespace, &access.token_secret)
+                .await
+                .map_err(self.api_error(format!(
+                    "reading tenant {}'s ServiceAccount token",
+                    access.tenant
+                )))?;
+            if let Some(token) = data.and_then(|mut data| data.remove("token")) {
+                return Ok(token);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(self.unsupported(format!(
+                    "the token Secret {}/{} of tenant {} was not filled in by Kubernetes in time (is the tenant-access manifest applied? see `kubectl -n kube-system describe addon`)",
+                    access.namespace, access.token_secret, access.tenant
+                )));
+            }
+            tokio::time::sleep(self.context.options.poll).await;
+        }
+    }
+
     /// Converges one node; returns whether it changed and whether it was upgraded.
     async fn converge_node(
         &self,
@@ -691,6 +733,24 @@ pub async fn converge(
         .store
         .put(&key, &kubeconfig.to_text())
         .map_err(|error| work.store_error(error))?;
+
+    // Tenants' own contexts on this cluster, from their ServiceAccounts' tokens.
+    let mut tenant_kubeconfigs = Vec::new();
+    for access in tenants_using(context.lab, cluster) {
+        let token = work.tenant_token(&api, &access).await?;
+        let tenant_config = kubeconfig.with_token_user(
+            &format!("{}-{}", cluster.kubeconfig_context, access.tenant),
+            &token,
+            &access.namespace,
+        );
+        let key = tenant_kubeconfig_store_key(&context.plan.scope, &cluster.name, &access.tenant)
+            .map_err(|detail| work.unsupported(detail))?;
+        context
+            .store
+            .put(&key, &tenant_config.to_text())
+            .map_err(|error| work.store_error(error))?;
+        tenant_kubeconfigs.push((access.tenant.clone(), tenant_config));
+    }
     for (_, session) in sessions {
         let _ = session.close().await;
     }
@@ -702,6 +762,7 @@ pub async fn converge(
         manifests_removed: removed,
         secrets: secret_changes,
         kubeconfig,
+        tenant_kubeconfigs,
     })
 }
 

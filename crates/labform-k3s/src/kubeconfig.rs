@@ -131,6 +131,28 @@ impl ClusterKubeconfig {
         })
     }
 
+    /// A kubeconfig for the same cluster (server and CA) named `name`, whose user is the bearer
+    /// `token` (a tenant's ServiceAccount), with `namespace` as the context's default.
+    pub fn with_token_user(&self, name: &str, token: &SecretString, namespace: &str) -> Self {
+        let cluster = self.config["clusters"][0]["cluster"].clone();
+        let config = json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": name, "cluster": cluster}],
+            "users": [{"name": name, "user": {"token": token.expose_secret()}}],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": name, "namespace": namespace}}],
+            "current-context": name,
+        });
+        let Value::Object(config) = config else {
+            unreachable!("an object literal")
+        };
+        ClusterKubeconfig {
+            name: name.to_owned(),
+            server: self.server.clone(),
+            config,
+        }
+    }
+
     /// Reads one back from its text (as [`ClusterKubeconfig::to_text`] wrote it).
     pub fn from_text(origin: &str, text: &SecretString) -> Result<Self, KubeconfigError> {
         let config = parse(origin, text.expose_secret())?;

@@ -21,6 +21,7 @@ use crate::error::RenderError;
 use crate::k3s::declared_cluster;
 use crate::kube_vip::kube_vip_documents;
 use crate::manifest::{ManifestFile, to_yaml};
+use crate::tenant_access::{access_documents, minio_tenants, tenants_using};
 
 /// A Kubernetes Secret apply creates from a secret reference before the add-ons are installed.
 /// Rendered files only name it.
@@ -281,6 +282,26 @@ pub fn addon_manifests(
                 "Namespaces of the add-ons; apply creates the Secrets listed in secrets.yaml in them before installing the charts.".to_owned(),
             ],
             documents,
+        );
+    }
+
+    // Tenants that use this cluster's central services: their own namespace and credentials.
+    let tenants = tenants_using(lab, cluster);
+    if !tenants.is_empty() {
+        let names: Vec<&str> = tenants
+            .iter()
+            .map(|access| access.tenant.as_str())
+            .collect();
+        files.push(
+            "tenant-access",
+            vec![
+                format!(
+                    "Tenants using this cluster's services ({}): each gets a namespace tenant-NAME, a ServiceAccount with the edit role there only, and its token, from which apply makes the tenant's own kubeconfig context.",
+                    names.join(", ")
+                ),
+                "GitLab and Vault accounts are not made by labform (their APIs need the services initialised first); MinIO users are (see the minio chart's values).".to_owned(),
+            ],
+            access_documents(&tenants),
         );
     }
 
@@ -837,6 +858,24 @@ pub fn addon_manifests(
                 purpose: "MinIO root credentials".to_owned(),
             });
             values["existingSecret"] = json!(secret);
+        }
+        // Each tenant using MinIO: a user limited to its own bucket, password made by labform.
+        let scope = lab
+            .scope
+            .clone()
+            .or_else(|| lab.lab.clone())
+            .unwrap_or_default();
+        let (tenant_values, tenant_secrets) = minio_tenants(&scope, name, &tenants);
+        for key in ["users", "policies", "buckets"] {
+            if tenant_values[key]
+                .as_array()
+                .is_some_and(|list| !list.is_empty())
+            {
+                values[key] = tenant_values[key].clone();
+            }
+        }
+        for secret in tenant_secrets {
+            files.secret(secret);
         }
         files.chart(
             Chart {

@@ -23,6 +23,7 @@ mod error;
 mod k3s;
 mod kube_vip;
 mod manifest;
+mod tenant_access;
 mod token;
 
 pub use addons::{AddonManifests, RequiredSecret, addon_manifests};
@@ -32,6 +33,7 @@ pub use error::RenderError;
 pub use k3s::{K3sNodeConfig, NodeRole, k3s_node_configs};
 pub use kube_vip::{KUBE_VIP_IMAGE, kube_vip_documents};
 pub use manifest::{ManifestFile, documents_to_yaml};
+pub use tenant_access::{TenantAccess, minio_password_key, tenants_using};
 pub use token::{
     DATASTORE_DROP_IN, TOKEN_FILE, cluster_token, datastore_drop_in, token_file_contents,
     token_store_key,

@@ -1,14 +1,15 @@
 //! `labform kubeconfig FILE`: merges the kubeconfigs of the lab's K3s clusters (kept in labform's
 //! secret store by apply) into a kubeconfig file, one context per cluster and environment,
-//! leaving every other context as it was. `--tenant` takes only a tenant's clusters, for
-//! handing a tenant its own kubeconfig.
+//! leaving every other context as it was. `--tenant` takes only a tenant's clusters and its own
+//! contexts on the clusters whose central services it uses, for handing a tenant its kubeconfig.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use labform_k3s::cluster::kubeconfig_store_key;
+use labform_k3s::cluster::{kubeconfig_store_key, tenant_kubeconfig_store_key};
 use labform_k3s::kubeconfig::{ClusterKubeconfig, default_path, merge, merge_into_file};
+use labform_kubernetes::tenants_using;
 use labform_secrets::{ExposeSecret as _, SecretStore, SecretString};
 
 use crate::lab_input::offline_plan;
@@ -35,7 +36,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (_, plan) = match offline_plan(&args.file)? {
+    let (lab, plan) = match offline_plan(&args.file)? {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };
@@ -73,14 +74,38 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .is_none_or(|tenant| cluster.tenant.as_ref() == Some(tenant))
         })
         .collect();
-    if selected.is_empty() {
+    // A tenant also gets its own contexts on the clusters whose services it uses.
+    let mut keys = Vec::new();
+    for cluster in &selected {
+        keys.push((
+            cluster.name.clone(),
+            kubeconfig_store_key(&plan.scope, &cluster.name).map_err(anyhow::Error::msg)?,
+        ));
+    }
+    if let Some(tenant) = &args.tenant {
+        for cluster in plan.clusters.iter().filter(|cluster| {
+            cluster.distribution == "k3s"
+                && (args.clusters.is_empty() || args.clusters.contains(&cluster.name))
+        }) {
+            if tenants_using(&lab, cluster)
+                .iter()
+                .any(|access| &access.tenant == tenant)
+            {
+                keys.push((
+                    format!("{} (as {tenant})", cluster.name),
+                    tenant_kubeconfig_store_key(&plan.scope, &cluster.name, tenant)
+                        .map_err(anyhow::Error::msg)?,
+                ));
+            }
+        }
+    }
+    if keys.is_empty() {
         bail!("no K3s cluster of the lab matches");
     }
     let store = SecretStore::open_default().context("cannot open labform's secret store")?;
     let mut configs = Vec::new();
     let mut missing = Vec::new();
-    for cluster in selected {
-        let key = kubeconfig_store_key(&plan.scope, &cluster.name).map_err(anyhow::Error::msg)?;
+    for (cluster, key) in keys {
         match store
             .get(&key)
             .context("cannot read labform's secret store")?
@@ -89,7 +114,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 &format!("labform's secret store ({})", key.as_str()),
                 &text,
             )?),
-            None => missing.push(cluster.name.as_str()),
+            None => missing.push(cluster),
         }
     }
     if !missing.is_empty() {

@@ -73,7 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let store = SecretStore::open_default().context("cannot open labform's secret store")?;
     let ssh = labform_ssh_client(&store, &plan.scope)?;
-    let resolve = secret_resolver(&args.file);
+    let resolve = secret_resolver(&args.file, &store);
     let progress = ProgressLines::new(false);
     let context = ClusterContext {
         lab: &lab,

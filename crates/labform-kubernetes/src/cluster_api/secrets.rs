@@ -214,3 +214,34 @@ impl ClusterApi {
         Ok(changes)
     }
 }
+
+impl ClusterApi {
+    /// The keys and values of Secret `namespace/name`, or `None` when it does not exist.
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterApiError::Request`] when it cannot be read.
+    pub async fn read_secret(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, SecretString>>, ClusterApiError> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let secret = api.get_opt(name).await.map_err(|error| {
+            request_error(&format!("cannot read Secret {namespace}/{name}"), &error)
+        })?;
+        Ok(secret.map(|secret| {
+            secret
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(key, value)| {
+                    (
+                        key,
+                        SecretString::from(String::from_utf8_lossy(&value.0).into_owned()),
+                    )
+                })
+                .collect()
+        }))
+    }
+}

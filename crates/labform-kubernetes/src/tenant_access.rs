@@ -1,0 +1,170 @@
+//! What tenants get on a cluster whose central services they use (seed 000: GitLab, Vault and
+//! MinIO on the main cluster, used by every tenant):
+//!
+//! - a namespace `tenant-NAME` with a ServiceAccount bound to the `edit` ClusterRole there only,
+//!   and a service-account token Secret, from which apply makes the tenant's own kubeconfig
+//!   context on this cluster (handed out by `labform kubeconfig --tenant NAME`);
+//! - with MinIO: a MinIO user `tenant-NAME` limited by a policy to its own bucket `tenant-NAME`,
+//!   made by the MinIO chart's provisioning, with a password labform generates and keeps in its
+//!   secret store; the credentials are also put into the tenant's namespace, where the tenant's
+//!   own token can read them.
+//!
+//! GitLab and Vault accounts are not made by labform: their APIs need the services initialised
+//! first (Vault unsealed, GitLab's root token), which labform does not do. The manifests say so.
+
+use labform_model::{CentralService, LabFile, SecretRef};
+use labform_planner::plan::PlannedCluster;
+use serde_json::{Value, json};
+
+use crate::addons::RequiredSecret;
+
+/// One tenant's access to a cluster's services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantAccess {
+    /// The tenant.
+    pub tenant: String,
+    /// Its namespace on the cluster.
+    pub namespace: String,
+    /// Its ServiceAccount (in `namespace`).
+    pub service_account: String,
+    /// The Secret holding the ServiceAccount's token (in `namespace`).
+    pub token_secret: String,
+    /// The services it uses here.
+    pub services: Vec<CentralService>,
+}
+
+/// The tenants that use services of the cluster instance `cluster`, in lab order.
+pub fn tenants_using(lab: &LabFile, cluster: &PlannedCluster) -> Vec<TenantAccess> {
+    lab.tenants
+        .iter()
+        .filter_map(|tenant| {
+            let services: Vec<CentralService> = tenant
+                .uses
+                .iter()
+                .filter(|access| access.cluster == cluster.cluster)
+                .flat_map(|access| access.services.iter().copied())
+                .collect();
+            (!services.is_empty()).then(|| TenantAccess {
+                tenant: tenant.name.clone(),
+                namespace: format!("tenant-{}", tenant.name),
+                service_account: tenant.name.clone(),
+                token_secret: format!("{}-token", tenant.name),
+                services,
+            })
+        })
+        .collect()
+}
+
+/// The Kubernetes objects of every tenant's access: namespace, ServiceAccount, RoleBinding and
+/// token Secret.
+pub(crate) fn access_documents(access: &[TenantAccess]) -> Vec<Value> {
+    let mut documents = Vec::new();
+    for tenant in access {
+        let labels = json!({
+            "app.kubernetes.io/managed-by": "labform",
+            "labform.dev/tenant": tenant.tenant,
+        });
+        documents.push(json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": tenant.namespace, "labels": labels},
+        }));
+        documents.push(json!({
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": tenant.service_account, "namespace": tenant.namespace, "labels": labels},
+        }));
+        documents.push(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": format!("{}-edit", tenant.tenant), "namespace": tenant.namespace, "labels": labels},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+            "subjects": [{"kind": "ServiceAccount", "name": tenant.service_account, "namespace": tenant.namespace}],
+        }));
+        documents.push(json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/service-account-token",
+            "metadata": {
+                "name": tenant.token_secret,
+                "namespace": tenant.namespace,
+                "labels": labels,
+                "annotations": {"kubernetes.io/service-account.name": tenant.service_account},
+            },
+        }));
+    }
+    documents
+}
+
+/// The secret-store key of the MinIO password of `tenant` on cluster instance `cluster`;
+/// `generated/` keys are made by labform on first use.
+pub fn minio_password_key(scope: &str, cluster: &str, tenant: &str) -> String {
+    format!("generated/minio/{scope}/{cluster}/{tenant}")
+}
+
+/// MinIO chart values for the tenants that use MinIO (`users`, `policies`, `buckets`) and the
+/// Secrets apply makes for them.
+pub(crate) fn minio_tenants(
+    scope: &str,
+    cluster: &str,
+    access: &[TenantAccess],
+) -> (Value, Vec<RequiredSecret>) {
+    let mut users = Vec::new();
+    let mut policies = Vec::new();
+    let mut buckets = Vec::new();
+    let mut secrets = Vec::new();
+    for tenant in access
+        .iter()
+        .filter(|tenant| tenant.services.contains(&CentralService::Minio))
+    {
+        let name = format!("tenant-{}", tenant.tenant);
+        let password = SecretRef::Store(minio_password_key(scope, cluster, &tenant.tenant));
+        let secret_name = format!("minio-{name}");
+        users.push(json!({
+            "accessKey": name,
+            "existingSecret": secret_name,
+            "existingSecretKey": "secretKey",
+            "policy": name,
+        }));
+        policies.push(json!({
+            "name": name,
+            "statements": [{
+                "resources": [format!("arn:aws:s3:::{name}"), format!("arn:aws:s3:::{name}/*")],
+                "actions": ["s3:*"],
+            }],
+        }));
+        buckets.push(json!({"name": name, "policy": "none", "purge": false}));
+        secrets.push(RequiredSecret {
+            namespace: "minio".to_owned(),
+            name: secret_name,
+            key: "secretKey".to_owned(),
+            from: password.clone(),
+            literals: vec![("accessKey".to_owned(), name.clone())],
+            labels: Vec::new(),
+            purpose: format!("MinIO user of tenant {}", tenant.tenant),
+        });
+        secrets.push(RequiredSecret {
+            namespace: tenant.namespace.clone(),
+            name: "minio-credentials".to_owned(),
+            key: "secretKey".to_owned(),
+            from: password,
+            literals: vec![
+                ("accessKey".to_owned(), name.clone()),
+                ("bucket".to_owned(), name.clone()),
+                (
+                    "endpoint".to_owned(),
+                    "http://minio.minio.svc:9000".to_owned(),
+                ),
+            ],
+            labels: Vec::new(),
+            purpose: format!(
+                "tenant {}'s own copy of its MinIO credentials",
+                tenant.tenant
+            ),
+        });
+    }
+    (
+        json!({"users": users, "policies": policies, "buckets": buckets}),
+        secrets,
+    )
+}
