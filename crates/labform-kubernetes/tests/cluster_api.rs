@@ -665,7 +665,12 @@ async fn secrets_are_made_updated_and_removed_and_only_labform_s() {
     sim.put_object(
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "cert-manager"}}),
     );
-    // A Secret someone else made, in a namespace labform uses.
+    // A Secret labform declares in a manifest (a tenant's token), and one someone else made.
+    sim.put_object(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "alice-token", "namespace": "cert-manager",
+                     "labels": {"app.kubernetes.io/managed-by": "labform"}},
+    }));
     sim.put_object(json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "theirs", "namespace": "cert-manager"},
@@ -732,5 +737,9 @@ async fn secrets_are_made_updated_and_removed_and_only_labform_s() {
     assert!(
         sim.object_exists("v1", "Secret", "cert-manager", "theirs"),
         "a Secret labform did not make is never touched"
+    );
+    assert!(
+        sim.object_exists("v1", "Secret", "cert-manager", "alice-token"),
+        "a Secret of labform's manifests is not this code's to delete"
     );
 }

@@ -1,8 +1,8 @@
 //! The Kubernetes Secrets apply makes from the lab's secret references before the add-ons that
 //! read them ([`crate::RequiredSecret`]): created when missing, updated when a value or label
-//! differs, left alone when equal, and deleted when the lab no longer needs them. labform's
-//! Secrets carry the label `app.kubernetes.io/managed-by: labform`; no other Secret is ever
-//! changed or deleted. Namespaces they need are created (with the same label) when missing.
+//! differs, left alone when equal, and deleted when the lab no longer needs them. They carry the
+//! labels `app.kubernetes.io/managed-by: labform` and `labform.dev/secret: from-lab-reference`;
+//! only Secrets with the second are ever deleted here. Namespaces they need are created (with the same label) when missing.
 //!
 //! Values are [`SecretString`]s until they are encoded into the request body; nothing here
 //! prints, logs or puts them into an error.
@@ -19,6 +19,10 @@ use crate::cluster_api::{ClusterApi, ClusterApiError, request_error};
 
 /// The label that marks what labform made.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "labform");
+
+/// The label that marks the Secrets made here (other objects labform declares in manifests,
+/// such as a tenant's ServiceAccount token Secret, are not this code's to delete).
+pub const FROM_REFERENCE: (&str, &str) = ("labform.dev/secret", "from-lab-reference");
 
 /// A Secret as the lab wants it.
 pub struct WantedSecret {
@@ -67,6 +71,7 @@ impl SecretChanges {
 fn labels_of(wanted: &WantedSecret) -> BTreeMap<String, String> {
     let mut labels = wanted.labels.clone();
     labels.insert(MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned());
+    labels.insert(FROM_REFERENCE.0.to_owned(), FROM_REFERENCE.1.to_owned());
     labels
 }
 
@@ -186,7 +191,7 @@ impl ClusterApi {
             .map(|secret| (secret.namespace.clone(), secret.name.clone()))
             .collect();
         let all: Api<Secret> = Api::all(self.client.clone());
-        let selector = format!("{}={}", MANAGED_BY.0, MANAGED_BY.1);
+        let selector = format!("{}={}", FROM_REFERENCE.0, FROM_REFERENCE.1);
         let managed = all
             .list(&ListParams::default().labels(&selector))
             .await
