@@ -90,8 +90,9 @@ pub fn reset_script() -> String {
         ));
     }
     script.push_str(
-        "# Containers outlive the service (KillMode=process): stop their shims.\n\
-         for pid in $(pgrep -f 'containerd-shim.*k3s' 2>/dev/null); do kill -9 \"$pid\" 2>/dev/null || true; done\n\
+        "# Containers outlive the service (KillMode=process): stop their shims. ([c] keeps the\n\
+         # pattern from matching this script's own command line.)\n\
+         for pid in $(pgrep -f '[c]ontainerd-shim.*/run/k3s/' 2>/dev/null); do kill -9 \"$pid\" 2>/dev/null || true; done\n\
          # Mounts under K3s's and the kubelet's directories, deepest first.\n\
          awk '$2 ~ \"^/(run/k3s|var/lib/kubelet|var/lib/rancher/k3s)\" {print $2}' /proc/self/mounts | sort -r | while read -r mount; do umount -l \"$mount\" 2>/dev/null || true; done\n\
          for link in cni0 flannel.1 flannel-v6.1 kube-ipvs0 flannel-wg flannel-wg-v6 cilium_host cilium_net cilium_vxlan vxlan.calico; do ip link delete \"$link\" 2>/dev/null || true; done\n\
@@ -109,6 +110,34 @@ pub fn reset_script() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reset_script_does_not_kill_itself() {
+        // pgrep -f matches whole command lines, including `sh -c SCRIPT`'s own: the pattern
+        // must match a shim's command line but not the script's text.
+        let script = reset_script();
+        let pattern = script
+            .lines()
+            .find_map(|line| line.split("pgrep -f '").nth(1))
+            .and_then(|rest| rest.split('\'').next())
+            .expect("the script kills shims with pgrep -f");
+        let matches = |text: &str| {
+            let mut grep = std::process::Command::new("grep")
+                .args(["-cE", pattern])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("grep runs");
+            std::io::Write::write_all(&mut grep.stdin.take().expect("stdin"), text.as_bytes())
+                .expect("write");
+            let output = grep.wait_with_output().expect("grep ends");
+            String::from_utf8_lossy(&output.stdout).trim() != "0"
+        };
+        assert!(!matches(&script.replace('\n', " ")), "{pattern}");
+        assert!(matches(
+            "/var/lib/rancher/k3s/data/abc/bin/containerd-shim-runc-v2 -namespace k8s.io -id 1 -address /run/k3s/containerd/containerd.sock"
+        ));
+    }
 
     #[test]
     fn units_and_reset_script() {
