@@ -520,6 +520,35 @@ impl Work<'_> {
         }
     }
 
+    /// Waits until `node`'s kubelet reports the cluster's planned version: the upgrade took.
+    async fn wait_for_version(
+        &self,
+        api: &ClusterApi,
+        node: &ClusterNode,
+    ) -> Result<(), ClusterError> {
+        let deadline = tokio::time::Instant::now() + self.context.options.ready_timeout;
+        loop {
+            let versions = api
+                .node_versions()
+                .await
+                .map_err(self.api_error(format!("reading the version of {}", node.name)))?;
+            let reported = versions.get(&node.name).cloned().unwrap_or_default();
+            if reported == self.cluster.version {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(self.unsupported(format!(
+                    "{} is Ready again but its kubelet reports {} instead of {} after the upgrade; it stays cordoned (check that the release files are of {})",
+                    node.name,
+                    if reported.is_empty() { "no version" } else { &reported },
+                    self.cluster.version,
+                    self.cluster.version
+                )));
+            }
+            tokio::time::sleep(self.context.options.poll).await;
+        }
+    }
+
     /// Converges one node; returns whether it changed and whether it was upgraded.
     async fn converge_node(
         &self,
@@ -565,6 +594,7 @@ impl Work<'_> {
         if upgrade {
             let api = api.expect("checked");
             self.wait_ready(api, &[node], &[]).await?;
+            self.wait_for_version(api, node).await?;
             api.uncordon(&node.name)
                 .await
                 .map_err(self.api_error(format!("uncordoning {}", node.name)))?;
