@@ -1647,9 +1647,14 @@ fn addon_detail(
         }
         AddonKind::ExternalSecrets => {
             let external = addons.external_secrets.as_ref().expect("enabled");
-            let provider = match external.provider {
-                labform_model::addons::SecretProvider::Bitwarden => "Bitwarden Secrets Manager",
-                labform_model::addons::SecretProvider::Vault => "Vault",
+            let provider = match (external.provider, &external.project_id) {
+                (labform_model::addons::SecretProvider::Bitwarden, Some(project)) => {
+                    format!("Bitwarden Secrets Manager project {project}")
+                }
+                (labform_model::addons::SecretProvider::Bitwarden, None) => {
+                    "Bitwarden Secrets Manager".to_owned()
+                }
+                (labform_model::addons::SecretProvider::Vault, _) => "Vault".to_owned(),
             };
             format!(
                 "ClusterSecretStore from {provider} (token {})",
