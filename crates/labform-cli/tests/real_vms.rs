@@ -729,6 +729,30 @@ fn a_lab_on_real_virtual_machines() {
     );
 }
 
+/// A directory with a stand-in for a K3s release of `version` (K3s itself cannot be downloaded
+/// here): a `k3s` script that reports the version and fails to run anything, and its checksum
+/// list. Returns the directory and the script's SHA-256.
+fn stand_in_release(directory: &Path, name: &str, version: &str) -> (PathBuf, String) {
+    let release = directory.join(name);
+    std::fs::create_dir_all(&release).unwrap();
+    let binary = format!(
+        "#!/bin/sh\n\
+         # A stand-in for the K3s binary, which cannot be downloaded here: not K3s.\n\
+         if [ \"$1\" = --version ]; then echo 'k3s version {version} (stand-in)'; exit 0; fi\n\
+         echo \"stand-in for K3s: cannot run '$1' here\" >&2\n\
+         exit 1\n"
+    );
+    std::fs::write(release.join("k3s"), binary).unwrap();
+    let digest = run("sha256sum", &[release.join("k3s").to_str().unwrap()]);
+    let digest = digest.split_whitespace().next().unwrap().to_owned();
+    std::fs::write(
+        release.join("sha256sum-amd64.txt"),
+        format!("{digest}  k3s\n"),
+    )
+    .unwrap();
+    (release, digest)
+}
+
 /// Processes killed on drop (the API bridge into the namespace).
 struct Children(Vec<Child>);
 
@@ -843,21 +867,28 @@ fn k3s_on_the_nodes(directory: &Path, simulator: &Simulator, netns: &str, key: &
         assert!(ok && output.contains("already as planned"), "{output}");
         return;
     }
-    let stand_in = directory.join("k3s-stand-in");
-    std::fs::create_dir_all(&stand_in).unwrap();
-    let binary = "#!/bin/sh\n\
-        # A stand-in for the K3s binary, which cannot be downloaded here: not K3s.\n\
-        if [ \"$1\" = --version ]; then echo 'k3s version v1.31.4+k3s1 (stand-in)'; exit 0; fi\n\
-        echo \"stand-in for K3s: cannot run '$1' here\" >&2\n\
-        exit 1\n";
-    std::fs::write(stand_in.join("k3s"), binary).unwrap();
-    let digest = run("sha256sum", &[stand_in.join("k3s").to_str().unwrap()]);
-    let digest = digest.split_whitespace().next().unwrap().to_owned();
-    std::fs::write(
-        stand_in.join("sha256sum-amd64.txt"),
-        format!("{digest}  k3s\n"),
-    )
-    .unwrap();
+    // A release of another version: installed, refused before any service starts.
+    let (other, _) = stand_in_release(directory, "k3s-other-version", "v1.30.0+k3s1");
+    let (ok, output) = apply_in_namespace(directory, simulator, netns, &other, Some("30"));
+    assert!(
+        !ok,
+        "a binary of another version fails the apply:\n{output}"
+    );
+    assert!(
+        output.contains(
+            "node k-server-0: the K3s binary installed reports v1.30.0+k3s1 but the lab asks for v1.31.4+k3s1"
+        ),
+        "{output}"
+    );
+    let state = ssh_eventually(
+        netns,
+        key,
+        SERVER_ADDRESS,
+        "sudo systemctl is-active k3s.service || true",
+    );
+    assert_ne!(state.trim(), "active", "the service was not started");
+
+    let (stand_in, digest) = stand_in_release(directory, "k3s-stand-in", "v1.31.4+k3s1");
     // Without a shorter limit this would wait ten minutes for the stand-in.
     let (ok, output) = apply_in_namespace(directory, simulator, netns, &stand_in, Some("30"));
     assert!(!ok, "a server that never starts fails the apply:\n{output}");

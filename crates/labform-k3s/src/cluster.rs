@@ -588,7 +588,7 @@ impl Work<'_> {
                 ServiceAction::Keep => format!("update {} file(s)", changes.uploads.len()),
             },
         );
-        node::apply_changes(session, &node.install, &changes)
+        node::apply_changes(session, &node.install, &changes, &self.cluster.version)
             .await
             .map_err(self.node_error(format!("installing K3s on {}", node.name)))?;
         if upgrade {

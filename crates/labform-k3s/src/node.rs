@@ -276,12 +276,14 @@ pub async fn read_facts(session: &Session, install: &NodeInstall) -> Result<Node
     Ok(parse_facts(&String::from_utf8_lossy(&output.stdout)))
 }
 
-/// Carries out `changes` on the node. The service is started without waiting for it (K3s's
-/// readiness is checked through the Kubernetes API afterwards).
+/// Carries out `changes` on the node. A new binary must report `version` before the service
+/// (re)starts. The service is started without waiting for it (K3s's readiness is checked
+/// through the Kubernetes API afterwards).
 pub async fn apply_changes(
     session: &Session,
     install: &NodeInstall,
     changes: &NodeChanges,
+    version: &str,
 ) -> Result<(), NodeError> {
     for path in &changes.uploads {
         let file = install
@@ -292,6 +294,18 @@ pub async fn apply_changes(
         session
             .upload_as_root(&file.path, file.contents.bytes(), file.mode)
             .await?;
+    }
+    if changes.uploads.iter().any(|path| path == BINARY_PATH) {
+        let reported = installed_version(session).await?;
+        if reported.as_deref() != Some(version) {
+            return Err(NodeError::Unexpected {
+                node: install.node.clone(),
+                detail: format!(
+                    "the K3s binary installed reports {} but the lab asks for {version}; the service was not (re)started\n  hint: give release files of {version} (--k3s-artifacts), or change the cluster's version",
+                    reported.as_deref().unwrap_or("no version")
+                ),
+            });
+        }
     }
     let unit = install.service.unit();
     let mut commands = Vec::new();
