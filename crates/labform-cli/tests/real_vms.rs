@@ -269,6 +269,11 @@ fn labform(directory: &Path, simulator: &Simulator, command: &str) -> (bool, Str
         .env_remove("LABFORM_PVE_TOKEN")
         .output()
         .expect("labform runs");
+    outcome(&output)
+}
+
+/// Whether a command succeeded, and what it printed (standard output, then standard error).
+fn outcome(output: &std::process::Output) -> (bool, String) {
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -824,12 +829,7 @@ fn apply_in_namespace(
         .env_remove("LABFORM_PVE_TOKEN")
         .output()
         .expect("labform runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    outcome(&output)
 }
 
 /// The cluster phase on the real VMs. With `LABFORM_K3S_ARTIFACTS` (a directory with a K3s
