@@ -770,8 +770,7 @@ impl Drop for Children {
     }
 }
 
-/// `labform apply` run inside the namespace (where the VMs are), reaching the simulator's API on
-/// the host's loopback through a Unix socket bridged by socat on both sides.
+/// `labform apply` run inside the namespace (where the VMs are); see [`in_namespace`].
 fn apply_in_namespace(
     directory: &Path,
     simulator: &Simulator,
@@ -779,6 +778,39 @@ fn apply_in_namespace(
     artifacts: &Path,
     cluster_timeout: Option<&str>,
 ) -> (bool, String) {
+    let journal = directory.join("journal.sqlite");
+    let kubeconfig = directory.join("kubeconfig");
+    let extra = [
+        "--yes",
+        "--journal",
+        journal.to_str().unwrap(),
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ];
+    let (status, text) = in_namespace(
+        directory,
+        simulator,
+        netns,
+        artifacts,
+        cluster_timeout,
+        "apply",
+        &extra,
+    );
+    (status == Some(0), text)
+}
+
+/// `labform COMMAND` run inside the namespace (where the VMs are), reaching the simulator's API
+/// on the host's loopback through a Unix socket bridged by socat on both sides. Returns the exit
+/// code and what it printed.
+fn in_namespace(
+    directory: &Path,
+    simulator: &Simulator,
+    netns: &str,
+    artifacts: &Path,
+    cluster_timeout: Option<&str>,
+    command: &str,
+    extra: &[&str],
+) -> (Option<i32>, String) {
     let port = simulator.url.rsplit(':').next().unwrap().to_owned();
     let socket = directory.join("api.sock");
     let _ = std::fs::remove_file(&socket);
@@ -812,15 +844,11 @@ fn apply_in_namespace(
             "exec",
             netns,
             env!("CARGO_BIN_EXE_labform"),
-            "apply",
+            command,
         ])
         .args(["--proxmox", "https://127.0.0.1:8006", "--fingerprint"])
         .arg(&simulator.fingerprint)
-        .arg("--yes")
-        .arg("--journal")
-        .arg(directory.join("journal.sqlite"))
-        .arg("--kubeconfig")
-        .arg(directory.join("kubeconfig"))
+        .args(extra)
         .arg(directory.join("lab.yaml"))
         .env("LABFORM_K3S_ARTIFACTS", artifacts)
         .env("LABFORM_PVE_USER", "root@pam")
@@ -829,7 +857,8 @@ fn apply_in_namespace(
         .env_remove("LABFORM_PVE_TOKEN")
         .output()
         .expect("labform runs");
-    outcome(&output)
+    let (_, text) = outcome(&output);
+    (output.status.code(), text)
 }
 
 /// The cluster phase on the real VMs. With `LABFORM_K3S_ARTIFACTS` (a directory with a K3s
@@ -939,6 +968,32 @@ fn k3s_on_the_nodes(directory: &Path, simulator: &Simulator, netns: &str, key: &
         "test -e /usr/local/bin/k3s && echo present || echo absent",
     );
     assert_eq!(agent.trim(), "absent");
+    // Drift: what apply would change on each node, found over SSH, nothing changed. The server
+    // runs a failing service; the agent has nothing yet; a hand edit shows up by name.
+    ssh_eventually(
+        netns,
+        key,
+        SERVER_ADDRESS,
+        "echo '# a hand edit' | sudo tee -a /etc/rancher/k3s/config.yaml > /dev/null",
+    );
+    let (code, drift) = in_namespace(directory, simulator, netns, &stand_in, None, "drift", &[]);
+    assert_eq!(code, Some(2), "drift found:\n{drift}");
+    assert!(
+        drift.contains(
+            "cluster k, node k-server-0:\n  files differ or are missing: /etc/rancher/k3s/config.yaml\n"
+        ),
+        "{drift}"
+    );
+    assert!(drift.contains("cluster k, node k-agent-0:\n  files differ or are missing: /usr/local/bin/k3s, /etc/rancher/k3s/config.yaml, /etc/rancher/k3s/token, /etc/systemd/system/k3s-agent.service\n"), "{drift}");
+    assert!(drift.contains("2 K3s node(s) differ"), "{drift}");
+    let edited = ssh_eventually(
+        netns,
+        key,
+        SERVER_ADDRESS,
+        "sudo tail -n 1 /etc/rancher/k3s/config.yaml",
+    );
+    assert_eq!(edited.trim(), "# a hand edit", "drift changes nothing");
+
     // The join token never appears in what labform printed.
     let token = ssh_eventually(
         netns,

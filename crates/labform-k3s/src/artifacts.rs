@@ -254,6 +254,58 @@ fn from_directory(directory: &Path, version: &str) -> Result<K3sArtifacts, Artif
     })
 }
 
+/// The digests of the release `version` from `source` without its contents, for comparing
+/// what nodes have (drift): only the checksum list is read (and, for a directory, which image
+/// archive it holds). The files' contents are empty; never install these.
+pub async fn digests_only(
+    source: &ArtifactSource,
+    version: &str,
+) -> Result<K3sArtifacts, ArtifactError> {
+    let (list_origin, text, images) = match source {
+        ArtifactSource::Directory(directory) => {
+            let list = directory.join(CHECKSUM_LIST);
+            let text = String::from_utf8_lossy(&read(&list)?).into_owned();
+            let images = IMAGE_ARCHIVES
+                .into_iter()
+                .find(|name| directory.join(name).exists());
+            (list.display().to_string(), text, images)
+        }
+        ArtifactSource::Releases { base, images } => {
+            check_address(base)?;
+            let client =
+                reqwest::Client::builder()
+                    .build()
+                    .map_err(|source| ArtifactError::Download {
+                        url: base.clone(),
+                        source: Box::new(source),
+                    })?;
+            let url = release_address(base, version, CHECKSUM_LIST);
+            let text = String::from_utf8_lossy(&download(&client, &url).await?).into_owned();
+            (url, text, images.then_some(IMAGE_ARCHIVES[0]))
+        }
+    };
+    let checksums = parse_checksums(&text);
+    let listed = |name: &str| -> Result<VerifiedFile, ArtifactError> {
+        let sha256 = checksums
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ArtifactError::NotListed {
+                list: list_origin.clone(),
+                file: name.to_owned(),
+            })?;
+        Ok(VerifiedFile {
+            name: name.to_owned(),
+            contents: Arc::new(Vec::new()),
+            sha256,
+        })
+    };
+    Ok(K3sArtifacts {
+        version: version.to_owned(),
+        binary: listed(BINARY)?,
+        images: images.map(listed).transpose()?,
+    })
+}
+
 /// `+` in a K3s version is written `%2B` in release addresses.
 fn release_address(base: &str, version: &str, file: &str) -> String {
     format!("{base}/{}/{file}", version.replace('+', "%2B"))

@@ -400,15 +400,7 @@ impl Work<'_> {
     /// lab's references.
     fn addons(&self) -> Result<(Vec<Manifest>, Vec<WantedSecret>), ClusterError> {
         let context = self.context;
-        let manifests = addon_manifests(context.lab, self.cluster)
-            .map_err(|error| self.unsupported(error.to_string()))?;
-        let mut wanted = Vec::new();
-        for (index, file) in manifests.files.iter().enumerate() {
-            let text = file
-                .to_yaml(&self.cluster.name)
-                .map_err(|error| self.unsupported(error.to_string()))?;
-            wanted.push(Manifest::new(index, &file.name, text));
-        }
+        let (wanted, manifests) = self.manifests()?;
         let mut secrets: Vec<WantedSecret> = Vec::new();
         for required in &manifests.secrets {
             let value = (context.resolve_secret)(&required.from).map_err(|reason| {
@@ -441,6 +433,22 @@ impl Work<'_> {
             secret.labels.extend(required.labels.iter().cloned());
         }
         Ok((wanted, secrets))
+    }
+
+    /// The add-on manifest files in apply order, and what they were rendered from.
+    fn manifests(
+        &self,
+    ) -> Result<(Vec<Manifest>, labform_kubernetes::AddonManifests), ClusterError> {
+        let manifests = addon_manifests(self.context.lab, self.cluster)
+            .map_err(|error| self.unsupported(error.to_string()))?;
+        let mut wanted = Vec::new();
+        for (index, file) in manifests.files.iter().enumerate() {
+            let text = file
+                .to_yaml(&self.cluster.name)
+                .map_err(|error| self.unsupported(error.to_string()))?;
+            wanted.push(Manifest::new(index, &file.name, text));
+        }
+        Ok((wanted, manifests))
     }
 
     /// Brings the add-on manifests of `servers` to `wanted`; records what was written and the
@@ -847,4 +855,96 @@ pub fn login_client(
     let pair = StoredHostKeys::new(store, scope).login_key()?;
     let key = labform_ssh::ClientKey::from_openssh(pair.private_openssh())?;
     Ok(SshClient::new(key, options))
+}
+
+/// How one node differs from what labform would put there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeDrift {
+    /// The node.
+    pub node: String,
+    /// Managed files that differ or are missing.
+    pub files: Vec<String>,
+    /// The service's state when it does not run (`failed`, `inactive`).
+    pub service: Option<String>,
+    /// Add-on manifests (servers) that differ or are missing.
+    pub manifests: Vec<String>,
+    /// labform manifests the lab no longer has.
+    pub extra_manifests: Vec<String>,
+    /// Why the node could not be looked at.
+    pub unreachable: Option<String>,
+}
+
+impl NodeDrift {
+    /// Whether anything differs (or the node could not be checked).
+    pub fn drifted(&self) -> bool {
+        !(self.files.is_empty()
+            && self.service.is_none()
+            && self.manifests.is_empty()
+            && self.extra_manifests.is_empty()
+            && self.unreachable.is_none())
+    }
+}
+
+/// Compares every node of `cluster` with what labform would put there, changing nothing. Nodes
+/// that do not answer SSH within the options' SSH limit are reported as unreachable. `artifacts`
+/// may be [`crate::artifacts::digests_only`]: only the digests are compared.
+pub async fn drift(
+    context: &ClusterContext<'_>,
+    cluster: &PlannedCluster,
+    artifacts: &K3sArtifacts,
+) -> Result<Vec<NodeDrift>, ClusterError> {
+    let work = Work { context, cluster };
+    if cluster.distribution != "k3s" {
+        return Ok(Vec::new());
+    }
+    let nodes = work.nodes(artifacts)?;
+    let (wanted, _) = work.manifests()?;
+    let mut report = Vec::new();
+    for node in &nodes {
+        let mut drift = NodeDrift {
+            node: node.name.clone(),
+            files: Vec::new(),
+            service: None,
+            manifests: Vec::new(),
+            extra_manifests: Vec::new(),
+            unreachable: None,
+        };
+        let session = match work.connect(node).await {
+            Ok(session) => session,
+            Err(error) => {
+                let mut text = error.to_string();
+                let mut source = std::error::Error::source(&error);
+                while let Some(cause) = source {
+                    text = format!("{text}: {cause}");
+                    source = cause.source();
+                }
+                drift.unreachable = Some(text);
+                report.push(drift);
+                continue;
+            }
+        };
+        let facts = node::read_facts(&session, &node.install)
+            .await
+            .map_err(work.node_error(format!("reading the K3s files of {}", node.name)))?;
+        let changes = node::changes(&node.install, &facts);
+        drift.files = changes.uploads;
+        if !facts.running() {
+            drift.service = Some(if facts.active.is_empty() {
+                "unknown".to_owned()
+            } else {
+                facts.active.clone()
+            });
+        }
+        if node.role != NodeRole::Agent {
+            let present = delivery::present(&session).await.map_err(
+                work.node_error(format!("listing the add-on manifests on {}", node.name)),
+            )?;
+            let delivery = delivery::changes(&wanted, &present);
+            drift.manifests = delivery.write;
+            drift.extra_manifests = delivery.remove;
+        }
+        let _ = session.close().await;
+        report.push(drift);
+    }
+    Ok(report)
 }

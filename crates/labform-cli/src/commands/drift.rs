@@ -1,8 +1,13 @@
-//! `labform drift FILE`: changes made on Proxmox by hand to VMs this lab owns, field by field.
-//! Exit 0 without drift, 2 with drift (the lab's own pending changes are listed, not counted).
+//! `labform drift FILE`: changes made on Proxmox by hand to VMs this lab owns, field by field;
+//! then, over SSH, every K3s node's files, service and add-on manifests that differ from what
+//! apply would put there (nothing is changed). Exit 0 without drift, 2 with drift (the lab's
+//! own pending VM changes are listed, not counted).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
 
 use labform_planner::reconcile::VmAction;
 
@@ -20,6 +25,13 @@ pub struct Args {
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,
+    /// K3s release files to compare node binaries with (as for apply); only the release's
+    /// checksum list is read.
+    #[arg(long, env = "LABFORM_K3S_ARTIFACTS", value_name = "DIR|URL")]
+    pub k3s_artifacts: Option<String>,
+    /// Look at the VMs only, not at the K3s nodes.
+    #[arg(long)]
+    pub skip_clusters: bool,
 }
 
 /// Runs the command.
@@ -43,15 +55,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 pending += 1;
             }
         }
-        if args.json {
-            let value = serde_json::json!({
-                "drift": drifted.iter().map(|(change, fields)| serde_json::json!({
-                    "name": change.name, "vm_id": change.vm_id, "node": change.node, "fields": fields,
-                })).collect::<Vec<_>>(),
-                "lab_changes_pending": pending,
-            });
-            println!("{}", serde_json::to_string_pretty(&value).expect("serialisable"));
-        } else {
+        let mut value = serde_json::json!({
+            "drift": drifted.iter().map(|(change, fields)| serde_json::json!({
+                "name": change.name, "vm_id": change.vm_id, "node": change.node, "fields": fields,
+            })).collect::<Vec<_>>(),
+            "lab_changes_pending": pending,
+        });
+        if !args.json {
             for (change, fields) in &drifted {
                 println!("{} ({}) on {}:", change.name, change.vm_id, change.node);
                 for field in fields {
@@ -66,12 +76,132 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if drifted.is_empty() {
                 println!("No drift on {}.", against.connected.description);
             } else {
-                println!("{} VM(s) drifted; `labform apply` puts them back.", drifted.len());
+                println!(
+                    "{} VM(s) drifted; `labform apply` puts them back.",
+                    drifted.len()
+                );
             }
             if pending > 0 {
-                println!("{pending} change(s) from the lab itself are waiting for `labform apply`.");
+                println!(
+                    "{pending} change(s) from the lab itself are waiting for `labform apply`."
+                );
             }
         }
-        Ok(if drifted.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        let nodes_drifted = if args.skip_clusters || args.target.sim {
+            0
+        } else {
+            let (count, clusters) = clusters_drift(&args, &against.lab, &against.plan).await?;
+            value["clusters"] = clusters;
+            count
+        };
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).expect("serialisable")
+            );
+        }
+        Ok(if drifted.is_empty() && nodes_drifted == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        })
     })
+}
+
+/// Prints how the K3s nodes differ from what apply would put there (unless `--json`); returns
+/// how many do, and the same as JSON.
+async fn clusters_drift(
+    args: &Args,
+    lab: &labform_model::LabFile,
+    plan: &labform_planner::Plan,
+) -> anyhow::Result<(usize, serde_json::Value)> {
+    use labform_k3s::artifacts::{ArtifactSource, digests_only};
+    use labform_k3s::cluster::{ClusterContext, drift};
+
+    let clusters: Vec<_> = plan
+        .clusters
+        .iter()
+        .filter(|cluster| cluster.distribution == "k3s")
+        .collect();
+    if clusters.is_empty() {
+        return Ok((0, serde_json::json!([])));
+    }
+    let store = labform_secrets::SecretStore::open_default()
+        .context("cannot open labform's secret store")?;
+    let source = match &args.k3s_artifacts {
+        Some(text) => ArtifactSource::parse(text)?,
+        None => ArtifactSource::official(),
+    };
+    let ssh = crate::clusters::labform_ssh_client(&store, &plan.scope)?;
+    let resolve = crate::clusters::secret_resolver(&args.file, &store);
+    let progress = crate::clusters::ProgressLines::new(false);
+    let mut options = crate::clusters::cluster_options();
+    // Looking, not waiting for nodes to boot.
+    options.ssh_ready_timeout = options.ssh_ready_timeout.min(Duration::from_secs(30));
+    let context = ClusterContext {
+        lab,
+        plan,
+        store: &store,
+        ssh: &ssh,
+        resolve_secret: &resolve,
+        options,
+        progress: &progress,
+    };
+    let mut drifted = 0;
+    let mut report = Vec::new();
+    for cluster in clusters {
+        let artifacts = digests_only(&source, &cluster.version)
+            .await
+            .with_context(|| format!("cannot read the checksums of K3s {}", cluster.version))?;
+        let nodes = drift(&context, cluster, &artifacts)
+            .await
+            .map_err(|error| anyhow::anyhow!(crate::error_chain(&error)))?;
+        for node in nodes.iter().filter(|node| node.drifted()) {
+            drifted += 1;
+            if args.json {
+                continue;
+            }
+            println!("cluster {}, node {}:", cluster.name, node.node);
+            if let Some(reason) = &node.unreachable {
+                println!("  not reachable: {reason}");
+            }
+            if !node.files.is_empty() {
+                println!("  files differ or are missing: {}", node.files.join(", "));
+            }
+            if let Some(state) = &node.service {
+                println!("  K3s service is {state}, not running");
+            }
+            if !node.manifests.is_empty() {
+                println!(
+                    "  add-on manifests differ or are missing: {}",
+                    node.manifests.join(", ")
+                );
+            }
+            if !node.extra_manifests.is_empty() {
+                println!(
+                    "  add-on manifests the lab no longer has: {}",
+                    node.extra_manifests.join(", ")
+                );
+            }
+        }
+        report.push(serde_json::json!({
+            "cluster": cluster.name,
+            "nodes": nodes.iter().filter(|node| node.drifted()).map(|node| serde_json::json!({
+                "node": node.node,
+                "files": node.files,
+                "service": node.service,
+                "manifests": node.manifests,
+                "extra_manifests": node.extra_manifests,
+                "unreachable": node.unreachable,
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    if !args.json {
+        if drifted == 0 {
+            println!("The K3s nodes are as labform would make them.");
+        } else {
+            println!("{drifted} K3s node(s) differ; `labform apply` puts them back.");
+        }
+    }
+    Ok((drifted, serde_json::Value::Array(report)))
 }
