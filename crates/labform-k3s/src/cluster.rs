@@ -26,7 +26,7 @@ use crate::artifacts::K3sArtifacts;
 use crate::delivery::{self, Manifest};
 use crate::error::{ClusterError, NodeError};
 use crate::kubeconfig::ClusterKubeconfig;
-use crate::node::{self, NodeInstall, NodeSecrets, ServiceAction};
+use crate::node::{self, NodeFacts, NodeInstall, NodeSecrets, ServiceAction};
 use crate::units::{SERVER_KUBECONFIG, Service};
 
 /// Limits of the cluster work.
@@ -557,16 +557,30 @@ impl Work<'_> {
         }
     }
 
-    /// Converges one node; returns whether it changed and whether it was upgraded.
+    /// What `node` has of its K3s files and service now.
+    async fn facts(
+        &self,
+        node: &ClusterNode,
+        session: &Session,
+    ) -> Result<NodeFacts, ClusterError> {
+        node::read_facts(session, &node.install)
+            .await
+            .map_err(self.node_error(format!("reading the K3s files of {}", node.name)))
+    }
+
+    /// Converges one node (with its `facts` when already read); returns whether it changed and
+    /// whether it was upgraded.
     async fn converge_node(
         &self,
         node: &ClusterNode,
         session: &Session,
         api: Option<&ClusterApi>,
+        facts: Option<NodeFacts>,
     ) -> Result<(bool, bool), ClusterError> {
-        let facts = node::read_facts(session, &node.install)
-            .await
-            .map_err(self.node_error(format!("reading the K3s files of {}", node.name)))?;
+        let facts = match facts {
+            Some(facts) => facts,
+            None => self.facts(node, session).await?,
+        };
         let changes = node::changes(&node.install, &facts);
         if changes.is_empty() {
             return Ok((false, false));
@@ -589,7 +603,11 @@ impl Work<'_> {
         self.report(
             &node.name,
             &match changes.service {
-                ServiceAction::Start => format!("install K3s {} and start", node.install_version()),
+                ServiceAction::Start => format!(
+                    "install K3s {} ({} file(s)) and start",
+                    self.cluster.version,
+                    changes.uploads.len()
+                ),
                 ServiceAction::Restart => {
                     format!("update {} file(s) and restart", changes.uploads.len())
                 }
@@ -609,16 +627,6 @@ impl Work<'_> {
             self.report(&node.name, "upgraded and uncordoned");
         }
         Ok((true, upgrade))
-    }
-}
-
-impl ClusterNode {
-    fn install_version(&self) -> String {
-        self.install.files[0]
-            .sha256
-            .chars()
-            .take(12)
-            .collect::<String>()
     }
 }
 
@@ -660,9 +668,7 @@ pub async fn converge(
     let mut outcome_changed = Vec::new();
     let mut upgraded = Vec::new();
     // The first server: the cluster exists once it runs.
-    let first_facts = node::read_facts(session_of(&first.name), &first.install)
-        .await
-        .map_err(work.node_error(format!("reading the K3s files of {}", first.name)))?;
+    let first_facts = work.facts(first, session_of(&first.name)).await?;
     let fresh = !first_facts.running();
     let mut api = None;
     if !fresh {
@@ -673,6 +679,7 @@ pub async fn converge(
             first,
             session_of(&first.name),
             api.as_ref().map(|(api, _)| api),
+            Some(first_facts),
         )
         .await?;
     if changed {
@@ -712,7 +719,7 @@ pub async fn converge(
     // Joining servers one at a time: etcd grows (and, when upgrading, keeps) its quorum.
     for server in servers.iter().skip(1) {
         let (changed, was_upgraded) = work
-            .converge_node(server, session_of(&server.name), Some(&api))
+            .converge_node(server, session_of(&server.name), Some(&api), None)
             .await?;
         if changed {
             outcome_changed.push(server.name.clone());
@@ -725,7 +732,7 @@ pub async fn converge(
     // Agents one at a time, so an upgrade never drains two at once.
     for agent in &agents {
         let (changed, was_upgraded) = work
-            .converge_node(agent, session_of(&agent.name), Some(&api))
+            .converge_node(agent, session_of(&agent.name), Some(&api), None)
             .await?;
         if changed {
             outcome_changed.push(agent.name.clone());
