@@ -285,12 +285,11 @@ impl Work<'_> {
             match self.context.ssh.connect(&node.target).await {
                 Ok(session) => break session,
                 Err(
-                    error @ (SshError::Connect { .. }
+                    SshError::Connect { .. }
                     | SshError::ConnectTimeout { .. }
                     | SshError::HostKeyMismatch { .. }
-                    | SshError::AuthenticationRefused { .. }),
+                    | SshError::AuthenticationRefused { .. },
                 ) if tokio::time::Instant::now() < deadline => {
-                    let _ = error;
                     tokio::time::sleep(Duration::from_secs(2)).await;
                 }
                 Err(error) => {
