@@ -200,3 +200,24 @@ fn a_missing_file_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn drift_on_the_built_in_simulator_is_one_json_document_without_nodes() {
+    // The in-process simulator starts empty: every VM is a pending change of the lab, not drift,
+    // and its VMs do not boot, so no K3s node is looked at.
+    let directory = tempfile::tempdir().unwrap();
+    let output = labform()
+        .args(["drift", "--sim", "--json", "../../examples/seed-001.yaml"])
+        .env("LABFORM_DATA_DIR", directory.path().join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let value: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON document");
+    assert_eq!(value["drift"], serde_json::json!([]));
+    assert!(
+        value["lab_changes_pending"].as_u64().unwrap() > 0,
+        "{value}"
+    );
+    assert!(value.get("clusters").is_none(), "{value}");
+}
