@@ -2,6 +2,8 @@
 //! in another process (`labform sim serve`, over HTTPS); every time, the next apply converges with
 //! no duplicate, no orphan and no half-configured VM, and a third apply has nothing to do.
 
+mod common;
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -44,25 +46,11 @@ fn start_simulator() -> Simulator {
         .stdout(Stdio::piped())
         .spawn()
         .expect("labform sim serve starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut url = None;
-    let mut fingerprint = None;
-    while url.is_none() || fingerprint.is_none() {
-        let line = lines
-            .next()
-            .expect("the simulator prints its address")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("Proxmox VE simulator listening on ") {
-            url = Some(rest.trim_end_matches("/api2/json").to_owned());
-        }
-        if let Some(rest) = line.strip_prefix("certificate SHA-256 fingerprint: ") {
-            fingerprint = Some(rest.to_owned());
-        }
-    }
+    let (url, fingerprint) = common::simulator_address(&mut child);
     Simulator {
         child,
-        url: url.unwrap(),
-        fingerprint: fingerprint.unwrap(),
+        url,
+        fingerprint,
     }
 }
 

@@ -11,6 +11,8 @@
 //! fails, never skips, when something is missing. Timings are recorded, never asserted: see
 //! `real-vms-benchmark.json` in the target directory (or `$LABFORM_REAL_VMS_BENCHMARK`).
 
+mod common;
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpListener;
 use std::os::unix::net::UnixStream;
@@ -193,26 +195,9 @@ fn start_simulator(cleanup: &mut Cleanup, image: &Path) -> Simulator {
         .stdout(Stdio::piped())
         .spawn()
         .expect("labform sim serve starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (url, fingerprint) = common::simulator_address(&mut child);
     cleanup.simulator = Some(child);
-    let mut url = None;
-    let mut fingerprint = None;
-    while url.is_none() || fingerprint.is_none() {
-        let line = lines
-            .next()
-            .expect("the simulator prints its address")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("Proxmox VE simulator listening on ") {
-            url = Some(rest.trim_end_matches("/api2/json").to_owned());
-        }
-        if let Some(rest) = line.strip_prefix("certificate SHA-256 fingerprint: ") {
-            fingerprint = Some(rest.to_owned());
-        }
-    }
-    Simulator {
-        url: url.unwrap(),
-        fingerprint: fingerprint.unwrap(),
-    }
+    Simulator { url, fingerprint }
 }
 
 fn lab_text(port: u16, checksum: &str, keys: &[String], memory: &str) -> String {
