@@ -136,20 +136,7 @@ fn the_validators_refuse_broken_manifests() {
             "      directorys:",
         ),
     ];
-    for (file, from, to) in breakages {
-        let path = cluster.join(file);
-        let original = std::fs::read_to_string(&path).expect("read");
-        assert!(original.contains(from), "{file} has no `{from}`");
-        std::fs::write(&path, original.replacen(from, to, 1)).expect("break");
-        let report = validate(directory.path());
-        assert!(
-            report.errors.iter().any(|error| error.contains(file)),
-            "the broken {file} passed: {:?}",
-            report.errors
-        );
-        std::fs::write(&path, original).expect("restore");
-    }
-    assert!(validate(directory.path()).errors.is_empty());
+    assert_each_breakage_is_caught(directory.path(), &cluster, &breakages);
 }
 
 #[test]
@@ -174,12 +161,22 @@ fn the_validators_refuse_a_broken_bitwarden_store_and_issuer() {
             "    secretNam: bitwarden-sdk-server-ca\n---",
         ),
     ];
-    for (file, from, to) in breakages {
+    assert_each_breakage_is_caught(directory.path(), &cluster, &breakages);
+}
+
+/// Breaks each file of `cluster` (in the render at `directory`) in turn by replacing `from` with
+/// `to`, and checks the validators report that file; the render is valid again afterwards.
+fn assert_each_breakage_is_caught(
+    directory: &std::path::Path,
+    cluster: &std::path::Path,
+    breakages: &[(&str, &str, &str)],
+) {
+    for &(file, from, to) in breakages {
         let path = cluster.join(file);
         let original = std::fs::read_to_string(&path).expect("read");
         assert!(original.contains(from), "{file} has no `{from}`");
         std::fs::write(&path, original.replacen(from, to, 1)).expect("break");
-        let report = validate(directory.path());
+        let report = validate(directory);
         assert!(
             report.errors.iter().any(|error| error.contains(file)),
             "the broken {file} (`{to}`) passed: {:?}",
@@ -187,5 +184,5 @@ fn the_validators_refuse_a_broken_bitwarden_store_and_issuer() {
         );
         std::fs::write(&path, original).expect("restore");
     }
-    assert!(validate(directory.path()).errors.is_empty());
+    assert!(validate(directory).errors.is_empty());
 }
