@@ -1,36 +1,125 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what the tests use when it is missing (Debian packages
-# openssh-server, cloud-init, genisoimage, and QEMU with what the real-VM test's image build needs, Python packages kubernetes-validate and jsonschema; root needed
-# for apt-get and for the SSH and network tests), then runs every test of the workspace.
+# The whole test suite, every tier (README, "Tests"): installs what the tests use when it is
+# missing (Debian packages: OpenSSH, cloud-init, genisoimage, QEMU and what the real-VM test's image
+# build needs; PyPI packages kubernetes-validate and jsonschema), checks that every outside command
+# the tests run is there afterwards, then runs every test of the workspace with
+# LABFORM_REQUIRE_ALL_TIERS=1, so a tier that cannot run fails instead of being skipped.
+# Needs root: for apt-get, and for the real-sshd and real-VM tiers. Arguments go to `cargo test`
+# (for example `bash scripts/test.sh -p labform-ssh`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-missing=()
-command -v sshd > /dev/null || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
-command -v cloud-init > /dev/null || missing+=(cloud-init)
-command -v isoinfo > /dev/null || missing+=(genisoimage)
-command -v blkid > /dev/null || missing+=(util-linux)
-# The real-VM test: QEMU, namespaces, and what the node image build (../shared/vm-image/build.sh) uses.
-command -v qemu-system-x86_64 > /dev/null || missing+=(qemu-system-x86)
-command -v qemu-img > /dev/null || missing+=(qemu-utils)
-command -v ip > /dev/null || missing+=(iproute2)
-command -v ssh > /dev/null || missing+=(openssh-client)
-# Uploads as root go through sudo, as on the nodes.
-command -v sudo > /dev/null || missing+=(sudo)
-# The real-VM test bridges the simulator's API into its network namespace.
-command -v socat > /dev/null || missing+=(socat)
-command -v debootstrap > /dev/null || missing+=(debootstrap)
-command -v mkfs.ext4 > /dev/null || missing+=(e2fsprogs)
-if ((${#missing[@]})); then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "the tests need ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root" >&2
+# Every outside command a test runs (or a script a test runs, such as the node image build), and
+# the Debian package it comes from.
+requirements=(
+  "sshd openssh-server"
+  "ssh openssh-client"
+  "ssh-keygen openssh-client"
+  "cloud-init cloud-init"
+  "/usr/bin/python3 python3"
+  "isoinfo genisoimage"
+  "genisoimage genisoimage"
+  "blkid util-linux"
+  "qemu-system-x86_64 qemu-system-x86"
+  "qemu-img qemu-utils"
+  "ip iproute2"
+  "sudo sudo"
+  "socat socat"
+  "debootstrap debootstrap"
+  "mkfs.ext4 e2fsprogs"
+  "sha256sum coreutils"
+  "kill procps"
+  "grep grep"
+)
+
+# Whether a program file exists (never a shell builtin: tests start programs directly).
+have() {
+  case $1 in
+    /*) [ -x "$1" ] ;;
+    *) type -P "$1" > /dev/null || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ] ;;
+  esac
+}
+
+missing_packages() {
+  local entry
+  for entry in "${requirements[@]}"; do
+    have "${entry%% *}" || echo "${entry#* }"
+  done | sort -u
+}
+
+missing_commands() {
+  local entry
+  for entry in "${requirements[@]}"; do
+    have "${entry%% *}" || echo "  ${entry%% *} (Debian package ${entry#* })"
+  done
+}
+
+# qemu-system-x86 and qemu-utils come from one source package and must be installed at one
+# version: with a newer qemu-utils already there (this machine kind ships qemu-utils 10 from
+# bookworm-backports), asking for qemu-system-x86 alone makes apt REMOVE qemu-utils. So both are
+# asked for at the version apt would install qemu-system-x86 in, allowing qemu-utils to go down.
+qemu_packages() {
+  local version
+  version=$(apt-cache policy qemu-system-x86 | sed -n 's/^ *Candidate: //p')
+  if [[ -n $version && $version != "(none)" ]] \
+    && apt-cache madison qemu-utils | grep -F "| $version |" > /dev/null; then
+    echo "qemu-system-x86=$version qemu-utils=$version"
+  else
+    echo "qemu-system-x86 qemu-utils"
+  fi
+}
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "scripts/test.sh runs every tier, and the real-sshd and real-VM tiers need root: run it as" \
+    "root, or run \`cargo test\` to run the tiers this machine can (it prints the ones it skips)" >&2
+  exit 1
+fi
+
+# Installs the missing packages (and QEMU as a matching pair); apt's output goes to the log.
+install_packages() {
+  local package install=() qemu=()
+  apt-get update -q || return
+  for package in "$@"; do
+    case $package in
+      qemu-system-x86 | qemu-utils) read -ra qemu < <(qemu_packages) ;;
+      *) install+=("$package") ;;
+    esac
+  done
+  install+=("${qemu[@]}")
+  echo "apt-get install ${install[*]}"
+  apt-get install -y -q --no-install-recommends --allow-downgrades "${install[@]}"
+}
+
+mkdir -p target
+log=target/test-setup.log
+: > "$log"
+mapfile -t packages < <(missing_packages)
+if ((${#packages[@]})); then
+  echo "installing with apt-get: ${packages[*]} (log: $log)"
+  if ! DEBIAN_FRONTEND=noninteractive install_packages "${packages[@]}" >> "$log" 2>&1; then
+    echo "apt-get failed; what it did ($log):" >&2
+    cat "$log" >&2
     exit 1
   fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null
 fi
-python3 -c 'import kubernetes_validate, jsonschema' 2> /dev/null \
-  || python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate jsonschema
+if ! python3 -c 'import kubernetes_validate, jsonschema' 2> /dev/null; then
+  echo "installing with pip: kubernetes-validate jsonschema (log: $log)"
+  python3 -m pip install --disable-pip-version-check kubernetes-validate jsonschema >> "$log" 2>&1 \
+    || true
+fi
 
+missing=$(
+  missing_commands
+  python3 -c 'import kubernetes_validate, jsonschema' 2> /dev/null \
+    || echo "  python3 modules kubernetes_validate and jsonschema (PyPI kubernetes-validate, jsonschema)"
+)
+if [ -n "$missing" ]; then
+  printf 'the tests need what is still missing after installing:\n%s\n' "$missing" >&2
+  echo "what apt-get and pip did ($log):" >&2
+  cat "$log" >&2
+  exit 1
+fi
+echo "outside tools: $(qemu-system-x86_64 --version | head -n 1); $(qemu-img --version | head -n 1)"
+
+export LABFORM_REQUIRE_ALL_TIERS=1
 cargo test --workspace --locked --no-fail-fast "$@"
