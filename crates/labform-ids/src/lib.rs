@@ -3,11 +3,18 @@
 //! A bare `u32` or `String` says nothing about what it identifies; these types do, so a node name
 //! cannot be passed where a storage name is expected. They carry no behaviour beyond parsing,
 //! validation of their lexical form and display.
+//!
+//! [`secret::SecretRef`] lives here too: a reference names where a secret is kept, never its
+//! value, and every layer (the lab file, the plan, the node and cluster layers) passes it along
+//! without depending on the lab file's crate.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+pub mod secret;
+pub use secret::SecretRef;
 
 /// A Proxmox VE guest ID (`vmid`): an integer from 100 to 999,999,999 inclusive.
 ///

@@ -10,7 +10,8 @@ pub mod addons;
 pub mod diagnostic;
 pub mod lab;
 pub mod load;
-pub mod secret;
+/// Secret references (defined in `labform-ids` so layers below the lab file can name them).
+pub use labform_ids::secret;
 pub mod source;
 pub mod units;
 pub mod validate;
