@@ -1,0 +1,79 @@
+//! Checks that need the expanded lab: names that would collide as host names, and a storage
+//! for every cloud-init VM's seed image.
+
+use std::collections::HashMap;
+
+use labform_ids::is_dns_label;
+use labform_model::Diagnostic;
+use labform_model::lab::*;
+
+use crate::expand::{Expanded, VmSpec};
+use crate::placement::Placed;
+
+pub(super) fn check_names(expanded: &Expanded, diagnostics: &mut Vec<Diagnostic>) {
+    let mut seen: HashMap<&str, &VmSpec> = HashMap::new();
+    let mut reported: Vec<String> = Vec::new();
+    for vm in &expanded.vms {
+        if !is_dns_label(&vm.name) && !reported.contains(&vm.group) {
+            reported.push(vm.group.clone());
+            diagnostics.push(
+                Diagnostic::error(
+                    "name-too-long",
+                    &vm.source,
+                    format!("the VM name `{}` ({} characters) is not a valid host name", vm.name, vm.name.len()),
+                )
+                .hint("host names are at most 63 characters; shorten the cluster, environment or group name"),
+            );
+        }
+        if let Some(first) = seen.insert(&vm.name, vm) {
+            diagnostics.push(
+                Diagnostic::error(
+                    "duplicate-name",
+                    &vm.source,
+                    format!("two VMs would be named `{}`", vm.name),
+                )
+                .note(format!("the other comes from {}", first.source.path))
+                .hint("rename a cluster, group or VM so generated names differ"),
+            );
+        }
+    }
+}
+
+/// Every cloud-init VM gets a NoCloud seed ISO uploaded next to it: its node needs a storage with
+/// `iso` content. Reported once per node.
+pub(super) fn check_seed_storage(
+    lab: &LabFile,
+    expanded: &Expanded,
+    placed: &[Option<Placed>],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let mut reported: Vec<(usize, usize)> = Vec::new();
+    for (vm, place) in expanded.vms.iter().zip(placed) {
+        let (Some(place), Some(image)) = (place, vm.image) else {
+            continue;
+        };
+        let talos = vm.instance.is_some_and(|instance| {
+            lab.clusters[expanded.instances[instance].cluster].distribution == Distribution::Talos
+        });
+        if lab.images[image].kind != ImageKind::CloudImage || talos {
+            continue;
+        }
+        let endpoint = &lab.proxmox[vm.endpoint];
+        let node = &endpoint.nodes[place.node].name;
+        let has_iso = endpoint.storages.iter().any(|storage| {
+            storage.content.contains(&StorageContent::Iso)
+                && (storage.nodes.is_empty() || storage.nodes.contains(node))
+        });
+        if !has_iso && !reported.contains(&(vm.endpoint, place.node)) {
+            reported.push((vm.endpoint, place.node));
+            diagnostics.push(
+                Diagnostic::error(
+                    "no-seed-storage",
+                    &endpoint.source.at("storages"),
+                    format!("node `{node}` has no storage with `iso` content for the cloud-init seed of `{}`", vm.name),
+                )
+                .hint(format!("labform uploads each VM's NoCloud seed ISO to its node: add `iso` to the content of a storage available on `{node}`")),
+            );
+        }
+    }
+}
