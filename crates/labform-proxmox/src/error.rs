@@ -1,5 +1,10 @@
 //! Errors of the Proxmox client: API errors with status, message and
 //! per-parameter errors, transport and TLS failures, task failures.
+//!
+//! [`Error::kind`] is the one place where an error is classified by what it means (the object
+//! is missing, the VM already runs, Proxmox gave up on a lock before acting, ...), from the HTTP
+//! status and Proxmox's message or a task's exit status. Callers decide on the kind, never on
+//! the text.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -185,5 +190,154 @@ impl Error {
     }
 }
 
+/// What an error means, whatever call or task raised it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The object acted on does not exist (`no such user`, `no such token`, `volume ... does
+    /// not exist`, a VM's `Configuration file ... does not exist`).
+    NotFound,
+    /// The object to create exists already (`already exists`).
+    AlreadyExists,
+    /// The VM to start runs already (`VM 100 already running`).
+    AlreadyRunning,
+    /// Proxmox gave up waiting for a lock before changing anything (`can't lock file ... got
+    /// timeout`, `cfs-lock ... got lock request timeout`).
+    LockTimeout,
+    /// The proxy between nodes failed (HTTP 595/596): the request was not carried out.
+    ProxyFailure,
+    /// Authentication failed (HTTP 401).
+    Unauthenticated,
+    /// A permission check failed (HTTP 403).
+    PermissionDenied,
+    /// The request did not complete (connection, TLS, timeout).
+    Transport,
+    /// Anything else.
+    Other,
+}
+
+impl ErrorKind {
+    /// The kind of an error with HTTP status `status` (if it came from an API answer) and text
+    /// `text` (Proxmox's message or a task's exit status).
+    pub fn classify(status: Option<u16>, text: &str) -> Self {
+        let lower = text.to_ascii_lowercase();
+        match status {
+            Some(595 | 596) => return Self::ProxyFailure,
+            Some(401) => return Self::Unauthenticated,
+            Some(403) => return Self::PermissionDenied,
+            _ => {}
+        }
+        if is_lock_timeout_text(text) {
+            Self::LockTimeout
+        } else if lower.contains("already running") {
+            Self::AlreadyRunning
+        } else if lower.contains("no such ") || lower.contains("does not exist") {
+            Self::NotFound
+        } else if lower.contains("already exists") {
+            Self::AlreadyExists
+        } else {
+            Self::Other
+        }
+    }
+}
+
+impl Error {
+    /// What this error means (see [`ErrorKind::classify`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Api { source, .. } => {
+                let mut text = source.message.clone();
+                for value in source.errors.values() {
+                    text.push(' ');
+                    text.push_str(value);
+                }
+                ErrorKind::classify(Some(source.status), &text)
+            }
+            Error::TaskFailed { exitstatus, .. } => ErrorKind::classify(None, exitstatus),
+            Error::Transport { .. } => ErrorKind::Transport,
+            _ => ErrorKind::Other,
+        }
+    }
+
+    /// Whether a write that failed so may be tried again: Proxmox refused it before doing
+    /// anything (a lock timeout, as the answer or as the task's exit status; a proxy failure).
+    pub fn is_retryable_write(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorKind::LockTimeout | ErrorKind::ProxyFailure
+        )
+    }
+
+    /// Whether a read that failed so may be tried again: a transport error or a server error
+    /// (5xx); reads change nothing.
+    pub fn is_retryable_read(&self) -> bool {
+        match self {
+            Error::Transport { .. } => true,
+            other => other.status().is_some_and(|status| status >= 500),
+        }
+    }
+}
+
 /// Result alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_from_status_and_text() {
+        let api = |status: u16, message: &str| {
+            Error::from_api("DELETE", "/x", ApiError::new(status, message))
+        };
+        assert_eq!(
+            api(500, "no such token 'labform' for user 'a@pve'").kind(),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            api(500, "no such user ('a@pve')").kind(),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            api(500, "volume 'local:iso/x.iso' does not exist").kind(),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            api(500, "create user failed: user 'a@pve' already exists").kind(),
+            ErrorKind::AlreadyExists
+        );
+        assert_eq!(
+            api(
+                500,
+                "can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout"
+            )
+            .kind(),
+            ErrorKind::LockTimeout
+        );
+        assert_eq!(
+            api(596, "Connection timed out").kind(),
+            ErrorKind::ProxyFailure
+        );
+        assert_eq!(
+            api(403, "Permission check failed").kind(),
+            ErrorKind::PermissionDenied
+        );
+        assert_eq!(api(401, "no ticket").kind(), ErrorKind::Unauthenticated);
+        assert_eq!(api(500, "something else").kind(), ErrorKind::Other);
+        let task = |exitstatus: &str| Error::TaskFailed {
+            upid: "UPID:pve1:0:0:0:qmstart:100:root@pam:".into(),
+            exitstatus: exitstatus.into(),
+            log: Vec::new(),
+        };
+        assert_eq!(
+            task("VM 100 already running").kind(),
+            ErrorKind::AlreadyRunning
+        );
+        assert!(
+            task("cfs-lock 'storage-local' error: got lock request timeout").is_retryable_write()
+        );
+        assert!(!task("VM 100 already running").is_retryable_write());
+        assert!(api(595, "no route").is_retryable_write());
+        assert!(api(500, "no such user ('a@pve')").is_retryable_read());
+        assert!(!api(400, "Parameter verification failed.").is_retryable_read());
+    }
+}

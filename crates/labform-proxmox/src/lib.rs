@@ -20,7 +20,7 @@ pub mod upid;
 
 pub use api::ProxmoxApi;
 pub use client::{Auth, Client, ClientOptions};
-pub use error::{ApiError, Error, Result};
+pub use error::{ApiError, Error, ErrorKind, Result};
 pub use secret::Secret;
 pub use tls::{TlsTrust, fetch_fingerprint};
 pub use upid::Upid;

@@ -1,0 +1,165 @@
+//! Images and templates: an image is downloaded once per storage (unless the storage has it),
+//! a template is made once per image and storage (created from the image, then converted), each
+//! by the first job that needs it and awaited by the others.
+
+use labform_ids::{NodeName, StorageName};
+use labform_planner::ownership::Owner;
+use labform_planner::plan::{PlannedImage, PlannedTemplate};
+use labform_proxmox::types::{CreateVm, DownloadUrl};
+
+use super::{Run, StepError};
+
+impl Run {
+    /// The plan's download of image `name` on `endpoint`, preferably on `node`.
+    pub(super) fn image_for(&self, endpoint: &str, name: &str, node: &str) -> Option<usize> {
+        let candidates = || {
+            self.plan
+                .images
+                .iter()
+                .enumerate()
+                .filter(|(_, image)| image.endpoint == endpoint && image.name == name)
+        };
+        candidates()
+            .find(|(_, image)| image.node == node)
+            .or_else(|| candidates().next())
+            .map(|(index, _)| index)
+    }
+
+    /// Downloads image `index` of the plan unless this run did already.
+    pub(super) async fn ensure_image(&self, index: usize) -> Result<(), StepError> {
+        self.images[index]
+            .get_or_init(|| self.download(&self.plan.images[index]))
+            .await
+            .clone()
+    }
+
+    /// Downloads `image` into its storage unless it is there.
+    async fn download(&self, image: &PlannedImage) -> Result<(), StepError> {
+        let api = self.api(&image.endpoint);
+        let node = NodeName::new(&image.node);
+        let storage = StorageName::new(&image.storage);
+        let content = if image.file_name.ends_with(".iso") {
+            "iso"
+        } else {
+            "import"
+        };
+        let present = self
+            .retry_call("list storage content", || {
+                api.storage_content(&node, &storage, Some(content))
+            })
+            .await?
+            .iter()
+            .any(|volume| {
+                volume
+                    .volid
+                    .ends_with(&format!("{content}/{}", image.file_name))
+            });
+        if present {
+            return Ok(());
+        }
+        let checksum = image
+            .checksum
+            .split_once(':')
+            .map(|(algorithm, hex)| (algorithm.to_owned(), hex.to_owned()));
+        let request = DownloadUrl {
+            url: image.url.clone(),
+            content: content.to_owned(),
+            filename: image.file_name.clone(),
+            checksum,
+        };
+        let target = format!(
+            "{} -> {}:{}/{}",
+            image.name, image.node, image.storage, image.file_name
+        );
+        self.step("download-image", &target, api.as_ref(), || async {
+            api.download_url(&node, &storage, &request).await.map(Some)
+        })
+        .await
+    }
+
+    /// Makes template `index` of the plan unless this run did already.
+    pub(super) async fn ensure_template(&self, index: usize) -> Result<(), StepError> {
+        self.templates[index]
+            .get_or_init(|| self.make_template(index))
+            .await
+            .clone()
+    }
+
+    /// Creates template `index` (unless a stopped run did) and converts it.
+    async fn make_template(&self, index: usize) -> Result<(), StepError> {
+        let template = &self.plan.templates[index];
+        let api = self.api(&template.endpoint);
+        let node = NodeName::new(&template.node);
+        let target = format!(
+            "{} ({}) on {}/{}",
+            template.name, template.vm_id, template.node, template.storage
+        );
+        if !self.unconverted[index] {
+            self.create_template_vm(template, &target).await?;
+        }
+        self.step("convert-to-template", &target, api.as_ref(), || async {
+            api.convert_to_template(&node, template.vm_id)
+                .await
+                .map(Some)
+        })
+        .await
+    }
+
+    /// Creates the VM that becomes `template`, its disk imported from the image.
+    async fn create_template_vm(
+        &self,
+        template: &PlannedTemplate,
+        target: &str,
+    ) -> Result<(), StepError> {
+        let image_index = self
+            .image_for(&template.endpoint, &template.image, &template.node)
+            .ok_or_else(|| {
+                StepError::Plan(format!(
+                    "no download planned for image `{}`",
+                    template.image
+                ))
+            })?;
+        self.ensure_image(image_index).await?;
+        let image = &self.plan.images[image_index];
+        let api = self.api(&template.endpoint);
+        let node = NodeName::new(&template.node);
+        let owner = Owner {
+            lab: self.plan.lab.clone(),
+            scope: self.plan.scope.clone(),
+            cluster: None,
+            role: "template".to_owned(),
+            key: template.key.clone(),
+            image: Some(template.image.clone()),
+            spec: template.spec.clone(),
+        };
+        let request = CreateVm::new(template.vm_id)
+            .with("name", &template.name)
+            .with("description", owner.block())
+            .with(
+                "tags",
+                format!(
+                    "labform;lab-{};scope-{};role-template",
+                    self.plan.lab, self.plan.scope
+                ),
+            )
+            .with("ostype", "l26")
+            .with("cores", 1)
+            .with("memory", 1024)
+            .with("agent", 1)
+            .with("scsihw", "virtio-scsi-pci")
+            .with(
+                "scsi0",
+                format!(
+                    "{}:0,import-from={}:import/{},discard=on",
+                    template.storage, image.storage, image.file_name
+                ),
+            )
+            .with("boot", "order=scsi0")
+            .with("serial0", "socket")
+            .with("vga", "serial0");
+        self.step("create-template", target, api.as_ref(), || async {
+            api.create_vm(&node, &request).await.map(Some)
+        })
+        .await
+    }
+}
