@@ -2,11 +2,23 @@
 //! in-process [`ProxmoxApi`] that acts as one identity with Proxmox's
 //! permission checks, locks, digests, pending changes and asynchronous tasks.
 
+mod access;
+mod agent;
 mod api;
+mod cluster;
+mod power;
 mod reads;
+mod snapshots;
+mod storage;
+mod tasks;
+mod vm_call;
+mod vm_config;
+mod vm_lifecycle;
 mod workers;
 
-pub use api::{guest_interfaces, random_uuid};
+pub use access::random_uuid;
+pub use agent::guest_interfaces;
+use vm_call::{VmCall, VmTask};
 
 use crate::backend::{Backend, BackendError, DiskSource, VolumeFile};
 use crate::config::{SimConfig, StorageKind, StorageSpec};
@@ -746,12 +758,7 @@ impl Simulator {
                 "storage '{storage}' does not support content-type 'images'"
             ));
         }
-        let t = self.inner.config.timing;
-        let _g = self
-            .inner
-            .locks
-            .storage(&spec.id, spec.shared, t.dur(t.storage_lock_timeout_secs))
-            .await?;
+        let _g = self.lock_storage(&spec).await?;
         tokio::time::sleep(self.dur(secs)).await;
         let key = Self::store_key(&spec, node);
         let mut st = self.lock();
@@ -953,23 +960,23 @@ impl SimClient {
     ) -> Result<ConfigJson> {
         let path = format!("/nodes/{node}/qemu/{vmid}/config");
         self.run("GET", "/nodes/{node}/qemu/{vmid}/config", path, async {
-            let st = self.sim.lock();
-            self.check_node(&st, node)?;
-            self.check(&st, &format!("/vms/{vmid}"), "VM.Audit")?;
-            let vm = Self::vm(&st, node, vmid)?;
-            let conf = match snapshot {
-                Some(s) => vm
-                    .snapshots
-                    .get(s)
-                    .map(|s| s.conf.clone())
-                    .ok_or_else(|| e500(format!("snapshot '{s}' does not exist")))?,
-                None if vm.clone_temp => BTreeMap::from([("lock".to_owned(), "clone".to_owned())]),
-                None if current => vm.conf.clone(),
-                None => vm.merged(),
-            };
-            let mut j = typed_json(&conf);
-            j.insert("digest".into(), vm.digest().into());
-            Ok(j)
+            self.on_vm(node, vmid).privilege("VM.Audit").read(|_, vm| {
+                let conf = match snapshot {
+                    Some(s) => vm
+                        .snapshots
+                        .get(s)
+                        .map(|s| s.conf.clone())
+                        .ok_or_else(|| e500(format!("snapshot '{s}' does not exist")))?,
+                    None if vm.clone_temp => {
+                        BTreeMap::from([("lock".to_owned(), "clone".to_owned())])
+                    }
+                    None if current => vm.conf.clone(),
+                    None => vm.merged(),
+                };
+                let mut j = typed_json(&conf);
+                j.insert("digest".into(), vm.digest().into());
+                Ok(j)
+            })
         })
         .await
     }
@@ -978,47 +985,45 @@ impl SimClient {
     pub async fn pending_json(&self, node: &str, vmid: u32) -> Result<Vec<serde_json::Value>> {
         let path = format!("/nodes/{node}/qemu/{vmid}/pending");
         self.run("GET", "/nodes/{node}/qemu/{vmid}/pending", path, async {
-            let st = self.sim.lock();
-            self.check_node(&st, node)?;
-            self.check(&st, &format!("/vms/{vmid}"), "VM.Audit")?;
-            let vm = Self::vm(&st, node, vmid)?;
-            // The pending API returns the raw config-file strings.
-            let raw = |m: &BTreeMap<String, String>| -> ConfigJson {
-                m.iter()
-                    .map(|(k, v)| {
-                        let v = if k == "cipassword" {
-                            "**********".to_owned()
-                        } else {
-                            v.clone()
-                        };
-                        (k.clone(), serde_json::Value::String(v))
+            self.on_vm(node, vmid).privilege("VM.Audit").read(|_, vm| {
+                // The pending API returns the raw config-file strings.
+                let raw = |m: &BTreeMap<String, String>| -> ConfigJson {
+                    m.iter()
+                        .map(|(k, v)| {
+                            let v = if k == "cipassword" {
+                                "**********".to_owned()
+                            } else {
+                                v.clone()
+                            };
+                            (k.clone(), serde_json::Value::String(v))
+                        })
+                        .collect()
+                };
+                let cur = raw(&vm.conf);
+                let pend = raw(&vm.pending);
+                let keys: BTreeSet<&String> = cur
+                    .keys()
+                    .chain(pend.keys())
+                    .chain(vm.pending_delete.iter())
+                    .collect();
+                Ok(keys
+                    .into_iter()
+                    .map(|k| {
+                        let mut e = serde_json::Map::new();
+                        e.insert("key".into(), k.clone().into());
+                        if let Some(v) = cur.get(k) {
+                            e.insert("value".into(), v.clone());
+                        }
+                        if let Some(v) = pend.get(k) {
+                            e.insert("pending".into(), v.clone());
+                        }
+                        if vm.pending_delete.contains(k) {
+                            e.insert("delete".into(), 1.into());
+                        }
+                        serde_json::Value::Object(e)
                     })
-                    .collect()
-            };
-            let cur = raw(&vm.conf);
-            let pend = raw(&vm.pending);
-            let keys: BTreeSet<&String> = cur
-                .keys()
-                .chain(pend.keys())
-                .chain(vm.pending_delete.iter())
-                .collect();
-            Ok(keys
-                .into_iter()
-                .map(|k| {
-                    let mut e = serde_json::Map::new();
-                    e.insert("key".into(), k.clone().into());
-                    if let Some(v) = cur.get(k) {
-                        e.insert("value".into(), v.clone());
-                    }
-                    if let Some(v) = pend.get(k) {
-                        e.insert("pending".into(), v.clone());
-                    }
-                    if vm.pending_delete.contains(k) {
-                        e.insert("delete".into(), 1.into());
-                    }
-                    serde_json::Value::Object(e)
-                })
-                .collect())
+                    .collect())
+            })
         })
         .await
     }
@@ -1311,11 +1316,7 @@ impl SimClient {
                     } else {
                         format!("vm-{vmid}-cloudinit")
                     };
-                    let g = sim
-                        .inner
-                        .locks
-                        .storage(&spec.id, spec.shared, t.dur(t.storage_lock_timeout_secs))
-                        .await?;
+                    let g = sim.lock_storage(&spec).await?;
                     tokio::time::sleep(t.dur(t.storage_op_secs)).await;
                     drop(g);
                     let key_s = Simulator::store_key(&spec, node);

@@ -196,11 +196,9 @@ impl SimClient {
             "/nodes/{node}/qemu/{vmid}/cloudinit/dump",
             path,
             async {
-                let st = self.sim.lock();
-                self.check_node(&st, node)?;
-                self.check(&st, &format!("/vms/{vmid}"), "VM.Audit")?;
-                let vm = Self::vm(&st, node, vmid)?;
-                Ok(crate::state::cloudinit_dump(vm, kind))
+                self.on_vm(node, vmid)
+                    .privilege("VM.Audit")
+                    .read(|_, vm| Ok(crate::state::cloudinit_dump(vm, kind)))
             },
         )
         .await
@@ -211,36 +209,34 @@ impl SimClient {
     pub async fn cloudinit_pending(&self, node: &str, vmid: u32) -> Result<Vec<serde_json::Value>> {
         let path = format!("/nodes/{node}/qemu/{vmid}/cloudinit");
         self.run("GET", "/nodes/{node}/qemu/{vmid}/cloudinit", path, async {
-            let st = self.sim.lock();
-            self.check_node(&st, node)?;
-            self.check(&st, &format!("/vms/{vmid}"), "VM.Audit")?;
-            let vm = Self::vm(&st, node, vmid)?;
-            let now = crate::state::cloudinit_values(&vm.merged());
-            let old = vm.cloudinit_generated.clone().unwrap_or_default();
-            let keys: BTreeSet<&String> = now.keys().chain(old.keys()).collect();
-            let mask = |k: &str, v: &String| {
-                if k == "cipassword" {
-                    "**********".to_owned()
-                } else {
-                    v.clone()
-                }
-            };
-            Ok(keys
-                .into_iter()
-                .map(|k| {
-                    let mut e = serde_json::json!({ "key": k });
-                    if let Some(v) = old.get(k) {
-                        e["value"] = mask(k, v).into();
+            self.on_vm(node, vmid).privilege("VM.Audit").read(|_, vm| {
+                let now = crate::state::cloudinit_values(&vm.merged());
+                let old = vm.cloudinit_generated.clone().unwrap_or_default();
+                let keys: BTreeSet<&String> = now.keys().chain(old.keys()).collect();
+                let mask = |k: &str, v: &String| {
+                    if k == "cipassword" {
+                        "**********".to_owned()
+                    } else {
+                        v.clone()
                     }
-                    match (old.get(k), now.get(k)) {
-                        (Some(a), Some(b)) if a != b => e["pending"] = mask(k, b).into(),
-                        (None, Some(b)) => e["pending"] = mask(k, b).into(),
-                        (Some(_), None) => e["delete"] = 1.into(),
-                        _ => {}
-                    }
-                    e
-                })
-                .collect())
+                };
+                Ok(keys
+                    .into_iter()
+                    .map(|k| {
+                        let mut e = serde_json::json!({ "key": k });
+                        if let Some(v) = old.get(k) {
+                            e["value"] = mask(k, v).into();
+                        }
+                        match (old.get(k), now.get(k)) {
+                            (Some(a), Some(b)) if a != b => e["pending"] = mask(k, b).into(),
+                            (None, Some(b)) => e["pending"] = mask(k, b).into(),
+                            (Some(_), None) => e["delete"] = 1.into(),
+                            _ => {}
+                        }
+                        e
+                    })
+                    .collect())
+            })
         })
         .await
     }
@@ -249,15 +245,14 @@ impl SimClient {
     pub async fn cloudinit_regenerate(&self, node: &str, vmid: u32) -> Result<()> {
         let path = format!("/nodes/{node}/qemu/{vmid}/cloudinit");
         self.run("PUT", "/nodes/{node}/qemu/{vmid}/cloudinit", path, async {
-            let mut st = self.sim.lock();
-            self.check_node(&st, node)?;
-            self.check(&st, &format!("/vms/{vmid}"), "VM.Config.Cloudinit")?;
-            let vm = Self::vm_mut(&mut st, node, vmid)?;
-            if !vm.conf.values().any(|v| v.contains("-cloudinit")) {
-                return Err(e500(format!("VM {vmid} has no cloud-init drive")));
-            }
-            vm.cloudinit_generated = Some(crate::state::cloudinit_values(&vm.conf));
-            Ok(())
+            let call = self.on_vm(node, vmid).privilege("VM.Config.Cloudinit");
+            call.update(|vm| {
+                if !vm.conf.values().any(|v| v.contains("-cloudinit")) {
+                    return Err(e500(format!("VM {vmid} has no cloud-init drive")));
+                }
+                vm.cloudinit_generated = Some(crate::state::cloudinit_values(&vm.conf));
+                Ok(())
+            })
         })
         .await
     }

@@ -29,12 +29,7 @@ impl SimClient {
     ) -> std::result::Result<(), String> {
         let t = self.sim.inner.config.timing;
         let machine = {
-            let _g = self
-                .sim
-                .inner
-                .locks
-                .exclusive(&vm_lock_path(vmid), t.dur(t.config_lock_timeout_secs))
-                .await?;
+            let _g = self.sim.lock_vm_config(vmid).await?;
             let mut st = self.sim.lock();
             let node_mem = self
                 .sim
@@ -337,12 +332,7 @@ impl Simulator {
             if is_cloudinit {
                 // The cloud-init drive is always re-created, never linked.
                 let spec = src_spec.clone();
-                let g = self
-                    .inner
-                    .locks
-                    .storage(&spec.id, spec.shared, t.dur(t.storage_lock_timeout_secs))
-                    .await
-                    .map_err(|e| fail(e, &made))?;
+                let g = self.lock_storage(&spec).await.map_err(|e| fail(e, &made))?;
                 tokio::time::sleep(t.dur(t.storage_op_secs)).await;
                 drop(g);
                 let new_name = if spec.kind.is_file_based() {
@@ -391,12 +381,7 @@ impl Simulator {
                 }
                 log.log(format!("drive {key}: full clone of '{volid}'"));
                 // The storage lock is held for the allocation and the copy.
-                let g = self
-                    .inner
-                    .locks
-                    .storage(&spec.id, spec.shared, t.dur(t.storage_lock_timeout_secs))
-                    .await
-                    .map_err(|e| fail(e, &made))?;
+                let g = self.lock_storage(&spec).await.map_err(|e| fail(e, &made))?;
                 tokio::time::sleep(t.dur(
                     t.storage_op_secs + t.clone_secs_per_gib * size as f64 / ByteSize::GIB as f64,
                 ))
@@ -463,13 +448,7 @@ impl Simulator {
                 }
                 log.log(format!("drive {key}: linked clone of '{volid}'"));
                 let g = self
-                    .inner
-                    .locks
-                    .storage(
-                        &src_spec.id,
-                        src_spec.shared,
-                        t.dur(t.storage_lock_timeout_secs),
-                    )
+                    .lock_storage(&src_spec)
                     .await
                     .map_err(|e| fail(e, &made))?;
                 tokio::time::sleep(t.dur(t.storage_op_secs)).await;

@@ -1,0 +1,235 @@
+//! Storage endpoints: a node's storages, their content, uploads,
+//! `download-url` and deleting volumes.
+
+use super::*;
+
+pub(super) async fn upload(
+    client: &SimClient,
+    node: &NodeName,
+    storage: &StorageName,
+    file: &Upload,
+) -> Result<Upid> {
+    client
+        .upload_data(
+            node.as_str(),
+            storage.as_str(),
+            &file.content,
+            &file.filename,
+            file.data.clone(),
+        )
+        .await
+}
+
+pub(super) async fn node_storages(client: &SimClient, node: &NodeName) -> Result<Vec<NodeStorage>> {
+    let node = node.as_str();
+    client
+        .run(
+            "GET",
+            "/nodes/{node}/storage",
+            format!("/nodes/{node}/storage"),
+            async {
+                let st = client.sim.lock();
+                client.check_node(&st, node)?;
+                Ok(client
+                    .sim
+                    .inner
+                    .config
+                    .storages
+                    .iter()
+                    .filter(|s| s.nodes.is_empty() || s.nodes.iter().any(|n| n == node))
+                    .filter(|s| {
+                        let p = format!("/storage/{}", s.id);
+                        st.has(&client.who, &p, "Datastore.Audit")
+                            || st.has(&client.who, &p, "Datastore.AllocateSpace")
+                    })
+                    .map(|s| {
+                        let used = Simulator::used_bytes(&st, &Simulator::store_key(s, node));
+                        NodeStorage {
+                            storage: s.id.clone(),
+                            kind: s.kind.as_str().into(),
+                            content: s.content.join(","),
+                            active: Some(true),
+                            enabled: Some(true),
+                            shared: Some(s.shared),
+                            total: Some(s.capacity),
+                            used: Some(used),
+                            avail: Some(s.capacity.saturating_sub(used)),
+                        }
+                    })
+                    .collect())
+            },
+        )
+        .await
+}
+
+pub(super) async fn storage_content(
+    client: &SimClient,
+    node: &NodeName,
+    storage: &StorageName,
+    content: Option<&str>,
+) -> Result<Vec<StorageVolume>> {
+    let node = node.as_str();
+    let storage = storage.as_str();
+    client
+        .run(
+            "GET",
+            "/nodes/{node}/storage/{storage}/content",
+            format!("/nodes/{node}/storage/{storage}/content"),
+            async {
+                let st = client.sim.lock();
+                client.check_node(&st, node)?;
+                client.check_any(
+                    &st,
+                    &format!("/storage/{storage}"),
+                    &["Datastore.Audit", "Datastore.AllocateSpace"],
+                )?;
+                let spec = client.sim.storage_on(storage, node)?;
+                let mut out = Vec::new();
+                if let Some(vols) = st.volumes.get(&Simulator::store_key(spec, node)) {
+                    for (name, v) in vols {
+                        if content.is_some_and(|c| c != v.content) {
+                            continue;
+                        }
+                        if let Some(id) = v.vmid
+                            && !st.has(&client.who, &format!("/vms/{id}"), "VM.Audit")
+                        {
+                            continue;
+                        }
+                        out.push(StorageVolume {
+                            volid: format!("{storage}:{name}"),
+                            content: v.content.clone(),
+                            format: v.format.clone(),
+                            size: v.size,
+                            vmid: v.vmid.map(u64::from),
+                            ctime: Some(v.ctime),
+                        });
+                    }
+                }
+                Ok(out)
+            },
+        )
+        .await
+}
+
+pub(super) async fn download_url(
+    client: &SimClient,
+    node: &NodeName,
+    storage: &StorageName,
+    req: &DownloadUrl,
+) -> Result<Upid> {
+    let node = node.as_str();
+    let storage = storage.as_str();
+    client.run("POST", "/nodes/{node}/storage/{storage}/download-url", format!("/nodes/{node}/storage/{storage}/download-url"), async {
+        {
+            let st = client.sim.lock();
+            client.check_node(&st, node)?;
+            client.check(&st, &format!("/storage/{storage}"), "Datastore.AllocateTemplate")?;
+            let sys = st.has(&client.who, "/", "Sys.Audit") && st.has(&client.who, "/", "Sys.Modify");
+            if !sys {
+                client.check(&st, &format!("/nodes/{node}"), "Sys.AccessNetwork")?;
+            }
+            let spec = client.sim.storage_on(storage, node)?;
+            let ok_ext = match req.content.as_str() {
+                "iso" => [".iso", ".img"].iter().any(|e| req.filename.ends_with(e)),
+                "import" => [".qcow2", ".raw", ".vmdk", ".ova"].iter().any(|e| req.filename.ends_with(e)),
+                "vztmpl" => [".tar.gz", ".tar.xz", ".tar.zst", ".tar.bz2", ".tar"].iter().any(|e| req.filename.ends_with(e)),
+                other => {
+                    return Err(ApiError::param("content", format!("value '{other}' does not have a value in the enumeration 'iso, vztmpl, import'")));
+                }
+            };
+            if !ok_ext {
+                return Err(ApiError::param("filename", "wrong file extension"));
+            }
+            if req.filename.contains('/') {
+                return Err(ApiError::param("filename", "invalid filename"));
+            }
+            if !spec.content.contains(&req.content) {
+                return Err(e500(format!("storage '{storage}' does not support content-type '{}'", req.content)));
+            }
+        }
+        let sim = client.sim.clone();
+        let req = req.clone();
+        let node_s = node.to_owned();
+        let storage_s = storage.to_owned();
+        Ok(client.sim.spawn_task(node, "download", "", &client.who, move |log| async move {
+            sim.download_worker(&node_s, &storage_s, &req, &log).await
+        }))
+    })
+    .await
+}
+
+pub(super) async fn delete_volume(
+    client: &SimClient,
+    node: &NodeName,
+    storage: &StorageName,
+    volume: &str,
+) -> Result<Upid> {
+    let node = node.as_str();
+    let storage = storage.as_str();
+    let path = format!("/nodes/{node}/storage/{storage}/content/{volume}");
+    client
+        .run(
+            "DELETE",
+            "/nodes/{node}/storage/{storage}/content/{volume}",
+            path,
+            async {
+                let name = volume
+                    .strip_prefix(&format!("{storage}:"))
+                    .unwrap_or(volume)
+                    .to_owned();
+                let owner = {
+                    let st = client.sim.lock();
+                    client.check_node(&st, node)?;
+                    let spec = client.sim.storage_on(storage, node)?;
+                    let vol = st
+                        .volumes
+                        .get(&Simulator::store_key(spec, node))
+                        .and_then(|m| m.get(&name))
+                        .ok_or_else(|| e500(format!("volume '{storage}:{name}' does not exist")))?;
+                    match vol.vmid {
+                        Some(id) => client.check(&st, &format!("/vms/{id}"), "VM.Config.Disk")?,
+                        None => client.check(
+                            &st,
+                            &format!("/storage/{storage}"),
+                            "Datastore.Allocate",
+                        )?,
+                    }
+                    let volid = format!("{storage}:{name}");
+                    if Simulator::volume_in_use_as_base(&st, &volid) {
+                        return Err(e500(format!(
+                            "base volume '{volid}' is still in use by linked cloned"
+                        )));
+                    }
+                    vol.vmid
+                };
+                let id = format!("{}@{storage}", owner.unwrap_or(0));
+                let sim = client.sim.clone();
+                let (node_s, storage_s) = (node.to_owned(), storage.to_owned());
+                Ok(client
+                    .sim
+                    .spawn_task(node, "imgdel", &id, &client.who, move |log| async move {
+                        let t = sim.inner.config.timing;
+                        let spec = sim
+                            .storage_on(&storage_s, &node_s)
+                            .map_err(|e| e.message)?
+                            .clone();
+                        let _g = sim.lock_storage(&spec).await?;
+                        tokio::time::sleep(t.dur(t.storage_op_secs)).await;
+                        let removed = sim
+                            .lock()
+                            .volumes
+                            .get_mut(&Simulator::store_key(&spec, &node_s))
+                            .and_then(|m| m.remove(&name));
+                        if removed.is_none() {
+                            return Err(format!("volume '{storage_s}:{name}' does not exist"));
+                        }
+                        let file =
+                            VolumeFile::new(Simulator::store_key(&spec, &node_s), name.clone());
+                        sim.on_backend(move |b| b.remove_volume(&file)).await?;
+                        log.log(format!("removed volume '{storage_s}:{name}'"));
+                        Ok(())
+                    }))
+            },
+        )
+        .await
+}
