@@ -1,6 +1,6 @@
 //! Test support: the contract validator (checks requests and responses
-//! against Proxmox's official API schema, `shared/pve-api/subset.json`) and
-//! helpers to run a simulator server.
+//! against Proxmox's official API schema, the part of it in
+//! `tests/pve-api/subset.json`) and helpers to run a simulator server.
 
 #![allow(dead_code)]
 
@@ -8,50 +8,14 @@ use labform_simulator::server::{Exchange, Observer};
 use serde_json::Value;
 use std::sync::{Arc, Mutex, OnceLock};
 
-const SUBSET: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/pve-api/subset.json"
-);
-const APIDATA: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/pve-api/apidata.json"
-);
-
-/// The full schema tree, for the few served endpoints outside the subset
-/// (the ISO upload).
-fn apidata_info(path: &str, method: &str) -> Option<Value> {
-    static A: OnceLock<Value> = OnceLock::new();
-    let tree = A.get_or_init(|| {
-        let text = std::fs::read_to_string(APIDATA)
-            .unwrap_or_else(|e| panic!("the contract tests need {APIDATA}: {e}"));
-        serde_json::from_str(&text).expect("apidata.json is valid JSON")
-    });
-    fn walk<'a>(nodes: &'a Value, path: &str) -> Option<&'a Value> {
-        for n in nodes.as_array()? {
-            if n.get("path").and_then(Value::as_str) == Some(path) {
-                return Some(n);
-            }
-            if let Some(found) = n.get("children").and_then(|c| walk(c, path)) {
-                return Some(found);
-            }
-        }
-        None
-    }
-    walk(tree, path)
-        .and_then(|n| n.get("info"))
-        .and_then(|i| i.get(method))
-        .cloned()
-}
+/// The part of Proxmox VE 9.1's API schema the simulator serves (`tests/pve-api/SOURCE.md`).
+const SUBSET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pve-api/subset.json");
 
 fn schema() -> &'static Value {
     static S: OnceLock<Value> = OnceLock::new();
     S.get_or_init(|| {
-        let text = std::fs::read_to_string(SUBSET).unwrap_or_else(|e| {
-            panic!(
-                "the contract tests need Proxmox's API schema at {SUBSET} (shared/pve-api/subset.json beside the \
-                 repository): {e}"
-            )
-        });
+        let text = std::fs::read_to_string(SUBSET)
+            .unwrap_or_else(|e| panic!("the contract tests need {SUBSET}: {e}"));
         serde_json::from_str(&text).expect("subset.json is valid JSON")
     })
 }
@@ -174,13 +138,11 @@ pub fn check_value(path: &str, v: &Value, schema: &Value, errors: &mut Vec<Strin
     }
 }
 
-/// The schema of `method template`, from the subset or the full schema.
-pub fn endpoint_info(template: &str, method: &str) -> Option<Value> {
+/// The schema of `method template`.
+pub fn endpoint_info(template: &str, method: &str) -> Option<&'static Value> {
     schema()["endpoints"]
         .get(template)
         .and_then(|e| e.get(method))
-        .cloned()
-        .or_else(|| apidata_info(template, method))
 }
 
 /// Validates one exchange; returns the violations.
@@ -196,23 +158,12 @@ pub fn validate(x: &Exchange) -> Vec<String> {
         }
         return errors;
     };
-    let endpoints = &schema()["endpoints"];
-    let fallback;
-    let info = match endpoints
-        .get(template.as_str())
-        .and_then(|e| e.get(&x.method))
-    {
-        Some(i) => i,
-        None => match apidata_info(template, &x.method) {
-            Some(i) => {
-                fallback = i;
-                &fallback
-            }
-            None => {
-                errors.push(format!("{} {template} is not in the API schema", x.method));
-                return errors;
-            }
-        },
+    let Some(info) = endpoint_info(template, &x.method) else {
+        errors.push(format!(
+            "{} {template} is not in the API schema subset (add its path to tests/pve-api/extract.py and run it)",
+            x.method
+        ));
+        return errors;
     };
     let ctx = format!("{} {template}", x.method);
     // Request: every parameter the client sent exists and type-checks.
