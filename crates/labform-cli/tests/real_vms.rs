@@ -5,10 +5,11 @@
 //! guest agents report the planned addresses. The lab then changes (more memory, an extra SSH key)
 //! and is applied in place; then destroyed: no QEMU process, no disk file, no tap left.
 //!
-//! Needs root (namespaces, taps), qemu-system-x86, qemu-utils, genisoimage, iproute2 and
+//! Needs root (namespaces, taps), qemu-system-x86, qemu-utils, genisoimage, iproute2, socat and
 //! openssh-client, and the node image that `../shared/vm-image/build.sh` makes (kept in
-//! `$LABFORM_VM_IMAGE_DIR`, default `$HOME/.cache/labform/vm-image`, so later runs reuse it). It
-//! fails, never skips, when something is missing. Timings are recorded, never asserted: see
+//! `$LABFORM_VM_IMAGE_DIR`, default `$HOME/.cache/labform/vm-image`, so later runs reuse it): tier
+//! `real-vms` of `labform-test-tiers`, skipped when something is missing unless
+//! `LABFORM_REQUIRE_ALL_TIERS=1` (as `scripts/test.sh` sets). Timings are recorded, never asserted: see
 //! `real-vms-benchmark.json` in the target directory (or `$LABFORM_REAL_VMS_BENCHMARK`).
 
 mod common;
@@ -76,42 +77,6 @@ impl Drop for Cleanup {
     }
 }
 
-fn command_exists(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
-}
-
-/// Fails with what to install when the machine cannot run the test.
-fn check_requirements() {
-    let uid = Command::new("id").arg("-u").output().expect("id runs");
-    assert_eq!(
-        String::from_utf8_lossy(&uid.stdout).trim(),
-        "0",
-        "the real-VM test needs root (network namespaces, tap devices)"
-    );
-    let missing: Vec<&str> = [
-        ("qemu-system-x86_64", "qemu-system-x86"),
-        ("qemu-img", "qemu-utils"),
-        ("genisoimage", "genisoimage"),
-        ("ip", "iproute2"),
-        ("ssh", "openssh-client"),
-        ("ssh-keygen", "openssh-client"),
-        ("socat", "socat"),
-    ]
-    .into_iter()
-    .filter(|(program, _)| !command_exists(program))
-    .map(|(_, package)| package)
-    .collect();
-    assert!(
-        missing.is_empty(),
-        "the real-VM test needs these packages: apt-get install -y {}",
-        missing.join(" ")
-    );
-}
-
 /// The node image, built by the shared build script unless a finished one is cached.
 fn node_image() -> PathBuf {
     let directory = std::env::var_os("LABFORM_VM_IMAGE_DIR")
@@ -120,16 +85,7 @@ fn node_image() -> PathBuf {
             let home = std::env::var_os("HOME").expect("HOME is set");
             PathBuf::from(home).join(".cache/labform/vm-image")
         });
-    let script = std::env::var_os("LABFORM_VM_IMAGE_BUILD")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vm-image/build.sh")
-        });
-    assert!(
-        script.is_file(),
-        "the node image build script is missing at {} (set LABFORM_VM_IMAGE_BUILD)",
-        script.display()
-    );
+    let script = labform_test_tiers::node_image_build_script();
     let status = Command::new("bash")
         .arg(&script)
         .arg(&directory)
@@ -453,7 +409,9 @@ fn downloaded_seconds(apply_output: &str) -> f64 {
 
 #[test]
 fn a_lab_on_real_virtual_machines() {
-    check_requirements();
+    if !labform_test_tiers::REAL_VMS.available() {
+        return;
+    }
     let image = node_image();
     let directory = tempfile::tempdir().unwrap();
     let mut cleanup = Cleanup {

@@ -1,11 +1,11 @@
 //! Cloud-init of every example lab: snapshots of each VM's files, and the outside validators:
 //! `cloud-init schema --config-file` for every user data, and cloud-init's own network-config
-//! parser for every network-config (Debian's `cloud-init` package provides both).
+//! parser for every network-config (Debian's `cloud-init` package provides both; tier
+//! `cloud-init` of `labform-test-tiers`).
 
 mod common;
 
 use std::fmt::Write as _;
-use std::path::Path;
 use std::process::Command;
 
 use common::{FixtureHostKeys, planned_example};
@@ -103,25 +103,11 @@ fn talos_and_installer_vms_are_refused() {
     assert!(error.to_string().contains("talos"), "{error}");
 }
 
-fn require_tool(program: &str) {
-    if !Path::new(program).exists() && which(program).is_none() {
-        panic!(
-            "`{program}` is missing: these tests run Debian's cloud-init; install it with `apt-get install -y cloud-init`"
-        );
-    }
-}
-
-fn which(program: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|directory| directory.join(program))
-            .find(|candidate| candidate.is_file())
-    })
-}
-
 #[test]
 fn every_user_data_passes_cloud_init_schema() {
-    require_tool("cloud-init");
+    if !labform_test_tiers::CLOUD_INIT.available() {
+        return;
+    }
     let directory = tempfile::tempdir().expect("temporary directory");
     let mut paths = Vec::new();
     for example in EXAMPLES {
@@ -192,7 +178,9 @@ print(json.dumps(result))
 
 #[test]
 fn every_network_config_parses_with_cloud_init() {
-    require_tool("/usr/bin/python3");
+    if !labform_test_tiers::CLOUD_INIT.available() {
+        return;
+    }
     let directory = tempfile::tempdir().expect("temporary directory");
     let mut expected = Vec::new();
     for example in EXAMPLES {

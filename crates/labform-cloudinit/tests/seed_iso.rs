@@ -1,7 +1,8 @@
 //! The NoCloud seed image read back by outside tools: `blkid` (util-linux) sees an ISO 9660 file
 //! system labelled `cidata`; `isoinfo` (genisoimage) lists `user-data`, `meta-data` and
 //! `network-config` by their exact names through Rock Ridge and through Joliet and extracts each
-//! with its exact content; cloud-init's own NoCloud code reads the extracted seed.
+//! with its exact content; cloud-init's own NoCloud code reads the extracted seed. Tiers
+//! `seed-image-readers` and `cloud-init` of `labform-test-tiers`.
 
 mod common;
 
@@ -12,18 +13,10 @@ use common::{FixtureHostKeys, planned_example};
 use labform_cloudinit::{LabSeeds, SeedFiles, SeedSource as _, seed_iso};
 use labform_secrets::ExposeSecret as _;
 
-/// The path of `tool` from the Debian package `package`; fails the test with the package to
-/// install when it is missing.
-fn require(tool: &str, package: &str) -> PathBuf {
-    for directory in ["/usr/bin", "/usr/sbin", "/bin", "/sbin"] {
-        let path = Path::new(directory).join(tool);
-        if path.exists() {
-            return path;
-        }
-    }
-    panic!(
-        "`{tool}` is missing: install the Debian package `{package}` (apt-get install {package})"
-    );
+/// The path of `tool`, which the test's tier has checked.
+fn require(tool: &str) -> PathBuf {
+    labform_test_tiers::find_program(tool)
+        .unwrap_or_else(|| panic!("`{tool}` is missing, yet its tier was available"))
 }
 
 /// The seed files of every cloud-init VM of seed-001, with fixture host keys.
@@ -65,8 +58,11 @@ fn extract(isoinfo: &Path, image: &Path, mode: &str, name: &str) -> Vec<u8> {
 
 #[test]
 fn blkid_and_isoinfo_read_the_seed() {
-    let blkid = require("blkid", "util-linux");
-    let isoinfo = require("isoinfo", "genisoimage");
+    if !labform_test_tiers::SEED_IMAGE_READERS.available() {
+        return;
+    }
+    let blkid = require("blkid");
+    let isoinfo = require("isoinfo");
     let directory = tempfile::tempdir().expect("temporary directory");
     for (name, files) in seeds() {
         let image = directory.path().join(format!("{name}.iso"));
@@ -149,9 +145,13 @@ print(json.dumps({
 
 #[test]
 fn cloud_init_nocloud_reads_the_seed() {
-    require("blkid", "util-linux");
-    require("isoinfo", "genisoimage");
-    let python = require("python3", "cloud-init");
+    if !labform_test_tiers::SEED_IMAGE_READERS.available()
+        || !labform_test_tiers::CLOUD_INIT.available()
+    {
+        return;
+    }
+    // Debian's interpreter, which imports Debian's cloud-init.
+    let python = require("/usr/bin/python3");
     let (_, plan) = planned_example("seed-001");
     let directory = tempfile::tempdir().expect("temporary directory");
     for (name, files) in seeds() {

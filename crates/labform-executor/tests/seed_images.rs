@@ -2,11 +2,11 @@
 //! NoCloud seed uploaded and attached as `ide2` (holding its host name and labform's public host
 //! key, read back with `isoinfo`), templates get no Proxmox cloud-init drive, a second apply
 //! sends no write request, a change of the lab's SSH keys updates `sshkeys` and `ide2` in place
-//! with a new seed and the old one deleted, and destroy leaves no seed behind.
+//! with a new seed and the old one deleted, and destroy leaves no seed behind. The seeds are read
+//! back with `isoinfo`: tier `seed-image-readers` of `labform-test-tiers`.
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -23,11 +23,8 @@ use labform_proxmox::ProxmoxApi;
 /// Reads `/name` from the ISO image `image` through Rock Ridge with `isoinfo` (Debian package
 /// genisoimage).
 fn read_from_image(image: &[u8], name: &str) -> String {
-    let isoinfo = Path::new("/usr/bin/isoinfo");
-    assert!(
-        isoinfo.exists(),
-        "`isoinfo` is missing: install the Debian package `genisoimage`"
-    );
+    let isoinfo = labform_test_tiers::find_program("isoinfo")
+        .expect("`isoinfo` is missing, yet its tier was available");
     let directory = tempfile::tempdir().expect("temporary directory");
     let path = directory.path().join("seed.iso");
     std::fs::write(&path, image).expect("write the image");
@@ -133,6 +130,9 @@ async fn check_seeds(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_images_are_uploaded_attached_replaced_and_removed() {
+    if !labform_test_tiers::SEED_IMAGE_READERS.available() {
+        return;
+    }
     let mut lab = load_lab("../../examples/seed-001.yaml");
     let original_key = lab.defaults.as_ref().expect("defaults").ssh_keys[0].clone();
     let simulator = simulator_for(&lab, 0.001);

@@ -3,7 +3,8 @@
 //! One `sshd` is started for this file, in a temporary directory with its own configuration and
 //! a host key made by `labform-cloudinit` (so the test also proves OpenSSH loads the keys labform
 //! puts into user data). The scenarios run one after another against it; the server is stopped
-//! when the test ends, also on failure.
+//! when the test ends, also on failure. Tier `real-sshd` (root, Debian's `openssh-server` and
+//! `sudo`): see `labform-test-tiers`.
 
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt as _;
@@ -17,8 +18,6 @@ use labform_ssh::{
     Target,
 };
 use secrecy::SecretString;
-
-const SSHD: &str = "/usr/sbin/sshd";
 
 /// A running sshd, stopped when dropped.
 struct Server {
@@ -59,10 +58,8 @@ fn free_port() -> u16 {
 }
 
 fn start_server() -> Server {
-    assert!(
-        Path::new(SSHD).exists(),
-        "{SSHD} is missing: these tests need Debian's OpenSSH server; install it with `apt-get install -y openssh-server`"
-    );
+    // sshd wants to be started by its absolute path.
+    let sshd = labform_test_tiers::find_program("sshd").expect("the real-sshd tier has sshd");
     // sshd refuses to start without its privilege separation directory.
     let _ = std::fs::create_dir_all("/run/sshd");
     let directory = tempfile::tempdir().expect("temporary directory");
@@ -94,7 +91,7 @@ fn start_server() -> Server {
             ),
         )
         .expect("write config");
-        let mut child = Command::new(SSHD)
+        let mut child = Command::new(&sshd)
             .args(["-D", "-e", "-f"])
             .arg(&config)
             .stdin(Stdio::null())
@@ -445,6 +442,9 @@ async fn sessions_are_bounded(server: &Server) {
 
 #[test]
 fn against_openssh_on_loopback() {
+    if !labform_test_tiers::REAL_SSHD.available() {
+        return;
+    }
     let server = start_server();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
