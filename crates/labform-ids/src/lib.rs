@@ -6,7 +6,8 @@
 //!
 //! [`secret::SecretRef`] lives here too: a reference names where a secret is kept, never its
 //! value, and every layer (the lab file, the plan, the node and cluster layers) passes it along
-//! without depending on the lab file's crate.
+//! without depending on the lab file's crate. So does [`size::ByteSize`], the byte sizes people
+//! write (`4GiB`), which the lab file and the add-ons' options share.
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,6 +15,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub mod secret;
+pub mod size;
 pub use secret::SecretRef;
 
 /// A Proxmox VE guest ID (`vmid`): an integer from 100 to 999,999,999 inclusive.

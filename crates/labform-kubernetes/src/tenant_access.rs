@@ -7,16 +7,14 @@
 //! - with MinIO: a MinIO user `tenant-NAME` limited by a policy to its own bucket `tenant-NAME`,
 //!   made by the MinIO chart's provisioning, with a password labform generates and keeps in its
 //!   secret store; the credentials are also put into the tenant's namespace, where the tenant's
-//!   own token can read them.
+//!   own token can read them (the MinIO add-on renders these, `labform_addons::minio`).
 //!
 //! GitLab and Vault accounts are not made by labform: their APIs need the services initialised
 //! first (Vault unsealed, GitLab's root token), which labform does not do. The manifests say so.
 
-use labform_model::{CentralService, LabFile, SecretRef};
+use labform_model::{CentralService, LabFile};
 use labform_planner::plan::PlannedCluster;
 use serde_json::{Value, json};
-
-use crate::addons::RequiredSecret;
 
 /// One tenant's access to a cluster's services.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,77 +92,4 @@ pub(crate) fn access_documents(access: &[TenantAccess]) -> Vec<Value> {
         }));
     }
     documents
-}
-
-/// The secret-store key of the MinIO password of `tenant` on cluster instance `cluster`;
-/// `generated/` keys are made by labform on first use.
-pub fn minio_password_key(scope: &str, cluster: &str, tenant: &str) -> String {
-    format!("generated/minio/{scope}/{cluster}/{tenant}")
-}
-
-/// MinIO chart values for the tenants that use MinIO (`users`, `policies`, `buckets`) and the
-/// Secrets apply makes for them.
-pub(crate) fn minio_tenants(
-    scope: &str,
-    cluster: &str,
-    access: &[TenantAccess],
-) -> (Value, Vec<RequiredSecret>) {
-    let mut users = Vec::new();
-    let mut policies = Vec::new();
-    let mut buckets = Vec::new();
-    let mut secrets = Vec::new();
-    for tenant in access
-        .iter()
-        .filter(|tenant| tenant.services.contains(&CentralService::Minio))
-    {
-        let name = format!("tenant-{}", tenant.tenant);
-        let password = SecretRef::Store(minio_password_key(scope, cluster, &tenant.tenant));
-        let secret_name = format!("minio-{name}");
-        users.push(json!({
-            "accessKey": name,
-            "existingSecret": secret_name,
-            "existingSecretKey": "secretKey",
-            "policy": name,
-        }));
-        policies.push(json!({
-            "name": name,
-            "statements": [{
-                "resources": [format!("arn:aws:s3:::{name}"), format!("arn:aws:s3:::{name}/*")],
-                "actions": ["s3:*"],
-            }],
-        }));
-        buckets.push(json!({"name": name, "policy": "none", "purge": false}));
-        secrets.push(RequiredSecret {
-            namespace: "minio".to_owned(),
-            name: secret_name,
-            key: "secretKey".to_owned(),
-            from: password.clone(),
-            literals: vec![("accessKey".to_owned(), name.clone())],
-            labels: Vec::new(),
-            purpose: format!("MinIO user of tenant {}", tenant.tenant),
-        });
-        secrets.push(RequiredSecret {
-            namespace: tenant.namespace.clone(),
-            name: "minio-credentials".to_owned(),
-            key: "secretKey".to_owned(),
-            from: password,
-            literals: vec![
-                ("accessKey".to_owned(), name.clone()),
-                ("bucket".to_owned(), name.clone()),
-                (
-                    "endpoint".to_owned(),
-                    "http://minio.minio.svc:9000".to_owned(),
-                ),
-            ],
-            labels: Vec::new(),
-            purpose: format!(
-                "tenant {}'s own copy of its MinIO credentials",
-                tenant.tenant
-            ),
-        });
-    }
-    (
-        json!({"users": users, "policies": policies, "buckets": buckets}),
-        secrets,
-    )
 }

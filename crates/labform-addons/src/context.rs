@@ -1,0 +1,78 @@
+//! What an add-on may know about its cluster, beyond its own options.
+//!
+//! [`CheckContext`] is what the lab file says (for the checks, before anything is planned);
+//! [`ClusterFacts`] is what the plan decided (for the plan line and the manifests). Both are
+//! plain data the callers fill in: `labform-model` from the lab file, the planner and
+//! `labform-kubernetes` from the plan. Neither names a distribution's internals: what a
+//! distribution brings of its own (K3s's servicelb and Traefik) is a flag.
+
+use std::net::Ipv4Addr;
+
+use crate::registry::{AddonKind, Addons};
+
+/// An address pool of the cluster's network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolFacts {
+    /// The pool's name.
+    pub name: String,
+    /// Its first address.
+    pub first: Ipv4Addr,
+    /// Its last address (inclusive).
+    pub last: Ipv4Addr,
+}
+
+impl PoolFacts {
+    /// Whether `address` lies in the pool.
+    pub fn contains(&self, address: Ipv4Addr) -> bool {
+        self.first <= address && address <= self.last
+    }
+}
+
+/// What the checks of an add-on may read besides its options: the declared cluster.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckContext<'a> {
+    /// The distribution's name as the lab writes it (`k3s`, `kubeadm`, `talos`), for messages.
+    pub distribution: &'a str,
+    /// Whether the distribution gives LoadBalancer services addresses by itself (K3s servicelb).
+    pub packaged_load_balancer: bool,
+    /// Whether the distribution ships an ingress controller of its own (K3s Traefik).
+    pub packaged_ingress: bool,
+    /// Nodes of one instance of the cluster: servers and agents.
+    pub nodes: u32,
+    /// The pools of the cluster's network, when the network is known.
+    pub pools: Option<&'a [PoolFacts]>,
+    /// Every add-on of the cluster, for the dependencies between them.
+    pub addons: &'a Addons,
+}
+
+/// A tenant that uses central services of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantUse {
+    /// The tenant.
+    pub tenant: String,
+    /// Its namespace on the cluster (`tenant-NAME`).
+    pub namespace: String,
+    /// The add-ons whose services it uses (GitLab, Vault, MinIO).
+    pub services: Vec<AddonKind>,
+}
+
+/// What the plan decided about a cluster instance, as the add-ons read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterFacts {
+    /// The cluster instance (`main-dev`).
+    pub instance: String,
+    /// The lab's ownership scope (MinIO passwords of tenants are kept under it).
+    pub scope: String,
+    /// The API server's address (VIP or first server).
+    pub api_address: Option<Ipv4Addr>,
+    /// Pod network.
+    pub pod_cidr: String,
+    /// Service network.
+    pub service_cidr: String,
+    /// The load-balancer block MetalLB hands out, first and last address.
+    pub load_balancer_block: Option<(Ipv4Addr, Ipv4Addr)>,
+    /// Nodes of the instance.
+    pub members: usize,
+    /// Tenants that use the cluster's central services, in lab order.
+    pub tenants: Vec<TenantUse>,
+}

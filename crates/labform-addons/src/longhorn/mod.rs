@@ -1,0 +1,94 @@
+//! Longhorn, replicated block storage on the nodes' disks: replicas per volume (at most the
+//! node count), optionally the default StorageClass; its nodes need open-iscsi (and NFS for
+//! RWX volumes), which cloud-init installs.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::context::{CheckContext, ClusterFacts};
+use crate::output::{AddonError, Chart, Manifests};
+use crate::problem::{Problem, ProblemPath};
+use crate::registry::{Addon, Addons};
+
+/// The chart version when the lab names none.
+pub const DEFAULT_VERSION: &str = "1.7.2";
+
+/// Longhorn options.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Longhorn {
+    /// Chart version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Replicas per volume (default 3; at most the number of nodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    /// Make Longhorn the default StorageClass.
+    #[serde(default)]
+    pub default_storage_class: bool,
+}
+
+impl Addon for Longhorn {
+    fn namespace(&self) -> Option<&'static str> {
+        Some("longhorn-system")
+    }
+
+    fn node_packages(&self) -> &'static [&'static str] {
+        &["open-iscsi", "nfs-common"]
+    }
+
+    fn check(&self, at: &ProblemPath, context: &CheckContext<'_>) -> Vec<Problem> {
+        let nodes = context.nodes;
+        let replicas = self.replicas.unwrap_or(3.min(nodes.max(1)));
+        if replicas == 0 || replicas > nodes {
+            return vec![
+                Problem::new(
+                    "longhorn-replicas",
+                    at.at("replicas"),
+                    format!("{replicas} Longhorn replicas on a cluster of {nodes} node(s)"),
+                )
+                .hint(format!(
+                    "replicas must be between 1 and the node count ({nodes})"
+                )),
+            ];
+        }
+        Vec::new()
+    }
+
+    fn plan_line(&self, facts: &ClusterFacts) -> String {
+        let nodes = u32::try_from(facts.members).unwrap_or(u32::MAX);
+        let replicas = self.replicas.unwrap_or(3.min(nodes).max(1));
+        format!(
+            "{replicas} replicas; open-iscsi on every node{}",
+            if self.default_storage_class {
+                "; default StorageClass"
+            } else {
+                ""
+            }
+        )
+    }
+
+    fn manifests(&self, _: &ClusterFacts, _: &Addons) -> Result<Manifests, AddonError> {
+        let replicas = self.replicas.unwrap_or(3);
+        let mut manifests = Manifests::default();
+        manifests.chart(Chart {
+            name: "longhorn".to_owned(),
+            chart: "longhorn".to_owned(),
+            repo: Some("https://charts.longhorn.io".to_owned()),
+            version: self.version.as_deref().unwrap_or(DEFAULT_VERSION).to_owned(),
+            namespace: "longhorn-system".to_owned(),
+            values: json!({
+                "defaultSettings": {"defaultReplicaCount": replicas},
+                "persistence": {
+                    "defaultClass": self.default_storage_class,
+                    "defaultClassReplicaCount": replicas,
+                },
+            }),
+            bootstrap: false,
+            comment: format!(
+                "Longhorn with {replicas} replicas per volume; its node prerequisite open-iscsi is installed by cloud-init."
+            ),
+        });
+        Ok(manifests)
+    }
+}
