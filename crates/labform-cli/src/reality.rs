@@ -48,10 +48,7 @@ pub async fn plan_against_target(
         return Ok(Err(ExitCode::from(1)));
     }
     let lab = outcome.lab.expect("no errors, so a lab");
-    let scope = lab
-        .scope
-        .clone()
-        .unwrap_or_else(|| lab.lab.clone().unwrap_or_default());
+    let scope = lab.scope().to_owned();
     let connected = connect(&lab, path, target)?;
     let mut inventory = Inventory::default();
     for endpoint in &connected.endpoints {

@@ -68,6 +68,19 @@ pub struct LabFile {
     pub source: Source,
 }
 
+impl LabFile {
+    /// The lab's name (empty when the file has none, which validation reports).
+    pub fn name(&self) -> &str {
+        self.lab.as_deref().unwrap_or_default()
+    }
+
+    /// The ownership scope: `scope:` when given, otherwise the lab's name. Every layer that marks,
+    /// finds or journals what the lab owns uses this one value.
+    pub fn scope(&self) -> &str {
+        self.scope.as_deref().unwrap_or_else(|| self.name())
+    }
+}
+
 /// Settings shared by every VM unless a group says otherwise.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -6,14 +6,167 @@
 //! order. So adding a VM, a cluster or a tenant never moves what was already allocated, and the
 //! same inputs always give the same result.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Decisions of earlier plans that later plans keep: VM IDs, addresses and nodes by key.
-///
-/// Keys are `vm:<name>`, `template:<image>@<node>/<storage>`, `vip:<instance>` and
-/// `lb:<instance>`.
+/// What one decision is about: the key it is recorded under in the lock file and in a VM's
+/// ownership block. Built only here, so every layer spells it the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AllocationKey {
+    /// A VM, by name: `vm:<name>`.
+    Vm(String),
+    /// A template made from an image: on a shared storage one serves the whole endpoint
+    /// (`template:<endpoint>@<storage>/<image>@<storage>`), otherwise one per node
+    /// (`template:<endpoint>@<node>/<image>@<node>/<storage>`).
+    Template {
+        /// Endpoint.
+        endpoint: String,
+        /// Image.
+        image: String,
+        /// Node, when the storage is not shared.
+        node: Option<String>,
+        /// Storage of the template's disk.
+        storage: String,
+    },
+    /// A cluster instance's API VIP: `vip:<instance>`.
+    Vip(String),
+    /// A cluster instance's load-balancer block: `lb:<instance>`.
+    LoadBalancer(String),
+}
+
+impl AllocationKey {
+    /// The key of the VM named `name`.
+    pub fn vm(name: &str) -> Self {
+        Self::Vm(name.to_owned())
+    }
+
+    /// How a message names what the key is about: a VM by its name, anything else by its key.
+    pub fn subject(&self) -> String {
+        match self {
+            Self::Vm(name) => name.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for AllocationKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Vm(name) => write!(f, "vm:{name}"),
+            Self::Template {
+                endpoint,
+                image,
+                node: None,
+                storage,
+            } => write!(f, "template:{endpoint}@{storage}/{image}@{storage}"),
+            Self::Template {
+                endpoint,
+                image,
+                node: Some(node),
+                storage,
+            } => write!(f, "template:{endpoint}@{node}/{image}@{node}/{storage}"),
+            Self::Vip(instance) => write!(f, "vip:{instance}"),
+            Self::LoadBalancer(instance) => write!(f, "lb:{instance}"),
+        }
+    }
+}
+
+/// A text that is not an allocation key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidAllocationKey(String);
+
+impl fmt::Display for InvalidAllocationKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` is not an allocation key (vm:NAME, template:..., vip:INSTANCE or lb:INSTANCE)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for InvalidAllocationKey {}
+
+impl FromStr for AllocationKey {
+    type Err = InvalidAllocationKey;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let invalid = || InvalidAllocationKey(text.to_owned());
+        let name = |rest: &str| {
+            if rest.is_empty() || rest.contains(['@', '/', ':']) {
+                Err(invalid())
+            } else {
+                Ok(rest.to_owned())
+            }
+        };
+        let (kind, rest) = text.split_once(':').ok_or_else(invalid)?;
+        match kind {
+            "vm" => name(rest).map(Self::Vm),
+            "vip" => name(rest).map(Self::Vip),
+            "lb" => name(rest).map(Self::LoadBalancer),
+            "template" => {
+                let (endpoint, rest) = rest.split_once('@').ok_or_else(invalid)?;
+                let (place, rest) = rest.split_once('/').ok_or_else(invalid)?;
+                let (image, tail) = rest.split_once('@').ok_or_else(invalid)?;
+                let key = match tail.split_once('/') {
+                    Some((node, storage)) if node == place => Self::Template {
+                        endpoint: name(endpoint)?,
+                        image: name(image)?,
+                        node: Some(name(node)?),
+                        storage: name(storage)?,
+                    },
+                    None if tail == place => Self::Template {
+                        endpoint: name(endpoint)?,
+                        image: name(image)?,
+                        node: None,
+                        storage: name(tail)?,
+                    },
+                    _ => return Err(invalid()),
+                };
+                Ok(key)
+            }
+            _ => Err(invalid()),
+        }
+    }
+}
+
+/// Keys sort as their text does, so lock files keep the order they always had.
+impl Ord for AllocationKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Self::Vm(a), Self::Vm(b))
+            | (Self::Vip(a), Self::Vip(b))
+            | (Self::LoadBalancer(a), Self::LoadBalancer(b)) => a.cmp(b),
+            _ => self.to_string().cmp(&other.to_string()),
+        }
+    }
+}
+
+impl PartialOrd for AllocationKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Serialize for AllocationKey {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for AllocationKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Decisions of earlier plans that later plans keep: VM IDs, addresses and nodes by
+/// [`AllocationKey`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Allocations {
@@ -22,13 +175,13 @@ pub struct Allocations {
     pub version: u32,
     /// VM IDs.
     #[serde(default)]
-    pub vm_ids: BTreeMap<String, u32>,
+    pub vm_ids: BTreeMap<AllocationKey, u32>,
     /// IPv4 addresses (a single address, or `first-last` for MetalLB blocks).
     #[serde(default)]
-    pub addresses: BTreeMap<String, String>,
+    pub addresses: BTreeMap<AllocationKey, String>,
     /// Proxmox node of each VM.
     #[serde(default)]
-    pub nodes: BTreeMap<String, String>,
+    pub nodes: BTreeMap<AllocationKey, String>,
 }
 
 fn lock_version() -> u32 {
@@ -154,8 +307,8 @@ impl SlotAllocator {
 /// lowest free values in the order given. Returns the values in key order; `None` when exhausted.
 pub fn allocate_keys(
     allocator: &mut SlotAllocator,
-    keys: &[String],
-    previous: impl Fn(&str) -> Option<u64>,
+    keys: &[AllocationKey],
+    previous: impl Fn(&AllocationKey) -> Option<u64>,
 ) -> Vec<Option<u64>> {
     let mut values = vec![None; keys.len()];
     for (index, key) in keys.iter().enumerate() {
@@ -179,10 +332,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn allocation_keys_round_trip_through_their_text() {
+        for text in [
+            "vm:home-server-0",
+            "vip:main-dev",
+            "lb:main-prod",
+            "template:pve@pve1/debian-12@pve1/local-lvm",
+            "template:pve@ceph/debian-12@ceph",
+        ] {
+            let key: AllocationKey = text.parse().unwrap();
+            assert_eq!(key.to_string(), text);
+        }
+        for text in [
+            "vm:",
+            "host:x",
+            "vm:a/b",
+            "template:pve@n1/img@n2/local",
+            "template:pve@s1/img@s2",
+            "template:pve",
+        ] {
+            assert!(text.parse::<AllocationKey>().is_err(), "{text}");
+        }
+        let mut keys: Vec<AllocationKey> = ["vm:b", "vip:a", "lb:z", "template:e@s/i@s", "vm:a"]
+            .iter()
+            .map(|text| text.parse().unwrap())
+            .collect();
+        keys.sort();
+        let texts: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        let mut sorted = texts.clone();
+        sorted.sort();
+        assert_eq!(texts, sorted, "keys sort as their text");
+    }
+
+    #[test]
     fn previous_values_win_and_new_ones_fill_gaps() {
         let mut allocator = SlotAllocator::new(10, 20);
-        let keys: Vec<String> = ["a", "b", "c"].iter().map(|k| k.to_string()).collect();
-        let values = allocate_keys(&mut allocator, &keys, |key| (key == "c").then_some(10));
+        let keys: Vec<AllocationKey> = ["a", "b", "c"]
+            .iter()
+            .map(|k| AllocationKey::vm(k))
+            .collect();
+        let values = allocate_keys(&mut allocator, &keys, |key| {
+            (key == &AllocationKey::vm("c")).then_some(10)
+        });
         assert_eq!(values, [Some(11), Some(12), Some(10)]);
     }
 

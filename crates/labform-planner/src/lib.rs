@@ -17,7 +17,7 @@ pub mod reconcile;
 pub mod render;
 pub mod tenancy;
 
-pub use allocate::Allocations;
+pub use allocate::{AllocationKey, Allocations};
 pub use build::{ObservedIds, Planned, plan, plan_against};
 pub use plan::Plan;
 pub use render::render;

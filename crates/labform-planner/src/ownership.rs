@@ -22,6 +22,8 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use crate::allocate::AllocationKey;
+
 const BEGIN: &str = "--- labform ---";
 const END: &str = "--- end labform ---";
 
@@ -37,7 +39,7 @@ pub struct Owner {
     /// Role (`server`, `agent/worker`, `template`, `vm`).
     pub role: String,
     /// The allocation key (`vm:<name>`, `template:...`): what the lock file records it under.
-    pub key: String,
+    pub key: AllocationKey,
     /// The image it was made from.
     pub image: Option<String>,
     /// Hash of the VM's desired spec when labform last wrote it.
@@ -97,7 +99,7 @@ impl Owner {
             scope: scope?,
             cluster,
             role: role?,
-            key: key_value?,
+            key: key_value?.parse().ok()?,
             image,
             spec: spec.unwrap_or_default(),
         })
@@ -141,7 +143,7 @@ mod tests {
             scope: "home".into(),
             cluster: Some("home".into()),
             role: "server".into(),
-            key: "vm:home-server-0".into(),
+            key: AllocationKey::vm("home-server-0"),
             image: Some("debian".into()),
             spec: "abc123".into(),
         }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use labform_model::lab::{AntiAffinity, LabFile, ProxmoxEndpoint, StorageContent};
 use labform_model::{ByteSize, Diagnostic};
 
-use crate::allocate::Allocations;
+use crate::allocate::{AllocationKey, Allocations};
 use crate::expand::VmSpec;
 
 /// Where each VM runs: node index and the storage index of each disk.
@@ -166,7 +166,7 @@ pub fn place(
         let Some(state) = states.get_mut(vm.endpoint) else {
             continue;
         };
-        let Some(previous_node) = previous.nodes.get(&format!("vm:{}", vm.name)) else {
+        let Some(previous_node) = previous.nodes.get(&AllocationKey::vm(&vm.name)) else {
             continue;
         };
         let Some(node) = state

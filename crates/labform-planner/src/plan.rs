@@ -7,6 +7,8 @@ use std::net::Ipv4Addr;
 use labform_ids::VmId;
 use serde::Serialize;
 
+use crate::allocate::AllocationKey;
+
 /// The whole plan.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Plan {
@@ -85,7 +87,7 @@ pub struct PlannedTemplate {
     /// Template name.
     pub name: String,
     /// Allocation key (recorded in the lock file and in the template's ownership block).
-    pub key: String,
+    pub key: AllocationKey,
     /// Hash of what defines it (image URL and checksum, node, storage).
     pub spec: String,
     /// VM ID.

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use labform_ids::VmId;
 use serde::Serialize;
 
+use crate::allocate::AllocationKey;
 use crate::desired::{MANAGED_KEYS, desired_config, options};
 use crate::inventory::{Inventory, ObservedVm};
 use crate::plan::{Plan, PlannedTemplate, PlannedVm};
@@ -169,7 +170,7 @@ pub fn reconcile(plan: &Plan, inventory: &Inventory) -> Reconciliation {
     }
 
     for vm in &plan.vms {
-        let key = format!("vm:{}", vm.name);
+        let key = AllocationKey::vm(&vm.name);
         let observed = by_id.get(&(vm.endpoint.as_str(), vm.vm_id.get())).copied();
         let action = match observed {
             None => VmAction::Create,
@@ -223,11 +224,11 @@ fn deletion(vm: &ObservedVm) -> VmChange {
     }
 }
 
-fn is_same(observed: &ObservedVm, scope: &str, key: &str) -> bool {
+fn is_same(observed: &ObservedVm, scope: &str, key: &AllocationKey) -> bool {
     observed
         .owner
         .as_ref()
-        .is_some_and(|owner| owner.scope == scope && owner.key == key)
+        .is_some_and(|owner| owner.scope == scope && &owner.key == key)
 }
 
 fn conflict(endpoint: &str, vm_id: VmId, planned: &str, holder: &ObservedVm) -> Conflict {

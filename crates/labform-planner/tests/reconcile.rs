@@ -80,7 +80,7 @@ fn as_applied(plan: &Plan) -> Inventory {
                 scope: plan.scope.clone(),
                 cluster: vm.cluster.clone(),
                 role: vm.role.clone(),
-                key: format!("vm:{}", vm.name),
+                key: labform_planner::AllocationKey::vm(&vm.name),
                 image: vm.image.clone(),
                 spec: vm.spec.clone(),
             }),

@@ -37,10 +37,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprint!("{}", outcome.render_diagnostics());
         return Ok(ExitCode::from(1));
     };
-    let scope = lab
-        .scope
-        .clone()
-        .unwrap_or_else(|| lab.lab.clone().unwrap_or_default());
+    let scope = lab.scope().to_owned();
     let journal = crate::open_journal(args.journal.as_deref(), &scope, args.sim)?;
     let runs = journal.runs(&scope, args.limit)?;
     let chosen = args.run.or_else(|| runs.first().map(|run| run.id));

@@ -28,7 +28,7 @@ impl Run {
             scope: self.plan.scope.clone(),
             cluster: vm.cluster.clone(),
             role: vm.role.clone(),
-            key: format!("vm:{}", vm.name),
+            key: labform_planner::AllocationKey::vm(&vm.name),
             image: vm.image.clone(),
             spec: spec.to_owned(),
         }

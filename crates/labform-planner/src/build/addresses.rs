@@ -8,7 +8,7 @@ use labform_model::lab::*;
 use labform_model::{AddressRange, Diagnostic};
 
 use super::*;
-use crate::allocate::{Allocations, SlotAllocator, allocate_keys};
+use crate::allocate::{AllocationKey, Allocations, SlotAllocator, allocate_keys};
 use crate::expand::{AddressRequest, Expanded};
 
 /// Addresses decided for VMs (by VM index), VIPs and MetalLB blocks (by instance index).
@@ -102,9 +102,9 @@ pub(super) fn allocate_addresses(
                         })
                         .map(|(index, _)| index)
                         .collect();
-                    let keys: Vec<String> = members
+                    let keys: Vec<AllocationKey> = members
                         .iter()
-                        .map(|&index| format!("vm:{}", expanded.vms[index].name))
+                        .map(|&index| AllocationKey::vm(&expanded.vms[index].name))
                         .collect();
                     let request = SingleAddresses {
                         network,
@@ -134,9 +134,9 @@ pub(super) fn allocate_addresses(
                         })
                         .map(|(index, _)| index)
                         .collect();
-                    let keys: Vec<String> = members
+                    let keys: Vec<AllocationKey> = members
                         .iter()
-                        .map(|&index| format!("vip:{}", expanded.instances[index].name))
+                        .map(|&index| AllocationKey::Vip(expanded.instances[index].name.clone()))
                         .collect();
                     let request = SingleAddresses {
                         network,
@@ -218,7 +218,8 @@ pub(super) fn allocate_addresses(
                     }
                     let mut pending = Vec::new();
                     for &(index, count) in &members {
-                        let key = format!("lb:{}", expanded.instances[index].name);
+                        let key =
+                            AllocationKey::LoadBalancer(expanded.instances[index].name.clone());
                         let kept = previous
                             .addresses
                             .get(&key)
@@ -279,7 +280,7 @@ impl SingleAddresses<'_> {
         &self,
         allocator: &mut SlotAllocator,
         members: &[usize],
-        keys: &[String],
+        keys: &[AllocationKey],
         previous: &Allocations,
         allocations: &mut Allocations,
         diagnostics: &mut Vec<Diagnostic>,
@@ -311,7 +312,7 @@ impl SingleAddresses<'_> {
     }
 }
 
-pub(super) fn previous_address(previous: &Allocations, key: &str) -> Option<u64> {
+pub(super) fn previous_address(previous: &Allocations, key: &AllocationKey) -> Option<u64> {
     previous
         .addresses
         .get(key)

@@ -58,8 +58,8 @@ pub(super) fn assemble(
     vm_ids: &[Option<VmId>],
     (templates, template_of): &(Vec<Template>, Vec<Option<usize>>),
 ) -> Plan {
-    let lab_name = lab.lab.clone().unwrap_or_default();
-    let scope = lab.scope.clone().unwrap_or_else(|| lab_name.clone());
+    let lab_name = lab.name().to_owned();
+    let scope = lab.scope().to_owned();
     let defaults = lab.defaults.clone().unwrap_or_default();
     let user = defaults
         .user

@@ -7,7 +7,7 @@ use labform_model::lab::*;
 use labform_model::validate::validate;
 use labform_model::{Diagnostic, IdRange};
 
-use crate::allocate::Allocations;
+use crate::allocate::{AllocationKey, Allocations};
 use crate::expand::expand;
 use crate::placement::place;
 use crate::plan::*;
@@ -113,7 +113,7 @@ pub fn plan_against(lab: &LabFile, previous: &Allocations, observed: &ObservedId
     for (vm, place) in expanded.vms.iter().zip(&placed) {
         if let Some(place) = place {
             allocations.nodes.insert(
-                format!("vm:{}", vm.name),
+                AllocationKey::vm(&vm.name),
                 lab.proxmox[vm.endpoint].nodes[place.node].name.clone(),
             );
         }

@@ -7,14 +7,14 @@ use labform_model::Diagnostic;
 use labform_model::lab::*;
 
 use super::*;
-use crate::allocate::Allocations;
+use crate::allocate::{AllocationKey, Allocations};
 use crate::expand::VmSpec;
 use crate::placement::Placed;
 
 /// A template to make, with the VMs cloned from it.
 #[derive(Debug, Clone)]
 pub(super) struct Template {
-    pub(super) key: String,
+    pub(super) key: AllocationKey,
     pub(super) name: String,
     pub(super) vm_id: VmId,
     pub(super) image: usize,
@@ -34,7 +34,7 @@ pub(super) fn plan_templates(
 ) -> (Vec<Template>, Vec<Option<usize>>) {
     let mut templates: Vec<Template> = Vec::new();
     let mut of_vm = vec![None; vms.len()];
-    let mut index_of: HashMap<String, usize> = HashMap::new();
+    let mut index_of: HashMap<AllocationKey, usize> = HashMap::new();
     for (vm_index, (vm, place)) in vms.iter().zip(placed).enumerate() {
         let (Some(image), Some(place)) = (vm.image, place) else {
             continue;
@@ -48,16 +48,11 @@ pub(super) fn plan_templates(
         let image_name = &lab.images[image].name;
         let storage_name = &endpoint.storages[storage].name;
         let node_name = &endpoint.nodes[place.node].name;
-        let key = if shared {
-            format!(
-                "template:{}@{}/{image_name}@{storage_name}",
-                endpoint.name, storage_name
-            )
-        } else {
-            format!(
-                "template:{}@{}/{image_name}@{node_name}/{storage_name}",
-                endpoint.name, node_name
-            )
+        let key = AllocationKey::Template {
+            endpoint: endpoint.name.clone(),
+            image: image_name.clone(),
+            node: (!shared).then(|| node_name.clone()),
+            storage: storage_name.clone(),
         };
         let position = *index_of.entry(key.clone()).or_insert_with(|| {
             let where_ = if shared {
@@ -96,7 +91,7 @@ pub(super) fn plan_templates(
         let members: Vec<usize> = (0..templates.len())
             .filter(|&index| templates[index].endpoint == endpoint_index)
             .collect();
-        let keys: Vec<String> = members
+        let keys: Vec<AllocationKey> = members
             .iter()
             .map(|&index| templates[index].key.clone())
             .collect();

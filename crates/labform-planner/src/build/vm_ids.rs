@@ -8,7 +8,7 @@ use labform_model::lab::*;
 use labform_model::{Diagnostic, IdRange};
 
 use super::*;
-use crate::allocate::{Allocations, SlotAllocator, allocate_keys};
+use crate::allocate::{AllocationKey, Allocations, SlotAllocator, allocate_keys};
 use crate::expand::VmSpec;
 
 pub(super) fn allocate_vm_ids(
@@ -25,9 +25,9 @@ pub(super) fn allocate_vm_ids(
         let members: Vec<usize> = (0..vms.len())
             .filter(|&index| vms[index].endpoint == endpoint_index)
             .collect();
-        let keys: Vec<String> = members
+        let keys: Vec<AllocationKey> = members
             .iter()
-            .map(|&index| format!("vm:{}", vms[index].name))
+            .map(|&index| AllocationKey::vm(&vms[index].name))
             .collect();
         let Some(values) = allocate_ids(
             endpoint,
@@ -54,7 +54,7 @@ pub(super) fn allocate_ids(
     endpoint: &ProxmoxEndpoint,
     field: &str,
     range: IdRange,
-    keys: &[String],
+    keys: &[AllocationKey],
     previous: &Allocations,
     observed: &ObservedIds,
     diagnostics: &mut Vec<Diagnostic>,
@@ -103,7 +103,7 @@ pub(super) fn allocate_ids(
                     &endpoint.source.at(field),
                     format!(
                         "VM ID {recorded}, recorded for `{}`, is now used by a VM this lab does not own; it gets {} instead",
-                        key.trim_start_matches("vm:"),
+                        key.subject(),
                         value.unwrap_or_default()
                     ),
                 )
