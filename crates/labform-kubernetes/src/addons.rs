@@ -148,7 +148,7 @@ pub fn addon_manifests(
     cluster: &PlannedCluster,
 ) -> Result<AddonManifests, RenderError> {
     let declared = declared_cluster(lab, cluster)?;
-    let addons: &Addons = &declared.addons;
+    let addons = Addons::from_settings(cluster.addons.iter().map(|addon| &addon.settings));
     let name = cluster.name.as_str();
     if cluster.distribution != "k3s" {
         return Err(RenderError::Unsupported {
@@ -242,11 +242,7 @@ pub fn addon_manifests(
 
     let facts = ClusterFacts {
         instance: cluster.name.clone(),
-        scope: lab
-            .scope
-            .clone()
-            .or_else(|| lab.lab.clone())
-            .unwrap_or_default(),
+        scope: lab.scope().to_owned(),
         api_address: cluster.api_address,
         pod_cidr: cluster.pod_cidr.clone(),
         service_cidr: cluster.service_cidr.clone(),

@@ -4,6 +4,7 @@
 
 use std::net::Ipv4Addr;
 
+use labform_addons::AddonSettings;
 use labform_ids::VmId;
 use serde::Serialize;
 
@@ -233,6 +234,8 @@ pub struct PlannedAddon {
     pub name: String,
     /// Values derived from the lab, in one line.
     pub detail: String,
+    /// The add-on's options (secrets as references only), which its manifests are made from.
+    pub settings: AddonSettings,
 }
 
 /// A cluster in one environment.

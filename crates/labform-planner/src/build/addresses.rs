@@ -7,7 +7,6 @@ use std::net::Ipv4Addr;
 use labform_model::lab::*;
 use labform_model::{AddressRange, Diagnostic};
 
-use super::*;
 use crate::allocate::{AllocationKey, Allocations, SlotAllocator, allocate_keys};
 use crate::expand::{AddressRequest, Expanded};
 
@@ -163,16 +162,8 @@ pub(super) fn allocate_addresses(
                         .filter_map(|(index, instance)| {
                             let cluster = &lab.clusters[instance.cluster];
                             let metallb = cluster.addons.metallb.as_ref()?;
-                            (instance.network == network_index && metallb.pool == pool.name).then(
-                                || {
-                                    (
-                                        index,
-                                        metallb
-                                            .addresses
-                                            .unwrap_or(DEFAULT_LOAD_BALANCER_ADDRESSES),
-                                    )
-                                },
-                            )
+                            (instance.network == network_index && metallb.pool == pool.name)
+                                .then(|| (index, metallb.address_count()))
                         })
                         .collect();
                     // Dedicated service addresses are kept out of every block.

@@ -214,10 +214,12 @@ pub(super) fn assemble(
             "installer"
         };
         let mut packages = vec!["qemu-guest-agent".to_owned()];
-        if let Some(instance) = instance
-            && lab.clusters[instance.cluster].addons.longhorn.is_some()
-        {
-            packages.extend(["open-iscsi".to_owned(), "nfs-common".to_owned()]);
+        if let Some(instance) = instance {
+            for package in lab.clusters[instance.cluster].addons.node_packages() {
+                if !packages.iter().any(|present| present == package) {
+                    packages.push(package.to_owned());
+                }
+            }
         }
         for package in &defaults.packages {
             if !packages.contains(package) {

@@ -1,7 +1,7 @@
 //! Clusters: each cluster instance's API address, nodes, add-ons in order and bootstrap steps.
 
 use ipnet::Ipv4Net;
-use labform_model::addons::{AddonKind, IssuerKind};
+use labform_addons::{AddonKind, ClusterFacts, TenantUse};
 use labform_model::lab::*;
 use labform_model::validate::{DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR};
 
@@ -54,13 +54,25 @@ pub(super) fn plan_cluster(
         Datastore::Sqlite => "sqlite".to_owned(),
         Datastore::External(external) => format!("external ({})", external.endpoint),
     };
+    let facts = ClusterFacts {
+        instance: instance.name.clone(),
+        scope: lab.scope().to_owned(),
+        api_address,
+        pod_cidr: pod.to_string(),
+        service_cidr: service.to_string(),
+        load_balancer_block: addresses.load_balancers.get(&index).copied(),
+        members: members.len(),
+        tenants: tenants_using(lab, cluster),
+    };
     let addons: Vec<PlannedAddon> = cluster
         .addons
-        .enabled()
+        .settings()
         .into_iter()
-        .map(|kind| PlannedAddon {
+        .zip(cluster.addons.plan_lines(&facts))
+        .map(|(settings, (kind, detail))| PlannedAddon {
             name: kind.key().to_owned(),
-            detail: addon_detail(lab, cluster, kind, load_balancers.as_deref(), members.len()),
+            detail,
+            settings,
         })
         .collect();
     let api = api_address
@@ -239,171 +251,30 @@ pub(super) fn plan_cluster(
     }
 }
 
-pub(super) fn addon_detail(
-    lab: &LabFile,
-    cluster: &Cluster,
-    kind: AddonKind,
-    load_balancers: Option<&str>,
-    nodes: usize,
-) -> String {
-    let addons = &cluster.addons;
-    let version = |version: &Option<String>| {
-        version
-            .as_ref()
-            .map(|v| format!(" {v}"))
-            .unwrap_or_default()
-    };
-    match kind {
-        AddonKind::Metallb => {
-            let metallb = addons.metallb.as_ref().expect("enabled");
-            let mut text = format!("L2 pool {}", load_balancers.unwrap_or("?"));
-            if !metallb.reserved.is_empty() {
-                let reserved: Vec<String> = metallb
-                    .reserved
-                    .iter()
-                    .map(|r| format!("{}={}", r.service, r.address))
-                    .collect();
-                text.push_str(&format!("; dedicated {}", reserved.join(", ")));
-            }
-            text
-        }
-        AddonKind::Traefik => {
-            let traefik = addons.traefik.as_ref().expect("enabled");
-            format!(
-                "{:?} service{}",
-                traefik.service_type,
-                if traefik.dashboard { ", dashboard" } else { "" }
-            )
-        }
-        AddonKind::CertManager => {
-            let cert_manager = addons.cert_manager.as_ref().expect("enabled");
-            let issuers: Vec<String> = cert_manager
-                .issuers
+/// The tenants with a `uses` entry naming `cluster`, in lab order, as the add-ons read them.
+fn tenants_using(lab: &LabFile, cluster: &Cluster) -> Vec<TenantUse> {
+    lab.tenants
+        .iter()
+        .filter(|tenant| {
+            tenant
+                .uses
                 .iter()
-                .map(|issuer| {
-                    let kind = match issuer.kind {
-                        IssuerKind::SelfSigned => "self-signed",
-                        IssuerKind::AcmeHttp01 => "ACME HTTP-01",
-                        IssuerKind::AcmeDns01 => "ACME DNS-01",
-                    };
-                    format!("{} ({kind})", issuer.name)
-                })
-                .collect();
-            format!(
-                "CRDs first{}{}",
-                version(&cert_manager.version),
-                if issuers.is_empty() {
-                    String::new()
-                } else {
-                    format!("; issuers {}", issuers.join(", "))
-                }
-            )
-        }
-        AddonKind::KubePrometheusStack => {
-            let stack = addons.kube_prometheus_stack.as_ref().expect("enabled");
-            format!(
-                "Prometheus, Grafana, node exporter{}{}",
-                stack
-                    .retention
-                    .as_ref()
-                    .map(|r| format!("; retention {r}"))
-                    .unwrap_or_default(),
-                stack
-                    .storage
-                    .map(|s| format!("; {s} volume"))
-                    .unwrap_or_default()
-            )
-        }
-        AddonKind::Longhorn => {
-            let longhorn = addons.longhorn.as_ref().expect("enabled");
-            let replicas = longhorn.replicas.unwrap_or(3.min(nodes as u32).max(1));
-            format!(
-                "{replicas} replicas; open-iscsi on every node{}",
-                if longhorn.default_storage_class {
-                    "; default StorageClass"
-                } else {
-                    ""
-                }
-            )
-        }
-        AddonKind::Argocd => {
-            let argocd = addons.argocd.as_ref().expect("enabled");
-            if argocd.application_sets.is_empty() {
-                "Argo CD".to_owned()
-            } else {
-                let sets: Vec<String> = argocd
-                    .application_sets
-                    .iter()
-                    .map(|set| format!("{} ({} {})", set.name, set.repository, set.directories))
-                    .collect();
-                format!("ApplicationSets {}", sets.join(", "))
-            }
-        }
-        AddonKind::Vault => {
-            let vault = addons.vault.as_ref().expect("enabled");
-            format!(
-                "{} replica(s), raft storage{}",
-                vault.replicas.unwrap_or(1),
-                vault.storage.map(|s| format!(" {s}")).unwrap_or_default()
-            )
-        }
-        AddonKind::Minio => {
-            let minio = addons.minio.as_ref().expect("enabled");
-            format!(
-                "object storage{}",
-                minio.storage.map(|s| format!(" {s}")).unwrap_or_default()
-            )
-        }
-        AddonKind::Gitlab => {
-            let gitlab = addons.gitlab.as_ref().expect("enabled");
-            let tenants: Vec<&str> = lab
-                .tenants
+                .any(|access| access.cluster == cluster.name)
+        })
+        .map(|tenant| TenantUse {
+            tenant: tenant.name.clone(),
+            namespace: format!("tenant-{}", tenant.name),
+            services: tenant
+                .uses
                 .iter()
-                .filter(|tenant| {
-                    tenant
-                        .uses
-                        .iter()
-                        .any(|access| access.cluster == cluster.name)
+                .filter(|access| access.cluster == cluster.name)
+                .flat_map(|access| access.services.iter())
+                .map(|service| match service {
+                    CentralService::Gitlab => AddonKind::Gitlab,
+                    CentralService::Vault => AddonKind::Vault,
+                    CentralService::Minio => AddonKind::Minio,
                 })
-                .map(|tenant| tenant.name.as_str())
-                .collect();
-            format!(
-                "at {}{}",
-                gitlab.domain,
-                if tenants.is_empty() {
-                    String::new()
-                } else {
-                    format!("; groups for tenants {}", tenants.join(", "))
-                }
-            )
-        }
-        AddonKind::ExternalSecrets => {
-            let external = addons.external_secrets.as_ref().expect("enabled");
-            let provider = match (external.provider, &external.project_id) {
-                (labform_model::addons::SecretProvider::Bitwarden, Some(project)) => {
-                    format!("Bitwarden Secrets Manager project {project}")
-                }
-                (labform_model::addons::SecretProvider::Bitwarden, None) => {
-                    "Bitwarden Secrets Manager".to_owned()
-                }
-                (labform_model::addons::SecretProvider::Vault, _) => "Vault".to_owned(),
-            };
-            format!(
-                "ClusterSecretStore from {provider} (token {})",
-                external.access_token
-            )
-        }
-        AddonKind::EnvoyGateway => {
-            let envoy = addons.envoy_gateway.as_ref().expect("enabled");
-            format!(
-                "Gateway API{}",
-                envoy
-                    .domain
-                    .as_ref()
-                    .map(|d| format!(" for *.{d}"))
-                    .unwrap_or_default()
-            )
-        }
-        AddonKind::TailscaleOperator => "private services on the tailnet".to_owned(),
-    }
+                .collect(),
+        })
+        .collect()
 }

@@ -38,8 +38,6 @@ pub const DEFAULT_TEMPLATE_IDS: IdRange = IdRange {
     first: 9000,
     last: 9999,
 };
-/// MetalLB addresses per cluster instance when the lab does not say.
-pub const DEFAULT_LOAD_BALANCER_ADDRESSES: u32 = 8;
 
 /// What planning produced.
 #[derive(Debug)]
