@@ -272,6 +272,7 @@ pub async fn digests_only(
         }
         ArtifactSource::Releases { base, images } => {
             check_address(base)?;
+            install_crypto_provider();
             let client =
                 reqwest::Client::builder()
                     .build()
@@ -306,6 +307,12 @@ pub async fn digests_only(
     })
 }
 
+/// Makes ring, the one crypto provider compiled in, the process's default: reqwest's TLS setup
+/// (system roots, verification on) takes the default. Installing it again changes nothing.
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// `+` in a K3s version is written `%2B` in release addresses.
 fn release_address(base: &str, version: &str, file: &str) -> String {
     format!("{base}/{}/{file}", version.replace('+', "%2B"))
@@ -333,6 +340,7 @@ async fn from_releases(
     version: &str,
     cache: &Path,
 ) -> Result<K3sArtifacts, ArtifactError> {
+    install_crypto_provider();
     let client = reqwest::Client::builder()
         .build()
         .map_err(|source| ArtifactError::Download {

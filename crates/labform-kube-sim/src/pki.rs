@@ -109,7 +109,7 @@ impl Pki {
     /// client CA. Clients without a certificate are let through TLS and refused with 401 by the
     /// server, as kube-apiserver does with anonymous authentication off (K3s's setting).
     pub(crate) fn server_config(&self) -> Result<rustls::ServerConfig, PkiError> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         roots.add(self.client_ca_der.clone())?;
         let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(

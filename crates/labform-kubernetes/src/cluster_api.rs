@@ -20,7 +20,7 @@
 //! - [`ClusterApi::converge_secrets`]: the Secrets add-ons read, made from the lab's secret
 //!   references, and only labform's.
 //!
-//! Everything goes through the `kube` crate with rustls on aws-lc-rs.
+//! Everything goes through the `kube` crate with rustls on ring.
 
 mod drain;
 mod error;

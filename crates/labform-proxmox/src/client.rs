@@ -1,5 +1,5 @@
 //! The HTTPS implementation of [`ProxmoxApi`]: reqwest over rustls
-//! (aws-lc-rs), API-token or ticket authentication (with CSRF token and
+//! (ring), API-token or ticket authentication (with CSRF token and
 //! renewal), safe retries with jittered backoff, and a per-endpoint
 //! concurrency limit.
 
@@ -152,6 +152,7 @@ impl Client {
         }
         base.set_path("/api2/json");
         base.set_query(None);
+        crate::tls::install_default_provider();
         let mut builder = reqwest::Client::builder().timeout(opts.timeout).no_proxy();
         if let TlsTrust::Fingerprint(pin) = &opts.tls {
             builder = builder.tls_backend_preconfigured(pinned_client_config(*pin)?);

@@ -72,9 +72,18 @@ impl std::str::FromStr for Fingerprint {
     }
 }
 
-/// The crypto provider used everywhere: aws-lc-rs.
+/// The crypto provider used everywhere: ring, the only one compiled in (README, "Performance":
+/// aws-lc-rs, a C library built with cmake, made the first build several times slower).
 pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Makes [`provider`] the process's default, which the TLS clients that build their own
+/// configuration take: reqwest's (system roots) and kube's. Call it before building such a
+/// client; calling it again, or after another crate installed the default, changes nothing (with
+/// only ring compiled in, any installed default is ring).
+pub fn install_default_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// What a [`LeafVerifier`] does with the server's leaf certificate.

@@ -402,6 +402,7 @@ async fn http_semantics_match_proxmox() {
     let srv = server(&rec).await;
     let http = srv.http_addr.unwrap();
     let base = format!("http://{http}/api2/json");
+    labform_proxmox::tls::install_default_provider();
     let c = reqwest::Client::new();
 
     // No credentials: 401, empty body, reason phrase.
@@ -770,6 +771,7 @@ async fn read_endpoints_answer_schema_shaped_data() {
 
     let http = srv.http_addr.unwrap();
     let base = format!("http://{http}/api2/json");
+    labform_proxmox::tls::install_default_provider();
     let c = reqwest::Client::new();
     let login: serde_json::Value = c
         .post(format!("{base}/access/ticket"))

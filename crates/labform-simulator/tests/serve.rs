@@ -51,6 +51,7 @@ async fn launch_with_fault_file_and_admin_api() {
 
     // Replace the faults at run time through the admin endpoint.
     let http = format!("http://{}", l.server.http_addr.unwrap());
+    labform_proxmox::tls::install_default_provider();
     let rc = reqwest::Client::new();
     let login: serde_json::Value = rc
         .post(format!("{http}/api2/json/access/ticket"))

@@ -504,6 +504,7 @@ impl Simulator {
         log: &TaskLog,
     ) -> std::result::Result<(), String> {
         log.log(format!("downloading {} to {}", req.url, req.filename));
+        labform_proxmox::tls::install_default_provider();
         let client = reqwest::Client::builder()
             .build()
             .map_err(|e| e.to_string())?;
