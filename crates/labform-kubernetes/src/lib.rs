@@ -20,6 +20,7 @@ mod addons;
 mod bundle;
 pub mod cluster_api;
 mod error;
+mod helm_controller;
 mod k3s;
 mod kube_vip;
 mod manifest;
@@ -30,6 +31,10 @@ pub use addons::{AddonManifests, RequiredSecret, addon_manifests};
 pub use bundle::{RenderedFile, render_lab, write_rendered};
 pub use cluster_api::{ClusterApi, ClusterApiError};
 pub use error::RenderError;
+pub use helm_controller::{
+    HELM_CONTROLLER_IMAGE, HELM_CONTROLLER_NAMESPACE, HELM_CRDS, HELM_JOB_IMAGE,
+    helm_controller_manifest,
+};
 pub use k3s::{K3sNodeConfig, NodeRole, k3s_node_configs};
 pub use kube_vip::{KUBE_VIP_IMAGE, kube_vip_documents};
 pub use labform_addons::minio::password_key as minio_password_key;

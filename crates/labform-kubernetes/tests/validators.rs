@@ -196,3 +196,55 @@ fn assert_each_breakage_is_caught(
     }
     assert!(validate(directory).errors.is_empty());
 }
+
+/// Writes the Helm controller's manifest where the validator looks for a cluster's files.
+fn helm_controller_render(directory: &Path) -> std::path::PathBuf {
+    let cluster = directory.join("clusters/helm-controller");
+    std::fs::create_dir_all(&cluster).expect("create");
+    let manifest = labform_kubernetes::helm_controller_manifest();
+    let text = manifest.to_yaml("helm-controller").expect("YAML");
+    std::fs::write(cluster.join("00-helm-controller.yaml"), text).expect("write");
+    cluster
+}
+
+#[test]
+fn the_helm_controller_passes_its_validator_and_a_broken_one_does_not() {
+    if !labform_test_tiers::KUBERNETES_VALIDATORS.available() {
+        return;
+    }
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let cluster = helm_controller_render(directory.path());
+    let report = validate(directory.path());
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.documents, 4);
+    for expected in [
+        "v1/Namespace",
+        "v1/ServiceAccount",
+        "rbac.authorization.k8s.io/v1/ClusterRoleBinding",
+        "apps/v1/Deployment",
+    ] {
+        assert!(
+            report.kinds.iter().any(|kind| kind == expected),
+            "{expected} was not validated: {:?}",
+            report.kinds
+        );
+    }
+    let breakages = [
+        (
+            "00-helm-controller.yaml",
+            "      hostNetwork: true",
+            "      hostNetwork: yes-please",
+        ),
+        (
+            "00-helm-controller.yaml",
+            "      serviceAccountName: helm-controller",
+            "      serviceAcountName: helm-controller",
+        ),
+        (
+            "00-helm-controller.yaml",
+            "- kind: ServiceAccount\n  name: helm-controller",
+            "- kind: ServiceAccount\n  nmae: helm-controller",
+        ),
+    ];
+    assert_each_breakage_is_caught(directory.path(), &cluster, &breakages);
+}
