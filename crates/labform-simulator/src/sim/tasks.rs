@@ -1,6 +1,129 @@
-//! Task endpoints: a task's status and its log.
+//! Tasks: spawning a worker with its UPID, log and exit status (injected
+//! task failures included), and the task endpoints (status, log).
 
 use super::*;
+
+/// Handle given to a task worker to write its log.
+#[derive(Clone)]
+pub struct TaskLog {
+    sim: Simulator,
+    upid: String,
+}
+
+impl TaskLog {
+    /// A log for work done outside a task (a synchronous endpoint): its lines go nowhere.
+    pub(super) fn discarded(sim: &Simulator) -> Self {
+        Self {
+            sim: sim.clone(),
+            upid: String::new(),
+        }
+    }
+
+    /// Appends a line to the task log.
+    pub fn log(&self, line: impl Into<String>) {
+        let mut logs = self
+            .sim
+            .inner
+            .logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = logs.get_mut(&self.upid) {
+            l.push(line.into());
+        }
+    }
+}
+
+impl SimClient {
+    /// Whether the caller may see task `upid`: its own, else `Sys.Audit` on its node.
+    pub(super) fn check_task_access(
+        &self,
+        st: &State,
+        upid: &Upid,
+    ) -> std::result::Result<(), ApiError> {
+        let (user, _) = upid.user_and_token();
+        let own =
+            upid.user == self.who.full() || (self.who.token.is_none() && user == self.who.user);
+        if own {
+            Ok(())
+        } else {
+            self.check(st, &format!("/nodes/{}", upid.node), "Sys.Audit")
+        }
+    }
+}
+
+impl Simulator {
+    /// Starts a task worker. The worker's error becomes `TASK ERROR: ...`.
+    pub(crate) fn spawn_task<F, Fut>(
+        &self,
+        node: &str,
+        task_type: &str,
+        id: &str,
+        who: &Identity,
+        work: F,
+    ) -> Upid
+    where
+        F: FnOnce(TaskLog) -> Fut + Send + 'static,
+        Fut: Future<Output = std::result::Result<(), String>> + Send + 'static,
+    {
+        let upid = {
+            let mut st = self.lock();
+            st.next_pid += 1 + (st.rng.next_u64() % 64) as u32;
+            let pid = st.next_pid;
+            let pstart = 0x0100_0000 + (st.rng.next_u64() % 0x00FF_FFFF);
+            let upid = Upid::new(node, pid, pstart, unix_now(), task_type, id, &who.full());
+            st.tasks.insert(
+                upid.to_string(),
+                TaskRecord {
+                    upid: upid.clone(),
+                    exitstatus: None,
+                    endtime: None,
+                },
+            );
+            upid
+        };
+        self.inner
+            .logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(upid.to_string(), Vec::new());
+        let injected = self.inner.faults.for_task(task_type);
+        let log = TaskLog {
+            sim: self.clone(),
+            upid: upid.to_string(),
+        };
+        let sim = self.clone();
+        let key = upid.to_string();
+        tokio::spawn(async move {
+            let result = match injected {
+                Some(msg) => Err(msg),
+                None => work(log).await,
+            };
+            let (status, last) = match result {
+                Ok(()) => ("OK".to_owned(), "TASK OK".to_owned()),
+                Err(e) => {
+                    let e = e.trim_end().replace('\n', " ");
+                    let line = format!("TASK ERROR: {e}");
+                    (e, line)
+                }
+            };
+            if let Some(l) = sim
+                .inner
+                .logs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_mut(&key)
+            {
+                l.push(last);
+            }
+            let mut st = sim.lock();
+            if let Some(t) = st.tasks.get_mut(&key) {
+                t.endtime = Some(unix_now());
+                t.exitstatus = Some(status);
+            }
+        });
+        upid
+    }
+}
 
 pub(super) async fn task_status(client: &SimClient, upid: &Upid) -> Result<TaskStatus> {
     let path = format!("/nodes/{}/tasks/{upid}/status", upid.node);

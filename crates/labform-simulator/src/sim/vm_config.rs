@@ -15,18 +15,7 @@ pub(super) async fn create_vm(client: &SimClient, node: &NodeName, req: &CreateV
                 let (set, disks) = {
                     let mut st = client.sim.lock();
                     client.check_node(&st, node)?;
-                    let mut errors = BTreeMap::new();
-                    let mut set = BTreeMap::new();
-                    for (k, v) in &req.config {
-                        match normalize_config_value(k, v) {
-                            Ok(v) => {
-                                set.insert(k.clone(), v);
-                            }
-                            Err(e) => {
-                                errors.insert(k.clone(), e);
-                            }
-                        }
-                    }
+                    let (set, errors) = normalize_config(&req.config);
                     if !errors.is_empty() {
                         return Err(ApiError::params(errors));
                     }
@@ -209,10 +198,7 @@ pub(super) async fn update_vm_config_sync(
             let disks = SimClient::new_disks(&set);
             let mut set = set;
             if !disks.is_empty() {
-                let log = TaskLog {
-                    sim: client.sim.clone(),
-                    upid: String::new(),
-                };
+                let log = TaskLog::discarded(&client.sim);
                 set.extend(
                     SimClient::materialize_disks(&client.sim, node, vmid, disks, &log)
                         .await

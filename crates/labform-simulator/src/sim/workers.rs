@@ -5,21 +5,6 @@ use super::*;
 use crate::backend::{CloudInitSeed, DriveMedium, Machine, MachineDrive, MachineNic};
 
 impl SimClient {
-    pub(super) fn check_task_access(
-        &self,
-        st: &State,
-        upid: &Upid,
-    ) -> std::result::Result<(), ApiError> {
-        let (user, _) = upid.user_and_token();
-        let own =
-            upid.user == self.who.full() || (self.who.token.is_none() && user == self.who.user);
-        if own {
-            Ok(())
-        } else {
-            self.check(st, &format!("/nodes/{}", upid.node), "Sys.Audit")
-        }
-    }
-
     /// Starts a VM inside a task: applies pending changes, checks memory, boots.
     pub(super) async fn do_start(
         &self,
