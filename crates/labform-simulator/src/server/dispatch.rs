@@ -1,0 +1,373 @@
+//! Routing a checked request to the simulated cluster: one arm per endpoint
+//! template, turning parameters into the typed request and the answer into
+//! its JSON; and `background_delay`, which waits for a task before answering.
+
+use super::params::{config_of, flag, get, list, parse_upid, vmid};
+use super::response::{api_err, to_json};
+use super::*;
+
+/// Answers a checked request as `c`, by its route template.
+pub(super) async fn dispatch(
+    c: &SimClient,
+    method: &str,
+    template: &str,
+    map: &BTreeMap<String, String>,
+    upload: Option<(String, Vec<u8>)>,
+) -> Outcome {
+    let node = NodeName::new(get(map, "node").unwrap_or(""));
+    let res: Result<Outcome, Outcome> = async {
+        Ok(match (method, template) {
+            ("GET", "/version") => to_json(c.version().await),
+            ("GET", "/nodes") => to_json(c.nodes().await),
+            ("GET", "/cluster/status") => to_json(c.cluster_status().await),
+            ("GET", "/nodes/{node}/status") => to_json(c.node_status(node.as_str()).await),
+            ("GET", "/cluster/tasks") => to_json(c.list_tasks(None).await),
+            ("GET", "/nodes/{node}/tasks") => {
+                let mut tasks = match c.list_tasks(Some(node.as_str())).await {
+                    Ok(t) => t,
+                    Err(e) => return Ok(api_err(e)),
+                };
+                if let Some(v) = get(map, "vmid") {
+                    tasks.retain(|t| t["id"] == v);
+                }
+                if let Some(ty) = get(map, "typefilter") {
+                    tasks.retain(|t| t["type"] == ty);
+                }
+                if flag(map, "errors") {
+                    tasks.retain(|t| t.get("status").is_some_and(|s| s != "OK"));
+                }
+                let total = tasks.len() as u64;
+                let start = get(map, "start").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let limit = get(map, "limit").and_then(|v| v.parse().ok()).unwrap_or(50);
+                let page: Vec<_> = tasks.into_iter().skip(start).take(limit).collect();
+                Outcome::ok_total(page.into(), total)
+            }
+            ("GET", "/nodes/{node}/storage/{storage}/status") => {
+                to_json(c.storage_status(node.as_str(), get(map, "storage").unwrap_or("")).await)
+            }
+            ("GET", "/access/acl") => to_json(c.acl_list().await),
+            ("GET", "/access/roles") => to_json(c.roles_list().await),
+            ("GET", "/access/permissions") => {
+                if let Some(u) = get(map, "userid")
+                    && u != c.identity().full()
+                {
+                    return Ok(Outcome::err(&ApiError::new(501, "userid parameter is not implemented by the simulator")));
+                }
+                to_json(c.permissions(get(map, "path")).await)
+            }
+            ("GET", "/access/users") => to_json(c.users_list(flag(map, "full")).await),
+            ("GET", "/access/users/{userid}/token") => to_json(c.tokens_list(get(map, "userid").unwrap_or("")).await),
+            ("GET", "/nodes/{node}/qemu/{vmid}/cloudinit") => {
+                to_json(c.cloudinit_pending(node.as_str(), vmid(map, "vmid")?.get()).await)
+            }
+            ("PUT", "/nodes/{node}/qemu/{vmid}/cloudinit") => {
+                to_json(c.cloudinit_regenerate(node.as_str(), vmid(map, "vmid")?.get()).await)
+            }
+            ("GET", "/nodes/{node}/qemu/{vmid}/cloudinit/dump") => to_json(
+                c.cloudinit_dump(node.as_str(), vmid(map, "vmid")?.get(), get(map, "type").unwrap_or("user")).await,
+            ),
+            ("GET", "/cluster/resources") => {
+                let kind = match get(map, "type") {
+                    Some("vm") => Some(ResourceType::Vm),
+                    Some("storage") => Some(ResourceType::Storage),
+                    Some("node") => Some(ResourceType::Node),
+                    Some(_) => return Ok(Outcome::ok(serde_json::json!([]))),
+                    None => None,
+                };
+                to_json(c.cluster_resources(kind).await)
+            }
+            ("GET", "/cluster/nextid") => {
+                let check = match get(map, "vmid") {
+                    Some(_) => Some(vmid(map, "vmid")?),
+                    None => None,
+                };
+                match c.next_vmid(check).await {
+                    Ok(v) => Outcome::ok(v.get().into()),
+                    Err(e) => api_err(e),
+                }
+            }
+            ("POST", "/access/users") => to_json(
+                c.create_user(&CreateUser {
+                    userid: get(map, "userid").unwrap_or("").to_owned(),
+                    password: get(map, "password").map(Secret::new),
+                    comment: get(map, "comment").map(str::to_owned),
+                })
+                .await,
+            ),
+            ("POST", "/access/users/{userid}/token/{tokenid}") => {
+                let req = CreateToken {
+                    privsep: get(map, "privsep").map(|v| v == "1"),
+                    expire: get(map, "expire").and_then(|v| v.parse().ok()),
+                    comment: get(map, "comment").map(str::to_owned),
+                };
+                match c.create_token(get(map, "userid").unwrap_or(""), get(map, "tokenid").unwrap_or(""), &req).await {
+                    Ok(t) => Outcome::ok(serde_json::json!({
+                        "full-tokenid": t.full_tokenid,
+                        "info": {"privsep": u8::from(req.privsep.unwrap_or(true)), "expire": req.expire.unwrap_or(0)},
+                        "value": t.value.expose(),
+                    })),
+                    Err(e) => api_err(e),
+                }
+            }
+            ("DELETE", "/access/users/{userid}") => to_json(c.delete_user(get(map, "userid").unwrap_or("")).await),
+            ("DELETE", "/access/users/{userid}/token/{tokenid}") => to_json(
+                c.delete_token(get(map, "userid").unwrap_or(""), get(map, "tokenid").unwrap_or("")).await,
+            ),
+            ("PUT", "/access/acl") => to_json(
+                c.update_acl(&AclUpdate {
+                    path: get(map, "path").unwrap_or("").to_owned(),
+                    roles: list(get(map, "roles")),
+                    users: list(get(map, "users")),
+                    tokens: list(get(map, "tokens")),
+                    propagate: get(map, "propagate") != Some("0"),
+                    delete: flag(map, "delete"),
+                })
+                .await,
+            ),
+            ("GET", "/pools") => to_json(c.pools().await.map(|mut v| {
+                if let Some(id) = get(map, "poolid") {
+                    v.retain(|p| p.poolid == id);
+                }
+                v
+            })),
+            ("POST", "/nodes/{node}/qemu/{vmid}/agent/ping") => match c.agent_ping(&node, vmid(map, "vmid")?).await {
+                Ok(()) => Outcome::ok(serde_json::json!({ "result": {} })),
+                Err(e) => api_err(e),
+            },
+            ("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}") => {
+                let storage = match (get(map, "storage"), get(map, "volume").and_then(|v| v.split_once(':'))) {
+                    (Some(s), _) => s.to_owned(),
+                    (None, Some((s, _))) => s.to_owned(),
+                    (None, None) => return Ok(Outcome::err(&ApiError::param("storage", "property is missing and it is not optional"))),
+                };
+                match c.delete_volume(&node, &StorageName::new(storage), get(map, "volume").unwrap_or("")).await {
+                    Ok(upid) => match get(map, "delay").and_then(|d| d.parse::<u64>().ok()) {
+                        Some(d) => background_wait(c, upid, d).await,
+                        None => Outcome::ok(upid.to_string().into()),
+                    },
+                    Err(e) => api_err(e),
+                }
+            }
+            ("POST", "/pools") => match c.create_pool(get(map, "poolid").unwrap_or(""), get(map, "comment")).await {
+                Ok(()) => Outcome::ok(serde_json::Value::Null),
+                Err(e) => api_err(e),
+            },
+            ("GET", "/nodes/{node}/qemu") => match c.list_vms(node.as_str()).await {
+                Ok(v) => Outcome::ok(v.into()),
+                Err(e) => api_err(e),
+            },
+            ("POST", "/nodes/{node}/qemu") => {
+                let req = CreateVm {
+                    vmid: vmid(map, "vmid")?,
+                    config: config_of(map),
+                    pool: get(map, "pool").map(str::to_owned),
+                    start: flag(map, "start"),
+                };
+                to_json(c.create_vm(&node, &req).await)
+            }
+            ("GET", "/nodes/{node}/qemu/{vmid}/config") => {
+                match c.config_json(node.as_str(), vmid(map, "vmid")?.get(), flag(map, "current"), get(map, "snapshot")).await {
+                    Ok(j) => Outcome::ok(j.into()),
+                    Err(e) => api_err(e),
+                }
+            }
+            (m @ ("POST" | "PUT"), "/nodes/{node}/qemu/{vmid}/config") => {
+                let update = ConfigUpdate {
+                    set: config_of(map),
+                    delete: list(get(map, "delete")),
+                    revert: list(get(map, "revert")),
+                    digest: get(map, "digest").map(str::to_owned),
+                };
+                let id = vmid(map, "vmid")?;
+                if m == "PUT" {
+                    match c.update_vm_config_sync(&node, id, &update).await {
+                        Ok(()) => Outcome::ok(serde_json::Value::Null),
+                        Err(e) => api_err(e),
+                    }
+                } else {
+                    match c.update_vm_config(&node, id, &update).await {
+                        Ok(upid) => match get(map, "background_delay").and_then(|d| d.parse::<u64>().ok()) {
+                            Some(d) => background_wait(c, upid, d).await,
+                            None => Outcome::ok(upid.to_string().into()),
+                        },
+                        Err(e) => api_err(e),
+                    }
+                }
+            }
+            ("GET", "/nodes/{node}/qemu/{vmid}/pending") => match c.pending_json(node.as_str(), vmid(map, "vmid")?.get()).await {
+                Ok(j) => Outcome::ok(j.into()),
+                Err(e) => api_err(e),
+            },
+            ("PUT", "/nodes/{node}/qemu/{vmid}/resize") => to_json(
+                c.resize_disk(
+                    &node,
+                    vmid(map, "vmid")?,
+                    &ResizeDisk {
+                        disk: get(map, "disk").unwrap_or("").to_owned(),
+                        size: get(map, "size").unwrap_or("").to_owned(),
+                        digest: get(map, "digest").map(str::to_owned),
+                    },
+                )
+                .await,
+            ),
+            ("POST", "/nodes/{node}/qemu/{vmid}/template") => to_json(c.convert_to_template(&node, vmid(map, "vmid")?).await),
+            ("POST", "/nodes/{node}/qemu/{vmid}/clone") => {
+                let req = CloneVm {
+                    newid: vmid(map, "newid")?,
+                    name: get(map, "name").map(str::to_owned),
+                    full: get(map, "full").map(|f| f == "1"),
+                    storage: get(map, "storage").map(str::to_owned),
+                    format: get(map, "format").map(str::to_owned),
+                    target: get(map, "target").map(str::to_owned),
+                    pool: get(map, "pool").map(str::to_owned),
+                    description: get(map, "description").map(str::to_owned),
+                };
+                to_json(c.clone_vm(&node, vmid(map, "vmid")?, &req).await)
+            }
+            ("GET", "/nodes/{node}/qemu/{vmid}/status/current") => to_json(c.vm_status(&node, vmid(map, "vmid")?).await),
+            ("POST", t) if t.starts_with("/nodes/{node}/qemu/{vmid}/status/") => {
+                let action = match t.rsplit('/').next() {
+                    Some("start") => VmAction::Start,
+                    Some("stop") => VmAction::Stop,
+                    Some("shutdown") => VmAction::Shutdown,
+                    _ => VmAction::Reboot,
+                };
+                to_json(c.vm_action(&node, vmid(map, "vmid")?, action).await)
+            }
+            ("DELETE", "/nodes/{node}/qemu/{vmid}") => to_json(
+                c.delete_vm(
+                    &node,
+                    vmid(map, "vmid")?,
+                    DeleteVm { purge: flag(map, "purge"), destroy_unreferenced_disks: flag(map, "destroy-unreferenced-disks") },
+                )
+                .await,
+            ),
+            ("POST", "/nodes/{node}/qemu/{vmid}/migrate") => to_json(
+                c.migrate_vm(&node, vmid(map, "vmid")?, &NodeName::new(get(map, "target").unwrap_or("")), flag(map, "online"))
+                    .await,
+            ),
+            ("GET", "/nodes/{node}/qemu/{vmid}/snapshot") => {
+                to_json(c.list_snapshots(&node, vmid(map, "vmid")?).await)
+            }
+            ("POST", "/nodes/{node}/qemu/{vmid}/snapshot") => to_json(
+                c.create_snapshot(&node, vmid(map, "vmid")?, get(map, "snapname").unwrap_or(""), get(map, "description"))
+                    .await,
+            ),
+            ("DELETE", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}") => {
+                to_json(c.delete_snapshot(&node, vmid(map, "vmid")?, get(map, "snapname").unwrap_or("")).await)
+            }
+            ("POST", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback") => {
+                let id = vmid(map, "vmid")?;
+                let snap = get(map, "snapname").unwrap_or("");
+                to_json(c.rollback_snapshot(&node, id, snap).await)
+            }
+            ("GET", "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces") => {
+                match c.agent_network_interfaces(&node, vmid(map, "vmid")?).await {
+                    Ok(ifs) => Outcome::ok(serde_json::json!({ "result": ifs })),
+                    Err(e) => api_err(e),
+                }
+            }
+            ("GET", "/nodes/{node}/tasks/{upid}/status") => match parse_upid(map) {
+                Ok(u) => to_json(c.task_status(&u).await),
+                Err(o) => o,
+            },
+            ("GET", "/nodes/{node}/tasks/{upid}/log") => match parse_upid(map) {
+                Ok(u) => {
+                    let start = get(map, "start").and_then(|v| v.parse().ok()).unwrap_or(0);
+                    let limit = get(map, "limit").and_then(|v| v.parse().ok()).unwrap_or(50);
+                    match c.task_log(&u, start, limit).await {
+                        Ok(l) => Outcome::ok_total(serde_json::to_value(l.lines).unwrap_or_default(), l.total),
+                        Err(e) => api_err(e),
+                    }
+                }
+                Err(o) => o,
+            },
+            ("GET", "/nodes/{node}/storage") => {
+                match c.node_storages(&node).await {
+                    Ok(mut v) => {
+                        if let Some(ct) = get(map, "content") {
+                            v.retain(|s| s.content.split(',').any(|x| ct.split(',').any(|w| w == x)));
+                        }
+                        if let Some(s) = get(map, "storage") {
+                            v.retain(|x| x.storage == s);
+                        }
+                        to_json::<Vec<NodeStorage>>(Ok(v))
+                    }
+                    Err(e) => api_err(e),
+                }
+            }
+            ("GET", "/nodes/{node}/storage/{storage}/content") => {
+                let storage = StorageName::new(get(map, "storage").unwrap_or(""));
+                match c.storage_content(&node, &storage, get(map, "content")).await {
+                    Ok(mut v) => {
+                        if let Some(id) = get(map, "vmid").and_then(|x| x.parse::<u64>().ok()) {
+                            v.retain(|x| x.vmid == Some(id));
+                        }
+                        to_json::<Vec<StorageVolume>>(Ok(v))
+                    }
+                    Err(e) => api_err(e),
+                }
+            }
+            ("POST", "/nodes/{node}/storage/{storage}/download-url") => {
+                let storage = StorageName::new(get(map, "storage").unwrap_or(""));
+                let checksum = match (get(map, "checksum-algorithm"), get(map, "checksum")) {
+                    (Some(a), Some(s)) => Some((a.to_owned(), s.to_owned())),
+                    (None, None) => None,
+                    _ => {
+                        return Ok(Outcome::err(&ApiError::param(
+                            "checksum",
+                            "'checksum' and 'checksum-algorithm' must be given together",
+                        )));
+                    }
+                };
+                let req = DownloadUrl {
+                    url: get(map, "url").unwrap_or("").to_owned(),
+                    content: get(map, "content").unwrap_or("").to_owned(),
+                    filename: get(map, "filename").unwrap_or("").to_owned(),
+                    checksum,
+                };
+                to_json(c.download_url(&node, &storage, &req).await)
+            }
+            ("POST", "/nodes/{node}/storage/{storage}/upload") => {
+                let Some((_, data)) = upload else {
+                    return Ok(Outcome::err(&ApiError::param("filename", "missing file upload")));
+                };
+                match c
+                    .upload_data(
+                        node.as_str(),
+                        get(map, "storage").unwrap_or(""),
+                        get(map, "content").unwrap_or(""),
+                        get(map, "filename").unwrap_or(""),
+                        data,
+                    )
+                    .await
+                {
+                    Ok(u) => Outcome::ok(u.to_string().into()),
+                    Err(e) => api_err(e),
+                }
+            }
+            _ => Outcome::err(&ApiError::new(501, format!("Method '{method} {template}' not implemented"))),
+        })
+    }
+    .await;
+    res.unwrap_or_else(|o| o)
+}
+
+/// Waits up to `delay` seconds (at most 30) for task `upid`: `null` when it ended well, its error when it failed, else its UPID.
+pub(super) async fn background_wait(c: &SimClient, upid: Upid, delay: u64) -> Outcome {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(delay.min(30));
+    loop {
+        match c.task_status(&upid).await {
+            Ok(s) if s.status == TaskState::Stopped && s.is_ok() => {
+                return Outcome::ok(serde_json::Value::Null);
+            }
+            Ok(s) if s.status == TaskState::Stopped => {
+                return Outcome::err(&ApiError::new(500, s.exitstatus.unwrap_or_default()));
+            }
+            _ if tokio::time::Instant::now() >= deadline => {
+                return Outcome::ok(upid.to_string().into());
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! `labform sim serve`: building the cluster from the command's options
+//! (nodes, timing, seed, fault file, QEMU backend), starting the server and
+//! serving until Ctrl-C or SIGTERM.
+
+use super::*;
+
+/// Options of the `labform sim serve` command.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// HTTPS listen address (`127.0.0.1:8006`).
+    pub listen: SocketAddr,
+    /// Optional plain-HTTP listen address.
+    pub http_listen: Option<SocketAddr>,
+    /// Password of root@pam; generated (and printed) if `None`.
+    pub root_password: Option<Secret>,
+    /// Number of nodes.
+    pub nodes: usize,
+    /// JSON fault file.
+    pub faults: Option<PathBuf>,
+    /// Timing (defaults to Proxmox-like real time).
+    pub timing: Timing,
+    /// Seed for MACs, UPID pids and fault decisions (random if `None`);
+    /// fix it for reproducible runs.
+    pub seed: Option<u64>,
+    /// Run VMs as QEMU processes with real disk files (state only if `None`).
+    pub qemu: Option<QemuOptions>,
+}
+
+impl ServeOptions {
+    /// Defaults: 3 nodes, real timing, no plain HTTP, generated password.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            http_listen: None,
+            root_password: None,
+            nodes: 3,
+            faults: None,
+            timing: Timing::default(),
+            seed: None,
+            qemu: None,
+        }
+    }
+}
+
+/// A server started by [`launch`], with its root password.
+#[derive(Debug)]
+pub struct Launched {
+    /// The server.
+    pub server: RunningServer,
+    /// root@pam's password.
+    pub root_password: Secret,
+    /// Whether the password was generated (and should be shown once).
+    pub password_generated: bool,
+    /// The simulated cluster.
+    pub simulator: Simulator,
+}
+
+/// Builds the cluster of `options` and starts serving it in the background.
+pub async fn launch(options: ServeOptions) -> Result<Launched, ServeError> {
+    let (password, generated) = match options.root_password.clone() {
+        Some(p) => (p, false),
+        None => (Secret::new(crate::sim::random_uuid()), true),
+    };
+    let mut config = SimConfig::cluster(options.nodes, password.clone());
+    config.timing = options.timing;
+    config.seed = options.seed.unwrap_or_else(|| {
+        let mut b = [0u8; 8];
+        getrandom::fill(&mut b)
+            .map(|()| u64::from_le_bytes(b))
+            .unwrap_or(1)
+    });
+    let faults = match &options.faults {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ServeError::FaultFile {
+                path: path.clone(),
+                source,
+            })?;
+            FaultConfig::from_json(&text).map_err(|source| ServeError::FaultParse {
+                path: path.clone(),
+                source,
+            })?
+        }
+        None => FaultConfig::default(),
+    };
+    if let Some(qemu) = &options.qemu {
+        config.backend = Arc::new(QemuBackend::new(qemu.clone()).map_err(ServeError::Backend)?);
+    }
+    let sim = Simulator::with_faults(config, faults);
+    let server = start(
+        sim.clone(),
+        ServerOptions {
+            https: Some(options.listen),
+            http: options.http_listen,
+            observer: None,
+        },
+    )
+    .await?;
+    Ok(Launched {
+        server,
+        root_password: password,
+        password_generated: generated,
+        simulator: sim,
+    })
+}
+
+/// Runs `labform sim serve`: [`launch`]es, prints the URL, the certificate
+/// fingerprint and (if generated) the root password to stdout, and serves
+/// until Ctrl-C.
+pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
+    let launched = launch(options).await?;
+    let server = &launched.server;
+    println!(
+        "Proxmox VE simulator listening on https://{}/api2/json",
+        server.https_addr
+    );
+    if let Some(a) = server.http_addr {
+        println!("plain HTTP on http://{a}/api2/json");
+    }
+    println!("certificate SHA-256 fingerprint: {}", server.fingerprint);
+    if launched.password_generated {
+        // Printed once, on purpose: the operator needs it to log in.
+        println!("root@pam password: {}", launched.root_password.expose());
+    }
+    wait_for_termination().await?;
+    launched.server.shutdown();
+    // QEMU processes end with the simulator.
+    let backend = Arc::clone(launched.simulator.backend());
+    tokio::task::spawn_blocking(move || backend.stop_all())
+        .await
+        .map_err(|e| ServeError::Signal(std::io::Error::other(e)))?;
+    Ok(())
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM.
+async fn wait_for_termination() -> Result<(), ServeError> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(ServeError::Signal)?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.map_err(ServeError::Signal),
+        _ = terminate.recv() => Ok(()),
+    }
+}

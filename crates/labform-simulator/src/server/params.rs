@@ -1,0 +1,308 @@
+//! Parameter decoding as pve-http-server does it: percent-decoding, form
+//! bodies and query strings, JSON bodies, multipart uploads; checking them
+//! against the route's schema; and reading typed values out of them.
+
+use super::*;
+
+/// Percent-decodes `s` (invalid escapes stay as they are), `+` as a space if asked.
+pub(super) fn percent_decode(s: &str, plus_as_space: bool) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' if plus_as_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Decodes a form body or query string the way pve-http-server does
+/// (`&` and `;` separators, `+` as space, repeated keys joined with `,`).
+pub fn decode_form(s: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for part in s.split(['&', ';']).filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        let k = percent_decode(k, true);
+        let v = percent_decode(v, true);
+        if k == "_dc" {
+            continue;
+        }
+        match out.iter_mut().find(|(ek, _)| *ek == k) {
+            Some((_, ev)) => {
+                ev.push(',');
+                ev.push_str(&v);
+            }
+            None => out.push((k, v)),
+        }
+    }
+    out
+}
+
+/// The parameters of a JSON body, as the strings a form would carry.
+pub(super) fn json_params(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+    let v: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(400, format!("unable to parse JSON body - {e}")))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ApiError::new(400, "JSON body is not an object"))?;
+    let mut out = Vec::new();
+    for (k, v) in obj {
+        let s = match v {
+            serde_json::Value::Null => continue,
+            serde_json::Value::Bool(b) => if *b { "1" } else { "0" }.to_owned(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .map(|x| match x {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+            serde_json::Value::Object(_) => {
+                return Err(ApiError::param(k, "type check failed - got an object"));
+            }
+        };
+        out.push((k.clone(), s));
+    }
+    Ok(out)
+}
+
+/// Form fields and the uploaded file's (name, contents) of a multipart body.
+pub(super) type Multipart = (Vec<(String, String)>, Option<(String, Vec<u8>)>);
+
+/// The form fields and the uploaded file of a `multipart/form-data` body.
+pub(super) fn parse_multipart(ct: &str, body: &[u8]) -> Result<Multipart, ApiError> {
+    let boundary = ct
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))
+        .map(|b| b.trim_matches('"').to_owned())
+        .ok_or_else(|| ApiError::new(501, "upload without multipart/form-data boundary"))?;
+    let delim = format!("--{boundary}");
+    let mut fields = Vec::new();
+    let mut file = None;
+    let mut rest = body;
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    while let Some(start) = find(rest, delim.as_bytes()) {
+        rest = &rest[start + delim.len()..];
+        if rest.starts_with(b"--") {
+            break;
+        }
+        let Some(hend) = find(rest, b"\r\n\r\n") else {
+            break;
+        };
+        let head = String::from_utf8_lossy(&rest[..hend]).to_string();
+        let content = &rest[hend + 4..];
+        let end = find(content, format!("\r\n{delim}").as_bytes()).unwrap_or(content.len());
+        let data = &content[..end];
+        let disp = head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition"))
+            .unwrap_or("");
+        let attr = |name: &str| {
+            disp.split(';').find_map(|p| {
+                p.trim()
+                    .strip_prefix(&format!("{name}="))
+                    .map(|v| v.trim_matches('"').to_owned())
+            })
+        };
+        match (attr("name"), attr("filename")) {
+            (Some(_), Some(fname)) => file = Some((fname, data.to_vec())),
+            (Some(n), None) => fields.push((n, String::from_utf8_lossy(data).into_owned())),
+            _ => {}
+        }
+        rest = &content[end..];
+    }
+    Ok((fields, file))
+}
+
+/// Checks parameters against the route's schema, with Proxmox's per-parameter errors.
+pub(super) fn validate(route: &Route, params: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    let mut errors = BTreeMap::new();
+    for (k, v) in params {
+        match route.params.iter().find(|p| p.name == k) {
+            Some(p) => match p.ty {
+                Ty::Int(min) => {
+                    let t = v.strip_prefix(['+', '-']).unwrap_or(v);
+                    if t.is_empty() || !t.chars().all(|c| c.is_ascii_digit()) {
+                        errors.insert(
+                            k.clone(),
+                            format!("type check ('integer') failed - got '{v}'"),
+                        );
+                    } else if let (Some(min), Ok(n)) = (min, v.parse::<i64>())
+                        && n < min
+                    {
+                        errors.insert(
+                            k.clone(),
+                            format!("value must have a minimum value of {min}"),
+                        );
+                    }
+                }
+                Ty::Bool => {
+                    if v != "0" && v != "1" {
+                        errors.insert(
+                            k.clone(),
+                            format!("type check ('boolean') failed - got '{v}'"),
+                        );
+                    }
+                }
+                Ty::Enum(vals) => {
+                    if !vals.contains(&v.as_str()) {
+                        errors.insert(
+                            k.clone(),
+                            format!(
+                                "value '{v}' does not have a value in the enumeration '{}'",
+                                vals.join(", ")
+                            ),
+                        );
+                    }
+                }
+                Ty::Str => {}
+            },
+            None if route.extra == Extra::VmConfig && crate::sim::is_config_key(k) => {
+                if let Err(e) = crate::sim::normalize_config_value(k, v) {
+                    errors.insert(k.clone(), e);
+                }
+            }
+            None => {
+                errors.insert(
+                    k.clone(),
+                    "property is not defined in schema and the schema does not allow additional properties".into(),
+                );
+            }
+        }
+    }
+    for p in route.params.iter().filter(|p| p.required) {
+        if !params.contains_key(p.name) {
+            errors.insert(
+                p.name.into(),
+                "property is missing and it is not optional".into(),
+            );
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::params(errors))
+    }
+}
+
+/// Parameters the schema allows but the simulator does not model: refused
+/// with 501 rather than silently ignored.
+pub(super) fn unimplemented_param(
+    template: &str,
+    map: &BTreeMap<String, String>,
+) -> Option<&'static str> {
+    let set = |k: &str| map.get(k).is_some_and(|v| v != "0");
+    let candidates: &[&'static str] = match template {
+        "/nodes/{node}/qemu" => &[
+            "archive",
+            "live-restore",
+            "ha-managed",
+            "import-working-storage",
+            "unique",
+        ],
+        "/nodes/{node}/qemu/{vmid}/config" => &["import-working-storage"],
+        "/nodes/{node}/qemu/{vmid}/clone" => &["snapname"],
+        "/nodes/{node}/qemu/{vmid}/status/start" => &["stateuri", "migratedfrom", "targetstorage"],
+        "/nodes/{node}/qemu/{vmid}/snapshot" => &["vmstate"],
+        "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback" => &["start"],
+        "/nodes/{node}/storage/{storage}/download-url" => &["compression"],
+        "/access/acl" => &["groups"],
+        "/access/users" => &["groups", "expire", "keys"],
+        _ => &[],
+    };
+    if template == "/access/users" && map.get("enable").is_some_and(|v| v == "0") {
+        return Some("enable");
+    }
+    candidates.iter().copied().find(|k| set(k))
+}
+
+/// Parameter `k`.
+pub(super) fn get<'a>(map: &'a BTreeMap<String, String>, k: &str) -> Option<&'a str> {
+    map.get(k).map(String::as_str)
+}
+
+/// Whether boolean parameter `k` is set.
+pub(super) fn flag(map: &BTreeMap<String, String>, k: &str) -> bool {
+    get(map, k) == Some("1")
+}
+
+/// Parameter `k` as a VMID.
+pub(super) fn vmid(map: &BTreeMap<String, String>, k: &str) -> Result<VmId, Outcome> {
+    get(map, k)
+        .and_then(|v| v.parse::<u32>().ok())
+        .and_then(|v| VmId::new(v).ok())
+        .ok_or_else(|| Outcome::err(&ApiError::param(k, "invalid VMID")))
+}
+
+/// A list parameter (`,`, `;` or space separated).
+pub(super) fn list(v: Option<&str>) -> Vec<String> {
+    v.map(|s| {
+        s.split([',', ';', ' '])
+            .filter(|x| !x.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Parameters of the VM create and config endpoints that are not config keys.
+pub(super) const NON_CONFIG: &[&str] = &[
+    "node",
+    "vmid",
+    "pool",
+    "start",
+    "delete",
+    "revert",
+    "digest",
+    "skiplock",
+    "force",
+    "background_delay",
+    "archive",
+    "ha-managed",
+    "bwlimit",
+    "import-working-storage",
+    "live-restore",
+    "storage",
+    "unique",
+];
+
+/// The VM config keys among the parameters.
+pub(super) fn config_of(map: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    map.iter()
+        .filter(|(k, _)| !NON_CONFIG.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The `upid` parameter.
+pub(super) fn parse_upid(map: &BTreeMap<String, String>) -> Result<Upid, Outcome> {
+    get(map, "upid")
+        .and_then(|u| u.parse::<Upid>().ok())
+        .ok_or_else(|| Outcome::err(&ApiError::param("upid", "unable to parse worker upid")))
+}
