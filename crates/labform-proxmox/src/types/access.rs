@@ -1,0 +1,196 @@
+//! Access control: users, API tokens, ACL entries, pools and login tickets.
+
+use super::*;
+
+/// A user for `POST /access/users`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateUser {
+    /// `name@realm`.
+    pub userid: String,
+    /// Password (for the `pve` realm).
+    pub password: Option<crate::Secret>,
+    /// Comment.
+    pub comment: Option<String>,
+}
+
+/// Options of a new API token.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateToken {
+    /// Privilege separation (Proxmox's default is on).
+    pub privsep: Option<bool>,
+    /// Expiry, unix time, 0 for none.
+    pub expire: Option<u64>,
+    /// Comment.
+    pub comment: Option<String>,
+}
+
+/// The answer of token creation. The secret is shown only once.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TokenCreated {
+    /// `user@realm!id`.
+    #[serde(rename = "full-tokenid")]
+    pub full_tokenid: String,
+    /// The secret.
+    pub value: crate::Secret,
+}
+
+/// `PUT /access/acl`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AclUpdate {
+    /// ACL path (`/`, `/vms/100`, `/storage/local`, `/pool/p`).
+    pub path: String,
+    /// Role ids.
+    pub roles: Vec<String>,
+    /// Users.
+    pub users: Vec<String>,
+    /// Tokens.
+    pub tokens: Vec<String>,
+    /// Propagate to sub-paths (Proxmox's default is on).
+    pub propagate: bool,
+    /// Remove instead of add.
+    pub delete: bool,
+}
+
+impl AclUpdate {
+    /// Wire parameters.
+    pub fn to_params(&self) -> Params {
+        let mut p = vec![
+            ("path".into(), self.path.clone()),
+            ("roles".into(), self.roles.join(",")),
+        ];
+        if !self.users.is_empty() {
+            p.push(("users".into(), self.users.join(",")));
+        }
+        if !self.tokens.is_empty() {
+            p.push(("tokens".into(), self.tokens.join(",")));
+        }
+        p.push(("propagate".into(), b01(self.propagate)));
+        if self.delete {
+            p.push(("delete".into(), "1".into()));
+        }
+        p
+    }
+}
+
+/// One user of `GET /access/users?full=1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserEntry {
+    /// `name@realm`.
+    pub userid: String,
+    /// Comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Enabled (Proxmox's default is on).
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub enable: Option<bool>,
+    /// The user's API tokens (only with `full=1`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tokens: Vec<TokenEntry>,
+}
+
+/// One API token of a user (`GET /access/users?full=1` or `GET /access/users/{userid}/token`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenEntry {
+    /// The token's name (without `user@realm!`).
+    pub tokenid: String,
+    /// Privilege separation (Proxmox's default is on).
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub privsep: Option<bool>,
+    /// Expiry, unix time, 0 for none.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expire: Option<u64>,
+    /// Comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+impl TokenEntry {
+    /// Whether the token's rights are limited by its own ACLs (`privsep` defaults to on).
+    pub fn privilege_separated(&self) -> bool {
+        self.privsep.unwrap_or(true)
+    }
+}
+
+/// One entry of `GET /access/acl`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AclEntry {
+    /// ACL path (`/`, `/vms/100`, `/pool/p`).
+    pub path: String,
+    /// `user`, `group` or `token`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The user, group or token (`user@realm!id`).
+    pub ugid: String,
+    /// The role.
+    pub roleid: String,
+    /// Inherited by sub-paths (Proxmox's default is on).
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub propagate: Option<bool>,
+}
+
+impl AclEntry {
+    /// Whether sub-paths inherit the entry (`propagate` defaults to on).
+    pub fn propagates(&self) -> bool {
+        self.propagate.unwrap_or(true)
+    }
+}
+
+/// One entry of `GET /pools`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PoolInfo {
+    /// Pool id.
+    pub poolid: String,
+    /// Comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Members (guests and storages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<PoolMember>>,
+}
+
+/// A pool member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PoolMember {
+    /// `qemu/100` or `storage/pve1/local`.
+    pub id: String,
+    /// Node.
+    pub node: String,
+    /// `qemu`, `lxc`, `storage`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// VMID of guests.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub vmid: Option<u64>,
+}
+
+/// A login ticket.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Ticket {
+    /// The user.
+    pub username: String,
+    /// `PVE:user@realm:HEXTIME::signature`.
+    pub ticket: crate::Secret,
+    /// The CSRF prevention token.
+    #[serde(rename = "CSRFPreventionToken")]
+    pub csrf_token: crate::Secret,
+}

@@ -1,0 +1,190 @@
+//! Cluster-wide answers: version, nodes and `/cluster/resources`.
+
+use super::*;
+
+/// `GET /version`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Version {
+    /// Full version, `9.1.9`.
+    pub version: String,
+    /// Release, `9.1`.
+    pub release: String,
+    /// Git commit of pve-manager.
+    pub repoid: String,
+}
+
+/// One entry of `GET /nodes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeEntry {
+    /// Node name.
+    pub node: String,
+    /// `online`, `offline` or `unknown`.
+    pub status: String,
+    /// CPU usage fraction.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cpu: Option<f64>,
+    /// Number of CPUs.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub maxcpu: Option<u64>,
+    /// Used memory, bytes.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mem: Option<u64>,
+    /// Total memory, bytes.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub maxmem: Option<u64>,
+    /// Uptime, seconds.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub uptime: Option<u64>,
+}
+
+/// The `type` filter of `/cluster/resources`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceType {
+    /// VMs and containers.
+    Vm,
+    /// Storages (one entry per node).
+    Storage,
+    /// Nodes.
+    Node,
+}
+
+impl ResourceType {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Vm => "vm",
+            Self::Storage => "storage",
+            Self::Node => "node",
+        }
+    }
+}
+
+/// One entry of `GET /cluster/resources`. Fields depend on `type`; the data
+/// is eventually consistent, so most are optional.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ClusterResource {
+    /// `qemu/100`, `node/pve1`, `storage/pve1/local`.
+    pub id: String,
+    /// `qemu`, `lxc`, `node`, `storage`, `pool`, `sdn`, `network`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// VMID of guests.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub vmid: Option<u64>,
+    /// Guest name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Whether the guest is a template.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        serialize_with = "lenient::ser_opt_bool01",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub template: Option<bool>,
+    /// CPUs.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub maxcpu: Option<f64>,
+    /// CPU usage.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cpu: Option<f64>,
+    /// Memory, bytes.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub maxmem: Option<u64>,
+    /// Used memory, bytes.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mem: Option<u64>,
+    /// Disk size, bytes.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub maxdisk: Option<u64>,
+    /// Used disk, bytes.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub disk: Option<u64>,
+    /// Uptime, seconds.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub uptime: Option<u64>,
+    /// Storage id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
+    /// Storage plugin type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugintype: Option<String>,
+    /// Storage content types.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// Shared storage.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        serialize_with = "lenient::ser_opt_bool01",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub shared: Option<bool>,
+    /// Pool of the guest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    /// Tags, `;`-joined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<String>,
+    /// Current lock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<String>,
+}

@@ -1,0 +1,136 @@
+//! Storages: a node's storages, their content, `download-url` and uploads.
+
+use super::*;
+
+/// One entry of `GET /nodes/{node}/storage`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeStorage {
+    /// Storage id.
+    pub storage: String,
+    /// Plugin type (`dir`, `lvmthin`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Content types, comma-separated.
+    pub content: String,
+    /// Active.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        serialize_with = "lenient::ser_opt_bool01"
+    )]
+    pub active: Option<bool>,
+    /// Enabled.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        serialize_with = "lenient::ser_opt_bool01"
+    )]
+    pub enabled: Option<bool>,
+    /// Shared.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        serialize_with = "lenient::ser_opt_bool01"
+    )]
+    pub shared: Option<bool>,
+    /// Total bytes.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub total: Option<u64>,
+    /// Used bytes.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub used: Option<u64>,
+    /// Available bytes.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub avail: Option<u64>,
+}
+
+/// One entry of `GET /nodes/{node}/storage/{storage}/content`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StorageVolume {
+    /// Volume id, `local:iso/seed.iso`.
+    pub volid: String,
+    /// Content type.
+    pub content: String,
+    /// Format (`raw`, `qcow2`, `iso`).
+    pub format: String,
+    /// Size, bytes.
+    #[serde(deserialize_with = "lenient::u64")]
+    pub size: u64,
+    /// Owner VMID.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub vmid: Option<u64>,
+    /// Creation time.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ctime: Option<u64>,
+}
+
+/// `POST .../download-url`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DownloadUrl {
+    /// Source URL.
+    pub url: String,
+    /// Content type: `iso`, `vztmpl` or `import`.
+    pub content: String,
+    /// Target file name.
+    pub filename: String,
+    /// Expected checksum.
+    pub checksum: Option<(String, String)>,
+}
+
+impl DownloadUrl {
+    /// Wire parameters.
+    pub fn to_params(&self) -> Params {
+        let mut p = vec![
+            ("url".into(), self.url.clone()),
+            ("content".into(), self.content.clone()),
+            ("filename".into(), self.filename.clone()),
+        ];
+        if let Some((algo, sum)) = &self.checksum {
+            p.push(("checksum-algorithm".into(), algo.clone()));
+            p.push(("checksum".into(), sum.clone()));
+        }
+        p
+    }
+}
+
+/// A file upload (`POST /nodes/{node}/storage/{storage}/upload`), e.g. a
+/// cloud-init seed ISO.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// `iso`, `vztmpl` or `import`.
+    pub content: String,
+    /// Target file name (`seed-101.iso`).
+    pub filename: String,
+    /// File contents.
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload")
+            .field("content", &self.content)
+            .field("filename", &self.filename)
+            .field("bytes", &self.data.len())
+            .finish()
+    }
+}

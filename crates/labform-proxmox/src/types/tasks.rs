@@ -1,0 +1,80 @@
+//! Tasks: their status, exit status and log.
+
+use super::*;
+
+/// Task state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskState {
+    /// Still running.
+    Running,
+    /// Finished (see `exitstatus`).
+    Stopped,
+}
+
+/// `GET /nodes/{node}/tasks/{upid}/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskStatus {
+    /// The UPID.
+    pub upid: String,
+    /// Node.
+    pub node: String,
+    /// Worker pid.
+    #[serde(deserialize_with = "lenient::u64")]
+    pub pid: u64,
+    /// Worker start ticks.
+    #[serde(deserialize_with = "lenient::u64")]
+    pub pstart: u64,
+    /// Start time.
+    #[serde(deserialize_with = "lenient::u64")]
+    pub starttime: u64,
+    /// Task type.
+    #[serde(rename = "type")]
+    pub task_type: String,
+    /// Task id.
+    pub id: String,
+    /// User (without token part).
+    pub user: String,
+    /// Token name, for token tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenid: Option<String>,
+    /// Running or stopped.
+    pub status: TaskState,
+    /// `OK`, `WARNINGS: n` or the error, once stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exitstatus: Option<String>,
+}
+
+impl TaskStatus {
+    /// Whether the task stopped successfully (`OK` or `WARNINGS: n`).
+    pub fn is_ok(&self) -> bool {
+        self.status == TaskState::Stopped
+            && self.exitstatus.as_deref().is_some_and(exit_status_is_ok)
+    }
+}
+
+/// Whether an exit status means success.
+pub fn exit_status_is_ok(s: &str) -> bool {
+    s == "OK"
+        || s.strip_prefix("WARNINGS: ")
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// One line of a task log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskLogLine {
+    /// Line number, from 1.
+    #[serde(deserialize_with = "lenient::u64")]
+    pub n: u64,
+    /// Text.
+    pub t: String,
+}
+
+/// A page of a task log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskLog {
+    /// Lines.
+    pub lines: Vec<TaskLogLine>,
+    /// Total number of lines.
+    pub total: u64,
+}
