@@ -143,7 +143,8 @@ impl NetDevice {
         for e in raw.entries() {
             let v = e.value.as_str();
             match e.key.as_deref() {
-                None => {
+                // The model as the default key (`virtio`) or spelled out (`model=virtio`).
+                None | Some("model") => {
                     if model.is_some() {
                         return Err(PropertyError::Duplicate("model".into()));
                     }
@@ -161,18 +162,6 @@ impl NetDevice {
                     }
                     model = Some(k.to_owned());
                     d.macaddr = Some(v.parse().map_err(|r: String| invalid("macaddr", r))?);
-                }
-                Some("model") => {
-                    if model.is_some() {
-                        return Err(PropertyError::Duplicate("model".into()));
-                    }
-                    if !NET_MODELS.contains(&v) {
-                        return Err(invalid(
-                            "model",
-                            format!("value '{v}' does not have a value in the enumeration"),
-                        ));
-                    }
-                    model = Some(v.to_owned());
                 }
                 Some("macaddr") => {
                     if d.macaddr.is_some() {
