@@ -5,11 +5,15 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use labform_executor::discover;
+use anyhow::Context as _;
+use labform_executor::tenants::token_secrets;
+use labform_executor::{discover, discover_access};
 use labform_model::LabFile;
 use labform_planner::inventory::Inventory;
 use labform_planner::reconcile::{Reconciliation, reconcile};
+use labform_planner::tenancy::TokenSecrets;
 use labform_planner::{Allocations, Plan, plan_against};
+use labform_secrets::SecretStore;
 
 use crate::lab_input::{default_lock_path, load_and_plan, read_lock};
 use crate::target::{Connected, TargetArgs, connect};
@@ -71,7 +75,25 @@ pub async fn plan_against_target(
     let Some(plan) = planned.plan else {
         return Ok(Err(ExitCode::from(1)));
     };
-    let reconciliation = reconcile(&plan, &inventory);
+    // Tenants' users, tokens, ACL entries and pools, and which token secrets the store holds.
+    for endpoint in &connected.endpoints {
+        let access = discover_access(&endpoint.name, endpoint.api.clone(), &plan)
+            .await
+            .map_err(|error| {
+                anyhow::Error::new(error).context(format!(
+                    "cannot read the users and pools of `{}`",
+                    endpoint.name
+                ))
+            })?;
+        inventory.access.push(access);
+    }
+    let secrets = if plan.tenants.is_empty() {
+        TokenSecrets::none()
+    } else {
+        let store = SecretStore::open_default().context("cannot open labform's secret store")?;
+        token_secrets(&plan, &store)?
+    };
+    let reconciliation = reconcile(&plan, &inventory, &secrets);
     Ok(Ok(Against {
         lab,
         plan,

@@ -5,13 +5,22 @@
 //! with bounded concurrency, to parse the ownership block from the description and compare fields.
 //! Everything else is recorded by VM ID only, so its IDs are never handed out and it is never
 //! touched. Reads that fail with a server or transport error are repeated a few times.
+//!
+//! [`discover_access`] reads, once the lab is planned, what tenants' reconciliation compares: the
+//! users named like the scope's tenant users with their API tokens, those users' ACL entries
+//! (only when such users exist), and the pools (only when the plan puts something in a pool on
+//! the endpoint).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use labform_ids::{NodeName, VmId};
-use labform_planner::inventory::{ObservedDisk, ObservedVm};
+use labform_planner::inventory::{
+    ObservedAccess, ObservedAclEntry, ObservedDisk, ObservedToken, ObservedUser, ObservedVm,
+};
 use labform_planner::ownership::Owner;
+use labform_planner::plan::Plan;
+use labform_planner::tenancy::tenant_user_prefix;
 use labform_proxmox::ProxmoxApi;
 use labform_proxmox::types::{ResourceType, decode_percent};
 use tokio::sync::Semaphore;
@@ -114,6 +123,79 @@ pub async fn discover(
     }
     observed.sort_by_key(|vm| vm.vm_id);
     Ok(observed)
+}
+
+/// Reads the pools, tenant users and ACL entries of `endpoint` (the lab's name for it) that
+/// reconciling `plan`'s tenants needs.
+pub async fn discover_access(
+    endpoint: &str,
+    api: Arc<dyn ProxmoxApi>,
+    plan: &Plan,
+) -> Result<ObservedAccess, ExecuteError> {
+    let prefix = tenant_user_prefix(&plan.scope);
+    let users: Vec<ObservedUser> = read_retrying(|| api.users())
+        .await
+        .map_err(|source| ExecuteError::api("list the users", source))?
+        .into_iter()
+        .filter(|user| user.userid.starts_with(&prefix))
+        .map(|user| ObservedUser {
+            tokens: user
+                .tokens
+                .iter()
+                .map(|token| ObservedToken {
+                    name: token.tokenid.clone(),
+                    privilege_separated: token.privilege_separated(),
+                })
+                .collect(),
+            userid: user.userid,
+            comment: user.comment,
+        })
+        .collect();
+    let acl = if users.is_empty() {
+        // Proxmox drops a user's ACL entries with the user: none can exist.
+        Vec::new()
+    } else {
+        let subject_of_ours = |subject: &str| {
+            let userid = subject.split('!').next().unwrap_or(subject);
+            users.iter().any(|user| user.userid == userid)
+        };
+        read_retrying(|| api.acl())
+            .await
+            .map_err(|source| ExecuteError::api("list the ACL entries", source))?
+            .into_iter()
+            .filter(|entry| subject_of_ours(&entry.ugid))
+            .map(|entry| ObservedAclEntry {
+                propagate: entry.propagates(),
+                path: entry.path,
+                subject: entry.ugid,
+                role: entry.roleid,
+            })
+            .collect()
+    };
+    let pooled = plan
+        .vms
+        .iter()
+        .any(|vm| vm.endpoint == endpoint && vm.pool.is_some())
+        || plan
+            .tenants
+            .iter()
+            .any(|tenant| tenant.endpoints.iter().any(|here| here == endpoint));
+    let pools = if pooled {
+        read_retrying(|| api.pools())
+            .await
+            .map_err(|source| ExecuteError::api("list the pools", source))?
+            .into_iter()
+            .map(|pool| pool.poolid)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(ObservedAccess {
+        endpoint: endpoint.to_owned(),
+        pools,
+        users,
+        acl,
+    })
 }
 
 /// Reads attempted this many times when Proxmox answers 5xx or cannot be reached.

@@ -1,10 +1,11 @@
 //! labform's executor: the side of apply that talks to Proxmox.
 //!
-//! [`discover`] reads what exists into the planner's `Inventory`; [`engine::apply`] carries out a
-//! reconciled plan as a graph of Proxmox calls with bounded concurrency, per-storage clone limits
-//! and retries of the errors Proxmox rejects before doing anything; the [`journal`] records every
-//! run; [`events`] report progress; [`tenants`] decides the tenants' Proxmox users, API tokens
-//! and ACL entries.
+//! [`discover`] and [`discover_access`] read what exists into the planner's `Inventory`;
+//! [`tenants::token_secrets`] says which tenants' token secrets labform's store holds (the other
+//! input of reconciliation); [`engine::apply`] carries out a reconciled plan as a graph of
+//! Proxmox calls with bounded concurrency, per-storage clone limits and retries of the errors
+//! Proxmox rejects before doing anything; the [`journal`] records every run; [`events`] report
+//! progress.
 
 pub mod discover;
 pub mod engine;
@@ -14,6 +15,6 @@ pub mod journal;
 pub mod metered;
 pub mod tenants;
 
-pub use discover::discover;
+pub use discover::{discover, discover_access};
 pub use error::ExecuteError;
 pub use journal::Journal;

@@ -1,8 +1,9 @@
 //! What exists on Proxmox, as plain data: the input of reconciliation and of allocation.
 //!
 //! The executor fills an [`Inventory`] from a handful of API calls (`/cluster/resources`, then
-//! the config of owned VMs only). Config values are as Proxmox reports them, except `sshkeys`,
-//! which is URL-decoded, and `description`, from which the ownership block is parsed.
+//! the config of owned VMs only; the pools, the users that may be the scope's tenants with their
+//! tokens, and those users' ACL entries). Config values are as Proxmox reports them, except
+//! `sshkeys`, which is URL-decoded, and `description`, from which the ownership block is parsed.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -78,11 +79,60 @@ impl ObservedVm {
     }
 }
 
+/// An API token of a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedToken {
+    /// The token's name (after the `!`).
+    pub name: String,
+    /// Whether privilege separation is on.
+    pub privilege_separated: bool,
+}
+
+/// A Proxmox user whose name may be one of the scope's tenant users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedUser {
+    /// `name@realm`.
+    pub userid: String,
+    /// Its comment (labform's users start with the scope's marker).
+    pub comment: Option<String>,
+    /// Its API tokens.
+    pub tokens: Vec<ObservedToken>,
+}
+
+/// An ACL entry of a user or token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedAclEntry {
+    /// The path (`/pool/lab-alice`).
+    pub path: String,
+    /// `user@realm` or `user@realm!token`.
+    pub subject: String,
+    /// The role.
+    pub role: String,
+    /// Whether it propagates to the path's children.
+    pub propagate: bool,
+}
+
+/// The pools, tenant users and their ACL entries of one endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedAccess {
+    /// Proxmox endpoint name (from the lab).
+    pub endpoint: String,
+    /// Every resource pool.
+    pub pools: Vec<String>,
+    /// Users whose name starts as the scope's tenant users' do, with their tokens.
+    pub users: Vec<ObservedUser>,
+    /// The ACL entries of those users and their tokens.
+    pub acl: Vec<ObservedAclEntry>,
+}
+
 /// Everything observed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inventory {
     /// VMs and templates, in VM ID order.
     pub vms: Vec<ObservedVm>,
+    /// Pools, users, tokens and ACL entries, per endpoint.
+    #[serde(default)]
+    pub access: Vec<ObservedAccess>,
 }
 
 impl Inventory {

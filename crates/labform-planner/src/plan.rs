@@ -286,6 +286,9 @@ pub struct PlannedCluster {
 pub struct PlannedTenant {
     /// Name.
     pub name: String,
+    /// The lab's endpoints it lives on (its user, token and ACL entries): those holding VMs in
+    /// its pool, or every endpoint when it has none.
+    pub endpoints: Vec<String>,
     /// Proxmox pool for its VMs.
     pub pool: String,
     /// Proxmox API token (`user@pve!labform`) limited to that pool ([`crate::tenancy`]).

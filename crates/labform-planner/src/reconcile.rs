@@ -5,6 +5,10 @@
 //! placement, not identity (an HA migration is not a change). Each differing field says whether
 //! it is drift (the lab is unchanged since labform last wrote the VM, so someone changed Proxmox)
 //! and whether it applies live or at the next boot.
+//!
+//! Pools, tenants' users, API tokens and ACL entries are changes too ([`crate::tenancy`]), shown
+//! and applied like the VMs' (deletions included), with the token secrets labform's store holds
+//! as an input ([`TokenSecrets`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,6 +19,7 @@ use crate::allocate::AllocationKey;
 use crate::desired::{MANAGED_KEYS, desired_config, options};
 use crate::inventory::{Inventory, ObservedVm};
 use crate::plan::{Plan, PlannedTemplate, PlannedVm};
+use crate::tenancy::{TenantChange, TenantConflict, TokenSecrets, tenant_changes, tenant_teardown};
 
 /// When a changed field takes effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -105,12 +110,18 @@ pub struct Reconciliation {
     pub changes: Vec<VmChange>,
     /// VM IDs held by others: apply must stop before creating anything.
     pub conflicts: Vec<Conflict>,
+    /// Pools, tenants' users, tokens and ACL entries, in the order apply carries them out.
+    pub tenants: Vec<TenantChange>,
+    /// Tenants that cannot be brought to the plan (apply leaves them alone and fails).
+    pub tenant_conflicts: Vec<TenantConflict>,
 }
 
 impl Reconciliation {
     /// Whether nothing needs doing.
     pub fn is_empty(&self) -> bool {
         self.conflicts.is_empty()
+            && self.tenants.is_empty()
+            && self.tenant_conflicts.is_empty()
             && self
                 .changes
                 .iter()
@@ -122,12 +133,13 @@ impl Reconciliation {
         self.changes.iter().any(|change| match &change.action {
             VmAction::Update { changes } => changes.iter().any(|field| field.drift),
             _ => false,
-        })
+        }) || self.tenants.iter().any(|change| change.drift)
     }
 }
 
-/// Compares `plan` with `inventory` for the plan's scope.
-pub fn reconcile(plan: &Plan, inventory: &Inventory) -> Reconciliation {
+/// Compares `plan` with `inventory` for the plan's scope; `secrets` says which tenants' token
+/// secrets labform's store holds (a token without one is made anew).
+pub fn reconcile(plan: &Plan, inventory: &Inventory, secrets: &TokenSecrets) -> Reconciliation {
     let scope = plan.scope.as_str();
     let by_id: BTreeMap<(&str, u32), &ObservedVm> = inventory
         .vms
@@ -207,6 +219,9 @@ pub fn reconcile(plan: &Plan, inventory: &Inventory) -> Reconciliation {
         .collect();
     deletions.sort_by_key(|vm| (vm.template, vm.vm_id));
     result.changes.extend(deletions.into_iter().map(deletion));
+    let (tenants, tenant_conflicts) = tenant_changes(plan, inventory, secrets);
+    result.tenants = tenants;
+    result.tenant_conflicts = tenant_conflicts;
     result
 }
 
@@ -447,8 +462,9 @@ fn same_value(key: &str, desired: Option<&str>, observed: Option<&str>) -> bool 
 }
 
 /// Deleting everything `scope` owns in `inventory`: VMs first, then the templates they were
-/// cloned from. Protected VMs are marked (the executor refuses them), and templates of the same
-/// image on the same endpoint are kept, because those VMs may be linked clones of them.
+/// cloned from, and the scope's tenant users with their tokens and ACL entries. Protected VMs are
+/// marked (the executor refuses them), and templates of the same image on the same endpoint are
+/// kept, because those VMs may be linked clones of them.
 pub fn teardown(inventory: &Inventory, scope: &str) -> Reconciliation {
     let kept_images: BTreeSet<(String, Option<String>)> = inventory
         .owned(scope)
@@ -475,5 +491,7 @@ pub fn teardown(inventory: &Inventory, scope: &str) -> Reconciliation {
     Reconciliation {
         changes,
         conflicts: Vec::new(),
+        tenants: tenant_teardown(inventory, scope),
+        tenant_conflicts: Vec::new(),
     }
 }

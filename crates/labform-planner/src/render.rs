@@ -326,6 +326,16 @@ pub fn render_changes(plan: &Plan, reconciliation: &crate::reconcile::Reconcilia
             }
         }
     }
+    for change in &reconciliation.tenants {
+        let _ = writeln!(out, "{}", tenant_line(change));
+    }
+    for conflict in &reconciliation.tenant_conflicts {
+        let _ = writeln!(
+            out,
+            "  ! tenant `{}` on {}: {conflict}",
+            conflict.tenant, conflict.endpoint
+        );
+    }
     let counts = |wanted: fn(&VmAction) -> bool| {
         reconciliation
             .changes
@@ -341,7 +351,59 @@ pub fn render_changes(plan: &Plan, reconciliation: &crate::reconcile::Reconcilia
         counts(|action| matches!(action, VmAction::Replace { .. })),
         counts(|action| matches!(action, VmAction::Delete { .. })),
     );
+    if !reconciliation.tenants.is_empty() {
+        let removals = reconciliation
+            .tenants
+            .iter()
+            .filter(|change| change.step.is_removal())
+            .count();
+        let _ = writeln!(
+            out,
+            "{} pool, user, token and ACL change(s), {removals} of them removals.",
+            reconciliation.tenants.len()
+        );
+    }
     out
+}
+
+/// One line of a pool, user, token or ACL change.
+fn tenant_line(change: &crate::tenancy::TenantChange) -> String {
+    use crate::tenancy::TenantStep;
+    let drift = if change.drift {
+        "  [drift: changed outside labform]"
+    } else {
+        ""
+    };
+    let endpoint = &change.endpoint;
+    match &change.step {
+        TenantStep::CreatePool { pool } => format!("  + pool    {pool} on {endpoint}{drift}"),
+        TenantStep::CreateUser { userid, .. } => {
+            format!("  + user    {userid} on {endpoint}{drift}")
+        }
+        TenantStep::CreateToken { userid, .. } => format!(
+            "  + token   {userid}!{} on {endpoint} (its secret goes to labform's secret store){drift}",
+            crate::tenancy::TENANT_TOKEN_NAME
+        ),
+        TenantStep::DeleteToken {
+            userid,
+            tokenid,
+            reason,
+            ..
+        } => format!("  - token   {userid}!{tokenid} on {endpoint}: {reason}{drift}"),
+        TenantStep::Acl {
+            grant,
+            path,
+            role,
+            subject,
+            ..
+        } => format!(
+            "  {} acl     {role} on {path} for {subject} on {endpoint}{drift}",
+            if *grant { "+" } else { "-" }
+        ),
+        TenantStep::DeleteUser { userid, .. } => {
+            format!("  - user    {userid} on {endpoint}{drift}")
+        }
+    }
 }
 
 fn shorten(value: &str) -> String {

@@ -9,6 +9,7 @@ use labform_planner::desired::desired_config;
 use labform_planner::inventory::{Inventory, ObservedDisk, ObservedVm};
 use labform_planner::ownership::Owner;
 use labform_planner::reconcile::{Effect, VmAction, reconcile};
+use labform_planner::tenancy::TokenSecrets;
 use labform_planner::{Allocations, Plan, plan, plan_against};
 
 const LAB: &str = "lab: recon
@@ -101,14 +102,17 @@ fn as_applied(plan: &Plan) -> Inventory {
             pool: vm.pool.clone(),
         });
     }
-    Inventory { vms }
+    Inventory {
+        vms,
+        ..Inventory::default()
+    }
 }
 
 #[test]
 fn an_applied_lab_is_unchanged_and_its_allocations_come_back_from_proxmox() {
     let (plan, allocations) = planned(LAB, &Allocations::empty());
     let inventory = as_applied(&plan);
-    let reconciliation = reconcile(&plan, &inventory);
+    let reconciliation = reconcile(&plan, &inventory, &TokenSecrets::none());
     assert!(reconciliation.is_empty(), "{reconciliation:#?}");
     // Without the lock file, the inventory alone gives the same allocations.
     let recovered = inventory.merge_into(&plan.scope, &Allocations::empty());
@@ -132,7 +136,7 @@ fn a_change_by_hand_is_drift_field_by_field() {
         "net0".into(),
         agent.config["net0"].replace("tag=20", "tag=30") + ",firewall=1",
     );
-    let reconciliation = reconcile(&plan, &inventory);
+    let reconciliation = reconcile(&plan, &inventory, &TokenSecrets::none());
     assert!(reconciliation.has_drift());
     let change = reconciliation
         .changes
@@ -173,7 +177,7 @@ fn a_change_by_hand_is_drift_field_by_field() {
         "net0".into(),
         agent.config["net0"].replace("tag=30", "tag=20"),
     );
-    assert!(reconcile(&plan, &inventory).is_empty());
+    assert!(reconcile(&plan, &inventory, &TokenSecrets::none()).is_empty());
 }
 
 #[test]
@@ -185,7 +189,7 @@ fn changing_the_lab_updates_in_place_or_replaces_with_a_reason() {
         "servers: {count: 1, cpu: 4, memory: 8GiB, disks: [{size: 40GiB}]}",
     );
     let (after, _) = planned(&bigger, &allocations);
-    let reconciliation = reconcile(&after, &inventory);
+    let reconciliation = reconcile(&after, &inventory, &TokenSecrets::none());
     assert!(!reconciliation.has_drift(), "a lab change is not drift");
     let server = reconciliation
         .changes
@@ -199,7 +203,7 @@ fn changing_the_lab_updates_in_place_or_replaces_with_a_reason() {
     assert_eq!(fields, ["cores", "memory", "scsi0"]);
     let smaller = LAB.replace("disks: [{size: 20GiB}]", "disks: [{size: 10GiB}]");
     let (after, _) = planned(&smaller, &allocations);
-    let server = reconcile(&after, &inventory)
+    let server = reconcile(&after, &inventory, &TokenSecrets::none())
         .changes
         .into_iter()
         .find(|change| change.name == "k-server-0")
@@ -228,7 +232,7 @@ fn only_owned_vms_are_deleted_and_foreign_ids_are_avoided() {
     // One agent fewer in the lab: its VM is deleted, the foreign one is not.
     let fewer = LAB.replace("agents: [{count: 2,", "agents: [{count: 1,");
     let (after, _) = planned(&fewer, &inventory.merge_into(&plan.scope, &allocations));
-    let reconciliation = reconcile(&after, &inventory);
+    let reconciliation = reconcile(&after, &inventory, &TokenSecrets::none());
     let deleted: Vec<&str> = reconciliation
         .changes
         .iter()
@@ -256,11 +260,16 @@ fn only_owned_vms_are_deleted_and_foreign_ids_are_avoided() {
             disks: vec![],
             pool: None,
         }],
+        ..Inventory::default()
     };
     let planned = plan_against(&lab, &Allocations::empty(), &taken.observed_ids("recon"));
     let avoided = planned.plan.unwrap();
     assert!(avoided.vms.iter().all(|vm| vm.vm_id.get() != 1000));
-    assert!(reconcile(&avoided, &taken).conflicts.is_empty());
+    assert!(
+        reconcile(&avoided, &taken, &TokenSecrets::none())
+            .conflicts
+            .is_empty()
+    );
     // A lock that still records 1000 for a VM: it moves, with a warning naming the reason.
     let planned = plan_against(&lab, &allocations, &taken.observed_ids("recon"));
     assert!(
@@ -270,7 +279,7 @@ fn only_owned_vms_are_deleted_and_foreign_ids_are_avoided() {
             .any(|diagnostic| diagnostic.code == "vm-id-taken")
     );
     // Without the foreign IDs, reconciliation reports the collision instead of touching the VM.
-    let collided = reconcile(&plan, &taken);
+    let collided = reconcile(&plan, &taken, &TokenSecrets::none());
     assert_eq!(collided.conflicts.len(), 1, "{collided:#?}");
     assert!(
         collided.conflicts[0]
@@ -304,7 +313,7 @@ fn changing_ssh_keys_moves_the_seed_image_in_place() {
             drive.push_str(",size=56K");
         }
     }
-    assert!(reconcile(&before, &inventory).is_empty());
+    assert!(reconcile(&before, &inventory, &TokenSecrets::none()).is_empty());
 
     let other_keys = LAB.replace(
         "ssh_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests0000000000000000000000000000 a@b']",
@@ -312,7 +321,7 @@ fn changing_ssh_keys_moves_the_seed_image_in_place() {
     );
     assert_ne!(other_keys, LAB);
     let (after, _) = planned(&other_keys, &allocations);
-    let reconciliation = reconcile(&after, &inventory);
+    let reconciliation = reconcile(&after, &inventory, &TokenSecrets::none());
     assert!(!reconciliation.has_drift(), "a lab change is not drift");
     for (old, new) in before.vms.iter().zip(&after.vms) {
         let change = reconciliation

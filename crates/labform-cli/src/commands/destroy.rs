@@ -1,12 +1,13 @@
-//! `labform destroy FILE`: delete every VM and template this lab owns (its scope), after listing
-//! them and asking. VMs owned by other scopes or by nobody are never touched; protected VMs refuse.
+//! `labform destroy FILE`: delete every VM and template this lab owns (its scope), and its tenant
+//! users with their API tokens and ACL entries, after listing them and asking. VMs and users of
+//! other scopes or of nobody are never touched; protected VMs refuse.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use labform_executor::engine::{ApplyOptions, NoSeeds, TenantPolicy, apply};
+use labform_executor::engine::{ApplyOptions, NoSeeds, apply};
 use labform_planner::reconcile::{VmAction, teardown};
 
 use crate::progress::Printer;
@@ -45,7 +46,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     let scope = against.plan.scope.clone();
     let reconciliation = teardown(&against.inventory, &scope);
     let owned = &reconciliation.changes;
-    if owned.is_empty() {
+    if owned.is_empty() && reconciliation.tenants.is_empty() {
         eprintln!(
             "Scope `{scope}` owns nothing on {}.",
             against.connected.description
@@ -53,7 +54,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!(
-        "These VMs of scope `{scope}` on {} will be deleted:",
+        "These VMs and tenant users of scope `{scope}` on {} will be deleted:",
         against.connected.description
     );
     for change in owned {
@@ -69,6 +70,14 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
             } else {
                 ""
             }
+        );
+    }
+    for change in &reconciliation.tenants {
+        eprintln!(
+            "  - {} {} on {}",
+            change.step.kind(),
+            change.step.target(),
+            change.endpoint
         );
     }
     if !args.yes {
@@ -96,11 +105,8 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         &reconciliation,
         &against.connected.endpoints,
         &NoSeeds,
-        // Destroy also removes the scope's tenant users, their tokens and ACL entries.
-        ApplyOptions {
-            tenants: TenantPolicy::RemoveAll,
-            ..ApplyOptions::default()
-        },
+        // The teardown also removes the scope's tenant users, their tokens and ACL entries.
+        ApplyOptions::default(),
         journal,
         Arc::new(Printer::new(args.json)),
     )

@@ -1,5 +1,5 @@
-//! `labform drift FILE`: changes made on Proxmox by hand to VMs this lab owns, field by field;
-//! then, over SSH, every K3s node's files, service and add-on manifests that differ from what
+//! `labform drift FILE`: changes made on Proxmox by hand to VMs this lab owns, field by field, and
+//! to its tenants' users, API tokens and ACL entries (and pools); then, over SSH, every K3s node's files, service and add-on manifests that differ from what
 //! apply would put there (nothing is changed). Exit 0 without drift, 2 with drift (the lab's
 //! own pending VM changes are listed, not counted).
 
@@ -55,10 +55,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 pending += 1;
             }
         }
+        let tenants_drifted: Vec<_> = against
+            .reconciliation
+            .tenants
+            .iter()
+            .filter(|change| change.drift)
+            .collect();
+        pending += against.reconciliation.tenants.len() - tenants_drifted.len();
         let mut value = serde_json::json!({
             "drift": drifted.iter().map(|(change, fields)| serde_json::json!({
                 "name": change.name, "vm_id": change.vm_id, "node": change.node, "fields": fields,
             })).collect::<Vec<_>>(),
+            "tenants": tenants_drifted,
+            "tenant_conflicts": against.reconciliation.tenant_conflicts,
             "lab_changes_pending": pending,
         });
         if !args.json {
@@ -73,9 +82,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     );
                 }
             }
-            if drifted.is_empty() {
+            for change in &tenants_drifted {
+                println!(
+                    "{} {} on {}: changed outside labform",
+                    change.step.kind(),
+                    change.step.target(),
+                    change.endpoint
+                );
+            }
+            for conflict in &against.reconciliation.tenant_conflicts {
+                println!("tenant `{}` on {}: {conflict}", conflict.tenant, conflict.endpoint);
+            }
+            if !tenants_drifted.is_empty() {
+                println!(
+                    "{} pool, user, token or ACL change(s) put back what was changed outside labform; `labform apply` makes them.",
+                    tenants_drifted.len()
+                );
+            }
+            if drifted.is_empty() && tenants_drifted.is_empty() {
                 println!("No drift on {}.", against.connected.description);
-            } else {
+            } else if !drifted.is_empty() {
                 println!(
                     "{} VM(s) drifted; `labform apply` puts them back.",
                     drifted.len()
@@ -100,7 +126,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 serde_json::to_string_pretty(&value).expect("serialisable")
             );
         }
-        Ok(if drifted.is_empty() && nodes_drifted == 0 {
+        Ok(if drifted.is_empty() && tenants_drifted.is_empty() && nodes_drifted == 0 {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(2)

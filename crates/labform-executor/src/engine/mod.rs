@@ -80,17 +80,6 @@ impl Default for RetryPolicy {
     }
 }
 
-/// What apply does with tenants' Proxmox users, API tokens and ACL entries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TenantPolicy {
-    /// Every tenant of the plan gets its user, token and pool ACL entries; the scope's tenant
-    /// users that are not in the plan lose theirs.
-    #[default]
-    Converge,
-    /// Every tenant user of the scope loses its ACL entries, tokens and user (destroy).
-    RemoveAll,
-}
-
 /// Knobs of an apply.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
@@ -109,8 +98,6 @@ pub struct ApplyOptions {
     pub retry: RetryPolicy,
     /// Cancelled by Ctrl-C: no new job or step starts; running Proxmox tasks are waited for.
     pub cancel: CancellationToken,
-    /// Tenants' users, tokens and ACL entries.
-    pub tenants: TenantPolicy,
     /// Where tenants' token secrets are kept; `None` opens labform's default secret store
     /// ([`SecretStore::open_default`]) when a tenant step needs it.
     pub secrets: Option<Arc<SecretStore>>,
@@ -126,7 +113,6 @@ impl Default for ApplyOptions {
             task_wait: WaitOptions::default(),
             retry: RetryPolicy::default(),
             cancel: CancellationToken::new(),
-            tenants: TenantPolicy::Converge,
             secrets: None,
         }
     }
@@ -294,24 +280,12 @@ pub async fn apply(
         .chain(&template_deletions)
         .any(|job| matches!(job, Job::Delete(..) | Job::Replace(_)));
     // Resource pools (the endpoint's, and each tenant's) must exist before VMs are put in them.
-    let mut pools: Vec<(String, String)> = jobs
-        .iter()
-        .filter_map(|job| match job {
-            Job::Create(index) | Job::Replace(index) => {
-                let vm = &run.plan.vms[*index];
-                vm.pool.clone().map(|pool| (vm.endpoint.clone(), pool))
-            }
-            _ => None,
-        })
-        .collect();
-    pools.sort();
-    pools.dedup();
-    if let Err(reason) = run.ensure_pools(&pools).await {
+    if let Err(reason) = run.create_pools(reconciliation).await {
         run.journal.end(run_id, "failed")?;
         return Err(ExecuteError::Failed(vec![reason.to_string()]));
     }
     // Tenants' users, tokens and ACL entries (a failure there does not stop the VMs).
-    let tenant_failures = run.ensure_tenants().await;
+    let tenant_failures = run.converge_tenants(reconciliation).await;
     let total = jobs.len() + template_deletions.len();
     run.events.emit(Event::RunStarted {
         run: run_id,

@@ -1,132 +1,108 @@
-//! Tenants on Proxmox: the pools VMs are put in, and each tenant's user, privilege-separated
-//! API token and ACL entries ([`crate::tenants`] decides the steps; this module carries them out,
-//! a new token's secret going straight to labform's secret store).
+//! Tenants on Proxmox: carrying out the reconciliation's pool, user, token and ACL changes
+//! ([`labform_planner::tenancy`] decides them), a new token's secret going straight to labform's
+//! secret store, never into an event, the journal or an error.
 
-use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use labform_planner::tenancy::{TENANT_TOKEN_NAME, tenant_marker, tenant_of_user};
+use labform_planner::reconcile::Reconciliation;
+use labform_planner::tenancy::{TENANT_TOKEN_NAME, TenantStep, tenant_marker};
 use labform_proxmox::types::{AclUpdate, CreateToken, CreateUser};
 use labform_proxmox::{ErrorKind, ProxmoxApi};
 use labform_secrets::{SecretStore, SecretString};
 
-use super::{Run, StepError, TenantPolicy};
+use super::{Run, StepError};
 use crate::error::chain;
-use crate::tenants::{TenantStep, WantedTenant, tenant_steps, token_store_key, wanted_tenants};
+use crate::tenants::token_store_key;
 
 impl Run {
-    /// Creates the pools in `pools` (endpoint, pool) that do not exist yet.
-    pub(super) async fn ensure_pools(&self, pools: &[(String, String)]) -> Result<(), StepError> {
-        for endpoint in pools
-            .iter()
-            .map(|(endpoint, _)| endpoint)
-            .collect::<BTreeSet<_>>()
-        {
-            let api = self.api(endpoint);
-            let existing: Vec<String> = self
-                .retry_call("list pools", || api.pools())
-                .await?
-                .into_iter()
-                .map(|pool| pool.poolid)
-                .collect();
-            for (_, pool) in pools
-                .iter()
-                .filter(|(owner, pool)| owner == endpoint && !existing.contains(pool))
-            {
-                let comment = format!("labform: lab {}, scope {}", self.plan.lab, self.plan.scope);
-                self.step("create-pool", pool, api.as_ref(), || async {
-                    api.create_pool(pool, Some(&comment)).await.map(|()| None)
-                })
-                .await?;
+    /// Creates the pools the reconciliation lists; the first failure stops the apply (VMs cannot
+    /// be put in a missing pool).
+    pub(super) async fn create_pools(
+        &self,
+        reconciliation: &Reconciliation,
+    ) -> Result<(), StepError> {
+        for change in &reconciliation.tenants {
+            if !matches!(change.step, TenantStep::CreatePool { .. }) {
+                continue;
             }
+            self.tenant_step(&change.endpoint, None, &change.step)
+                .await?;
         }
         Ok(())
     }
 
-    /// Brings every endpoint's tenant users, API tokens and ACL entries to the plan (or removes
-    /// them all, for destroy); the failures, one per endpoint.
-    pub(super) async fn ensure_tenants(&self) -> Vec<String> {
-        let wanted = match self.options.tenants {
-            TenantPolicy::Converge => wanted_tenants(&self.plan),
-            TenantPolicy::RemoveAll => Vec::new(),
+    /// Carries out the reconciliation's user, token and ACL changes, endpoint by endpoint in
+    /// their order; an endpoint's first failure stops its remaining changes. The failures (and
+    /// the tenants that cannot be brought to the plan), one line per endpoint.
+    pub(super) async fn converge_tenants(&self, reconciliation: &Reconciliation) -> Vec<String> {
+        let mut endpoints: Vec<&str> = Vec::new();
+        for change in &reconciliation.tenants {
+            if !endpoints.contains(&change.endpoint.as_str()) {
+                endpoints.push(&change.endpoint);
+            }
+        }
+        for conflict in &reconciliation.tenant_conflicts {
+            if !endpoints.contains(&conflict.endpoint.as_str()) {
+                endpoints.push(&conflict.endpoint);
+            }
+        }
+        let needs_store = |step: &TenantStep| {
+            matches!(
+                step,
+                TenantStep::CreateToken { .. } | TenantStep::DeleteUser { .. }
+            )
         };
-        let mut names: Vec<&String> = self.endpoints.keys().collect();
-        names.sort();
+        let mut store: Option<Arc<SecretStore>> = None;
         let mut failures = Vec::new();
-        for endpoint in names {
-            let here: Vec<WantedTenant> = wanted
+        for endpoint in endpoints {
+            let mut outcome = Ok(());
+            for change in reconciliation.tenants.iter().filter(|change| {
+                change.endpoint == endpoint && !matches!(change.step, TenantStep::CreatePool { .. })
+            }) {
+                if needs_store(&change.step) && store.is_none() {
+                    match self.secret_store() {
+                        Ok(opened) => store = Some(opened),
+                        Err(reason) => {
+                            outcome = Err(reason);
+                            break;
+                        }
+                    }
+                }
+                if let Err(reason) = self
+                    .tenant_step(endpoint, store.as_deref(), &change.step)
+                    .await
+                {
+                    outcome = Err(reason);
+                    break;
+                }
+            }
+            let conflicts: Vec<String> = reconciliation
+                .tenant_conflicts
                 .iter()
-                .filter(|want| &want.endpoint == endpoint)
-                .cloned()
+                .filter(|conflict| conflict.endpoint == endpoint)
+                .map(ToString::to_string)
                 .collect();
-            if let Err(reason) = self.ensure_tenants_on(endpoint, &here).await {
-                failures.push(format!("tenants on `{endpoint}`: {reason}"));
+            match outcome {
+                Err(reason) => failures.push(format!("tenants on `{endpoint}`: {reason}")),
+                Ok(()) if !conflicts.is_empty() => {
+                    failures.push(format!("tenants on `{endpoint}`: {}", conflicts.join("; ")))
+                }
+                Ok(()) => {}
             }
         }
         failures
     }
 
-    /// [`Run::ensure_tenants`] on one endpoint: reads its users (with their tokens) and its ACL,
-    /// then carries out [`tenant_steps`]. Nothing is read from the secret store, and nothing
-    /// written, unless the endpoint has tenants to keep or remove.
-    async fn ensure_tenants_on(
-        &self,
-        endpoint: &str,
-        wanted: &[WantedTenant],
-    ) -> Result<(), StepError> {
-        let api = self.api(endpoint);
-        let scope = &self.plan.scope;
-        let users = self.retry_call("list users", || api.users()).await?;
-        let ours = users
-            .iter()
-            .any(|user| tenant_of_user(scope, &user.userid, user.comment.as_deref()).is_some());
-        if wanted.is_empty() && !ours {
-            return Ok(());
-        }
-        let acl = self.retry_call("list ACL entries", || api.acl()).await?;
-        let store = match &self.options.secrets {
-            Some(store) => Arc::clone(store),
-            None => Arc::new(SecretStore::open_default().map_err(|error| {
+    /// The secret store of the apply's options, or labform's default one.
+    fn secret_store(&self) -> Result<Arc<SecretStore>, StepError> {
+        match &self.options.secrets {
+            Some(store) => Ok(Arc::clone(store)),
+            None => SecretStore::open_default().map(Arc::new).map_err(|error| {
                 StepError::SecretStore(format!(
                     "cannot open labform's secret store: {}",
                     chain(&error)
                 ))
-            })?),
-        };
-        let mut stored = BTreeSet::new();
-        for want in wanted {
-            let key = token_store_key(scope, endpoint, &want.tenant)
-                .map_err(|error| StepError::SecretStore(error.to_string()))?;
-            if store
-                .get(&key)
-                .map_err(|error| {
-                    StepError::SecretStore(format!(
-                        "cannot read the secret store: {}",
-                        chain(&error)
-                    ))
-                })?
-                .is_some()
-            {
-                stored.insert(want.tenant.clone());
-            }
-        }
-        let (steps, errors) = tenant_steps(scope, wanted, &users, &acl, &|tenant| {
-            stored.contains(tenant)
-        });
-        for step in &steps {
-            self.tenant_step(endpoint, api.as_ref(), &store, step)
-                .await?;
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(StepError::Tenant(
-                errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ))
+            }),
         }
     }
 
@@ -135,14 +111,32 @@ impl Run {
     async fn tenant_step(
         &self,
         endpoint: &str,
-        api: &dyn ProxmoxApi,
-        store: &SecretStore,
+        store: Option<&SecretStore>,
         step: &TenantStep,
     ) -> Result<(), StepError> {
+        let api = self.api(endpoint);
+        let api: &dyn ProxmoxApi = api.as_ref();
+        let store = || {
+            store.ok_or_else(|| {
+                StepError::SecretStore("labform's secret store is not open".to_owned())
+            })
+        };
         let kind = step.kind();
         let target = step.target();
         let scope = &self.plan.scope;
         match step {
+            TenantStep::CreatePool { pool } => {
+                let comment = format!("labform: lab {}, scope {}", self.plan.lab, scope);
+                // A pool a stopped run made meanwhile is there: done.
+                self.step_tolerating(
+                    kind,
+                    &target,
+                    api,
+                    Some(ErrorKind::AlreadyExists),
+                    || async { api.create_pool(pool, Some(&comment)).await.map(|()| None) },
+                )
+                .await
+            }
             TenantStep::CreateUser { userid, comment } => {
                 let request = CreateUser {
                     userid: userid.clone(),
@@ -179,7 +173,7 @@ impl Run {
                     .ok_or_else(|| {
                         StepError::SecretStore(format!("Proxmox returned no secret for `{target}`"))
                     })?;
-                store
+                store()?
                     .put(&key, &SecretString::from(secret.expose().to_owned()))
                     .map_err(|error| {
                         StepError::SecretStore(format!(
@@ -231,7 +225,7 @@ impl Run {
                 .await?;
                 let key = token_store_key(scope, endpoint, tenant)
                     .map_err(|error| StepError::SecretStore(error.to_string()))?;
-                store.remove(&key).map(|_| ()).map_err(|error| {
+                store()?.remove(&key).map(|_| ()).map_err(|error| {
                     StepError::SecretStore(format!(
                         "cannot remove the secret of `{userid}` from labform's secret store: {}",
                         chain(&error)

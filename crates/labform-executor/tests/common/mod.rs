@@ -13,7 +13,8 @@ use labform_executor::engine::NoSeeds;
 use labform_executor::engine::{ApplyOptions, ApplyReport, Endpoint, apply};
 use labform_executor::events::Collect;
 use labform_executor::metered::Metered;
-use labform_executor::{Journal, discover};
+use labform_executor::tenants::token_secrets;
+use labform_executor::{Journal, discover, discover_access};
 use labform_model::lab::LabFile;
 use labform_model::{RealFileSystem, load};
 use labform_planner::inventory::Inventory;
@@ -152,13 +153,22 @@ pub async fn cycle_failing_seed(
     let observed = discover(&endpoint_name, metered.clone(), &scope, 8)
         .await
         .expect("discovery");
-    let inventory = Inventory { vms: observed };
+    let mut inventory = Inventory {
+        vms: observed,
+        ..Inventory::default()
+    };
     let previous = inventory.merge_into(&scope, &Allocations::empty());
     let planned = plan_against(lab, &previous, &inventory.observed_ids(&scope));
     let plan = planned
         .plan
         .unwrap_or_else(|| panic!("does not plan: {:?}", planned.diagnostics));
-    let reconciliation = reconcile(&plan, &inventory);
+    inventory.access.push(
+        discover_access(&endpoint_name, metered.clone(), &plan)
+            .await
+            .expect("discovery of users and pools"),
+    );
+    let secrets = token_secrets(&plan, &SECRETS.1).expect("the secret store reads");
+    let reconciliation = reconcile(&plan, &inventory, &secrets);
     let events = Arc::new(Collect::default());
     let endpoints = vec![Endpoint {
         name: endpoint_name,
@@ -240,7 +250,14 @@ pub async fn destroy(lab: &LabFile, api: Arc<dyn ProxmoxApi>, plan: &Plan) -> Ap
     let observed = discover(&endpoint_name, api.clone(), &plan.scope, 8)
         .await
         .expect("discovery");
-    let inventory = Inventory { vms: observed };
+    let inventory = Inventory {
+        vms: observed,
+        access: vec![
+            discover_access(&endpoint_name, api.clone(), plan)
+                .await
+                .expect("discovery of users and pools"),
+        ],
+    };
     let teardown = labform_planner::reconcile::teardown(&inventory, &plan.scope);
     let endpoints = vec![Endpoint {
         name: endpoint_name,
@@ -251,10 +268,7 @@ pub async fn destroy(lab: &LabFile, api: Arc<dyn ProxmoxApi>, plan: &Plan) -> Ap
         &teardown,
         &endpoints,
         &NoSeeds,
-        ApplyOptions {
-            tenants: labform_executor::engine::TenantPolicy::RemoveAll,
-            ..fast_options()
-        },
+        fast_options(),
         Arc::new(Journal::in_memory()),
         Arc::new(Collect::default()),
     )

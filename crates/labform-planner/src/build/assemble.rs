@@ -358,9 +358,16 @@ pub(super) fn assemble(
                     }
                 }
             }
+            let pool = tenant_pool(tenant_index);
+            let endpoint_names: Vec<String> = lab
+                .proxmox
+                .iter()
+                .map(|endpoint| endpoint.name.clone())
+                .collect();
             PlannedTenant {
                 name: tenant.name.clone(),
-                pool: tenant_pool(tenant_index),
+                endpoints: crate::tenancy::tenant_endpoints(&pool, &vms, &endpoint_names),
+                pool,
                 api_token: crate::tenancy::tenant_token(&scope, &tenant.name),
                 clusters: owned.iter().map(|instance| instance.name.clone()).collect(),
                 services,
