@@ -11,7 +11,6 @@ use labform_k3s::cluster::{
     ClusterContext, ClusterOptions, ClusterProgress, converge, login_client,
 };
 use labform_k3s::kubeconfig::{ClusterKubeconfig, default_path, merge_into_file};
-use labform_model::LabFile;
 use labform_planner::Plan;
 use labform_secrets::{SecretStore, SecretString};
 
@@ -139,7 +138,6 @@ pub fn secret_resolver<'a>(
 
 /// Converges every K3s cluster of `plan`. Returns whether all succeeded (errors are printed).
 pub async fn converge_clusters(
-    lab: &LabFile,
     lab_path: &Path,
     plan: &Plan,
     store: &SecretStore,
@@ -150,7 +148,7 @@ pub async fn converge_clusters(
         .clusters
         .iter()
         .filter(|cluster| {
-            if cluster.distribution == "k3s" {
+            if cluster.bootstrap_supported {
                 return true;
             }
             eprintln!(
@@ -171,7 +169,6 @@ pub async fn converge_clusters(
     let resolve = secret_resolver(lab_path, store);
     let progress = ProgressLines::new(json);
     let context = ClusterContext {
-        lab,
         plan,
         store,
         ssh: &ssh,
@@ -218,7 +215,15 @@ pub async fn converge_clusters(
                 }
             }
         };
-        match converge(&context, cluster, &release).await {
+        let addons = match labform_kubernetes::addon_manifests(plan, cluster) {
+            Ok(addons) => addons,
+            Err(error) => {
+                eprintln!("error: {}", crate::error_chain(&error));
+                ok = false;
+                continue;
+            }
+        };
+        match converge(&context, cluster, &addons, &release).await {
             Ok(outcome) => {
                 let summary = if outcome.changed() {
                     format!(

@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use labform_executor::tenants::token_secrets;
 use labform_executor::{discover, discover_access};
-use labform_model::LabFile;
 use labform_planner::inventory::Inventory;
 use labform_planner::reconcile::{Reconciliation, reconcile};
 use labform_planner::tenancy::TokenSecrets;
@@ -20,8 +19,6 @@ use crate::target::{Connected, TargetArgs, connect};
 
 /// A lab planned against its target.
 pub struct Against {
-    /// The lab (seed images are rendered from it).
-    pub lab: LabFile,
     /// The plan (allocations from Proxmox and the lock file).
     pub plan: Plan,
     /// What to change.
@@ -95,7 +92,6 @@ pub async fn plan_against_target(
     };
     let reconciliation = reconcile(&plan, &inventory, &secrets);
     Ok(Ok(Against {
-        lab,
         plan,
         reconciliation,
         inventory,

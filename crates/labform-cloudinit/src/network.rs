@@ -58,7 +58,7 @@ struct Nameservers {
 }
 
 /// The network-config document of a VM with `nic` and the network's `mtu`.
-pub(crate) fn network_config(nic: &PlannedNic, mtu: Option<u16>) -> NetworkDocument {
+pub(crate) fn network_config(nic: &PlannedNic) -> NetworkDocument {
     let ethernet = Ethernet {
         matching: Match {
             macaddress: nic.mac.to_ascii_lowercase(),
@@ -81,7 +81,7 @@ pub(crate) fn network_config(nic: &PlannedNic, mtu: Option<u16>) -> NetworkDocum
             addresses: nic.dns.iter().map(ToString::to_string).collect(),
             search: nic.domain.iter().cloned().collect(),
         }),
-        mtu,
+        mtu: nic.mtu,
     };
     NetworkDocument {
         network: Network {

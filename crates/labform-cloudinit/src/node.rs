@@ -1,9 +1,8 @@
-//! One VM's NoCloud files, from the lab (keys, time zone, MTU) and the plan (name, MAC,
-//! addresses, user, packages).
+//! One VM's NoCloud files, from its plan alone: name, MAC, addresses, MTU, user, authorised
+//! keys, time zone and packages are all planned values.
 
-use labform_model::LabFile;
 use labform_planner::Plan;
-use labform_planner::plan::PlannedVm;
+use labform_planner::plan::{CloudInitSummary, PlannedVm};
 use secrecy::SecretString;
 use sha2::{Digest as _, Sha256};
 
@@ -12,48 +11,33 @@ use crate::host_key::{HostKeyPair, HostKeySource};
 use crate::network::network_config;
 use crate::user_data::{CloudConfig, SshKeys, User};
 
-/// What labform knows about one cloud-init VM, gathered from the lab and the plan.
+/// A cloud-init VM of a plan: what its files are rendered from.
 #[derive(Debug, Clone)]
 pub struct NodeContext<'a> {
     /// The VM.
     pub vm: &'a PlannedVm,
+    /// What cloud-init does on it.
+    pub cloud_init: &'a CloudInitSummary,
     /// The lab's scope (prefix of instance IDs and host-key store keys).
     pub scope: &'a str,
-    /// Authorised SSH public keys of the login user.
-    pub ssh_keys: &'a [String],
-    /// Time zone.
-    pub timezone: Option<&'a str>,
-    /// MTU of the VM's network.
-    pub mtu: Option<u16>,
 }
 
-/// Gathers the context of `vm`, a VM of `plan`, which was planned from `lab`.
+/// The context of `vm`, a VM of `plan`; only cloud-init VMs have one.
 pub fn node_context<'a>(
-    lab: &'a LabFile,
     plan: &'a Plan,
     vm: &'a PlannedVm,
 ) -> Result<NodeContext<'a>, CloudInitError> {
-    if vm.cloud_init.is_none() {
-        return Err(CloudInitError::NotCloudInit {
+    let cloud_init = vm
+        .cloud_init
+        .as_ref()
+        .ok_or_else(|| CloudInitError::NotCloudInit {
             vm: vm.name.clone(),
             boot: vm.boot.clone(),
-        });
-    }
-    let network = lab
-        .networks
-        .iter()
-        .find(|network| network.name == vm.nic.network)
-        .ok_or_else(|| CloudInitError::Inconsistent {
-            vm: vm.name.clone(),
-            detail: format!("network `{}` is not in the lab", vm.nic.network),
         })?;
-    let defaults = lab.defaults.as_ref();
     Ok(NodeContext {
         vm,
+        cloud_init,
         scope: &plan.scope,
-        ssh_keys: defaults.map_or(&[][..], |defaults| &defaults.ssh_keys),
-        timezone: defaults.and_then(|defaults| defaults.timezone.as_deref()),
-        mtu: network.mtu,
     })
 }
 
@@ -150,12 +134,9 @@ fn user_data_body(
         login_key.public_openssh(),
         crate::host_key::login_key_comment(context.scope)
     );
-    let mut authorized: Vec<&str> = context.ssh_keys.iter().map(String::as_str).collect();
+    let summary = context.cloud_init;
+    let mut authorized: Vec<&str> = summary.authorized_keys.iter().map(String::as_str).collect();
     authorized.push(&login_line);
-    let summary = vm
-        .cloud_init
-        .as_ref()
-        .expect("node_context only accepts cloud-init VMs");
     let packages: Vec<&str> = summary.packages.iter().map(String::as_str).collect();
     let mut runcmd = Vec::new();
     if packages.contains(&"qemu-guest-agent") {
@@ -166,7 +147,7 @@ fn user_data_body(
         fqdn: summary.fqdn.as_deref(),
         prefer_fqdn_over_hostname: false,
         manage_etc_hosts: true,
-        timezone: context.timezone,
+        timezone: summary.timezone.as_deref(),
         users: vec![User {
             name: &summary.user,
             groups: vec!["sudo"],
@@ -237,15 +218,13 @@ fn meta_data(
 }
 
 fn network_config_text(context: &NodeContext<'_>) -> Result<String, CloudInitError> {
-    serde_saphyr::to_string_with_options(
-        &network_config(&context.vm.nic, context.mtu),
-        yaml_options(),
+    serde_saphyr::to_string_with_options(&network_config(&context.vm.nic), yaml_options()).map_err(
+        |error| CloudInitError::Yaml {
+            vm: context.vm.name.clone(),
+            document: "network-config",
+            message: error.to_string(),
+        },
     )
-    .map_err(|error| CloudInitError::Yaml {
-        vm: context.vm.name.clone(),
-        document: "network-config",
-        message: error.to_string(),
-    })
 }
 
 /// YAML output options: long single-line strings (SSH keys) stay on one line.
@@ -261,37 +240,32 @@ pub trait SeedSource {
     fn seed_files(&self, vm: &PlannedVm) -> Result<SeedFiles, CloudInitError>;
 }
 
-/// Seed files rendered from the lab, its plan and a source of host keys (labform's secret store
-/// through [`crate::StoredHostKeys`]).
-pub struct LabSeeds<'a> {
-    lab: &'a LabFile,
+/// Seed files rendered from a plan and a source of host keys (labform's secret store through
+/// [`crate::StoredHostKeys`]).
+pub struct PlanSeeds<'a> {
     plan: &'a Plan,
     host_keys: &'a dyn HostKeySource,
 }
 
-impl<'a> LabSeeds<'a> {
-    /// Seeds of `plan`'s VMs, planned from `lab`, with host keys from `host_keys`.
-    pub fn new(lab: &'a LabFile, plan: &'a Plan, host_keys: &'a dyn HostKeySource) -> Self {
-        LabSeeds {
-            lab,
-            plan,
-            host_keys,
-        }
+impl<'a> PlanSeeds<'a> {
+    /// Seeds of `plan`'s VMs, with host keys from `host_keys`.
+    pub fn new(plan: &'a Plan, host_keys: &'a dyn HostKeySource) -> Self {
+        PlanSeeds { plan, host_keys }
     }
 }
 
-impl std::fmt::Debug for LabSeeds<'_> {
+impl std::fmt::Debug for PlanSeeds<'_> {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
-            .debug_struct("LabSeeds")
+            .debug_struct("PlanSeeds")
             .field("scope", &self.plan.scope)
             .finish_non_exhaustive()
     }
 }
 
-impl SeedSource for LabSeeds<'_> {
+impl SeedSource for PlanSeeds<'_> {
     fn seed_files(&self, vm: &PlannedVm) -> Result<SeedFiles, CloudInitError> {
-        let context = node_context(self.lab, self.plan, vm)?;
+        let context = node_context(self.plan, vm)?;
         render_for_seed(&context, self.host_keys)
     }
 }

@@ -16,12 +16,12 @@ const EXAMPLES: [&str; 5] = ["seed-000", "seed-001", "seed-002", "seed-003", "se
 
 /// Every cloud-init VM of an example with its rendered files.
 fn rendered(example: &str) -> Vec<(String, ReviewFiles)> {
-    let (lab, plan) = planned_example(example);
+    let (_, plan) = planned_example(example);
     plan.vms
         .iter()
         .filter(|vm| vm.cloud_init.is_some())
         .map(|vm| {
-            let context = node_context(&lab, &plan, vm).expect("context");
+            let context = node_context(&plan, vm).expect("context");
             let files = render_for_review(&context, &FixtureHostKeys).expect("render");
             (vm.name.clone(), files)
         })
@@ -56,9 +56,9 @@ fn example_snapshots() {
 #[test]
 fn review_files_hold_no_private_key_and_the_seed_differs_only_by_it() {
     for example in EXAMPLES {
-        let (lab, plan) = planned_example(example);
+        let (_, plan) = planned_example(example);
         for vm in plan.vms.iter().filter(|vm| vm.cloud_init.is_some()) {
-            let context = node_context(&lab, &plan, vm).expect("context");
+            let context = node_context(&plan, vm).expect("context");
             let review = render_for_review(&context, &FixtureHostKeys).expect("review");
             let seed = render_for_seed(&context, &FixtureHostKeys).expect("seed");
             assert!(!review.user_data.contains("PRIVATE KEY"), "{}", vm.name);
@@ -92,13 +92,13 @@ fn review_files_hold_no_private_key_and_the_seed_differs_only_by_it() {
 
 #[test]
 fn talos_and_installer_vms_are_refused() {
-    let (lab, plan) = planned_example("seed-004");
+    let (_, plan) = planned_example("seed-004");
     let talos = plan
         .vms
         .iter()
         .find(|vm| vm.boot == "talos")
         .expect("a Talos VM");
-    let error = node_context(&lab, &plan, talos).expect_err("not cloud-init");
+    let error = node_context(&plan, talos).expect_err("not cloud-init");
     assert!(error.to_string().contains(&talos.name), "{error}");
     assert!(error.to_string().contains("talos"), "{error}");
 }

@@ -9,8 +9,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{FixtureHostKeys, planned_example};
-use labform_cloudinit::{LabSeeds, SeedFiles, SeedSource as _, seed_iso};
+use common::{FixtureHostKeys, plan_with_lock, planned_example};
+use labform_cloudinit::{PlanSeeds, SeedFiles, SeedSource as _, seed_iso};
 use labform_secrets::ExposeSecret as _;
 
 /// The path of `tool`, which the test's tier has checked.
@@ -21,8 +21,8 @@ fn require(tool: &str) -> PathBuf {
 
 /// The seed files of every cloud-init VM of seed-001, with fixture host keys.
 fn seeds() -> Vec<(String, SeedFiles)> {
-    let (lab, plan) = planned_example("seed-001");
-    let seeds = LabSeeds::new(&lab, &plan, &FixtureHostKeys);
+    let (_, plan) = planned_example("seed-001");
+    let seeds = PlanSeeds::new(&plan, &FixtureHostKeys);
     plan.vms
         .iter()
         .filter(|vm| vm.cloud_init.is_some())
@@ -199,16 +199,24 @@ fn instance_id_changes_with_any_seed_content() {
         .iter()
         .find(|vm| vm.cloud_init.is_some())
         .expect("a cloud-init VM");
-    let instance_id = |lab: &labform_model::LabFile, vm: &labform_planner::plan::PlannedVm| {
-        let seeds = LabSeeds::new(lab, &plan, &FixtureHostKeys);
+    // The seed is rendered from the plan alone: a changed lab is planned again (with the same
+    // lock file), and its VM of the same name rendered.
+    let instance_id = |plan: &labform_planner::Plan, vm: &labform_planner::plan::PlannedVm| {
+        let seeds = PlanSeeds::new(plan, &FixtureHostKeys);
         seeds.seed_files(vm).expect("seed").meta_data
     };
-    let original = instance_id(&lab, vm);
-    assert_eq!(
-        original,
-        instance_id(&lab, vm),
-        "stable for the same inputs"
-    );
+    let instance_id_in = |lab: &labform_model::LabFile| {
+        let plan = plan_with_lock("seed-001", lab);
+        let planned = plan
+            .vms
+            .iter()
+            .find(|planned| planned.name == vm.name)
+            .expect("the same VM")
+            .clone();
+        instance_id(&plan, &planned)
+    };
+    let original = instance_id(&plan, vm);
+    assert_eq!(original, instance_id_in(&lab), "stable for the same inputs");
 
     let mut other_keys = lab.clone();
     other_keys
@@ -220,7 +228,7 @@ fn instance_id_changes_with_any_seed_content() {
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbB other"
             .into(),
     );
-    assert_ne!(original, instance_id(&other_keys, vm), "ssh keys");
+    assert_ne!(original, instance_id_in(&other_keys), "ssh keys");
 
     let mut other_packages = vm.clone();
     other_packages
@@ -229,9 +237,9 @@ fn instance_id_changes_with_any_seed_content() {
         .expect("cloud-init")
         .packages
         .push("htop".into());
-    assert_ne!(original, instance_id(&lab, &other_packages), "packages");
+    assert_ne!(original, instance_id(&plan, &other_packages), "packages");
 
     let mut other_mtu = lab.clone();
     other_mtu.networks[0].mtu = Some(9000);
-    assert_ne!(original, instance_id(&other_mtu, vm), "network-config");
+    assert_ne!(original, instance_id_in(&other_mtu), "network-config");
 }

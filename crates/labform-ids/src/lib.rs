@@ -14,6 +14,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub mod cluster;
 pub mod secret;
 pub mod size;
 pub use secret::SecretRef;

@@ -13,12 +13,10 @@ use std::time::Duration;
 use labform_cloudinit::{HostKeySource, StoredHostKeys};
 use labform_kubernetes::cluster_api::{ClusterApi, SecretChanges, WantedSecret};
 use labform_kubernetes::{
-    K3sNodeConfig, NodeRole, addon_manifests, cluster_token, k3s_node_configs,
+    AddonManifests, K3sNodeConfig, NodeRole, TenantAccess, cluster_token, k3s_node_configs,
 };
-use labform_kubernetes::{TenantAccess, tenants_using};
-use labform_model::{Datastore, LabFile, SecretRef};
 use labform_planner::Plan;
-use labform_planner::plan::PlannedCluster;
+use labform_planner::plan::{PlannedCluster, PlannedDatastore, SecretRef};
 use labform_secrets::{SecretKey, SecretStore, SecretString};
 use labform_ssh::{HostPublicKey, NodeName, Session, SshClient, SshError, Target};
 
@@ -61,15 +59,14 @@ pub trait ClusterProgress: Sync {
 
 /// Everything the cluster work needs besides the cluster itself.
 pub struct ClusterContext<'a> {
-    /// The lab.
-    pub lab: &'a LabFile,
-    /// Its plan.
+    /// The plan.
     pub plan: &'a Plan,
     /// labform's secret store (join tokens, host keys, kubeconfigs).
     pub store: &'a SecretStore,
     /// SSH, logging in with labform's login key.
     pub ssh: &'a SshClient,
-    /// Resolves the lab's secret references (an external datastore's endpoint).
+    /// Resolves the plan's secret references (an external datastore's endpoint, the add-ons'
+    /// Secrets).
     pub resolve_secret: &'a (dyn Fn(&SecretRef) -> Result<SecretString, String> + Sync),
     /// Limits.
     pub options: ClusterOptions,
@@ -150,6 +147,8 @@ impl ClusterNode {
 struct Work<'a> {
     context: &'a ClusterContext<'a>,
     cluster: &'a PlannedCluster,
+    /// The cluster's add-on manifests and the Secrets they read.
+    addons: &'a AddonManifests,
 }
 
 impl Work<'_> {
@@ -196,55 +195,33 @@ impl Work<'_> {
     /// The nodes with their targets and files, servers first.
     fn nodes(&self, artifacts: &K3sArtifacts) -> Result<Vec<ClusterNode>, ClusterError> {
         let context = self.context;
-        let configs: Vec<K3sNodeConfig> = k3s_node_configs(context.lab, context.plan, self.cluster)
-            .map_err(|error| self.unsupported(error.to_string()))?;
+        let configs: Vec<K3sNodeConfig> =
+            k3s_node_configs(self.cluster).map_err(|error| self.unsupported(error.to_string()))?;
         let token = cluster_token(context.store, &context.plan.scope, &self.cluster.name)
             .map_err(|error| self.store_error(error))?;
-        let declared = context
-            .lab
-            .clusters
-            .iter()
-            .find(|declared| declared.name == self.cluster.cluster)
-            .ok_or_else(|| self.unsupported("the cluster is not in the lab"))?;
-        let datastore_endpoint = match &declared.datastore {
-            Datastore::External(external) => Some(
-                (context.resolve_secret)(&external.endpoint).map_err(|reason| {
+        let datastore_endpoint = match &self.cluster.state {
+            PlannedDatastore::External { endpoint } => {
+                Some((context.resolve_secret)(endpoint).map_err(|reason| {
                     self.unsupported(format!(
-                        "cannot read the external datastore endpoint `{}`: {reason}",
-                        external.endpoint
+                        "cannot read the external datastore endpoint `{endpoint}`: {reason}"
                     ))
-                })?,
-            ),
-            _ => None,
+                })?)
+            }
+            PlannedDatastore::EmbeddedEtcd | PlannedDatastore::Sqlite => None,
         };
         let host_keys = StoredHostKeys::new(context.store, context.plan.scope.clone());
         let mut nodes = Vec::new();
-        for config in configs {
-            let vm = context
-                .plan
-                .vms
-                .iter()
-                .find(|vm| vm.name == config.vm)
-                .ok_or_else(|| self.unsupported(format!("VM `{}` is not planned", config.vm)))?;
-            let address = vm.nic.address.ok_or_else(|| {
-                self.unsupported(format!(
-                    "`{}` gets its address by DHCP; labform reaches K3s nodes at static addresses",
-                    vm.name
-                ))
+        for (config, vm) in configs.into_iter().zip(&self.cluster.nodes) {
+            let address = vm.address;
+            let user = vm.login_user.clone().ok_or_else(|| {
+                self.unsupported(format!("`{}` is not configured by cloud-init", vm.vm))
             })?;
-            let user = vm
-                .cloud_init
-                .as_ref()
-                .map(|cloud_init| cloud_init.user.clone())
-                .ok_or_else(|| {
-                    self.unsupported(format!("`{}` is not configured by cloud-init", vm.name))
-                })?;
             let host_key = host_keys
-                .host_key(&vm.name)
+                .host_key(&vm.vm)
                 .map_err(|error| self.store_error(error))?;
             let host_key =
                 HostPublicKey::from_openssh(host_key.public_openssh()).map_err(|error| {
-                    self.node_error(format!("reading the host key of {}", vm.name))(error.into())
+                    self.node_error(format!("reading the host key of {}", vm.vm))(error.into())
                 })?;
             let service = if config.role == NodeRole::Agent {
                 Service::Agent
@@ -252,7 +229,7 @@ impl Work<'_> {
                 Service::Server
             };
             let install = NodeInstall::new(
-                &vm.name,
+                &vm.vm,
                 service,
                 &config.config_yaml,
                 artifacts,
@@ -262,10 +239,10 @@ impl Work<'_> {
                 },
             );
             nodes.push(ClusterNode {
-                name: vm.name.clone(),
+                name: vm.vm.clone(),
                 role: config.role,
                 target: Target {
-                    node: NodeName::new(vm.name.clone()),
+                    node: NodeName::new(vm.vm.clone()),
                     host: address.to_string(),
                     port: 22,
                     user,
@@ -435,19 +412,15 @@ impl Work<'_> {
     }
 
     /// The add-on manifest files in apply order, and what they were rendered from.
-    fn manifests(
-        &self,
-    ) -> Result<(Vec<Manifest>, labform_kubernetes::AddonManifests), ClusterError> {
-        let manifests = addon_manifests(self.context.lab, self.cluster)
-            .map_err(|error| self.unsupported(error.to_string()))?;
+    fn manifests(&self) -> Result<(Vec<Manifest>, &AddonManifests), ClusterError> {
         let mut wanted = Vec::new();
-        for (index, file) in manifests.files.iter().enumerate() {
+        for (index, file) in self.addons.files.iter().enumerate() {
             let text = file
                 .to_yaml(&self.cluster.name)
                 .map_err(|error| self.unsupported(error.to_string()))?;
             wanted.push(Manifest::new(index, &file.name, text));
         }
-        Ok((wanted, manifests))
+        Ok((wanted, self.addons))
     }
 
     /// Brings the add-on manifests of `servers` to `wanted`; records what was written and the
@@ -629,14 +602,20 @@ impl Work<'_> {
     }
 }
 
-/// Brings `cluster` to its planned state with the verified release `artifacts`.
+/// Brings `cluster` to its planned state with the verified release `artifacts` and the
+/// cluster's add-on manifests `addons`.
 pub async fn converge(
     context: &ClusterContext<'_>,
     cluster: &PlannedCluster,
+    addons: &AddonManifests,
     artifacts: &K3sArtifacts,
 ) -> Result<ClusterOutcome, ClusterError> {
-    let work = Work { context, cluster };
-    if cluster.distribution != "k3s" {
+    let work = Work {
+        context,
+        cluster,
+        addons,
+    };
+    if !cluster.bootstrap_supported {
         return Err(work.unsupported(format!(
             "{} clusters are not bootstrapped by labform yet (only K3s is); their VMs exist, nothing was installed on them",
             cluster.distribution
@@ -760,9 +739,7 @@ pub async fn converge(
     }
 
     // The kubeconfig, pointed at the API address (the VIP when there is one).
-    let api_address = cluster
-        .api_address
-        .map_or_else(|| first.target.host.clone(), |address| address.to_string());
+    let api_address = cluster.api_address;
     let kubeconfig = ClusterKubeconfig::from_k3s(
         &format!("{}:{SERVER_KUBECONFIG}", first.name),
         &k3s_yaml,
@@ -780,8 +757,8 @@ pub async fn converge(
 
     // Tenants' own contexts on this cluster, from their ServiceAccounts' tokens.
     let mut tenant_kubeconfigs = Vec::new();
-    for access in tenants_using(context.lab, cluster) {
-        let token = work.tenant_token(&api, &access).await?;
+    for access in &cluster.tenant_access {
+        let token = work.tenant_token(&api, access).await?;
         let tenant_config = kubeconfig.with_token_user(
             &format!("{}-{}", cluster.kubeconfig_context, access.tenant),
             &token,
@@ -816,7 +793,15 @@ pub async fn reset(
     context: &ClusterContext<'_>,
     cluster: &PlannedCluster,
 ) -> Result<(), ClusterError> {
-    let work = Work { context, cluster };
+    let no_addons = AddonManifests {
+        files: Vec::new(),
+        secrets: Vec::new(),
+    };
+    let work = Work {
+        context,
+        cluster,
+        addons: &no_addons,
+    };
     let placeholder = K3sArtifacts {
         version: cluster.version.clone(),
         binary: crate::artifacts::VerifiedFile {
@@ -891,16 +876,22 @@ impl NodeDrift {
     }
 }
 
-/// Compares every node of `cluster` with what labform would put there, changing nothing. Nodes
-/// that do not answer SSH within the options' SSH limit are reported as unreachable. `artifacts`
-/// may be [`crate::artifacts::digests_only`]: only the digests are compared.
+/// Compares every node of `cluster` with what labform would put there (its files and the add-on
+/// manifests `addons`), changing nothing. Nodes that do not answer SSH within the options' SSH
+/// limit are reported as unreachable. `artifacts` may be [`crate::artifacts::digests_only`]:
+/// only the digests are compared.
 pub async fn drift(
     context: &ClusterContext<'_>,
     cluster: &PlannedCluster,
+    addons: &AddonManifests,
     artifacts: &K3sArtifacts,
 ) -> Result<Vec<NodeDrift>, ClusterError> {
-    let work = Work { context, cluster };
-    if cluster.distribution != "k3s" {
+    let work = Work {
+        context,
+        cluster,
+        addons,
+    };
+    if !cluster.bootstrap_supported {
         return Ok(Vec::new());
     }
     let nodes = work.nodes(artifacts)?;

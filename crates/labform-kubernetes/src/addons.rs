@@ -13,15 +13,14 @@ use std::net::Ipv4Addr;
 use labform_addons::{
     AddonKind, Addons, Chart, ChartValues, ClusterFacts, ManifestPart, Objects, TenantUse,
 };
-use labform_model::{CentralService, Cni, LabFile};
-use labform_planner::plan::PlannedCluster;
+use labform_planner::Plan;
+use labform_planner::plan::{CentralService, Cni, Distribution, PlannedCluster};
 use serde_json::{Value, json};
 
 use crate::error::RenderError;
-use crate::k3s::declared_cluster;
 use crate::kube_vip::kube_vip_documents;
 use crate::manifest::{ManifestFile, to_yaml};
-use crate::tenant_access::{TenantAccess, access_documents, tenants_using};
+use crate::tenant_access::{TenantAccess, access_documents};
 
 pub use labform_addons::RequiredSecret;
 
@@ -142,15 +141,14 @@ fn tenant_use(access: &TenantAccess) -> TenantUse {
     }
 }
 
-/// Every manifest of `cluster` in apply order, with the Secrets they need.
+/// Every manifest of `cluster`, a cluster of `plan`, in apply order, with the Secrets they need.
 pub fn addon_manifests(
-    lab: &LabFile,
+    plan: &Plan,
     cluster: &PlannedCluster,
 ) -> Result<AddonManifests, RenderError> {
-    let declared = declared_cluster(lab, cluster)?;
     let addons = Addons::from_settings(cluster.addons.iter().map(|addon| &addon.settings));
     let name = cluster.name.as_str();
-    if cluster.distribution != "k3s" {
+    if cluster.distribution != Distribution::K3s {
         return Err(RenderError::Unsupported {
             cluster: name.to_owned(),
             detail: format!(
@@ -169,9 +167,8 @@ pub fn addon_manifests(
     };
 
     // The API VIP first: joining servers and agents reach the API through it.
-    if cluster.api_vip
-        && let Some(vip) = cluster.api_address
-    {
+    if cluster.api_vip {
+        let vip = cluster.api_address;
         push(
             "kube-vip",
             vec![format!(
@@ -184,7 +181,7 @@ pub fn addon_manifests(
 
     // Namespaces of every add-on, so apply can create their Secrets before the charts run.
     let mut namespaces: Vec<&str> = Vec::new();
-    if declared.cni == Cni::Calico {
+    if cluster.cni == Cni::Calico {
         namespaces.push("tigera-operator");
     }
     for namespace in addons.namespaces() {
@@ -216,7 +213,7 @@ pub fn addon_manifests(
     }
 
     // Tenants that use this cluster's central services: their own namespace and credentials.
-    let tenants = tenants_using(lab, cluster);
+    let tenants = &cluster.tenant_access;
     if !tenants.is_empty() {
         let names: Vec<&str> = tenants
             .iter()
@@ -231,19 +228,19 @@ pub fn addon_manifests(
                 ),
                 "GitLab and Vault accounts are not made by labform (their APIs need the services initialised first); MinIO users are (see the minio chart's values).".to_owned(),
             ],
-            access_documents(&tenants),
+            access_documents(tenants),
         );
     }
 
     // The CNI, when it replaces flannel; bootstrap charts run before any CNI exists.
-    if let Some(chart) = cni_chart(cluster, declared.cni)? {
+    if let Some(chart) = cni_chart(cluster) {
         files.push(manifest_file(name, ManifestPart::Chart(chart))?);
     }
 
     let facts = ClusterFacts {
         instance: cluster.name.clone(),
-        scope: lab.scope().to_owned(),
-        api_address: cluster.api_address,
+        scope: plan.scope.clone(),
+        api_address: Some(cluster.api_address),
         pod_cidr: cluster.pod_cidr.clone(),
         service_cidr: cluster.service_cidr.clone(),
         load_balancer_block: parse_block(cluster)?,
@@ -272,8 +269,8 @@ pub fn addon_manifests(
 }
 
 /// The CNI chart when Calico or Cilium replaces flannel (K3s runs with `flannel-backend: none`).
-fn cni_chart(cluster: &PlannedCluster, cni: Cni) -> Result<Option<Chart>, RenderError> {
-    Ok(match cni {
+fn cni_chart(cluster: &PlannedCluster) -> Option<Chart> {
+    match cluster.cni {
         Cni::Flannel => None,
         Cni::Calico => Some(Chart {
             name: "calico".to_owned(),
@@ -302,12 +299,7 @@ fn cni_chart(cluster: &PlannedCluster, cni: Cni) -> Result<Option<Chart>, Render
             ),
         }),
         Cni::Cilium => {
-            let api = cluster
-                .api_address
-                .ok_or_else(|| RenderError::Inconsistent {
-                    cluster: cluster.name.clone(),
-                    detail: "Cilium needs the API address and the plan has none".to_owned(),
-                })?;
+            let api = cluster.api_address;
             Some(Chart {
                 name: "cilium".to_owned(),
                 chart: "cilium".to_owned(),
@@ -330,5 +322,5 @@ fn cni_chart(cluster: &PlannedCluster, cni: Cni) -> Result<Option<Chart>, Render
                 ),
             })
         }
-    })
+    }
 }

@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use labform_cloudinit::{HostKeySource, node_context, render_for_review};
-use labform_model::LabFile;
 use labform_planner::Plan;
+use labform_planner::plan::PlannedDatastore;
 use serde_json::json;
 
 use crate::addons::addon_manifests;
@@ -37,10 +37,9 @@ fn file(path: impl Into<PathBuf>, contents: impl Into<String>) -> RenderedFile {
     }
 }
 
-/// Renders the whole lab: every VM's cloud-init (and K3s configuration), every cluster's
-/// manifests. Sorted by path; the same lab, plan and host keys give the same files.
+/// Renders the whole lab from its plan: every VM's cloud-init (and K3s configuration), every
+/// cluster's manifests. Sorted by path; the same plan and host keys give the same files.
 pub fn render_lab(
-    lab: &LabFile,
     plan: &Plan,
     host_keys: &dyn HostKeySource,
 ) -> Result<Vec<RenderedFile>, RenderError> {
@@ -71,7 +70,7 @@ pub fn render_lab(
             ));
             continue;
         }
-        let context = node_context(lab, plan, vm)?;
+        let context = node_context(plan, vm)?;
         let review = render_for_review(&context, host_keys)?;
         files.push(file(directory.join("user-data"), review.user_data));
         files.push(file(directory.join("meta-data"), review.meta_data));
@@ -86,7 +85,7 @@ pub fn render_lab(
     }
     for cluster in &plan.clusters {
         let directory = PathBuf::from("clusters").join(&cluster.name);
-        if cluster.distribution != "k3s" {
+        if !cluster.bootstrap_supported {
             files.push(file(
                 directory.join("NOT-AUTOMATED.txt"),
                 format!(
@@ -98,36 +97,30 @@ pub fn render_lab(
             ));
             continue;
         }
-        for config in k3s_node_configs(lab, plan, cluster)? {
+        for config in k3s_node_configs(cluster)? {
             files.push(file(
                 PathBuf::from("vms").join(&config.vm).join("config.yaml"),
                 config.config_yaml,
             ));
         }
-        let manifests = addon_manifests(lab, cluster)?;
+        let manifests = addon_manifests(plan, cluster)?;
         for (index, manifest) in manifests.files.iter().enumerate() {
             files.push(file(
                 directory.join(format!("{index:02}-{}.yaml", manifest.name)),
                 manifest.to_yaml(&cluster.name)?,
             ));
         }
-        let token_key = token_store_key(&plan.scope, &cluster.name).map_err(|error| {
-            RenderError::Inconsistent {
-                cluster: cluster.name.clone(),
-                detail: error.to_string(),
-            }
-        })?;
+        let token_key = token_store_key(&plan.scope, &cluster.name)?;
         let mut secrets = vec![json!({
             "what": "K3s join token",
             "generated_by": "labform",
             "store_key": token_key.as_str(),
             "node_path": TOKEN_FILE,
         })];
-        let declared = crate::k3s::declared_cluster(lab, cluster)?;
-        if let labform_model::Datastore::External(datastore) = &declared.datastore {
+        if let PlannedDatastore::External { endpoint } = &cluster.state {
             secrets.push(json!({
                 "what": "K3s datastore endpoint",
-                "from": datastore.endpoint.to_string(),
+                "from": endpoint.to_string(),
                 "node_path": DATASTORE_DROP_IN,
             }));
         }

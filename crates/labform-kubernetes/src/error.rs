@@ -3,7 +3,8 @@
 /// What went wrong while rendering a cluster.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    /// The lab and the plan disagree (the plan was made from another lab).
+    /// The lab and the plan disagree (the plan was made from another lab). Only the add-ons'
+    /// rendering, which still reads the lab, can meet this.
     #[error("cluster {cluster}: {detail}")]
     Inconsistent {
         /// The cluster instance.
@@ -29,6 +30,9 @@ pub enum RenderError {
         /// The serialiser's message.
         message: String,
     },
+    /// A secret-store key made from the plan's names is not a valid key.
+    #[error("cannot name a secret of the cluster")]
+    StoreKey(#[from] labform_secrets::InvalidSecretKey),
     /// Cloud-init of a VM could not be rendered.
     #[error("cannot render cloud-init")]
     CloudInit(#[from] labform_cloudinit::CloudInitError),

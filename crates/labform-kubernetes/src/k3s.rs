@@ -1,30 +1,19 @@
-//! Each K3s node's `/etc/rancher/k3s/config.yaml`, derived from the lab's cluster and the plan.
+//! Each K3s node's `/etc/rancher/k3s/config.yaml`, from the planned cluster alone.
 //!
 //! The first server initialises the cluster (`cluster-init` with embedded etcd); the other servers
 //! and the agents join through `server: https://API:6443`, where API is the VIP when there is one
 //! and the first server otherwise. Packaged components replaced by add-ons are disabled
 //! (`servicelb` when MetalLB is installed, `traefik` unless Traefik is configured); with Calico or
-//! Cilium, flannel and K3s's network policy controller are off.
+//! Cilium, flannel and K3s's network policy controller are off. The planner decides these
+//! ([`K3sSettings`]); this module writes them down.
 
-use labform_model::{Cluster, Cni, Datastore, LabFile, NodeGroup};
-use labform_planner::Plan;
-use labform_planner::plan::{PlannedCluster, PlannedVm};
+pub use labform_planner::plan::NodeRole;
+use labform_planner::plan::{DistributionSettings, K3sSettings, PlannedCluster, PlannedDatastore};
 use serde::Serialize;
 
 use crate::error::RenderError;
 use crate::manifest::yaml_options;
 use crate::token::{DATASTORE_DROP_IN, TOKEN_FILE};
-
-/// What a node is in its cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NodeRole {
-    /// The server that initialises the cluster.
-    FirstServer,
-    /// A server that joins the first.
-    JoiningServer,
-    /// An agent (worker).
-    Agent,
-}
 
 /// One node's K3s configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +29,7 @@ pub struct K3sNodeConfig {
 /// The K3s configuration file; field order is the order written.
 #[derive(Serialize)]
 #[serde(rename_all = "kebab-case")]
-struct K3sConfig {
+struct K3sConfig<'a> {
     token_file: &'static str,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     cluster_init: bool,
@@ -62,11 +51,11 @@ struct K3sConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     service_cidr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    flannel_backend: Option<&'static str>,
+    flannel_backend: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     disable_network_policy: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    disable: Vec<&'static str>,
+    disable: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     write_kubeconfig_mode: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -75,101 +64,34 @@ struct K3sConfig {
     etcd_snapshot_retention: Option<u32>,
 }
 
-/// The lab's declaration of a planned cluster.
-pub(crate) fn declared_cluster<'a>(
-    lab: &'a LabFile,
-    cluster: &PlannedCluster,
-) -> Result<&'a Cluster, RenderError> {
-    lab.clusters
-        .iter()
-        .find(|declared| declared.name == cluster.cluster)
-        .ok_or_else(|| RenderError::Inconsistent {
-            cluster: cluster.name.clone(),
-            detail: format!("cluster `{}` is not in the lab", cluster.cluster),
-        })
-}
-
-pub(crate) fn planned_vm<'a>(
-    plan: &'a Plan,
-    cluster: &PlannedCluster,
-    name: &str,
-) -> Result<&'a PlannedVm, RenderError> {
-    plan.vms
-        .iter()
-        .find(|vm| vm.name == name)
-        .ok_or_else(|| RenderError::Inconsistent {
-            cluster: cluster.name.clone(),
-            detail: format!("VM `{name}` is not in the plan"),
-        })
-}
-
-/// The node group a planned VM belongs to, from its role (`server`, `agent/GROUP`).
-fn node_group<'a>(declared: &'a Cluster, vm: &PlannedVm) -> Option<&'a NodeGroup> {
-    if vm.role == "server" {
-        return Some(&declared.servers);
-    }
-    let group = vm.role.strip_prefix("agent/")?;
-    declared
-        .agents
-        .iter()
-        .find(|agent| agent.name.as_deref().unwrap_or("agent") == group)
-}
-
-/// The `config.yaml` of every node of `cluster`, servers first. Only K3s clusters have them.
-pub fn k3s_node_configs(
-    lab: &LabFile,
-    plan: &Plan,
-    cluster: &PlannedCluster,
-) -> Result<Vec<K3sNodeConfig>, RenderError> {
-    let declared = declared_cluster(lab, cluster)?;
-    if cluster.distribution != "k3s" {
-        return Err(RenderError::Unsupported {
+/// The settings of `cluster` when it is a K3s cluster.
+pub(crate) fn k3s_settings(cluster: &PlannedCluster) -> Result<&K3sSettings, RenderError> {
+    match &cluster.settings {
+        DistributionSettings::K3s(settings) => Ok(settings),
+        _ => Err(RenderError::Unsupported {
             cluster: cluster.name.clone(),
             detail: format!(
                 "{} bootstrap is not automated by labform; only K3s nodes get a config.yaml",
                 cluster.distribution
             ),
-        });
+        }),
     }
-    let api = cluster
-        .api_address
-        .ok_or_else(|| RenderError::Inconsistent {
-            cluster: cluster.name.clone(),
-            detail: "the plan has no API address (no server with a static address)".to_owned(),
-        })?;
+}
+
+/// The `config.yaml` of every node of `cluster`, servers first. Only K3s clusters have them.
+pub fn k3s_node_configs(cluster: &PlannedCluster) -> Result<Vec<K3sNodeConfig>, RenderError> {
+    let settings = k3s_settings(cluster)?;
+    let api = cluster.api_address;
     let join_url = format!("https://{api}:6443");
-    let embedded_etcd = declared.datastore == Datastore::EmbeddedEtcd;
-    let external = matches!(declared.datastore, Datastore::External(_));
-    let mut disable = Vec::new();
-    if declared.addons.metallb.is_some() {
-        disable.push("servicelb");
-    }
-    if declared.addons.traefik.is_none() {
-        disable.push("traefik");
-    }
-    let (flannel_backend, disable_network_policy) = match declared.cni {
-        Cni::Flannel => ("vxlan", false),
-        Cni::Calico | Cni::Cilium => ("none", true),
-    };
-    let backups = declared.backups.as_ref();
+    let embedded_etcd = cluster.state == PlannedDatastore::EmbeddedEtcd;
+    let external = matches!(cluster.state, PlannedDatastore::External { .. });
+    let disable: Vec<&str> = settings.disable.iter().map(String::as_str).collect();
     let mut configs = Vec::new();
-    for (index, name) in cluster.servers.iter().chain(&cluster.agents).enumerate() {
-        let vm = planned_vm(plan, cluster, name)?;
-        let group = node_group(declared, vm).ok_or_else(|| RenderError::Inconsistent {
-            cluster: cluster.name.clone(),
-            detail: format!("VM `{name}` has role `{}` without a node group", vm.role),
-        })?;
-        let is_server = index < cluster.servers.len();
-        let role = match (is_server, index) {
-            (true, 0) => NodeRole::FirstServer,
-            (true, _) => NodeRole::JoiningServer,
-            (false, _) => NodeRole::Agent,
-        };
-        let address = vm.nic.address.map(|address| address.to_string());
-        let fqdn = vm
-            .cloud_init
-            .as_ref()
-            .and_then(|summary| summary.fqdn.clone());
+    for node in &cluster.nodes {
+        let name = &node.vm;
+        let role = node.role;
+        let address = Some(node.address.to_string());
+        let fqdn = node.fqdn.clone();
         let mut comments = vec![format!(
             "labform: K3s {} configuration of {name} in cluster {}: {}.",
             cluster.version,
@@ -195,8 +117,8 @@ pub fn k3s_node_configs(
             node_ip: address.clone(),
             advertise_address: None,
             tls_san: Vec::new(),
-            node_label: group.labels.clone(),
-            node_taint: group.taints.clone(),
+            node_label: node.labels.clone(),
+            node_taint: node.taints.clone(),
             cluster_cidr: None,
             service_cidr: None,
             flannel_backend: None,
@@ -223,20 +145,17 @@ pub fn k3s_node_configs(
                 config.tls_san = sans;
                 config.cluster_cidr = Some(cluster.pod_cidr.clone());
                 config.service_cidr = Some(cluster.service_cidr.clone());
-                config.flannel_backend = Some(flannel_backend);
-                config.disable_network_policy = disable_network_policy;
+                config.flannel_backend = Some(settings.flannel_backend.clone());
+                config.disable_network_policy = settings.disable_network_policy;
                 config.disable = disable.clone();
                 config.write_kubeconfig_mode = Some("0600");
-                if embedded_etcd {
-                    config.etcd_snapshot_schedule_cron =
-                        backups.and_then(|backups| backups.etcd_snapshot_schedule.clone());
-                    config.etcd_snapshot_retention =
-                        backups.and_then(|backups| backups.etcd_snapshot_retention);
+                if embedded_etcd && let Some(snapshots) = &cluster.etcd_snapshots {
+                    config.etcd_snapshot_schedule_cron = snapshots.schedule.clone();
+                    config.etcd_snapshot_retention = snapshots.retention;
                 }
-                if let Datastore::External(datastore) = &declared.datastore {
+                if let PlannedDatastore::External { endpoint } = &cluster.state {
                     comments.push(format!(
-                        "datastore-endpoint is not written here: apply writes it to {DATASTORE_DROP_IN} (mode 0600) from the secret reference {}.",
-                        datastore.endpoint
+                        "datastore-endpoint is not written here: apply writes it to {DATASTORE_DROP_IN} (mode 0600) from the secret reference {endpoint}."
                     ));
                 }
             }

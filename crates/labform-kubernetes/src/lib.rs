@@ -39,7 +39,7 @@ pub use k3s::{K3sNodeConfig, NodeRole, k3s_node_configs};
 pub use kube_vip::{KUBE_VIP_IMAGE, kube_vip_documents};
 pub use labform_addons::minio::password_key as minio_password_key;
 pub use manifest::{ManifestFile, documents_to_yaml};
-pub use tenant_access::{TenantAccess, tenants_using};
+pub use tenant_access::TenantAccess;
 pub use token::{
     DATASTORE_DROP_IN, TOKEN_FILE, cluster_token, datastore_drop_in, token_file_contents,
     token_store_key,

@@ -1,5 +1,5 @@
 //! What tenants get on a cluster whose central services they use (seed 000: GitLab, Vault and
-//! MinIO on the main cluster, used by every tenant):
+//! MinIO on the main cluster, used by every tenant), from the planned cluster's `tenant_access`:
 //!
 //! - a namespace `tenant-NAME` with a ServiceAccount bound to the `edit` ClusterRole there only,
 //!   and a service-account token Secret, from which apply makes the tenant's own kubeconfig
@@ -12,46 +12,8 @@
 //! GitLab and Vault accounts are not made by labform: their APIs need the services initialised
 //! first (Vault unsealed, GitLab's root token), which labform does not do. The manifests say so.
 
-use labform_model::{CentralService, LabFile};
-use labform_planner::plan::PlannedCluster;
+pub use labform_planner::plan::TenantAccess;
 use serde_json::{Value, json};
-
-/// One tenant's access to a cluster's services.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TenantAccess {
-    /// The tenant.
-    pub tenant: String,
-    /// Its namespace on the cluster.
-    pub namespace: String,
-    /// Its ServiceAccount (in `namespace`).
-    pub service_account: String,
-    /// The Secret holding the ServiceAccount's token (in `namespace`).
-    pub token_secret: String,
-    /// The services it uses here.
-    pub services: Vec<CentralService>,
-}
-
-/// The tenants that use services of the cluster instance `cluster`, in lab order.
-pub fn tenants_using(lab: &LabFile, cluster: &PlannedCluster) -> Vec<TenantAccess> {
-    lab.tenants
-        .iter()
-        .filter_map(|tenant| {
-            let services: Vec<CentralService> = tenant
-                .uses
-                .iter()
-                .filter(|access| access.cluster == cluster.cluster)
-                .flat_map(|access| access.services.iter().copied())
-                .collect();
-            (!services.is_empty()).then(|| TenantAccess {
-                tenant: tenant.name.clone(),
-                namespace: format!("tenant-{}", tenant.name),
-                service_account: tenant.name.clone(),
-                token_secret: format!("{}-token", tenant.name),
-                services,
-            })
-        })
-        .collect()
-}
 
 /// The Kubernetes objects of every tenant's access: namespace, ServiceAccount, RoleBinding and
 /// token Secret.

@@ -9,8 +9,8 @@ use common::{FixtureHostKeys, LABS, planned, short_name};
 use labform_kubernetes::{RenderedFile, render_lab, write_rendered};
 
 fn render(lab: &str) -> Vec<RenderedFile> {
-    let (file, plan) = planned(lab);
-    render_lab(&file, &plan, &FixtureHostKeys).unwrap_or_else(|error| {
+    let (_, plan) = planned(lab);
+    render_lab(&plan, &FixtureHostKeys).unwrap_or_else(|error| {
         let mut message = error.to_string();
         let mut source = std::error::Error::source(&error);
         while let Some(cause) = source {

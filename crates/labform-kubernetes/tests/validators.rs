@@ -54,12 +54,12 @@ fn validate(directory: &Path) -> Report {
 }
 
 fn render_to(lab: &str, directory: &Path) -> bool {
-    let (file, plan) = planned(lab);
-    let files = render_lab(&file, &plan, &FixtureHostKeys).expect("render");
+    let (_, plan) = planned(lab);
+    let files = render_lab(&plan, &FixtureHostKeys).expect("render");
     write_rendered(directory, &files).expect("write");
     plan.clusters
         .iter()
-        .any(|cluster| cluster.distribution == "k3s")
+        .any(|cluster| cluster.bootstrap_supported)
 }
 
 #[test]

@@ -13,6 +13,8 @@ use std::path::PathBuf;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+pub use labform_ids::cluster::{CentralService, Cni, Distribution};
+
 use crate::addons::Addons;
 use crate::secret::SecretRef;
 use crate::source::Source;
@@ -384,55 +386,6 @@ pub struct Network {
     pub source: Source,
 }
 
-/// A Kubernetes distribution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Distribution {
-    /// K3s (Rancher's lightweight Kubernetes).
-    K3s,
-    /// Upstream Kubernetes bootstrapped with kubeadm.
-    Kubeadm,
-    /// Talos Linux.
-    Talos,
-}
-
-impl Distribution {
-    /// The name as written in the file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Distribution::K3s => "k3s",
-            Distribution::Kubeadm => "kubeadm",
-            Distribution::Talos => "talos",
-        }
-    }
-}
-
-/// Container network interface.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Cni {
-    /// Flannel (K3s's built-in default).
-    #[default]
-    Flannel,
-    /// Calico.
-    Calico,
-    /// Cilium.
-    Cilium,
-}
-
-impl Cni {
-    /// The name as written in the file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Cni::Flannel => "flannel",
-            Cni::Calico => "calico",
-            Cni::Cilium => "cilium",
-        }
-    }
-}
-
 /// Where the cluster keeps its state.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -732,29 +685,6 @@ pub struct Environment {
     #[serde(skip)]
     #[schemars(skip)]
     pub source: Source,
-}
-
-/// A central service a tenant uses, hosted by another cluster's add-on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CentralService {
-    /// GitLab: Git hosting, CI, container registry.
-    Gitlab,
-    /// Vault: secrets.
-    Vault,
-    /// MinIO: object storage.
-    Minio,
-}
-
-impl CentralService {
-    /// The name as written in the file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CentralService::Gitlab => "gitlab",
-            CentralService::Vault => "vault",
-            CentralService::Minio => "minio",
-        }
-    }
 }
 
 /// Central services a tenant reaches on another cluster.

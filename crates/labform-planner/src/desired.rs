@@ -80,13 +80,13 @@ pub fn seed_file_prefix(scope: &str, vm_id: labform_ids::VmId) -> String {
     format!("labform-{scope}-{vm_id}-")
 }
 
-/// The seed image file name of `vm` (a cloud-init VM of `scope` on a network with `mtu`):
+/// The seed image file name of `vm` (a cloud-init VM of `scope`):
 /// [`seed_file_prefix`], then a hash of every planned value the seed's files are rendered from
 /// (host name, FQDN, user, authorised keys, time zone, packages, MAC, address, prefix, gateway,
 /// DNS, search domain, MTU, VM ID), then `.iso`. A change to any of them is a new file name, so
 /// reconciliation sees `ide2` change and apply uploads a new seed. The VM's SSH host key is not
 /// part of it: it is a secret the planner never sees, and it stays the same once made.
-pub fn seed_file_name(scope: &str, vm: &PlannedVm, mtu: Option<u16>) -> String {
+pub fn seed_file_name(scope: &str, vm: &PlannedVm) -> String {
     let mut hasher = Sha256::new();
     let mut field = |value: &str| {
         hasher.update(value.as_bytes());
@@ -125,7 +125,7 @@ pub fn seed_file_name(scope: &str, vm: &PlannedVm, mtu: Option<u16>) -> String {
     let dns: Vec<String> = vm.nic.dns.iter().map(ToString::to_string).collect();
     field(&dns.join(" "));
     field(vm.nic.domain.as_deref().unwrap_or(""));
-    field(&mtu.map(|mtu| mtu.to_string()).unwrap_or_default());
+    field(&vm.nic.mtu.map(|mtu| mtu.to_string()).unwrap_or_default());
     let digest = hasher.finalize();
     let hash: String = digest[..4]
         .iter()

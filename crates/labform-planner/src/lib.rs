@@ -8,6 +8,7 @@
 pub mod allocate;
 pub mod build;
 pub mod desired;
+pub mod distribution;
 pub mod expand;
 pub mod inventory;
 pub mod ownership;

@@ -5,7 +5,9 @@
 use std::net::Ipv4Addr;
 
 use labform_addons::AddonSettings;
-use labform_ids::VmId;
+pub use labform_ids::SecretRef;
+pub use labform_ids::VmId;
+pub use labform_ids::cluster::{CentralService, Cni, Distribution};
 use serde::Serialize;
 
 use crate::allocate::AllocationKey;
@@ -135,6 +137,8 @@ pub struct PlannedNic {
     pub dns: Vec<Ipv4Addr>,
     /// Search domain.
     pub domain: Option<String>,
+    /// MTU of the network (absent: the guest's default), written into the network-config.
+    pub mtu: Option<u16>,
 }
 
 /// What cloud-init will do on first boot.
@@ -250,13 +254,13 @@ pub struct PlannedCluster {
     /// Tenant.
     pub tenant: Option<String>,
     /// Distribution.
-    pub distribution: String,
+    pub distribution: Distribution,
     /// Version.
     pub version: String,
     /// Whether labform bootstraps this distribution today.
     pub bootstrap_supported: bool,
-    /// API server address (VIP or first server).
-    pub api_address: Option<Ipv4Addr>,
+    /// API server address: the VIP, or the first server's address.
+    pub api_address: Ipv4Addr,
     /// Whether the API address is a VIP.
     pub api_vip: bool,
     /// Pod CIDR.
@@ -264,21 +268,145 @@ pub struct PlannedCluster {
     /// Service CIDR.
     pub service_cidr: String,
     /// CNI.
-    pub cni: String,
-    /// Datastore.
+    pub cni: Cni,
+    /// Datastore, in one line (`embedded etcd`, `external (env:K3S_DATASTORE)`).
     pub datastore: String,
+    /// Where the cluster keeps its state, as the nodes' configuration needs it.
+    pub state: PlannedDatastore,
+    /// etcd snapshots the distribution takes itself, when the lab asks for them.
+    pub etcd_snapshots: Option<EtcdSnapshots>,
     /// MetalLB address block.
     pub load_balancer_addresses: Option<String>,
     /// Servers.
     pub servers: Vec<String>,
     /// Agents.
     pub agents: Vec<String>,
+    /// Every node, servers first (the first server first), with its Kubernetes settings.
+    pub nodes: Vec<PlannedClusterNode>,
+    /// What the distribution itself is told, beyond what every distribution shares.
+    pub settings: DistributionSettings,
     /// Add-ons.
     pub addons: Vec<PlannedAddon>,
+    /// Tenants that use central services of this cluster, in lab order, and what they get here.
+    pub tenant_access: Vec<TenantAccess>,
     /// Steps after the VMs exist.
     pub steps: Vec<ClusterStep>,
     /// Kubeconfig context name.
     pub kubeconfig_context: String,
+}
+
+impl PlannedCluster {
+    /// The first server: the node that initialises the cluster.
+    pub fn first_server(&self) -> &PlannedClusterNode {
+        self.nodes
+            .first()
+            .expect("a planned cluster has at least one server")
+    }
+}
+
+/// What a node is in its cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeRole {
+    /// The server that initialises the cluster.
+    FirstServer,
+    /// A server that joins the first.
+    JoiningServer,
+    /// An agent (worker).
+    Agent,
+}
+
+impl NodeRole {
+    /// Whether the node runs the control plane.
+    pub fn is_server(self) -> bool {
+        self != NodeRole::Agent
+    }
+}
+
+/// A node of a planned cluster: its VM and what Kubernetes is told about it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PlannedClusterNode {
+    /// The VM, which is also the Kubernetes node name.
+    pub vm: String,
+    /// Its role.
+    pub role: NodeRole,
+    /// Its node group (`server`, or the agent group's name).
+    pub group: String,
+    /// The VM's address (cluster VMs always get one from a pool).
+    pub address: Ipv4Addr,
+    /// The VM's FQDN, with its network's domain.
+    pub fqdn: Option<String>,
+    /// The user labform logs in as over SSH: the cloud-init user, absent when the VM is not
+    /// configured by cloud-init.
+    pub login_user: Option<String>,
+    /// Kubernetes node labels of its group.
+    pub labels: Vec<String>,
+    /// Kubernetes node taints of its group.
+    pub taints: Vec<String>,
+}
+
+/// Where a cluster keeps its state.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlannedDatastore {
+    /// etcd on the servers, initialised by the first.
+    EmbeddedEtcd,
+    /// SQLite on the single server.
+    Sqlite,
+    /// An external SQL datastore; its endpoint holds credentials, so only the reference is here.
+    External {
+        /// Where to read the endpoint.
+        endpoint: SecretRef,
+    },
+}
+
+/// The etcd snapshot settings of a cluster (its lab `backups`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EtcdSnapshots {
+    /// Schedule, in cron syntax.
+    pub schedule: Option<String>,
+    /// How many snapshots to keep.
+    pub retention: Option<u32>,
+}
+
+/// The settings only one distribution reads, decided by the planner
+/// ([`crate::distribution`]).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum DistributionSettings {
+    /// K3s.
+    K3s(K3sSettings),
+    /// kubeadm (planned only).
+    Kubeadm,
+    /// Talos (planned only).
+    Talos,
+}
+
+/// What a K3s cluster's servers are told beyond the shared settings.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct K3sSettings {
+    /// Packaged components that add-ons replace (`servicelb` with MetalLB, `traefik` unless
+    /// Traefik is configured).
+    pub disable: Vec<String>,
+    /// Flannel's backend: `vxlan`, or `none` when another CNI is installed.
+    pub flannel_backend: String,
+    /// K3s's network policy controller is off (another CNI enforces policies).
+    pub disable_network_policy: bool,
+}
+
+/// One tenant's access to a cluster's central services.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TenantAccess {
+    /// The tenant.
+    pub tenant: String,
+    /// Its namespace on the cluster.
+    pub namespace: String,
+    /// Its ServiceAccount (in `namespace`).
+    pub service_account: String,
+    /// The Secret holding the ServiceAccount's token (in `namespace`).
+    pub token_secret: String,
+    /// The services it uses here.
+    pub services: Vec<CentralService>,
 }
 
 /// A tenant.

@@ -67,10 +67,7 @@ pub fn render(plan: &Plan, offline: bool) -> String {
             heading.push_str(&format!(", tenant {tenant}"));
         }
         let _ = writeln!(out, "{heading}");
-        let api = cluster
-            .api_address
-            .map(|a| a.to_string())
-            .unwrap_or_else(|| "?".to_owned());
+        let api = cluster.api_address;
         let _ = writeln!(
             out,
             "  API https://{api}:6443{}; pods {}; services {}; CNI {}; datastore {}",

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use labform_cloudinit::{LabSeeds, StoredHostKeys};
+use labform_cloudinit::{PlanSeeds, StoredHostKeys};
 use labform_executor::engine::{ApplyOptions, RebootPolicy, apply};
 use labform_planner::render::render_changes;
 use labform_secrets::SecretStore;
@@ -76,14 +76,8 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
             .plan
             .clusters
             .iter()
-            .any(|cluster| cluster.distribution == "k3s");
-    if against
-        .plan
-        .clusters
-        .iter()
-        .any(|c| c.distribution == "k3s")
-        && args.target.sim
-    {
+            .any(|cluster| cluster.bootstrap_supported);
+    if against.plan.clusters.iter().any(|c| c.bootstrap_supported) && args.target.sim {
         eprintln!(
             "note: the built-in simulator's VMs do not boot, so K3s is not installed on them (try `labform sim serve --qemu` for VMs that boot)"
         );
@@ -153,7 +147,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     // Seed images carry the VMs' host keys, kept in labform's secret store.
     let store = SecretStore::open_default().context("cannot open labform's secret store")?;
     let host_keys = StoredHostKeys::new(&store, scope.clone());
-    let seeds = LabSeeds::new(&against.lab, &against.plan, &host_keys);
+    let seeds = PlanSeeds::new(&against.plan, &host_keys);
     let printer = Arc::new(Printer::new(args.json));
     if against.reconciliation.is_empty() {
         eprintln!("The VMs are as planned.");
@@ -183,15 +177,8 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if clusters_apply {
-        let converged = converge_clusters(
-            &against.lab,
-            &args.file,
-            &against.plan,
-            &store,
-            &args.clusters,
-            args.json,
-        )
-        .await?;
+        let converged =
+            converge_clusters(&args.file, &against.plan, &store, &args.clusters, args.json).await?;
         if !converged {
             return Ok(ExitCode::from(3));
         }

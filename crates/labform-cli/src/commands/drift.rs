@@ -116,7 +116,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let nodes_drifted = if args.skip_clusters || args.target.sim {
             0
         } else {
-            let (count, clusters) = clusters_drift(&args, &against.lab, &against.plan).await?;
+            let (count, clusters) = clusters_drift(&args, &against.plan).await?;
             value["clusters"] = clusters;
             count
         };
@@ -138,7 +138,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// how many do, and the same as JSON.
 async fn clusters_drift(
     args: &Args,
-    lab: &labform_model::LabFile,
     plan: &labform_planner::Plan,
 ) -> anyhow::Result<(usize, serde_json::Value)> {
     use labform_k3s::artifacts::{ArtifactSource, digests_only};
@@ -147,7 +146,7 @@ async fn clusters_drift(
     let clusters: Vec<_> = plan
         .clusters
         .iter()
-        .filter(|cluster| cluster.distribution == "k3s")
+        .filter(|cluster| cluster.bootstrap_supported)
         .collect();
     if clusters.is_empty() {
         return Ok((0, serde_json::json!([])));
@@ -165,7 +164,6 @@ async fn clusters_drift(
     // Looking, not waiting for nodes to boot.
     options.ssh_ready_timeout = options.ssh_ready_timeout.min(Duration::from_secs(30));
     let context = ClusterContext {
-        lab,
         plan,
         store: &store,
         ssh: &ssh,
@@ -179,7 +177,9 @@ async fn clusters_drift(
         let artifacts = digests_only(&source, &cluster.version)
             .await
             .with_context(|| format!("cannot read the checksums of K3s {}", cluster.version))?;
-        let nodes = drift(&context, cluster, &artifacts)
+        let addons = labform_kubernetes::addon_manifests(plan, cluster)
+            .map_err(|error| anyhow::anyhow!(crate::error_chain(&error)))?;
+        let nodes = drift(&context, cluster, &addons, &artifacts)
             .await
             .map_err(|error| anyhow::anyhow!(crate::error_chain(&error)))?;
         for node in nodes.iter().filter(|node| node.drifted()) {

@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use labform_k3s::cluster::{kubeconfig_store_key, tenant_kubeconfig_store_key};
 use labform_k3s::kubeconfig::{ClusterKubeconfig, default_path, merge, merge_into_file};
-use labform_kubernetes::tenants_using;
 use labform_secrets::{ExposeSecret as _, SecretStore, SecretString};
 
 use crate::lab_input::offline_plan;
@@ -36,14 +35,14 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (lab, plan) = match offline_plan(&args.file)? {
+    let (_, plan) = match offline_plan(&args.file)? {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };
     let k3s: Vec<&str> = plan
         .clusters
         .iter()
-        .filter(|cluster| cluster.distribution == "k3s")
+        .filter(|cluster| cluster.bootstrap_supported)
         .map(|cluster| cluster.name.as_str())
         .collect();
     for name in &args.clusters {
@@ -66,7 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let selected: Vec<_> = plan
         .clusters
         .iter()
-        .filter(|cluster| cluster.distribution == "k3s")
+        .filter(|cluster| cluster.bootstrap_supported)
         .filter(|cluster| args.clusters.is_empty() || args.clusters.contains(&cluster.name))
         .filter(|cluster| {
             args.tenant
@@ -84,10 +83,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if let Some(tenant) = &args.tenant {
         for cluster in plan.clusters.iter().filter(|cluster| {
-            cluster.distribution == "k3s"
+            cluster.bootstrap_supported
                 && (args.clusters.is_empty() || args.clusters.contains(&cluster.name))
         }) {
-            if tenants_using(&lab, cluster)
+            if cluster
+                .tenant_access
                 .iter()
                 .any(|access| &access.tenant == tenant)
             {

@@ -64,7 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !outcome.diagnostics.is_empty() {
         eprint!("{}", outcome.render_diagnostics());
     }
-    let (Some(lab), Some(planned)) = (outcome.lab.as_ref(), outcome.planned.as_ref()) else {
+    let Some(planned) = outcome.planned.as_ref() else {
         return Ok(ExitCode::from(1));
     };
     let Some(plan) = planned.plan.as_ref() else {
@@ -79,7 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let store = SecretStore::open_default().context("cannot open labform's secret store")?;
     let host_keys = StoredHostKeys::new(&store, plan.scope.clone());
-    let files = labform_kubernetes::render_lab(lab, plan, &host_keys)
+    let files = labform_kubernetes::render_lab(plan, &host_keys)
         .with_context(|| format!("cannot render {}", args.file.display()))?;
     labform_kubernetes::write_rendered(&args.out, &files)
         .with_context(|| format!("cannot write the render to {}", args.out.display()))?;

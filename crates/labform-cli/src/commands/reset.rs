@@ -27,7 +27,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (lab, plan) = match offline_plan(&args.file)? {
+    let (_, plan) = match offline_plan(&args.file)? {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };
@@ -39,7 +39,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             names.join(", ")
         );
     };
-    if cluster.distribution != "k3s" {
+    if !cluster.bootstrap_supported {
         bail!(
             "cluster `{}` uses {}, which labform does not install, so there is nothing of labform's to reset",
             cluster.name,
@@ -76,7 +76,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let resolve = secret_resolver(&args.file, &store);
     let progress = ProgressLines::new(false);
     let context = ClusterContext {
-        lab: &lab,
         plan: &plan,
         store: &store,
         ssh: &ssh,

@@ -20,11 +20,18 @@ pub fn planned_example(name: &str) -> (LabFile, Plan) {
     let path = examples_directory().join(format!("{name}.yaml"));
     let loaded = labform_model::load(&labform_model::RealFileSystem, &path);
     let lab = loaded.lab.unwrap_or_else(|| panic!("{name} loads"));
-    let lock = std::fs::read_to_string(path.with_extension("lock")).expect("lock file");
-    let allocations: Allocations = serde_json::from_str(&lock).expect("lock parses");
-    let planned = labform_planner::plan(&lab, &allocations);
-    let plan = planned.plan.unwrap_or_else(|| panic!("{name} plans"));
+    let plan = plan_with_lock(name, &lab);
     (lab, plan)
+}
+
+/// Plans `lab` (`examples/NAME.yaml`, possibly changed by a test) with the example's lock file.
+#[allow(dead_code, reason = "not every test file changes a lab")]
+pub fn plan_with_lock(name: &str, lab: &LabFile) -> Plan {
+    let path = examples_directory().join(format!("{name}.lock"));
+    let lock = std::fs::read_to_string(path).expect("lock file");
+    let allocations: Allocations = serde_json::from_str(&lock).expect("lock parses");
+    let planned = labform_planner::plan(lab, &allocations);
+    planned.plan.unwrap_or_else(|| panic!("{name} plans"))
 }
 
 /// Host keys whose seed is the SHA-256 of the VM name: stable for snapshots, never for real use.

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use labform_cloudinit::{CloudInitError, HostKeyPair, HostKeySource, LabSeeds, SeedSource};
+use labform_cloudinit::{CloudInitError, HostKeyPair, HostKeySource, PlanSeeds, SeedSource};
 use labform_executor::engine::NoSeeds;
 
 use labform_executor::engine::{ApplyOptions, ApplyReport, Endpoint, apply};
@@ -107,7 +107,7 @@ pub fn fast_options() -> ApplyOptions {
 
 /// Seeds from the lab with [`HOST_KEYS`], except that rendering the seed of `fail` fails.
 struct FailingSeeds<'a> {
-    inner: LabSeeds<'a>,
+    inner: PlanSeeds<'a>,
     fail: Option<&'a str>,
 }
 
@@ -175,7 +175,7 @@ pub async fn cycle_failing_seed(
         api: metered.clone(),
     }];
     let seeds = FailingSeeds {
-        inner: LabSeeds::new(lab, &plan, &*HOST_KEYS),
+        inner: PlanSeeds::new(&plan, &*HOST_KEYS),
         fail,
     };
     let report = apply(

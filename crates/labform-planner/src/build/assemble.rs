@@ -8,6 +8,7 @@ use labform_model::lab::*;
 use sha2::{Digest, Sha256};
 
 use super::*;
+use crate::distribution::{GuestBoot, distribution_plan};
 use crate::expand::{Expanded, Instance, Role};
 use crate::placement::Placed;
 
@@ -202,12 +203,16 @@ pub(super) fn assemble(
         }
         used_macs.insert(mac.clone(), index);
         let address = addresses.vms[index];
-        let talos = instance.is_some_and(|instance| {
-            lab.clusters[instance.cluster].distribution == Distribution::Talos
+        let own_boot = instance.and_then(|instance| {
+            match distribution_plan(lab.clusters[instance.cluster].distribution).guest_boot() {
+                GuestBoot::CloudInit => None,
+                GuestBoot::OwnConfiguration(boot) => Some(boot),
+            }
         });
-        let cloud = image.is_some_and(|image| image.kind == ImageKind::CloudImage) && !talos;
-        let boot = if talos {
-            "talos"
+        let cloud =
+            image.is_some_and(|image| image.kind == ImageKind::CloudImage) && own_boot.is_none();
+        let boot = if let Some(boot) = own_boot {
+            boot
         } else if cloud {
             "cloud-init"
         } else {
@@ -280,6 +285,7 @@ pub(super) fn assemble(
                 gateway: address.map(|_| network.gateway),
                 dns: network.dns.clone(),
                 domain: network.domain.clone(),
+                mtu: network.mtu,
             },
             boot: boot.to_owned(),
             cloud_init: cloud.then(|| CloudInitSummary {
@@ -311,7 +317,7 @@ pub(super) fn assemble(
                 })
                 .map(|storage| PlannedSeed {
                     storage: storage.name.clone(),
-                    file_name: crate::desired::seed_file_name(&scope, last, network.mtu),
+                    file_name: crate::desired::seed_file_name(&scope, last),
                 });
         }
         last.spec = crate::desired::spec_hash(last);

@@ -7,6 +7,7 @@ use labform_ids::is_dns_label;
 use labform_model::Diagnostic;
 use labform_model::lab::*;
 
+use crate::distribution::{GuestBoot, distribution_plan};
 use crate::expand::{Expanded, VmSpec};
 use crate::placement::Placed;
 
@@ -52,10 +53,11 @@ pub(super) fn check_seed_storage(
         let (Some(place), Some(image)) = (place, vm.image) else {
             continue;
         };
-        let talos = vm.instance.is_some_and(|instance| {
-            lab.clusters[expanded.instances[instance].cluster].distribution == Distribution::Talos
+        let own_boot = vm.instance.is_some_and(|instance| {
+            let kind = lab.clusters[expanded.instances[instance].cluster].distribution;
+            distribution_plan(kind).guest_boot() != GuestBoot::CloudInit
         });
-        if lab.images[image].kind != ImageKind::CloudImage || talos {
+        if lab.images[image].kind != ImageKind::CloudImage || own_boot {
             continue;
         }
         let endpoint = &lab.proxmox[vm.endpoint];

@@ -6,6 +6,7 @@ use labform_model::lab::*;
 use labform_model::validate::{DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR};
 
 use super::*;
+use crate::distribution::{ClusterShape, distribution_plan};
 use crate::expand::{Expanded, Instance};
 
 pub(super) fn plan_cluster(
@@ -38,7 +39,9 @@ pub(super) fn plan_cluster(
         .iter()
         .find(|vm| vm.role == "server")
         .and_then(|vm| vm.nic.address);
-    let api_address = vip.or(first_server_address);
+    let api_address = vip
+        .or(first_server_address)
+        .expect("cluster VMs always get addresses from a pool, and a cluster has a server");
     let pod: Ipv4Net = cluster
         .pod_cidr
         .unwrap_or_else(|| DEFAULT_POD_CIDR.parse().expect("valid"));
@@ -54,15 +57,16 @@ pub(super) fn plan_cluster(
         Datastore::Sqlite => "sqlite".to_owned(),
         Datastore::External(external) => format!("external ({})", external.endpoint),
     };
+    let tenant_access = tenant_access(lab, cluster);
     let facts = ClusterFacts {
         instance: instance.name.clone(),
         scope: lab.scope().to_owned(),
-        api_address,
+        api_address: Some(api_address),
         pod_cidr: pod.to_string(),
         service_cidr: service.to_string(),
         load_balancer_block: addresses.load_balancers.get(&index).copied(),
         members: members.len(),
-        tenants: tenants_using(lab, cluster),
+        tenants: tenant_uses(&tenant_access),
     };
     let addons: Vec<PlannedAddon> = cluster
         .addons
@@ -75,116 +79,23 @@ pub(super) fn plan_cluster(
             settings,
         })
         .collect();
-    let api = api_address
-        .map(|address| address.to_string())
-        .unwrap_or_else(|| "?".to_owned());
+    let api = api_address;
     let first = servers.first().cloned();
-    let mut steps = Vec::new();
+    let distribution = distribution_plan(cluster.distribution);
+    let shape = ClusterShape {
+        declared: cluster,
+        version: &instance.version,
+        network: &network.name,
+        api,
+        vip,
+        pod,
+        service,
+        servers: &servers,
+        agents: &agents,
+    };
+    let mut steps = distribution.bring_up_steps(&shape);
     let mut step =
         |action: String, target: Option<String>| steps.push(ClusterStep { action, target });
-    match cluster.distribution {
-        Distribution::K3s => {
-            let mut disabled = Vec::new();
-            if cluster.addons.metallb.is_some() {
-                disabled.push("servicelb");
-            }
-            if cluster.addons.traefik.is_none() {
-                disabled.push("traefik");
-            }
-            let cni = match cluster.cni {
-                Cni::Flannel => "flannel (vxlan)".to_owned(),
-                other => format!("no flannel; {} installed after", other.as_str()),
-            };
-            let store = match &cluster.datastore {
-                Datastore::EmbeddedEtcd => "cluster-init (embedded etcd)",
-                Datastore::Sqlite => "SQLite",
-                Datastore::External(_) => "external datastore",
-            };
-            step(
-                format!(
-                    "install K3s {} with {store}; tls-san {api}; cluster-cidr {pod}, service-cidr {service}; CNI {cni}{}",
-                    instance.version,
-                    if disabled.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; disable {}", disabled.join(", "))
-                    }
-                ),
-                first.clone(),
-            );
-            if let Some(vip) = vip {
-                step(
-                    format!(
-                        "deploy kube-vip announcing API VIP {vip} by ARP on network `{}`",
-                        network.name
-                    ),
-                    first.clone(),
-                );
-            }
-            if cluster.cni != Cni::Flannel {
-                step(
-                    format!("install {} for pod network {pod}", cluster.cni.as_str()),
-                    first.clone(),
-                );
-            }
-            if servers.len() > 1 {
-                step(
-                    format!("join servers through https://{api}:6443, one at a time"),
-                    Some(servers[1..].join(", ")),
-                );
-            }
-            if !agents.is_empty() {
-                step(
-                    format!("join agents through https://{api}:6443"),
-                    Some(agents.join(", ")),
-                );
-            }
-        }
-        Distribution::Kubeadm => {
-            step(
-                format!(
-                    "cloud-init installs containerd and kubeadm {} (not automated by labform yet)",
-                    instance.version
-                ),
-                None,
-            );
-            step(
-                format!(
-                    "kubeadm init with control-plane endpoint {api}:6443, pod network {pod}, service network {service}"
-                ),
-                first.clone(),
-            );
-            step(
-                format!("install {} for pod network {pod}", cluster.cni.as_str()),
-                first.clone(),
-            );
-            if servers.len() > 1 {
-                step(
-                    "kubeadm join --control-plane".to_owned(),
-                    Some(servers[1..].join(", ")),
-                );
-            }
-            if !agents.is_empty() {
-                step("kubeadm join".to_owned(), Some(agents.join(", ")));
-            }
-        }
-        Distribution::Talos => {
-            step(
-                format!(
-                    "generate Talos {} machine configs (endpoint https://{api}:6443, pods {pod}, services {service})",
-                    instance.version
-                ),
-                None,
-            );
-            step(
-                "apply control-plane configs; talosctl bootstrap on the first".to_owned(),
-                Some(servers.join(", ")),
-            );
-            if !agents.is_empty() {
-                step("apply worker configs".to_owned(), Some(agents.join(", ")));
-            }
-        }
-    }
     step(
         format!(
             "wait until the API answers and all {} nodes are Ready",
@@ -224,6 +135,30 @@ pub(super) fn plan_cluster(
         None,
     );
     let _ = expanded;
+    // Servers first, the first server first, then the agents: the order nodes are brought up.
+    let nodes = members
+        .iter()
+        .filter(|vm| vm.role == "server")
+        .chain(members.iter().filter(|vm| vm.role != "server"))
+        .map(|vm| cluster_node(cluster, vm, servers.first() == Some(&vm.name)))
+        .collect();
+    let state = match &cluster.datastore {
+        Datastore::EmbeddedEtcd => PlannedDatastore::EmbeddedEtcd,
+        Datastore::Sqlite => PlannedDatastore::Sqlite,
+        Datastore::External(external) => PlannedDatastore::External {
+            endpoint: external.endpoint.clone(),
+        },
+    };
+    let etcd_snapshots = cluster
+        .backups
+        .as_ref()
+        .filter(|backups| {
+            backups.etcd_snapshot_schedule.is_some() || backups.etcd_snapshot_retention.is_some()
+        })
+        .map(|backups| EtcdSnapshots {
+            schedule: backups.etcd_snapshot_schedule.clone(),
+            retention: backups.etcd_snapshot_retention,
+        });
     PlannedCluster {
         name: instance.name.clone(),
         cluster: cluster.name.clone(),
@@ -233,42 +168,103 @@ pub(super) fn plan_cluster(
         tenant: instance
             .tenant
             .map(|tenant| lab.tenants[tenant].name.clone()),
-        distribution: cluster.distribution.as_str().to_owned(),
+        distribution: cluster.distribution,
         version: instance.version.clone(),
-        bootstrap_supported: cluster.distribution == Distribution::K3s,
+        bootstrap_supported: distribution.bootstrap_automated(),
         api_address,
         api_vip: vip.is_some(),
         pod_cidr: pod.to_string(),
         service_cidr: service.to_string(),
-        cni: cluster.cni.as_str().to_owned(),
+        cni: cluster.cni,
         datastore,
+        state,
+        etcd_snapshots,
         load_balancer_addresses: load_balancers,
+        settings: distribution.settings(&shape),
         servers,
         agents,
+        nodes,
         addons,
+        tenant_access,
         steps,
         kubeconfig_context: context,
     }
 }
 
-/// The tenants with a `uses` entry naming `cluster`, in lab order, as the add-ons read them.
-fn tenants_using(lab: &LabFile, cluster: &Cluster) -> Vec<TenantUse> {
+/// The node of `cluster` that `vm` is (servers come before agents in the plan's VMs).
+fn cluster_node(cluster: &Cluster, vm: &PlannedVm, first: bool) -> PlannedClusterNode {
+    let (role, group) = if vm.role == "server" {
+        let role = if first {
+            NodeRole::FirstServer
+        } else {
+            NodeRole::JoiningServer
+        };
+        (role, &cluster.servers)
+    } else {
+        let name = vm.role.strip_prefix("agent/").unwrap_or(&vm.role);
+        let group = cluster
+            .agents
+            .iter()
+            .find(|agent| agent.name.as_deref().unwrap_or("agent") == name)
+            .expect("agent roles name one of the cluster's agent groups");
+        (NodeRole::Agent, group)
+    };
+    PlannedClusterNode {
+        vm: vm.name.clone(),
+        role,
+        group: group
+            .name
+            .clone()
+            .unwrap_or_else(|| if role.is_server() { "server" } else { "agent" }.to_owned()),
+        address: vm
+            .nic
+            .address
+            .expect("cluster VMs always get addresses from a pool"),
+        fqdn: vm
+            .cloud_init
+            .as_ref()
+            .and_then(|cloud_init| cloud_init.fqdn.clone()),
+        login_user: vm
+            .cloud_init
+            .as_ref()
+            .map(|cloud_init| cloud_init.user.clone()),
+        labels: group.labels.clone(),
+        taints: group.taints.clone(),
+    }
+}
+
+/// The tenants that use services of `cluster` (every instance of it), in lab order.
+fn tenant_access(lab: &LabFile, cluster: &Cluster) -> Vec<TenantAccess> {
     lab.tenants
         .iter()
-        .filter(|tenant| {
-            tenant
-                .uses
-                .iter()
-                .any(|access| access.cluster == cluster.name)
-        })
-        .map(|tenant| TenantUse {
-            tenant: tenant.name.clone(),
-            namespace: format!("tenant-{}", tenant.name),
-            services: tenant
+        .filter_map(|tenant| {
+            let services: Vec<CentralService> = tenant
                 .uses
                 .iter()
                 .filter(|access| access.cluster == cluster.name)
-                .flat_map(|access| access.services.iter())
+                .flat_map(|access| access.services.iter().copied())
+                .collect();
+            (!services.is_empty()).then(|| TenantAccess {
+                tenant: tenant.name.clone(),
+                namespace: format!("tenant-{}", tenant.name),
+                service_account: tenant.name.clone(),
+                token_secret: format!("{}-token", tenant.name),
+                services,
+            })
+        })
+        .collect()
+}
+
+/// The tenants of `access` as the add-ons read them: the services they use are add-ons.
+fn tenant_uses(access: &[TenantAccess]) -> Vec<TenantUse> {
+    access
+        .iter()
+        .map(|access| TenantUse {
+            tenant: access.tenant.clone(),
+            namespace: access.namespace.clone(),
+            services: access
+                .services
+                .iter()
                 .map(|service| match service {
                     CentralService::Gitlab => AddonKind::Gitlab,
                     CentralService::Vault => AddonKind::Vault,

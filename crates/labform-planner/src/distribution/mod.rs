@@ -1,0 +1,88 @@
+//! The pure side of the distribution seam: what the planner asks of a Kubernetes distribution.
+//!
+//! Each distribution has one module here implementing [`DistributionPlan`]: whether labform
+//! bootstraps it, how its guests are configured at first boot, the settings only it reads
+//! ([`DistributionSettings`]) and the steps that bring a cluster of it up, as the plan shows
+//! them. [`distribution_plan`] is the table keyed by [`Distribution`].
+//!
+//! The side that acts (install, join, upgrade, reset, readiness, kubeconfig, drift over SSH and
+//! the Kubernetes API) is `labform_kubernetes::distribution::ClusterDistribution`, implemented
+//! outside the planner (K3s by `labform-k3s`); this crate stays pure.
+
+mod k3s;
+mod kubeadm;
+mod talos;
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use labform_model::lab::Cluster;
+
+use crate::plan::{ClusterStep, Distribution, DistributionSettings};
+
+/// How the VMs of a distribution's clusters are configured at first boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestBoot {
+    /// By cloud-init from a cloud image, with labform's NoCloud seed (K3s, kubeadm).
+    CloudInit,
+    /// By the distribution's own machine configuration (Talos); the plan's `boot` says which.
+    OwnConfiguration(&'static str),
+}
+
+/// What the planner knows of one cluster instance when it asks the distribution.
+#[derive(Debug, Clone, Copy)]
+pub struct ClusterShape<'a> {
+    /// The lab's declaration of the cluster (CNI, datastore, add-ons, backups).
+    pub declared: &'a Cluster,
+    /// The instance's version.
+    pub version: &'a str,
+    /// The network the nodes live on.
+    pub network: &'a str,
+    /// The API address: the VIP, or the first server's address.
+    pub api: Ipv4Addr,
+    /// The API VIP, when there is one.
+    pub vip: Option<Ipv4Addr>,
+    /// Pod network.
+    pub pod: Ipv4Net,
+    /// Service network.
+    pub service: Ipv4Net,
+    /// Server VMs, the first one first.
+    pub servers: &'a [String],
+    /// Agent VMs.
+    pub agents: &'a [String],
+}
+
+/// The pure part of a Kubernetes distribution: the planner's questions to it.
+pub trait DistributionPlan: Sync {
+    /// Which distribution this is.
+    fn kind(&self) -> Distribution;
+
+    /// Whether labform bootstraps clusters of this distribution (the others are planned, and
+    /// their steps marked as not automated).
+    fn bootstrap_automated(&self) -> bool;
+
+    /// How the cluster's VMs are configured at first boot.
+    fn guest_boot(&self) -> GuestBoot;
+
+    /// The settings only this distribution reads.
+    fn settings(&self, shape: &ClusterShape<'_>) -> DistributionSettings;
+
+    /// The distribution's own steps, from installing the first server to joining the agents;
+    /// readiness, add-ons, backups and the kubeconfig are the same for every distribution and
+    /// planned around these.
+    fn bring_up_steps(&self, shape: &ClusterShape<'_>) -> Vec<ClusterStep>;
+}
+
+/// The planner's side of `kind`.
+pub fn distribution_plan(kind: Distribution) -> &'static dyn DistributionPlan {
+    match kind {
+        Distribution::K3s => &k3s::K3s,
+        Distribution::Kubeadm => &kubeadm::Kubeadm,
+        Distribution::Talos => &talos::Talos,
+    }
+}
+
+/// A step on `target`.
+fn step(action: String, target: Option<String>) -> ClusterStep {
+    ClusterStep { action, target }
+}
