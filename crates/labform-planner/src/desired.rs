@@ -2,13 +2,16 @@
 //! (`cores`, `memory`, `net0`, `ipconfig0`, `sshkeys`, the seed CD-ROM `ide2`, ...), and the hash
 //! of it that the VM's ownership block records.
 //!
-//! Reconciliation compares these values with what Proxmox reports; the executor sends them.
+//! Reconciliation compares these values with what Proxmox reports; the executor sends them. The
+//! create-time values are here too ([`settle_creation`]): the clone mode, the installer CD-ROM,
+//! `ostype`, `scsihw`, `boot` and `ciupgrade` of VMs, and the whole config of template VMs; the
+//! executor decides none of them.
 
 use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-use crate::plan::PlannedVm;
+use crate::plan::{CloneMode, PlannedImage, PlannedTemplate, PlannedVm};
 
 /// Config keys labform manages. Anything else on a VM is left alone (and never reported as drift).
 pub const MANAGED_KEYS: &[&str] = &[
@@ -25,7 +28,21 @@ pub const MANAGED_KEYS: &[&str] = &[
     "agent",
     "protection",
     "tags",
+    "ostype",
+    "scsihw",
+    "boot",
+    "ciupgrade",
 ];
+
+/// Managed keys set when a VM is made that the plan leaves unset for some VMs (`boot` of a VM
+/// without an image, `ciupgrade` without cloud-init): compared only where the plan sets them.
+pub const CREATE_KEYS: &[&str] = &["ostype", "scsihw", "boot", "ciupgrade"];
+
+/// The guest OS type of every VM and template (Linux 2.6 and later).
+const OSTYPE: &str = "l26";
+
+/// The SCSI controller of every VM and template.
+const SCSI_CONTROLLER: &str = "virtio-scsi-pci";
 
 /// The desired value of every managed key for `vm`. Keys labform leaves unset are absent.
 pub fn desired_config(vm: &PlannedVm) -> BTreeMap<&'static str, String> {
@@ -40,6 +57,14 @@ pub fn desired_config(vm: &PlannedVm) -> BTreeMap<&'static str, String> {
     config.insert("net0", net);
     config.insert("agent", "1".to_owned());
     config.insert("tags", vm.tags.join(";"));
+    config.insert("ostype", OSTYPE.to_owned());
+    config.insert("scsihw", SCSI_CONTROLLER.to_owned());
+    if vm.template.is_some() {
+        // As the template it is cloned from boots.
+        config.insert("boot", "order=scsi0".to_owned());
+    } else if vm.creation.installer.is_some() {
+        config.insert("boot", "order=scsi0;ide2".to_owned());
+    }
     if vm.protected {
         config.insert("protection", "1".to_owned());
     }
@@ -60,6 +85,8 @@ pub fn desired_config(vm: &PlannedVm) -> BTreeMap<&'static str, String> {
             config.insert("searchdomain", domain.clone());
         }
         config.insert("ciuser", cloud_init.user.clone());
+        // Package upgrades on first boot belong to the lab's own packages list, not to Proxmox.
+        config.insert("ciupgrade", "0".to_owned());
         if !cloud_init.authorized_keys.is_empty() {
             config.insert("sshkeys", cloud_init.authorized_keys.join("\n"));
         }
@@ -68,6 +95,106 @@ pub fn desired_config(vm: &PlannedVm) -> BTreeMap<&'static str, String> {
         }
     }
     config
+}
+
+/// The keys a VM created (not cloned) is created with, besides its name, ownership description,
+/// pool and disks: `ostype`, `scsihw`, `boot` and the installer CD-ROM (`ide2`) when it has one.
+/// Everything else is written by the configuration that follows.
+pub fn create_config(vm: &PlannedVm) -> BTreeMap<&'static str, String> {
+    let desired = desired_config(vm);
+    let mut config: BTreeMap<&'static str, String> = ["ostype", "scsihw", "boot"]
+        .into_iter()
+        .filter_map(|key| Some((key, desired.get(key)?.clone())))
+        .collect();
+    if let Some(installer) = &vm.creation.installer {
+        config.insert("ide2", installer.clone());
+    }
+    config
+}
+
+/// The config template `template` of lab `lab` and scope `scope` is created with, its disk
+/// imported from the downloaded `image` (every key but the ownership description).
+pub fn template_config(
+    lab: &str,
+    scope: &str,
+    template: &PlannedTemplate,
+    image: &PlannedImage,
+) -> BTreeMap<String, String> {
+    [
+        ("name", template.name.clone()),
+        (
+            "tags",
+            format!("labform;lab-{lab};scope-{scope};role-template"),
+        ),
+        ("ostype", OSTYPE.to_owned()),
+        ("cores", "1".to_owned()),
+        ("memory", "1024".to_owned()),
+        ("agent", "1".to_owned()),
+        ("scsihw", SCSI_CONTROLLER.to_owned()),
+        (
+            "scsi0",
+            format!(
+                "{}:0,import-from={}:import/{},discard=on",
+                template.storage, image.storage, image.file_name
+            ),
+        ),
+        ("boot", "order=scsi0".to_owned()),
+        ("serial0", "socket".to_owned()),
+        ("vga", "serial0".to_owned()),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value))
+    .collect()
+}
+
+/// The download of image `name` on `endpoint` a VM or template on `node` uses: the one on
+/// `node`, else the endpoint's first.
+pub fn image_download<'a>(
+    images: &'a [PlannedImage],
+    endpoint: &str,
+    name: &str,
+    node: &str,
+) -> Option<&'a PlannedImage> {
+    let mut candidates = images
+        .iter()
+        .filter(|image| image.endpoint == endpoint && image.name == name);
+    let first = candidates.clone().next();
+    candidates.find(|image| image.node == node).or(first)
+}
+
+/// Decides how each of `vms` is made (linked clone of its template, or created with its
+/// installer ISO as CD-ROM) and what each of `templates` is created with, then records every
+/// VM's spec hash over all of it. Lab `lab`, scope `scope`; `images` are the plan's downloads.
+pub fn settle_creation(
+    lab: &str,
+    scope: &str,
+    vms: &mut [PlannedVm],
+    mut templates: Vec<PlannedTemplate>,
+    images: &[PlannedImage],
+) -> Vec<PlannedTemplate> {
+    for template in &mut templates {
+        if let Some(image) =
+            image_download(images, &template.endpoint, &template.image, &template.node)
+        {
+            template.config = template_config(lab, scope, template, image);
+        }
+    }
+    for vm in vms {
+        vm.creation.clone_mode = vm.template.map(|_| CloneMode::Linked);
+        vm.creation.installer = match (&vm.template, &vm.image) {
+            (None, Some(image)) => {
+                image_download(images, &vm.endpoint, image, &vm.node).map(|download| {
+                    format!(
+                        "{}:iso/{},media=cdrom",
+                        download.storage, download.file_name
+                    )
+                })
+            }
+            _ => None,
+        };
+        vm.spec = spec_hash(vm);
+    }
+    templates
 }
 
 /// The `ide2` value that attaches the seed image `file_name` of `storage` as a CD-ROM.
@@ -134,7 +261,8 @@ pub fn seed_file_name(scope: &str, vm: &PlannedVm) -> String {
     format!("{}{hash}.iso", seed_file_prefix(scope, vm.vm_id))
 }
 
-/// A short hash of everything that defines `vm`: its managed config, disks, image and template.
+/// A short hash of everything that defines `vm`: its managed config (the create-time keys
+/// included), disks, image, template, clone mode and installer CD-ROM.
 pub fn spec_hash(vm: &PlannedVm) -> String {
     let mut hasher = Sha256::new();
     for (key, value) in desired_config(vm) {
@@ -150,6 +278,13 @@ pub fn spec_hash(vm: &PlannedVm) -> String {
     hasher.update(vm.image.as_deref().unwrap_or("").as_bytes());
     hasher.update([0]);
     hasher.update(vm.template.map(|id| id.get()).unwrap_or(0).to_le_bytes());
+    hasher.update(match vm.creation.clone_mode {
+        None => b"created".as_slice(),
+        Some(CloneMode::Linked) => b"linked".as_slice(),
+        Some(CloneMode::Full) => b"full".as_slice(),
+    });
+    hasher.update([0]);
+    hasher.update(vm.creation.installer.as_deref().unwrap_or("").as_bytes());
     let digest = hasher.finalize();
     digest[..8]
         .iter()

@@ -2,6 +2,7 @@
 //! every choice made (node, VM ID, address, MAC). Executors carry it out; people read it rendered
 //! by [`crate::render`]; machines read it as JSON.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use labform_addons::AddonSettings;
@@ -103,6 +104,29 @@ pub struct PlannedTemplate {
     pub node: String,
     /// Storage of its disk.
     pub storage: String,
+    /// The exact config the template VM is created with (every key but its ownership
+    /// description), from [`crate::desired::template_config`].
+    pub config: BTreeMap<String, String>,
+}
+
+/// How a VM is cloned from its template.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum CloneMode {
+    /// Its disks are linked to the template's (fast, thin; the template must stay).
+    Linked,
+    /// Its disks are full copies.
+    Full,
+}
+
+/// How a VM is made, decided by the plan; the executor sends exactly this.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct PlannedCreation {
+    /// Cloned from the template (`template`) as a linked or full clone; `None` when created.
+    pub clone_mode: Option<CloneMode>,
+    /// The installer ISO attached as the CD-ROM (`ide2`) at creation, for VMs created from an
+    /// installer image: `storage:iso/file,media=cdrom`.
+    pub installer: Option<String>,
 }
 
 /// A disk of a planned VM.
@@ -218,6 +242,9 @@ pub struct PlannedVm {
     pub tags: Vec<String>,
     /// Refuses destroy.
     pub protected: bool,
+    /// How it is made (clone mode, installer CD-ROM); with the create-time keys of
+    /// [`crate::desired::desired_config`] (`ostype`, `scsihw`, `boot`, `ciupgrade`), in the spec.
+    pub creation: PlannedCreation,
     /// Hash of the desired spec, recorded in the VM's ownership block.
     pub spec: String,
 }

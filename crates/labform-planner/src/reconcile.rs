@@ -16,7 +16,7 @@ use labform_ids::VmId;
 use serde::Serialize;
 
 use crate::allocate::AllocationKey;
-use crate::desired::{MANAGED_KEYS, desired_config, options};
+use crate::desired::{CREATE_KEYS, MANAGED_KEYS, desired_config, options};
 use crate::inventory::{Inventory, ObservedVm};
 use crate::plan::{Plan, PlannedTemplate, PlannedVm};
 use crate::tenancy::{TenantChange, TenantConflict, TokenSecrets, tenant_changes, tenant_teardown};
@@ -313,6 +313,10 @@ fn vm_action(vm: &PlannedVm, observed: &ObservedVm) -> VmAction {
             // The CD-ROM of other VMs (an installer ISO) is set at creation and left alone.
             continue;
         }
+        if CREATE_KEYS.contains(key) && !desired.contains_key(key) {
+            // Set at creation where the plan says; left alone where it says nothing.
+            continue;
+        }
         let want = desired.get(key).cloned().or_else(|| default_for(key));
         let have = observed
             .pending
@@ -406,7 +410,7 @@ fn default_for(key: &str) -> Option<String> {
 fn effect_of(key: &str) -> Effect {
     match key {
         "cores" | "memory" | "ipconfig0" | "nameserver" | "searchdomain" | "ciuser" | "sshkeys"
-        | "ide2" | "agent" => Effect::NextBoot,
+        | "ide2" | "agent" | "ostype" | "scsihw" | "boot" | "ciupgrade" => Effect::NextBoot,
         _ => Effect::Live,
     }
 }

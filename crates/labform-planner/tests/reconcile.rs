@@ -366,3 +366,55 @@ fn the_seed_lives_on_an_iso_storage_of_the_vms_node() {
         );
     }
 }
+
+#[test]
+fn create_time_settings_are_planned_hashed_and_their_changes_by_hand_are_drift() {
+    let (plan, _) = planned(LAB, &Allocations::empty());
+    let server = plan.vms.iter().find(|vm| vm.name == "k-server-0").unwrap();
+    // Cloned, linked, from the template; booting its disk; no upgrade on first boot.
+    assert_eq!(
+        server.creation.clone_mode,
+        Some(labform_planner::plan::CloneMode::Linked)
+    );
+    let desired = desired_config(server);
+    assert_eq!(desired["ostype"], "l26");
+    assert_eq!(desired["scsihw"], "virtio-scsi-pci");
+    assert_eq!(desired["boot"], "order=scsi0");
+    assert_eq!(desired["ciupgrade"], "0");
+    // The template's whole create config is in the plan.
+    assert_eq!(plan.templates[0].config["boot"], "order=scsi0");
+    assert!(plan.templates[0].config["scsi0"].contains("import-from="));
+    // A full clone is another spec.
+    let mut full = server.clone();
+    full.creation.clone_mode = Some(labform_planner::plan::CloneMode::Full);
+    assert_ne!(labform_planner::desired::spec_hash(&full), server.spec);
+
+    let mut inventory = as_applied(&plan);
+    let observed = inventory
+        .vms
+        .iter_mut()
+        .find(|vm| vm.name == "k-server-0")
+        .unwrap();
+    observed.config.insert("scsihw".into(), "lsi".into());
+    observed.config.insert("boot".into(), "order=net0".into());
+    let reconciliation = reconcile(&plan, &inventory, &TokenSecrets::none());
+    let change = reconciliation
+        .changes
+        .iter()
+        .find(|change| change.name == "k-server-0")
+        .unwrap();
+    let VmAction::Update { changes } = &change.action else {
+        panic!("{change:?}")
+    };
+    let fields: Vec<(&str, bool, Effect)> = changes
+        .iter()
+        .map(|field| (field.field.as_str(), field.drift, field.effect))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("scsihw", true, Effect::NextBoot),
+            ("boot", true, Effect::NextBoot)
+        ]
+    );
+}

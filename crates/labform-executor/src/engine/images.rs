@@ -120,7 +120,6 @@ impl Run {
                 ))
             })?;
         self.ensure_image(image_index).await?;
-        let image = &self.plan.images[image_index];
         let api = self.api(&template.endpoint);
         let node = NodeName::new(&template.node);
         let owner = Owner {
@@ -132,31 +131,10 @@ impl Run {
             image: Some(template.image.clone()),
             spec: template.spec.clone(),
         };
-        let request = CreateVm::new(template.vm_id)
-            .with("name", &template.name)
-            .with("description", owner.block())
-            .with(
-                "tags",
-                format!(
-                    "labform;lab-{};scope-{};role-template",
-                    self.plan.lab, self.plan.scope
-                ),
-            )
-            .with("ostype", "l26")
-            .with("cores", 1)
-            .with("memory", 1024)
-            .with("agent", 1)
-            .with("scsihw", "virtio-scsi-pci")
-            .with(
-                "scsi0",
-                format!(
-                    "{}:0,import-from={}:import/{},discard=on",
-                    template.storage, image.storage, image.file_name
-                ),
-            )
-            .with("boot", "order=scsi0")
-            .with("serial0", "socket")
-            .with("vga", "serial0");
+        let mut request = CreateVm::new(template.vm_id).with("description", owner.block());
+        for (key, value) in &template.config {
+            request = request.with(key.clone(), value);
+        }
         self.step("create-template", target, api.as_ref(), || async {
             api.create_vm(&node, &request).await.map(Some)
         })

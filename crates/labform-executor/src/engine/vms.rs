@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use labform_ids::{NodeName, VmId};
-use labform_planner::desired::{MANAGED_KEYS, desired_config};
+use labform_planner::desired::{MANAGED_KEYS, create_config, desired_config};
 use labform_planner::ownership::Owner;
-use labform_planner::plan::PlannedVm;
+use labform_planner::plan::{CloneMode, PlannedVm};
 use labform_planner::reconcile::{Effect, FieldChange};
 use labform_proxmox::ErrorKind;
 use labform_proxmox::types::{
@@ -61,7 +61,7 @@ impl Run {
                 let template_node = NodeName::new(&template.node);
                 let mut request = CloneVm::new(vm.vm_id);
                 request.name = Some(vm.name.clone());
-                request.full = Some(false);
+                request.full = Some(vm.creation.clone_mode == Some(CloneMode::Full));
                 request.description = Some(pending_owner);
                 request.pool = vm.pool.clone();
                 if template.node != vm.node {
@@ -83,9 +83,7 @@ impl Run {
             None => {
                 let mut request = CreateVm::new(vm.vm_id)
                     .with("name", &vm.name)
-                    .with("description", pending_owner)
-                    .with("ostype", "l26")
-                    .with("scsihw", "virtio-scsi-pci");
+                    .with("description", pending_owner);
                 request.pool = vm.pool.clone();
                 for disk in &vm.disks {
                     request = request.with(
@@ -93,20 +91,19 @@ impl Run {
                         format!("{}:{}", disk.storage, disk.size_gib),
                     );
                 }
-                if let Some(image) = &vm.image
-                    && let Some(index) = self.image_for(&vm.endpoint, image, &vm.node)
+                for (key, value) in create_config(vm) {
+                    request = request.with(key, value);
+                }
+                if vm.creation.installer.is_some()
+                    && let Some(image) = &vm.image
                 {
+                    // The installer ISO the plan attaches is downloaded first.
+                    let index = self
+                        .image_for(&vm.endpoint, image, &vm.node)
+                        .ok_or_else(|| {
+                            StepError::Plan(format!("no download planned for image `{image}`"))
+                        })?;
                     self.ensure_image(index).await?;
-                    let downloaded = &self.plan.images[index];
-                    request = request
-                        .with(
-                            "ide2",
-                            format!(
-                                "{}:iso/{},media=cdrom",
-                                downloaded.storage, downloaded.file_name
-                            ),
-                        )
-                        .with("boot", "order=scsi0;ide2");
                 }
                 self.step("create-vm", &target, api.as_ref(), || async {
                     api.create_vm(&node, &request).await.map(Some)
@@ -153,9 +150,6 @@ impl Run {
                     update = update.delete(field.clone());
                 }
             }
-        } else if vm.cloud_init.is_some() {
-            // Package upgrades on first boot belong to the lab's own packages list, not to Proxmox.
-            update = update.set("ciupgrade", 0);
         }
         let api_ref = api.as_ref();
         let current = self

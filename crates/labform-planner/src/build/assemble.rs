@@ -169,6 +169,7 @@ pub(super) fn assemble(
                 endpoint: endpoint.name.clone(),
                 node: endpoint.nodes[template.node].name.clone(),
                 storage: endpoint.storages[template.storage].name.clone(),
+                config: BTreeMap::new(),
             }
         })
         .collect();
@@ -304,6 +305,7 @@ pub(super) fn assemble(
             seed: None,
             tags,
             protected: vm.protected,
+            creation: Default::default(),
             spec: String::new(),
         });
         let last = vms.last_mut().expect("just pushed");
@@ -561,6 +563,8 @@ pub(super) fn assemble(
             .map(|disk| disk.size_gib)
             .sum(),
     };
+    let planned_templates =
+        crate::desired::settle_creation(&lab_name, &scope, &mut vms, planned_templates, &images);
     Plan {
         lab: lab_name,
         scope,
