@@ -1,54 +1,62 @@
-//! Reading a lab file for a subcommand: loading with includes, validation and planning, the lock
-//! file of earlier allocations, and printing diagnostics.
+//! Reading a lab file for a subcommand through the one way in
+//! ([`labform_executor::inputs`]): the lock options every planning command takes, the offline
+//! plan, and printing diagnostics.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
-use anyhow::Context as _;
+use labform_executor::inputs::{Inputs, LockMode};
+use labform_model::Diagnostic;
 use labform_model::diagnostic::{ResolvedDiagnostic, render_all, sort_resolved};
-use labform_model::{Diagnostic, RealFileSystem, SourceMap};
-use labform_planner::{Allocations, Planned};
+use labform_planner::{Plan, Planned};
 
-/// The lock file of `lab`: the same path with the extension `.lock`.
-pub fn default_lock_path(lab: &Path) -> PathBuf {
-    lab.with_extension("lock")
+/// How a command treats the lab's lock file. Every command that plans takes these.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LockArgs {
+    /// Lock file of earlier allocations (default: FILE with the extension `.lock`).
+    #[arg(long, value_name = "PATH")]
+    pub lock: Option<PathBuf>,
+    /// Fail instead of changing the lock file's allocations (for CI).
+    #[arg(long, conflicts_with = "no_lock")]
+    pub locked: bool,
+    /// Neither read nor write a lock file.
+    #[arg(long)]
+    pub no_lock: bool,
 }
 
-/// Reads a lock file; a missing file is an empty lock.
-pub fn read_lock(path: &Path) -> anyhow::Result<Allocations> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text).with_context(|| {
-            format!(
-                "{} is not a labform lock file; delete it to start afresh",
-                path.display()
-            )
-        }),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Allocations::empty()),
-        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+impl LockArgs {
+    /// The mode these options ask for.
+    pub fn mode(&self) -> LockMode {
+        if self.no_lock {
+            LockMode::Ignore
+        } else if self.locked {
+            LockMode::Locked
+        } else {
+            LockMode::Update
+        }
+    }
+
+    /// Loads the lab at `file` and opens its lock file as asked.
+    pub fn read(&self, file: &Path) -> anyhow::Result<Inputs> {
+        Ok(Inputs::read(file, self.lock.as_deref(), self.mode())?)
     }
 }
 
-/// Writes a lock file atomically (write, then rename).
-pub fn write_lock(path: &Path, allocations: &Allocations) -> anyhow::Result<()> {
-    let mut text = serde_json::to_string_pretty(allocations).expect("allocations serialise");
-    text.push('\n');
-    let temporary = path.with_extension("lock.tmp");
-    std::fs::write(&temporary, text)
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
-    std::fs::rename(&temporary, path)
-        .with_context(|| format!("cannot replace {}", path.display()))?;
-    Ok(())
+/// Reports a lock-file refusal (`--locked` and a plan that changes it): exit code 1, like any
+/// other problem with the lab.
+pub fn refused(error: &labform_executor::inputs::LockError) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::from(1)
 }
 
-/// A lab that was loaded and planned, with its diagnostics.
+/// A lab that was loaded and planned offline, with its diagnostics.
 pub struct Outcome {
-    /// The planning result (plan absent when there are errors).
+    /// What was read.
+    pub inputs: Inputs,
+    /// The planning result (absent when the lab did not load).
     pub planned: Option<Planned>,
     /// Every diagnostic of loading, validation and planning.
     pub diagnostics: Vec<Diagnostic>,
-    /// Files read.
-    pub sources: SourceMap,
-    /// The merged lab, when it loaded.
-    pub lab: Option<labform_model::LabFile>,
 }
 
 impl Outcome {
@@ -59,7 +67,7 @@ impl Outcome {
 
     /// Diagnostics rendered for a terminal.
     pub fn render_diagnostics(&self) -> String {
-        render_all(&self.diagnostics, &self.sources)
+        render_all(&self.diagnostics, &self.inputs.sources)
     }
 
     /// Diagnostics resolved for JSON output.
@@ -67,51 +75,47 @@ impl Outcome {
         let mut resolved: Vec<ResolvedDiagnostic> = self
             .diagnostics
             .iter()
-            .map(|diagnostic| diagnostic.resolve(&self.sources))
+            .map(|diagnostic| diagnostic.resolve(&self.inputs.sources))
             .collect();
         sort_resolved(&mut resolved);
         resolved
     }
-}
 
-/// Loads, validates and plans the lab at `path` with `previous` allocations.
-pub fn load_and_plan(path: &Path, previous: &Allocations) -> Outcome {
-    let loaded = labform_model::load(&RealFileSystem, path);
-    let mut diagnostics = loaded.diagnostics;
-    let Some(lab) = loaded.lab else {
-        return Outcome {
-            planned: None,
-            diagnostics,
-            sources: loaded.sources,
-            lab: None,
-        };
-    };
-    let planned = labform_planner::plan(&lab, previous);
-    diagnostics.extend(planned.diagnostics.iter().cloned());
-    Outcome {
-        planned: Some(planned),
-        diagnostics,
-        sources: loaded.sources,
-        lab: Some(lab),
+    /// The plan, when there were no errors.
+    pub fn plan(&self) -> Option<&Plan> {
+        self.planned
+            .as_ref()
+            .and_then(|planned| planned.plan.as_ref())
     }
 }
 
-/// The lab at `path` and its plan with the allocations of its lock file, for commands that work
-/// from the plan alone (`ssh`, `kubeconfig`, `reset`). A lab with errors prints them and gives
-/// exit code 1.
-pub fn offline_plan(
-    path: &Path,
-) -> anyhow::Result<Result<(labform_model::LabFile, labform_planner::Plan), std::process::ExitCode>>
-{
-    let outcome = load_and_plan(path, &read_lock(&default_lock_path(path))?);
+/// Loads, validates and plans the lab at `file` once, with the lock file as `lock` says.
+pub fn plan_offline(file: &Path, lock: &LockArgs) -> anyhow::Result<Outcome> {
+    let inputs = lock.read(file)?;
+    let planned = inputs.plan_offline();
+    let mut diagnostics = inputs.diagnostics.clone();
+    if let Some(planned) = &planned {
+        diagnostics.extend(planned.diagnostics.iter().cloned());
+    }
+    Ok(Outcome {
+        inputs,
+        planned,
+        diagnostics,
+    })
+}
+
+/// The lab at `file` and its plan, for commands that work from the plan alone and record
+/// nothing (`ssh`, `kubeconfig`, `reset`): `--locked` refuses a plan that would change the lock
+/// file. A lab with errors prints them and gives exit code 1.
+pub fn offline_plan(file: &Path, lock: &LockArgs) -> anyhow::Result<Result<Plan, ExitCode>> {
+    let outcome = plan_offline(file, lock)?;
     if outcome.failed() {
         eprint!("{}", outcome.render_diagnostics());
-        return Ok(Err(std::process::ExitCode::from(1)));
+        return Ok(Err(ExitCode::from(1)));
     }
-    let plan = outcome
-        .planned
-        .and_then(|planned| planned.plan)
-        .expect("no errors, so a plan");
-    let lab = outcome.lab.expect("no errors, so a lab");
-    Ok(Ok((lab, plan)))
+    let planned = outcome.planned.expect("no errors, so planned");
+    if let Err(error) = outcome.inputs.lock.check(file, &planned.allocations) {
+        return Ok(Err(refused(&error)));
+    }
+    Ok(Ok(planned.plan.expect("no errors, so a plan")))
 }

@@ -2,19 +2,17 @@
 //! keep the allocations Proxmox shows, plan against the VM IDs in use, and reconcile. Shared by
 //! `plan` (with a target), `apply`, `drift` and `destroy`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use labform_executor::tenants::token_secrets;
-use labform_executor::{discover, discover_access};
+use labform_executor::inputs::LockFile;
 use labform_planner::inventory::Inventory;
-use labform_planner::reconcile::{Reconciliation, reconcile};
-use labform_planner::tenancy::TokenSecrets;
-use labform_planner::{Allocations, Plan, plan_against};
+use labform_planner::reconcile::Reconciliation;
+use labform_planner::{Allocations, Plan};
 use labform_secrets::SecretStore;
 
-use crate::lab_input::{default_lock_path, load_and_plan, read_lock};
+use crate::lab_input::LockArgs;
 use crate::target::{Connected, TargetArgs, connect};
 
 /// A lab planned against its target.
@@ -29,75 +27,57 @@ pub struct Against {
     pub allocations: Allocations,
     /// The endpoints.
     pub connected: Connected,
-    /// The lock file.
-    pub lock_path: PathBuf,
-    /// The lock file's content before this run.
-    pub previous_lock: Allocations,
+    /// The lock file, as the command's lock options opened it.
+    pub lock: LockFile,
 }
 
-/// Loads `path` and plans it against `target`; `Err(code)` when the lab has errors (already
-/// printed).
+/// Loads `path` and plans it once against `target` through
+/// [`labform_executor::inputs`]; `Err(code)` when the lab has errors (already printed). Under
+/// `--locked`, a plan that would change the lock file is an error.
 pub async fn plan_against_target(
     path: &Path,
     target: &TargetArgs,
+    lock: &LockArgs,
 ) -> anyhow::Result<Result<Against, ExitCode>> {
-    let lock_path = default_lock_path(path);
-    let previous_lock = read_lock(&lock_path)?;
-    let outcome = load_and_plan(path, &previous_lock);
-    if outcome.failed() {
-        eprint!("{}", outcome.render_diagnostics());
-        return Ok(Err(ExitCode::from(1)));
-    }
-    let lab = outcome.lab.expect("no errors, so a lab");
-    let scope = lab.scope().to_owned();
-    let connected = connect(&lab, path, target)?;
-    let mut inventory = Inventory::default();
-    for endpoint in &connected.endpoints {
-        let found = discover(&endpoint.name, endpoint.api.clone(), &scope, 16)
-            .await
-            .map_err(|error| {
-                anyhow::Error::new(error)
-                    .context(format!("cannot read what exists on `{}`", endpoint.name))
-            })?;
-        inventory.vms.extend(found);
-    }
-    let previous = inventory.merge_into(&scope, &previous_lock);
-    let planned = plan_against(&lab, &previous, &inventory.observed_ids(&scope));
-    if !planned.diagnostics.is_empty() {
+    let inputs = lock.read(path)?;
+    let Some(lab) = inputs.lab.as_ref().filter(|_| !inputs.failed()) else {
         eprint!(
             "{}",
-            labform_model::diagnostic::render_all(&planned.diagnostics, &outcome.sources)
+            labform_model::diagnostic::render_all(&inputs.diagnostics, &inputs.sources)
         );
-    }
-    let Some(plan) = planned.plan else {
         return Ok(Err(ExitCode::from(1)));
     };
-    // Tenants' users, tokens, ACL entries and pools, and which token secrets the store holds.
-    for endpoint in &connected.endpoints {
-        let access = discover_access(&endpoint.name, endpoint.api.clone(), &plan)
-            .await
-            .map_err(|error| {
-                anyhow::Error::new(error).context(format!(
-                    "cannot read the users and pools of `{}`",
-                    endpoint.name
-                ))
-            })?;
-        inventory.access.push(access);
-    }
-    let secrets = if plan.tenants.is_empty() {
-        TokenSecrets::none()
+    let connected = connect(lab, path, target)?;
+    // Tenants' token secrets live in labform's store; a lab without tenants never opens it.
+    let store = if lab.tenants.is_empty() {
+        None
     } else {
-        let store = SecretStore::open_default().context("cannot open labform's secret store")?;
-        token_secrets(&plan, &store)?
+        Some(SecretStore::open_default().context("cannot open labform's secret store")?)
     };
-    let reconciliation = reconcile(&plan, &inventory, &secrets);
+    let found = inputs
+        .plan_against(&connected.endpoints, 16, store.as_ref())
+        .await?
+        .expect("the lab loaded without errors");
+    let mut diagnostics = inputs.diagnostics.clone();
+    diagnostics.extend(found.planned.diagnostics.iter().cloned());
+    if !diagnostics.is_empty() {
+        eprint!(
+            "{}",
+            labform_model::diagnostic::render_all(&diagnostics, &inputs.sources)
+        );
+    }
+    let (Some(plan), Some(reconciliation)) = (found.planned.plan, found.reconciliation) else {
+        return Ok(Err(ExitCode::from(1)));
+    };
+    if let Err(error) = inputs.lock.check(path, &found.planned.allocations) {
+        return Ok(Err(crate::lab_input::refused(&error)));
+    }
     Ok(Ok(Against {
         plan,
         reconciliation,
-        inventory,
-        allocations: planned.allocations,
+        inventory: found.inventory,
+        allocations: found.planned.allocations,
         connected,
-        lock_path,
-        previous_lock,
+        lock: inputs.lock,
     }))
 }

@@ -221,3 +221,81 @@ fn drift_on_the_built_in_simulator_is_one_json_document_without_nodes() {
     );
     assert!(value.get("clusters").is_none(), "{value}");
 }
+
+#[test]
+fn every_planning_command_honours_the_lock_options() {
+    let directory = tempfile::tempdir().unwrap();
+    let lab = directory.path().join("lab.yaml");
+    let original = std::fs::read_to_string("../../examples/seed-001.yaml").unwrap();
+    std::fs::write(&lab, &original).unwrap();
+    let run = |args: &[&str]| {
+        labform()
+            .args(args)
+            .arg(&lab)
+            .env("LABFORM_DATA_DIR", directory.path().join("data"))
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["plan"]).status.success());
+    let lock = directory.path().join("lab.lock");
+    let recorded = std::fs::read_to_string(&lock).unwrap();
+
+    // The lab grows: the lock no longer records every decision, and --locked refuses everywhere.
+    std::fs::write(
+        &lab,
+        original.replace(
+            "    agents:\n",
+            "    agents:\n      - {name: gpu, count: 1, cpu: 2, memory: 4GiB}\n",
+        ),
+    )
+    .unwrap();
+    let out = directory.path().join("rendered");
+    let out = out.to_str().unwrap();
+    for args in [
+        &["plan", "--locked"][..],
+        &["plan", "--sim", "--locked"],
+        &["validate", "--locked"],
+        &["render", "--locked", "--out", out],
+        &["drift", "--sim", "--locked"],
+        &["status", "--sim", "--locked"],
+    ] {
+        let output = run(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("without --locked"), "{args:?}: {stderr}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&lock).unwrap(),
+        recorded,
+        "nothing wrote the lock file"
+    );
+
+    // --no-lock plans afresh, against a target too, and writes nothing.
+    for args in [&["plan", "--no-lock"][..], &["plan", "--sim", "--no-lock"]] {
+        let output = run(args);
+        assert!(output.status.success(), "{args:?}: {output:?}");
+    }
+    assert_eq!(std::fs::read_to_string(&lock).unwrap(), recorded);
+
+    // --lock PATH is the lock a plan against a target reads: a VM ID recorded only there is kept.
+    let mut other: serde_json::Value = serde_json::from_str(&recorded).unwrap();
+    other["vm_ids"]["vm:home-server-0"] = serde_json::json!(4242);
+    let other_path = directory.path().join("other.lock");
+    std::fs::write(&other_path, other.to_string()).unwrap();
+    let output = run(&[
+        "plan",
+        "--sim",
+        "--json",
+        "--lock",
+        other_path.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let server = value["plan"]["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|vm| vm["name"] == "home-server-0")
+        .expect("the first server is planned");
+    assert_eq!(server["vm_id"], 4242, "{server}");
+}

@@ -1,5 +1,7 @@
 //! labform's executor: the side of apply that talks to Proxmox.
 //!
+//! [`inputs`] is the one way in: the lab, its lock file and discovery, planned once and
+//! reconciled.
 //! [`discover`] and [`discover_access`] read what exists into the planner's `Inventory`;
 //! [`tenants::token_secrets`] says which tenants' token secrets labform's store holds (the other
 //! input of reconciliation); [`engine::apply`] carries out a reconciled plan as a graph of
@@ -11,6 +13,7 @@ pub mod discover;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod inputs;
 pub mod journal;
 pub mod metered;
 pub mod tenants;

@@ -14,7 +14,7 @@ use labform_planner::render::render_changes;
 use labform_secrets::SecretStore;
 
 use crate::clusters::{ClusterArgs, converge_clusters};
-use crate::lab_input::write_lock;
+use crate::lab_input::LockArgs;
 use crate::progress::Printer;
 use crate::reality::plan_against_target;
 use crate::target::TargetArgs;
@@ -27,6 +27,9 @@ pub struct Args {
     /// Where to act.
     #[command(flatten)]
     pub target: TargetArgs,
+    /// The lock file: the allocations this apply decides are recorded in it before acting.
+    #[command(flatten)]
+    pub lock: LockArgs,
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -59,15 +62,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
-    let against = match plan_against_target(&args.file, &args.target).await? {
+    let mut against = match plan_against_target(&args.file, &args.target, &args.lock).await? {
         Ok(against) => against,
         Err(code) => return Ok(code),
     };
     eprintln!("Target: {}", against.connected.description);
     eprint!("{}", render_changes(&against.plan, &against.reconciliation));
     // The allocations are decided: record them before acting, so a crash cannot lose them.
-    if against.allocations != against.previous_lock {
-        write_lock(&against.lock_path, &against.allocations)?;
+    if let Err(error) = against.lock.record(&args.file, &against.allocations) {
+        return Ok(crate::lab_input::refused(&error));
     }
     // The simulator's own VMs are state only: nothing boots, so no cluster can be installed.
     let clusters_apply = !args.clusters.skip_clusters

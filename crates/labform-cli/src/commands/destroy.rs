@@ -19,6 +19,9 @@ use crate::target::TargetArgs;
 pub struct Args {
     /// The lab file.
     pub file: PathBuf,
+    /// The lock file (read and checked; this command never writes it).
+    #[command(flatten)]
+    pub lock: crate::lab_input::LockArgs,
     /// Where to act.
     #[command(flatten)]
     pub target: TargetArgs,
@@ -39,7 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
-    let against = match plan_against_target(&args.file, &args.target).await? {
+    let against = match plan_against_target(&args.file, &args.target, &args.lock).await? {
         Ok(against) => against,
         Err(code) => return Ok(code),
     };

@@ -19,6 +19,9 @@ use crate::target::TargetArgs;
 pub struct Args {
     /// The lab file.
     pub file: PathBuf,
+    /// The lock file (read and checked; this command never writes it).
+    #[command(flatten)]
+    pub lock: crate::lab_input::LockArgs,
     /// Where to look.
     #[command(flatten)]
     pub target: TargetArgs,
@@ -37,7 +40,7 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     crate::runtime().block_on(async {
-        let against = match plan_against_target(&args.file, &args.target).await? {
+        let against = match plan_against_target(&args.file, &args.target, &args.lock).await? {
             Ok(against) => against,
             Err(code) => return Ok(code),
         };

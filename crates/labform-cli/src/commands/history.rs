@@ -6,8 +6,6 @@ use std::process::ExitCode;
 
 use labform_executor::journal::format_time;
 
-use crate::lab_input::{default_lock_path, load_and_plan, read_lock};
-
 /// Arguments of `labform history`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -32,9 +30,13 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let outcome = load_and_plan(&args.file, &read_lock(&default_lock_path(&args.file))?);
-    let Some(lab) = outcome.lab else {
-        eprint!("{}", outcome.render_diagnostics());
+    // Only the scope is needed: the lab is loaded, not planned.
+    let loaded = labform_model::load(&labform_model::RealFileSystem, &args.file);
+    let Some(lab) = loaded.lab else {
+        eprint!(
+            "{}",
+            labform_model::diagnostic::render_all(&loaded.diagnostics, &loaded.sources)
+        );
         return Ok(ExitCode::from(1));
     };
     let scope = lab.scope().to_owned();

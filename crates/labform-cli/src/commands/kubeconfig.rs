@@ -18,6 +18,9 @@ use crate::lab_input::offline_plan;
 pub struct Args {
     /// The lab file.
     pub file: PathBuf,
+    /// The lock file (read and checked; this command never writes it).
+    #[command(flatten)]
+    pub lock: crate::lab_input::LockArgs,
     /// Only these cluster instances (`home`, `main-dev`); default: every K3s cluster of the lab.
     #[arg(long = "cluster", value_name = "NAME")]
     pub clusters: Vec<String>,
@@ -35,7 +38,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (_, plan) = match offline_plan(&args.file)? {
+    let plan = match offline_plan(&args.file, &args.lock)? {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };

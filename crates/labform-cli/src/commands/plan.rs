@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::lab_input::{default_lock_path, load_and_plan, read_lock, write_lock};
+use crate::lab_input::{LockArgs, plan_offline};
 
 /// Arguments of `labform plan`.
 #[derive(Debug, clap::Args)]
@@ -17,15 +17,9 @@ pub struct Args {
     /// Print the plan as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Lock file of earlier allocations (default: FILE with the extension `.lock`).
-    #[arg(long, value_name = "PATH")]
-    pub lock: Option<PathBuf>,
-    /// Fail instead of changing the lock file (for CI).
-    #[arg(long, conflicts_with = "no_lock")]
-    pub locked: bool,
-    /// Neither read nor write a lock file.
-    #[arg(long)]
-    pub no_lock: bool,
+    /// The lock file (with a target: read and checked, never written).
+    #[command(flatten)]
+    pub lock: LockArgs,
     /// Plan against what exists on a Proxmox (the lab's endpoint needs `--live`; or `--sim`,
     /// `--proxmox URL`) and show the changes instead of the offline plan.
     #[command(flatten)]
@@ -40,16 +34,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.live || args.target.explicit() {
         return crate::runtime().block_on(against_target(args));
     }
-    let lock_path = args
-        .lock
-        .clone()
-        .unwrap_or_else(|| default_lock_path(&args.file));
-    let previous = if args.no_lock {
-        labform_planner::Allocations::empty()
-    } else {
-        read_lock(&lock_path)?
-    };
-    let outcome = load_and_plan(&args.file, &previous);
+    let mut outcome = plan_offline(&args.file, &args.lock)?;
     if !outcome.diagnostics.is_empty() {
         eprint!("{}", outcome.render_diagnostics());
     }
@@ -59,16 +44,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let Some(plan) = planned.plan.as_ref() else {
         return Ok(ExitCode::from(1));
     };
-    if !args.no_lock && planned.allocations != previous {
-        if args.locked {
-            eprintln!(
-                "error: the plan changes allocations recorded in {}; run `labform plan {}` without --locked to update it",
-                lock_path.display(),
-                args.file.display()
-            );
-            return Ok(ExitCode::from(1));
-        }
-        write_lock(&lock_path, &planned.allocations)?;
+    if let Err(error) = outcome.inputs.lock.record(&args.file, &planned.allocations) {
+        return Ok(crate::lab_input::refused(&error));
     }
     if args.json {
         println!(
@@ -82,10 +59,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn against_target(args: Args) -> anyhow::Result<ExitCode> {
-    let against = match crate::reality::plan_against_target(&args.file, &args.target).await? {
-        Ok(against) => against,
-        Err(code) => return Ok(code),
-    };
+    let against =
+        match crate::reality::plan_against_target(&args.file, &args.target, &args.lock).await? {
+            Ok(against) => against,
+            Err(code) => return Ok(code),
+        };
     if args.json {
         let value = serde_json::json!({
             "target": against.connected.description,

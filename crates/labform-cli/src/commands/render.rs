@@ -16,7 +16,7 @@ use anyhow::Context as _;
 use labform_cloudinit::StoredHostKeys;
 use labform_secrets::SecretStore;
 
-use crate::lab_input::{default_lock_path, load_and_plan, read_lock};
+use crate::lab_input::{LockArgs, plan_offline};
 
 /// The long help of `labform render` (for `#[command(long_about = LONG_ABOUT)]` on the
 /// subcommand, since the variant's doc comment would otherwise replace it).
@@ -41,26 +41,14 @@ pub struct Args {
     /// The directory to write (created; an earlier render there is replaced).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Lock file of earlier allocations (default: FILE with the extension `.lock`); read only.
-    #[arg(long, value_name = "PATH")]
-    pub lock: Option<PathBuf>,
-    /// Plan without the lock file.
-    #[arg(long)]
-    pub no_lock: bool,
+    /// The lock file (read and checked; render never writes it).
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let lock_path = args
-        .lock
-        .clone()
-        .unwrap_or_else(|| default_lock_path(&args.file));
-    let previous = if args.no_lock {
-        labform_planner::Allocations::empty()
-    } else {
-        read_lock(&lock_path)?
-    };
-    let outcome = load_and_plan(&args.file, &previous);
+    let outcome = plan_offline(&args.file, &args.lock)?;
     if !outcome.diagnostics.is_empty() {
         eprint!("{}", outcome.render_diagnostics());
     }
@@ -70,10 +58,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let Some(plan) = planned.plan.as_ref() else {
         return Ok(ExitCode::from(1));
     };
-    if !args.no_lock && planned.allocations != previous {
+    if let Err(error) = outcome.inputs.lock.check(&args.file, &planned.allocations) {
+        return Ok(crate::lab_input::refused(&error));
+    }
+    if !args.lock.no_lock && planned.allocations != *outcome.inputs.lock.recorded() {
         eprintln!(
             "note: {} does not record every allocation of this render yet; run `labform plan {}` to record them",
-            lock_path.display(),
+            outcome.inputs.lock.path().display(),
             args.file.display()
         );
     }

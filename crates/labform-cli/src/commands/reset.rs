@@ -18,6 +18,9 @@ use crate::lab_input::offline_plan;
 pub struct Args {
     /// The lab file.
     pub file: PathBuf,
+    /// The lock file (read and checked; this command never writes it).
+    #[command(flatten)]
+    pub lock: crate::lab_input::LockArgs,
     /// The cluster instance to reset (`home`, `main-dev`).
     pub cluster: String,
     /// Do not ask for confirmation.
@@ -27,7 +30,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (_, plan) = match offline_plan(&args.file)? {
+    let plan = match offline_plan(&args.file, &args.lock)? {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };

@@ -17,6 +17,9 @@ use crate::lab_input::offline_plan;
 pub struct Args {
     /// The lab file.
     pub file: PathBuf,
+    /// The lock file (read and checked; this command never writes it).
+    #[command(flatten)]
+    pub lock: crate::lab_input::LockArgs,
     /// The VM, by name (`home-server-0`).
     pub vm: String,
     /// Private key to log in with (passed to ssh as `-i`; default: ssh's own choice).
@@ -29,7 +32,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (_, plan) = match offline_plan(&args.file)? {
+    let plan = match offline_plan(&args.file, &args.lock)? {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };

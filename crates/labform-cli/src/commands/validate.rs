@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::lab_input::{default_lock_path, load_and_plan, read_lock};
+use crate::lab_input::{LockArgs, plan_offline};
 
 /// Arguments of `labform validate`.
 #[derive(Debug, clap::Args)]
@@ -13,12 +13,21 @@ pub struct Args {
     /// Print diagnostics as JSON.
     #[arg(long)]
     pub json: bool,
+    /// The lock file (read and checked; validate never writes it).
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let previous = read_lock(&default_lock_path(&args.file))?;
-    let outcome = load_and_plan(&args.file, &previous);
+    let outcome = plan_offline(&args.file, &args.lock)?;
+    if let Some(Err(error)) = outcome
+        .planned
+        .as_ref()
+        .map(|planned| outcome.inputs.lock.check(&args.file, &planned.allocations))
+    {
+        return Ok(crate::lab_input::refused(&error));
+    }
     if args.json {
         let report = serde_json::json!({
             "file": args.file.display().to_string(),
@@ -37,9 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
         let summary = outcome
-            .planned
-            .as_ref()
-            .and_then(|planned| planned.plan.as_ref())
+            .plan()
             .map(|plan| {
                 format!(
                     " ({} VMs, {} clusters)",

@@ -12,14 +12,14 @@ use labform_executor::engine::NoSeeds;
 
 use labform_executor::engine::{ApplyOptions, ApplyReport, Endpoint, apply};
 use labform_executor::events::Collect;
+use labform_executor::inputs::plan_against_endpoints;
 use labform_executor::metered::Metered;
-use labform_executor::tenants::token_secrets;
 use labform_executor::{Journal, discover, discover_access};
 use labform_model::lab::LabFile;
 use labform_model::{RealFileSystem, load};
 use labform_planner::inventory::Inventory;
-use labform_planner::reconcile::{Reconciliation, reconcile};
-use labform_planner::{Allocations, Plan, plan_against};
+use labform_planner::reconcile::Reconciliation;
+use labform_planner::{Allocations, Plan};
 use labform_proxmox::task::WaitOptions;
 use labform_proxmox::{ProxmoxApi, Secret};
 use labform_simulator::{Simulator, Timing};
@@ -145,35 +145,20 @@ pub async fn cycle_failing_seed(
     fail: Option<&str>,
 ) -> Cycle {
     let metered = Arc::new(Metered::new(api));
-    let endpoint_name = lab.proxmox[0].name.clone();
-    let scope = lab
-        .scope
-        .clone()
-        .unwrap_or_else(|| lab.lab.clone().unwrap());
-    let observed = discover(&endpoint_name, metered.clone(), &scope, 8)
-        .await
-        .expect("discovery");
-    let mut inventory = Inventory {
-        vms: observed,
-        ..Inventory::default()
-    };
-    let previous = inventory.merge_into(&scope, &Allocations::empty());
-    let planned = plan_against(lab, &previous, &inventory.observed_ids(&scope));
-    let plan = planned
-        .plan
-        .unwrap_or_else(|| panic!("does not plan: {:?}", planned.diagnostics));
-    inventory.access.push(
-        discover_access(&endpoint_name, metered.clone(), &plan)
-            .await
-            .expect("discovery of users and pools"),
-    );
-    let secrets = token_secrets(&plan, &SECRETS.1).expect("the secret store reads");
-    let reconciliation = reconcile(&plan, &inventory, &secrets);
-    let events = Arc::new(Collect::default());
     let endpoints = vec![Endpoint {
-        name: endpoint_name,
+        name: lab.proxmox[0].name.clone(),
         api: metered.clone(),
     }];
+    // The one way in, as every command takes it: discover, plan once, reconcile.
+    let against =
+        plan_against_endpoints(lab, &Allocations::empty(), &endpoints, 8, Some(&SECRETS.1))
+            .await
+            .expect("discovery");
+    let inventory = against.inventory;
+    let (Some(plan), Some(reconciliation)) = (against.planned.plan, against.reconciliation) else {
+        panic!("does not plan: {:?}", against.planned.diagnostics);
+    };
+    let events = Arc::new(Collect::default());
     let seeds = FailingSeeds {
         inner: PlanSeeds::new(&plan, &*HOST_KEYS),
         fail,
