@@ -35,7 +35,7 @@ pub mod vault;
 
 pub use context::{CheckContext, ClusterFacts, PoolFacts, TenantUse};
 pub use output::{
-    AddonError, Chart, ChartValues, ManifestPart, Manifests, Objects, RequiredSecret,
+    AddonError, AddonFailure, Chart, ChartValues, ManifestPart, Manifests, Objects, RequiredSecret,
 };
 pub use problem::{PathStep, Problem, ProblemPath};
 pub use registry::{Addon, AddonKind, AddonSettings, Addons};

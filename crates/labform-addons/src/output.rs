@@ -144,6 +144,16 @@ pub enum AddonError {
     Inconsistent(String),
 }
 
+/// An add-on whose manifests could not be rendered, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("add-on {}: {error}", addon.key())]
+pub struct AddonFailure {
+    /// The add-on.
+    pub addon: crate::registry::AddonKind,
+    /// Why.
+    pub error: AddonError,
+}
+
 /// A byte count as a Kubernetes quantity (`20Gi`), in the largest binary unit that divides it.
 pub fn kubernetes_quantity(bytes: u64) -> String {
     const UNITS: [(&str, u64); 4] = [

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::context::{CheckContext, ClusterFacts};
-use crate::output::{AddonError, Manifests};
+use crate::output::{AddonError, AddonFailure, Manifests};
 use crate::problem::{Problem, ProblemPath};
 
 /// What every add-on module provides. Everything has a default except what each add-on must
@@ -279,13 +279,13 @@ impl Addons {
     }
 
     /// The manifests and Secrets of every add-on present, in installation order.
-    pub fn manifests(&self, facts: &ClusterFacts) -> Result<Manifests, (AddonKind, AddonError)> {
+    pub fn manifests(&self, facts: &ClusterFacts) -> Result<Manifests, AddonFailure> {
         let mut manifests = Manifests::default();
         for (kind, addon) in self.installed() {
             manifests.extend(
                 addon
                     .manifests(facts, self)
-                    .map_err(|error| (kind, error))?,
+                    .map_err(|error| AddonFailure { addon: kind, error })?,
             );
         }
         Ok(manifests)

@@ -246,16 +246,26 @@ fn an_addon_that_cannot_render_says_which() {
         "external_secrets: {provider: bitwarden, access_token: {env: BWS}, organization_id: x, project_id: y}\n",
     )
     .expect("parses");
-    let (kind, error) = addons.manifests(&facts()).expect_err("needs cert-manager");
-    assert_eq!(kind, AddonKind::ExternalSecrets);
-    assert!(matches!(error, AddonError::Unsupported(_)), "{error}");
+    let failure = addons.manifests(&facts()).expect_err("needs cert-manager");
+    assert_eq!(failure.addon, AddonKind::ExternalSecrets);
+    assert!(
+        matches!(failure.error, AddonError::Unsupported(_)),
+        "{failure}"
+    );
+    assert!(
+        failure.to_string().starts_with("add-on external_secrets: "),
+        "{failure}"
+    );
     let metallb: Addons = serde_saphyr::from_str("metallb: {pool: services}\n").expect("parses");
     let without_block = ClusterFacts {
         load_balancer_block: None,
         ..facts()
     };
-    let (_, error) = metallb
+    let failure = metallb
         .manifests(&without_block)
         .expect_err("needs a block");
-    assert!(matches!(error, AddonError::Inconsistent(_)), "{error}");
+    assert!(
+        matches!(failure.error, AddonError::Inconsistent(_)),
+        "{failure}"
+    );
 }

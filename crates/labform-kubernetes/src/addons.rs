@@ -11,7 +11,8 @@
 use std::net::Ipv4Addr;
 
 use labform_addons::{
-    AddonKind, Addons, Chart, ChartValues, ClusterFacts, ManifestPart, Objects, TenantUse,
+    AddonError, AddonKind, Addons, Chart, ChartValues, ClusterFacts, ManifestPart, Objects,
+    TenantUse,
 };
 use labform_planner::Plan;
 use labform_planner::plan::{CentralService, Cni, Distribution, PlannedCluster};
@@ -247,18 +248,19 @@ pub fn addon_manifests(
         members: cluster.servers.len() + cluster.agents.len(),
         tenants: tenants.iter().map(tenant_use).collect(),
     };
-    let manifests = addons
-        .manifests(&facts)
-        .map_err(|(kind, error)| match error {
-            labform_addons::AddonError::Unsupported(detail) => RenderError::Unsupported {
+    let manifests = addons.manifests(&facts).map_err(|failure| {
+        let detail = failure.to_string();
+        match failure.error {
+            AddonError::Unsupported(_) => RenderError::Unsupported {
                 cluster: name.to_owned(),
-                detail: format!("{}: {detail}", kind.key()),
+                detail,
             },
-            labform_addons::AddonError::Inconsistent(detail) => RenderError::Inconsistent {
+            AddonError::Inconsistent(_) => RenderError::Inconsistent {
                 cluster: name.to_owned(),
-                detail: format!("{}: {detail}", kind.key()),
+                detail,
             },
-        })?;
+        }
+    })?;
     for part in manifests.parts {
         files.push(manifest_file(name, part)?);
     }
