@@ -8,7 +8,9 @@
 
 use std::net::Ipv4Addr;
 
-use crate::registry::{AddonKind, Addons};
+use labform_ids::cluster::CentralService;
+
+use crate::registry::Addons;
 
 /// An address pool of the cluster's network.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,8 +54,8 @@ pub struct TenantUse {
     pub tenant: String,
     /// Its namespace on the cluster (`tenant-NAME`).
     pub namespace: String,
-    /// The add-ons whose services it uses (GitLab, Vault, MinIO).
-    pub services: Vec<AddonKind>,
+    /// The services it uses here (each an add-on: GitLab, Vault, MinIO).
+    pub services: Vec<CentralService>,
 }
 
 /// What the plan decided about a cluster instance, as the add-ons read it.

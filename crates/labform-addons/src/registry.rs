@@ -7,6 +7,7 @@
 //! or option is an error with a suggestion), [`AddonKind`] and [`AddonSettings`] (one add-on's
 //! options as the plan carries them).
 
+use labform_ids::cluster::CentralService;
 use serde::{Deserialize, Serialize};
 
 use crate::context::{CheckContext, ClusterFacts};
@@ -171,6 +172,17 @@ macro_rules! registry {
             }
         }
     };
+}
+
+impl From<CentralService> for AddonKind {
+    /// The add-on that provides a central service tenants use.
+    fn from(service: CentralService) -> Self {
+        match service {
+            CentralService::Gitlab => AddonKind::Gitlab,
+            CentralService::Vault => AddonKind::Vault,
+            CentralService::Minio => AddonKind::Minio,
+        }
+    }
 }
 
 impl Addons {

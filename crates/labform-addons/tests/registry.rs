@@ -8,6 +8,7 @@ use labform_addons::{
     AddonError, AddonKind, Addons, CheckContext, ClusterFacts, ManifestPart, PoolFacts, Problem,
     TenantUse,
 };
+use labform_ids::cluster::CentralService;
 
 /// Every add-on, with options that exercise their references between each other.
 const EVERY_ADDON: &str = r#"
@@ -41,7 +42,7 @@ fn facts() -> ClusterFacts {
         tenants: vec![TenantUse {
             tenant: "alice".to_owned(),
             namespace: "tenant-alice".to_owned(),
-            services: vec![AddonKind::Minio],
+            services: vec![CentralService::Minio],
         }],
     }
 }

@@ -11,11 +11,10 @@
 use std::net::Ipv4Addr;
 
 use labform_addons::{
-    AddonError, AddonKind, Addons, Chart, ChartValues, ClusterFacts, ManifestPart, Objects,
-    TenantUse,
+    AddonError, Addons, Chart, ChartValues, ClusterFacts, ManifestPart, Objects, TenantUse,
 };
 use labform_planner::Plan;
-use labform_planner::plan::{CentralService, Cni, Distribution, PlannedCluster};
+use labform_planner::plan::{Cni, Distribution, PlannedCluster};
 use serde_json::{Value, json};
 
 use crate::error::RenderError;
@@ -125,20 +124,12 @@ fn parse_block(cluster: &PlannedCluster) -> Result<Option<(Ipv4Addr, Ipv4Addr)>,
     })
 }
 
-/// A tenant's access as the add-ons read it: the services it uses are add-ons.
+/// A tenant's access as the add-ons read it.
 fn tenant_use(access: &TenantAccess) -> TenantUse {
     TenantUse {
         tenant: access.tenant.clone(),
         namespace: access.namespace.clone(),
-        services: access
-            .services
-            .iter()
-            .map(|service| match service {
-                CentralService::Gitlab => AddonKind::Gitlab,
-                CentralService::Vault => AddonKind::Vault,
-                CentralService::Minio => AddonKind::Minio,
-            })
-            .collect(),
+        services: access.services.clone(),
     }
 }
 

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use crate::context::{ClusterFacts, TenantUse};
 use crate::output::{AddonError, Chart, Manifests, RequiredSecret, kubernetes_quantity};
-use crate::registry::{Addon, AddonKind, Addons};
+use crate::registry::{Addon, Addons};
+use labform_ids::cluster::CentralService;
 use labform_ids::secret::SecretRef;
 use labform_ids::size::ByteSize;
 
@@ -110,7 +111,7 @@ fn tenant_users(scope: &str, cluster: &str, tenants: &[TenantUse]) -> (Value, Ve
     let mut secrets = Vec::new();
     for tenant in tenants
         .iter()
-        .filter(|tenant| tenant.services.contains(&AddonKind::Minio))
+        .filter(|tenant| tenant.services.contains(&CentralService::Minio))
     {
         let name = format!("tenant-{}", tenant.tenant);
         let password = SecretRef::Store(password_key(scope, cluster, &tenant.tenant));

@@ -51,11 +51,7 @@ impl<'a> Checker<'a> {
                     .find(|c| c.name == access.cluster)
                     .expect("found above");
                 for (service_index, service) in access.services.iter().enumerate() {
-                    let provided = match service {
-                        CentralService::Gitlab => provider.addons.gitlab.is_some(),
-                        CentralService::Vault => provider.addons.vault.is_some(),
-                        CentralService::Minio => provider.addons.minio.is_some(),
-                    };
+                    let provided = provider.addons.has((*service).into());
                     if !provided {
                         self.push(
                             Diagnostic::error(

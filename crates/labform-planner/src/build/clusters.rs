@@ -1,7 +1,7 @@
 //! Clusters: each cluster instance's API address, nodes, add-ons in order and bootstrap steps.
 
 use ipnet::Ipv4Net;
-use labform_addons::{AddonKind, ClusterFacts, TenantUse};
+use labform_addons::{ClusterFacts, TenantUse};
 use labform_model::lab::*;
 use labform_model::validate::{DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR};
 
@@ -255,22 +255,14 @@ fn tenant_access(lab: &LabFile, cluster: &Cluster) -> Vec<TenantAccess> {
         .collect()
 }
 
-/// The tenants of `access` as the add-ons read them: the services they use are add-ons.
+/// The tenants of `access` as the add-ons read them.
 fn tenant_uses(access: &[TenantAccess]) -> Vec<TenantUse> {
     access
         .iter()
         .map(|access| TenantUse {
             tenant: access.tenant.clone(),
             namespace: access.namespace.clone(),
-            services: access
-                .services
-                .iter()
-                .map(|service| match service {
-                    CentralService::Gitlab => AddonKind::Gitlab,
-                    CentralService::Vault => AddonKind::Vault,
-                    CentralService::Minio => AddonKind::Minio,
-                })
-                .collect(),
+            services: access.services.clone(),
         })
         .collect()
 }
