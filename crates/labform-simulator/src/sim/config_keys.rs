@@ -4,26 +4,13 @@
 
 use super::*;
 
-/// Keys applied at once even on running VMs (qemu-server's fast-plug set).
+/// Keys applied at once even on running VMs (qemu-server's fast-plug set):
+/// the VM's options and every cloud-init key but the network devices.
 pub(super) fn is_fast_plug(key: &str) -> bool {
     matches!(
         key,
-        "name"
-            | "tags"
-            | "description"
-            | "onboot"
-            | "protection"
-            | "startup"
-            | "lock"
-            | "ciuser"
-            | "cipassword"
-            | "sshkeys"
-            | "nameserver"
-            | "searchdomain"
-            | "cicustom"
-            | "citype"
-            | "ciupgrade"
-    ) || indexed(key, "ipconfig", 31)
+        "tags" | "description" | "onboot" | "protection" | "startup" | "lock"
+    ) || (crate::state::is_cloudinit_key(key) && !indexed(key, "net", 31))
 }
 
 /// Keys hot-plugged on running VMs with the default `hotplug=network,disk,usb`.
