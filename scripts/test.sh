@@ -122,4 +122,10 @@ fi
 echo "outside tools: $(qemu-system-x86_64 --version | head -n 1); $(qemu-img --version | head -n 1)"
 
 export LABFORM_REQUIRE_ALL_TIERS=1
-cargo test --workspace --locked --no-fail-fast "$@"
+# Without arguments, every crate; `-p CRATE` (or other cargo test arguments) narrows the run
+# (with --workspace, -p would not narrow it).
+if (($#)); then
+  cargo test --locked --no-fail-fast "$@"
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
