@@ -322,7 +322,8 @@ pub(super) fn assemble(
                     file_name: crate::desired::seed_file_name(&scope, last),
                 });
         }
-        last.spec = crate::desired::spec_hash(last);
+        // The spec hash is recorded once every create-time value is known
+        // (`desired::settle_creation`, below).
     }
 
     // Clusters.
