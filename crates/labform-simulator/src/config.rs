@@ -163,6 +163,9 @@ pub struct SimConfig {
     /// What backs VMs and volumes: [`StateOnly`] (the default) or the QEMU
     /// backend ([`crate::backend::qemu::QemuBackend`]).
     pub backend: Arc<dyn Backend>,
+    /// The Linux bridges every node has (`vmbr0`, ...); the first carries the
+    /// node's address and its physical port.
+    pub bridges: Vec<String>,
 }
 
 impl SimConfig {
@@ -210,6 +213,7 @@ impl SimConfig {
             seed: 1,
             cluster_name: "labform-sim".into(),
             backend: Arc::new(StateOnly),
+            bridges: vec!["vmbr0".into()],
         }
     }
 }

@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod backend;
 pub mod config;
+pub mod datacenter;
 pub mod faults;
 pub mod lab;
 pub mod locks;

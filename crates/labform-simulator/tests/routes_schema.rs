@@ -37,6 +37,8 @@ fn route_table_matches_the_official_schema() {
                 Ty::Int(_) => ty == "integer",
                 Ty::Bool => ty == "boolean",
                 Ty::Str => ty == "string",
+                Ty::Number => ty == "number",
+                Ty::Array => ty == "array",
                 Ty::Enum(vals) => {
                     let e: Vec<&str> = s
                         .get("enum")

@@ -187,4 +187,72 @@ pub struct ClusterResource {
     /// Current lock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock: Option<String>,
+    /// Bytes received by a guest.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub netin: Option<u64>,
+    /// Bytes sent by a guest.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub netout: Option<u64>,
+    /// Bytes a guest read from its disks.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub diskread: Option<u64>,
+    /// Bytes a guest wrote to its disks.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub diskwrite: Option<u64>,
+    /// Memory the host uses for a QEMU guest, bytes.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub memhost: Option<u64>,
+    /// HA state of a guest (`started`, `stopped`, ...) or a node (`online`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hastate: Option<String>,
+    /// Subscription level of a node (empty without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+    /// Control-group version of a node.
+    #[serde(
+        rename = "cgroup-mode",
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cgroup_mode: Option<u64>,
+    /// CPU architecture of a node (`x86_64`).
+    #[serde(rename = "host-arch", default, skip_serializing_if = "Option::is_none")]
+    pub host_arch: Option<String>,
+    /// SDN zone of an `sdn` entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdn: Option<String>,
+    /// Zone type of an `sdn` entry.
+    #[serde(rename = "zone-type", default, skip_serializing_if = "Option::is_none")]
+    pub zone_type: Option<String>,
+    /// Network (zone or fabric) of a `network` entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// `zone` or `fabric`, of a `network` entry.
+    #[serde(
+        rename = "network-type",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub network_type: Option<String>,
 }

@@ -57,7 +57,7 @@ pub struct NodeStorage {
 }
 
 /// One entry of `GET /nodes/{node}/storage/{storage}/content`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StorageVolume {
     /// Volume id, `local:iso/seed.iso`.
     pub volid: String,
@@ -82,6 +82,20 @@ pub struct StorageVolume {
         skip_serializing_if = "Option::is_none"
     )]
     pub ctime: Option<u64>,
+    /// Guest type of a backup (`qemu`, `lxc`, `unknown`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtype: Option<String>,
+    /// Notes of a backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    /// Whether a backup is protected from pruning and removal.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        serialize_with = "lenient::ser_opt_bool01",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub protected: Option<bool>,
 }
 
 /// `POST .../download-url`.

@@ -22,26 +22,6 @@ pub(super) async fn dispatch(
             ("GET", "/cluster/status") => to_json(c.cluster_status().await),
             ("GET", "/nodes/{node}/status") => to_json(c.node_status(node.as_str()).await),
             ("GET", "/cluster/tasks") => to_json(c.list_tasks(None).await),
-            ("GET", "/nodes/{node}/tasks") => {
-                let mut tasks = match c.list_tasks(Some(node.as_str())).await {
-                    Ok(t) => t,
-                    Err(e) => return Ok(api_err(e)),
-                };
-                if let Some(v) = get(map, "vmid") {
-                    tasks.retain(|t| t["id"] == v);
-                }
-                if let Some(ty) = get(map, "typefilter") {
-                    tasks.retain(|t| t["type"] == ty);
-                }
-                if flag(map, "errors") {
-                    tasks.retain(|t| t.get("status").is_some_and(|s| s != "OK"));
-                }
-                let total = tasks.len() as u64;
-                let start = get(map, "start").and_then(|v| v.parse().ok()).unwrap_or(0);
-                let limit = get(map, "limit").and_then(|v| v.parse().ok()).unwrap_or(50);
-                let page: Vec<_> = tasks.into_iter().skip(start).take(limit).collect();
-                Outcome::ok_total(page.into(), total)
-            }
             ("GET", "/nodes/{node}/storage/{storage}/status") => {
                 to_json(c.storage_status(node.as_str(), get(map, "storage").unwrap_or("")).await)
             }
@@ -124,12 +104,6 @@ pub(super) async fn dispatch(
                 })
                 .await,
             ),
-            ("GET", "/pools") => to_json(c.pools().await.map(|mut v| {
-                if let Some(id) = get(map, "poolid") {
-                    v.retain(|p| p.poolid == id);
-                }
-                v
-            })),
             ("POST", "/nodes/{node}/qemu/{vmid}/agent/ping") => match c.agent_ping(&node, vmid(map, "vmid")?).await {
                 Ok(()) => Outcome::ok(serde_json::json!({ "result": {} })),
                 Err(e) => api_err(e),
@@ -346,7 +320,10 @@ pub(super) async fn dispatch(
                     Err(e) => api_err(e),
                 }
             }
-            _ => Outcome::err(&ApiError::new(501, format!("Method '{method} {template}' not implemented"))),
+            _ => match super::dispatch_cluster::dispatch(c, method, template, map).await {
+                Some(outcome) => outcome,
+                None => Outcome::err(&ApiError::new(501, format!("Method '{method} {template}' not implemented"))),
+            },
         })
     }
     .await;

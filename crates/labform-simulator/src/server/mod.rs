@@ -14,6 +14,7 @@
 
 mod authentication;
 mod dispatch;
+mod dispatch_cluster;
 mod launch;
 mod listen;
 mod params;
@@ -25,7 +26,10 @@ pub use params::decode_form;
 
 use authentication::{Caller, authenticate, login};
 use dispatch::dispatch;
-use params::{json_params, parse_multipart, percent_decode, unimplemented_param, validate};
+use params::{
+    decode_form_pairs, json_params, merge_repeated, parse_multipart, percent_decode,
+    unimplemented_param, validate,
+};
 use response::{Outcome, base_response, not_implemented};
 
 use crate::auth::TicketAuthority;
@@ -239,7 +243,7 @@ async fn process(
                 Err(e) => return Outcome::err(&e),
             }
         } else if ct.starts_with("application/x-www-form-urlencoded") || ct.is_empty() {
-            params = decode_form(&String::from_utf8_lossy(body));
+            params = decode_form_pairs(&String::from_utf8_lossy(body));
         } else {
             return Outcome::err(&ApiError::new(
                 506,
@@ -261,12 +265,15 @@ async fn process(
         }
     }
     if let Some(q) = uri.query() {
-        for (k, v) in decode_form(q) {
-            params.retain(|(ek, _)| *ek != k);
-            params.push((k, v));
-        }
+        let query = decode_form_pairs(q);
+        params.retain(|(k, _)| !query.iter().any(|(qk, _)| qk == k));
+        params.extend(query);
     }
-    let mut map: BTreeMap<String, String> = params.into_iter().collect();
+    let separator = |k: &str| match route.params.iter().find(|p| p.name == k) {
+        Some(p) if p.ty == Ty::Array => routes::ARRAY_SEPARATOR,
+        _ => ',',
+    };
+    let mut map: BTreeMap<String, String> = merge_repeated(params, separator).into_iter().collect();
     for (k, v) in vars {
         if let Some(existing) = map.get(k)
             && *existing != v

@@ -42,17 +42,34 @@ pub(super) fn percent_decode(s: &str, plus_as_space: bool) -> String {
 /// Decodes a form body or query string the way pve-http-server does
 /// (`&` and `;` separators, `+` as space, repeated keys joined with `,`).
 pub fn decode_form(s: &str) -> Vec<(String, String)> {
+    merge_repeated(decode_form_pairs(s), |_| ',')
+}
+
+/// Decodes a form body or query string into its pairs in order, a repeated
+/// key once per occurrence (`_dc` dropped).
+pub(super) fn decode_form_pairs(s: &str) -> Vec<(String, String)> {
+    s.split(['&', ';'])
+        .filter(|p| !p.is_empty())
+        .map(|part| {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            (percent_decode(k, true), percent_decode(v, true))
+        })
+        .filter(|(k, _)| k != "_dc")
+        .collect()
+}
+
+/// Joins the values of repeated keys, with the separator `separator(key)`
+/// gives (`,` for plain parameters, [`crate::routes::ARRAY_SEPARATOR`] for
+/// arrays).
+pub(super) fn merge_repeated(
+    pairs: Vec<(String, String)>,
+    separator: impl Fn(&str) -> char,
+) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
-    for part in s.split(['&', ';']).filter(|p| !p.is_empty()) {
-        let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        let k = percent_decode(k, true);
-        let v = percent_decode(v, true);
-        if k == "_dc" {
-            continue;
-        }
+    for (k, v) in pairs {
         match out.iter_mut().find(|(ek, _)| *ek == k) {
             Some((_, ev)) => {
-                ev.push(',');
+                ev.push(separator(&k));
                 ev.push_str(&v);
             }
             None => out.push((k, v)),
@@ -75,14 +92,17 @@ pub(super) fn json_params(body: &[u8]) -> Result<Vec<(String, String)>, ApiError
             serde_json::Value::Bool(b) => if *b { "1" } else { "0" }.to_owned(),
             serde_json::Value::Number(n) => n.to_string(),
             serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Array(a) => a
-                .iter()
-                .map(|x| match x {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-                .collect::<Vec<_>>()
-                .join(","),
+            serde_json::Value::Array(a) => {
+                // One pair per item, merged like a repeated form key.
+                for x in a {
+                    let item = match x {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    out.push((k.clone(), item));
+                }
+                continue;
+            }
             serde_json::Value::Object(_) => {
                 return Err(ApiError::param(k, "type check failed - got an object"));
             }
@@ -181,7 +201,15 @@ pub(super) fn validate(route: &Route, params: &BTreeMap<String, String>) -> Resu
                         );
                     }
                 }
-                Ty::Str => {}
+                Ty::Number => {
+                    if v.parse::<f64>().map_or(true, |n| !n.is_finite()) {
+                        errors.insert(
+                            k.clone(),
+                            format!("type check ('number') failed - got '{v}'"),
+                        );
+                    }
+                }
+                Ty::Str | Ty::Array => {}
             },
             None if route.extra == Extra::VmConfig && crate::sim::is_config_key(k) => {
                 if let Err(e) = crate::sim::normalize_config_value(k, v) {

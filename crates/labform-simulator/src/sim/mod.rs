@@ -14,10 +14,14 @@ mod api;
 mod cluster;
 mod config_keys;
 mod config_update;
+mod configuration;
+mod figures;
+mod pools;
 mod power;
 mod reads;
 mod snapshots;
 mod storage;
+mod task_list;
 mod tasks;
 mod vm_call;
 mod vm_config;
@@ -31,6 +35,8 @@ use config_keys::{
     agent_enabled, config_privilege, dns_name_ok, is_fast_plug, is_hotplug, normalize_config,
 };
 pub use config_keys::{is_config_key, normalize_config_value};
+pub use pools::PoolUpdate;
+pub use task_list::TaskFilter;
 pub use tasks::TaskLog;
 use vm_call::{VmCall, VmTask};
 
@@ -56,12 +62,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A pool.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Pool {
     /// Comment.
     pub comment: Option<String>,
     /// Member VMs.
     pub vms: BTreeSet<u32>,
+    /// Member storages.
+    #[serde(default)]
+    pub storage: BTreeSet<String>,
 }
 
 /// Mutable cluster state.
@@ -79,6 +88,8 @@ pub struct State {
     pub pools: BTreeMap<String, Pool>,
     /// Node online flags.
     pub online: BTreeMap<String, bool>,
+    /// Backup jobs, HA and SDN configuration.
+    pub datacenter: crate::datacenter::Datacenter,
     rng: Rng,
     next_pid: u32,
 }
@@ -170,6 +181,7 @@ impl Simulator {
             access: Access::new(config.root_password.clone()),
             pools: BTreeMap::new(),
             online,
+            datacenter: crate::datacenter::Datacenter::default(),
             rng: Rng::new(config.seed),
             next_pid: 0x1000,
         };

@@ -95,6 +95,12 @@ pub(super) async fn storage_content(
                         {
                             continue;
                         }
+                        let key = Simulator::store_key(spec, node);
+                        let archive = st
+                            .datacenter
+                            .backup_archives
+                            .get(&crate::datacenter::archive_key(&key, name));
+                        let backup = v.content == "backup";
                         out.push(StorageVolume {
                             volid: format!("{storage}:{name}"),
                             content: v.content.clone(),
@@ -102,6 +108,9 @@ pub(super) async fn storage_content(
                             size: v.size,
                             vmid: v.vmid.map(u64::from),
                             ctime: Some(v.ctime),
+                            subtype: backup.then(|| "qemu".to_owned()),
+                            notes: archive.and_then(|a| a.notes.clone()),
+                            protected: archive.filter(|a| a.protected).map(|_| true),
                         });
                     }
                 }

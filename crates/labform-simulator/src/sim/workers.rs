@@ -631,7 +631,7 @@ impl Simulator {
     pub fn create_pool(&self, pool: &str, comment: Option<&str>) {
         self.lock().pools.entry(pool.to_owned()).or_insert(Pool {
             comment: comment.map(str::to_owned),
-            vms: BTreeSet::new(),
+            ..Pool::default()
         });
     }
 

@@ -1,0 +1,103 @@
+//! Routing of the endpoints other clients use beside labform (proxmoxer,
+//! Terraform's and Ansible's Proxmox modules): pools, the storage
+//! configuration, one user, node networks, SDN, the task list's filters,
+//! backups and HA. Like `dispatch`, one arm per endpoint template.
+
+use super::params::{flag, get, list};
+use super::response::{api_err, to_json};
+use super::*;
+use crate::sim::{PoolUpdate, TaskFilter};
+
+/// Answers a checked request for one of these endpoints; `None` when the
+/// template is not one of them.
+pub(super) async fn dispatch(
+    c: &SimClient,
+    method: &str,
+    template: &str,
+    map: &BTreeMap<String, String>,
+) -> Option<Outcome> {
+    let node = get(map, "node").unwrap_or("");
+    let number = |k: &str| get(map, k).and_then(|v| v.parse::<u64>().ok());
+    Some(match (method, template) {
+        ("GET", "/pools") => to_json(c.pool_index(get(map, "poolid"), get(map, "type")).await),
+        ("GET", "/pools/{poolid}") => to_json(
+            c.pool_read(get(map, "poolid").unwrap_or(""), get(map, "type"))
+                .await,
+        ),
+        ("PUT", t @ ("/pools" | "/pools/{poolid}")) => {
+            let update = PoolUpdate {
+                comment: get(map, "comment").map(str::to_owned),
+                vms: list(get(map, "vms")),
+                storage: list(get(map, "storage")),
+                delete: flag(map, "delete"),
+                allow_move: flag(map, "allow-move"),
+            };
+            let template: &'static str = if t == "/pools" {
+                "/pools"
+            } else {
+                "/pools/{poolid}"
+            };
+            null_or_error(
+                c.pool_update(template, get(map, "poolid").unwrap_or(""), &update)
+                    .await,
+            )
+        }
+        ("DELETE", t @ ("/pools" | "/pools/{poolid}")) => {
+            let template: &'static str = if t == "/pools" {
+                "/pools"
+            } else {
+                "/pools/{poolid}"
+            };
+            null_or_error(
+                c.pool_delete(template, get(map, "poolid").unwrap_or(""))
+                    .await,
+            )
+        }
+        ("GET", "/storage") => to_json(c.storage_index(get(map, "type")).await),
+        ("GET", "/storage/{storage}") => {
+            to_json(c.storage_read(get(map, "storage").unwrap_or("")).await)
+        }
+        ("GET", "/access/users/{userid}") => {
+            to_json(c.user_read(get(map, "userid").unwrap_or("")).await)
+        }
+        ("GET", "/nodes/{node}/network") => to_json(c.network_index(node, get(map, "type")).await),
+        ("GET", "/nodes/{node}/network/{iface}") => {
+            to_json(c.network_read(node, get(map, "iface").unwrap_or("")).await)
+        }
+        ("GET", "/cluster/sdn/zones") => to_json(c.sdn_zone_index(get(map, "type")).await),
+        ("GET", "/cluster/sdn/zones/{zone}") => {
+            to_json(c.sdn_zone_read(get(map, "zone").unwrap_or("")).await)
+        }
+        ("GET", "/cluster/sdn/vnets") => to_json(c.sdn_vnet_index().await),
+        ("GET", "/cluster/sdn/vnets/{vnet}") => {
+            to_json(c.sdn_vnet_read(get(map, "vnet").unwrap_or("")).await)
+        }
+        ("GET", "/nodes/{node}/tasks") => {
+            let filter = TaskFilter {
+                source: get(map, "source").map(str::to_owned),
+                typefilter: get(map, "typefilter").map(str::to_owned),
+                vmid: number("vmid").and_then(|v| u32::try_from(v).ok()),
+                userfilter: get(map, "userfilter").map(str::to_owned),
+                since: number("since"),
+                until: number("until"),
+                statusfilter: get(map, "statusfilter").map(|s| list(Some(s))),
+                errors: flag(map, "errors"),
+                start: number("start").unwrap_or(0),
+                limit: number("limit"),
+            };
+            match c.node_tasks(node, &filter).await {
+                Ok((page, total)) => Outcome::ok_total(page.into(), total),
+                Err(e) => api_err(e),
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// `null` on success (the `returns: null` endpoints), else the error.
+fn null_or_error(r: Result<(), Error>) -> Outcome {
+    match r {
+        Ok(()) => Outcome::ok(serde_json::Value::Null),
+        Err(e) => api_err(e),
+    }
+}

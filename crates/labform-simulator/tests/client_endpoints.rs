@@ -1,0 +1,391 @@
+//! The endpoints other clients use beside labform (issue 13): pools, the
+//! storage configuration, one user, node networks, SDN, the task list's
+//! filters, backups and HA, called over HTTP the way those clients call
+//! them, with every exchange checked against Proxmox's API schema.
+
+mod common;
+
+use common::Recorder;
+use labform_proxmox::Secret;
+use labform_simulator::server::{RunningServer, ServerOptions, start};
+use labform_simulator::{SimConfig, Simulator, Timing};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+
+const ROOT_PW: &str = "sim-root-password";
+
+/// A root session over plain HTTP: a ticket and its CSRF token.
+struct Session {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl Session {
+    async fn login(server: &RunningServer) -> Self {
+        labform_proxmox::tls::install_default_provider();
+        let http = reqwest::Client::new();
+        let base = format!("http://{}/api2/json", server.http_addr.unwrap());
+        let login: Value = http
+            .post(format!("{base}/access/ticket"))
+            .form(&[("username", "root@pam"), ("password", ROOT_PW)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Self {
+            cookie: format!(
+                "PVEAuthCookie={}",
+                login["data"]["ticket"].as_str().unwrap()
+            ),
+            csrf: login["data"]["CSRFPreventionToken"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            http,
+            base,
+        }
+    }
+
+    /// `method path` with form `params`: the status and the JSON body.
+    async fn call(&self, method: &str, path: &str, params: &[(&str, &str)]) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let request = match method {
+            "GET" => self.http.get(url).query(params),
+            "DELETE" => self.http.delete(url).query(params),
+            "POST" => self.http.post(url).form(params),
+            _ => self.http.put(url).form(params),
+        };
+        let response = request
+            .header("cookie", &self.cookie)
+            .header("CSRFPreventionToken", &self.csrf)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The `data` of a call that must succeed.
+    async fn ok(&self, method: &str, path: &str, params: &[(&str, &str)]) -> Value {
+        let (status, body) = self.call(method, path, params).await;
+        assert_eq!(status, 200, "{method} {path}: {body}");
+        body["data"].clone()
+    }
+
+    /// The status and message of a call that must fail.
+    async fn fails(&self, method: &str, path: &str, params: &[(&str, &str)]) -> (u16, String) {
+        let (status, body) = self.call(method, path, params).await;
+        assert_ne!(status, 200, "{method} {path} succeeded: {body}");
+        let message = body["message"].as_str().unwrap_or("").trim_end().to_owned();
+        (status, message)
+    }
+
+    /// Waits until task `upid` has stopped; its exit status.
+    async fn wait(&self, node: &str, upid: &Value) -> String {
+        let upid = upid.as_str().unwrap();
+        let path = format!("/nodes/{node}/tasks/{}/status", urlencode(upid));
+        loop {
+            let status = self.ok("GET", &path, &[]).await;
+            if status["status"] == "stopped" {
+                return status["exitstatus"].as_str().unwrap().to_owned();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn server(rec: &Recorder) -> RunningServer {
+    let mut config = SimConfig::cluster(2, Secret::new(ROOT_PW));
+    config.timing = Timing::scaled(0.001);
+    let sim = Simulator::new(config);
+    let options = ServerOptions {
+        https: None,
+        http: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        observer: Some(rec.observer()),
+    };
+    start(sim, options).await.unwrap()
+}
+
+/// Creates VM `vmid` on pve1 with a 1 GiB disk and waits for it.
+async fn create_vm(s: &Session, vmid: &str) {
+    let upid = s
+        .ok(
+            "POST",
+            "/nodes/pve1/qemu",
+            &[
+                ("vmid", vmid),
+                ("name", "web"),
+                ("memory", "1024"),
+                ("scsi0", "local-lvm:1"),
+            ],
+        )
+        .await;
+    assert_eq!(s.wait("pve1", &upid).await, "OK");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pools_gain_and_lose_members_and_only_empty_pools_go() {
+    let rec = Recorder::default();
+    let srv = server(&rec).await;
+    let s = Session::login(&srv).await;
+    create_vm(&s, "100").await;
+    s.ok(
+        "POST",
+        "/pools",
+        &[("poolid", "lab"), ("comment", "the lab")],
+    )
+    .await;
+    s.ok("POST", "/pools", &[("poolid", "other")]).await;
+
+    // Members through `PUT /pools`, and the older `PUT /pools/{poolid}`.
+    s.ok("PUT", "/pools", &[("poolid", "lab"), ("vms", "100")])
+        .await;
+    s.ok("PUT", "/pools/lab", &[("storage", "local-lvm")]).await;
+    let (_, again) = s
+        .fails("PUT", "/pools", &[("poolid", "lab"), ("vms", "100")])
+        .await;
+    assert_eq!(
+        again,
+        "update pools failed: VM 100 is already a pool member"
+    );
+    let (_, moved) = s
+        .fails("PUT", "/pools", &[("poolid", "other"), ("vms", "100")])
+        .await;
+    assert_eq!(
+        moved,
+        "update pools failed: VM 100 belongs already to pool 'lab' and 'allow-move' is not set"
+    );
+
+    // The listing has members only for one pool.
+    let listing = s.ok("GET", "/pools", &[]).await;
+    assert_eq!(
+        listing,
+        json!([{"poolid": "lab", "comment": "the lab"}, {"poolid": "other"}])
+    );
+    let one = s.ok("GET", "/pools", &[("poolid", "lab")]).await;
+    let members = &one[0]["members"];
+    assert_eq!(members[0]["id"], "qemu/100");
+    assert_eq!(members[0]["name"], "web");
+    assert_eq!(members[0]["maxmem"], 1024u64 << 20);
+    assert_eq!(members[1]["id"], "storage/pve1/local-lvm");
+    let only_storage = s.ok("GET", "/pools/lab", &[("type", "storage")]).await;
+    assert_eq!(only_storage["members"].as_array().unwrap().len(), 1);
+    let resources = s.ok("GET", "/cluster/resources", &[("type", "vm")]).await;
+    assert_eq!(resources[0]["pool"], "lab");
+
+    // Moving with allow-move, then deleting: a pool with members stays.
+    s.ok(
+        "PUT",
+        "/pools",
+        &[("poolid", "other"), ("vms", "100"), ("allow-move", "1")],
+    )
+    .await;
+    let (_, busy) = s.fails("DELETE", "/pools", &[("poolid", "other")]).await;
+    assert_eq!(
+        busy,
+        "delete pool failed: pool 'other' is not empty (contains VM 100)"
+    );
+    let (_, storage) = s.fails("DELETE", "/pools/lab", &[]).await;
+    assert_eq!(
+        storage,
+        "delete pool failed: pool 'lab' is not empty (contains storage 'local-lvm')"
+    );
+    s.ok(
+        "PUT",
+        "/pools",
+        &[("poolid", "lab"), ("storage", "local-lvm"), ("delete", "1")],
+    )
+    .await;
+    s.ok("DELETE", "/pools/lab", &[]).await;
+    s.ok(
+        "PUT",
+        "/pools",
+        &[("poolid", "other"), ("vms", "100"), ("delete", "1")],
+    )
+    .await;
+    s.ok("DELETE", "/pools", &[("poolid", "other")]).await;
+    assert_eq!(s.ok("GET", "/pools", &[]).await, json!([]));
+    let (status, gone) = s.fails("GET", "/pools/lab", &[]).await;
+    assert_eq!((status, gone.as_str()), (500, "pool 'lab' does not exist"));
+    rec.assert_contract();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_reads_answer_like_proxmox() {
+    let rec = Recorder::default();
+    let srv = server(&rec).await;
+    srv.simulator
+        .define_sdn_zone("lab", "vlan", &[("bridge", "vmbr0")]);
+    srv.simulator
+        .define_sdn_vnet("tenant1", "lab", &[("tag", "20")]);
+    let s = Session::login(&srv).await;
+
+    let storages = s.ok("GET", "/storage", &[]).await;
+    let ids: Vec<&str> = storages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["storage"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["local", "local-lvm", "nfs"]);
+    let thin = s.ok("GET", "/storage/local-lvm", &[]).await;
+    assert_eq!(thin["type"], "lvmthin");
+    assert_eq!(thin["content"], "images,rootdir");
+    assert_eq!(thin["vgname"], "pve");
+    assert_eq!(thin["digest"].as_str().unwrap().len(), 40);
+    assert_eq!(
+        s.ok("GET", "/storage", &[("type", "nfs")])
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.fails("GET", "/storage/nope", &[]).await,
+        (500, "storage 'nope' does not exist".to_owned())
+    );
+
+    s.ok(
+        "POST",
+        "/access/users",
+        &[("userid", "ci@pve"), ("comment", "robot")],
+    )
+    .await;
+    s.ok(
+        "POST",
+        "/access/users/ci@pve/token/deploy",
+        &[("privsep", "0")],
+    )
+    .await;
+    let user = s.ok("GET", "/access/users/ci@pve", &[]).await;
+    assert_eq!(user["comment"], "robot");
+    assert_eq!(user["tokens"]["deploy"]["privsep"], 0);
+    assert_eq!(user["groups"], json!([]));
+    assert_eq!(
+        s.fails("GET", "/access/users/nobody@pve", &[]).await,
+        (500, "no such user ('nobody@pve')".to_owned())
+    );
+
+    let network = s.ok("GET", "/nodes/pve2/network", &[]).await;
+    let names: Vec<&str> = network
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["iface"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["eno1", "vmbr0"]);
+    let bridges = s
+        .ok("GET", "/nodes/pve2/network", &[("type", "any_bridge")])
+        .await;
+    assert_eq!(bridges[0]["cidr"], "192.0.2.2/24");
+    let vmbr0 = s.ok("GET", "/nodes/pve2/network/vmbr0", &[]).await;
+    assert_eq!(vmbr0["bridge_ports"], "eno1");
+    assert_eq!(
+        s.fails("GET", "/nodes/pve2/network/vmbr9", &[]).await.0,
+        400
+    );
+
+    let zones = s.ok("GET", "/cluster/sdn/zones", &[]).await;
+    assert_eq!(zones[0]["zone"], "lab");
+    assert_eq!(zones[0]["type"], "vlan");
+    assert_eq!(
+        s.ok("GET", "/cluster/sdn/zones", &[("type", "evpn")]).await,
+        json!([])
+    );
+    assert_eq!(
+        s.ok("GET", "/cluster/sdn/zones/lab", &[]).await["bridge"],
+        "vmbr0"
+    );
+    let vnets = s.ok("GET", "/cluster/sdn/vnets", &[]).await;
+    assert_eq!(vnets[0]["vnet"], "tenant1");
+    assert_eq!(vnets[0]["tag"], 20);
+    assert_eq!(
+        s.ok("GET", "/cluster/sdn/vnets/tenant1", &[]).await["zone"],
+        "lab"
+    );
+    assert_eq!(
+        s.fails("GET", "/cluster/sdn/vnets/nope", &[]).await,
+        (500, "sdn vnet 'nope' does not exist".to_owned())
+    );
+    rec.assert_contract();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_list_filters_like_proxmox() {
+    let rec = Recorder::default();
+    let srv = server(&rec).await;
+    let s = Session::login(&srv).await;
+    create_vm(&s, "100").await;
+    create_vm(&s, "101").await;
+    let upid = s.ok("POST", "/nodes/pve1/qemu/101/status/start", &[]).await;
+    assert_eq!(s.wait("pve1", &upid).await, "OK");
+    let (_, failed) = s
+        .call("POST", "/nodes/pve1/qemu/101/status/start", &[])
+        .await;
+    assert_eq!(
+        s.wait("pve1", &failed["data"]).await,
+        "VM 101 already running"
+    );
+
+    let (status, body) = s.call("GET", "/nodes/pve1/tasks", &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["total"], 4);
+    let of = |filter: &[(&str, &str)]| {
+        let filter: Vec<(String, String)> = filter
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        let s = &s;
+        async move {
+            let filter: Vec<(&str, &str)> = filter
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let list = s.ok("GET", "/nodes/pve1/tasks", &filter).await;
+            list.as_array()
+                .unwrap()
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{}:{}",
+                        t["type"].as_str().unwrap(),
+                        t["id"].as_str().unwrap()
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        of(&[("typefilter", "qmstart")]).await,
+        ["qmstart:101", "qmstart:101"]
+    );
+    assert_eq!(of(&[("vmid", "100")]).await, ["qmcreate:100"]);
+    assert_eq!(of(&[("errors", "1")]).await, ["qmstart:101"]);
+    assert_eq!(
+        of(&[("statusfilter", "ok"), ("typefilter", "qmstart")]).await,
+        ["qmstart:101"]
+    );
+    assert_eq!(of(&[("userfilter", "ROOT")]).await.len(), 4);
+    assert_eq!(of(&[("userfilter", "ci@pve")]).await.len(), 0);
+    assert_eq!(of(&[("since", "4000000000")]).await.len(), 0);
+    assert_eq!(of(&[("until", "1000")]).await.len(), 0);
+    assert_eq!(of(&[("start", "1"), ("limit", "2")]).await.len(), 2);
+    // Nothing runs now: the active list is empty, and all is the archive.
+    assert_eq!(of(&[("source", "active")]).await.len(), 0);
+    assert_eq!(of(&[("source", "all")]).await.len(), 4);
+    rec.assert_contract();
+}
