@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use labform_ids::{NodeName, VmId};
+use labform_ids::{NodeName, PoolName, VmId};
 use labform_planner::inventory::{
     ObservedAccess, ObservedAclEntry, ObservedDisk, ObservedToken, ObservedUser, ObservedVm,
 };
@@ -84,9 +84,9 @@ pub async fn discover(
             .map(str::to_owned)
             .collect();
         let vm = ObservedVm {
-            endpoint: endpoint.to_owned(),
+            endpoint: endpoint.to_owned().into(),
             vm_id,
-            node: node.clone(),
+            node: node.clone().into(),
             name: resource.name.clone().unwrap_or_default(),
             template: resource.template.unwrap_or(false),
             running: resource.status.as_deref() == Some("running"),
@@ -95,7 +95,7 @@ pub async fn discover(
             config: BTreeMap::new(),
             pending: BTreeMap::new(),
             disks: Vec::new(),
-            pool: resource.pool.clone(),
+            pool: resource.pool.clone().map(PoolName::from),
         };
         if tags.iter().any(|tag| tag == "labform") && tags.contains(&scope_tag) {
             let api = Arc::clone(&api);
@@ -191,7 +191,7 @@ pub async fn discover_access(
         Vec::new()
     };
     Ok(ObservedAccess {
-        endpoint: endpoint.to_owned(),
+        endpoint: endpoint.to_owned().into(),
         pools,
         users,
         acl,
@@ -270,7 +270,7 @@ pub fn parse_disk(key: &str, value: &str) -> Option<ObservedDisk> {
         .find_map(|option| option.strip_prefix("size="))?;
     Some(ObservedDisk {
         slot: key.to_owned(),
-        storage,
+        storage: storage.into(),
         size_gib: size_in_gib(size)?,
     })
 }

@@ -50,11 +50,7 @@ async fn seed_001_applies_from_empty_and_converges() {
         .find(|vm| vm.name == "home-server-0")
         .unwrap();
     let config = api
-        .vm_config(
-            &labform_ids::NodeName::new(&server.node),
-            server.vm_id,
-            true,
-        )
+        .vm_config(&server.node, server.vm_id, true)
         .await
         .unwrap();
     assert_eq!(config.values["memory"], "4096");

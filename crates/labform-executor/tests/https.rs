@@ -75,7 +75,12 @@ async fn every_example_applies_converges_and_destroys_cleanly() {
                 .iter()
                 .find(|resource| resource.vmid == Some(u64::from(vm.vm_id.get())))
                 .unwrap();
-            assert_eq!(resource.pool, vm.pool, "{name}: {} is in its pool", vm.name);
+            assert_eq!(
+                resource.pool.as_deref(),
+                vm.pool.as_deref(),
+                "{name}: {} is in its pool",
+                vm.name
+            );
         }
         served.writes.store(0, Ordering::SeqCst);
         let second = cycle(&lab, api.clone(), journal.clone(), fast_options()).await;
@@ -155,7 +160,7 @@ async fn a_hand_made_change_is_drift_and_apply_reverts_it() {
         .iter()
         .find(|vm| vm.name == "home-worker-1")
         .unwrap();
-    let node = NodeName::new(&worker.node);
+    let node = worker.node.clone();
     api.update_vm_config_sync(
         &node,
         worker.vm_id,

@@ -77,7 +77,7 @@ async fn check_seeds(
     for vm in &vms {
         let seed = vm.seed.as_ref().expect("a planned seed");
         let config = api
-            .vm_config(&NodeName::new(&vm.node), vm.vm_id, true)
+            .vm_config(&vm.node.clone(), vm.vm_id, true)
             .await
             .expect("config");
         assert_eq!(
@@ -149,7 +149,7 @@ async fn seed_images_are_uploaded_attached_replaced_and_removed() {
     assert_eq!(tap.uploads().len(), 5, "one upload per VM");
     for template in &first.plan.templates {
         let config = api
-            .vm_config(&NodeName::new(&template.node), template.vm_id, true)
+            .vm_config(&template.node.clone(), template.vm_id, true)
             .await
             .expect("template config");
         assert!(
@@ -289,7 +289,7 @@ async fn a_vm_with_proxmox_cloud_init_drive_moves_to_its_seed() {
 
     // As labform made VMs before seed images: Proxmox's own cloud-init drive on ide2.
     let vm = cloud_init_vms(&first.plan)[0].clone();
-    let node = NodeName::new(&vm.node);
+    let node = vm.node.clone();
     let update = labform_proxmox::types::ConfigUpdate::new().set("ide2", "local-lvm:cloudinit");
     let upid = api
         .update_vm_config(&node, vm.vm_id, &update)

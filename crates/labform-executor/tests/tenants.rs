@@ -14,7 +14,7 @@ use common::*;
 use labform_executor::Journal;
 use labform_executor::events::Event;
 use labform_executor::tenants::token_store_key;
-use labform_ids::{NodeName, VmId};
+use labform_ids::VmId;
 use labform_planner::plan::PlannedVm;
 use labform_planner::tenancy::{tenant_token, tenant_user};
 use labform_proxmox::task::wait_for_task;
@@ -153,7 +153,7 @@ async fn a_tenant_token_sees_and_operates_only_its_own_pool() {
 
     // Bob's VMs are refused with Proxmox's texts.
     let bob_vm = bob_vms[0];
-    let node = NodeName::new(&bob_vm.node);
+    let node = bob_vm.node.clone();
     let id = bob_vm.vm_id.get();
     assert_eq!(
         message(
@@ -195,7 +195,7 @@ async fn a_tenant_token_sees_and_operates_only_its_own_pool() {
     );
     // Cloning her own VM into Bob's pool, and cloning Bob's VM, are refused too.
     let own = alice_vms[0];
-    let own_node = NodeName::new(&own.node);
+    let own_node = own.node.clone();
     let mut into_bob = CloneVm::new(VmId::new(4000).unwrap());
     into_bob.pool = Some("seed-000-bob".into());
     into_bob.full = Some(true);

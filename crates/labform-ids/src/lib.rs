@@ -96,7 +96,7 @@ macro_rules! name_type {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
         #[derive(
-            Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+            Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
             schemars::JsonSchema,
         )]
         #[serde(transparent)]
@@ -116,7 +116,7 @@ macro_rules! name_type {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                f.pad(&self.0)
             }
         }
 
@@ -137,6 +137,31 @@ macro_rules! name_type {
                 Self(name)
             }
         }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
     };
 }
 
@@ -149,12 +174,12 @@ name_type!(
     StorageName
 );
 name_type!(
-    /// The name of a Kubernetes cluster declared in a lab file.
-    ClusterName
+    /// The name of a Proxmox VE endpoint declared in a lab file (one Proxmox cluster's API).
+    EndpointName
 );
 name_type!(
-    /// The name of a virtual machine as it appears in Proxmox and as the guest's hostname.
-    VmName
+    /// The name of a Kubernetes cluster declared in a lab file.
+    ClusterName
 );
 name_type!(
     /// The name of a Proxmox resource pool.
@@ -176,6 +201,14 @@ pub fn is_dns_label(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_display_as_their_text_and_honour_width() {
+        let node = NodeName::from("pve");
+        assert_eq!(format!("[{node:<6}]"), "[pve   ]");
+        assert_eq!(node, "pve");
+        assert_eq!(serde_json::to_string(&node).unwrap(), "\"pve\"");
+    }
 
     #[test]
     fn vm_id_bounds_follow_proxmox() {

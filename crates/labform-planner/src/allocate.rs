@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
+use labform_ids::NodeName;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// What one decision is about: the key it is recorded under in the lock file and in a VM's
@@ -181,7 +182,7 @@ pub struct Allocations {
     pub addresses: BTreeMap<AllocationKey, String>,
     /// Proxmox node of each VM.
     #[serde(default)]
-    pub nodes: BTreeMap<AllocationKey, String>,
+    pub nodes: BTreeMap<AllocationKey, NodeName>,
 }
 
 fn lock_version() -> u32 {

@@ -5,6 +5,7 @@
 //! tokens, and those users' ACL entries). Config values are as Proxmox reports them, except
 //! `sshkeys`, which is URL-decoded, and `description`, from which the ownership block is parsed.
 
+use labform_ids::{EndpointName, NodeName, PoolName, StorageName};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
@@ -22,7 +23,7 @@ pub struct ObservedDisk {
     /// Slot (`scsi0`).
     pub slot: String,
     /// Storage.
-    pub storage: String,
+    pub storage: StorageName,
     /// Size in GiB (rounded up).
     pub size_gib: u64,
 }
@@ -31,11 +32,11 @@ pub struct ObservedDisk {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObservedVm {
     /// Proxmox endpoint name (from the lab).
-    pub endpoint: String,
+    pub endpoint: EndpointName,
     /// VM ID.
     pub vm_id: VmId,
     /// Node it is on now.
-    pub node: String,
+    pub node: NodeName,
     /// Name.
     pub name: String,
     /// Whether it is a template.
@@ -53,7 +54,7 @@ pub struct ObservedVm {
     /// Disks (owned VMs only).
     pub disks: Vec<ObservedDisk>,
     /// Resource pool.
-    pub pool: Option<String>,
+    pub pool: Option<PoolName>,
 }
 
 impl ObservedVm {
@@ -116,7 +117,7 @@ pub struct ObservedAclEntry {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObservedAccess {
     /// Proxmox endpoint name (from the lab).
-    pub endpoint: String,
+    pub endpoint: EndpointName,
     /// Every resource pool.
     pub pools: Vec<String>,
     /// Users whose name starts as the scope's tenant users' do, with their tokens.

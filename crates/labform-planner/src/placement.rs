@@ -173,7 +173,7 @@ pub fn place(
             .endpoint
             .nodes
             .iter()
-            .position(|node| &node.name == previous_node)
+            .position(|node| *previous_node == node.name.as_str())
         else {
             continue;
         };

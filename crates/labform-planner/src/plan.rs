@@ -9,6 +9,7 @@ use labform_addons::AddonSettings;
 pub use labform_ids::SecretRef;
 pub use labform_ids::VmId;
 pub use labform_ids::cluster::{CentralService, Cni, Distribution};
+pub use labform_ids::{ClusterName, EndpointName, NodeName, PoolName, StorageName};
 use serde::Serialize;
 
 use crate::allocate::AllocationKey;
@@ -42,7 +43,7 @@ pub struct Plan {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PlannedEndpoint {
     /// Endpoint name.
-    pub name: String,
+    pub name: EndpointName,
     /// API URL.
     pub url: String,
     /// Per node.
@@ -53,7 +54,7 @@ pub struct PlannedEndpoint {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct NodeLoad {
     /// Node name.
-    pub name: String,
+    pub name: NodeName,
     /// vCPUs assigned.
     pub cpu_used: u64,
     /// vCPUs allowed (threads × overcommit).
@@ -76,11 +77,11 @@ pub struct PlannedImage {
     /// Checksum (`sha256:...`).
     pub checksum: String,
     /// Endpoint.
-    pub endpoint: String,
+    pub endpoint: EndpointName,
     /// Node that downloads it.
-    pub node: String,
+    pub node: NodeName,
     /// Storage it lands in.
-    pub storage: String,
+    pub storage: StorageName,
     /// Volume file name in the storage.
     pub file_name: String,
 }
@@ -99,11 +100,11 @@ pub struct PlannedTemplate {
     /// Image name.
     pub image: String,
     /// Endpoint.
-    pub endpoint: String,
+    pub endpoint: EndpointName,
     /// Node holding it.
-    pub node: String,
+    pub node: NodeName,
     /// Storage of its disk.
-    pub storage: String,
+    pub storage: StorageName,
     /// The exact config the template VM is created with (every key but its ownership
     /// description), from [`crate::desired::template_config`].
     pub config: BTreeMap<String, String>,
@@ -135,7 +136,7 @@ pub struct PlannedDisk {
     /// Proxmox slot (`scsi0`).
     pub slot: String,
     /// Storage.
-    pub storage: String,
+    pub storage: StorageName,
     /// Size in GiB.
     pub size_gib: u64,
 }
@@ -191,7 +192,7 @@ pub struct CloudInitSummary {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PlannedSeed {
     /// The first storage of the endpoint with `iso` content on the VM's node.
-    pub storage: String,
+    pub storage: StorageName,
     /// `labform-<scope>-<vmid>-<hash>.iso`: the hash covers everything of the plan the seed's
     /// files are made from, so a change to them is a new file (see
     /// [`crate::desired::seed_file_name`]).
@@ -206,9 +207,9 @@ pub struct PlannedVm {
     /// VM ID.
     pub vm_id: VmId,
     /// Endpoint.
-    pub endpoint: String,
+    pub endpoint: EndpointName,
     /// Node.
-    pub node: String,
+    pub node: NodeName,
     /// Role (`server`, `agent/workers`, `vm`).
     pub role: String,
     /// Cluster instance.
@@ -218,7 +219,7 @@ pub struct PlannedVm {
     /// Tenant.
     pub tenant: Option<String>,
     /// Proxmox pool.
-    pub pool: Option<String>,
+    pub pool: Option<PoolName>,
     /// vCPUs.
     pub cpu: u32,
     /// Memory, MiB.
@@ -275,7 +276,7 @@ pub struct PlannedCluster {
     /// Instance name (`main-dev`).
     pub name: String,
     /// Declared cluster.
-    pub cluster: String,
+    pub cluster: ClusterName,
     /// Environment.
     pub environment: Option<String>,
     /// Tenant.
@@ -443,9 +444,9 @@ pub struct PlannedTenant {
     pub name: String,
     /// The lab's endpoints it lives on (its user, token and ACL entries): those holding VMs in
     /// its pool, or every endpoint when it has none.
-    pub endpoints: Vec<String>,
+    pub endpoints: Vec<EndpointName>,
     /// Proxmox pool for its VMs.
-    pub pool: String,
+    pub pool: PoolName,
     /// Proxmox API token (`user@pve!labform`) limited to that pool ([`crate::tenancy`]).
     pub api_token: String,
     /// Cluster instances it owns.

@@ -10,6 +10,7 @@
 //! and applied like the VMs' (deletions included), with the token secrets labform's store holds
 //! as an input ([`TokenSecrets`]).
 
+use labform_ids::{EndpointName, NodeName};
 use std::collections::{BTreeMap, BTreeSet};
 
 use labform_ids::VmId;
@@ -81,9 +82,9 @@ pub struct VmChange {
     /// VM ID.
     pub vm_id: VmId,
     /// Endpoint.
-    pub endpoint: String,
+    pub endpoint: EndpointName,
     /// Node: where it is now, or where it will be created.
-    pub node: String,
+    pub node: NodeName,
     /// Whether it is a template.
     pub template: bool,
     /// What happens.
@@ -94,7 +95,7 @@ pub struct VmChange {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Conflict {
     /// Endpoint.
-    pub endpoint: String,
+    pub endpoint: EndpointName,
     /// The VM ID.
     pub vm_id: VmId,
     /// The planned VM.
@@ -147,7 +148,7 @@ pub fn reconcile(plan: &Plan, inventory: &Inventory, secrets: &TokenSecrets) -> 
         .map(|vm| ((vm.endpoint.as_str(), vm.vm_id.get()), vm))
         .collect();
     let mut result = Reconciliation::default();
-    let mut matched: BTreeSet<(String, u32)> = BTreeSet::new();
+    let mut matched: BTreeSet<(EndpointName, u32)> = BTreeSet::new();
 
     for template in &plan.templates {
         let observed = by_id
@@ -252,7 +253,7 @@ fn conflict(endpoint: &str, vm_id: VmId, planned: &str, holder: &ObservedVm) -> 
         None => "not owned by labform".to_owned(),
     };
     Conflict {
-        endpoint: endpoint.to_owned(),
+        endpoint: endpoint.to_owned().into(),
         vm_id,
         planned: planned.to_owned(),
         holder: format!("`{}` on {} ({owner})", holder.name, holder.node),
@@ -470,7 +471,7 @@ fn same_value(key: &str, desired: Option<&str>, observed: Option<&str>) -> bool 
 /// marked (the executor refuses them), and templates of the same image on the same endpoint are
 /// kept, because those VMs may be linked clones of them.
 pub fn teardown(inventory: &Inventory, scope: &str) -> Reconciliation {
-    let kept_images: BTreeSet<(String, Option<String>)> = inventory
+    let kept_images: BTreeSet<(EndpointName, Option<String>)> = inventory
         .owned(scope)
         .filter(|vm| !vm.template && vm.protected())
         .map(|vm| {

@@ -2,7 +2,6 @@
 //! a template is made once per image and storage (created from the image, then converted), each
 //! by the first job that needs it and awaited by the others.
 
-use labform_ids::{NodeName, StorageName};
 use labform_planner::ownership::Owner;
 use labform_planner::plan::{PlannedImage, PlannedTemplate};
 use labform_proxmox::types::{CreateVm, DownloadUrl};
@@ -36,8 +35,8 @@ impl Run {
     /// Downloads `image` into its storage unless it is there.
     async fn download(&self, image: &PlannedImage) -> Result<(), StepError> {
         let api = self.api(&image.endpoint);
-        let node = NodeName::new(&image.node);
-        let storage = StorageName::new(&image.storage);
+        let node = image.node.clone();
+        let storage = image.storage.clone();
         let content = if image.file_name.ends_with(".iso") {
             "iso"
         } else {
@@ -89,7 +88,7 @@ impl Run {
     async fn make_template(&self, index: usize) -> Result<(), StepError> {
         let template = &self.plan.templates[index];
         let api = self.api(&template.endpoint);
-        let node = NodeName::new(&template.node);
+        let node = template.node.clone();
         let target = format!(
             "{} ({}) on {}/{}",
             template.name, template.vm_id, template.node, template.storage
@@ -121,7 +120,7 @@ impl Run {
             })?;
         self.ensure_image(image_index).await?;
         let api = self.api(&template.endpoint);
-        let node = NodeName::new(&template.node);
+        let node = template.node.clone();
         let owner = Owner {
             lab: self.plan.lab.clone(),
             scope: self.plan.scope.clone(),

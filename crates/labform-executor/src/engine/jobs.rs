@@ -143,6 +143,6 @@ impl Run {
             .into_iter()
             .find(|resource| resource.vmid == Some(u64::from(vm.vm_id.get())))
             .and_then(|resource| resource.node)
-            .unwrap_or_else(|| vm.node.clone()))
+            .unwrap_or_else(|| vm.node.to_string()))
     }
 }

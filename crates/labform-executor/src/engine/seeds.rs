@@ -73,7 +73,7 @@ impl Run {
             };
         };
         let api = self.api(&vm.endpoint);
-        let storage = StorageName::new(&seed.storage);
+        let storage = seed.storage.clone();
         let volume = format!("iso/{}", seed.file_name);
         let present = self
             .retry_call("list the seed images", || {
@@ -143,7 +143,7 @@ impl Run {
             .filter(|(_, name)| name.starts_with("iso/"))
             && !storages.iter().any(|known| known == storage)
         {
-            storages.push(storage.to_owned());
+            storages.push(storage.to_owned().into());
         }
         for storage in storages {
             self.delete_seeds_in(api.as_ref(), node, &storage, vm.vm_id, Some(keep))
@@ -166,7 +166,7 @@ impl Run {
         let nodes = self.retry_call("list the nodes", || api.nodes()).await?;
         let mut seen = HashSet::new();
         for node in nodes.iter().filter(|node| node.status == "online") {
-            let node = NodeName::new(&node.node);
+            let node = NodeName::new(node.node.clone());
             let storages = self
                 .retry_call("list the node's storages", || api.node_storages(&node))
                 .await?;
@@ -176,7 +176,7 @@ impl Run {
                     .split(',')
                     .any(|content| content.trim() == "iso")
             }) {
-                let storage_name = StorageName::new(&storage.storage);
+                let storage_name = StorageName::new(storage.storage.clone());
                 let volumes = self
                     .retry_call("list the seed images", || {
                         api.storage_content(&node, &storage_name, Some("iso"))

@@ -42,7 +42,7 @@ impl Run {
     /// Creates `vm` and brings it up.
     pub(super) async fn create(&self, vm: &PlannedVm) -> Result<(), StepError> {
         let api = self.api(&vm.endpoint);
-        let node = NodeName::new(&vm.node);
+        let node = vm.node.clone();
         let target = Self::target(vm);
         let pending_owner = self.owner(vm, PENDING_SPEC).block();
         // A seed that cannot be rendered fails the job before anything is made.
@@ -58,14 +58,14 @@ impl Run {
                     })?;
                 self.ensure_template(index).await?;
                 let template = &self.plan.templates[index];
-                let template_node = NodeName::new(&template.node);
+                let template_node = template.node.clone();
                 let mut request = CloneVm::new(vm.vm_id);
                 request.name = Some(vm.name.clone());
                 request.full = Some(vm.creation.clone_mode == Some(CloneMode::Full));
                 request.description = Some(pending_owner);
-                request.pool = vm.pool.clone();
+                request.pool = vm.pool.as_ref().map(ToString::to_string);
                 if template.node != vm.node {
-                    request.target = Some(vm.node.clone());
+                    request.target = Some(vm.node.to_string());
                 }
                 let _permit = self
                     .storage_permit(format!(
@@ -84,7 +84,7 @@ impl Run {
                 let mut request = CreateVm::new(vm.vm_id)
                     .with("name", &vm.name)
                     .with("description", pending_owner);
-                request.pool = vm.pool.clone();
+                request.pool = vm.pool.as_ref().map(ToString::to_string);
                 for disk in &vm.disks {
                     request = request.with(
                         disk.slot.clone(),
@@ -333,7 +333,7 @@ impl Run {
         changes: &[FieldChange],
     ) -> Result<(), StepError> {
         let node_name = self.current_node(vm).await?;
-        let node = NodeName::new(&node_name);
+        let node = NodeName::new(node_name.clone());
         let fields: Vec<String> = changes
             .iter()
             .filter(|change| MANAGED_KEYS.contains(&change.field.as_str()))

@@ -71,6 +71,7 @@ pub(super) fn assemble(
             .pool
             .clone()
             .unwrap_or_else(|| format!("{lab_name}-{}", lab.tenants[tenant].name))
+            .into()
     };
 
     // Images: one download per image and node (or per shared storage) that a template or ISO VM needs.
@@ -123,9 +124,9 @@ pub(super) fn assemble(
                     name: declared.name.clone(),
                     url: declared.url.clone(),
                     checksum: declared.checksum.clone(),
-                    endpoint: declared_endpoint.name.clone(),
-                    node: declared_endpoint.nodes[node].name.clone(),
-                    storage: declared_endpoint.storages[storage].name.clone(),
+                    endpoint: declared_endpoint.name.clone().into(),
+                    node: declared_endpoint.nodes[node].name.clone().into(),
+                    storage: declared_endpoint.storages[storage].name.clone().into(),
                     file_name,
                 });
                 images.len() - 1
@@ -166,9 +167,9 @@ pub(super) fn assemble(
                 spec,
                 vm_id: template.vm_id,
                 image: lab.images[template.image].name.clone(),
-                endpoint: endpoint.name.clone(),
-                node: endpoint.nodes[template.node].name.clone(),
-                storage: endpoint.storages[template.storage].name.clone(),
+                endpoint: endpoint.name.clone().into(),
+                node: endpoint.nodes[template.node].name.clone().into(),
+                storage: endpoint.storages[template.storage].name.clone().into(),
                 config: BTreeMap::new(),
             }
         })
@@ -252,15 +253,18 @@ pub(super) fn assemble(
         vms.push(PlannedVm {
             name: vm.name.clone(),
             vm_id: vm_ids[index].expect("allocated when there are no errors"),
-            endpoint: endpoint.name.clone(),
-            node: endpoint.nodes[place.node].name.clone(),
+            endpoint: endpoint.name.clone().into(),
+            node: endpoint.nodes[place.node].name.clone().into(),
             role: vm.role.label(),
             cluster: instance.map(|instance| instance.name.clone()),
             environment: instance
                 .and_then(|instance| instance.environment)
                 .map(|environment| lab.environments[environment].name.clone()),
             tenant: vm.tenant.map(|tenant| lab.tenants[tenant].name.clone()),
-            pool: vm.tenant.map(tenant_pool).or_else(|| endpoint.pool.clone()),
+            pool: vm
+                .tenant
+                .map(tenant_pool)
+                .or_else(|| endpoint.pool.clone().map(PoolName::from)),
             cpu: vm.cpu,
             memory_mib: vm.memory.mebibytes(),
             disks: vm
@@ -270,7 +274,7 @@ pub(super) fn assemble(
                 .enumerate()
                 .map(|(slot, (disk, &storage))| PlannedDisk {
                     slot: format!("scsi{slot}"),
-                    storage: endpoint.storages[storage].name.clone(),
+                    storage: endpoint.storages[storage].name.clone().into(),
                     size_gib: disk.size.gibibytes(),
                 })
                 .collect(),
@@ -315,10 +319,11 @@ pub(super) fn assemble(
                 .iter()
                 .find(|storage| {
                     storage.content.contains(&StorageContent::Iso)
-                        && (storage.nodes.is_empty() || storage.nodes.contains(&last.node))
+                        && (storage.nodes.is_empty()
+                            || storage.nodes.iter().any(|node| last.node == node.as_str()))
                 })
                 .map(|storage| PlannedSeed {
-                    storage: storage.name.clone(),
+                    storage: storage.name.clone().into(),
                     file_name: crate::desired::seed_file_name(&scope, last),
                 });
         }
@@ -368,10 +373,10 @@ pub(super) fn assemble(
                 }
             }
             let pool = tenant_pool(tenant_index);
-            let endpoint_names: Vec<String> = lab
+            let endpoint_names: Vec<EndpointName> = lab
                 .proxmox
                 .iter()
-                .map(|endpoint| endpoint.name.clone())
+                .map(|endpoint| endpoint.name.as_str().into())
                 .collect();
             PlannedTenant {
                 name: tenant.name.clone(),
@@ -401,7 +406,7 @@ pub(super) fn assemble(
         actions.len() - 1
     };
     let new = "not on Proxmox (offline plan: Proxmox not consulted)".to_owned();
-    let mut pool_action: BTreeMap<String, usize> = BTreeMap::new();
+    let mut pool_action: BTreeMap<PoolName, usize> = BTreeMap::new();
     for vm in &vms {
         if let Some(pool) = &vm.pool
             && !pool_action.contains_key(pool)
@@ -409,7 +414,7 @@ pub(super) fn assemble(
             let id = push(
                 &mut actions,
                 "create-pool",
-                pool.clone(),
+                pool.to_string(),
                 "resource pool for the lab's VMs".to_owned(),
                 vec![],
             );
@@ -534,14 +539,14 @@ pub(super) fn assemble(
         .iter()
         .zip(&load.nodes)
         .map(|(endpoint, nodes)| PlannedEndpoint {
-            name: endpoint.name.clone(),
+            name: endpoint.name.clone().into(),
             url: endpoint.endpoint.clone(),
             nodes: endpoint
                 .nodes
                 .iter()
                 .zip(nodes)
                 .map(|(node, usage)| NodeLoad {
-                    name: node.name.clone(),
+                    name: node.name.clone().into(),
                     cpu_used: usage.cpu_used,
                     cpu_capacity: usage.cpu_capacity,
                     memory_used_mib: usage.memory_used >> 20,

@@ -161,7 +161,7 @@ pub(super) fn plan_cluster(
         });
     PlannedCluster {
         name: instance.name.clone(),
-        cluster: cluster.name.clone(),
+        cluster: cluster.name.clone().into(),
         environment: instance
             .environment
             .map(|environment| lab.environments[environment].name.clone()),

@@ -59,10 +59,10 @@ pub fn plan(lab: &LabFile, previous: &Allocations) -> Planned {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObservedIds {
     /// IDs of VMs this lab does not own: never handed out.
-    pub foreign: BTreeMap<String, BTreeSet<u32>>,
+    pub foreign: BTreeMap<EndpointName, BTreeSet<u32>>,
     /// IDs of VMs this lab owns: kept by the VM they belong to, never given to another (a VM
     /// that is about to be deleted still holds its ID).
-    pub owned: BTreeMap<String, BTreeSet<u32>>,
+    pub owned: BTreeMap<EndpointName, BTreeSet<u32>>,
 }
 
 /// Like [`plan`], against what exists: IDs in `observed` are never handed out to a new VM, and a
@@ -112,7 +112,10 @@ pub fn plan_against(lab: &LabFile, previous: &Allocations, observed: &ObservedId
         if let Some(place) = place {
             allocations.nodes.insert(
                 AllocationKey::vm(&vm.name),
-                lab.proxmox[vm.endpoint].nodes[place.node].name.clone(),
+                lab.proxmox[vm.endpoint].nodes[place.node]
+                    .name
+                    .clone()
+                    .into(),
             );
         }
     }

@@ -60,7 +60,7 @@ pub(super) fn allocate_ids(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Vec<u32>> {
     let mut allocator = SlotAllocator::new(u64::from(range.first), u64::from(range.last));
-    let foreign = observed.foreign.get(&endpoint.name);
+    let foreign = observed.foreign.get(endpoint.name.as_str());
     for id in foreign.into_iter().flatten() {
         allocator.exclude(u64::from(*id));
     }
@@ -69,7 +69,12 @@ pub(super) fn allocate_ids(
         .iter()
         .filter_map(|key| previous.vm_ids.get(key).copied())
         .collect();
-    for id in observed.owned.get(&endpoint.name).into_iter().flatten() {
+    for id in observed
+        .owned
+        .get(endpoint.name.as_str())
+        .into_iter()
+        .flatten()
+    {
         if !kept.contains(id) {
             allocator.exclude(u64::from(*id));
         }

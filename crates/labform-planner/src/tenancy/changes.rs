@@ -54,7 +54,7 @@ pub fn tenant_changes(
                     )
             });
             changes.push(TenantChange {
-                endpoint: endpoint.to_owned(),
+                endpoint: endpoint.to_owned().into(),
                 drift: established,
                 step: TenantStep::CreatePool {
                     pool: pool.to_owned(),
@@ -136,7 +136,7 @@ fn endpoint_steps(
     for want in wanted {
         let mut push = |drift: bool, step: TenantStep| {
             changes.push(TenantChange {
-                endpoint: endpoint.to_owned(),
+                endpoint: endpoint.to_owned().into(),
                 drift,
                 step,
             })
@@ -145,7 +145,7 @@ fn endpoint_steps(
         let token = tenant_token(scope, &want.name);
         if userid.len() > MAXIMUM_USERID {
             conflicts.push(TenantConflict {
-                endpoint: endpoint.to_owned(),
+                endpoint: endpoint.to_owned().into(),
                 tenant: want.name.clone(),
                 userid,
                 reason: TenantConflictReason::TooLong,
@@ -171,7 +171,7 @@ fn endpoint_steps(
                 if tenant_of_user(scope, &user.userid, user.comment.as_deref()).is_none() =>
             {
                 conflicts.push(TenantConflict {
-                    endpoint: endpoint.to_owned(),
+                    endpoint: endpoint.to_owned().into(),
                     tenant: want.name.clone(),
                     userid,
                     reason: TenantConflictReason::NotOurs,
@@ -291,7 +291,7 @@ fn endpoint_steps(
         }
         let mut push = |step: TenantStep| {
             changes.push(TenantChange {
-                endpoint: endpoint.to_owned(),
+                endpoint: endpoint.to_owned().into(),
                 drift: false,
                 step,
             })
@@ -338,7 +338,7 @@ mod tests {
         PlannedTenant {
             name: tenant.into(),
             endpoints: vec!["pve".into()],
-            pool: format!("lab-{tenant}"),
+            pool: format!("lab-{tenant}").into(),
             api_token: tenant_token("lab", tenant),
             clusters: Vec::new(),
             services: Vec::new(),
@@ -565,7 +565,7 @@ mod tests {
 
     #[test]
     fn a_tenant_lives_where_its_vms_are_or_everywhere() {
-        let endpoints = vec!["a".to_owned(), "b".to_owned()];
+        let endpoints = vec![EndpointName::from("a"), EndpointName::from("b")];
         assert_eq!(tenant_endpoints("lab-alice", &[], &endpoints), endpoints);
     }
 }

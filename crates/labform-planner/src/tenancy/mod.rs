@@ -16,6 +16,7 @@
 
 mod changes;
 
+use labform_ids::EndpointName;
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -73,7 +74,11 @@ const MAXIMUM_USERID: usize = 64;
 
 /// The endpoints tenant `pool`'s owner lives on: every endpoint that holds VMs in its pool, or
 /// every endpoint of the plan (`endpoints`, in plan order) when it has no VM.
-pub fn tenant_endpoints(pool: &str, vms: &[PlannedVm], endpoints: &[String]) -> Vec<String> {
+pub fn tenant_endpoints(
+    pool: &str,
+    vms: &[PlannedVm],
+    endpoints: &[EndpointName],
+) -> Vec<EndpointName> {
     let holding: BTreeSet<&str> = vms
         .iter()
         .filter(|vm| vm.pool.as_deref() == Some(pool))
@@ -82,7 +87,7 @@ pub fn tenant_endpoints(pool: &str, vms: &[PlannedVm], endpoints: &[String]) -> 
     if holding.is_empty() {
         endpoints.to_vec()
     } else {
-        holding.into_iter().map(str::to_owned).collect()
+        holding.into_iter().map(EndpointName::from).collect()
     }
 }
 
@@ -219,7 +224,7 @@ impl TenantStep {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TenantChange {
     /// The lab's endpoint.
-    pub endpoint: String,
+    pub endpoint: EndpointName,
     /// Puts back what someone changed on Proxmox to a tenant labform made (a deleted user, token
     /// or ACL entry, an entry added by hand, privilege separation turned off); a tenant new to
     /// the lab, one that left, and a secret lost from the store are the lab's own changes.
@@ -243,7 +248,7 @@ pub enum TenantConflictReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TenantConflict {
     /// The lab's endpoint.
-    pub endpoint: String,
+    pub endpoint: EndpointName,
     /// The tenant.
     pub tenant: String,
     /// Its user.
