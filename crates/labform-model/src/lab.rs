@@ -470,9 +470,15 @@ pub struct NodeGroup {
     /// Where the VMs may run.
     #[serde(default)]
     pub placement: Placement,
-    /// Kubernetes node labels.
+    /// Kubernetes node labels (`key=value`) the node registers with. The kubelet refuses keys
+    /// under `kubernetes.io` and `k8s.io` other than its own (`node.kubernetes.io/...`,
+    /// `topology.kubernetes.io/...`): put those in `api_labels`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
+    /// Kubernetes node labels (`key=value`) labform sets through the API once the node has
+    /// joined, for keys a node may not give itself, such as `node-role.kubernetes.io/worker=true`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub api_labels: Vec<String>,
     /// Kubernetes node taints (`key=value:NoSchedule`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub taints: Vec<String>,
@@ -488,13 +494,14 @@ pub struct Backups {
     /// Storage for vzdump backups (must have `backup` content).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<String>,
-    /// How many backups to keep.
+    /// How many backups to keep (at least 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep: Option<u32>,
-    /// etcd snapshot schedule (cron syntax), for embedded etcd.
+    /// etcd snapshot schedule in cron syntax as K3s reads it (`0 */6 * * *`, `@daily`), for
+    /// embedded etcd.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etcd_snapshot_schedule: Option<String>,
-    /// etcd snapshots to keep.
+    /// etcd snapshots to keep (at least 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etcd_snapshot_retention: Option<u32>,
 }

@@ -9,9 +9,11 @@
 pub mod addons;
 pub mod diagnostic;
 pub mod lab;
+pub mod labels;
 pub mod load;
 /// Secret references (defined in `labform-ids` so layers below the lab file can name them).
 pub use labform_ids::secret;
+pub mod schedule;
 pub mod source;
 pub mod units;
 pub mod validate;

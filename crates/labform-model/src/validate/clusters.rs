@@ -279,16 +279,48 @@ impl<'a> Checker<'a> {
             }
         }
         for (index, label) in group.labels.iter().enumerate() {
-            if label.split_once('=').is_none_or(|(key, _)| key.is_empty()) {
-                self.push(
-                    Diagnostic::error(
-                        "invalid-label",
-                        &at.at("labels").index(index),
-                        format!("`{label}` is not a label"),
-                    )
+            self.label(&at.at("labels").index(index), label, true);
+        }
+        for (index, label) in group.api_labels.iter().enumerate() {
+            self.label(&at.at("api_labels").index(index), label, false);
+        }
+    }
+
+    /// A node label `key=value`: its syntax and, for labels the node registers with, the
+    /// kubelet's rule on Kubernetes namespaces.
+    fn label(&mut self, at: &Source, label: &str, at_registration: bool) {
+        let Some(parsed) = crate::labels::split_label(label) else {
+            self.push(
+                Diagnostic::error("invalid-label", at, format!("`{label}` is not a label"))
                     .hint("write `key=value`"),
-                );
-            }
+            );
+            return;
+        };
+        if let Some(problem) = crate::labels::key_problem(parsed.key)
+            .map(|problem| format!("key `{}`: {problem}", parsed.key))
+            .or_else(|| crate::labels::value_problem(parsed.value))
+        {
+            self.push(
+                Diagnostic::error("invalid-label", at, format!("`{label}` is not a label: {problem}"))
+                    .hint("a key is an optional DNS-subdomain prefix and `/`, then a name of at most 63 letters, digits, `-`, `_` and `.` starting and ending with a letter or digit; a value is empty or such a name"),
+            );
+            return;
+        }
+        if at_registration && crate::labels::kubelet_refuses(parsed.key) {
+            self.push(
+                Diagnostic::error(
+                    "reserved-label",
+                    at,
+                    format!(
+                        "the kubelet refuses `{}` at registration: a node may not give itself labels under `kubernetes.io` or `k8s.io` other than `node.kubernetes.io/...`, `kubelet.kubernetes.io/...` and the well-known topology, OS and instance-type keys; the node would never join",
+                        parsed.key
+                    ),
+                )
+                .hint(format!(
+                    "move `{label}` to `api_labels:`, which labform sets through the API once the node has joined, or use a key of your own such as `node.kubernetes.io/{}`",
+                    parsed.key.rsplit('/').next().unwrap_or_default()
+                )),
+            );
         }
     }
 
@@ -327,6 +359,51 @@ impl<'a> Checker<'a> {
                 Diagnostic::error("missing-field", at, "a vzdump schedule needs a storage")
                     .hint("add `storage:` naming a storage with `backup` content"),
             );
+        }
+        if let Some(schedule) = &backups.vzdump_schedule
+            && let Err(problem) = crate::schedule::check_calendar_event(schedule)
+        {
+            self.push(
+                Diagnostic::error(
+                    "invalid-schedule",
+                    &at.at("vzdump_schedule"),
+                    format!("`{schedule}` is not a Proxmox calendar event: {problem}"),
+                )
+                .hint("write e.g. `daily`, `sat 02:00`, `mon..fri 21:00` or `*-*-01 03:00` (Proxmox's calendar-event syntax, not cron)"),
+            );
+        }
+        if let Some(schedule) = &backups.etcd_snapshot_schedule
+            && let Err(problem) = crate::schedule::check_cron(schedule)
+        {
+            self.push(
+                Diagnostic::error(
+                    "invalid-schedule",
+                    &at.at("etcd_snapshot_schedule"),
+                    format!("`{schedule}` is not a cron expression K3s can read: {problem}"),
+                )
+                .hint("write five fields, minute hour day-of-month month day-of-week, e.g. `0 */6 * * *`, or `@daily`; K3s ignores a schedule it cannot parse and never takes a snapshot"),
+            );
+        }
+        for (field, value, what) in [
+            ("keep", backups.keep, "backups"),
+            (
+                "etcd_snapshot_retention",
+                backups.etcd_snapshot_retention,
+                "etcd snapshots",
+            ),
+        ] {
+            if value == Some(0) {
+                self.push(
+                    Diagnostic::error(
+                        "zero-retention",
+                        &at.at(field),
+                        format!("keeping 0 {what} never prunes old ones"),
+                    )
+                    .hint(format!(
+                        "keep at least 1 (leave `{field}` out for the default)"
+                    )),
+                );
+            }
         }
         if !etcd && backups.etcd_snapshot_schedule.is_some() {
             self.push(
