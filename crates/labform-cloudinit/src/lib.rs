@@ -30,4 +30,4 @@ pub use node::{
     NodeContext, PlanSeeds, ReviewFiles, SeedFiles, SeedSource, node_context, render_for_review,
     render_for_seed,
 };
-pub use seed_iso::{SEED_VOLUME_ID, seed_iso};
+pub use seed_iso::{SEED_VOLUME_ID, nocloud_iso, seed_iso};

@@ -53,10 +53,21 @@ struct SeedFile<'a> {
 /// host key), `meta-data` and `network-config`. The bytes hold a secret: keep them in memory and
 /// hand them only to the Proxmox upload.
 pub fn seed_iso(files: &SeedFiles) -> Vec<u8> {
+    nocloud_iso(
+        files.user_data.expose_secret().as_bytes(),
+        &files.meta_data,
+        &files.network_config,
+    )
+}
+
+/// The NoCloud ISO 9660 image (volume ID `cidata`) of any `user-data`, `meta-data` and
+/// `network-config`: a cloud-init VM's, or a Talos node's whose user data is its machine
+/// configuration. Hand the bytes only to the Proxmox upload when the user data is secret.
+pub fn nocloud_iso(user_data: &[u8], meta_data: &str, network_config: &str) -> Vec<u8> {
     iso_image(&[
-        ("meta-data", files.meta_data.as_bytes()),
-        ("network-config", files.network_config.as_bytes()),
-        ("user-data", files.user_data.expose_secret().as_bytes()),
+        ("meta-data", meta_data.as_bytes()),
+        ("network-config", network_config.as_bytes()),
+        ("user-data", user_data),
     ])
 }
 

@@ -1,0 +1,76 @@
+//! The errors of labform's Talos work. None carries a secret: certificates and keys are named by
+//! what they are, never shown.
+
+use labform_secrets::SecretStoreError;
+
+/// What went wrong with a Talos cluster's secrets, configurations or API.
+#[derive(Debug, thiserror::Error)]
+pub enum TalosError {
+    /// A version that is not `vMAJOR.MINOR.PATCH`.
+    #[error("`{version}` is not a Talos version (write a release tag such as `v1.13.9`)")]
+    InvalidVersion {
+        /// The refused text.
+        version: String,
+    },
+    /// An extension name that is not an official extension's (`owner/name`).
+    #[error("`{name}` is not an Image Factory extension name (write it as `siderolabs/NAME`)")]
+    InvalidExtension {
+        /// The refused name.
+        name: String,
+    },
+    /// Key or certificate generation failed.
+    #[error("cannot generate the {what}: {message}")]
+    Generate {
+        /// Which key or certificate.
+        what: &'static str,
+        /// The library's message (it never holds key material).
+        message: String,
+    },
+    /// A stored secrets bundle cannot be read.
+    #[error(
+        "the Talos secrets bundle of cluster `{cluster}` in labform's store is damaged: {reason}"
+    )]
+    DamagedBundle {
+        /// The cluster instance.
+        cluster: String,
+        /// What is wrong (never a value).
+        reason: String,
+    },
+    /// The secret store failed.
+    #[error(transparent)]
+    Store(#[from] SecretStoreError),
+    /// A node of the cluster has no VM in the plan.
+    #[error("node `{node}` of cluster `{cluster}` has no VM in the plan")]
+    MissingVm {
+        /// The cluster instance.
+        cluster: String,
+        /// The node.
+        node: String,
+    },
+    /// A cluster node has no static address.
+    #[error("VM `{vm}` has no static address; Talos nodes need one")]
+    NoAddress {
+        /// The VM.
+        vm: String,
+    },
+    /// A label or taint that Talos cannot take.
+    #[error("`{value}` of node `{node}` is not a {what} (`key=value`{suffix})")]
+    InvalidNodeSetting {
+        /// The node.
+        node: String,
+        /// `label` or `taint`.
+        what: &'static str,
+        /// Expected form's suffix, for the message.
+        suffix: &'static str,
+        /// The refused text.
+        value: String,
+    },
+    /// YAML serialisation failed (the message never holds values).
+    #[error("cannot write the {document} of `{node}` as YAML")]
+    Yaml {
+        /// The node.
+        node: String,
+        /// Which document.
+        document: &'static str,
+    },
+}

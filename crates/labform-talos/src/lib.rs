@@ -1,0 +1,29 @@
+//! Talos clusters: what labform makes for them and how it drives them.
+//!
+//! - [`secrets`]: the cluster's secrets bundle (what `talosctl gen secrets` makes), generated
+//!   once and kept in labform's age store, and the talosconfig client certificate
+//!   (`os:admin`, signed by the OS CA).
+//! - [`machine_config`]: each node's machine configuration for the cluster's Talos version
+//!   ([`version::Contract`]), with the Image Factory schematic of [`schematic`].
+//! - [`seed`]: the nocloud seed image that carries the configuration to the node through
+//!   Proxmox, without snippets or SSH.
+//!
+//! Everything here reads the plan alone; nothing secret is logged or rendered for review.
+
+pub mod document;
+pub mod error;
+pub mod machine_config;
+pub mod pki;
+pub mod schematic;
+pub mod secrets;
+pub mod seed;
+pub mod version;
+
+pub use error::TalosError;
+pub use machine_config::{
+    NodeConfiguration, SecretsSource, cluster_configurations, cluster_schematic,
+};
+pub use schematic::Schematic;
+pub use secrets::{ADMIN_ROLE, SecretsBundle, bundle_store_key};
+pub use seed::TalosSeed;
+pub use version::{Contract, TalosVersion};
