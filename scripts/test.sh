@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, every tier (README, "Tests"): installs what the tests use when it is
 # missing (Debian packages: OpenSSH, cloud-init, genisoimage, QEMU and what the real-VM test's image
-# build needs; PyPI packages kubernetes-validate and jsonschema), checks that every outside command
+# build needs, etcd, containerd, runc, the CNI plugins and a static busybox for the real-Kubernetes
+# tier; PyPI packages kubernetes-validate and jsonschema), checks that every outside command
 # the tests run is there afterwards, then runs every test of the workspace with
 # LABFORM_REQUIRE_ALL_TIERS=1, so a tier that cannot run fails instead of being skipped.
 # Needs root: for apt-get, and for the real-sshd and real-VM tiers. Arguments go to `cargo test`
@@ -30,6 +31,20 @@ requirements=(
   "sha256sum coreutils"
   "kill procps"
   "grep grep"
+  "etcd etcd-server"
+  "containerd containerd"
+  "containerd-shim-runc-v2 containerd"
+  "ctr containerd"
+  "runc runc"
+  "/usr/lib/cni/bridge containernetworking-plugins"
+  "/usr/lib/cni/host-local containernetworking-plugins"
+  "/usr/lib/cni/loopback containernetworking-plugins"
+  "/bin/busybox busybox-static"
+  "iptables iptables"
+  "tar tar"
+  "xz xz-utils"
+  "unshare util-linux"
+  "nsenter util-linux"
 )
 
 # Whether a program file exists (never a shell builtin: tests start programs directly).
@@ -119,7 +134,17 @@ if [ -n "$missing" ]; then
   cat "$log" >&2
   exit 1
 fi
+# The real-Kubernetes tier's release (README, "Tests"): checked here so a missing directory is
+# named before the build, not after it.
+kubernetes_release=${LABFORM_KUBERNETES_RELEASE:-../shared/k8s}
+for file in kubernetes-1.20.2-linux-amd64.tar.xz SHA256SUMS; do
+  if [ ! -f "$kubernetes_release/$file" ]; then
+    echo "the real-Kubernetes tier needs $kubernetes_release/$file (set LABFORM_KUBERNETES_RELEASE)" >&2
+    exit 1
+  fi
+done
 echo "outside tools: $(qemu-system-x86_64 --version | head -n 1); $(qemu-img --version | head -n 1)"
+echo "  $(etcd --version | head -n 1); $(containerd --version); $(runc --version | head -n 1)"
 
 export LABFORM_REQUIRE_ALL_TIERS=1
 # Without arguments, every crate; `-p CRATE` (or other cargo test arguments) narrows the run

@@ -12,7 +12,8 @@
 //! - [`ClusterApi::wait_ready`]: the API answers `/readyz` and every expected node is Ready;
 //!   on timeout a [`ClusterNotReady`] says, per node, what is missing.
 //! - [`ClusterApi::node_versions`]: the kubelet version of each node, for upgrade decisions.
-//! - [`ClusterApi::cordon`], [`ClusterApi::uncordon`] and [`ClusterApi::drain`] (Eviction API,
+//! - [`ClusterApi::cordon`], [`ClusterApi::uncordon`] and [`ClusterApi::drain`] (Eviction API
+//!   at the version the server serves, `policy/v1` or, before Kubernetes 1.22, `policy/v1beta1`;
 //!   retrying evictions a PodDisruptionBudget refuses; DaemonSet and mirror pods stay).
 //! - [`ClusterApi::delete_objects`] and [`ClusterApi::remove_addon`]: deleting a manifest's
 //!   objects, which is how an add-on leaves a cluster, because K3s does not delete the resources
@@ -58,6 +59,8 @@ pub struct ClusterApi {
     client: kube::Client,
     server: String,
     retry_interval: Duration,
+    /// The `apiVersion` of the `Eviction` the server reads, discovered on the first drain.
+    eviction_version: std::sync::Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl std::fmt::Debug for ClusterApi {
@@ -226,6 +229,7 @@ impl ClusterApi {
             client,
             server,
             retry_interval: DEFAULT_RETRY_INTERVAL,
+            eviction_version: std::sync::Arc::default(),
         })
     }
 

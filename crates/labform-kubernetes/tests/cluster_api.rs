@@ -1,13 +1,15 @@
 //! The Kubernetes API layer against the kube-apiserver simulator (`labform-kube-sim`) over
-//! HTTPS with client certificates: readiness, node versions, cordon and drain, deleting a
-//! manifest's objects, and TLS verification against the kubeconfig's CA.
+//! HTTPS with client certificates, for what a real server cannot be made to do on demand
+//! (`real_kubernetes.rs` runs everything else against a real kube-apiserver): nodes NotReady
+//! or Unknown with given reasons, a node becoming Ready during a wait, outages, a failing
+//! `/readyz`, nodes of two kubelet versions, drain on a server serving `policy/v1` evictions
+//! (the real tier's v1.20 serves `policy/v1beta1`), TLS refusals where no request may reach
+//! the server, and kubeconfigs refused before any request.
 
 use std::time::Duration;
 
 use labform_kube_sim::{KubeSim, NodeReadiness, PodOwner, PodSpec};
-use labform_kubernetes::cluster_api::{
-    ApiState, ClusterApi, ClusterApiError, DeletionOutcome, NodeProblem, WantedSecret, WhyLeft,
-};
+use labform_kubernetes::cluster_api::{ApiState, ClusterApi, ClusterApiError, NodeProblem};
 use secrecy::SecretString;
 use serde_json::json;
 
@@ -101,35 +103,6 @@ async fn a_node_that_never_becomes_ready_is_named_with_reason_and_message() {
       - k3s-server-2: Ready is False (KubeletNotReady): container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized
       - k3s-agent-1: Ready is Unknown (NodeStatusUnknown): Kubelet stopped posting node status.
     ");
-}
-
-#[tokio::test]
-async fn a_missing_node_is_named() {
-    let sim = KubeSim::start().await.unwrap();
-    sim.add_node("k3s-server-1");
-    let api = connect(&sim).await;
-    let error = api
-        .wait_ready(
-            &names(&["k3s-server-1", "k3s-agent-1"]),
-            Duration::from_millis(200),
-            POLL,
-        )
-        .await
-        .unwrap_err();
-    insta::assert_snapshot!(redacted(&sim, &error), @r"
-    the cluster at https://127.0.0.1:PORT was not ready within 200ms: 1 of 2 nodes is not Ready
-      - k3s-agent-1: not registered: the API has no Node of this name (its kubelet has not joined the cluster)
-    ");
-
-    // The node joins later: the next wait succeeds.
-    sim.add_node("k3s-agent-1");
-    api.wait_ready(
-        &names(&["k3s-server-1", "k3s-agent-1"]),
-        Duration::from_secs(10),
-        POLL,
-    )
-    .await
-    .unwrap();
 }
 
 #[tokio::test]
@@ -238,38 +211,6 @@ async fn a_failing_readyz_check_is_reported() {
     insta::assert_snapshot!(redacted(&sim, &error), @"the cluster at https://127.0.0.1:PORT was not ready within 200ms: the API server answered /readyz with HTTP 500: [-]etcd failed: reason withheld");
 }
 
-#[tokio::test]
-async fn cordon_and_uncordon_show_in_the_node_spec() {
-    let sim = KubeSim::start().await.unwrap();
-    sim.add_node("k3s-agent-1");
-    let api = connect(&sim).await;
-    assert_eq!(
-        sim.node("k3s-agent-1").unwrap()["spec"]["unschedulable"],
-        json!(null)
-    );
-    api.cordon("k3s-agent-1").await.unwrap();
-    assert_eq!(
-        sim.node("k3s-agent-1").unwrap()["spec"]["unschedulable"],
-        json!(true)
-    );
-    api.uncordon("k3s-agent-1").await.unwrap();
-    assert_eq!(
-        sim.node("k3s-agent-1").unwrap()["spec"]["unschedulable"],
-        json!(null)
-    );
-    // The rest of the spec is untouched.
-    assert_eq!(
-        sim.node("k3s-agent-1").unwrap()["spec"]["providerID"],
-        json!("k3s://k3s-agent-1")
-    );
-
-    let error = api.cordon("k3s-agent-9").await.unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        "cannot cordon node k3s-agent-9: HTTP 404 NotFound: nodes \"k3s-agent-9\" not found"
-    );
-}
-
 fn evictions_of(sim: &KubeSim, namespace: &str, pod: &str) -> Vec<u16> {
     let path = format!("/api/v1/namespaces/{namespace}/pods/{pod}/eviction");
     sim.requests()
@@ -298,6 +239,9 @@ async fn drain_evicts_normal_pods_keeps_daemon_set_and_mirror_pods_and_retries_r
     sim.add_pod(&PodSpec::new("default", "web-7d9f8-fghij", "k3s-agent-2"));
     sim.block_evictions("data", "postgres-0", Some(2), "postgres-pdb");
     let api = connect(&sim).await;
+    // Kubernetes 1.22 and later serve policy/v1 evictions (the real-Kubernetes tier's v1.20
+    // serves policy/v1beta1 only, so this level is shown here).
+    assert_eq!(api.eviction_api_version().await.unwrap(), "policy/v1");
 
     let report = api
         .drain("k3s-agent-1", Duration::from_secs(20))
@@ -335,184 +279,6 @@ async fn drain_evicts_normal_pods_keeps_daemon_set_and_mirror_pods_and_retries_r
         sim.node("k3s-agent-2").unwrap()["spec"]["unschedulable"],
         json!(null)
     );
-}
-
-#[tokio::test]
-async fn drain_times_out_naming_the_pods_a_budget_protects_forever() {
-    let sim = KubeSim::start().await.unwrap();
-    sim.add_node("k3s-agent-1");
-    sim.add_pod(&PodSpec::new("default", "web-1", "k3s-agent-1"));
-    sim.add_pod(&PodSpec::new("data", "postgres-0", "k3s-agent-1"));
-    sim.block_evictions("data", "postgres-0", None, "postgres-pdb");
-    let api = connect(&sim).await;
-
-    let error = api
-        .drain("k3s-agent-1", Duration::from_millis(300))
-        .await
-        .unwrap_err();
-    let ClusterApiError::Drain(failure) = &error else {
-        panic!("expected a drain failure, got {error:?}");
-    };
-    assert_eq!(failure.left.len(), 1);
-    assert_eq!(failure.left[0].pod.to_string(), "data/postgres-0");
-    let WhyLeft::EvictionRefused { attempts, refusal } = &failure.left[0].why else {
-        panic!("expected refusals, got {:?}", failure.left[0].why);
-    };
-    assert!(*attempts >= 2, "evictions are retried: {attempts}");
-    assert_eq!(
-        refusal,
-        "Cannot evict pod as it would violate the pod's disruption budget. The disruption budget postgres-pdb needs 1 healthy pods and has 1 currently"
-    );
-    let text = error
-        .to_string()
-        .replace(&format!("refused {attempts} times"), "refused N times");
-    insta::assert_snapshot!(text, @r"
-    node k3s-agent-1 was not drained within 300ms; 1 pod is still on it:
-      - data/postgres-0: eviction refused N times: Cannot evict pod as it would violate the pod's disruption budget. The disruption budget postgres-pdb needs 1 healthy pods and has 1 currently
-    the node stays cordoned
-    ");
-    assert!(!sim.pod_exists("default", "web-1"));
-    assert!(sim.pod_exists("data", "postgres-0"));
-}
-
-#[tokio::test]
-async fn drain_names_pods_still_terminating() {
-    let sim = KubeSim::start().await.unwrap();
-    sim.add_node("k3s-agent-1");
-    sim.set_termination_delay(Duration::from_secs(600));
-    sim.add_pod(&PodSpec::new("default", "slow", "k3s-agent-1"));
-    let api = connect(&sim).await;
-    let error = api
-        .drain("k3s-agent-1", Duration::from_millis(200))
-        .await
-        .unwrap_err();
-    let ClusterApiError::Drain(failure) = &error else {
-        panic!("expected a drain failure, got {error:?}");
-    };
-    assert_eq!(failure.left[0].why, WhyLeft::StillTerminating);
-    assert!(
-        error
-            .to_string()
-            .contains("  - default/slow: evicted, but still terminating"),
-        "{error}"
-    );
-}
-
-const METALLB: &str = r"# MetalLB, as labform renders it
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: metallb-system
----
-apiVersion: helm.cattle.io/v1
-kind: HelmChart
-metadata:
-  name: metallb
-  namespace: kube-system
-spec:
-  chart: metallb
----
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: metallb-settings
-  namespace: metallb-system
----
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: never-created
----
-apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata:
-  name: labform
-  namespace: metallb-system
----
-apiVersion: v1
-kind: Frobnicator
-metadata:
-  name: x
-";
-
-#[tokio::test]
-async fn removing_an_addon_deletes_its_objects_and_its_k3s_addon() {
-    let sim = KubeSim::start().await.unwrap();
-    sim.put_object(
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "metallb-system"}}),
-    );
-    sim.put_object(json!({
-        "apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
-        "metadata": {"name": "metallb", "namespace": "kube-system"},
-        "spec": {"chart": "metallb"},
-    }));
-    sim.put_object(json!({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "metallb-settings", "namespace": "metallb-system"},
-    }));
-    sim.put_object(json!({
-        "apiVersion": "k3s.cattle.io/v1", "kind": "Addon",
-        "metadata": {"name": "40-metallb", "namespace": "kube-system"},
-        "spec": {"source": "/var/lib/rancher/k3s/server/manifests/40-metallb.yaml"},
-    }));
-    // Another add-on's objects stay.
-    sim.put_object(json!({
-        "apiVersion": "k3s.cattle.io/v1", "kind": "Addon",
-        "metadata": {"name": "50-cert-manager", "namespace": "kube-system"},
-    }));
-    let api = connect(&sim).await;
-
-    let report = api.remove_addon("40-metallb.yaml", METALLB).await.unwrap();
-    insta::assert_snapshot!(report.to_string(), @r"
-    not deleted: Frobnicator x (v1): the cluster serves API version v1 but no kind Frobnicator in it
-    not deleted: IPAddressPool metallb-system/labform (metallb.io/v1beta1): the cluster does not serve API version metallb.io/v1beta1
-    already absent: ConfigMap never-created (v1)
-    deleted ConfigMap metallb-system/metallb-settings (v1)
-    deleted HelmChart kube-system/metallb (helm.cattle.io/v1)
-    deleted Namespace metallb-system (v1)
-    deleted Addon kube-system/40-metallb (k3s.cattle.io/v1)
-    ");
-    assert_eq!(report.deleted().len(), 4);
-    assert_eq!(report.absent().len(), 1);
-    assert_eq!(report.unknown_kinds().len(), 2);
-    assert!(!sim.object_exists("v1", "Namespace", "", "metallb-system"));
-    assert!(!sim.object_exists("helm.cattle.io/v1", "HelmChart", "kube-system", "metallb"));
-    assert!(!sim.object_exists("v1", "ConfigMap", "metallb-system", "metallb-settings"));
-    assert!(!sim.object_exists("k3s.cattle.io/v1", "Addon", "kube-system", "40-metallb"));
-    assert!(sim.object_exists(
-        "k3s.cattle.io/v1",
-        "Addon",
-        "kube-system",
-        "50-cert-manager"
-    ));
-    assert!(sim.object_exists("v1", "Namespace", "", "kube-system"));
-
-    // Running it again deletes nothing and fails on nothing.
-    let again = api.remove_addon("40-metallb.yaml", METALLB).await.unwrap();
-    assert!(again.deleted().is_empty());
-    assert_eq!(again.absent().len(), 5);
-    assert!(
-        again
-            .objects
-            .iter()
-            .any(|(object, outcome)| object.kind == "Addon" && *outcome == DeletionOutcome::Absent)
-    );
-}
-
-#[tokio::test]
-async fn delete_objects_reports_a_broken_manifest_without_deleting_anything() {
-    let sim = KubeSim::start().await.unwrap();
-    sim.put_object(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}}));
-    let api = connect(&sim).await;
-    let error = api
-        .delete_objects("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n---\nkind: ConfigMap\nmetadata:\n  name: b\n")
-        .await
-        .unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        "manifest manifest, document 2: an object has no apiVersion"
-    );
-    assert!(sim.object_exists("v1", "Namespace", "", "a"));
 }
 
 /// `sim`'s kubeconfig pointing at `other`'s server.
@@ -644,102 +410,4 @@ async fn unsafe_or_broken_kubeconfigs_are_refused_without_quoting_them() {
     let debug = format!("{api:?}");
     assert!(!debug.contains(&key[..20]), "{debug}");
     assert!(debug.contains(&sim.url()), "{debug}");
-}
-
-fn wanted_secret(namespace: &str, name: &str, pairs: &[(&str, &str)]) -> WantedSecret {
-    WantedSecret {
-        namespace: namespace.to_owned(),
-        name: name.to_owned(),
-        data: pairs
-            .iter()
-            .map(|(key, value)| ((*key).to_owned(), SecretString::from(*value)))
-            .collect(),
-        labels: [("labform.dev/purpose".to_owned(), "test".to_owned())].into(),
-    }
-}
-
-#[tokio::test]
-async fn secrets_are_made_updated_and_removed_and_only_labform_s() {
-    let sim = KubeSim::start().await.unwrap();
-    let api = connect(&sim).await;
-    sim.put_object(
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "cert-manager"}}),
-    );
-    // A Secret labform declares in a manifest (a tenant's token), and one someone else made.
-    sim.put_object(json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "alice-token", "namespace": "cert-manager",
-                     "labels": {"app.kubernetes.io/managed-by": "labform"}},
-    }));
-    sim.put_object(json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "theirs", "namespace": "cert-manager"},
-        "data": {"k": "dmFsdWU="},
-    }));
-    let wanted = vec![
-        wanted_secret(
-            "cert-manager",
-            "cloudflare-token",
-            &[("api-token", "cf-secret-1")],
-        ),
-        wanted_secret(
-            "minio",
-            "minio-root",
-            &[("rootUser", "admin"), ("rootPassword", "pw-1")],
-        ),
-    ];
-    let changes = api.converge_secrets(&wanted).await.expect("made");
-    assert_eq!(
-        changes.created,
-        ["cert-manager/cloudflare-token", "minio/minio-root"]
-    );
-    // The missing namespace was made, marked as labform's.
-    let namespace = sim
-        .object("v1", "Namespace", "", "minio")
-        .expect("namespace made");
-    assert_eq!(
-        namespace["metadata"]["labels"]["app.kubernetes.io/managed-by"],
-        "labform"
-    );
-    let stored = sim
-        .object("v1", "Secret", "minio", "minio-root")
-        .expect("secret made");
-    assert_eq!(stored["data"]["rootPassword"], "cHctMQ=="); // base64 of pw-1
-    assert_eq!(
-        stored["metadata"]["labels"]["app.kubernetes.io/managed-by"],
-        "labform"
-    );
-    assert!(
-        !format!("{wanted:?}").contains("pw-1"),
-        "Debug shows keys only"
-    );
-
-    // Again: nothing written.
-    let again = api.converge_secrets(&wanted).await.expect("converged");
-    assert!(!again.changed(), "{again:?}");
-    assert_eq!(again.unchanged.len(), 2);
-
-    // A new value and a dropped key; the other Secret leaves the lab.
-    let changed = vec![wanted_secret(
-        "minio",
-        "minio-root",
-        &[("rootPassword", "pw-2")],
-    )];
-    let changes = api.converge_secrets(&changed).await.expect("converged");
-    assert_eq!(changes.updated, ["minio/minio-root"]);
-    assert_eq!(changes.deleted, ["cert-manager/cloudflare-token"]);
-    let stored = sim
-        .object("v1", "Secret", "minio", "minio-root")
-        .expect("secret kept");
-    assert_eq!(stored["data"]["rootPassword"], "cHctMg==");
-    assert!(stored["data"].get("rootUser").is_none(), "{stored}");
-    assert!(!sim.object_exists("v1", "Secret", "cert-manager", "cloudflare-token"));
-    assert!(
-        sim.object_exists("v1", "Secret", "cert-manager", "theirs"),
-        "a Secret labform did not make is never touched"
-    );
-    assert!(
-        sim.object_exists("v1", "Secret", "cert-manager", "alice-token"),
-        "a Secret of labform's manifests is not this code's to delete"
-    );
 }

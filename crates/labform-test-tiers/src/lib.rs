@@ -53,6 +53,8 @@ pub enum Requirement {
     },
     /// The node image build script of the real-VM tests: see [`node_image_build_script`].
     NodeImageBuildScript,
+    /// The Kubernetes release tarball and its `SHA256SUMS`: see [`kubernetes_release_dir`].
+    KubernetesRelease,
 }
 
 impl Requirement {
@@ -100,6 +102,22 @@ impl Requirement {
                     Err(format!(
                         "the node image build script is missing at {} (set LABFORM_VM_IMAGE_BUILD)",
                         script.display()
+                    ))
+                }
+            }
+            Self::KubernetesRelease => {
+                let directory = kubernetes_release_dir();
+                let missing: Vec<&str> = [KUBERNETES_RELEASE_TARBALL, "SHA256SUMS"]
+                    .into_iter()
+                    .filter(|file| !directory.join(file).is_file())
+                    .collect();
+                if missing.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "the Kubernetes release is missing in {} ({}; set LABFORM_KUBERNETES_RELEASE)",
+                        directory.display(),
+                        missing.join(", ")
                     ))
                 }
             }
@@ -290,6 +308,81 @@ pub const REAL_VMS: Tier = Tier {
     ],
 };
 
+/// A real single-node Kubernetes v1.20.2 on this machine (etcd, kube-apiserver,
+/// controller-manager, scheduler, containerd and a kubelet in their own namespaces, from
+/// `labform-kube-real`), against which labform's Kubernetes API code runs.
+pub const REAL_KUBERNETES: Tier = Tier {
+    name: "real-kubernetes",
+    requirements: &[
+        Requirement::Root,
+        Requirement::KubernetesRelease,
+        Requirement::Program {
+            name: "etcd",
+            package: "etcd-server",
+        },
+        Requirement::Program {
+            name: "containerd",
+            package: "containerd",
+        },
+        Requirement::Program {
+            name: "containerd-shim-runc-v2",
+            package: "containerd",
+        },
+        Requirement::Program {
+            name: "ctr",
+            package: "containerd",
+        },
+        Requirement::Program {
+            name: "runc",
+            package: "runc",
+        },
+        Requirement::Program {
+            name: "/usr/lib/cni/bridge",
+            package: "containernetworking-plugins",
+        },
+        Requirement::Program {
+            name: "/usr/lib/cni/host-local",
+            package: "containernetworking-plugins",
+        },
+        Requirement::Program {
+            name: "/usr/lib/cni/loopback",
+            package: "containernetworking-plugins",
+        },
+        Requirement::Program {
+            name: "/bin/busybox",
+            package: "busybox-static",
+        },
+        Requirement::Program {
+            name: "iptables",
+            package: "iptables",
+        },
+        Requirement::Program {
+            name: "tar",
+            package: "tar",
+        },
+        Requirement::Program {
+            name: "sha256sum",
+            package: "coreutils",
+        },
+        Requirement::Program {
+            name: "xz",
+            package: "xz-utils",
+        },
+        Requirement::Program {
+            name: "unshare",
+            package: "util-linux",
+        },
+        Requirement::Program {
+            name: "nsenter",
+            package: "util-linux",
+        },
+        Requirement::Program {
+            name: "ip",
+            package: "iproute2",
+        },
+    ],
+};
+
 /// Every tier, in the order the README lists them.
 pub const TIERS: &[Tier] = &[
     UNIT,
@@ -300,7 +393,20 @@ pub const TIERS: &[Tier] = &[
     KUBERNETES_VALIDATORS,
     QEMU_BACKEND,
     REAL_VMS,
+    REAL_KUBERNETES,
 ];
+
+/// The Kubernetes release tarball's file name in [`kubernetes_release_dir`].
+pub const KUBERNETES_RELEASE_TARBALL: &str = "kubernetes-1.20.2-linux-amd64.tar.xz";
+
+/// The directory with the real-Kubernetes tier's release: `$LABFORM_KUBERNETES_RELEASE`, or
+/// `../shared/k8s` beside the repository (a documented path outside it: README, "Tests"). It
+/// holds [`KUBERNETES_RELEASE_TARBALL`] and `SHA256SUMS`.
+pub fn kubernetes_release_dir() -> PathBuf {
+    std::env::var_os("LABFORM_KUBERNETES_RELEASE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/k8s"))
+}
 
 /// The script that builds the real-VM tests' node image: `$LABFORM_VM_IMAGE_BUILD`, or
 /// `../shared/vm-image/build.sh` beside the repository (a documented path outside it: README,

@@ -1,10 +1,14 @@
 //! Draining a node before it is upgraded or removed, as `kubectl drain --ignore-daemonsets`
-//! does: cordon it, then evict (Eviction API, `policy/v1`) every pod on it except DaemonSet
+//! does: cordon it, then evict (Eviction API) every pod on it except DaemonSet
 //! pods (their controller would put them back at once and they tolerate unschedulable nodes)
 //! and mirror pods (the API's copies of static pods, which only the kubelet can remove).
 //! Evictions refused with 429 (a PodDisruptionBudget, or API throttling) are retried until the
 //! timeout; then labform waits until every evicted pod is gone (or replaced by a new pod of the
 //! same name, as a StatefulSet does).
+//!
+//! The Eviction's `apiVersion` is the one the server lists for the `pods/eviction`
+//! subresource in its discovery of core `v1`, read once per client: `policy/v1` from
+//! Kubernetes 1.22, `policy/v1beta1` before (a v1.20 server refuses a `policy/v1` Eviction).
 //!
 //! Unlike `kubectl drain` without `--force`, pods without a controller are evicted too: labform
 //! drains nodes it is about to change, and such a pod would be lost either way.
@@ -13,7 +17,8 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, EvictParams, ListParams};
+use kube::api::{Api, ListParams};
+use serde_json::json;
 
 use crate::cluster_api::readiness::human_duration;
 use crate::cluster_api::{ClusterApi, ClusterApiError, describe_kube_error};
@@ -171,6 +176,62 @@ struct Evicted {
 }
 
 impl ClusterApi {
+    /// The `apiVersion` of the `Eviction` this server reads (`policy/v1` or
+    /// `policy/v1beta1`), from its discovery of core `v1`; asked once per client.
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterApiError::Request`] when discovery fails or lists no `pods/eviction`.
+    pub async fn eviction_api_version(&self) -> Result<String, ClusterApiError> {
+        self.eviction_version
+            .get_or_try_init(|| async {
+                let resources =
+                    self.client
+                        .list_core_api_resources("v1")
+                        .await
+                        .map_err(|error| ClusterApiError::Request {
+                            action: "cannot discover the Eviction API".to_owned(),
+                            detail: describe_kube_error(&error),
+                        })?;
+                resources
+                    .resources
+                    .iter()
+                    .find(|resource| resource.name == "pods/eviction")
+                    .map(|resource| {
+                        let group = resource.group.as_deref().unwrap_or("policy");
+                        let version = resource.version.as_deref().unwrap_or("v1");
+                        format!("{group}/{version}")
+                    })
+                    .ok_or_else(|| ClusterApiError::Request {
+                        action: "cannot discover the Eviction API".to_owned(),
+                        detail: "the API server lists no pods/eviction subresource in v1"
+                            .to_owned(),
+                    })
+            })
+            .await
+            .cloned()
+    }
+
+    /// Asks the Eviction API to evict `pod`.
+    async fn evict(&self, api_version: &str, pod: &PodReference) -> Result<(), kube::Error> {
+        let body = json!({
+            "apiVersion": api_version,
+            "kind": "Eviction",
+            "metadata": {"name": pod.name, "namespace": pod.namespace},
+        });
+        let request = http::Request::post(format!(
+            "/api/v1/namespaces/{}/pods/{}/eviction",
+            pod.namespace, pod.name
+        ))
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(serde_json::to_vec(&body).map_err(kube::Error::SerdeError)?)
+        .map_err(kube::Error::HttpError)?;
+        self.client
+            .request::<serde_json::Value>(request)
+            .await
+            .map(|_| ())
+    }
+
     /// Cordons `node` and evicts its pods, as described in the module documentation.
     ///
     /// # Errors
@@ -185,6 +246,7 @@ impl ClusterApi {
     ) -> Result<DrainReport, ClusterApiError> {
         let deadline = Instant::now() + timeout;
         self.cordon(node).await?;
+        let eviction_version = self.eviction_api_version().await?;
         let all_pods: Api<Pod> = Api::all(self.client.clone());
         let on_node = all_pods
             .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
@@ -215,9 +277,8 @@ impl ClusterApi {
         loop {
             let mut still_pending = Vec::new();
             for mut waiting in pending {
-                let pods: Api<Pod> = Api::namespaced(self.client.clone(), &waiting.pod.namespace);
                 waiting.attempts += 1;
-                match pods.evict(&waiting.pod.name, &EvictParams::default()).await {
+                match self.evict(&eviction_version, &waiting.pod).await {
                     Ok(_) => evicted.push(Evicted {
                         uid: uids.get(&waiting.pod).cloned().flatten(),
                         pod: waiting.pod,

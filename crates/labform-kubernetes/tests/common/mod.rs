@@ -12,6 +12,7 @@ use ssh_key::LineEnding;
 use ssh_key::private::{Ed25519Keypair, PrivateKey};
 
 /// Every lab the render tests cover: the five examples and the test labs.
+#[allow(dead_code, reason = "not every test file uses every fixture")]
 pub const LABS: [&str; 8] = [
     "examples/seed-000",
     "examples/seed-001",
@@ -53,6 +54,7 @@ pub fn short_name(lab: &str) -> &str {
 }
 
 /// Host keys whose seed is the SHA-256 of the VM name: stable for snapshots, never for real use.
+#[allow(dead_code, reason = "not every test file uses every fixture")]
 pub struct FixtureHostKeys;
 
 impl HostKeySource for FixtureHostKeys {
