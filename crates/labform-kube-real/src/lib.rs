@@ -26,9 +26,11 @@
 //! token. Every wait polls once a second with a generous limit (10 minutes), checking that no
 //! component has exited; a component that has is named with the end of its log.
 //!
-//! **Duration.** On the 2-core machines this project's CI runs on, start-up takes about 20 s
-//! with the release cached (about 15 s more the first time, to unpack it), measured while
-//! other builds shared the machine; [`RealCluster::started_in`] reports it. Teardown is done
+//! **Duration.** On the 2-core machines this project's CI runs on, with other builds sharing
+//! them, start-up takes about 40 s with the release cached: about 5 s to check the cached
+//! binaries, 10 s for the control plane up to `/readyz`, 25 s for containerd, the image and
+//! the kubelet up to node Ready (about 15 s more the first time, to unpack the release).
+//! [`RealCluster::started_in`] and [`RealCluster::phases`] report it. Teardown is done
 //! by the namespaces' init when the test process ends, whatever the outcome.
 
 mod image;

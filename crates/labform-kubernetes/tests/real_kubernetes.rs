@@ -8,9 +8,9 @@
 //!
 //! Tier `real-kubernetes` (root, the release in `../shared/k8s`, Debian's etcd-server,
 //! containerd, runc, containernetworking-plugins, busybox-static). One cluster serves every test
-//! of this file; it starts in about 20 s (plus about 15 s the first time, to unpack the
-//! release), and the tests take about 2 minutes more, most of it the drains waiting for pods
-//! to stop. Tests that run pods, cordon or drain take turns on the one node
+//! of this file; it starts in about 40 s (plus about 15 s the first time, to unpack the
+//! release), and the tests take about 1.5 minutes more, most of it the drains waiting for pods
+//! to stop (2 to 2.5 minutes in all on a busy 2-core machine). Tests that run pods, cordon or drain take turns on the one node
 //! ([`NODE_IN_USE`]); each works in namespaces of its own.
 
 mod common;
