@@ -11,12 +11,22 @@ pub enum CloudInitError {
         /// How it boots.
         boot: String,
     },
-    /// The lab and the plan disagree (the plan was made from another lab).
-    #[error("VM {vm}: {detail}")]
-    Inconsistent {
+    /// A VM's secrets (its host key, labform's login key) cannot be named in the secret store:
+    /// the scope or VM name holds characters store keys refuse.
+    #[error("VM {vm}: its keys cannot be kept in the secret store")]
+    StoreKey {
         /// The VM.
         vm: String,
-        /// What does not match.
+        /// Why the key was refused.
+        #[source]
+        source: labform_secrets::InvalidSecretKey,
+    },
+    /// Seed images were asked of a run that makes none (`destroy`), or could not be made.
+    #[error("VM {vm}: no seed image: {detail}")]
+    NoSeed {
+        /// The VM.
+        vm: String,
+        /// Why.
         detail: String,
     },
     /// A host key could not be generated or encoded.

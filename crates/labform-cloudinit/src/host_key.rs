@@ -102,17 +102,17 @@ pub fn login_key_comment(scope: &str) -> String {
 
 /// The key under which labform's login key for the lab scope `scope` is stored.
 pub fn login_key_store_key(scope: &str) -> Result<SecretKey, CloudInitError> {
-    SecretKey::new(format!("login-key/{scope}")).map_err(|error| CloudInitError::Inconsistent {
+    SecretKey::new(format!("login-key/{scope}")).map_err(|source| CloudInitError::StoreKey {
         vm: format!("(login key of scope {scope})"),
-        detail: error.to_string(),
+        source,
     })
 }
 
 /// The key under which the host key of `vm` in the lab scope `scope` is stored.
 pub fn host_key_store_key(scope: &str, vm: &str) -> Result<SecretKey, CloudInitError> {
-    SecretKey::new(format!("host-key/{scope}/{vm}")).map_err(|error| CloudInitError::Inconsistent {
+    SecretKey::new(format!("host-key/{scope}/{vm}")).map_err(|source| CloudInitError::StoreKey {
         vm: vm.to_owned(),
-        detail: error.to_string(),
+        source,
     })
 }
 

@@ -8,8 +8,6 @@
 //! chart the distribution ships a `HelmChartConfig`. Secrets are references only: each one an
 //! add-on needs is a [`RequiredSecret`] that apply creates before the chart is installed.
 
-use std::net::Ipv4Addr;
-
 use labform_addons::{
     AddonError, Addons, Chart, ChartValues, ClusterFacts, ManifestPart, Objects, TenantUse,
 };
@@ -104,23 +102,6 @@ fn manifest_file(cluster: &str, part: ManifestPart) -> Result<ManifestFile, Rend
             comments,
             documents,
         },
-    })
-}
-
-/// The plan's load-balancer block, `FIRST-LAST`, as two addresses.
-fn parse_block(cluster: &PlannedCluster) -> Result<Option<(Ipv4Addr, Ipv4Addr)>, RenderError> {
-    let Some(block) = &cluster.load_balancer_addresses else {
-        return Ok(None);
-    };
-    let parsed = block.split_once('-').and_then(|(first, last)| {
-        Some((
-            first.trim().parse::<Ipv4Addr>().ok()?,
-            last.trim().parse::<Ipv4Addr>().ok()?,
-        ))
-    });
-    parsed.map(Some).ok_or_else(|| RenderError::Inconsistent {
-        cluster: cluster.name.clone(),
-        detail: format!("load-balancer block `{block}` is not FIRST-LAST"),
     })
 }
 
@@ -235,7 +216,9 @@ pub fn addon_manifests(
         api_address: Some(cluster.api_address),
         pod_cidr: cluster.pod_cidr.clone(),
         service_cidr: cluster.service_cidr.clone(),
-        load_balancer_block: parse_block(cluster)?,
+        load_balancer_block: cluster
+            .load_balancer_addresses
+            .map(|block| (block.first, block.last)),
         members: cluster.servers.len() + cluster.agents.len(),
         tenants: tenants.iter().map(tenant_use).collect(),
     };

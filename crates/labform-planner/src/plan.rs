@@ -304,7 +304,7 @@ pub struct PlannedCluster {
     /// etcd snapshots the distribution takes itself, when the lab asks for them.
     pub etcd_snapshots: Option<EtcdSnapshots>,
     /// MetalLB address block.
-    pub load_balancer_addresses: Option<String>,
+    pub load_balancer_addresses: Option<AddressBlock>,
     /// Servers.
     pub servers: Vec<String>,
     /// Agents.
@@ -488,4 +488,26 @@ pub struct Summary {
     pub memory_mib: u64,
     /// Disk, GiB.
     pub disk_gib: u64,
+}
+
+/// A block of consecutive IPv4 addresses, both ends included (a cluster's load-balancer
+/// addresses). Written and serialised as `FIRST-LAST`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressBlock {
+    /// The first address of the block.
+    pub first: Ipv4Addr,
+    /// The last address of the block.
+    pub last: Ipv4Addr,
+}
+
+impl std::fmt::Display for AddressBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.first, self.last)
+    }
+}
+
+impl Serialize for AddressBlock {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }

@@ -306,7 +306,7 @@ pub struct NoSeeds;
 
 impl SeedSource for NoSeeds {
     fn seed_files(&self, vm: &PlannedVm) -> Result<SeedFiles, labform_cloudinit::CloudInitError> {
-        Err(labform_cloudinit::CloudInitError::Inconsistent {
+        Err(labform_cloudinit::CloudInitError::NoSeed {
             vm: vm.name.clone(),
             detail: "this run has no source of seed images".to_owned(),
         })

@@ -117,7 +117,7 @@ impl SeedSource for FailingSeeds<'_> {
         vm: &labform_planner::plan::PlannedVm,
     ) -> Result<labform_cloudinit::SeedFiles, CloudInitError> {
         if self.fail == Some(vm.name.as_str()) {
-            return Err(CloudInitError::Inconsistent {
+            return Err(CloudInitError::NoSeed {
                 vm: vm.name.clone(),
                 detail: "the secret store is locked (injected)".to_owned(),
             });

@@ -51,7 +51,7 @@ pub(super) fn plan_cluster(
     let load_balancers = addresses
         .load_balancers
         .get(&index)
-        .map(|(first, last)| format!("{first}-{last}"));
+        .map(|&(first, last)| AddressBlock { first, last });
     let datastore = match &cluster.datastore {
         Datastore::EmbeddedEtcd => "embedded etcd".to_owned(),
         Datastore::Sqlite => "sqlite".to_owned(),
