@@ -116,20 +116,25 @@ pub fn open_journal(
     let path = match path {
         Some(path) => path.to_path_buf(),
         None => {
-            let base = std::env::var_os("XDG_STATE_HOME")
-                .map(std::path::PathBuf::from)
-                .or_else(|| {
-                    std::env::var_os("HOME")
-                        .map(|home| std::path::PathBuf::from(home).join(".local/state"))
-                })
-                .unwrap_or_else(|| std::path::PathBuf::from("."));
             let name = if sim {
                 format!("{scope}.sim.journal.sqlite")
             } else {
                 format!("{scope}.journal.sqlite")
             };
-            base.join("labform").join(name)
+            state_home().join(name)
         }
     };
     Ok(labform_executor::Journal::open(&path)?)
+}
+
+/// labform's state directory: `$XDG_STATE_HOME/labform`, or `~/.local/state/labform`. It holds
+/// the journals and the built-in simulator's state (`sim/`).
+pub fn state_home() -> std::path::PathBuf {
+    std::env::var_os("XDG_STATE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| std::path::PathBuf::from(home).join(".local/state"))
+        })
+        .unwrap_or_else(|| std::path::PathBuf::from("."))
+        .join("labform")
 }

@@ -3,23 +3,26 @@
 //! `LABFORM_PVE_TOKEN`, or `LABFORM_PVE_USER` and `LABFORM_PVE_PASSWORD`), or a simulator inside
 //! the process (`--sim`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use labform_executor::engine::Endpoint;
 use labform_model::SecretRef;
-use labform_model::lab::{Credentials, LabFile};
+use labform_model::lab::{Credentials, LabFile, ProxmoxEndpoint};
 use labform_proxmox::tls::{Fingerprint, TlsTrust};
 use labform_proxmox::{Auth, Client, ClientOptions, ProxmoxApi, Secret};
-use labform_simulator::Timing;
-use labform_simulator::lab::simulator_for_endpoint;
+use labform_simulator::faults::FaultConfig;
+use labform_simulator::lab::LabShape;
+use labform_simulator::persist::StateDirectory;
+use labform_simulator::{SimConfig, Simulator, Timing};
 
 /// Target options shared by `plan`, `apply`, `drift`, `status` and `destroy`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct TargetArgs {
-    /// Act on a Proxmox simulator inside this process, shaped like the lab's endpoints (nothing
-    /// outside the process is touched; its state ends with the process).
+    /// Act on a Proxmox simulator inside this process, shaped like the lab's endpoints, whose
+    /// state lasts between commands (per lab scope, in labform's state directory;
+    /// `labform sim reset FILE` clears it).
     #[arg(long, conflicts_with = "proxmox")]
     pub sim: bool,
     /// Act on this Proxmox API instead of the lab's endpoint (credentials from LABFORM_PVE_TOKEN,
@@ -52,12 +55,7 @@ pub fn connect(lab: &LabFile, lab_path: &Path, args: &TargetArgs) -> anyhow::Res
         let mut endpoints = Vec::new();
         for endpoint in &lab.proxmox {
             // The client keeps the simulator alive for as long as the command runs.
-            let simulator = simulator_for_endpoint(
-                endpoint,
-                &lab.images,
-                Secret::new(random_password()),
-                Timing::scaled(0.05),
-            );
+            let simulator = embedded_simulator(lab, endpoint)?;
             let api: Arc<dyn ProxmoxApi> = Arc::new(simulator.root());
             endpoints.push(Endpoint {
                 name: endpoint.name.clone(),
@@ -66,7 +64,7 @@ pub fn connect(lab: &LabFile, lab_path: &Path, args: &TargetArgs) -> anyhow::Res
         }
         return Ok(Connected {
             endpoints,
-            description: "the built-in Proxmox simulator (in this process; images pre-seeded, nothing downloaded)".to_owned(),
+            description: "the built-in Proxmox simulator (in this process, its state kept between commands; images pre-seeded, nothing downloaded)".to_owned(),
         });
     }
     if let Some(url) = &args.proxmox {
@@ -135,6 +133,45 @@ pub fn connect(lab: &LabFile, lab_path: &Path, args: &TargetArgs) -> anyhow::Res
         endpoints,
         description,
     })
+}
+
+/// Where the built-in simulator keeps its state: `sim/` in labform's state directory, one
+/// directory per lab scope, one below it per endpoint.
+pub fn sim_state_root() -> PathBuf {
+    crate::state_home().join("sim")
+}
+
+/// The built-in simulator of `lab`'s `endpoint`: shaped like it (nodes, storages, bridges,
+/// images present, downloads recorded), with the state earlier commands left in
+/// `sim/<scope>/<endpoint>` of labform's state directory, saved after every change.
+fn embedded_simulator(lab: &LabFile, endpoint: &ProxmoxEndpoint) -> anyhow::Result<Simulator> {
+    let directory = sim_state_root().join(lab.scope()).join(&endpoint.name);
+    let state = StateDirectory::open_waiting(&directory, &mut || {
+        eprintln!(
+            "waiting for another labform command using the built-in simulator of endpoint `{}`",
+            endpoint.name
+        );
+    })
+    .with_context(|| {
+        format!(
+            "cannot use the built-in simulator's state of endpoint `{}`",
+            endpoint.name
+        )
+    })?;
+    let saved = state.load()?;
+    let shape = LabShape {
+        endpoint: endpoint.clone(),
+        images: lab.images.clone(),
+        networks: lab.networks.clone(),
+    };
+    let password = Secret::new(random_password());
+    let mut config = SimConfig::cluster(1, password.clone());
+    shape.apply_to(&mut config);
+    config.timing = Timing::scaled(0.05);
+    let simulator =
+        Simulator::restore(config, FaultConfig::default(), state, saved, Some(password))?;
+    shape.seed_images(&simulator);
+    Ok(simulator)
 }
 
 fn auth_from_environment() -> anyhow::Result<Auth> {

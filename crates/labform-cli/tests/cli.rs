@@ -209,6 +209,8 @@ fn drift_on_the_built_in_simulator_is_one_json_document_without_nodes() {
     let output = labform()
         .args(["drift", "--sim", "--json", "../../examples/seed-001.yaml"])
         .env("LABFORM_DATA_DIR", directory.path().join("data"))
+        // The built-in simulator's state (empty) lives with the test.
+        .env("XDG_STATE_HOME", directory.path().join("state"))
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{output:?}");
@@ -233,6 +235,7 @@ fn every_planning_command_honours_the_lock_options() {
             .args(args)
             .arg(&lab)
             .env("LABFORM_DATA_DIR", directory.path().join("data"))
+            .env("XDG_STATE_HOME", directory.path().join("state"))
             .output()
             .unwrap()
     };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// A node of the simulated cluster.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NodeSpec {
     /// Node name.
     pub name: String,
@@ -21,7 +21,8 @@ pub struct NodeSpec {
 }
 
 /// Storage plugin types the simulator models.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum StorageKind {
     /// Directory (`local`): qcow2 files, linked clones from base images.
     Dir,
@@ -53,7 +54,7 @@ impl StorageKind {
 }
 
 /// A storage definition.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StorageSpec {
     /// Storage id.
     pub id: String,
@@ -67,6 +68,28 @@ pub struct StorageSpec {
     pub capacity: u64,
     /// Nodes it is enabled on (empty = all).
     pub nodes: Vec<String>,
+}
+
+/// A Linux bridge every node has (`vmbr0`), as the nodes' network configuration lists it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NetworkBridge {
+    /// Interface name (`vmbr0`).
+    pub name: String,
+    /// VLAN aware (`bridge-vlan-aware`), as a bridge carrying tagged VM NICs must be.
+    pub vlan_aware: bool,
+    /// Comment.
+    pub comments: Option<String>,
+}
+
+impl NetworkBridge {
+    /// A bridge without VLAN awareness or comment.
+    pub fn plain(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            vlan_aware: false,
+            comments: None,
+        }
+    }
 }
 
 /// Durations of simulated work. All are multiplied by `scale`.
@@ -165,7 +188,9 @@ pub struct SimConfig {
     pub backend: Arc<dyn Backend>,
     /// The Linux bridges every node has (`vmbr0`, ...); the first carries the
     /// node's address and its physical port.
-    pub bridges: Vec<String>,
+    pub bridges: Vec<NetworkBridge>,
+    /// `download-url` records the file instead of fetching it (the task log says so).
+    pub offline_downloads: bool,
 }
 
 impl SimConfig {
@@ -213,7 +238,8 @@ impl SimConfig {
             seed: 1,
             cluster_name: "labform-sim".into(),
             backend: Arc::new(StateOnly),
-            bridges: vec!["vmbr0".into()],
+            bridges: vec![NetworkBridge::plain("vmbr0")],
+            offline_downloads: false,
         }
     }
 }

@@ -89,7 +89,7 @@ impl FaultConfig {
 }
 
 /// A small deterministic generator (splitmix64).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Rng(u64);
 
 impl Rng {

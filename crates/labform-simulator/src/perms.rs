@@ -103,7 +103,7 @@ pub fn builtin_roles() -> BTreeMap<String, BTreeSet<String>> {
 }
 
 /// A user.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct User {
     /// Password (pve realm, or root@pam's).
     pub password: Option<Secret>,
@@ -114,7 +114,7 @@ pub struct User {
 }
 
 /// An API token.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Token {
     /// The secret.
     pub secret: Secret,
@@ -153,7 +153,7 @@ impl Identity {
 }
 
 /// One ACL entry.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct AclEntry {
     /// Path.
     pub path: String,
@@ -166,7 +166,7 @@ pub struct AclEntry {
 }
 
 /// The access-control state.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Access {
     /// Users.
     pub users: BTreeMap<String, User>,

@@ -38,7 +38,7 @@ pub const BOOL_KEYS: &[&str] = &[
 ];
 
 /// A snapshot.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
     /// Config at snapshot time.
     pub conf: BTreeMap<String, String>,
@@ -49,7 +49,7 @@ pub struct Snapshot {
 }
 
 /// A VM.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Vm {
     /// VMID.
     pub vmid: u32,
@@ -65,7 +65,8 @@ pub struct Vm {
     pub snapshots: BTreeMap<String, Snapshot>,
     /// Running.
     pub running: bool,
-    /// When it started (simulated clock, scaled seconds since sim start).
+    /// When it started (saved as wall-clock time, so uptime goes on across a restart).
+    #[serde(with = "crate::persist::instant_as_unix_time")]
     pub started_at: Option<tokio::time::Instant>,
     /// Pool.
     pub pool: Option<String>,
@@ -73,7 +74,8 @@ pub struct Vm {
     pub clone_temp: bool,
     /// Cloud-init values the current cloud-init image was generated from.
     pub cloudinit_generated: Option<BTreeMap<String, String>>,
-    /// When the VM appeared in the cluster's VM list.
+    /// When the VM appeared in the cluster's VM list (saved as wall-clock time).
+    #[serde(with = "crate::persist::instant_as_unix_time::required")]
     pub created_at: tokio::time::Instant,
 }
 
@@ -212,7 +214,7 @@ pub fn typed_json(conf: &BTreeMap<String, String>) -> serde_json::Map<String, se
 }
 
 /// A volume on a storage.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Volume {
     /// Size, bytes.
     pub size: u64,
@@ -229,7 +231,7 @@ pub struct Volume {
 }
 
 /// A task record.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TaskRecord {
     /// The UPID.
     pub upid: Upid,

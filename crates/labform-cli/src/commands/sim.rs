@@ -1,14 +1,20 @@
 //! `labform sim serve`: the Proxmox VE simulator as a server, for labform and for any other
-//! Proxmox client (Terraform providers, Ansible, proxmoxer) to be pointed at. With `--qemu`,
-//! started VMs are real QEMU virtual machines on bridges in a network namespace.
+//! Proxmox client (Terraform providers, Ansible, proxmoxer) to be pointed at; with `--state DIR`
+//! it keeps its state across restarts, with `--lab FILE` it is shaped like a lab's endpoint.
+//! With `--qemu`, started VMs are real QEMU virtual machines on bridges in a network namespace.
+//! `labform sim reset` clears the state the embedded `--sim` target keeps.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+use labform_executor::inputs::{Inputs, LockMode};
 use labform_proxmox::Secret;
 use labform_simulator::Timing;
 use labform_simulator::backend::qemu::{BridgeSpec, DirectKernel, QemuOptions};
+use labform_simulator::lab::LabShape;
+use labform_simulator::persist::StateDirectory;
 use labform_simulator::server::{ServeOptions, serve};
 
 /// Arguments of `labform sim`.
@@ -22,7 +28,20 @@ pub struct Args {
 enum SimCommand {
     /// Serve a simulated Proxmox VE cluster over HTTPS (self-signed; the fingerprint is printed)
     /// until Ctrl-C.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Clear the state the built-in simulator (`--sim`) keeps for FILE's scope (without FILE:
+    /// for every scope), or a `sim serve` state directory (--state).
+    Reset(ResetArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ResetArgs {
+    /// The lab whose `--sim` state to clear.
+    #[arg(value_name = "FILE", conflicts_with = "state")]
+    file: Option<PathBuf>,
+    /// A `sim serve --state` directory to clear instead.
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -36,9 +55,28 @@ struct ServeArgs {
     /// Password of root@pam (default: generated and printed once).
     #[arg(long, env = "LABFORM_SIM_ROOT_PASSWORD", hide_env_values = true)]
     root_password: Option<String>,
-    /// Nodes in the cluster (pve1, pve2, ...).
+    /// Nodes in the cluster (pve1, pve2, ...), for a new cluster without --lab.
     #[arg(long, default_value_t = 3)]
     nodes: usize,
+    /// Keep the cluster's state in DIR: every VM, volume, task and its log, user, token, ACL
+    /// entry and pool survives a restart (or a kill); a restart serves what DIR holds.
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
+    /// Shape the cluster like the lab's endpoint: its nodes, storages and bridges (VLAN-aware
+    /// where the lab uses tags), with the lab's images present and downloads recorded instead of
+    /// fetched (--fetch-downloads fetches them).
+    #[arg(long, value_name = "FILE")]
+    lab: Option<PathBuf>,
+    /// With --lab: the endpoint to stand in for, when the lab has several.
+    #[arg(long, value_name = "NAME", requires = "lab")]
+    endpoint: Option<String>,
+    /// `download-url` records the file instead of fetching it (the task log says so); the
+    /// default with --lab.
+    #[arg(long, conflicts_with = "fetch_downloads")]
+    offline_downloads: bool,
+    /// `download-url` fetches the file, even with --lab.
+    #[arg(long)]
+    fetch_downloads: bool,
     /// Fault injection file (JSON).
     #[arg(long, value_name = "FILE")]
     faults: Option<PathBuf>,
@@ -71,8 +109,37 @@ struct ServeArgs {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let SimCommand::Serve(serve_args) = args.command;
+    let serve_args = match args.command {
+        SimCommand::Serve(serve_args) => *serve_args,
+        SimCommand::Reset(reset_args) => return reset(reset_args),
+    };
     let mut options = ServeOptions::new(serve_args.listen);
+    options.state = serve_args.state;
+    if let Some(file) = &serve_args.lab {
+        let inputs = Inputs::read(file, None, LockMode::Ignore)?;
+        let Some(lab) = inputs.lab.as_ref().filter(|_| {
+            !inputs
+                .diagnostics
+                .iter()
+                .any(labform_model::Diagnostic::is_error)
+        }) else {
+            eprint!(
+                "{}",
+                labform_model::diagnostic::render_all(&inputs.diagnostics, &inputs.sources)
+            );
+            return Ok(ExitCode::from(1));
+        };
+        let shape = LabShape::of(lab, serve_args.endpoint.as_deref())
+            .map_err(|message| anyhow::anyhow!("{}: {message}", file.display()))?;
+        options.lab = Some(shape);
+    }
+    if serve_args.offline_downloads {
+        options.offline_downloads = Some(true);
+    }
+    if serve_args.fetch_downloads || (serve_args.qemu && !serve_args.offline_downloads) {
+        // Real VMs need real images.
+        options.offline_downloads = Some(false);
+    }
     options.http_listen = serve_args.http_listen;
     options.root_password = serve_args.root_password.map(Secret::new);
     options.nodes = serve_args.nodes;
@@ -101,4 +168,65 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     crate::runtime().block_on(serve(options))?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn reset(args: ResetArgs) -> anyhow::Result<ExitCode> {
+    if let Some(directory) = &args.state {
+        clear(directory)?;
+        println!("Cleared the simulator state in {}.", directory.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let root = crate::target::sim_state_root();
+    let scopes: Vec<PathBuf> = match &args.file {
+        Some(file) => {
+            let inputs = Inputs::read(file, None, LockMode::Ignore)?;
+            let Some(lab) = &inputs.lab else {
+                eprint!(
+                    "{}",
+                    labform_model::diagnostic::render_all(&inputs.diagnostics, &inputs.sources)
+                );
+                return Ok(ExitCode::from(1));
+            };
+            vec![root.join(lab.scope())]
+        }
+        None => match std::fs::read_dir(&root) {
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| path.is_dir())
+                .collect(),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot read {}", root.display()));
+            }
+        },
+    };
+    let mut cleared = 0;
+    for scope in &scopes {
+        let Ok(endpoints) = std::fs::read_dir(scope) else {
+            continue;
+        };
+        for endpoint in endpoints.filter_map(Result::ok) {
+            clear(&endpoint.path())?;
+            cleared += 1;
+        }
+        std::fs::remove_dir_all(scope)
+            .with_context(|| format!("cannot remove {}", scope.display()))?;
+    }
+    match (cleared, &args.file) {
+        (0, Some(_)) => println!("The built-in simulator keeps no state for this lab."),
+        (0, None) => println!("The built-in simulator keeps no state."),
+        (n, _) => println!(
+            "Cleared the built-in simulator's state ({n} endpoint{}).",
+            if n == 1 { "" } else { "s" }
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Clears the state in `directory`, refusing while a simulator or command uses it.
+fn clear(directory: &Path) -> anyhow::Result<()> {
+    let state = StateDirectory::open(directory)?;
+    state.clear()?;
+    Ok(())
 }

@@ -3,6 +3,8 @@
 //! serving until Ctrl-C or SIGTERM.
 
 use super::*;
+use crate::lab::LabShape;
+use crate::persist::{SavedState, StateDirectory};
 
 /// Options of the `labform sim serve` command.
 #[derive(Debug, Clone)]
@@ -24,6 +26,14 @@ pub struct ServeOptions {
     pub seed: Option<u64>,
     /// Run VMs as QEMU processes with real disk files (state only if `None`).
     pub qemu: Option<QemuOptions>,
+    /// Keep the cluster's state in this directory ([`crate::persist`]): what it holds is served
+    /// on start, and every change is saved before it is answered.
+    pub state: Option<PathBuf>,
+    /// Shape the cluster like a lab's endpoint (nodes, storages, bridges, images present);
+    /// wins over `nodes` and over the shape saved in `state`.
+    pub lab: Option<LabShape>,
+    /// Whether `download-url` records instead of fetching (default: yes with `lab`, else no).
+    pub offline_downloads: Option<bool>,
 }
 
 impl ServeOptions {
@@ -38,6 +48,9 @@ impl ServeOptions {
             timing: Timing::default(),
             seed: None,
             qemu: None,
+            state: None,
+            lab: None,
+            offline_downloads: None,
         }
     }
 }
@@ -53,15 +66,38 @@ pub struct Launched {
     pub password_generated: bool,
     /// The simulated cluster.
     pub simulator: Simulator,
+    /// With a state directory that held a saved state: how many VMs it had.
+    pub restored_vms: Option<usize>,
 }
 
 /// Builds the cluster of `options` and starts serving it in the background.
 pub async fn launch(options: ServeOptions) -> Result<Launched, ServeError> {
+    let directory = options
+        .state
+        .as_deref()
+        .map(StateDirectory::open)
+        .transpose()
+        .map_err(ServeError::State)?;
+    let saved = match &directory {
+        Some(directory) => directory.load().map_err(ServeError::State)?,
+        None => None,
+    };
     let (password, generated) = match options.root_password.clone() {
         Some(p) => (p, false),
+        // A saved state keeps root@pam's password.
+        None if saved.is_some() => (Secret::new(String::new()), false),
         None => (Secret::new(crate::sim::random_uuid()), true),
     };
     let mut config = SimConfig::cluster(options.nodes, password.clone());
+    if let Some(saved) = &saved {
+        saved.shape.apply_to(&mut config);
+    }
+    if let Some(lab) = &options.lab {
+        lab.apply_to(&mut config);
+    }
+    if let Some(offline) = options.offline_downloads {
+        config.offline_downloads = offline;
+    }
     config.timing = options.timing;
     config.seed = options.seed.unwrap_or_else(|| {
         let mut b = [0u8; 8];
@@ -85,7 +121,31 @@ pub async fn launch(options: ServeOptions) -> Result<Launched, ServeError> {
     if let Some(qemu) = &options.qemu {
         config.backend = Arc::new(QemuBackend::new(qemu.clone()).map_err(ServeError::Backend)?);
     }
-    let sim = Simulator::with_faults(config, faults);
+    let restored_vms = saved.as_ref().map(SavedState::vm_count);
+    let sim = match directory {
+        Some(directory) => Simulator::restore(
+            config,
+            faults,
+            directory,
+            saved,
+            options.root_password.clone(),
+        )
+        .map_err(ServeError::State)?,
+        None => Simulator::with_faults(config, faults),
+    };
+    if let Some(lab) = &options.lab
+        && !sim.backend().runs_vms()
+    {
+        lab.seed_images(&sim);
+    }
+    let password = sim.with_state(|state| {
+        state
+            .access
+            .users
+            .get("root@pam")
+            .and_then(|root| root.password.clone())
+            .unwrap_or(password)
+    });
     let server = start(
         sim.clone(),
         ServerOptions {
@@ -100,6 +160,7 @@ pub async fn launch(options: ServeOptions) -> Result<Launched, ServeError> {
         root_password: password,
         password_generated: generated,
         simulator: sim,
+        restored_vms,
     })
 }
 
@@ -117,12 +178,22 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         println!("plain HTTP on http://{a}/api2/json");
     }
     println!("certificate SHA-256 fingerprint: {}", server.fingerprint);
+    if let Some(directory) = launched.simulator.state_directory() {
+        match launched.restored_vms {
+            Some(vms) => println!(
+                "state: {} (restored: {vms} VMs; tasks that were running ended as after a node went down)",
+                directory.display()
+            ),
+            None => println!("state: {} (new)", directory.display()),
+        }
+    }
     if launched.password_generated {
         // Printed once, on purpose: the operator needs it to log in.
         println!("root@pam password: {}", launched.root_password.expose());
     }
     wait_for_termination().await?;
     launched.server.shutdown();
+    launched.simulator.save().map_err(ServeError::State)?;
     // QEMU processes end with the simulator.
     let backend = Arc::clone(launched.simulator.backend());
     tokio::task::spawn_blocking(move || backend.stop_all())

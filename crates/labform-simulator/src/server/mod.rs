@@ -118,6 +118,9 @@ pub enum ServeError {
         #[source]
         source: serde_json::Error,
     },
+    /// The state directory cannot be used.
+    #[error("the simulator's state cannot be kept")]
+    State(#[source] crate::persist::PersistError),
     /// Waiting for Ctrl-C failed.
     #[error("signal handling failed")]
     Signal(#[source] std::io::Error),
@@ -329,5 +332,15 @@ async fn process(
         ));
     }
     let client = app.sim.client(who);
-    dispatch(&client, route.method, route.template, &map, upload).await
+    let outcome = dispatch(&client, route.method, route.template, &map, upload).await;
+    // Endpoints answered outside `SimClient::run` are saved here (crate::persist).
+    if route.method != "GET"
+        && let Err(error) = app.sim.commit().await
+    {
+        return Outcome::err(&ApiError::new(
+            500,
+            format!("unable to save the simulator's state: {error}"),
+        ));
+    }
+    outcome
 }

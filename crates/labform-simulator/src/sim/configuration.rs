@@ -184,10 +184,16 @@ impl SimClient {
         ];
         for (i, bridge) in config.bridges.iter().enumerate() {
             let mut entry = serde_json::json!({
-                "iface": bridge, "type": "bridge", "method6": "manual", "families": ["inet"],
+                "iface": bridge.name, "type": "bridge", "method6": "manual", "families": ["inet"],
                 "active": 1, "autostart": 1, "bridge_stp": "off", "bridge_fd": "0",
                 "priority": 3 + i,
             });
+            if bridge.vlan_aware {
+                entry["bridge_vlan_aware"] = 1.into();
+            }
+            if let Some(comments) = &bridge.comments {
+                entry["comments"] = format!("{comments}\n").into();
+            }
             if i == 0 {
                 entry["method"] = "static".into();
                 entry["address"] = address.clone().into();

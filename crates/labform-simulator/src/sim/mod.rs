@@ -73,8 +73,27 @@ pub struct Pool {
     pub storage: BTreeSet<String>,
 }
 
-/// Mutable cluster state.
-#[derive(Debug)]
+/// The size of a volume an offline `download-url` makes (2 GiB).
+pub const OFFLINE_DOWNLOAD_SIZE: u64 = 2 << 30;
+
+/// A `download-url` an offline simulator recorded instead of fetching.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RecordedDownload {
+    /// The node asked.
+    pub node: String,
+    /// The volume made (`local:import/debian-12.qcow2`).
+    pub volume: String,
+    /// The address that was not fetched.
+    pub url: String,
+    /// The checksum given (`sha256:...`), not verified.
+    pub checksum: Option<String>,
+    /// Unix time.
+    pub time: u64,
+}
+
+/// Mutable cluster state: everything here is saved by [`crate::persist`] (a field added here is
+/// persisted with it; mark it `#[serde(default)]` so older state directories still load).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct State {
     /// VMs by id.
     pub vms: BTreeMap<u32, Vm>,
@@ -90,6 +109,9 @@ pub struct State {
     pub online: BTreeMap<String, bool>,
     /// Backup jobs, HA and SDN configuration.
     pub datacenter: crate::datacenter::Datacenter,
+    /// Files `download-url` recorded instead of fetching (offline downloads).
+    #[serde(default)]
+    pub recorded_downloads: Vec<RecordedDownload>,
     rng: Rng,
     next_pid: u32,
 }
@@ -120,6 +142,11 @@ pub(crate) struct Inner {
     pub(crate) faults: Faults,
     /// Task logs, separate from the state so workers can log while holding it.
     pub(crate) logs: Mutex<std::collections::HashMap<String, Vec<String>>>,
+    /// How many times the state (or a task log) was taken to be changed: what
+    /// [`Simulator::commit`] waits to see saved.
+    pub(crate) changes: std::sync::atomic::AtomicU64,
+    /// Where the state is saved, if it lasts ([`crate::persist`]).
+    pub(crate) persistence: std::sync::OnceLock<crate::persist::Persistence>,
 }
 
 /// The simulated cluster. Cheap to clone (shared state).
@@ -182,6 +209,7 @@ impl Simulator {
             pools: BTreeMap::new(),
             online,
             datacenter: crate::datacenter::Datacenter::default(),
+            recorded_downloads: Vec::new(),
             rng: Rng::new(config.seed),
             next_pid: 0x1000,
         };
@@ -193,6 +221,8 @@ impl Simulator {
                 locks: LockTable::default(),
                 faults,
                 logs: Mutex::new(std::collections::HashMap::new()),
+                changes: std::sync::atomic::AtomicU64::new(0),
+                persistence: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -217,7 +247,11 @@ impl Simulator {
         self.lock().online.insert(node.to_owned(), online);
     }
 
+    /// The state, to read or change (counted as a change: see [`crate::persist`]).
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner
+            .changes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -428,7 +462,18 @@ impl SimClient {
             }
             None => {}
         }
-        f.await.map_err(|e| Error::from_api(method, &path, e))
+        let result = f.await;
+        // What a client is told has happened must survive a kill (crate::persist).
+        if method != "GET"
+            && let Err(error) = self.sim.commit().await
+        {
+            return Err(Error::from_api(
+                method,
+                &path,
+                e500(format!("unable to save the simulator's state: {error}")),
+            ));
+        }
+        result.map_err(|e| Error::from_api(method, &path, e))
     }
 
     fn vm<'a>(st: &'a State, node: &str, vmid: u32) -> std::result::Result<&'a Vm, ApiError> {

@@ -29,6 +29,10 @@ impl TaskLog {
             .unwrap_or_else(|p| p.into_inner());
         if let Some(l) = logs.get_mut(&self.upid) {
             l.push(line.into());
+            self.sim
+                .inner
+                .changes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     }
 }
@@ -115,10 +119,15 @@ impl Simulator {
             {
                 l.push(last);
             }
-            let mut st = sim.lock();
-            if let Some(t) = st.tasks.get_mut(&key) {
-                t.endtime = Some(unix_now());
-                t.exitstatus = Some(status);
+            {
+                let mut st = sim.lock();
+                if let Some(t) = st.tasks.get_mut(&key) {
+                    t.endtime = Some(unix_now());
+                    t.exitstatus = Some(status);
+                }
+            }
+            if let Err(error) = sim.commit().await {
+                eprintln!("simulator: the end of task {key} was not saved: {error}");
             }
         });
         upid

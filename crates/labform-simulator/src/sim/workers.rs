@@ -488,6 +488,9 @@ impl Simulator {
         req: &DownloadUrl,
         log: &TaskLog,
     ) -> std::result::Result<(), String> {
+        if self.inner.config.offline_downloads {
+            return self.record_download(node, storage, req, log).await;
+        }
         log.log(format!("downloading {} to {}", req.url, req.filename));
         labform_proxmox::tls::install_default_provider();
         let client = reqwest::Client::builder()
@@ -590,6 +593,68 @@ impl Simulator {
             },
         );
         log.log(format!("download of '{}' finished", req.url));
+        Ok(())
+    }
+
+    /// `download-url` on a simulator whose downloads are offline: the file is recorded (in the
+    /// state's `recorded_downloads`) and a volume of [`OFFLINE_DOWNLOAD_SIZE`] made, nothing is
+    /// fetched, and the task log says so.
+    async fn record_download(
+        &self,
+        node: &str,
+        storage: &str,
+        req: &DownloadUrl,
+        log: &TaskLog,
+    ) -> std::result::Result<(), String> {
+        log.log(format!(
+            "offline simulator: {} is recorded, not fetched, as {}",
+            req.url, req.filename
+        ));
+        if req.checksum.is_some() {
+            log.log("checksum not verified: nothing was downloaded");
+        }
+        let t = self.inner.config.timing;
+        tokio::time::sleep(t.dur(t.storage_op_secs)).await;
+        let spec = self
+            .storage_on(storage, node)
+            .map_err(|e| e.message)?
+            .clone();
+        let name = format!("{}/{}", req.content, req.filename);
+        let store = Self::store_key(&spec, node);
+        let mut st = self.lock();
+        let vols = st.volumes.entry(store.clone()).or_default();
+        if vols.contains_key(&name) {
+            return Err(format!(
+                "refusing to override existing file '{}'",
+                req.filename
+            ));
+        }
+        let format = match req.content.as_str() {
+            "iso" => "iso".to_owned(),
+            _ => req.filename.rsplit('.').next().unwrap_or("raw").to_owned(),
+        };
+        vols.insert(
+            name.clone(),
+            Volume {
+                size: OFFLINE_DOWNLOAD_SIZE,
+                format,
+                content: req.content.clone(),
+                vmid: None,
+                base: None,
+                ctime: unix_now(),
+            },
+        );
+        st.recorded_downloads.push(RecordedDownload {
+            node: node.to_owned(),
+            volume: format!("{storage}:{name}"),
+            url: req.url.clone(),
+            checksum: req
+                .checksum
+                .as_ref()
+                .map(|(algorithm, value)| format!("{algorithm}:{value}")),
+            time: unix_now(),
+        });
+        log.log(format!("download of '{}' recorded", req.url));
         Ok(())
     }
 
