@@ -195,7 +195,7 @@ pub struct SimConfig {
 
 impl SimConfig {
     /// A cluster of `n` nodes (`pve1`..`pveN`, 16 CPUs and 64 GiB each) with
-    /// `local` (dir: iso, import, snippets, vztmpl, images), `local-lvm`
+    /// `local` (dir: iso, import, snippets, vztmpl, images, backup), `local-lvm`
     /// (lvmthin: images, rootdir) and the shared `nfs` (dir-like: images, iso).
     pub fn cluster(n: usize, root_password: Secret) -> Self {
         let nodes = (1..=n.max(1))
@@ -220,7 +220,7 @@ impl SimConfig {
                 s(
                     "local",
                     StorageKind::Dir,
-                    &["iso", "import", "snippets", "vztmpl", "images"],
+                    &["iso", "import", "snippets", "vztmpl", "images", "backup"],
                     false,
                     100 << 30,
                 ),

@@ -95,6 +95,20 @@ pub struct Datacenter {
     /// ([`archive_key`]): like the `.notes` and `.protected` files Proxmox
     /// keeps beside an archive, and the guest config inside it.
     pub backup_archives: BTreeMap<String, BackupArchive>,
+    /// Commands the simulated guest agents ran (`agent/exec`), by VMID and
+    /// then by the guest's process id.
+    pub guest_commands: BTreeMap<u32, BTreeMap<u64, GuestCommand>>,
+}
+
+/// A command a guest agent ran, as `guest-exec-status` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestCommand {
+    /// Exit code.
+    pub exitcode: i64,
+    /// Standard output.
+    pub out: String,
+    /// Standard error.
+    pub err: String,
 }
 
 /// The key of the archive `name` (`backup/vzdump-...`) in the store `store_key`.

@@ -66,6 +66,8 @@ pub enum ResourceType {
     Storage,
     /// Nodes.
     Node,
+    /// SDN zones (one entry per node).
+    Sdn,
 }
 
 impl ResourceType {
@@ -75,6 +77,7 @@ impl ResourceType {
             Self::Vm => "vm",
             Self::Storage => "storage",
             Self::Node => "node",
+            Self::Sdn => "sdn",
         }
     }
 }

@@ -27,14 +27,7 @@ pub(super) async fn dispatch(
             }
             ("GET", "/access/acl") => to_json(c.acl_list().await),
             ("GET", "/access/roles") => to_json(c.roles_list().await),
-            ("GET", "/access/permissions") => {
-                if let Some(u) = get(map, "userid")
-                    && u != c.identity().full()
-                {
-                    return Ok(Outcome::err(&ApiError::new(501, "userid parameter is not implemented by the simulator")));
-                }
-                to_json(c.permissions(get(map, "path")).await)
-            }
+            ("GET", "/access/permissions") => to_json(c.permissions(get(map, "path"), get(map, "userid")).await),
             ("GET", "/access/users") => to_json(c.users_list(flag(map, "full")).await),
             ("GET", "/access/users/{userid}/token") => to_json(c.tokens_list(get(map, "userid").unwrap_or("")).await),
             ("GET", "/nodes/{node}/qemu/{vmid}/cloudinit") => {
@@ -51,6 +44,7 @@ pub(super) async fn dispatch(
                     Some("vm") => Some(ResourceType::Vm),
                     Some("storage") => Some(ResourceType::Storage),
                     Some("node") => Some(ResourceType::Node),
+                    Some("sdn") => Some(ResourceType::Sdn),
                     Some(_) => return Ok(Outcome::ok(serde_json::json!([]))),
                     None => None,
                 };
@@ -126,10 +120,13 @@ pub(super) async fn dispatch(
                 Ok(()) => Outcome::ok(serde_json::Value::Null),
                 Err(e) => api_err(e),
             },
-            ("GET", "/nodes/{node}/qemu") => match c.list_vms(node.as_str()).await {
+            ("GET", "/nodes/{node}/qemu") => match c.list_vms(node.as_str(), flag(map, "full")).await {
                 Ok(v) => Outcome::ok(v.into()),
                 Err(e) => api_err(e),
             },
+            ("POST", "/nodes/{node}/qemu") if map.contains_key("archive") => {
+                super::dispatch_cluster::restore(c, map).await
+            }
             ("POST", "/nodes/{node}/qemu") => {
                 let req = CreateVm {
                     vmid: vmid(map, "vmid")?,

@@ -3,10 +3,10 @@
 //! configuration, one user, node networks, SDN, the task list's filters,
 //! backups and HA. Like `dispatch`, one arm per endpoint template.
 
-use super::params::{flag, get, list};
+use super::params::{array, flag, get, list};
 use super::response::{api_err, to_json};
 use super::*;
-use crate::sim::{PoolUpdate, TaskFilter};
+use crate::sim::{PoolUpdate, Restore, TaskFilter};
 
 /// Answers a checked request for one of these endpoints; `None` when the
 /// template is not one of them.
@@ -18,6 +18,9 @@ pub(super) async fn dispatch(
 ) -> Option<Outcome> {
     let node = get(map, "node").unwrap_or("");
     let number = |k: &str| get(map, k).and_then(|v| v.parse::<u64>().ok());
+    let vmid = number("vmid")
+        .and_then(|v| u32::try_from(v).ok())
+        .unwrap_or(0);
     Some(match (method, template) {
         ("GET", "/pools") => to_json(c.pool_index(get(map, "poolid"), get(map, "type")).await),
         ("GET", "/pools/{poolid}") => to_json(
@@ -90,8 +93,71 @@ pub(super) async fn dispatch(
                 Err(e) => api_err(e),
             }
         }
+        ("GET", "/nodes/{node}/qemu/{vmid}/agent/get-osinfo") => {
+            to_json(c.agent_osinfo(node, vmid).await)
+        }
+        ("POST", "/nodes/{node}/qemu/{vmid}/agent/exec") => {
+            let command = array(map, "command");
+            to_json(
+                c.agent_exec(node, vmid, &command, get(map, "input-data"))
+                    .await,
+            )
+        }
+        ("GET", "/nodes/{node}/qemu/{vmid}/agent/exec-status") => to_json(
+            c.agent_exec_status(node, vmid, number("pid").unwrap_or(0))
+                .await,
+        ),
+        ("GET", "/cluster/backup") => to_json(c.backup_job_index().await),
+        ("POST", "/cluster/backup") => null_or_error(
+            c.backup_job_create(get(map, "id"), &without(map, &["id"]))
+                .await,
+        ),
+        ("GET", "/cluster/backup/{id}") => {
+            to_json(c.backup_job_read(get(map, "id").unwrap_or("")).await)
+        }
+        ("PUT", "/cluster/backup/{id}") => {
+            let options = without(map, &["id", "delete", "digest"]);
+            let delete = list(get(map, "delete"));
+            null_or_error(
+                c.backup_job_update(get(map, "id").unwrap_or(""), &options, &delete)
+                    .await,
+            )
+        }
+        ("DELETE", "/cluster/backup/{id}") => {
+            null_or_error(c.backup_job_delete(get(map, "id").unwrap_or("")).await)
+        }
+        ("POST", "/nodes/{node}/vzdump") => to_json(c.vzdump(node, &without(map, &["node"])).await),
         _ => return None,
     })
+}
+
+/// The parameters but `keys`.
+fn without(map: &BTreeMap<String, String>, keys: &[&str]) -> BTreeMap<String, String> {
+    map.iter()
+        .filter(|(k, _)| !keys.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// `POST /nodes/{node}/qemu` with `archive`: a restore.
+pub(super) async fn restore(c: &SimClient, map: &BTreeMap<String, String>) -> Outcome {
+    let Some(vmid) = get(map, "vmid").and_then(|v| v.parse::<u32>().ok()) else {
+        return Outcome::err(&ApiError::param("vmid", "invalid VMID"));
+    };
+    let restore = Restore {
+        vmid,
+        archive: get(map, "archive").unwrap_or("").to_owned(),
+        storage: get(map, "storage").map(str::to_owned),
+        pool: get(map, "pool").map(str::to_owned),
+        force: flag(map, "force"),
+        start: flag(map, "start"),
+        unique: flag(map, "unique"),
+        config: super::params::config_of(map),
+    };
+    match c.restore_vm(get(map, "node").unwrap_or(""), &restore).await {
+        Ok(upid) => Outcome::ok(upid.to_string().into()),
+        Err(e) => api_err(e),
+    }
 }
 
 /// `null` on success (the `returns: null` endpoints), else the error.

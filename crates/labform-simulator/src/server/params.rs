@@ -247,19 +247,23 @@ pub(super) fn unimplemented_param(
 ) -> Option<&'static str> {
     let set = |k: &str| map.get(k).is_some_and(|v| v != "0");
     let candidates: &[&'static str] = match template {
-        "/nodes/{node}/qemu" => &[
-            "archive",
-            "live-restore",
-            "ha-managed",
-            "import-working-storage",
-            "unique",
-        ],
+        "/nodes/{node}/qemu" => &["live-restore", "ha-managed", "import-working-storage"],
         "/nodes/{node}/qemu/{vmid}/config" => &["import-working-storage"],
         "/nodes/{node}/qemu/{vmid}/clone" => &["snapname"],
         "/nodes/{node}/qemu/{vmid}/status/start" => &["stateuri", "migratedfrom", "targetstorage"],
         "/nodes/{node}/qemu/{vmid}/snapshot" => &["vmstate"],
         "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback" => &["start"],
         "/nodes/{node}/storage/{storage}/download-url" => &["compression"],
+        "/nodes/{node}/vzdump" => &[
+            "dumpdir",
+            "exclude-path",
+            "fleecing",
+            "pbs-change-detection-mode",
+            "prune-backups",
+            "script",
+            "stop",
+            "tmpdir",
+        ],
         "/access/acl" => &["groups"],
         "/access/users" => &["groups", "expire", "keys"],
         _ => &[],
@@ -286,6 +290,17 @@ pub(super) fn vmid(map: &BTreeMap<String, String>, k: &str) -> Result<VmId, Outc
         .and_then(|v| v.parse::<u32>().ok())
         .and_then(|v| VmId::new(v).ok())
         .ok_or_else(|| Outcome::err(&ApiError::param(k, "invalid VMID")))
+}
+
+/// The values of array parameter `k` (absent: none).
+pub(super) fn array(map: &BTreeMap<String, String>, k: &str) -> Vec<String> {
+    get(map, k)
+        .map(|v| {
+            v.split(crate::routes::ARRAY_SEPARATOR)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A list parameter (`,`, `;` or space separated).

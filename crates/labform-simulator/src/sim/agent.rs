@@ -12,7 +12,7 @@ fn agent_call<'a>(client: &'a SimClient, node: &'a str, vmid: u32) -> VmCall<'a>
 
 /// Whether the VM's guest agent can answer: configured, the VM running, and
 /// (state only) booted long enough for the agent to have started.
-fn agent_ready(client: &SimClient, vm: &Vm) -> std::result::Result<(), ApiError> {
+pub(super) fn agent_ready(client: &SimClient, vm: &Vm) -> std::result::Result<(), ApiError> {
     if !agent_enabled(&vm.conf) {
         return Err(e500("No QEMU guest agent configured"));
     }

@@ -11,11 +11,13 @@
 mod access;
 mod agent;
 mod api;
+mod backup;
 mod cluster;
 mod config_keys;
 mod config_update;
 mod configuration;
 mod figures;
+mod guest_exec;
 mod pools;
 mod power;
 mod reads;
@@ -31,6 +33,7 @@ mod workers;
 
 pub use access::random_uuid;
 pub use agent::guest_interfaces;
+pub use backup::Restore;
 use config_keys::{
     agent_enabled, config_privilege, dns_name_ok, is_fast_plug, is_hotplug, normalize_config,
 };

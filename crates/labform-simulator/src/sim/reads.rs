@@ -35,8 +35,10 @@ impl SimClient {
         .await
     }
 
-    /// `GET /nodes/{node}/qemu`.
-    pub async fn list_vms(&self, node: &str) -> Result<Vec<serde_json::Value>> {
+    /// `GET /nodes/{node}/qemu[?full=1]`: each guest the caller may audit,
+    /// with the figures qemu-server's `vmstatus` gives (and, with `full`, the
+    /// QMP status and the running machine and QEMU version).
+    pub async fn list_vms(&self, node: &str, full: bool) -> Result<Vec<serde_json::Value>> {
         self.run(
             "GET",
             "/nodes/{node}/qemu",
@@ -51,18 +53,38 @@ impl SimClient {
                         v.node == node && st.has(&self.who, &format!("/vms/{}", v.vmid), "VM.Audit")
                     })
                     .map(|v| {
+                        let f = super::figures::VmFigures::of(v);
                         let mut e = serde_json::json!({
                             "vmid": v.vmid,
                             "status": if v.running { "running" } else { "stopped" },
-                            "cpus": v.cpus(),
-                            "maxmem": v.memory_mib() << 20,
-                            "uptime": v.started_at.map(|s| s.elapsed().as_secs()).unwrap_or(0),
+                            "name": v.conf.get("name").cloned().unwrap_or_else(|| format!("VM {}", v.vmid)),
+                            "cpus": f.cpus, "cpu": f.cpu, "maxmem": f.maxmem, "mem": f.mem,
+                            "memhost": f.memhost, "maxdisk": f.maxdisk, "disk": 0,
+                            "netin": f.netin, "netout": f.netout,
+                            "diskread": f.diskread, "diskwrite": f.diskwrite, "uptime": f.uptime,
                         });
-                        if let Some(n) = v.conf.get("name") {
-                            e["name"] = n.clone().into();
+                        if v.running {
+                            // A stable made-up process id, and no pressure on an idle host.
+                            e["pid"] = (10_000 + v.vmid).into();
+                            for key in [
+                                "pressurecpusome", "pressurecpufull", "pressureiosome",
+                                "pressureiofull", "pressurememorysome", "pressurememoryfull",
+                            ] {
+                                e[key] = 0.into();
+                            }
+                        }
+                        if full {
+                            e["qmpstatus"] = if v.running { "running" } else { "stopped" }.into();
+                            if v.running {
+                                e["running-machine"] = "pc-i440fx-10.0+pve0".into();
+                                e["running-qemu"] = "10.0.2".into();
+                            }
                         }
                         if v.is_template() {
                             e["template"] = 1.into();
+                        }
+                        if v.conf.keys().any(|k| k.starts_with("serial")) {
+                            e["serial"] = 1.into();
                         }
                         if let Some(l) = v.lock() {
                             e["lock"] = l.into();
@@ -405,28 +427,73 @@ impl SimClient {
         .await
     }
 
-    /// `GET /access/permissions[?path=]`: the caller's privileges per path.
-    pub async fn permissions(&self, path: Option<&str>) -> Result<serde_json::Value> {
+    /// `GET /access/permissions[?path=&userid=]`: the privileges of the caller, or of `userid`
+    /// (a user or token; another's needs `Sys.Audit` on `/access` unless it is the caller's own
+    /// token), per path: `path` alone, or as `get_effective_permissions` the top-level paths,
+    /// every ACL path and every pool member's path, where any privilege is held.
+    pub async fn permissions(
+        &self,
+        path: Option<&str>,
+        userid: Option<&str>,
+    ) -> Result<serde_json::Value> {
         self.run(
             "GET",
             "/access/permissions",
             "/access/permissions".into(),
             async {
                 let st = self.sim.lock();
+                let own = self.who.full();
+                let subject = match userid {
+                    None => self.who.clone(),
+                    Some(id) => {
+                        let (user, token) = match id.split_once('!') {
+                            Some((user, token)) => (user, Some(token.to_owned())),
+                            None => (id, None),
+                        };
+                        let owned_token = token.is_some() && user == own;
+                        if id != own && !owned_token {
+                            self.check(&st, "/access", "Sys.Audit")?;
+                        }
+                        Identity {
+                            user: user.to_owned(),
+                            token,
+                        }
+                    }
+                };
                 let paths: BTreeSet<String> = match path {
                     Some(p) => [p.to_owned()].into(),
-                    None => std::iter::once("/".to_owned())
-                        .chain(st.access.acl.iter().map(|e| e.path.clone()))
-                        .collect(),
+                    None => [
+                        "/",
+                        "/access",
+                        "/access/groups",
+                        "/nodes",
+                        "/pool",
+                        "/sdn",
+                        "/storage",
+                        "/vms",
+                    ]
+                    .into_iter()
+                    .map(str::to_owned)
+                    .chain(st.access.acl.iter().map(|e| e.path.clone()))
+                    .chain(st.pools.values().flat_map(|p| {
+                        p.vms
+                            .iter()
+                            .map(|v| format!("/vms/{v}"))
+                            .chain(p.storage.iter().map(|s| format!("/storage/{s}")))
+                            .collect::<Vec<_>>()
+                    }))
+                    .collect(),
                 };
                 let mut out = serde_json::Map::new();
                 for p in paths {
                     let privs: serde_json::Map<String, serde_json::Value> = st
-                        .privs(&self.who, &p)
+                        .privs(&subject, &p)
                         .into_iter()
                         .map(|x| (x, 1.into()))
                         .collect();
-                    out.insert(p, privs.into());
+                    if path.is_some() || !privs.is_empty() {
+                        out.insert(p, privs.into());
+                    }
                 }
                 Ok(serde_json::Value::Object(out))
             },
