@@ -77,6 +77,7 @@ pub fn sha1_hex(bytes: &[u8]) -> String {
 
 /// The cluster-wide configuration files the simulator models.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Datacenter {
     /// `jobs.cfg`: backup jobs (type `vzdump`).
     pub backup_jobs: SectionFile,

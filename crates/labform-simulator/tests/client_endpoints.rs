@@ -396,24 +396,49 @@ async fn backup_jobs_keep_their_options() {
     let srv = server(&rec).await;
     let s = Session::login(&srv).await;
     assert_eq!(s.ok("GET", "/cluster/backup", &[]).await, json!([]));
-    let (status, missing) = s.call("POST", "/cluster/backup", &[("id", "nightly")]).await;
+    let (status, missing) = s
+        .call("POST", "/cluster/backup", &[("id", "nightly")])
+        .await;
     assert_eq!(status, 400);
-    assert_eq!(missing["errors"]["schedule"], "neither 'starttime' nor 'schedule' were set\n");
+    assert_eq!(
+        missing["errors"]["schedule"],
+        "neither 'starttime' nor 'schedule' were set\n"
+    );
     let (_, conflict) = s
         .call(
             "POST",
             "/cluster/backup",
-            &[("id", "nightly"), ("schedule", "02:00"), ("vmid", "100"), ("all", "1")],
+            &[
+                ("id", "nightly"),
+                ("schedule", "02:00"),
+                ("vmid", "100"),
+                ("all", "1"),
+            ],
         )
         .await;
-    assert_eq!(conflict["errors"]["all"], "option conflicts with option 'vmid'\n");
+    assert_eq!(
+        conflict["errors"]["all"],
+        "option conflicts with option 'vmid'\n"
+    );
     s.ok(
         "POST",
         "/cluster/backup",
-        &[("id", "nightly"), ("schedule", "02:00"), ("vmid", "100,101"), ("storage", "local"), ("mode", "snapshot"), ("compress", "zstd")],
+        &[
+            ("id", "nightly"),
+            ("schedule", "02:00"),
+            ("vmid", "100,101"),
+            ("storage", "local"),
+            ("mode", "snapshot"),
+            ("compress", "zstd"),
+        ],
     )
     .await;
-    s.ok("POST", "/cluster/backup", &[("starttime", "03:30"), ("dow", "sat,sun"), ("all", "1")]).await;
+    s.ok(
+        "POST",
+        "/cluster/backup",
+        &[("starttime", "03:30"), ("dow", "sat,sun"), ("all", "1")],
+    )
+    .await;
     let jobs = s.ok("GET", "/cluster/backup", &[]).await;
     assert_eq!(jobs.as_array().unwrap().len(), 2);
     assert_eq!(jobs[1]["schedule"], "sat,sun 03:30");
@@ -424,13 +449,26 @@ async fn backup_jobs_keep_their_options() {
     assert_eq!(nightly["enabled"], 1);
     assert_eq!(nightly["type"], "vzdump");
     // Choosing every guest drops the list; an unknown option cannot go.
-    s.ok("PUT", "/cluster/backup/nightly", &[("all", "1"), ("comment", "all of them")]).await;
+    s.ok(
+        "PUT",
+        "/cluster/backup/nightly",
+        &[("all", "1"), ("comment", "all of them")],
+    )
+    .await;
     let nightly = s.ok("GET", "/cluster/backup/nightly", &[]).await;
     assert_eq!(nightly.get("vmid"), None);
     assert_eq!(nightly["comment"], "all of them");
-    s.ok("PUT", "/cluster/backup/nightly", &[("delete", "comment")]).await;
-    assert_eq!(s.ok("GET", "/cluster/backup/nightly", &[]).await.get("comment"), None);
-    let (_, unknown) = s.call("PUT", "/cluster/backup/nightly", &[("delete", "colour")]).await;
+    s.ok("PUT", "/cluster/backup/nightly", &[("delete", "comment")])
+        .await;
+    assert_eq!(
+        s.ok("GET", "/cluster/backup/nightly", &[])
+            .await
+            .get("comment"),
+        None
+    );
+    let (_, unknown) = s
+        .call("PUT", "/cluster/backup/nightly", &[("delete", "colour")])
+        .await;
     assert_eq!(unknown["errors"]["delete"], "unknown option 'colour'\n");
     s.ok("DELETE", "/cluster/backup/nightly", &[]).await;
     let (status, gone) = s.call("GET", "/cluster/backup/nightly", &[]).await;
@@ -445,34 +483,81 @@ async fn vzdump_writes_an_archive_that_restores_the_guest() {
     let srv = server(&rec).await;
     let s = Session::login(&srv).await;
     create_vm(&s, "100").await;
-    s.ok("PUT", "/nodes/pve1/qemu/100/config", &[("net0", "virtio,bridge=vmbr0"), ("tags", "web")]).await;
+    s.ok(
+        "PUT",
+        "/nodes/pve1/qemu/100/config",
+        &[("net0", "virtio,bridge=vmbr0"), ("tags", "web")],
+    )
+    .await;
 
     // Only guests on the node are backed up; none there is a plain OK.
-    assert_eq!(s.ok("POST", "/nodes/pve2/vzdump", &[("vmid", "100")]).await, "OK");
+    assert_eq!(
+        s.ok("POST", "/nodes/pve2/vzdump", &[("vmid", "100")]).await,
+        "OK"
+    );
     let (_, wrong) = s
-        .call("POST", "/nodes/pve1/vzdump", &[("vmid", "100"), ("storage", "local-lvm")])
+        .call(
+            "POST",
+            "/nodes/pve1/vzdump",
+            &[("vmid", "100"), ("storage", "local-lvm")],
+        )
         .await;
-    assert_eq!(s.wait("pve1", &wrong["data"]).await, "can't use storage 'local-lvm' for backups - wrong content type");
+    assert_eq!(
+        s.wait("pve1", &wrong["data"]).await,
+        "can't use storage 'local-lvm' for backups - wrong content type"
+    );
     let upid = s
         .ok(
             "POST",
             "/nodes/pve1/vzdump",
-            &[("vmid", "100"), ("compress", "zstd"), ("notes-template", "{{guestname}} on {{node}}"), ("protected", "1")],
+            &[
+                ("vmid", "100"),
+                ("compress", "zstd"),
+                ("notes-template", "{{guestname}} on {{node}}"),
+                ("protected", "1"),
+            ],
         )
         .await;
-    assert!(upid.as_str().unwrap().contains(":vzdump:100:root@pam:"), "{upid}");
+    assert!(
+        upid.as_str().unwrap().contains(":vzdump:100:root@pam:"),
+        "{upid}"
+    );
     assert_eq!(s.wait("pve1", &upid).await, "OK");
     let log = s
-        .ok("GET", &format!("/nodes/pve1/tasks/{}/log", urlencode(upid.as_str().unwrap())), &[])
+        .ok(
+            "GET",
+            &format!(
+                "/nodes/pve1/tasks/{}/log",
+                urlencode(upid.as_str().unwrap())
+            ),
+            &[],
+        )
         .await;
-    let lines: Vec<&str> = log.as_array().unwrap().iter().map(|l| l["t"].as_str().unwrap()).collect();
-    assert!(lines.contains(&"INFO: Starting Backup of VM 100 (qemu)"), "{lines:?}");
+    let lines: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["t"].as_str().unwrap())
+        .collect();
+    assert!(
+        lines.contains(&"INFO: Starting Backup of VM 100 (qemu)"),
+        "{lines:?}"
+    );
     assert_eq!(lines.last(), Some(&"TASK OK"));
 
-    let backups = s.ok("GET", "/nodes/pve1/storage/local/content", &[("content", "backup")]).await;
+    let backups = s
+        .ok(
+            "GET",
+            "/nodes/pve1/storage/local/content",
+            &[("content", "backup")],
+        )
+        .await;
     let backup = &backups[0];
     let volid = backup["volid"].as_str().unwrap().to_owned();
-    assert!(volid.starts_with("local:backup/vzdump-qemu-100-") && volid.ends_with(".vma.zst"), "{volid}");
+    assert!(
+        volid.starts_with("local:backup/vzdump-qemu-100-") && volid.ends_with(".vma.zst"),
+        "{volid}"
+    );
     assert_eq!(backup["format"], "vma.zst");
     assert_eq!(backup["subtype"], "qemu");
     assert_eq!(backup["vmid"], 100);
@@ -481,19 +566,43 @@ async fn vzdump_writes_an_archive_that_restores_the_guest() {
 
     // Restoring over the guest needs force; a new guest gets the archived config.
     let (_, exists) = s
-        .call("POST", "/nodes/pve1/qemu", &[("vmid", "100"), ("archive", &volid)])
+        .call(
+            "POST",
+            "/nodes/pve1/qemu",
+            &[("vmid", "100"), ("archive", &volid)],
+        )
         .await;
-    assert_eq!(exists["message"], "unable to restore VM 100 - VM 100 already exists on node 'pve1'\n");
+    assert_eq!(
+        exists["message"],
+        "unable to restore VM 100 - VM 100 already exists on node 'pve1'\n"
+    );
     let (status, conflict) = s
-        .call("POST", "/nodes/pve1/qemu", &[("vmid", "200"), ("archive", &volid), ("scsi0", "local-lvm:1")])
+        .call(
+            "POST",
+            "/nodes/pve1/qemu",
+            &[
+                ("vmid", "200"),
+                ("archive", &volid),
+                ("scsi0", "local-lvm:1"),
+            ],
+        )
         .await;
     assert_eq!(status, 400);
-    assert_eq!(conflict["errors"]["scsi0"], "option conflicts with option 'archive'\n");
+    assert_eq!(
+        conflict["errors"]["scsi0"],
+        "option conflicts with option 'archive'\n"
+    );
     let upid = s
         .ok(
             "POST",
             "/nodes/pve1/qemu",
-            &[("vmid", "200"), ("archive", &volid), ("storage", "local"), ("unique", "1"), ("name", "copy")],
+            &[
+                ("vmid", "200"),
+                ("archive", &volid),
+                ("storage", "local"),
+                ("unique", "1"),
+                ("name", "copy"),
+            ],
         )
         .await;
     assert!(upid.as_str().unwrap().contains(":qmrestore:200:"), "{upid}");
@@ -503,11 +612,21 @@ async fn vzdump_writes_an_archive_that_restores_the_guest() {
     assert_eq!(restored["name"], "copy");
     assert_eq!(restored["tags"], "web");
     assert_eq!(restored["memory"], original["memory"]);
-    assert!(restored["scsi0"].as_str().unwrap().starts_with("local:200/vm-200-disk-0.qcow2,size=1G"), "{restored}");
+    assert!(
+        restored["scsi0"]
+            .as_str()
+            .unwrap()
+            .starts_with("local:200/vm-200-disk-0.qcow2,size=1G"),
+        "{restored}"
+    );
     assert_ne!(restored["net0"], original["net0"]);
     // Over the stopped original, with force.
     let upid = s
-        .ok("POST", "/nodes/pve1/qemu", &[("vmid", "100"), ("archive", &volid), ("force", "1")])
+        .ok(
+            "POST",
+            "/nodes/pve1/qemu",
+            &[("vmid", "100"), ("archive", &volid), ("force", "1")],
+        )
         .await;
     assert_eq!(s.wait("pve1", &upid).await, "OK");
     let again = s.ok("GET", "/nodes/pve1/qemu/100/config", &[]).await;
@@ -522,13 +641,21 @@ async fn guest_agent_and_figures_of_a_running_guest() {
     let srv = server(&rec).await;
     let s = Session::login(&srv).await;
     create_vm(&s, "100").await;
-    s.ok("PUT", "/nodes/pve1/qemu/100/config", &[("agent", "1")]).await;
-    let (status, off) = s.call("GET", "/nodes/pve1/qemu/100/agent/get-osinfo", &[]).await;
-    assert_eq!((status, off["message"].as_str()), (500, Some("VM 100 is not running\n")));
+    s.ok("PUT", "/nodes/pve1/qemu/100/config", &[("agent", "1")])
+        .await;
+    let (status, off) = s
+        .call("GET", "/nodes/pve1/qemu/100/agent/get-osinfo", &[])
+        .await;
+    assert_eq!(
+        (status, off["message"].as_str()),
+        (500, Some("VM 100 is not running\n"))
+    );
     let upid = s.ok("POST", "/nodes/pve1/qemu/100/status/start", &[]).await;
     assert_eq!(s.wait("pve1", &upid).await, "OK");
     let osinfo = loop {
-        let (status, body) = s.call("GET", "/nodes/pve1/qemu/100/agent/get-osinfo", &[]).await;
+        let (status, body) = s
+            .call("GET", "/nodes/pve1/qemu/100/agent/get-osinfo", &[])
+            .await;
         if status == 200 {
             break body["data"].clone();
         }
@@ -538,13 +665,38 @@ async fn guest_agent_and_figures_of_a_running_guest() {
     assert_eq!(osinfo["result"]["id"], "debian");
     // `command` repeats, one program argument each.
     let (_, started) = s
-        .call("POST", "/nodes/pve1/qemu/100/agent/exec", &[("command", "echo"), ("command", "a,b"), ("command", "c")])
+        .call(
+            "POST",
+            "/nodes/pve1/qemu/100/agent/exec",
+            &[("command", "echo"), ("command", "a,b"), ("command", "c")],
+        )
         .await;
     let pid = started["data"]["pid"].as_u64().unwrap().to_string();
-    let status = s.ok("GET", "/nodes/pve1/qemu/100/agent/exec-status", &[("pid", &pid)]).await;
-    assert_eq!(status, json!({"exited": 1, "exitcode": 0, "out-data": "a,b c\n"}));
-    let (_, missing) = s.call("POST", "/nodes/pve1/qemu/100/agent/exec", &[("command", "frobnicate")]).await;
-    assert!(missing["message"].as_str().unwrap().contains("Failed to execute child process"), "{missing}");
+    let status = s
+        .ok(
+            "GET",
+            "/nodes/pve1/qemu/100/agent/exec-status",
+            &[("pid", &pid)],
+        )
+        .await;
+    assert_eq!(
+        status,
+        json!({"exited": 1, "exitcode": 0, "out-data": "a,b c\n"})
+    );
+    let (_, missing) = s
+        .call(
+            "POST",
+            "/nodes/pve1/qemu/100/agent/exec",
+            &[("command", "frobnicate")],
+        )
+        .await;
+    assert!(
+        missing["message"]
+            .as_str()
+            .unwrap()
+            .contains("Failed to execute child process"),
+        "{missing}"
+    );
 
     let vms = s.ok("GET", "/nodes/pve1/qemu", &[("full", "1")]).await;
     let vm = &vms[0];
@@ -553,21 +705,55 @@ async fn guest_agent_and_figures_of_a_running_guest() {
     assert_eq!(vm["maxdisk"], 1u64 << 30);
     assert!(vm["netin"].as_u64().unwrap() > 0);
     let resources = s.ok("GET", "/cluster/resources", &[]).await;
-    let kinds: std::collections::BTreeSet<&str> =
-        resources.as_array().unwrap().iter().map(|r| r["type"].as_str().unwrap()).collect();
+    let kinds: std::collections::BTreeSet<&str> = resources
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["network", "node", "qemu", "storage"].into());
-    let node = resources.as_array().unwrap().iter().find(|r| r["id"] == "node/pve1").unwrap();
+    let node = resources
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "node/pve1")
+        .unwrap();
     assert_eq!(node["cgroup-mode"], 2);
-    let guest = resources.as_array().unwrap().iter().find(|r| r["id"] == "qemu/100").unwrap();
+    let guest = resources
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "qemu/100")
+        .unwrap();
     assert!(guest["diskwrite"].as_u64().unwrap() > 0);
 
     // Permissions: the caller's own, another user's only with Sys.Audit on /access.
     s.ok("POST", "/access/users", &[("userid", "ci@pve")]).await;
-    s.ok("PUT", "/access/acl", &[("path", "/vms/100"), ("roles", "PVEVMUser"), ("users", "ci@pve")]).await;
-    let theirs = s.ok("GET", "/access/permissions", &[("userid", "ci@pve")]).await;
-    assert_eq!(theirs.as_object().unwrap().keys().collect::<Vec<_>>(), ["/vms/100"]);
+    s.ok(
+        "PUT",
+        "/access/acl",
+        &[
+            ("path", "/vms/100"),
+            ("roles", "PVEVMUser"),
+            ("users", "ci@pve"),
+        ],
+    )
+    .await;
+    let theirs = s
+        .ok("GET", "/access/permissions", &[("userid", "ci@pve")])
+        .await;
+    assert_eq!(
+        theirs.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["/vms/100"]
+    );
     assert_eq!(theirs["/vms/100"]["VM.PowerMgmt"], 1);
-    let one = s.ok("GET", "/access/permissions", &[("userid", "ci@pve"), ("path", "/storage")]).await;
+    let one = s
+        .ok(
+            "GET",
+            "/access/permissions",
+            &[("userid", "ci@pve"), ("path", "/storage")],
+        )
+        .await;
     assert_eq!(one, json!({"/storage": {}}));
     rec.assert_contract();
 }

@@ -111,6 +111,7 @@ pub struct State {
     /// Node online flags.
     pub online: BTreeMap<String, bool>,
     /// Backup jobs, HA and SDN configuration.
+    #[serde(default)]
     pub datacenter: crate::datacenter::Datacenter,
     /// Files `download-url` recorded instead of fetching (offline downloads).
     #[serde(default)]
