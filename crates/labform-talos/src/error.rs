@@ -73,4 +73,62 @@ pub enum TalosError {
         /// Which document.
         document: &'static str,
     },
+    /// TLS could not be set up (a damaged certificate or key).
+    #[error("cannot set up TLS for the Talos API: {message}")]
+    Tls {
+        /// What is wrong (never key material).
+        message: String,
+    },
+    /// The kubeconfig Talos sent cannot be read.
+    #[error("the kubeconfig the Talos API sent cannot be read: {reason}")]
+    Kubeconfig {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A Talos API call failed.
+    #[error("Talos API of `{node}` ({address}): {call} failed: {message}")]
+    Api {
+        /// The node.
+        node: String,
+        /// The address called.
+        address: String,
+        /// The call (`ApplyConfiguration`, ...).
+        call: &'static str,
+        /// gRPC's status and Talos's message.
+        message: String,
+    },
+    /// Waiting for a node timed out.
+    #[error(
+        "cluster `{cluster}`: node `{node}` did not reach {waiting_for} in time (last: {last})"
+    )]
+    Timeout {
+        /// The cluster instance.
+        cluster: String,
+        /// The node.
+        node: String,
+        /// What was waited for.
+        waiting_for: String,
+        /// The last error seen.
+        last: String,
+    },
+    /// A node is not healthy.
+    #[error("node `{node}` is not healthy: {reason}")]
+    Unhealthy {
+        /// The node.
+        node: String,
+        /// Why.
+        reason: String,
+    },
+    /// Taking a control plane down would cost etcd its quorum.
+    #[error(
+        "not upgrading `{node}`: etcd would lose its quorum ({healthy} healthy members would remain of {members})"
+    )]
+    Quorum {
+        /// The control plane.
+        node: String,
+        /// Healthy members besides it.
+        healthy: usize,
+        /// Members in all.
+        members: usize,
+    },
 }

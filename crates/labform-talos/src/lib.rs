@@ -10,6 +10,8 @@
 //!
 //! Everything here reads the plan alone; nothing secret is logged or rendered for review.
 
+pub mod api;
+pub mod cluster;
 pub mod document;
 pub mod error;
 pub mod machine_config;
@@ -17,6 +19,7 @@ pub mod pki;
 pub mod schematic;
 pub mod secrets;
 pub mod seed;
+pub mod talosconfig;
 pub mod version;
 
 pub use error::TalosError;
