@@ -757,3 +757,189 @@ async fn guest_agent_and_figures_of_a_running_guest() {
     assert_eq!(one, json!({"/storage": {}}));
     rec.assert_contract();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ha_resources_start_and_move_their_guest() {
+    let rec = Recorder::default();
+    let srv = server(&rec).await;
+    let s = Session::login(&srv).await;
+    let upid = s
+        .ok(
+            "POST",
+            "/nodes/pve1/qemu",
+            &[("vmid", "100"), ("name", "db"), ("scsi0", "nfs:1")],
+        )
+        .await;
+    assert_eq!(s.wait("pve1", &upid).await, "OK");
+    assert_eq!(s.ok("GET", "/cluster/ha/resources", &[]).await, json!([]));
+    let (_, missing) = s
+        .call("POST", "/cluster/ha/resources", &[("sid", "vm:999")])
+        .await;
+    assert_eq!(
+        missing["message"],
+        "resource 'vm:999' does not exist in cluster\n"
+    );
+    let (_, grouped) = s
+        .call(
+            "POST",
+            "/cluster/ha/resources",
+            &[("sid", "100"), ("group", "prefer-pve2")],
+        )
+        .await;
+    assert_eq!(
+        grouped["message"],
+        "invalid parameter 'group': ha groups have been migrated to rules\n"
+    );
+
+    // A bare VMID names the guest; the HA manager starts it.
+    s.ok(
+        "POST",
+        "/cluster/ha/resources",
+        &[("sid", "100"), ("max_restart", "2"), ("comment", "primary")],
+    )
+    .await;
+    let (_, twice) = s
+        .call("POST", "/cluster/ha/resources", &[("sid", "vm:100")])
+        .await;
+    assert_eq!(
+        twice["message"],
+        "create resource failed: resource ID 'vm:100' already defined\n"
+    );
+    let resource = s.ok("GET", "/cluster/ha/resources/vm:100", &[]).await;
+    assert_eq!(resource["sid"], "vm:100");
+    assert_eq!(resource["type"], "vm");
+    assert_eq!(resource["max_restart"], 2);
+    let running = loop {
+        let status = s
+            .ok("GET", "/nodes/pve1/qemu/100/status/current", &[])
+            .await;
+        if status["status"] == "running" {
+            break status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
+    assert_eq!(running["vmid"], 100);
+    let resources = s.ok("GET", "/cluster/resources", &[("type", "vm")]).await;
+    assert_eq!(resources[0]["hastate"], "started");
+
+    // Migration: the guest moves to pve2 while it runs.
+    let (_, unmanaged) = s
+        .call(
+            "POST",
+            "/cluster/ha/resources/vm:101/migrate",
+            &[("node", "pve2")],
+        )
+        .await;
+    assert_eq!(
+        unmanaged["message"],
+        "resource 'vm:101' is not HA managed\n"
+    );
+    let answer = s
+        .ok(
+            "POST",
+            "/cluster/ha/resources/vm:100/migrate",
+            &[("node", "pve2")],
+        )
+        .await;
+    assert_eq!(answer, json!({"sid": "vm:100", "requested-node": "pve2"}));
+    loop {
+        let resources = s.ok("GET", "/cluster/resources", &[("type", "vm")]).await;
+        if resources[0]["node"] == "pve2" && resources[0]["hastate"] == "started" {
+            assert_eq!(resources[0]["status"], "running");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let tasks = s
+        .ok("GET", "/nodes/pve1/tasks", &[("typefilter", "qmigrate")])
+        .await;
+    assert_eq!(tasks[0]["user"], "root@pam");
+
+    // Requesting `stopped` stops it; a stale digest is refused; deleting ends management.
+    let digest = resource["digest"].as_str().unwrap().to_owned();
+    s.ok(
+        "PUT",
+        "/cluster/ha/resources/vm:100",
+        &[("state", "stopped"), ("delete", "comment")],
+    )
+    .await;
+    let (_, stale) = s
+        .call(
+            "PUT",
+            "/cluster/ha/resources/vm:100",
+            &[("state", "started"), ("digest", &digest)],
+        )
+        .await;
+    assert!(
+        stale["message"]
+            .as_str()
+            .unwrap()
+            .contains("detected modified configuration"),
+        "{stale}"
+    );
+    loop {
+        let status = s
+            .ok("GET", "/nodes/pve2/qemu/100/status/current", &[])
+            .await;
+        if status["status"] == "stopped" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        s.ok("GET", "/cluster/ha/resources/vm:100", &[])
+            .await
+            .get("comment"),
+        None
+    );
+    s.ok("DELETE", "/cluster/ha/resources/vm:100", &[]).await;
+    let (_, gone) = s.call("DELETE", "/cluster/ha/resources/vm:100", &[]).await;
+    assert_eq!(
+        gone["message"],
+        "cannot delete service 'vm:100', not HA managed!\n"
+    );
+
+    // Groups exist only where they were not migrated to rules.
+    let (status, groups) = s.call("GET", "/cluster/ha/groups", &[]).await;
+    assert_eq!(
+        (status, groups["message"].as_str()),
+        (
+            500,
+            Some("cannot index groups: ha groups have been migrated to rules\n")
+        )
+    );
+    srv.simulator
+        .define_ha_group("legacy", &[("nodes", "pve1,pve2")]);
+    s.ok(
+        "POST",
+        "/cluster/ha/groups",
+        &[
+            ("group", "second"),
+            ("nodes", "pve2:2,pve1"),
+            ("restricted", "1"),
+        ],
+    )
+    .await;
+    let groups = s.ok("GET", "/cluster/ha/groups", &[]).await;
+    assert_eq!(groups[1]["group"], "second");
+    assert_eq!(groups[1]["restricted"], 1);
+    s.ok("PUT", "/cluster/ha/groups/second", &[("comment", "spare")])
+        .await;
+    assert_eq!(
+        s.ok("GET", "/cluster/ha/groups/second", &[]).await["comment"],
+        "spare"
+    );
+    s.ok(
+        "POST",
+        "/cluster/ha/resources",
+        &[("sid", "vm:100"), ("group", "second"), ("state", "stopped")],
+    )
+    .await;
+    let (_, used) = s.call("DELETE", "/cluster/ha/groups/second", &[]).await;
+    assert_eq!(
+        used["message"],
+        "delete ha group failed: ha group is used by service 'vm:100'\n"
+    );
+    s.ok("DELETE", "/cluster/ha/groups/legacy", &[]).await;
+    rec.assert_contract();
+}

@@ -127,6 +127,50 @@ pub(super) async fn dispatch(
             null_or_error(c.backup_job_delete(get(map, "id").unwrap_or("")).await)
         }
         ("POST", "/nodes/{node}/vzdump") => to_json(c.vzdump(node, &without(map, &["node"])).await),
+        ("GET", "/cluster/ha/resources") => to_json(c.ha_resource_index(get(map, "type")).await),
+        ("POST", "/cluster/ha/resources") => null_or_error(
+            c.ha_resource_create(get(map, "sid").unwrap_or(""), &without(map, &["sid"]))
+                .await,
+        ),
+        ("GET", "/cluster/ha/resources/{sid}") => {
+            to_json(c.ha_resource_read(get(map, "sid").unwrap_or("")).await)
+        }
+        ("PUT", "/cluster/ha/resources/{sid}") => null_or_error(
+            c.ha_resource_update(
+                get(map, "sid").unwrap_or(""),
+                &without(map, &["sid", "delete", "digest"]),
+                &list(get(map, "delete")),
+                get(map, "digest"),
+            )
+            .await,
+        ),
+        ("DELETE", "/cluster/ha/resources/{sid}") => {
+            null_or_error(c.ha_resource_delete(get(map, "sid").unwrap_or("")).await)
+        }
+        ("POST", "/cluster/ha/resources/{sid}/migrate") => to_json(
+            c.ha_resource_migrate(get(map, "sid").unwrap_or(""), node)
+                .await,
+        ),
+        ("GET", "/cluster/ha/groups") => to_json(c.ha_group_index().await),
+        ("POST", "/cluster/ha/groups") => null_or_error(
+            c.ha_group_create(get(map, "group").unwrap_or(""), &without(map, &["group"]))
+                .await,
+        ),
+        ("GET", "/cluster/ha/groups/{group}") => {
+            to_json(c.ha_group_read(get(map, "group").unwrap_or("")).await)
+        }
+        ("PUT", "/cluster/ha/groups/{group}") => null_or_error(
+            c.ha_group_update(
+                get(map, "group").unwrap_or(""),
+                &without(map, &["group", "delete", "digest"]),
+                &list(get(map, "delete")),
+                get(map, "digest"),
+            )
+            .await,
+        ),
+        ("DELETE", "/cluster/ha/groups/{group}") => {
+            null_or_error(c.ha_group_delete(get(map, "group").unwrap_or("")).await)
+        }
         _ => return None,
     })
 }

@@ -11,7 +11,9 @@ use crate::datacenter::{Section, SectionFile};
 
 /// What groups are refused with, per endpoint, once they were migrated to rules.
 fn groups_migrated(action: &str) -> ApiError {
-    e500(format!("cannot {action}: ha groups have been migrated to rules"))
+    e500(format!(
+        "cannot {action}: ha groups have been migrated to rules"
+    ))
 }
 
 /// `PVE::HA::Config::parse_sid`: `vm:100`, or a bare VMID of an existing guest.
@@ -71,17 +73,22 @@ fn ha_entry(section: &Section, id_key: &str, file: &SectionFile) -> serde_json::
 impl SimClient {
     /// `GET /cluster/ha/resources[?type=]` (`Sys.Audit` on `/`).
     pub async fn ha_resource_index(&self, kind: Option<&str>) -> Result<Vec<serde_json::Value>> {
-        self.run("GET", "/cluster/ha/resources", "/cluster/ha/resources".into(), async {
-            let st = self.sim.lock();
-            self.check(&st, "/", "Sys.Audit")?;
-            let file = &st.datacenter.ha_resources;
-            Ok(file
-                .sections
-                .iter()
-                .filter(|r| kind.is_none_or(|k| k == r.kind))
-                .map(|r| ha_entry(r, "sid", file))
-                .collect())
-        })
+        self.run(
+            "GET",
+            "/cluster/ha/resources",
+            "/cluster/ha/resources".into(),
+            async {
+                let st = self.sim.lock();
+                self.check(&st, "/", "Sys.Audit")?;
+                let file = &st.datacenter.ha_resources;
+                Ok(file
+                    .sections
+                    .iter()
+                    .filter(|r| kind.is_none_or(|k| k == r.kind))
+                    .map(|r| ha_entry(r, "sid", file))
+                    .collect())
+            },
+        )
         .await
     }
 
@@ -110,40 +117,45 @@ impl SimClient {
         sid: &str,
         options: &BTreeMap<String, String>,
     ) -> Result<()> {
-        self.run("POST", "/cluster/ha/resources", "/cluster/ha/resources".into(), async {
-            let sid = {
-                let mut st = self.sim.lock();
-                self.check(&st, "/", "Sys.Console")?;
-                let (sid, kind, name) = parse_sid(&st, sid)?;
-                let mut options = options.clone();
-                if let Some(given) = options.remove("type")
-                    && given != kind
-                {
-                    return Err(e500("types does not match"));
-                }
-                self.check_ha_group(&st, options.get("group"))?;
-                if kind != "vm" {
-                    return Err(e500(format!("unknown resource type '{kind}'")));
-                }
-                let vmid: Option<u32> = name.parse().ok();
-                if vmid.is_none_or(|id| !st.vms.contains_key(&id)) {
-                    return Err(e500(format!("resource '{sid}' does not exist in cluster")));
-                }
-                if st.datacenter.ha_resources.get(&sid).is_some() {
-                    return Err(e500(format!(
-                        "create resource failed: resource ID '{sid}' already defined"
-                    )));
-                }
-                st.datacenter.ha_resources.sections.push(Section {
-                    kind,
-                    id: sid.clone(),
-                    options,
-                });
-                sid
-            };
-            self.sim.ha_converge(&sid);
-            Ok(())
-        })
+        self.run(
+            "POST",
+            "/cluster/ha/resources",
+            "/cluster/ha/resources".into(),
+            async {
+                let sid = {
+                    let mut st = self.sim.lock();
+                    self.check(&st, "/", "Sys.Console")?;
+                    let (sid, kind, name) = parse_sid(&st, sid)?;
+                    let mut options = options.clone();
+                    if let Some(given) = options.remove("type")
+                        && given != kind
+                    {
+                        return Err(e500("types does not match"));
+                    }
+                    self.check_ha_group(&st, options.get("group"))?;
+                    if kind != "vm" {
+                        return Err(e500(format!("unknown resource type '{kind}'")));
+                    }
+                    let vmid: Option<u32> = name.parse().ok();
+                    if vmid.is_none_or(|id| !st.vms.contains_key(&id)) {
+                        return Err(e500(format!("resource '{sid}' does not exist in cluster")));
+                    }
+                    if st.datacenter.ha_resources.get(&sid).is_some() {
+                        return Err(e500(format!(
+                            "create resource failed: resource ID '{sid}' already defined"
+                        )));
+                    }
+                    st.datacenter.ha_resources.sections.push(Section {
+                        kind,
+                        id: sid.clone(),
+                        options,
+                    });
+                    sid
+                };
+                self.sim.ha_converge(&sid);
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -180,7 +192,8 @@ impl SimClient {
                             return Err(e500(format!("HA group '{group}' does not exist")));
                         }
                     }
-                    let failed = |text: String| e500(format!("update resources config failed: {text}"));
+                    let failed =
+                        |text: String| e500(format!("update resources config failed: {text}"));
                     assert_digest(&st.datacenter.ha_resources, digest)
                         .map_err(|e| failed(e.message))?;
                     let resource = st
@@ -238,7 +251,12 @@ impl SimClient {
                     if st.datacenter.ha_resources.get(&sid).is_none() {
                         return Err(e500(format!("resource '{sid}' is not HA managed")));
                     }
-                    if st.datacenter.ha_service_state.get(&sid).is_some_and(|s| s == "error") {
+                    if st
+                        .datacenter
+                        .ha_service_state
+                        .get(&sid)
+                        .is_some_and(|s| s == "error")
+                    {
                         return Err(e500(format!(
                             "service '{sid}' in error state, must be disabled and fixed first"
                         )));
@@ -268,15 +286,24 @@ impl SimClient {
 
     /// `GET /cluster/ha/groups`.
     pub async fn ha_group_index(&self) -> Result<Vec<serde_json::Value>> {
-        self.run("GET", "/cluster/ha/groups", "/cluster/ha/groups".into(), async {
-            let st = self.sim.lock();
-            self.check(&st, "/", "Sys.Audit")?;
-            let file = &st.datacenter.ha_groups;
-            if file.sections.is_empty() {
-                return Err(groups_migrated("index groups"));
-            }
-            Ok(file.sections.iter().map(|g| ha_entry(g, "group", file)).collect())
-        })
+        self.run(
+            "GET",
+            "/cluster/ha/groups",
+            "/cluster/ha/groups".into(),
+            async {
+                let st = self.sim.lock();
+                self.check(&st, "/", "Sys.Audit")?;
+                let file = &st.datacenter.ha_groups;
+                if file.sections.is_empty() {
+                    return Err(groups_migrated("index groups"));
+                }
+                Ok(file
+                    .sections
+                    .iter()
+                    .map(|g| ha_entry(g, "group", file))
+                    .collect())
+            },
+        )
         .await
     }
 
@@ -307,30 +334,35 @@ impl SimClient {
         group: &str,
         options: &BTreeMap<String, String>,
     ) -> Result<()> {
-        self.run("POST", "/cluster/ha/groups", "/cluster/ha/groups".into(), async {
-            let mut st = self.sim.lock();
-            self.check(&st, "/", "Sys.Console")?;
-            if st.datacenter.ha_groups.sections.is_empty() {
-                return Err(groups_migrated("create group"));
-            }
-            let mut options = options.clone();
-            if let Some(given) = options.remove("type")
-                && given != "group"
-            {
-                return Err(e500("types does not match"));
-            }
-            if st.datacenter.ha_groups.get(group).is_some() {
-                return Err(e500(format!(
-                    "create ha group failed: ha group ID '{group}' already defined"
-                )));
-            }
-            st.datacenter.ha_groups.sections.push(Section {
-                kind: "group".into(),
-                id: group.to_owned(),
-                options,
-            });
-            Ok(())
-        })
+        self.run(
+            "POST",
+            "/cluster/ha/groups",
+            "/cluster/ha/groups".into(),
+            async {
+                let mut st = self.sim.lock();
+                self.check(&st, "/", "Sys.Console")?;
+                if st.datacenter.ha_groups.sections.is_empty() {
+                    return Err(groups_migrated("create group"));
+                }
+                let mut options = options.clone();
+                if let Some(given) = options.remove("type")
+                    && given != "group"
+                {
+                    return Err(e500("types does not match"));
+                }
+                if st.datacenter.ha_groups.get(group).is_some() {
+                    return Err(e500(format!(
+                        "create ha group failed: ha group ID '{group}' already defined"
+                    )));
+                }
+                st.datacenter.ha_groups.sections.push(Section {
+                    kind: "group".into(),
+                    id: group.to_owned(),
+                    options,
+                });
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -508,7 +540,9 @@ impl Simulator {
             } else {
                 let mut st = sim.lock();
                 if st.datacenter.ha_resources.get(&sid).is_some() {
-                    st.datacenter.ha_service_state.insert(sid, "error".to_owned());
+                    st.datacenter
+                        .ha_service_state
+                        .insert(sid, "error".to_owned());
                 }
             }
         });

@@ -18,6 +18,7 @@ mod config_update;
 mod configuration;
 mod figures;
 mod guest_exec;
+mod ha;
 mod pools;
 mod power;
 mod reads;
