@@ -6,11 +6,12 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use labform_k3s::artifacts::{ArtifactSource, K3sArtifacts};
-use labform_k3s::cluster::{
-    ClusterContext, ClusterOptions, ClusterProgress, converge, login_client,
+use labform_k3s::artifacts::ArtifactSource;
+use labform_kubernetes::Distributions;
+use labform_kubernetes::distribution::{
+    ClusterContext, ClusterOptions, ClusterProgress, login_client,
 };
-use labform_k3s::kubeconfig::{ClusterKubeconfig, default_path, merge_into_file};
+use labform_kubernetes::kubeconfig::{ClusterKubeconfig, default_path, merge_into_file};
 use labform_planner::Plan;
 use labform_secrets::{SecretStore, SecretString};
 
@@ -82,6 +83,20 @@ fn cache_directory() -> PathBuf {
         .join("labform")
 }
 
+/// The distributions labform acts on, keyed by distribution: K3s with its release files from
+/// `k3s_artifacts` (a directory or release address; default: K3s's GitHub releases). A
+/// distribution is added here, beside the others.
+pub fn distributions(k3s_artifacts: Option<&str>) -> anyhow::Result<Distributions> {
+    let k3s_source = match k3s_artifacts {
+        Some(text) => ArtifactSource::parse(text)?,
+        None => ArtifactSource::official(),
+    };
+    Ok(Distributions::new().with(labform_k3s::K3s::new(
+        k3s_source,
+        cache_directory().join("k3s"),
+    )))
+}
+
 /// The options of the cluster work, with `LABFORM_CLUSTER_TIMEOUT` (seconds) overriding the
 /// readiness limits (slow machines, software emulation).
 pub fn cluster_options() -> ClusterOptions {
@@ -136,7 +151,8 @@ pub fn secret_resolver<'a>(
     }
 }
 
-/// Converges every K3s cluster of `plan`. Returns whether all succeeded (errors are printed).
+/// Converges every cluster of `plan` whose distribution labform acts on. Returns whether all
+/// succeeded (errors are printed).
 pub async fn converge_clusters(
     lab_path: &Path,
     plan: &Plan,
@@ -144,7 +160,7 @@ pub async fn converge_clusters(
     args: &ClusterArgs,
     json: bool,
 ) -> anyhow::Result<bool> {
-    let clusters: Vec<_> = plan
+    let supported: Vec<_> = plan
         .clusters
         .iter()
         .filter(|cluster| {
@@ -158,13 +174,23 @@ pub async fn converge_clusters(
             false
         })
         .collect();
-    if clusters.is_empty() {
+    if supported.is_empty() {
         return Ok(true);
     }
-    let source = match &args.k3s_artifacts {
-        Some(text) => ArtifactSource::parse(text)?,
-        None => ArtifactSource::official(),
-    };
+    let table = distributions(args.k3s_artifacts.as_deref())?;
+    let clusters: Vec<_> = supported
+        .into_iter()
+        .filter_map(|cluster| {
+            let distribution = table.for_cluster(cluster);
+            if distribution.is_none() {
+                eprintln!(
+                    "note: cluster {} uses {}: this labform has no implementation of it; its VMs exist, nothing was installed",
+                    cluster.name, cluster.distribution
+                );
+            }
+            distribution.map(|distribution| (cluster, distribution))
+        })
+        .collect();
     let ssh = labform_ssh_client(store, &plan.scope)?;
     let resolve = secret_resolver(lab_path, store);
     let progress = ProgressLines::new(json);
@@ -176,45 +202,9 @@ pub async fn converge_clusters(
         options: cluster_options(),
         progress: &progress,
     };
-    let mut artifacts: Vec<K3sArtifacts> = Vec::new();
     let mut kubeconfigs: Vec<ClusterKubeconfig> = Vec::new();
     let mut ok = true;
-    for cluster in clusters {
-        let release = match artifacts
-            .iter()
-            .find(|release| release.version == cluster.version)
-        {
-            Some(release) => release.clone(),
-            None => {
-                progress.report(
-                    &cluster.name,
-                    &cluster.name,
-                    &format!("get K3s {} from {source}", cluster.version),
-                );
-                match labform_k3s::artifacts::fetch(
-                    &source,
-                    &cluster.version,
-                    &cache_directory().join("k3s"),
-                )
-                .await
-                {
-                    Ok(release) => {
-                        artifacts.push(release.clone());
-                        release
-                    }
-                    Err(error) => {
-                        eprintln!(
-                            "error: cluster {}: cannot get K3s {}: {}",
-                            cluster.name,
-                            cluster.version,
-                            crate::error_chain(&error)
-                        );
-                        ok = false;
-                        continue;
-                    }
-                }
-            }
-        };
+    for (cluster, distribution) in clusters {
         let addons = match labform_kubernetes::addon_manifests(plan, cluster) {
             Ok(addons) => addons,
             Err(error) => {
@@ -223,7 +213,7 @@ pub async fn converge_clusters(
                 continue;
             }
         };
-        match converge(&context, cluster, &addons, &release).await {
+        match distribution.converge(&context, cluster, &addons).await {
             Ok(outcome) => {
                 let summary = if outcome.changed() {
                     format!(
@@ -240,7 +230,7 @@ pub async fn converge_clusters(
                 kubeconfigs.push(outcome.kubeconfig);
             }
             Err(error) => {
-                eprintln!("error: {}", crate::error_chain(&error));
+                eprintln!("error: {}", crate::error_chain(&*error));
                 ok = false;
             }
         }

@@ -114,6 +114,15 @@ pub enum ClusterError {
         #[source]
         source: ArtifactError,
     },
+    /// The release's checksum list could not be read (drift compares the nodes with it).
+    #[error("cannot read the checksums of K3s {version}")]
+    Checksums {
+        /// The K3s version.
+        version: String,
+        /// Why.
+        #[source]
+        source: ArtifactError,
+    },
     /// The Kubernetes API refused or timed out.
     #[error("cluster {cluster}: {doing}")]
     Api {
@@ -141,29 +150,5 @@ pub enum ClusterError {
         /// Why.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
-    },
-}
-
-/// Reading or writing a kubeconfig file.
-#[derive(Debug, thiserror::Error)]
-pub enum KubeconfigError {
-    /// The text is not a kubeconfig labform understands.
-    #[error("{origin} is not a valid kubeconfig: {detail}")]
-    Invalid {
-        /// Which file or node it came from.
-        origin: String,
-        /// What is wrong (never the key material).
-        detail: String,
-    },
-    /// The file could not be read or written.
-    #[error("cannot {doing} {path}")]
-    File {
-        /// `read`, `write`.
-        doing: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
     },
 }

@@ -4,7 +4,8 @@
 //! ([`delivery`]); the cluster's kubeconfig, renamed and merged into the user's file
 //! ([`kubeconfig`]); and the order that ties them into a cluster: first server, joining
 //! servers one at a time, agents, readiness, add-ons; upgrades one node at a time with cordon
-//! and drain; reset ([`cluster`]).
+//! and drain; reset ([`cluster`]). [`K3s`] is K3s's implementation of
+//! `labform_kubernetes::distribution::ClusterDistribution`, through which the CLI acts.
 //!
 //! Everything written to a node is rendered by `labform-kubernetes` (pure) or here, compared by
 //! SHA-256 with what the node has, and uploaded only when different: a second apply changes
@@ -14,9 +15,12 @@
 pub mod artifacts;
 pub mod cluster;
 pub mod delivery;
+pub mod distribution;
 mod error;
-pub mod kubeconfig;
+pub use labform_kubernetes::kubeconfig;
 pub mod node;
 pub mod units;
 
-pub use error::{ArtifactError, ClusterError, KubeconfigError, NodeError};
+pub use distribution::K3s;
+pub use error::{ArtifactError, ClusterError, NodeError};
+pub use labform_kubernetes::KubeconfigError;

@@ -9,14 +9,13 @@ use std::path::{Path, PathBuf};
 
 use labform_cloudinit::{HostKeySource, node_context, render_for_review};
 use labform_planner::Plan;
-use labform_planner::plan::PlannedDatastore;
 use serde_json::json;
 
 use crate::addons::addon_manifests;
+use crate::distribution::Distributions;
 use crate::error::RenderError;
-use crate::k3s::k3s_node_configs;
 use crate::manifest::to_yaml;
-use crate::token::{DATASTORE_DROP_IN, TOKEN_FILE, token_store_key};
+use crate::token::TOKEN_FILE;
 
 /// One file of a render, relative to the output directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,11 +36,14 @@ fn file(path: impl Into<PathBuf>, contents: impl Into<String>) -> RenderedFile {
     }
 }
 
-/// Renders the whole lab from its plan: every VM's cloud-init (and K3s configuration), every
-/// cluster's manifests. Sorted by path; the same plan and host keys give the same files.
+/// Renders the whole lab from its plan: every VM's cloud-init (and the node files of its
+/// cluster's distribution, from `distributions`), every cluster's manifests. Sorted by path; the
+/// same plan and host keys give the same files. Clusters whose distribution labform does not
+/// act on get a note instead.
 pub fn render_lab(
     plan: &Plan,
     host_keys: &dyn HostKeySource,
+    distributions: &Distributions,
 ) -> Result<Vec<RenderedFile>, RenderError> {
     let mut files = vec![file(
         "README.txt",
@@ -85,7 +87,7 @@ pub fn render_lab(
     }
     for cluster in &plan.clusters {
         let directory = PathBuf::from("clusters").join(&cluster.name);
-        if !cluster.bootstrap_supported {
+        let Some(distribution) = distributions.for_cluster(cluster) else {
             files.push(file(
                 directory.join("NOT-AUTOMATED.txt"),
                 format!(
@@ -96,11 +98,14 @@ pub fn render_lab(
                 ),
             ));
             continue;
-        }
-        for config in k3s_node_configs(cluster)? {
+        };
+        let node_files = distribution.node_files(plan, cluster)?;
+        for node_file in node_files.files {
             files.push(file(
-                PathBuf::from("vms").join(&config.vm).join("config.yaml"),
-                config.config_yaml,
+                PathBuf::from("vms")
+                    .join(&node_file.vm)
+                    .join(&node_file.name),
+                node_file.contents,
             ));
         }
         let manifests = addon_manifests(plan, cluster)?;
@@ -110,19 +115,19 @@ pub fn render_lab(
                 manifest.to_yaml(&cluster.name)?,
             ));
         }
-        let token_key = token_store_key(&plan.scope, &cluster.name)?;
-        let mut secrets = vec![json!({
-            "what": "K3s join token",
-            "generated_by": "labform",
-            "store_key": token_key.as_str(),
-            "node_path": TOKEN_FILE,
-        })];
-        if let PlannedDatastore::External { endpoint } = &cluster.state {
-            secrets.push(json!({
-                "what": "K3s datastore endpoint",
-                "from": endpoint.to_string(),
-                "node_path": DATASTORE_DROP_IN,
-            }));
+        let mut secrets = Vec::new();
+        for secret in &node_files.secrets {
+            let mut entry = json!({"what": secret.what, "node_path": secret.node_path});
+            if let Some(generated_by) = &secret.generated_by {
+                entry["generated_by"] = json!(generated_by);
+            }
+            if let Some(store_key) = &secret.store_key {
+                entry["store_key"] = json!(store_key);
+            }
+            if let Some(from) = &secret.from {
+                entry["from"] = json!(from);
+            }
+            secrets.push(entry);
         }
         for secret in &manifests.secrets {
             let mut entry = json!({

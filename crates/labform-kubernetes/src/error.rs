@@ -46,3 +46,27 @@ pub enum RenderError {
         source: std::io::Error,
     },
 }
+
+/// Reading or writing a kubeconfig file.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeconfigError {
+    /// The text is not a kubeconfig labform understands.
+    #[error("{origin} is not a valid kubeconfig: {detail}")]
+    Invalid {
+        /// Which file or node it came from.
+        origin: String,
+        /// What is wrong (never the key material).
+        detail: String,
+    },
+    /// The file could not be read or written.
+    #[error("cannot {doing} {path}")]
+    File {
+        /// `read`, `write`.
+        doing: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}

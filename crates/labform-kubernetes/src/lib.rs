@@ -12,17 +12,22 @@
 //! [`render_lab`] puts it together with `labform-cloudinit` into the file tree `labform render`
 //! writes: one folder per VM and one per cluster.
 //!
-//! The exception is [`cluster_api`], the client side of a running cluster's Kubernetes API
-//! (readiness, node versions, cordon and drain, deleting an add-on's objects). The rendering
-//! modules stay pure.
+//! The exceptions are [`cluster_api`], the client side of a running cluster's Kubernetes API
+//! (readiness, node versions, cordon and drain, deleting an add-on's objects), [`kubeconfig`]
+//! (kubeconfigs renamed after the cluster and merged into the user's file), and
+//! [`distribution`], the trait every distribution that labform acts on implements
+//! (`labform-k3s` for K3s) and the table the CLI dispatches through. The rendering modules stay
+//! pure.
 
 mod addons;
 mod bundle;
 pub mod cluster_api;
+pub mod distribution;
 mod error;
 mod helm_controller;
 mod k3s;
 mod kube_vip;
+pub mod kubeconfig;
 mod manifest;
 mod tenant_access;
 mod token;
@@ -30,7 +35,8 @@ mod token;
 pub use addons::{AddonManifests, RequiredSecret, addon_manifests};
 pub use bundle::{RenderedFile, render_lab, write_rendered};
 pub use cluster_api::{ClusterApi, ClusterApiError};
-pub use error::RenderError;
+pub use distribution::{ClusterDistribution, Distributions};
+pub use error::{KubeconfigError, RenderError};
 pub use helm_controller::{
     HELM_CONTROLLER_IMAGE, HELM_CONTROLLER_NAMESPACE, HELM_CRDS, HELM_JOB_IMAGE,
     helm_controller_manifest,

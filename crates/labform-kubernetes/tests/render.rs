@@ -10,7 +10,7 @@ use labform_kubernetes::{RenderedFile, render_lab, write_rendered};
 
 fn render(lab: &str) -> Vec<RenderedFile> {
     let (_, plan) = planned(lab);
-    render_lab(&plan, &FixtureHostKeys).unwrap_or_else(|error| {
+    render_lab(&plan, &FixtureHostKeys, &common::distributions()).unwrap_or_else(|error| {
         let mut message = error.to_string();
         let mut source = std::error::Error::source(&error);
         while let Some(cause) = source {

@@ -55,7 +55,7 @@ fn validate(directory: &Path) -> Report {
 
 fn render_to(lab: &str, directory: &Path) -> bool {
     let (_, plan) = planned(lab);
-    let files = render_lab(&plan, &FixtureHostKeys).expect("render");
+    let files = render_lab(&plan, &FixtureHostKeys, &common::distributions()).expect("render");
     write_rendered(directory, &files).expect("write");
     plan.clusters
         .iter()

@@ -143,8 +143,7 @@ async fn clusters_drift(
     args: &Args,
     plan: &labform_planner::Plan,
 ) -> anyhow::Result<(usize, serde_json::Value)> {
-    use labform_k3s::artifacts::{ArtifactSource, digests_only};
-    use labform_k3s::cluster::{ClusterContext, drift};
+    use labform_kubernetes::distribution::ClusterContext;
 
     let clusters: Vec<_> = plan
         .clusters
@@ -156,10 +155,7 @@ async fn clusters_drift(
     }
     let store = labform_secrets::SecretStore::open_default()
         .context("cannot open labform's secret store")?;
-    let source = match &args.k3s_artifacts {
-        Some(text) => ArtifactSource::parse(text)?,
-        None => ArtifactSource::official(),
-    };
+    let table = crate::clusters::distributions(args.k3s_artifacts.as_deref())?;
     let ssh = crate::clusters::labform_ssh_client(&store, &plan.scope)?;
     let resolve = crate::clusters::secret_resolver(&args.file, &store);
     let progress = crate::clusters::ProgressLines::new(false);
@@ -177,14 +173,15 @@ async fn clusters_drift(
     let mut drifted = 0;
     let mut report = Vec::new();
     for cluster in clusters {
-        let artifacts = digests_only(&source, &cluster.version)
-            .await
-            .with_context(|| format!("cannot read the checksums of K3s {}", cluster.version))?;
+        let Some(distribution) = table.for_cluster(cluster) else {
+            continue;
+        };
         let addons = labform_kubernetes::addon_manifests(plan, cluster)
             .map_err(|error| anyhow::anyhow!(crate::error_chain(&error)))?;
-        let nodes = drift(&context, cluster, &addons, &artifacts)
+        let nodes = distribution
+            .drift(&context, cluster, &addons)
             .await
-            .map_err(|error| anyhow::anyhow!(crate::error_chain(&error)))?;
+            .map_err(|error| anyhow::anyhow!(crate::error_chain(&*error)))?;
         for node in nodes.iter().filter(|node| node.drifted()) {
             drifted += 1;
             if args.json {
@@ -198,7 +195,10 @@ async fn clusters_drift(
                 println!("  files differ or are missing: {}", node.files.join(", "));
             }
             if let Some(state) = &node.service {
-                println!("  K3s service is {state}, not running");
+                println!(
+                    "  {} service is {state}, not running",
+                    distribution_name(cluster.distribution)
+                );
             }
             if !node.manifests.is_empty() {
                 println!(
@@ -233,4 +233,14 @@ async fn clusters_drift(
         }
     }
     Ok((drifted, serde_json::Value::Array(report)))
+}
+
+/// How the distribution is named in sentences (`K3s`).
+fn distribution_name(distribution: labform_planner::plan::Distribution) -> &'static str {
+    use labform_planner::plan::Distribution;
+    match distribution {
+        Distribution::K3s => "K3s",
+        Distribution::Kubeadm => "kubelet",
+        Distribution::Talos => "Talos",
+    }
 }

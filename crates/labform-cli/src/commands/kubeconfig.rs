@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use labform_k3s::cluster::{kubeconfig_store_key, tenant_kubeconfig_store_key};
-use labform_k3s::kubeconfig::{ClusterKubeconfig, default_path, merge, merge_into_file};
+use labform_kubernetes::distribution::{kubeconfig_store_key, tenant_kubeconfig_store_key};
+use labform_kubernetes::kubeconfig::{ClusterKubeconfig, default_path, merge, merge_into_file};
 use labform_secrets::{ExposeSecret as _, SecretStore, SecretString};
 
 use crate::lab_input::offline_plan;

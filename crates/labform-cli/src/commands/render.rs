@@ -70,7 +70,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let store = SecretStore::open_default().context("cannot open labform's secret store")?;
     let host_keys = StoredHostKeys::new(&store, plan.scope.clone());
-    let files = labform_kubernetes::render_lab(plan, &host_keys)
+    let distributions = crate::clusters::distributions(None)?;
+    let files = labform_kubernetes::render_lab(plan, &host_keys, &distributions)
         .with_context(|| format!("cannot render {}", args.file.display()))?;
     labform_kubernetes::write_rendered(&args.out, &files)
         .with_context(|| format!("cannot write the render to {}", args.out.display()))?;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use labform_k3s::cluster::{ClusterContext, reset};
+use labform_kubernetes::distribution::ClusterContext;
 use labform_secrets::SecretStore;
 
 use crate::clusters::{ProgressLines, cluster_options, labform_ssh_client, secret_resolver};
@@ -86,8 +86,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         options: cluster_options(),
         progress: &progress,
     };
+    let table = crate::clusters::distributions(None)?;
+    let Some(distribution) = table.for_cluster(cluster) else {
+        bail!(
+            "cluster `{}` uses {}, which this labform does not act on",
+            cluster.name,
+            cluster.distribution
+        );
+    };
     let cluster = cluster.clone();
-    match crate::runtime().block_on(reset(&context, &cluster)) {
+    match crate::runtime().block_on(distribution.reset(&context, &cluster)) {
         Ok(()) => {
             eprintln!(
                 "Cluster {} reset; `labform apply` installs it again.",
@@ -96,7 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {
-            eprintln!("error: {}", crate::error_chain(&error));
+            eprintln!("error: {}", crate::error_chain(&*error));
             Ok(ExitCode::from(3))
         }
     }

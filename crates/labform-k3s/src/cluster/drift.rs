@@ -9,36 +9,8 @@ use crate::delivery::{self};
 use crate::error::ClusterError;
 use crate::node::{self};
 
-use super::ClusterContext;
 use super::work::Work;
-
-/// How one node differs from what labform would put there.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeDrift {
-    /// The node.
-    pub node: String,
-    /// Managed files that differ or are missing.
-    pub files: Vec<String>,
-    /// The service's state when it does not run (`failed`, `inactive`).
-    pub service: Option<String>,
-    /// Add-on manifests (servers) that differ or are missing.
-    pub manifests: Vec<String>,
-    /// labform manifests the lab no longer has.
-    pub extra_manifests: Vec<String>,
-    /// Why the node could not be looked at.
-    pub unreachable: Option<String>,
-}
-
-impl NodeDrift {
-    /// Whether anything differs (or the node could not be checked).
-    pub fn drifted(&self) -> bool {
-        !(self.files.is_empty()
-            && self.service.is_none()
-            && self.manifests.is_empty()
-            && self.extra_manifests.is_empty()
-            && self.unreachable.is_none())
-    }
-}
+use super::{ClusterContext, NodeDrift};
 
 /// Compares every node of `cluster` with what labform would put there (its files and the add-on
 /// manifests `addons`), changing nothing. Nodes that do not answer SSH within the options' SSH
@@ -62,14 +34,7 @@ pub async fn drift(
     let (wanted, _) = work.manifests()?;
     let mut report = Vec::new();
     for node in &nodes {
-        let mut drift = NodeDrift {
-            node: node.name.clone(),
-            files: Vec::new(),
-            service: None,
-            manifests: Vec::new(),
-            extra_manifests: Vec::new(),
-            unreachable: None,
-        };
+        let mut drift = NodeDrift::new(node.name.clone());
         let session = match work.connect(node).await {
             Ok(session) => session,
             Err(error) => {

@@ -16,18 +16,16 @@ mod drift;
 mod reset;
 mod work;
 
-pub use drift::{NodeDrift, drift};
+pub use drift::drift;
+pub use labform_kubernetes::distribution::{
+    ClusterContext, ClusterOptions, ClusterOutcome, ClusterProgress, NodeDrift,
+    kubeconfig_store_key, login_client, tenant_kubeconfig_store_key,
+};
 pub use reset::reset;
 
-use std::time::Duration;
-
-use labform_cloudinit::{HostKeySource, StoredHostKeys};
-use labform_kubernetes::cluster_api::SecretChanges;
 use labform_kubernetes::{AddonManifests, NodeRole};
-use labform_planner::Plan;
-use labform_planner::plan::{PlannedCluster, SecretRef};
-use labform_secrets::{SecretKey, SecretStore, SecretString};
-use labform_ssh::{Session, SshClient};
+use labform_planner::plan::PlannedCluster;
+use labform_ssh::Session;
 
 use crate::artifacts::K3sArtifacts;
 use crate::delivery;
@@ -37,99 +35,6 @@ use crate::units::SERVER_KUBECONFIG;
 
 use self::addons::Delivered;
 use self::work::{ClusterNode, Work};
-
-/// Limits of the cluster work.
-#[derive(Debug, Clone)]
-pub struct ClusterOptions {
-    /// How long a node may take to answer SSH with its planned host key after boot.
-    pub ssh_ready_timeout: Duration,
-    /// How long the API and the nodes may take to become Ready.
-    pub ready_timeout: Duration,
-    /// How long draining one node may take during an upgrade.
-    pub drain_timeout: Duration,
-    /// Interval of readiness checks.
-    pub poll: Duration,
-}
-
-impl Default for ClusterOptions {
-    fn default() -> Self {
-        ClusterOptions {
-            ssh_ready_timeout: Duration::from_secs(600),
-            ready_timeout: Duration::from_secs(600),
-            drain_timeout: Duration::from_secs(300),
-            poll: Duration::from_secs(3),
-        }
-    }
-}
-
-/// What the cluster work tells the user as it goes.
-pub trait ClusterProgress: Sync {
-    /// `step` happened on `subject` (a node or the cluster).
-    fn report(&self, cluster: &str, subject: &str, step: &str);
-}
-
-/// Everything the cluster work needs besides the cluster itself.
-pub struct ClusterContext<'a> {
-    /// The plan.
-    pub plan: &'a Plan,
-    /// labform's secret store (join tokens, host keys, kubeconfigs).
-    pub store: &'a SecretStore,
-    /// SSH, logging in with labform's login key.
-    pub ssh: &'a SshClient,
-    /// Resolves the plan's secret references (an external datastore's endpoint, the add-ons'
-    /// Secrets).
-    pub resolve_secret: &'a (dyn Fn(&SecretRef) -> Result<SecretString, String> + Sync),
-    /// Limits.
-    pub options: ClusterOptions,
-    /// Progress.
-    pub progress: &'a dyn ClusterProgress,
-}
-
-/// What happened to a cluster.
-#[derive(Debug)]
-pub struct ClusterOutcome {
-    /// The cluster instance.
-    pub cluster: String,
-    /// Nodes whose files or service changed.
-    pub changed_nodes: Vec<String>,
-    /// Nodes upgraded with cordon and drain.
-    pub upgraded_nodes: Vec<String>,
-    /// Add-on manifest files written (on each server).
-    pub manifests_written: Vec<String>,
-    /// Add-on manifest files removed, with their objects.
-    pub manifests_removed: Vec<String>,
-    /// What changed of the Secrets the add-ons read.
-    pub secrets: SecretChanges,
-    /// The cluster's kubeconfig (kept in the secret store too).
-    pub kubeconfig: ClusterKubeconfig,
-    /// Each tenant's own kubeconfig on this cluster (the cluster's services it uses), by tenant.
-    pub tenant_kubeconfigs: Vec<(String, ClusterKubeconfig)>,
-}
-
-impl ClusterOutcome {
-    /// Whether anything changed.
-    pub fn changed(&self) -> bool {
-        !(self.changed_nodes.is_empty()
-            && !self.secrets.changed()
-            && self.manifests_written.is_empty()
-            && self.manifests_removed.is_empty())
-    }
-}
-
-/// The secret-store key of the kubeconfig of cluster instance `cluster` in scope `scope`.
-pub fn kubeconfig_store_key(scope: &str, cluster: &str) -> Result<SecretKey, String> {
-    SecretKey::new(format!("kubeconfig/{scope}/{cluster}")).map_err(|error| error.to_string())
-}
-
-/// The secret-store key of tenant `tenant`'s kubeconfig on cluster instance `cluster`.
-pub fn tenant_kubeconfig_store_key(
-    scope: &str,
-    cluster: &str,
-    tenant: &str,
-) -> Result<SecretKey, String> {
-    SecretKey::new(format!("kubeconfig/{scope}/{cluster}/tenant/{tenant}"))
-        .map_err(|error| error.to_string())
-}
 
 /// Brings `cluster` to its planned state with the verified release `artifacts` and the
 /// cluster's add-on manifests `addons`.
@@ -314,16 +219,4 @@ pub async fn converge(
         kubeconfig,
         tenant_kubeconfigs,
     })
-}
-
-/// An SSH client logging in with labform's login key of `scope` (made on first use; cloud-init
-/// authorises it on every VM of the lab).
-pub fn login_client(
-    store: &SecretStore,
-    scope: &str,
-    options: labform_ssh::SshOptions,
-) -> Result<SshClient, Box<dyn std::error::Error + Send + Sync>> {
-    let pair = StoredHostKeys::new(store, scope).login_key()?;
-    let key = labform_ssh::ClientKey::from_openssh(pair.private_openssh())?;
-    Ok(SshClient::new(key, options))
 }

@@ -72,3 +72,13 @@ impl HostKeySource for FixtureHostKeys {
         self.host_key("labform login key")
     }
 }
+
+/// The distributions `labform render` writes node files for (K3s from `labform-k3s`; no release
+/// files are read for rendering).
+#[allow(dead_code, reason = "not every test file uses every fixture")]
+pub fn distributions() -> labform_kubernetes::Distributions {
+    labform_kubernetes::Distributions::new().with(labform_k3s::K3s::new(
+        labform_k3s::artifacts::ArtifactSource::official(),
+        std::env::temp_dir(),
+    ))
+}

@@ -1,0 +1,309 @@
+//! The acting side of the distribution seam: what a Kubernetes distribution does with a planned
+//! cluster, as one trait ([`ClusterDistribution`]) and one table keyed by [`Distribution`]
+//! ([`Distributions`]).
+//!
+//! A distribution renders each node's files (pure, for `labform render` and for its own
+//! installation), brings a cluster up in the plan's order (install the first control plane, join
+//! the others one at a time, then the workers; upgrades one node at a time with cordon and
+//! drain; readiness; add-ons; the kubeconfig into the secret store), compares the nodes with
+//! what it would put there (drift) and takes itself off the nodes (reset). K3s is implemented
+//! by `labform-k3s`; other distributions live in crates of their own beside it and register in
+//! the table the CLI builds, so adding one never touches another.
+//!
+//! What every distribution shares lives here too: the context of the cluster work (plan, secret
+//! store, SSH, secret resolver, limits, progress), its outcome, a node's drift, and where the
+//! kubeconfigs are kept in the secret store.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use labform_cloudinit::{HostKeySource as _, StoredHostKeys};
+use labform_planner::Plan;
+use labform_planner::plan::{Distribution, PlannedCluster, SecretRef};
+use labform_secrets::{SecretKey, SecretStore, SecretString};
+use labform_ssh::SshClient;
+
+use crate::addons::AddonManifests;
+use crate::cluster_api::SecretChanges;
+use crate::error::RenderError;
+use crate::kubeconfig::ClusterKubeconfig;
+
+/// Limits of the cluster work.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// How long a node may take to answer SSH with its planned host key after boot.
+    pub ssh_ready_timeout: Duration,
+    /// How long the API and the nodes may take to become Ready.
+    pub ready_timeout: Duration,
+    /// How long draining one node may take during an upgrade.
+    pub drain_timeout: Duration,
+    /// Interval of readiness checks.
+    pub poll: Duration,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            ssh_ready_timeout: Duration::from_secs(600),
+            ready_timeout: Duration::from_secs(600),
+            drain_timeout: Duration::from_secs(300),
+            poll: Duration::from_secs(3),
+        }
+    }
+}
+
+/// What the cluster work tells the user as it goes.
+pub trait ClusterProgress: Sync {
+    /// `step` happened on `subject` (a node or the cluster).
+    fn report(&self, cluster: &str, subject: &str, step: &str);
+}
+
+/// Everything the cluster work needs besides the cluster itself.
+pub struct ClusterContext<'a> {
+    /// The plan.
+    pub plan: &'a Plan,
+    /// labform's secret store (join tokens, host keys, kubeconfigs).
+    pub store: &'a SecretStore,
+    /// SSH, logging in with labform's login key.
+    pub ssh: &'a SshClient,
+    /// Resolves the plan's secret references (an external datastore's endpoint, the add-ons'
+    /// Secrets).
+    pub resolve_secret: &'a (dyn Fn(&SecretRef) -> Result<SecretString, String> + Sync),
+    /// Limits.
+    pub options: ClusterOptions,
+    /// Progress.
+    pub progress: &'a dyn ClusterProgress,
+}
+
+/// What happened to a cluster.
+#[derive(Debug)]
+pub struct ClusterOutcome {
+    /// The cluster instance.
+    pub cluster: String,
+    /// Nodes whose files or service changed.
+    pub changed_nodes: Vec<String>,
+    /// Nodes upgraded with cordon and drain.
+    pub upgraded_nodes: Vec<String>,
+    /// Add-on manifest files written (on each server) or applied.
+    pub manifests_written: Vec<String>,
+    /// Add-on manifest files removed, with their objects.
+    pub manifests_removed: Vec<String>,
+    /// What changed of the Secrets the add-ons read.
+    pub secrets: SecretChanges,
+    /// The cluster's kubeconfig (kept in the secret store too).
+    pub kubeconfig: ClusterKubeconfig,
+    /// Each tenant's own kubeconfig on this cluster (the cluster's services it uses), by tenant.
+    pub tenant_kubeconfigs: Vec<(String, ClusterKubeconfig)>,
+}
+
+impl ClusterOutcome {
+    /// Whether anything changed.
+    pub fn changed(&self) -> bool {
+        !(self.changed_nodes.is_empty()
+            && !self.secrets.changed()
+            && self.manifests_written.is_empty()
+            && self.manifests_removed.is_empty())
+    }
+}
+
+/// How one node differs from what labform would put there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeDrift {
+    /// The node.
+    pub node: String,
+    /// Managed files that differ or are missing.
+    pub files: Vec<String>,
+    /// The service's state when it does not run (`failed`, `inactive`).
+    pub service: Option<String>,
+    /// Add-on manifests (servers) that differ or are missing.
+    pub manifests: Vec<String>,
+    /// labform manifests the lab no longer has.
+    pub extra_manifests: Vec<String>,
+    /// Why the node could not be looked at.
+    pub unreachable: Option<String>,
+}
+
+impl NodeDrift {
+    /// A node with nothing found yet.
+    pub fn new(node: impl Into<String>) -> Self {
+        NodeDrift {
+            node: node.into(),
+            files: Vec::new(),
+            service: None,
+            manifests: Vec::new(),
+            extra_manifests: Vec::new(),
+            unreachable: None,
+        }
+    }
+
+    /// Whether anything differs (or the node could not be checked).
+    pub fn drifted(&self) -> bool {
+        !(self.files.is_empty()
+            && self.service.is_none()
+            && self.manifests.is_empty()
+            && self.extra_manifests.is_empty()
+            && self.unreachable.is_none())
+    }
+}
+
+/// A file a distribution puts on one node, as `labform render` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeFile {
+    /// The VM.
+    pub vm: String,
+    /// The file's name in the VM's render folder (`config.yaml`, `kubeadm.yaml`).
+    pub name: String,
+    /// Its contents (never a secret's value).
+    pub contents: String,
+}
+
+/// A secret the distribution itself needs on the nodes (a join token, a CA key), listed in the
+/// render's `required-secrets.yaml` by where it is kept, never by value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistributionSecret {
+    /// What it is (`K3s join token`).
+    pub what: String,
+    /// Who makes it (`labform`), when labform generates it.
+    pub generated_by: Option<String>,
+    /// Its key in labform's secret store, when kept there.
+    pub store_key: Option<String>,
+    /// The lab's reference it is read from, when it comes from the lab.
+    pub from: Option<String>,
+    /// Where it is written on the nodes.
+    pub node_path: String,
+}
+
+/// Everything a distribution renders for a cluster's nodes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeFiles {
+    /// Each node's files.
+    pub files: Vec<NodeFile>,
+    /// The distribution's own secrets, by reference.
+    pub secrets: Vec<DistributionSecret>,
+}
+
+/// Why a distribution's work failed: the distribution's own error (naming the cluster and node
+/// and what was being done, never a secret), boxed so the table can hold any distribution.
+pub type DistributionError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The future of a distribution's work on a cluster.
+pub type DistributionFuture<'a, T> =
+    Pin<Box<dyn Future<Output = Result<T, DistributionError>> + Send + 'a>>;
+
+/// What a Kubernetes distribution does with a planned cluster.
+pub trait ClusterDistribution: Send + Sync {
+    /// Which distribution this is.
+    fn kind(&self) -> Distribution;
+
+    /// Each node's files and the distribution's own secrets (by reference), from the plan alone;
+    /// pure. `labform render` writes the files under `vms/VM/`.
+    fn node_files(&self, plan: &Plan, cluster: &PlannedCluster) -> Result<NodeFiles, RenderError>;
+
+    /// Brings `cluster` to its planned state with its add-on manifests `addons`: installs,
+    /// joins and upgrades the nodes in the plan's order, waits for every node to be Ready,
+    /// delivers the add-ons, stores the kubeconfig (under [`kubeconfig_store_key`]) and the
+    /// tenants' own kubeconfigs, and says what changed.
+    fn converge<'a>(
+        &'a self,
+        context: &'a ClusterContext<'a>,
+        cluster: &'a PlannedCluster,
+        addons: &'a AddonManifests,
+    ) -> DistributionFuture<'a, ClusterOutcome>;
+
+    /// Compares every node of `cluster` with what [`ClusterDistribution::converge`] would put
+    /// there, writing nothing. Nodes that do not answer are reported as unreachable.
+    fn drift<'a>(
+        &'a self,
+        context: &'a ClusterContext<'a>,
+        cluster: &'a PlannedCluster,
+        addons: &'a AddonManifests,
+    ) -> DistributionFuture<'a, Vec<NodeDrift>>;
+
+    /// Takes the distribution and its data off every node of `cluster` and forgets the
+    /// cluster's kubeconfig. The VMs stay.
+    fn reset<'a>(
+        &'a self,
+        context: &'a ClusterContext<'a>,
+        cluster: &'a PlannedCluster,
+    ) -> DistributionFuture<'a, ()>;
+}
+
+/// The table of distributions labform acts on, keyed by [`Distribution`].
+#[derive(Default)]
+pub struct Distributions {
+    entries: Vec<Box<dyn ClusterDistribution>>,
+}
+
+impl std::fmt::Debug for Distributions {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_list()
+            .entries(self.entries.iter().map(|entry| entry.kind()))
+            .finish()
+    }
+}
+
+impl Distributions {
+    /// An empty table.
+    pub fn new() -> Self {
+        Distributions::default()
+    }
+
+    /// The table with `distribution` added (replacing one of the same kind).
+    pub fn with(mut self, distribution: impl ClusterDistribution + 'static) -> Self {
+        self.entries
+            .retain(|entry| entry.kind() != distribution.kind());
+        self.entries.push(Box::new(distribution));
+        self
+    }
+
+    /// The distribution `kind`, when labform acts on it.
+    pub fn get(&self, kind: Distribution) -> Option<&dyn ClusterDistribution> {
+        self.entries
+            .iter()
+            .find(|entry| entry.kind() == kind)
+            .map(|entry| entry.as_ref())
+    }
+
+    /// The distribution that acts on `cluster`: present in the table and marked as
+    /// bootstrapped by the plan.
+    pub fn for_cluster(&self, cluster: &PlannedCluster) -> Option<&dyn ClusterDistribution> {
+        if !cluster.bootstrap_supported {
+            return None;
+        }
+        self.get(cluster.distribution)
+    }
+
+    /// The distributions in the table.
+    pub fn kinds(&self) -> Vec<Distribution> {
+        self.entries.iter().map(|entry| entry.kind()).collect()
+    }
+}
+
+/// The secret-store key of the kubeconfig of cluster instance `cluster` in scope `scope`.
+pub fn kubeconfig_store_key(scope: &str, cluster: &str) -> Result<SecretKey, String> {
+    SecretKey::new(format!("kubeconfig/{scope}/{cluster}")).map_err(|error| error.to_string())
+}
+
+/// The secret-store key of tenant `tenant`'s kubeconfig on cluster instance `cluster`.
+pub fn tenant_kubeconfig_store_key(
+    scope: &str,
+    cluster: &str,
+    tenant: &str,
+) -> Result<SecretKey, String> {
+    SecretKey::new(format!("kubeconfig/{scope}/{cluster}/tenant/{tenant}"))
+        .map_err(|error| error.to_string())
+}
+
+/// An SSH client logging in with labform's login key of `scope` (made on first use; cloud-init
+/// authorises it on every VM of the lab).
+pub fn login_client(
+    store: &SecretStore,
+    scope: &str,
+    options: labform_ssh::SshOptions,
+) -> Result<SshClient, Box<dyn std::error::Error + Send + Sync>> {
+    let pair = StoredHostKeys::new(store, scope).login_key()?;
+    let key = labform_ssh::ClientKey::from_openssh(pair.private_openssh())?;
+    Ok(SshClient::new(key, options))
+}
