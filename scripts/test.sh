@@ -2,8 +2,9 @@
 # The whole test suite, every tier (README, "Tests"): installs what the tests use when it is
 # missing (Debian packages: OpenSSH, cloud-init, genisoimage, QEMU and what the real-VM test's image
 # build needs, etcd, containerd, runc, the CNI plugins and a static busybox for the real-Kubernetes
-# tier; PyPI packages kubernetes-validate and jsonschema), checks that every outside command
-# the tests run is there afterwards, then runs every test of the workspace with
+# tier; PyPI packages kubernetes-validate and jsonschema, and proxmoxer in target/proxmoxer-venv),
+# checks that every outside command the tests run is there afterwards, then runs every test of
+# the workspace with
 # LABFORM_REQUIRE_ALL_TIERS=1, so a tier that cannot run fails instead of being skipped.
 # Needs root: for apt-get, and for the real-sshd and real-VM tiers. Arguments go to `cargo test`
 # (for example `bash scripts/test.sh -p labform-ssh`).
@@ -122,9 +123,31 @@ if ! python3 -c 'import kubernetes_validate, jsonschema' 2> /dev/null; then
   python3 -m pip install --disable-pip-version-check kubernetes-validate jsonschema >> "$log" 2>&1 \
     || true
 fi
+# The proxmoxer tier: PyPI's proxmoxer in a virtual environment under target/ (the versions are
+# labform-test-tiers' PROXMOXER_VERSION and PROXMOXER_REQUESTS_VERSION).
+proxmoxer_venv=target/proxmoxer-venv
+proxmoxer_pins=(proxmoxer==2.3.0 requests==2.34.2)
+# Whether the virtual environment has exactly the pinned releases.
+proxmoxer_ready() {
+  "$proxmoxer_venv/bin/python3" -c 'import sys, proxmoxer, requests
+sys.exit((proxmoxer.__version__, requests.__version__) != ("2.3.0", "2.34.2"))' 2> /dev/null
+}
+if ! proxmoxer_ready; then
+  # Debian's python3 makes virtual environments only with python3-venv (ensurepip).
+  if ! python3 -c 'import ensurepip' 2> /dev/null; then
+    echo "installing with apt-get: python3-venv (log: $log)"
+    DEBIAN_FRONTEND=noninteractive install_packages python3-venv >> "$log" 2>&1 || true
+  fi
+  echo "installing with pip into $proxmoxer_venv: ${proxmoxer_pins[*]} (log: $log)"
+  { python3 -m venv --clear "$proxmoxer_venv" \
+    && "$proxmoxer_venv/bin/pip" install --disable-pip-version-check "${proxmoxer_pins[@]}"; } >> "$log" 2>&1 \
+    || true
+fi
 
 missing=$(
   missing_commands
+  proxmoxer_ready \
+    || echo "  ${proxmoxer_pins[*]} in $proxmoxer_venv (python3 -m venv, Debian python3-venv; PyPI)"
   python3 -c 'import kubernetes_validate, jsonschema' 2> /dev/null \
     || echo "  python3 modules kubernetes_validate and jsonschema (PyPI kubernetes-validate, jsonschema)"
 )

@@ -55,6 +55,9 @@ pub enum Requirement {
     NodeImageBuildScript,
     /// The Kubernetes release tarball and its `SHA256SUMS`: see [`kubernetes_release_dir`].
     KubernetesRelease,
+    /// The virtual environment with PyPI's proxmoxer at [`PROXMOXER_VERSION`]: see
+    /// [`proxmoxer_python`].
+    Proxmoxer,
 }
 
 impl Requirement {
@@ -103,6 +106,30 @@ impl Requirement {
                         "the node image build script is missing at {} (set LABFORM_VM_IMAGE_BUILD)",
                         script.display()
                     ))
+                }
+            }
+            Self::Proxmoxer => {
+                let python = proxmoxer_python();
+                let found = Command::new(&python)
+                    .arg("-c")
+                    .arg("import proxmoxer, requests; print(proxmoxer.__version__, requests.__version__)")
+                    .stdin(Stdio::null())
+                    .stderr(Stdio::null())
+                    .output()
+                    .ok()
+                    .filter(|output| output.status.success())
+                    .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned());
+                let wanted = format!("{PROXMOXER_VERSION} {PROXMOXER_REQUESTS_VERSION}");
+                match found {
+                    Some(versions) if versions == wanted => Ok(()),
+                    Some(versions) => Err(format!(
+                        "{} has proxmoxer and requests {versions}, not {wanted} (bash scripts/test.sh makes it)",
+                        python.display()
+                    )),
+                    None => Err(format!(
+                        "no proxmoxer {PROXMOXER_VERSION} at {} (bash scripts/test.sh makes the virtual environment; or set LABFORM_PROXMOXER_PYTHON)",
+                        python.display()
+                    )),
                 }
             }
             Self::KubernetesRelease => {
@@ -251,6 +278,28 @@ pub const KUBERNETES_VALIDATORS: Tier = Tier {
     }],
 };
 
+/// A Proxmox client nobody here wrote, PyPI's proxmoxer, against `labform sim serve`.
+pub const PROXMOXER: Tier = Tier {
+    name: "proxmoxer",
+    requirements: &[Requirement::Proxmoxer],
+};
+
+/// The proxmoxer release the `proxmoxer` tier uses (with requests [`PROXMOXER_REQUESTS_VERSION`]).
+pub const PROXMOXER_VERSION: &str = "2.3.0";
+
+/// The requests release installed beside proxmoxer.
+pub const PROXMOXER_REQUESTS_VERSION: &str = "2.34.2";
+
+/// The Python of the virtual environment `scripts/test.sh` installs proxmoxer into:
+/// `$LABFORM_PROXMOXER_PYTHON`, or `target/proxmoxer-venv/bin/python3` of the workspace.
+pub fn proxmoxer_python() -> PathBuf {
+    std::env::var_os("LABFORM_PROXMOXER_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/proxmoxer-venv/bin/python3")
+        })
+}
+
 /// The simulator's QEMU backend: volumes as files made by `qemu-img`, started VMs as QEMU
 /// processes with a seed image made by `genisoimage`. No root, no guest operating system.
 pub const QEMU_BACKEND: Tier = Tier {
@@ -391,6 +440,7 @@ pub const TIERS: &[Tier] = &[
     CLOUD_INIT,
     SEED_IMAGE_READERS,
     KUBERNETES_VALIDATORS,
+    PROXMOXER,
     QEMU_BACKEND,
     REAL_VMS,
     REAL_KUBERNETES,

@@ -80,6 +80,10 @@ struct ServeArgs {
     /// Fault injection file (JSON).
     #[arg(long, value_name = "FILE")]
     faults: Option<PathBuf>,
+    /// Write the server's self-signed certificate (PEM) to FILE, for clients that verify
+    /// against a CA bundle (proxmoxer's verify_ssl, curl --cacert).
+    #[arg(long, value_name = "FILE")]
+    certificate_out: Option<PathBuf>,
     /// Multiplies every simulated duration (1 = like Proxmox; 0.01 = a hundred times faster).
     #[arg(long, default_value_t = 1.0)]
     time_scale: f64,
@@ -144,6 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     options.root_password = serve_args.root_password.map(Secret::new);
     options.nodes = serve_args.nodes;
     options.faults = serve_args.faults;
+    options.certificate_out = serve_args.certificate_out;
     options.timing = Timing::scaled(serve_args.time_scale);
     if serve_args.qemu {
         let state_dir = serve_args

@@ -34,6 +34,9 @@ pub struct ServeOptions {
     pub lab: Option<LabShape>,
     /// Whether `download-url` records instead of fetching (default: yes with `lab`, else no).
     pub offline_downloads: Option<bool>,
+    /// Where to write the server's certificate (PEM), for clients that
+    /// verify against a CA bundle.
+    pub certificate_out: Option<PathBuf>,
 }
 
 impl ServeOptions {
@@ -51,6 +54,7 @@ impl ServeOptions {
             state: None,
             lab: None,
             offline_downloads: None,
+            certificate_out: None,
         }
     }
 }
@@ -168,6 +172,7 @@ pub async fn launch(options: ServeOptions) -> Result<Launched, ServeError> {
 /// fingerprint and (if generated) the root password to stdout, and serves
 /// until Ctrl-C.
 pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
+    let certificate_out = options.certificate_out.clone();
     let launched = launch(options).await?;
     let server = &launched.server;
     println!(
@@ -178,6 +183,15 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         println!("plain HTTP on http://{a}/api2/json");
     }
     println!("certificate SHA-256 fingerprint: {}", server.fingerprint);
+    if let Some(path) = &certificate_out {
+        std::fs::write(path, &server.certificate_pem).map_err(|source| {
+            ServeError::CertificateOut {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        println!("certificate written to {}", path.display());
+    }
     if let Some(directory) = launched.simulator.state_directory() {
         match launched.restored_vms {
             Some(vms) => println!(

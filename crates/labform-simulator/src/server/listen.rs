@@ -12,6 +12,9 @@ pub struct RunningServer {
     pub http_addr: Option<SocketAddr>,
     /// SHA-256 fingerprint of the certificate, `AB:CD:...`.
     pub fingerprint: String,
+    /// The self-signed certificate, PEM: what a client that trusts a CA
+    /// bundle (Python's requests, curl) is given to verify the server.
+    pub certificate_pem: String,
     /// The simulator behind it.
     pub simulator: Simulator,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -75,7 +78,7 @@ pub async fn start(sim: Simulator, opts: ServerOptions) -> Result<RunningServer,
     let https = opts
         .https
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-    let (acceptor, fingerprint) = self_signed_tls(https)?;
+    let (acceptor, fingerprint, certificate_pem) = self_signed_tls(https)?;
     let (listener, https_addr) = bind(https).await?;
     let mut tasks = vec![accept_forever(listener, Some(acceptor), router.clone())];
     let mut http_addr = None;
@@ -88,6 +91,7 @@ pub async fn start(sim: Simulator, opts: ServerOptions) -> Result<RunningServer,
         https_addr,
         http_addr,
         fingerprint,
+        certificate_pem,
         simulator: sim,
         tasks,
     })
@@ -107,8 +111,10 @@ where
 
 /// A TLS acceptor with a fresh self-signed certificate for `localhost`, the
 /// loopback addresses and `https`'s address (HTTP/2 and HTTP/1.1), and the
-/// certificate's SHA-256 fingerprint.
-fn self_signed_tls(https: SocketAddr) -> Result<(tokio_rustls::TlsAcceptor, String), ServeError> {
+/// certificate's SHA-256 fingerprint and PEM.
+fn self_signed_tls(
+    https: SocketAddr,
+) -> Result<(tokio_rustls::TlsAcceptor, String, String), ServeError> {
     let cert = rcgen::generate_simple_self_signed(vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
@@ -126,7 +132,11 @@ fn self_signed_tls(https: SocketAddr) -> Result<(tokio_rustls::TlsAcceptor, Stri
         .with_single_cert(vec![der], key)
         .map_err(ServeError::Tls)?;
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok((tokio_rustls::TlsAcceptor::from(Arc::new(tls)), fingerprint))
+    Ok((
+        tokio_rustls::TlsAcceptor::from(Arc::new(tls)),
+        fingerprint,
+        cert.cert.pem(),
+    ))
 }
 
 /// A listener on `addr`, and the address it got (for port 0).

@@ -121,6 +121,15 @@ pub enum ServeError {
     /// The state directory cannot be used.
     #[error("the simulator's state cannot be kept")]
     State(#[source] crate::persist::PersistError),
+    /// The certificate could not be written.
+    #[error("could not write the certificate to {path}")]
+    CertificateOut {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// Waiting for Ctrl-C failed.
     #[error("signal handling failed")]
     Signal(#[source] std::io::Error),
