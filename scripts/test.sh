@@ -46,6 +46,7 @@ requirements=(
   "xz xz-utils"
   "unshare util-linux"
   "nsenter util-linux"
+  "openssl openssl"
 )
 
 # Whether a program file exists (never a shell builtin: tests start programs directly).

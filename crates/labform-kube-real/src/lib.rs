@@ -47,6 +47,11 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use image::BUSYBOX_IMAGE;
+/// The release's verified binaries (kube-apiserver, kube-controller-manager, kube-scheduler,
+/// kubelet, kubectl and kubeadm), unpacked once into the cache: the directory holding them.
+/// Tests that run one of them without a cluster (kubeadm's configuration checks) call this
+/// alone; it needs the release and `tar`, `xz` and `sha256sum`, not root.
+pub use release::prepare as release_binaries;
 
 use crate::pki::Pki;
 use crate::sandbox::Sandbox;

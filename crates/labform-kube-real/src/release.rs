@@ -14,13 +14,15 @@ use labform_test_tiers::KUBERNETES_RELEASE_TARBALL;
 
 use crate::StartError;
 
-/// The binaries the cluster runs, as named in the tarball (`kubernetes-1.20.2/bin/NAME`).
-pub(crate) const BINARIES: [&str; 5] = [
+/// The binaries the cluster runs, and kubeadm (whose configuration checks labform's kubeadm
+/// tests run), as named in the tarball (`kubernetes-1.20.2/bin/NAME`).
+pub(crate) const BINARIES: [&str; 6] = [
     "kube-apiserver",
     "kube-controller-manager",
     "kube-scheduler",
     "kubelet",
     "kubectl",
+    "kubeadm",
 ];
 
 /// The directory inside the tarball.
@@ -96,7 +98,7 @@ fn binaries_match(bin: &Path, sums: &BTreeMap<String, String>) -> Result<(), Str
 
 /// The directory of verified binaries: from the cache when they are there and match, else
 /// unpacked from the verified tarball.
-pub(crate) fn prepare() -> Result<PathBuf, StartError> {
+pub fn prepare() -> Result<PathBuf, StartError> {
     let source = labform_test_tiers::kubernetes_release_dir();
     let sums_path = source.join("SHA256SUMS");
     let sums_text = fs::read_to_string(&sums_path)

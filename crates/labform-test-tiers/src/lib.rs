@@ -432,6 +432,32 @@ pub const REAL_KUBERNETES: Tier = Tier {
     ],
 };
 
+/// The real kubeadm v1.20.2 of the Kubernetes release (verified and unpacked by
+/// `labform-kube-real`, no cluster started): `kubeadm config migrate` and `config images list`
+/// read labform's rendered kubeadm configurations, and `openssl` checks the discovery hash.
+pub const REAL_KUBEADM: Tier = Tier {
+    name: "real-kubeadm",
+    requirements: &[
+        Requirement::KubernetesRelease,
+        Requirement::Program {
+            name: "tar",
+            package: "tar",
+        },
+        Requirement::Program {
+            name: "sha256sum",
+            package: "coreutils",
+        },
+        Requirement::Program {
+            name: "xz",
+            package: "xz-utils",
+        },
+        Requirement::Program {
+            name: "openssl",
+            package: "openssl",
+        },
+    ],
+};
+
 /// Every tier, in the order the README lists them.
 pub const TIERS: &[Tier] = &[
     UNIT,
@@ -443,6 +469,7 @@ pub const TIERS: &[Tier] = &[
     PROXMOXER,
     QEMU_BACKEND,
     REAL_VMS,
+    REAL_KUBEADM,
     REAL_KUBERNETES,
 ];
 

@@ -1,0 +1,65 @@
+//! What can go wrong with a kubeadm cluster, naming the cluster and what labform was doing.
+//! Secrets never appear here.
+
+/// A kubeadm cluster's configuration or secrets could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeadmError {
+    /// The cluster's version is not one kubeadm configurations can be written for.
+    #[error("cluster {cluster}: version `{version}`: {detail}")]
+    Version {
+        /// The cluster instance.
+        cluster: String,
+        /// The version as planned.
+        version: String,
+        /// What is wrong, with the fix.
+        detail: String,
+    },
+    /// An upgrade labform refuses.
+    #[error(
+        "cluster {cluster}: cannot upgrade from {from} to {to}: kubeadm upgrades one minor version at a time\n  hint: set the cluster's version to {next} first, apply, then go on to {to}"
+    )]
+    UpgradeJump {
+        /// The cluster instance.
+        cluster: String,
+        /// The version the cluster runs.
+        from: String,
+        /// The version planned.
+        to: String,
+        /// The next minor version to go through.
+        next: String,
+    },
+    /// The lab asks for something labform does not do with kubeadm.
+    #[error("cluster {cluster}: {detail}")]
+    Unsupported {
+        /// The cluster instance.
+        cluster: String,
+        /// What and why.
+        detail: String,
+    },
+    /// labform's secret store failed or holds a value that is not what labform put there.
+    #[error("cluster {cluster}: labform's secret store: {detail}")]
+    Store {
+        /// The cluster instance.
+        cluster: String,
+        /// What went wrong (never a value).
+        detail: String,
+    },
+    /// The cluster CA could not be made.
+    #[error("cluster {cluster}: cannot make the cluster CA: {detail}")]
+    Certificate {
+        /// The cluster instance.
+        cluster: String,
+        /// Why.
+        detail: String,
+    },
+    /// A configuration could not be written as YAML.
+    #[error("cluster {cluster}: cannot write {document} as YAML: {detail}")]
+    Yaml {
+        /// The cluster instance.
+        cluster: String,
+        /// Which document.
+        document: String,
+        /// The serialiser's message.
+        detail: String,
+    },
+}

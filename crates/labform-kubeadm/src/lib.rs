@@ -1,0 +1,20 @@
+//! kubeadm clusters on labform's VMs: which configuration API a Kubernetes version reads
+//! ([`version`]), each node's kubeadm configuration rendered from the planned cluster alone
+//! ([`config`]), the cluster CA, bootstrap token and certificate key labform makes and keeps in
+//! its secret store, so the discovery hash is known before any node exists ([`secrets`]), and
+//! kubeadm's side of the distribution seam ([`distribution`]).
+//!
+//! Secrets never appear in what `labform render` writes: there, the bootstrap token, the
+//! certificate key and the discovery hash are replaced by markers naming where labform keeps
+//! them.
+
+pub mod artifacts;
+pub mod config;
+pub mod distribution;
+mod error;
+pub mod node;
+pub mod secrets;
+pub mod version;
+
+pub use distribution::Kubeadm;
+pub use error::KubeadmError;
