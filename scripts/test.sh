@@ -2,9 +2,10 @@
 # The whole test suite, every tier (README, "Tests"): installs what the tests use when it is
 # missing (Debian packages: OpenSSH, cloud-init, genisoimage, QEMU and what the real-VM test's image
 # build needs, etcd, containerd, runc, the CNI plugins and a static busybox for the real-Kubernetes
-# tier; PyPI packages kubernetes-validate and jsonschema, and proxmoxer in target/proxmoxer-venv),
-# checks that every outside command the tests run is there afterwards, then runs every test of
-# the workspace with
+# tier; Graphviz, Node.js and Chromium for the diagrams' DOT and Mermaid checks; PyPI packages
+# kubernetes-validate and jsonschema, and proxmoxer in target/proxmoxer-venv; npm packages
+# @mermaid-js/mermaid-cli and puppeteer under target/tools), checks that every outside command the
+# tests run is there afterwards, then runs every test of the workspace with
 # LABFORM_REQUIRE_ALL_TIERS=1, so a tier that cannot run fails instead of being skipped.
 # Needs root: for apt-get, and for the real-sshd and real-VM tiers. Arguments go to `cargo test`
 # (for example `bash scripts/test.sh -p labform-ssh`).
@@ -47,6 +48,10 @@ requirements=(
   "unshare util-linux"
   "nsenter util-linux"
   "openssl openssl"
+  "dot graphviz"
+  "node nodejs"
+  "npm npm"
+  "/usr/bin/chromium chromium"
 )
 
 # Whether a program file exists (never a shell builtin: tests start programs directly).
@@ -145,10 +150,24 @@ if ! proxmoxer_ready; then
     || true
 fi
 
+# Mermaid's own renderer for the diagrams' Mermaid check (labform-diagram's examples test): npm's
+# mermaid-cli (11.x runs on Debian's Node.js 18) with puppeteer driving Debian's chromium (no
+# browser download).
+mermaid_cli=$PWD/target/tools/mermaid-cli
+if [ ! -x "$mermaid_cli/node_modules/.bin/mmdc" ]; then
+  echo "installing with npm: @mermaid-js/mermaid-cli@11.9.0 puppeteer@23 (log: $log)"
+  mkdir -p "$mermaid_cli"
+  PUPPETEER_SKIP_DOWNLOAD=1 npm install --prefix "$mermaid_cli" --no-audit --no-fund \
+    @mermaid-js/mermaid-cli@11.9.0 puppeteer@23 >> "$log" 2>&1 || true
+fi
+export LABFORM_MERMAID_CLI=$mermaid_cli/node_modules/.bin/mmdc
+
 missing=$(
   missing_commands
   proxmoxer_ready \
     || echo "  ${proxmoxer_pins[*]} in $proxmoxer_venv (python3 -m venv, Debian python3-venv; PyPI)"
+  [ -x "$LABFORM_MERMAID_CLI" ] \
+    || echo "  $LABFORM_MERMAID_CLI (npm @mermaid-js/mermaid-cli)"
   python3 -c 'import kubernetes_validate, jsonschema' 2> /dev/null \
     || echo "  python3 modules kubernetes_validate and jsonschema (PyPI kubernetes-validate, jsonschema)"
 )

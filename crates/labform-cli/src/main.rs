@@ -37,6 +37,9 @@ enum Command {
     Status(commands::status::Args),
     /// Delete every VM the lab owns.
     Destroy(commands::destroy::Args),
+    /// Draw the lab (clusters and infrastructure) as SVG, Mermaid or Graphviz DOT; with --live,
+    /// --sim or --proxmox, coloured by what exists, is missing or drifted.
+    Diagram(commands::diagram::Args),
     /// Show past applies and destroys and what each did.
     History(commands::history::Args),
     /// Write the files labform would put on machines (cloud-init, K3s config, manifests) for review.
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Drift(args) => commands::drift::run(args),
         Command::Status(args) => commands::status::run(args),
         Command::Destroy(args) => commands::destroy::run(args),
+        Command::Diagram(args) => commands::diagram::run(args),
         Command::History(args) => commands::history::run(args),
         Command::Sim(args) => commands::sim::run(args),
         Command::Ssh(args) => commands::ssh::run(args),

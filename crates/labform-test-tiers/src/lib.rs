@@ -58,6 +58,8 @@ pub enum Requirement {
     /// The virtual environment with PyPI's proxmoxer at [`PROXMOXER_VERSION`]: see
     /// [`proxmoxer_python`].
     Proxmoxer,
+    /// mermaid-cli's `mmdc` (npm `@mermaid-js/mermaid-cli`): see [`mermaid_cli`].
+    MermaidCli,
 }
 
 impl Requirement {
@@ -132,6 +134,14 @@ impl Requirement {
                     )),
                 }
             }
+            Self::MermaidCli => match mermaid_cli() {
+                Some(_) => Ok(()),
+                None => Err(
+                    "mermaid-cli's `mmdc` is missing (npm install @mermaid-js/mermaid-cli; \
+                     set LABFORM_MERMAID_CLI to its `mmdc`, or put it on PATH)"
+                        .to_owned(),
+                ),
+            },
             Self::KubernetesRelease => {
                 let directory = kubernetes_release_dir();
                 let missing: Vec<&str> = [KUBERNETES_RELEASE_TARBALL, "SHA256SUMS"]
@@ -458,6 +468,32 @@ pub const REAL_KUBEADM: Tier = Tier {
     ],
 };
 
+/// The diagrams' DOT laid out by Graphviz's `dot`.
+pub const GRAPHVIZ: Tier = Tier {
+    name: "graphviz",
+    requirements: &[Requirement::Program {
+        name: "dot",
+        package: "graphviz",
+    }],
+};
+
+/// The diagrams' Mermaid drawn by Mermaid itself: mermaid-cli's `mmdc` on Node.js, rendering in
+/// Debian's headless Chromium.
+pub const MERMAID: Tier = Tier {
+    name: "mermaid",
+    requirements: &[
+        Requirement::Program {
+            name: "node",
+            package: "nodejs",
+        },
+        Requirement::Program {
+            name: "/usr/bin/chromium",
+            package: "chromium",
+        },
+        Requirement::MermaidCli,
+    ],
+};
+
 /// Every tier, in the order the README lists them.
 pub const TIERS: &[Tier] = &[
     UNIT,
@@ -471,6 +507,8 @@ pub const TIERS: &[Tier] = &[
     REAL_VMS,
     REAL_KUBEADM,
     REAL_KUBERNETES,
+    GRAPHVIZ,
+    MERMAID,
 ];
 
 /// The Kubernetes release tarball's file name in [`kubernetes_release_dir`].
@@ -494,6 +532,18 @@ pub fn node_image_build_script() -> PathBuf {
         .unwrap_or_else(|| {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vm-image/build.sh")
         })
+}
+
+/// mermaid-cli's `mmdc`: `$LABFORM_MERMAID_CLI` (`scripts/test.sh` installs it with npm under
+/// `target/tools/mermaid-cli` and sets it), else `mmdc` on `PATH`.
+pub fn mermaid_cli() -> Option<PathBuf> {
+    match std::env::var_os("LABFORM_MERMAID_CLI") {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            is_executable(&path).then_some(path)
+        }
+        None => find_program("mmdc"),
+    }
 }
 
 /// The path of a program: `name` itself when absolute, else the first match on `PATH`, then in

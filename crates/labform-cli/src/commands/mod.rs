@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod destroy;
+pub mod diagram;
 pub mod drift;
 pub mod fingerprint;
 pub mod history;
