@@ -2,7 +2,8 @@
 # The whole test suite, every tier (README, "Tests"): installs what the tests use when it is
 # missing (Debian packages: OpenSSH, cloud-init, genisoimage, QEMU and what the real-VM test's image
 # build needs, etcd, containerd, runc, the CNI plugins and a static busybox for the real-Kubernetes
-# tier; Graphviz, Node.js and Chromium for the diagrams' DOT and Mermaid checks; PyPI packages
+# tier; Graphviz, Node.js and Chromium for the diagrams' DOT and Mermaid checks, Prometheus's
+# promtool for the dashboard's metrics and curl for its HTTPS; PyPI packages
 # kubernetes-validate and jsonschema, and proxmoxer in target/proxmoxer-venv; npm packages
 # @mermaid-js/mermaid-cli and puppeteer under target/tools), checks that every outside command the
 # tests run is there afterwards, then runs every test of the workspace with
@@ -52,6 +53,8 @@ requirements=(
   "node nodejs"
   "npm npm"
   "/usr/bin/chromium chromium"
+  "promtool prometheus"
+  "curl curl"
 )
 
 # Whether a program file exists (never a shell builtin: tests start programs directly).

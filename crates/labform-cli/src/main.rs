@@ -42,6 +42,9 @@ enum Command {
     Diagram(commands::diagram::Args),
     /// Show past applies and destroys and what each did.
     History(commands::history::Args),
+    /// Serve a web dashboard of the lab (status, plan, history, diagrams, JSON API, Prometheus
+    /// metrics); loopback only unless TLS and a bearer token are given.
+    Serve(commands::serve::Args),
     /// Write the files labform would put on machines (cloud-init, K3s config, manifests) for review.
     #[command(long_about = commands::render::LONG_ABOUT)]
     Render(commands::render::Args),
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Destroy(args) => commands::destroy::run(args),
         Command::Diagram(args) => commands::diagram::run(args),
         Command::History(args) => commands::history::run(args),
+        Command::Serve(args) => commands::serve::run(args),
         Command::Sim(args) => commands::sim::run(args),
         Command::Ssh(args) => commands::ssh::run(args),
         Command::Kubeconfig(args) => commands::kubeconfig::run(args),

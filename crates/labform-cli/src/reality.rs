@@ -39,6 +39,17 @@ pub async fn plan_against_target(
     target: &TargetArgs,
     lock: &LockArgs,
 ) -> anyhow::Result<Result<Against, ExitCode>> {
+    plan_against_target_through(path, target, lock, |_| {}).await
+}
+
+/// [`plan_against_target`], with `wrap` given the endpoints once connected, before any call
+/// (`labform serve` counts each endpoint's calls through it).
+pub async fn plan_against_target_through(
+    path: &Path,
+    target: &TargetArgs,
+    lock: &LockArgs,
+    wrap: impl FnOnce(&mut Connected),
+) -> anyhow::Result<Result<Against, ExitCode>> {
     let inputs = lock.read(path)?;
     let Some(lab) = inputs.lab.as_ref().filter(|_| !inputs.failed()) else {
         eprint!(
@@ -47,7 +58,8 @@ pub async fn plan_against_target(
         );
         return Ok(Err(ExitCode::from(1)));
     };
-    let connected = connect(lab, path, target)?;
+    let mut connected = connect(lab, path, target)?;
+    wrap(&mut connected);
     // Tenants' token secrets live in labform's store; a lab without tenants never opens it.
     let store = if lab.tenants.is_empty() {
         None

@@ -87,6 +87,11 @@ impl StatusCounts {
         *self.0.entry(status).or_default() += 1;
     }
 
+    /// How many things were counted in `status`.
+    pub fn count(&self, status: Status) -> usize {
+        self.0.get(&status).copied().unwrap_or(0)
+    }
+
     /// The worst status counted, if any.
     pub fn worst(&self) -> Option<Status> {
         self.0.keys().next_back().copied()
@@ -195,6 +200,22 @@ impl Live {
             .get(&(endpoint.clone(), vm_id))
             .copied()
             .unwrap_or(Status::Missing)
+    }
+
+    /// How many of the lab's VMs and templates, and of the owned VMs no longer in it, are in
+    /// each status (the dashboard's metrics).
+    pub fn vm_counts(&self, plan: &Plan) -> StatusCounts {
+        let mut counts = StatusCounts::default();
+        for vm in &plan.vms {
+            counts.add(self.vm(&vm.endpoint, vm.vm_id));
+        }
+        for template in &plan.templates {
+            counts.add(self.vm(&template.endpoint, template.vm_id));
+        }
+        for _ in &self.extra {
+            counts.add(Status::Extra);
+        }
+        counts
     }
 
     /// Owned VMs that are no longer in the lab.

@@ -494,6 +494,31 @@ pub const MERMAID: Tier = Tier {
     ],
 };
 
+/// The dashboard's metrics checked by Prometheus's `promtool check metrics`.
+pub const PROMTOOL: Tier = Tier {
+    name: "promtool",
+    requirements: &[Requirement::Program {
+        name: "promtool",
+        package: "prometheus",
+    }],
+};
+
+/// The dashboard over HTTPS: a certificate made by `openssl`, requests made by `curl`, which
+/// verifies it.
+pub const HTTPS_CLIENTS: Tier = Tier {
+    name: "https-clients",
+    requirements: &[
+        Requirement::Program {
+            name: "openssl",
+            package: "openssl",
+        },
+        Requirement::Program {
+            name: "curl",
+            package: "curl",
+        },
+    ],
+};
+
 /// Every tier, in the order the README lists them.
 pub const TIERS: &[Tier] = &[
     UNIT,
@@ -509,6 +534,8 @@ pub const TIERS: &[Tier] = &[
     REAL_KUBERNETES,
     GRAPHVIZ,
     MERMAID,
+    PROMTOOL,
+    HTTPS_CLIENTS,
 ];
 
 /// The Kubernetes release tarball's file name in [`kubernetes_release_dir`].

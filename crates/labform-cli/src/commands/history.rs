@@ -28,6 +28,43 @@ pub struct Args {
     pub json: bool,
 }
 
+/// The latest runs of a scope, and the actions of one of them.
+pub struct History {
+    /// The latest runs, newest first.
+    pub runs: Vec<labform_executor::journal::RunRecord>,
+    /// The run whose actions are shown: the one asked for, else the latest.
+    pub chosen: Option<i64>,
+    /// Its actions, in order.
+    pub actions: Vec<labform_executor::journal::ActionRecord>,
+}
+
+impl History {
+    /// Reads `limit` runs of `scope` and the actions of `run` (default: the latest).
+    pub fn read(
+        journal: &labform_executor::Journal,
+        scope: &str,
+        run: Option<i64>,
+        limit: usize,
+    ) -> anyhow::Result<Self> {
+        let runs = journal.runs(scope, limit)?;
+        let chosen = run.or_else(|| runs.first().map(|run| run.id));
+        let actions = match chosen {
+            Some(run) => journal.actions(run)?,
+            None => Vec::new(),
+        };
+        Ok(History {
+            runs,
+            chosen,
+            actions,
+        })
+    }
+
+    /// `history --json` (`labform serve`'s `/history` answers the same).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({ "runs": self.runs, "run": self.chosen, "actions": self.actions })
+    }
+}
+
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Only the scope is needed: the lab is loaded, not planned.
@@ -41,17 +78,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let scope = lab.scope().to_owned();
     let journal = crate::open_journal(args.journal.as_deref(), &scope, args.sim)?;
-    let runs = journal.runs(&scope, args.limit)?;
-    let chosen = args.run.or_else(|| runs.first().map(|run| run.id));
-    let actions = match chosen {
-        Some(run) => journal.actions(run)?,
-        None => Vec::new(),
-    };
+    let History {
+        runs,
+        chosen,
+        actions,
+    } = History::read(&journal, &scope, args.run, args.limit)?;
     if args.json {
-        let value = serde_json::json!({ "runs": runs, "run": chosen, "actions": actions });
+        let history = History {
+            runs,
+            chosen,
+            actions,
+        };
         println!(
             "{}",
-            serde_json::to_string_pretty(&value).expect("serialisable")
+            serde_json::to_string_pretty(&history.json()).expect("serialisable")
         );
         return Ok(ExitCode::SUCCESS);
     }

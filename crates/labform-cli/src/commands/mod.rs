@@ -11,6 +11,7 @@ pub mod plan;
 pub mod render;
 pub mod reset;
 pub mod schema;
+pub mod serve;
 pub mod sim;
 pub mod ssh;
 pub mod status;

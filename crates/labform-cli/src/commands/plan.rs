@@ -65,14 +65,9 @@ async fn against_target(args: Args) -> anyhow::Result<ExitCode> {
             Err(code) => return Ok(code),
         };
     if args.json {
-        let value = serde_json::json!({
-            "target": against.connected.description,
-            "plan": against.plan,
-            "changes": against.reconciliation,
-        });
         println!(
             "{}",
-            serde_json::to_string_pretty(&value).expect("serialisable")
+            serde_json::to_string_pretty(&changes_json(&against)).expect("serialisable")
         );
     } else {
         println!("Changes to {}:", against.connected.description);
@@ -82,4 +77,14 @@ async fn against_target(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `plan --json` against a target: where, the plan, and the changes (`labform serve`'s `/plan`
+/// answers the same).
+pub fn changes_json(against: &crate::reality::Against) -> serde_json::Value {
+    serde_json::json!({
+        "target": against.connected.description,
+        "plan": against.plan,
+        "changes": against.reconciliation,
+    })
 }

@@ -35,15 +35,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         let scope = against.plan.scope.clone();
         if args.json {
-            let owned: Vec<_> = against.inventory.owned(&scope).collect();
-            let value = serde_json::json!({
-                "target": against.connected.description,
-                "owned": owned,
-                "changes": against.reconciliation,
-            });
             println!(
                 "{}",
-                serde_json::to_string_pretty(&value).expect("serialisable")
+                serde_json::to_string_pretty(&status_json(&against)).expect("serialisable")
             );
             return Ok(ExitCode::SUCCESS);
         }
@@ -136,5 +130,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         print!("{out}");
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `status --json`: where, the owned VMs as found, and the changes (`labform serve`'s `/status`
+/// answers the same).
+pub fn status_json(against: &crate::reality::Against) -> serde_json::Value {
+    let owned: Vec<_> = against.inventory.owned(&against.plan.scope).collect();
+    serde_json::json!({
+        "target": against.connected.description,
+        "owned": owned,
+        "changes": against.reconciliation,
     })
 }

@@ -1,0 +1,386 @@
+//! `/metrics`: the lab in Prometheus's text exposition format (version 0.0.4, which
+//! `promtool check metrics` reads): VMs by what exists of them, drift and pending changes, the
+//! journal's last run (result, duration, time) and a histogram of run durations by command, and
+//! the dashboard's own work: how often it planned against the target, and its Proxmox calls
+//! (reads and writes) and errors by endpoint.
+//!
+//! Written by hand rather than with a client library: the Rust clients write OpenMetrics, whose
+//! counters (`# TYPE x counter` with samples `x_total`) the Prometheus text parser of Debian's
+//! promtool 2.42 rejects.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use labform_diagram::{Live, Status};
+use labform_executor::inputs::DiscoveryError;
+use labform_executor::journal::RunRecord;
+use labform_executor::metered::Metered;
+use labform_planner::reconcile::VmAction;
+
+use crate::reality::Against;
+use crate::target::Connected;
+
+/// The upper bounds of the run duration histogram, in seconds.
+const RUN_BUCKETS: [f64; 9] = [5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0];
+
+/// What the dashboard counts while it runs.
+#[derive(Default)]
+pub struct Counters {
+    refreshes_ok: AtomicU64,
+    refreshes_failed: AtomicU64,
+    /// Per endpoint: reads and writes of the connections settled so far.
+    calls: Mutex<BTreeMap<String, (u64, u64)>>,
+    /// Per endpoint: discoveries that failed.
+    errors: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Counters {
+    /// Counts a plan against the target that worked or not.
+    pub fn refreshed(&self, ok: bool) {
+        let counter = if ok {
+            &self.refreshes_ok
+        } else {
+            &self.refreshes_failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Puts a meter in front of every endpoint of `connected`; [`Counters::settle`] adds up
+    /// what they counted once the connection is done with.
+    pub fn meter(connected: &mut Connected) -> Vec<(String, Arc<Metered>)> {
+        let mut meters = Vec::new();
+        for endpoint in &mut connected.endpoints {
+            let meter = Arc::new(Metered::new(endpoint.api.clone()));
+            endpoint.api = meter.clone();
+            meters.push((endpoint.name.clone(), meter));
+        }
+        meters
+    }
+
+    /// Adds the calls `meters` counted to the totals.
+    pub fn settle(&self, meters: Vec<(String, Arc<Metered>)>) {
+        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        for (endpoint, meter) in meters {
+            let total = calls.entry(endpoint).or_default();
+            total.0 += meter.reads();
+            total.1 += meter.writes();
+        }
+    }
+
+    /// Counts a failed plan against the target on the endpoint it names, if any.
+    pub fn failed(&self, error: &anyhow::Error) {
+        let endpoint = error
+            .chain()
+            .find_map(|cause| cause.downcast_ref::<DiscoveryError>())
+            .and_then(|error| match error {
+                DiscoveryError::Vms { endpoint, .. } | DiscoveryError::Access { endpoint, .. } => {
+                    Some(endpoint.clone())
+                }
+                _ => None,
+            });
+        if let Some(endpoint) = endpoint {
+            *self
+                .errors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(endpoint)
+                .or_default() += 1;
+        }
+    }
+}
+
+/// One metric family being written.
+struct Family<'a> {
+    out: &'a mut String,
+}
+
+fn family<'a>(out: &'a mut String, name: &str, kind: &str, help: &str) -> Family<'a> {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    Family { out }
+}
+
+impl Family<'_> {
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (index, (label, text)) in labels.iter().enumerate() {
+                if index > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{label}=\"{}\"", escape_label(text));
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {value}");
+    }
+}
+
+/// A label value's escapes: backslash, double quote and line feed.
+fn escape_label(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// `ok`, `failed`, `interrupted` or `running`: the outcome without its detail.
+fn result_of(run: &RunRecord) -> &str {
+    run.outcome.split(':').next().unwrap_or(&run.outcome).trim()
+}
+
+/// The metrics: of the lab when it could be planned against its target (`against`), of the
+/// journal's `runs` (newest first), and of the dashboard's `counters`.
+pub fn render(against: Option<&Against>, runs: &[RunRecord], counters: &Counters) -> String {
+    let mut out = String::new();
+    if let Some(against) = against {
+        let live = Live::from_reconciliation(&against.plan, &against.reconciliation);
+        let counts = live.vm_counts(&against.plan);
+        let mut vms = family(
+            &mut out,
+            "labform_vms",
+            "gauge",
+            "The lab's VMs and templates, and owned VMs no longer in it, by what exists of them.",
+        );
+        for state in Status::ALL {
+            vms.sample(
+                "labform_vms",
+                &[("state", state.name())],
+                counts.count(state) as f64,
+            );
+        }
+        let reconciliation = &against.reconciliation;
+        let drift = reconciliation
+            .changes
+            .iter()
+            .map(|change| match &change.action {
+                VmAction::Update { changes } => changes.iter().filter(|field| field.drift).count(),
+                _ => 0,
+            })
+            .sum::<usize>()
+            + reconciliation
+                .tenants
+                .iter()
+                .filter(|change| change.drift)
+                .count();
+        family(
+            &mut out,
+            "labform_drift_changes",
+            "gauge",
+            "Changes made by hand on Proxmox that apply would put back (VM fields, tenants' access).",
+        )
+        .sample("labform_drift_changes", &[], drift as f64);
+        let pending = reconciliation
+            .changes
+            .iter()
+            .filter(|change| !matches!(change.action, VmAction::Unchanged))
+            .count()
+            + reconciliation.tenants.len();
+        family(
+            &mut out,
+            "labform_pending_changes",
+            "gauge",
+            "Changes apply would make: VMs to create, change, start or delete, and tenants' access.",
+        )
+        .sample("labform_pending_changes", &[], pending as f64);
+        family(
+            &mut out,
+            "labform_conflicts",
+            "gauge",
+            "VM IDs held by VMs the lab does not own, and tenants that cannot be made.",
+        )
+        .sample(
+            "labform_conflicts",
+            &[],
+            (reconciliation.conflicts.len() + reconciliation.tenant_conflicts.len()) as f64,
+        );
+    }
+
+    family(
+        &mut out,
+        "labform_lab_up",
+        "gauge",
+        "Whether the last page or scrape could plan the lab against its target (1) or not (0).",
+    )
+    .sample(
+        "labform_lab_up",
+        &[],
+        if against.is_some() { 1.0 } else { 0.0 },
+    );
+
+    if let Some(last) = runs.first() {
+        family(
+            &mut out,
+            "labform_last_run_info",
+            "gauge",
+            "The journal's latest run: its number, command and result (always 1).",
+        )
+        .sample(
+            "labform_last_run_info",
+            &[
+                ("run", &last.id.to_string()),
+                ("command", &last.command),
+                ("result", result_of(last)),
+            ],
+            1.0,
+        );
+        family(
+            &mut out,
+            "labform_last_run_success",
+            "gauge",
+            "Whether the journal's latest run ended well (1) or not (0; still running counts as 0).",
+        )
+        .sample(
+            "labform_last_run_success",
+            &[],
+            if result_of(last) == "ok" { 1.0 } else { 0.0 },
+        );
+        family(
+            &mut out,
+            "labform_last_run_start_time_seconds",
+            "gauge",
+            "When the journal's latest run started, in seconds since the epoch.",
+        )
+        .sample(
+            "labform_last_run_start_time_seconds",
+            &[],
+            last.started as f64,
+        );
+        if let Some(finished) = last.finished {
+            family(
+                &mut out,
+                "labform_last_run_duration_seconds",
+                "gauge",
+                "How long the journal's latest run took.",
+            )
+            .sample(
+                "labform_last_run_duration_seconds",
+                &[],
+                (finished - last.started) as f64,
+            );
+        }
+    }
+
+    let mut by_command: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for run in runs {
+        if let Some(finished) = run.finished {
+            by_command
+                .entry(run.command.as_str())
+                .or_default()
+                .push((finished - run.started) as f64);
+        }
+    }
+    let mut histogram = family(
+        &mut out,
+        "labform_run_duration_seconds",
+        "histogram",
+        "How long the journal's ended runs (its latest thousand) took, by command.",
+    );
+    for (command, durations) in &by_command {
+        for bound in RUN_BUCKETS {
+            let below = durations
+                .iter()
+                .filter(|duration| **duration <= bound)
+                .count();
+            histogram.sample(
+                "labform_run_duration_seconds_bucket",
+                &[("command", command), ("le", &bound.to_string())],
+                below as f64,
+            );
+        }
+        histogram.sample(
+            "labform_run_duration_seconds_bucket",
+            &[("command", command), ("le", "+Inf")],
+            durations.len() as f64,
+        );
+        histogram.sample(
+            "labform_run_duration_seconds_sum",
+            &[("command", command)],
+            durations.iter().sum(),
+        );
+        histogram.sample(
+            "labform_run_duration_seconds_count",
+            &[("command", command)],
+            durations.len() as f64,
+        );
+    }
+
+    let mut refreshes = family(
+        &mut out,
+        "labform_dashboard_refreshes_total",
+        "counter",
+        "Times the dashboard planned the lab against its target, by result.",
+    );
+    for (result, counter) in [
+        ("ok", &counters.refreshes_ok),
+        ("failed", &counters.refreshes_failed),
+    ] {
+        refreshes.sample(
+            "labform_dashboard_refreshes_total",
+            &[("result", result)],
+            counter.load(Ordering::Relaxed) as f64,
+        );
+    }
+
+    let calls = counters.calls.lock().unwrap_or_else(|e| e.into_inner());
+    let mut requests = family(
+        &mut out,
+        "labform_proxmox_requests_total",
+        "counter",
+        "Proxmox API calls the dashboard made, by endpoint and kind (read or write).",
+    );
+    for (endpoint, (reads, writes)) in calls.iter() {
+        requests.sample(
+            "labform_proxmox_requests_total",
+            &[("endpoint", endpoint), ("kind", "read")],
+            *reads as f64,
+        );
+        requests.sample(
+            "labform_proxmox_requests_total",
+            &[("endpoint", endpoint), ("kind", "write")],
+            *writes as f64,
+        );
+    }
+    drop(calls);
+    let errors = counters.errors.lock().unwrap_or_else(|e| e.into_inner());
+    let mut failures = family(
+        &mut out,
+        "labform_proxmox_errors_total",
+        "counter",
+        "Times the dashboard could not read what exists on an endpoint.",
+    );
+    for (endpoint, count) in errors.iter() {
+        failures.sample(
+            "labform_proxmox_errors_total",
+            &[("endpoint", endpoint)],
+            *count as f64,
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn a_run_result_drops_its_detail() {
+        let run = RunRecord {
+            id: 1,
+            lab: "lab".into(),
+            scope: "lab".into(),
+            command: "apply".into(),
+            started: 10,
+            finished: Some(12),
+            outcome: "failed: 1 of 3 VMs".into(),
+        };
+        assert_eq!(result_of(&run), "failed");
+    }
+}

@@ -1,0 +1,503 @@
+//! `labform serve FILE`: a web dashboard of the lab, served by labform with its pages built into
+//! the binary. Every page plans the lab against its target afresh (the lab's endpoints,
+//! `--proxmox URL` or `--sim`, as `labform status` does) and shows it: `/` what exists per
+//! cluster, VM and tenant, `/plan` the plan and its changes, `/history` the journal's runs and
+//! each action with its Proxmox task, `/diagram` the live diagrams; each answers JSON instead
+//! (`Accept: application/json` or `?format=json`), the same document as the CLI's `--json`.
+//! `/metrics` is in Prometheus's text format ([`metrics`]).
+//!
+//! Loopback only by default: any other address needs TLS (`--tls-certificate`, `--tls-key`) and
+//! a bearer token (`LABFORM_SERVE_TOKEN`), and is refused otherwise. With a token every request
+//! must carry it. Nothing secret reaches a page, an answer or a metric: the plan and the
+//! reconciliation hold none, and error texts never do.
+
+mod metrics;
+mod pages;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use labform_diagram::{Format, View};
+
+use crate::lab_input::LockArgs;
+use crate::reality::Against;
+use crate::target::TargetArgs;
+
+/// The environment variable holding the bearer token.
+pub const TOKEN_VARIABLE: &str = "LABFORM_SERVE_TOKEN";
+
+/// Arguments of `labform serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The lab file.
+    pub file: PathBuf,
+    /// The lock file (read and checked, never written).
+    #[command(flatten)]
+    pub lock: LockArgs,
+    /// What to show: the lab's own endpoints, or `--sim`, or `--proxmox URL`.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Where to listen (port 0 picks a free port; the address is printed). Only a loopback
+    /// address without --tls-certificate, --tls-key and a bearer token in LABFORM_SERVE_TOKEN.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8480")]
+    pub listen: SocketAddr,
+    /// The server's certificate chain (PEM): serve HTTPS.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_certificate: Option<PathBuf>,
+    /// The server certificate's private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_certificate")]
+    pub tls_key: Option<PathBuf>,
+    /// The journal whose runs `/history` and `/metrics` show (default: the scope's, or its
+    /// `--sim` journal).
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+}
+
+/// Why `labform serve` refuses an address.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ListenRefused {
+    /// Not loopback, and TLS or the token is missing.
+    #[error(
+        "labform serve refuses to listen on {address}: an address other than loopback needs TLS \
+         (--tls-certificate and --tls-key) and a bearer token (in {TOKEN_VARIABLE}); missing: {missing}"
+    )]
+    Unprotected {
+        /// The address asked for.
+        address: SocketAddr,
+        /// What is missing.
+        missing: String,
+    },
+}
+
+/// Checks the listening policy: loopback, or TLS and a token.
+pub fn check_listen(address: SocketAddr, tls: bool, token: bool) -> Result<(), ListenRefused> {
+    if address.ip().is_loopback() || (tls && token) {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    if !tls {
+        missing.push("TLS");
+    }
+    if !token {
+        missing.push("the bearer token");
+    }
+    Err(ListenRefused::Unprotected {
+        address,
+        missing: missing.join(" and "),
+    })
+}
+
+/// What every request shares.
+struct Dashboard {
+    file: PathBuf,
+    lock: LockArgs,
+    target: TargetArgs,
+    journal: Option<PathBuf>,
+    token: Option<String>,
+    counters: metrics::Counters,
+}
+
+type Shared = Arc<Dashboard>;
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let token = std::env::var(TOKEN_VARIABLE)
+        .ok()
+        .filter(|token| !token.is_empty());
+    let tls = args.tls_certificate.is_some() && args.tls_key.is_some();
+    if let Err(refused) = check_listen(args.listen, tls, token.is_some()) {
+        eprintln!("error: {refused}");
+        return Ok(ExitCode::from(2));
+    }
+    let tls_config = match (&args.tls_certificate, &args.tls_key) {
+        (Some(certificate), Some(key)) => Some(tls_acceptor(certificate, key)?),
+        _ => None,
+    };
+    let dashboard = Arc::new(Dashboard {
+        file: args.file,
+        lock: args.lock,
+        target: args.target,
+        journal: args.journal,
+        token,
+        counters: metrics::Counters::default(),
+    });
+    crate::runtime().block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let address = listener.local_addr()?;
+        let scheme = if tls_config.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        println!("labform dashboard listening on {scheme}://{address}");
+        let router = router(dashboard);
+        match tls_config {
+            None => axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await
+                .context("the dashboard stopped")?,
+            Some(acceptor) => serve_tls(listener, acceptor, router).await,
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn router(dashboard: Shared) -> axum::Router {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/", get(status_page))
+        .route("/plan", get(plan_page))
+        .route("/history", get(history_page))
+        .route("/diagram", get(diagram_page))
+        .route("/diagram/{view}", get(diagram_svg))
+        .route("/metrics", get(metrics_page))
+        .layer(axum::middleware::from_fn_with_state(
+            dashboard.clone(),
+            authorise,
+        ))
+        .with_state(dashboard)
+}
+
+/// With a token, every request must carry `Authorization: Bearer <token>`.
+async fn authorise(
+    State(dashboard): State<Shared>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(token) = &dashboard.token else {
+        return next.run(request).await;
+    };
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    if given.is_some_and(|given| same(given.as_bytes(), token.as_bytes())) {
+        return next.run(request).await;
+    }
+    let mut response = (StatusCode::UNAUTHORIZED, "a bearer token is needed\n").into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"labform\""),
+    );
+    response
+}
+
+/// Compares in time that depends on the lengths only.
+fn same(given: &[u8], expected: &[u8]) -> bool {
+    if given.len() != expected.len() {
+        return false;
+    }
+    given
+        .iter()
+        .zip(expected)
+        .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+        == 0
+}
+
+/// The query of every page.
+#[derive(Debug, Default, serde::Deserialize)]
+struct PageQuery {
+    /// `json` for the JSON answer.
+    format: Option<String>,
+    /// `/history`: the run whose actions to show.
+    run: Option<i64>,
+}
+
+fn wants_json(headers: &HeaderMap, query: &PageQuery) -> bool {
+    query.format.as_deref() == Some("json")
+        || headers
+            .get(header::ACCEPT)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|accept| accept.contains("application/json"))
+}
+
+fn json(value: &serde_json::Value) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::to_string_pretty(value).expect("serialisable") + "\n",
+    )
+        .into_response()
+}
+
+fn html(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
+/// The lab planned against its target now, or the page saying why not. The planning runs on a
+/// blocking thread of its own (its future is not `Send`, so no handler can hold it), on this
+/// runtime.
+async fn against(dashboard: &Shared) -> Result<Against, Failure> {
+    let dashboard = dashboard.clone();
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || runtime.block_on(plan_now(&dashboard)))
+        .await
+        .unwrap_or_else(|error| {
+            Err(failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("planning stopped: {error}"),
+            ))
+        })
+}
+
+async fn plan_now(dashboard: &Dashboard) -> Result<Against, Failure> {
+    let counters = &dashboard.counters;
+    let mut meters = Vec::new();
+    let outcome = crate::reality::plan_against_target_through(
+        &dashboard.file,
+        &dashboard.target,
+        &dashboard.lock,
+        |connected| meters = metrics::Counters::meter(connected),
+    )
+    .await;
+    counters.settle(meters);
+    match outcome {
+        Ok(Ok(against)) => {
+            counters.refreshed(true);
+            Ok(against)
+        }
+        Ok(Err(_)) => {
+            counters.refreshed(false);
+            Err(failure(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The lab file has errors: `labform validate` shows them (the server's output has them too).",
+            ))
+        }
+        Err(error) => {
+            counters.failed(&error);
+            counters.refreshed(false);
+            let mut text = error.to_string();
+            for cause in error.chain().skip(1) {
+                text.push_str("\n  caused by: ");
+                text.push_str(&cause.to_string());
+            }
+            Err(failure(StatusCode::BAD_GATEWAY, &text))
+        }
+    }
+}
+
+/// Why a page cannot be shown: its status and text.
+struct Failure {
+    status: StatusCode,
+    text: String,
+}
+
+fn failure(status: StatusCode, text: &str) -> Failure {
+    Failure {
+        status,
+        text: text.to_owned(),
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.status, html(pages::failure(&self.text))).into_response()
+    }
+}
+
+async fn status_page(
+    State(dashboard): State<Shared>,
+    Query(query): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let against = match against(&dashboard).await {
+        Ok(against) => against,
+        Err(failure) => return failure.into_response(),
+    };
+    if wants_json(&headers, &query) {
+        return json(&crate::commands::status::status_json(&against));
+    }
+    html(pages::status(&against))
+}
+
+async fn plan_page(
+    State(dashboard): State<Shared>,
+    Query(query): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let against = match against(&dashboard).await {
+        Ok(against) => against,
+        Err(failure) => return failure.into_response(),
+    };
+    if wants_json(&headers, &query) {
+        return json(&crate::commands::plan::changes_json(&against));
+    }
+    html(pages::plan(&against))
+}
+
+/// The scope's journal, as `labform history` (with `--sim` when the target is the simulator)
+/// opens it.
+fn journal(dashboard: &Dashboard) -> anyhow::Result<(String, labform_executor::Journal)> {
+    let loaded = labform_model::load(&labform_model::RealFileSystem, &dashboard.file);
+    let lab = loaded
+        .lab
+        .with_context(|| format!("cannot load {}", dashboard.file.display()))?;
+    let scope = lab.scope().to_owned();
+    let journal = crate::open_journal(dashboard.journal.as_deref(), &scope, dashboard.target.sim)?;
+    Ok((scope, journal))
+}
+
+async fn history_page(
+    State(dashboard): State<Shared>,
+    Query(query): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let read = journal(&dashboard).and_then(|(scope, journal)| {
+        crate::commands::history::History::read(&journal, &scope, query.run, 10)
+    });
+    let history = match read {
+        Ok(history) => history,
+        Err(error) => {
+            return failure(StatusCode::INTERNAL_SERVER_ERROR, &format!("{error:#}"))
+                .into_response();
+        }
+    };
+    if wants_json(&headers, &query) {
+        return json(&history.json());
+    }
+    html(pages::history(&history))
+}
+
+async fn diagram_page(State(dashboard): State<Shared>) -> Response {
+    let against = match against(&dashboard).await {
+        Ok(against) => against,
+        Err(failure) => return failure.into_response(),
+    };
+    html(pages::diagram(&against))
+}
+
+async fn diagram_svg(State(dashboard): State<Shared>, UrlPath(view): UrlPath<String>) -> Response {
+    let view = match view.as_str() {
+        "clusters" => View::Clusters,
+        "infrastructure" => View::Infrastructure,
+        "all" => View::All,
+        _ => return (StatusCode::NOT_FOUND, "no such view\n").into_response(),
+    };
+    let against = match against(&dashboard).await {
+        Ok(against) => against,
+        Err(failure) => return failure.into_response(),
+    };
+    let svg = labform_diagram::render(
+        &against.plan,
+        Some(&against.reconciliation),
+        view,
+        Format::Svg,
+    );
+    ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response()
+}
+
+async fn metrics_page(State(dashboard): State<Shared>) -> Response {
+    let against = against(&dashboard).await.ok();
+    let runs = journal(&dashboard)
+        .and_then(|(scope, journal)| Ok(journal.runs(&scope, 1000)?))
+        .unwrap_or_default();
+    let text = metrics::render(against.as_ref(), &runs, &dashboard.counters);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// A TLS acceptor from the PEM files.
+fn tls_acceptor(
+    certificate: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(certificate)
+        .with_context(|| format!("cannot read the certificate {}", certificate.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("cannot read the certificate {}", certificate.display()))?;
+    if chain.is_empty() {
+        anyhow::bail!("{} holds no PEM certificate", certificate.display());
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("cannot read the private key {}", key.display()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(labform_proxmox::tls::provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context("the certificate and the key do not go together")?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves every connection through TLS, until Ctrl-C.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    router: axum::Router,
+) {
+    let accepting = async {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            let router = router.clone();
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let service = hyper_util::service::TowerToHyperService::new(router);
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(io, service)
+                .await;
+            });
+        }
+    };
+    tokio::select! {
+        () = accepting => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_needs_nothing_and_other_addresses_need_tls_and_a_token() {
+        let loopback: SocketAddr = "127.0.0.1:8480".parse().unwrap();
+        let loopback6: SocketAddr = "[::1]:8480".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:8480".parse().unwrap();
+        assert_eq!(check_listen(loopback, false, false), Ok(()));
+        assert_eq!(check_listen(loopback6, false, false), Ok(()));
+        assert_eq!(check_listen(any, true, true), Ok(()));
+        let refused = check_listen(any, false, false).unwrap_err().to_string();
+        assert!(
+            refused.contains("missing: TLS and the bearer token"),
+            "{refused}"
+        );
+        let refused = check_listen(any, true, false).unwrap_err().to_string();
+        assert!(refused.ends_with("missing: the bearer token"), "{refused}");
+        let refused = check_listen(any, false, true).unwrap_err().to_string();
+        assert!(refused.ends_with("missing: TLS"), "{refused}");
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(same(b"secret-token", b"secret-token"));
+        assert!(!same(b"secret-tokem", b"secret-token"));
+        assert!(!same(b"secret", b"secret-token"));
+        assert!(!same(b"", b"secret-token"));
+    }
+}

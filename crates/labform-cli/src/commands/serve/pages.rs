@@ -1,0 +1,259 @@
+//! The dashboard's HTML pages, built into the binary: one layout (title, navigation, a little
+//! CSS, no script), and one function per page. Every text from the lab or from Proxmox is
+//! escaped.
+
+use std::fmt::Write as _;
+
+use labform_diagram::{Format, Live, Status, View};
+use labform_executor::journal::format_time;
+
+use crate::commands::history::History;
+use crate::reality::Against;
+
+const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222}\
+nav a{margin-right:1em}\
+table{border-collapse:collapse;margin:.5em 0 1.5em}\
+th,td{border:1px solid #ccc;padding:.2em .6em;text-align:left}\
+th{background:#f4f4f4}\
+pre{background:#f8f8f8;padding:.8em;overflow:auto}\
+.status{border-radius:3px;padding:0 .4em}";
+
+/// `text` with HTML's special characters escaped.
+pub fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            other => escaped.push(other),
+        }
+    }
+    escaped
+}
+
+fn layout(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} · labform</title>\
+         <style>{STYLE}</style></head><body>\n<nav><a href=\"/\">Status</a><a href=\"/plan\">Plan</a>\
+         <a href=\"/history\">History</a><a href=\"/diagram\">Diagram</a><a href=\"/metrics\">Metrics</a></nav>\n\
+         <h1>{title}</h1>\n{body}</body></html>\n",
+        title = escape(title)
+    )
+}
+
+fn status_cell(status: Status) -> String {
+    format!(
+        "<td><span class=\"status status-{0}\" style=\"background:{1};border:1px solid {2}\">{0}</span></td>",
+        status.name(),
+        status.fill(),
+        status.stroke()
+    )
+}
+
+/// A page saying why the dashboard cannot show the lab.
+pub fn failure(text: &str) -> String {
+    layout(
+        "labform cannot show the lab",
+        &format!("<pre>{}</pre>\n", escape(text)),
+    )
+}
+
+/// `/`: what exists, per cluster, VM and tenant.
+pub fn status(against: &Against) -> String {
+    let plan = &against.plan;
+    let live = Live::from_reconciliation(plan, &against.reconciliation);
+    let mut body = String::new();
+    let _ = writeln!(
+        body,
+        "<p>Lab <b>{}</b> (scope <code>{}</code>) on {}.</p>",
+        escape(&plan.lab),
+        escape(&plan.scope),
+        escape(&against.connected.description)
+    );
+    let counts = live.vm_counts(plan);
+    body.push_str("<table id=\"summary\"><tr><th>state</th><th>VMs and templates</th></tr>");
+    for state in Status::ALL {
+        let _ = write!(
+            body,
+            "<tr>{}<td>{}</td></tr>",
+            status_cell(state),
+            counts.count(state)
+        );
+    }
+    body.push_str("</table>\n");
+    let vm_table = |body: &mut String, title: &str, vms: Vec<&labform_planner::plan::PlannedVm>| {
+        if vms.is_empty() {
+            return;
+        }
+        let _ = writeln!(body, "<h2>{}</h2>", escape(title));
+        body.push_str(
+            "<table class=\"vms\"><tr><th>VM</th><th>ID</th><th>node</th><th>address</th><th>role</th><th>state</th></tr>",
+        );
+        for vm in vms {
+            let address = vm
+                .nic
+                .address
+                .map(|address| address.to_string())
+                .unwrap_or_else(|| "-".to_owned());
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}</tr>",
+                escape(&vm.name),
+                vm.vm_id,
+                escape(vm.node.as_ref()),
+                address,
+                escape(&vm.role),
+                status_cell(live.vm(&vm.endpoint, vm.vm_id))
+            );
+        }
+        body.push_str("</table>\n");
+    };
+    for cluster in &plan.clusters {
+        let vms = plan
+            .vms
+            .iter()
+            .filter(|vm| vm.cluster.as_deref() == Some(cluster.name.as_str()))
+            .collect();
+        vm_table(
+            &mut body,
+            &format!(
+                "Cluster {} ({} {})",
+                cluster.name, cluster.distribution, cluster.version
+            ),
+            vms,
+        );
+    }
+    vm_table(
+        &mut body,
+        "VMs",
+        plan.vms.iter().filter(|vm| vm.cluster.is_none()).collect(),
+    );
+    if !plan.templates.is_empty() {
+        body.push_str("<h2>Templates</h2><table><tr><th>template</th><th>ID</th><th>node</th><th>state</th></tr>");
+        for template in &plan.templates {
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td>{}</tr>",
+                escape(&template.name),
+                template.vm_id,
+                escape(template.node.as_ref()),
+                status_cell(live.vm(&template.endpoint, template.vm_id))
+            );
+        }
+        body.push_str("</table>\n");
+    }
+    if !live.extra().is_empty() {
+        body.push_str("<h2>Owned but no longer in the lab (apply deletes them)</h2><table><tr><th>VM</th><th>ID</th><th>node</th></tr>");
+        for extra in live.extra() {
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&extra.name),
+                extra.vm_id,
+                escape(&extra.node)
+            );
+        }
+        body.push_str("</table>\n");
+    }
+    if !plan.tenants.is_empty() {
+        body.push_str("<h2>Tenants</h2><table><tr><th>tenant</th><th>pool</th><th>clusters</th><th>access</th></tr>");
+        for tenant in &plan.tenants {
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td>{}</tr>",
+                escape(&tenant.name),
+                escape(tenant.pool.as_ref()),
+                escape(&tenant.clusters.join(", ")),
+                status_cell(live.tenant(&tenant.name))
+            );
+        }
+        body.push_str("</table>\n");
+    }
+    layout(&format!("Lab {}", plan.lab), &body)
+}
+
+/// `/plan`: the changes apply would make, then the whole plan.
+pub fn plan(against: &Against) -> String {
+    let body = format!(
+        "<h2>Changes to {}</h2>\n<pre id=\"changes\">{}</pre>\n<h2>Plan</h2>\n<pre id=\"plan\">{}</pre>\n",
+        escape(&against.connected.description),
+        escape(&labform_planner::render::render_changes(
+            &against.plan,
+            &against.reconciliation
+        )),
+        escape(&labform_planner::render(&against.plan, false))
+    );
+    layout(&format!("Plan of lab {}", against.plan.lab), &body)
+}
+
+/// `/history`: the journal's runs, and the actions of one with their Proxmox tasks.
+pub fn history(history: &History) -> String {
+    let mut body = String::new();
+    if history.runs.is_empty() {
+        body.push_str("<p>No runs recorded.</p>\n");
+        return layout("History", &body);
+    }
+    body.push_str(
+        "<table id=\"runs\"><tr><th>run</th><th>started</th><th>command</th><th>outcome</th></tr>",
+    );
+    for run in &history.runs {
+        let _ = write!(
+            body,
+            "<tr><td><a href=\"/history?run={0}\">#{0}</a></td><td>{1}</td><td>{2}</td><td>{3}</td></tr>",
+            run.id,
+            escape(&format_time(run.started)),
+            escape(&run.command),
+            escape(&run.outcome)
+        );
+    }
+    body.push_str("</table>\n");
+    if let Some(run) = history.chosen {
+        let _ = writeln!(body, "<h2>Actions of run #{run}</h2>");
+        body.push_str("<table id=\"actions\"><tr><th>#</th><th>action</th><th>target</th><th>status</th><th>Proxmox task</th><th>detail</th></tr>");
+        for action in &history.actions {
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+                action.sequence,
+                escape(&action.kind),
+                escape(&action.target),
+                escape(&action.status),
+                escape(action.upid.as_deref().unwrap_or("")),
+                escape(action.detail.as_deref().unwrap_or(""))
+            );
+        }
+        body.push_str("</table>\n");
+    }
+    layout("History", &body)
+}
+
+/// `/diagram`: the live diagrams, drawn by labform (the SVG inline, and links to each view).
+pub fn diagram(against: &Against) -> String {
+    let svg = labform_diagram::render(
+        &against.plan,
+        Some(&against.reconciliation),
+        View::All,
+        Format::Svg,
+    );
+    let body = format!(
+        "<p>Each view alone: <a href=\"/diagram/clusters\">clusters</a>, \
+         <a href=\"/diagram/infrastructure\">infrastructure</a>.</p>\n<div id=\"diagram\">{svg}</div>\n"
+    );
+    layout(&format!("Diagram of lab {}", against.plan.lab), &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_is_escaped() {
+        assert_eq!(
+            escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+}

@@ -1,0 +1,406 @@
+//! `labform serve` end to end, on the built-in simulator (`--sim`, its state kept in the test's
+//! own state directory): the pages load and name every VM; each page's JSON is the same document
+//! as the CLI's `--json` (`status`, `plan`, `history`), before and after an apply made by another
+//! `labform` process, and the status, the diagram and the metrics change with it; the metrics
+//! pass `promtool check metrics` (tier `promtool`). An address other than loopback is refused
+//! without TLS and a bearer token, and with a token every request needs it.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+const LAB: &str = "../../examples/seed-001.yaml";
+
+/// A running `labform serve`, stopped when dropped.
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn environment(command: &mut Command, directory: &Path) {
+    command
+        .env("XDG_STATE_HOME", directory.join("state"))
+        .env("LABFORM_DATA_DIR", directory.join("data"))
+        .env_remove("LABFORM_SERVE_TOKEN");
+}
+
+fn serve(directory: &Path, token: Option<&str>) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_labform"));
+    command
+        .args([
+            "serve",
+            "--sim",
+            "--no-lock",
+            "--listen",
+            "127.0.0.1:0",
+            LAB,
+        ])
+        .stdout(Stdio::piped());
+    environment(&mut command, directory);
+    if let Some(token) = token {
+        command.env("LABFORM_SERVE_TOKEN", token);
+    }
+    let mut child = command.spawn().expect("labform serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("labform serve prints its address");
+    let address = line
+        .trim()
+        .strip_prefix("labform dashboard listening on http://")
+        .unwrap_or_else(|| panic!("the address: {line}"))
+        .to_owned();
+    Server { child, address }
+}
+
+/// The CLI with the test's state: its standard output, after checking it succeeded.
+fn cli(directory: &Path, args: &[&str]) -> Vec<u8> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_labform"));
+    command.args(args);
+    environment(&mut command, directory);
+    let output: Output = command.output().expect("labform runs");
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// An HTTP/1.1 GET: status code, headers (lower-case names) and body.
+fn get(server: &Server, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(&server.address).expect("connect");
+    let mut request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+        server.address
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status code");
+    assert!(
+        !head.to_lowercase().contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+    (status, head.to_lowercase(), body.to_owned())
+}
+
+fn get_json(server: &Server, path: &str) -> serde_json::Value {
+    let (status, head, body) = get(server, path, &[("Accept", "application/json")]);
+    assert_eq!(status, 200, "{path}: {body}");
+    assert!(head.contains("content-type: application/json"), "{head}");
+    serde_json::from_str(&body).expect("JSON")
+}
+
+fn cli_json(directory: &Path, args: &[&str]) -> serde_json::Value {
+    serde_json::from_slice(&cli(directory, args)).expect("the CLI prints JSON")
+}
+
+/// Checks the metrics with Prometheus's own `promtool check metrics`, when the tier can run.
+fn promtool_accepts(metrics: &str) {
+    if !labform_test_tiers::PROMTOOL.available() {
+        return;
+    }
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool runs");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(metrics.as_bytes())
+        .expect("write the metrics");
+    let output = child.wait_with_output().expect("promtool ends");
+    assert!(
+        output.status.success(),
+        "promtool refused the metrics: {}{}\n{metrics}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn metric(metrics: &str, sample: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no sample {sample} in\n{metrics}"))
+        .parse()
+        .expect("a number")
+}
+
+#[test]
+fn the_dashboard_shows_the_lab_and_follows_an_apply() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let directory = directory.path();
+    let server = serve(directory, None);
+    let vms = [
+        "home-server-0",
+        "home-server-1",
+        "home-server-2",
+        "home-worker-0",
+        "home-worker-1",
+    ];
+
+    // Before apply: every VM is missing.
+    let (status, head, page) = get(&server, "/", &[]);
+    assert_eq!(status, 200, "{page}");
+    assert!(head.contains("content-type: text/html"), "{head}");
+    for vm in vms {
+        assert!(page.contains(&format!("<td>{vm}</td>")), "{vm}: {page}");
+    }
+    // The summary counts the 5 VMs and the template.
+    assert!(page.contains(">missing</span></td><td>6</td>"), "{page}");
+    assert!(page.contains(">exists</span></td><td>0</td>"), "{page}");
+
+    // The JSON API answers what the CLI's --json prints.
+    let status_args = ["status", "--sim", "--json", "--no-lock", LAB];
+    let plan_args = ["plan", "--sim", "--json", "--no-lock", LAB];
+    let history_args = ["history", "--sim", "--json", LAB];
+    assert_eq!(get_json(&server, "/"), cli_json(directory, &status_args));
+    assert_eq!(get_json(&server, "/plan"), cli_json(directory, &plan_args));
+    assert_eq!(
+        get_json(&server, "/history?format=json"),
+        cli_json(directory, &history_args)
+    );
+    let (status, _, plan_page) = get(&server, "/plan", &[]);
+    assert_eq!(status, 200);
+    assert!(plan_page.contains("home-server-0"), "{plan_page}");
+
+    let (_, _, metrics) = get(&server, "/metrics", &[]);
+    assert_eq!(
+        metric(&metrics, "labform_vms{state=\"missing\"}"),
+        6.0,
+        "{metrics}"
+    );
+    assert_eq!(metric(&metrics, "labform_vms{state=\"exists\"}"), 0.0);
+    assert!(!metrics.contains("labform_last_run_info"), "{metrics}");
+    promtool_accepts(&metrics);
+
+    // Another process applies the lab (the simulator's VMs never boot: no K3s).
+    cli(
+        directory,
+        &[
+            "apply",
+            "--sim",
+            "--yes",
+            "--skip-clusters",
+            "--no-lock",
+            LAB,
+        ],
+    );
+    let (_, _, page) = get(&server, "/", &[]);
+    assert!(page.contains(">missing</span></td><td>0</td>"), "{page}");
+    assert!(page.contains(">exists</span></td><td>6</td>"), "{page}");
+    assert_eq!(get_json(&server, "/"), cli_json(directory, &status_args));
+    assert_eq!(get_json(&server, "/plan"), cli_json(directory, &plan_args));
+    let history = get_json(&server, "/history");
+    assert_eq!(history, cli_json(directory, &history_args));
+    assert_eq!(
+        history["runs"].as_array().map(Vec::len),
+        Some(1),
+        "{history}"
+    );
+    let (_, _, history_page) = get(&server, "/history", &[]);
+    assert!(
+        history_page.contains("UPID:"),
+        "the actions' tasks: {history_page}"
+    );
+
+    let (status, _, diagram) = get(&server, "/diagram", &[]);
+    assert_eq!(status, 200);
+    assert!(
+        diagram.contains("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+        "{diagram}"
+    );
+    for vm in vms {
+        assert!(diagram.contains(&format!("<title>{vm}\n")), "{vm}");
+    }
+    assert!(diagram.contains("status-exists"), "{diagram}");
+    let (status, head, svg) = get(&server, "/diagram/infrastructure", &[]);
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: image/svg+xml"), "{head}");
+    assert!(svg.starts_with("<svg "));
+    assert_eq!(get(&server, "/diagram/nonsense", &[]).0, 404);
+
+    let (_, head, metrics) = get(&server, "/metrics", &[]);
+    assert!(
+        head.contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    assert_eq!(
+        metric(&metrics, "labform_vms{state=\"exists\"}"),
+        6.0,
+        "{metrics}"
+    );
+    assert_eq!(metric(&metrics, "labform_vms{state=\"missing\"}"), 0.0);
+    assert_eq!(metric(&metrics, "labform_drift_changes"), 0.0);
+    assert_eq!(metric(&metrics, "labform_pending_changes"), 0.0);
+    assert_eq!(metric(&metrics, "labform_last_run_success"), 1.0);
+    assert_eq!(
+        metric(
+            &metrics,
+            "labform_run_duration_seconds_count{command=\"apply\"}"
+        ),
+        1.0
+    );
+    assert!(
+        metric(
+            &metrics,
+            "labform_proxmox_requests_total{endpoint=\"pve\",kind=\"read\"}"
+        ) > 0.0
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "labform_proxmox_requests_total{endpoint=\"pve\",kind=\"write\"}"
+        ),
+        0.0,
+        "the dashboard only reads"
+    );
+    promtool_accepts(&metrics);
+}
+
+#[test]
+fn other_addresses_need_tls_and_a_token() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_labform"));
+    command.args(["serve", "--sim", "--no-lock", "--listen", "0.0.0.0:0", LAB]);
+    environment(&mut command, directory.path());
+    command.env("LABFORM_SERVE_TOKEN", "a-token-of-the-test");
+    let output = command.output().expect("labform runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("refuses to listen on 0.0.0.0:0") && stderr.contains("missing: TLS"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn with_a_token_every_request_needs_it() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let token = "a-token-of-the-test-0123456789";
+    let server = serve(directory.path(), Some(token));
+    for path in ["/", "/metrics", "/history", "/diagram/clusters"] {
+        let (status, head, body) = get(&server, path, &[]);
+        assert_eq!(status, 401, "{path}");
+        assert!(head.contains("www-authenticate: bearer"), "{head}");
+        assert!(!body.contains(token));
+        let wrong = get(&server, path, &[("Authorization", "Bearer not-the-token")]);
+        assert_eq!(wrong.0, 401, "{path}");
+    }
+    let bearer = format!("Bearer {token}");
+    let (status, _, metrics) = get(&server, "/metrics", &[("Authorization", &bearer)]);
+    assert_eq!(status, 200);
+    assert!(!metrics.contains(token));
+}
+
+/// curl, trusting only `certificate`: status code and body.
+fn curl(certificate: &Path, url: &str, token: Option<&str>) -> (String, String) {
+    let mut command = Command::new("curl");
+    command
+        .args(["--silent", "--show-error", "--cacert"])
+        .arg(certificate)
+        .args(["--write-out", "\n%{http_code}"]);
+    if let Some(token) = token {
+        command.args(["--header", &format!("Authorization: Bearer {token}")]);
+    }
+    let output = command.arg(url).output().expect("curl runs");
+    assert!(
+        output.status.success(),
+        "curl {url}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).expect("UTF-8");
+    let (body, code) = text.rsplit_once('\n').expect("the status code");
+    (code.to_owned(), body.to_owned())
+}
+
+/// On every address, with TLS and a token: curl verifies the certificate it was given, and a
+/// request without the token is refused.
+#[test]
+fn with_tls_and_a_token_it_listens_on_every_address() {
+    if !labform_test_tiers::HTTPS_CLIENTS.available() {
+        return;
+    }
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let directory = directory.path();
+    let certificate = directory.join("dashboard.pem");
+    let key = directory.join("dashboard-key.pem");
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=labform dashboard"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&certificate)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let token = "a-token-of-the-tls-test-0123456789";
+    let mut command = Command::new(env!("CARGO_BIN_EXE_labform"));
+    command
+        .args(["serve", "--sim", "--no-lock", "--listen", "0.0.0.0:0"])
+        .arg("--tls-certificate")
+        .arg(&certificate)
+        .arg("--tls-key")
+        .arg(&key)
+        .arg(LAB)
+        .stdout(Stdio::piped());
+    environment(&mut command, directory);
+    command.env("LABFORM_SERVE_TOKEN", token);
+    let mut child = command.spawn().expect("labform serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("labform serve prints its address");
+    let server = Server {
+        child,
+        address: String::new(),
+    };
+    let port = line
+        .trim()
+        .strip_prefix("labform dashboard listening on https://0.0.0.0:")
+        .unwrap_or_else(|| panic!("the address: {line}"))
+        .to_owned();
+    let url = format!("https://127.0.0.1:{port}/metrics");
+    let (code, _) = curl(&certificate, &url, None);
+    assert_eq!(code, "401");
+    let (code, metrics) = curl(&certificate, &url, Some(token));
+    assert_eq!(code, "200", "{metrics}");
+    assert_eq!(metric(&metrics, "labform_lab_up"), 1.0, "{metrics}");
+    drop(server);
+}
