@@ -3,7 +3,8 @@
 //! as the CLI's `--json` (`status`, `plan`, `history`), before and after an apply made by another
 //! `labform` process, and the status, the diagram and the metrics change with it; the metrics
 //! pass `promtool check metrics` (tier `promtool`). An address other than loopback is refused
-//! without TLS and a bearer token, and with a token every request needs it.
+//! without TLS and a bearer token, and with a token every request needs it. Headless Chromium
+//! loads every page and draws the diagram page (tier `chromium`).
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
@@ -403,4 +404,71 @@ fn with_tls_and_a_token_it_listens_on_every_address() {
     assert_eq!(code, "200", "{metrics}");
     assert_eq!(metric(&metrics, "labform_lab_up"), 1.0, "{metrics}");
     drop(server);
+}
+
+/// Headless Chromium (as root it needs `--no-sandbox`) with `arguments`, then `url`.
+fn chromium(arguments: &[&str], url: &str) -> Vec<u8> {
+    let output = Command::new("/usr/bin/chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
+        .args(arguments)
+        .arg(url)
+        .output()
+        .expect("chromium runs");
+    assert!(
+        output.status.success(),
+        "chromium {url}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// Chromium loads every page, and the diagram page's document, as the browser built it, has a
+/// box for each VM and template with its live status and name, inside the drawn SVG; a
+/// screenshot of it is a PNG of the window's size.
+#[test]
+fn headless_chromium_loads_the_pages_and_draws_the_diagram() {
+    if !labform_test_tiers::CHROMIUM.available() {
+        return;
+    }
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let directory = directory.path();
+    let server = serve(directory, None);
+    let base = format!("http://{}", server.address);
+    for (path, expected) in [
+        ("/", "<table id=\"summary\">"),
+        ("/plan", "<pre id=\"changes\">"),
+        ("/history", "No runs recorded."),
+        ("/metrics", "labform_lab_up 1"),
+    ] {
+        let dom =
+            String::from_utf8(chromium(&["--dump-dom"], &format!("{base}{path}"))).expect("UTF-8");
+        assert!(dom.contains(expected), "{path}: {dom}");
+    }
+    let dom =
+        String::from_utf8(chromium(&["--dump-dom"], &format!("{base}/diagram"))).expect("UTF-8");
+    let (_, svg) = dom.split_once("<svg").expect("the diagram is drawn inline");
+    let boxes = svg.matches("class=\"box vm status-missing\"").count();
+    assert_eq!(boxes, 6, "5 VMs and a template, all missing: {svg}");
+    for vm in ["home-server-0", "home-worker-1", "tpl-"] {
+        assert!(svg.contains(&format!("<title>{vm}")), "{vm}: {svg}");
+    }
+    let screenshot = directory.join("diagram.png");
+    chromium(
+        &[
+            &format!("--screenshot={}", screenshot.display()),
+            "--window-size=1400,1000",
+        ],
+        &format!("{base}/diagram"),
+    );
+    let png = std::fs::read(&screenshot).expect("the screenshot");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+    // The IHDR chunk: width and height, big-endian, at bytes 16 to 24.
+    let width = u32::from_be_bytes(png[16..20].try_into().expect("four bytes"));
+    let height = u32::from_be_bytes(png[20..24].try_into().expect("four bytes"));
+    assert_eq!((width, height), (1400, 1000));
 }

@@ -519,6 +519,15 @@ pub const HTTPS_CLIENTS: Tier = Tier {
     ],
 };
 
+/// The dashboard's pages loaded and drawn by Debian's headless Chromium.
+pub const CHROMIUM: Tier = Tier {
+    name: "chromium",
+    requirements: &[Requirement::Program {
+        name: "/usr/bin/chromium",
+        package: "chromium",
+    }],
+};
+
 /// Every tier, in the order the README lists them.
 pub const TIERS: &[Tier] = &[
     UNIT,
@@ -536,6 +545,7 @@ pub const TIERS: &[Tier] = &[
     MERMAID,
     PROMTOOL,
     HTTPS_CLIENTS,
+    CHROMIUM,
 ];
 
 /// The Kubernetes release tarball's file name in [`kubernetes_release_dir`].
