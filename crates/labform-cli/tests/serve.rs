@@ -4,12 +4,21 @@
 //! `labform` process, and the status, the diagram and the metrics change with it; the metrics
 //! pass `promtool check metrics` (tier `promtool`). An address other than loopback is refused
 //! without TLS and a bearer token, and with a token every request needs it. Headless Chromium
-//! loads every page and draws the diagram page (tier `chromium`).
+//! loads every page and draws the diagram page (tier `chromium`). Against `labform sim serve`
+//! (HTTPS, the real client), a change made by hand shows on `/drift` (the JSON of
+//! `drift --json --skip-clusters`), on `/` and in the metrics.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+
+use labform_ids::{NodeName, VmId};
+use labform_proxmox::tls::{Fingerprint, TlsTrust};
+use labform_proxmox::types::{ConfigUpdate, ResourceType};
+use labform_proxmox::{Auth, Client, ClientOptions, ProxmoxApi as _, Secret};
+
+mod common;
 
 const LAB: &str = "../../examples/seed-001.yaml";
 
@@ -471,4 +480,133 @@ fn headless_chromium_loads_the_pages_and_draws_the_diagram() {
     let width = u32::from_be_bytes(png[16..20].try_into().expect("four bytes"));
     let height = u32::from_be_bytes(png[20..24].try_into().expect("four bytes"));
     assert_eq!((width, height), (1400, 1000));
+}
+
+const PASSWORD: &str = "serve-test-password";
+
+/// `labform sim serve` shaped like the lab's endpoint, with its URL and fingerprint.
+fn simulator() -> (Server, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_labform"))
+        .args(["sim", "serve", "--listen", "127.0.0.1:0", "--lab", LAB])
+        .args(["--time-scale", "0.02"])
+        .env("LABFORM_SIM_ROOT_PASSWORD", PASSWORD)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("labform sim serve starts");
+    let (url, fingerprint) = common::simulator_address(&mut child);
+    (
+        Server {
+            child,
+            address: String::new(),
+        },
+        url,
+        fingerprint,
+    )
+}
+
+/// A VM's memory changed by hand on `labform sim serve` shows on `/drift` (what
+/// `drift --json --skip-clusters` prints), as drifted on `/` and in the metrics.
+#[test]
+fn a_change_by_hand_shows_as_drift() {
+    let (_simulator, url, fingerprint) = simulator();
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let directory = directory.path();
+    let target = [
+        "--proxmox",
+        url.as_str(),
+        "--fingerprint",
+        fingerprint.as_str(),
+    ];
+    let run = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_labform"));
+        command
+            .args(args)
+            .args(target)
+            .args(["--no-lock", LAB])
+            .env("LABFORM_PVE_USER", "root@pam")
+            .env("LABFORM_PVE_PASSWORD", PASSWORD)
+            .env_remove("LABFORM_PVE_TOKEN");
+        environment(&mut command, directory);
+        command
+    };
+    let output = run(&["apply", "--yes", "--skip-clusters"])
+        .output()
+        .expect("labform runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let mut command = run(&["serve", "--listen", "127.0.0.1:0"]);
+    command.stdout(Stdio::piped());
+    let mut child = command.spawn().expect("labform serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("labform serve prints its address");
+    let server = Server {
+        child,
+        address: line
+            .trim()
+            .strip_prefix("labform dashboard listening on http://")
+            .unwrap_or_else(|| panic!("the address: {line}"))
+            .to_owned(),
+    };
+    let drift_cli = || -> serde_json::Value {
+        let output = run(&["drift", "--json", "--skip-clusters"])
+            .output()
+            .expect("labform runs");
+        serde_json::from_slice(&output.stdout).expect("drift prints JSON")
+    };
+    let before = get_json(&server, "/drift");
+    assert_eq!(before, drift_cli());
+    assert_eq!(before["drift"], serde_json::json!([]), "{before}");
+    let (_, _, page) = get(&server, "/drift", &[]);
+    assert!(page.contains("<p id=\"no-drift\">"), "{page}");
+
+    // By hand: home-server-0's memory.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let client = Client::new(ClientOptions::new(
+        url.clone(),
+        Auth::Password {
+            username: "root@pam".into(),
+            password: Secret::new(PASSWORD),
+        },
+        TlsTrust::Fingerprint(Fingerprint::parse(&fingerprint).expect("fingerprint")),
+    ))
+    .expect("a client");
+    let resources = runtime
+        .block_on(client.cluster_resources(Some(ResourceType::Vm)))
+        .expect("the VMs");
+    let server_0 = resources
+        .iter()
+        .find(|resource| resource.name.as_deref() == Some("home-server-0"))
+        .expect("home-server-0 exists");
+    runtime
+        .block_on(client.update_vm_config_sync(
+            &NodeName::new(server_0.node.clone().expect("a node")),
+            VmId::new(server_0.vmid.expect("an ID") as u32).expect("a VM ID"),
+            &ConfigUpdate::new().set("memory", 1024),
+        ))
+        .expect("memory changed by hand");
+
+    let after = get_json(&server, "/drift");
+    assert_eq!(after, drift_cli());
+    assert_eq!(after["drift"][0]["name"], "home-server-0", "{after}");
+    let (_, _, page) = get(&server, "/drift", &[]);
+    assert!(page.contains("<td>home-server-0</td>"), "{page}");
+    assert!(page.contains("<td>1024</td>"), "Proxmox's value: {page}");
+    let (_, _, page) = get(&server, "/", &[]);
+    assert!(page.contains(">drifted</span></td><td>1</td>"), "{page}");
+    let (_, _, metrics) = get(&server, "/metrics", &[]);
+    assert!(
+        metric(&metrics, "labform_drift_changes") >= 1.0,
+        "{metrics}"
+    );
+    assert_eq!(metric(&metrics, "labform_vms{state=\"drifted\"}"), 1.0);
+    promtool_accepts(&metrics);
 }

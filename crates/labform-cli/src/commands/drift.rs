@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use labform_planner::reconcile::VmAction;
+use labform_planner::reconcile::{FieldChange, VmAction, VmChange};
+use labform_planner::tenancy::TenantChange;
 
 use crate::reality::plan_against_target;
 use crate::target::TargetArgs;
@@ -37,13 +38,19 @@ pub struct Args {
     pub skip_clusters: bool,
 }
 
-/// Runs the command.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    crate::runtime().block_on(async {
-        let against = match plan_against_target(&args.file, &args.target, &args.lock).await? {
-            Ok(against) => against,
-            Err(code) => return Ok(code),
-        };
+/// What was changed by hand on Proxmox, and how many of the lab's own changes wait.
+pub struct ProxmoxDrift<'a> {
+    /// Each drifted VM and its drifted fields.
+    pub drifted: Vec<(&'a VmChange, Vec<&'a FieldChange>)>,
+    /// Tenants' pools, users, tokens and ACL entries changed outside labform.
+    pub tenants: Vec<&'a TenantChange>,
+    /// The lab's own changes waiting for apply.
+    pub pending: usize,
+}
+
+impl<'a> ProxmoxDrift<'a> {
+    /// The drift in `against`'s reconciliation.
+    pub fn of(against: &'a crate::reality::Against) -> Self {
         let mut drifted = Vec::new();
         let mut pending = 0;
         for change in &against.reconciliation.changes {
@@ -58,21 +65,47 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 pending += 1;
             }
         }
-        let tenants_drifted: Vec<_> = against
+        let tenants: Vec<_> = against
             .reconciliation
             .tenants
             .iter()
             .filter(|change| change.drift)
             .collect();
-        pending += against.reconciliation.tenants.len() - tenants_drifted.len();
-        let mut value = serde_json::json!({
-            "drift": drifted.iter().map(|(change, fields)| serde_json::json!({
+        pending += against.reconciliation.tenants.len() - tenants.len();
+        ProxmoxDrift {
+            drifted,
+            tenants,
+            pending,
+        }
+    }
+
+    /// `drift --json` without the clusters' nodes (`labform serve`'s `/drift` answers the same).
+    pub fn json(&self, against: &crate::reality::Against) -> serde_json::Value {
+        serde_json::json!({
+            "drift": self.drifted.iter().map(|(change, fields)| serde_json::json!({
                 "name": change.name, "vm_id": change.vm_id, "node": change.node, "fields": fields,
             })).collect::<Vec<_>>(),
-            "tenants": tenants_drifted,
+            "tenants": self.tenants,
             "tenant_conflicts": against.reconciliation.tenant_conflicts,
-            "lab_changes_pending": pending,
-        });
+            "lab_changes_pending": self.pending,
+        })
+    }
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    crate::runtime().block_on(async {
+        let against = match plan_against_target(&args.file, &args.target, &args.lock).await? {
+            Ok(against) => against,
+            Err(code) => return Ok(code),
+        };
+        let found = ProxmoxDrift::of(&against);
+        let mut value = found.json(&against);
+        let ProxmoxDrift {
+            drifted,
+            tenants: tenants_drifted,
+            pending,
+        } = found;
         if !args.json {
             for (change, fields) in &drifted {
                 println!("{} ({}) on {}:", change.name, change.vm_id, change.node);

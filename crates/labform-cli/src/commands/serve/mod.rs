@@ -1,9 +1,11 @@
 //! `labform serve FILE`: a web dashboard of the lab, served by labform with its pages built into
 //! the binary. Every page plans the lab against its target afresh (the lab's endpoints,
 //! `--proxmox URL` or `--sim`, as `labform status` does) and shows it: `/` what exists per
-//! cluster, VM and tenant, `/plan` the plan and its changes, `/history` the journal's runs and
+//! cluster, VM and tenant, `/plan` the plan and its changes, `/drift` what was changed by hand on
+//! Proxmox (not yet the clusters' nodes), `/history` the journal's runs and
 //! each action with its Proxmox task, `/diagram` the live diagrams; each answers JSON instead
-//! (`Accept: application/json` or `?format=json`), the same document as the CLI's `--json`.
+//! (`Accept: application/json` or `?format=json`), the same document as the CLI's `--json`
+//! (`drift --json --skip-clusters` for `/drift`).
 //! `/metrics` is in Prometheus's text format ([`metrics`]).
 //!
 //! Loopback only by default: any other address needs TLS (`--tls-certificate`, `--tls-key`) and
@@ -158,6 +160,7 @@ fn router(dashboard: Shared) -> axum::Router {
         .route("/", get(status_page))
         .route("/plan", get(plan_page))
         .route("/history", get(history_page))
+        .route("/drift", get(drift_page))
         .route("/diagram", get(diagram_page))
         .route("/diagram/{view}", get(diagram_svg))
         .route("/metrics", get(metrics_page))
@@ -333,6 +336,22 @@ async fn plan_page(
         return json(&crate::commands::plan::changes_json(&against));
     }
     html(pages::plan(&against))
+}
+
+async fn drift_page(
+    State(dashboard): State<Shared>,
+    Query(query): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let against = match against(&dashboard).await {
+        Ok(against) => against,
+        Err(failure) => return failure.into_response(),
+    };
+    let drift = crate::commands::drift::ProxmoxDrift::of(&against);
+    if wants_json(&headers, &query) {
+        return json(&drift.json(&against));
+    }
+    html(pages::drift(&against, &drift))
 }
 
 /// The scope's journal, as `labform history` (with `--sim` when the target is the simulator)

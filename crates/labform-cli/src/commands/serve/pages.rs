@@ -38,7 +38,7 @@ fn layout(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} · labform</title>\
          <style>{STYLE}</style></head><body>\n<nav><a href=\"/\">Status</a><a href=\"/plan\">Plan</a>\
-         <a href=\"/history\">History</a><a href=\"/diagram\">Diagram</a><a href=\"/metrics\">Metrics</a></nav>\n\
+         <a href=\"/drift\">Drift</a><a href=\"/history\">History</a><a href=\"/diagram\">Diagram</a><a href=\"/metrics\">Metrics</a></nav>\n\
          <h1>{title}</h1>\n{body}</body></html>\n",
         title = escape(title)
     )
@@ -187,6 +187,67 @@ pub fn plan(against: &Against) -> String {
         escape(&labform_planner::render(&against.plan, false))
     );
     layout(&format!("Plan of lab {}", against.plan.lab), &body)
+}
+
+/// `/drift`: what was changed by hand on Proxmox, field by field, and tenants' access.
+pub fn drift(against: &Against, drift: &crate::commands::drift::ProxmoxDrift) -> String {
+    let mut body = String::new();
+    if drift.drifted.is_empty() && drift.tenants.is_empty() {
+        let _ = writeln!(
+            body,
+            "<p id=\"no-drift\">No drift on {}.</p>",
+            escape(&against.connected.description)
+        );
+    }
+    if !drift.drifted.is_empty() {
+        body.push_str("<table id=\"vm-drift\"><tr><th>VM</th><th>ID</th><th>node</th><th>field</th><th>lab</th><th>Proxmox</th></tr>");
+        for (change, fields) in &drift.drifted {
+            for field in fields {
+                let _ = write!(
+                    body,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    escape(&change.name),
+                    change.vm_id,
+                    escape(change.node.as_ref()),
+                    escape(&field.field),
+                    escape(field.desired.as_deref().unwrap_or("(unset)")),
+                    escape(field.observed.as_deref().unwrap_or("(unset)"))
+                );
+            }
+        }
+        body.push_str("</table>\n<p><code>labform apply</code> puts them back.</p>\n");
+    }
+    if !drift.tenants.is_empty() {
+        body.push_str("<h2>Tenants' access changed outside labform</h2><table id=\"tenant-drift\"><tr><th>change</th><th>target</th><th>endpoint</th></tr>");
+        for change in &drift.tenants {
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(change.step.kind()),
+                escape(&change.step.target()),
+                escape(change.endpoint.as_ref())
+            );
+        }
+        body.push_str("</table>\n");
+    }
+    for conflict in &against.reconciliation.tenant_conflicts {
+        let _ = writeln!(
+            body,
+            "<p>tenant <b>{}</b> on {}: {}</p>",
+            escape(&conflict.tenant),
+            escape(conflict.endpoint.as_ref()),
+            escape(&conflict.to_string())
+        );
+    }
+    if drift.pending > 0 {
+        let _ = writeln!(
+            body,
+            "<p>{} change(s) from the lab itself are waiting for <code>labform apply</code> (see <a href=\"/plan\">Plan</a>).</p>",
+            drift.pending
+        );
+    }
+    body.push_str("<p>The clusters' nodes (files, services, add-on manifests, over SSH) are not looked at here: <code>labform drift</code> does.</p>\n");
+    layout("Drift", &body)
 }
 
 /// `/history`: the journal's runs, and the actions of one with their Proxmox tasks.
