@@ -234,16 +234,15 @@ impl SimClient {
             "/nodes/{node}/vzdump",
             format!("/nodes/{node}/vzdump"),
             async {
-                let (vmids, storage) = {
-                    let st = self.sim.lock();
-                    self.check_node(&st, node)?;
+                let call = self.on_node(node);
+                let selected = call.read(|st| {
                     if options.get("stdout").is_some_and(|v| v == "1") {
                         return Err(ApiError::param(
                             "stdout",
                             "option is only allowed on the command line interface.",
                         ));
                     }
-                    self.check_backup_options(&st, options)?;
+                    self.check_backup_options(st, options)?;
                     let mut checked = options.clone();
                     verify_vzdump_parameters(&mut checked, true)?;
                     let all = checked.get("all").is_some_and(|v| v == "1");
@@ -278,14 +277,14 @@ impl SimClient {
                         .collect();
                     local.sort_unstable();
                     if local.is_empty() && !all {
-                        return Ok("OK".to_owned());
+                        return Ok(None);
                     }
                     let storage = checked
                         .get("storage")
                         .cloned()
                         .unwrap_or_else(|| "local".into());
                     self.check(
-                        &st,
+                        st,
                         &format!("/storage/{storage}"),
                         "Datastore.AllocateSpace",
                     )?;
@@ -300,28 +299,22 @@ impl SimClient {
                             return Err(e403(&format!("/vms/{id}"), "VM.Backup"));
                         }
                     }
-                    (allowed, storage)
+                    Ok(Some((allowed, storage)))
+                })?;
+                // None of the guests lives here: `OK`, without a task.
+                let Some((vmids, storage)) = selected else {
+                    return Ok("OK".to_owned());
                 };
                 let task_id = match vmids.as_slice() {
                     [one] => one.to_string(),
                     _ => String::new(),
                 };
-                let sim = self.sim.clone();
-                let who = self.who.clone();
                 let options = options.clone();
-                let node_s = node.to_owned();
-                let upid = self.sim.spawn_task(
-                    node,
-                    "vzdump",
-                    &task_id,
-                    &self.who,
-                    move |log| async move {
-                        let client = sim.client(who);
-                        client
-                            .vzdump_worker(&node_s, &storage, &vmids, &options, &log)
-                            .await
-                    },
-                );
+                let upid = call.task("vzdump", &task_id, move |task| async move {
+                    task.client()
+                        .vzdump_worker(&task.node, &storage, &vmids, &options, &task.log)
+                        .await
+                });
                 Ok(upid.to_string())
             },
         )
@@ -507,9 +500,8 @@ impl SimClient {
         self.run("POST", "/nodes/{node}/qemu", format!("/nodes/{node}/qemu"), async {
             let vmid = restore.vmid;
             let emsg = format!("unable to restore VM {vmid} -");
-            let (archive, spec_key, old_disks) = {
-                let mut st = self.sim.lock();
-                self.check_node(&st, node)?;
+            let call = self.on_node(node);
+            let (archive, spec_key, old_disks) = call.change(|st| {
                 if let Some(key) = restore.config.keys().find(|k| is_drive_key(k)) {
                     return Err(ApiError::param(key, "option conflicts with option 'archive'"));
                 }
@@ -519,10 +511,10 @@ impl SimClient {
                     return Err(e500(format!("pool '{pool}' does not exist")));
                 }
                 if let Some(storage) = &restore.storage {
-                    self.check(&st, &format!("/storage/{storage}"), "Datastore.AllocateSpace")?;
+                    self.check(st, &format!("/storage/{storage}"), "Datastore.AllocateSpace")?;
                 }
                 if restore.start {
-                    self.check(&st, &format!("/vms/{vmid}"), "VM.PowerMgmt")?;
+                    self.check(st, &format!("/vms/{vmid}"), "VM.PowerMgmt")?;
                 }
                 let existing = st.vms.get(&vmid);
                 let allowed = st.has(&self.who, &format!("/vms/{vmid}"), "VM.Allocate")
@@ -557,9 +549,9 @@ impl SimClient {
                 if !st.has(&self.who, &format!("/storage/{storage}"), "Datastore.Allocate")
                     && owner != Some(vmid)
                 {
-                    self.check(&st, &format!("/storage/{storage}"), "Datastore.AllocateSpace")?;
+                    self.check(st, &format!("/storage/{storage}"), "Datastore.AllocateSpace")?;
                     if let Some(owner) = owner {
-                        self.check(&st, &format!("/vms/{owner}"), "VM.Backup")?;
+                        self.check(st, &format!("/vms/{owner}"), "VM.Backup")?;
                     }
                 }
                 let archive = st
@@ -600,18 +592,14 @@ impl SimClient {
                         st.vms.insert(vmid, vm);
                     }
                 }
-                (archive, key, old_disks)
-            };
+                Ok((archive, key, old_disks))
+            })?;
             let _ = spec_key;
-            let sim = self.sim.clone();
-            let who = self.who.clone();
             let restore = restore.clone();
-            let node_s = node.to_owned();
-            Ok(self.sim.spawn_task(node, "qmrestore", &vmid.to_string(), &self.who, move |log| async move {
-                let client = sim.client(who);
-                let result = client.restore_worker(&node_s, &restore, archive, old_disks, &log).await;
+            Ok(call.task("qmrestore", &vmid.to_string(), move |task| async move {
+                let result = task.client().restore_worker(&task.node, &restore, archive, old_disks, &task.log).await;
                 if result.is_err()
-                    && let Some(vm) = sim.lock().vms.get_mut(&restore.vmid)
+                    && let Some(vm) = task.sim.lock().vms.get_mut(&restore.vmid)
                 {
                     vm.conf.remove("lock");
                 }

@@ -3,8 +3,8 @@
 //! permission checks, locks, digests, pending changes and asynchronous tasks.
 //!
 //! Here: the state, the [`Simulator`] handle and the client's checks and
-//! fault-injecting `run`. Beside it: `vm_call` (the opening VM endpoints
-//! share), `tasks` (spawning workers), `volumes`, `config_keys` and
+//! fault-injecting `run`. Beside it: `node_call` and `vm_call` (the openings
+//! node and VM endpoints share: node, privilege, lock, task), `tasks` (spawning workers), `volumes`, `config_keys` and
 //! `config_update` (what a VM config accepts and how changes apply), and
 //! one module per resource that `api` hands the endpoints to.
 
@@ -19,6 +19,7 @@ mod configuration;
 mod figures;
 mod guest_exec;
 mod ha;
+mod node_call;
 mod pools;
 mod power;
 mod reads;
@@ -39,6 +40,7 @@ use config_keys::{
     agent_enabled, config_privilege, dns_name_ok, is_fast_plug, is_hotplug, normalize_config,
 };
 pub use config_keys::{is_config_key, normalize_config_value};
+use node_call::NodeTask;
 pub use pools::PoolUpdate;
 pub use task_list::TaskFilter;
 pub use tasks::TaskLog;

@@ -143,14 +143,10 @@ impl SimClient {
             "/nodes/{node}/storage/{storage}/upload",
             format!("/nodes/{node}/storage/{storage}/upload"),
             async {
-                {
-                    let st = self.sim.lock();
-                    self.check_node(&st, node)?;
-                    self.check(
-                        &st,
-                        &format!("/storage/{storage}"),
-                        "Datastore.AllocateTemplate",
-                    )?;
+                let call = self
+                    .on_node(node)
+                    .privilege(format!("/storage/{storage}"), "Datastore.AllocateTemplate");
+                call.read(|_| {
                     let spec = self.sim.storage_on(storage, node)?;
                     let ok_ext = match content {
                         "iso" => [".iso", ".img"].iter().any(|e| filename.ends_with(e)),
@@ -169,39 +165,39 @@ impl SimClient {
                             "storage '{storage}' does not support content-type '{content}'"
                         )));
                     }
-                }
-                let sim = self.sim.clone();
-                let (node_s, storage_s, content_s, filename_s) = (
-                    node.to_owned(),
-                    storage.to_owned(),
-                    content.to_owned(),
-                    filename.to_owned(),
-                );
-                Ok(self
-                    .sim
-                    .spawn_task(node, "imgcopy", "", &self.who, move |log| async move {
-                        let t = sim.inner.config.timing;
-                        tokio::time::sleep(
-                            t.dur(t.clone_secs_per_gib * size as f64 / ByteSize::GIB as f64),
-                        )
-                        .await;
-                        if let Some(data) = data {
-                            let file = sim
-                                .storage_on(&storage_s, &node_s)
-                                .map(|spec| {
-                                    VolumeFile::new(
-                                        Simulator::store_key(spec, &node_s),
-                                        format!("{content_s}/{filename_s}"),
-                                    )
-                                })
-                                .map_err(|e| e.message)?;
-                            sim.on_backend(move |b| b.write_volume(&file, &data))
-                                .await?;
-                        }
-                        sim.store_upload(&node_s, &storage_s, &content_s, &filename_s, size)?;
-                        log.log(format!("target file: {storage_s}:{content_s}/{filename_s}"));
-                        Ok(())
-                    }))
+                    Ok(())
+                })?;
+                let (storage_s, content_s, filename_s) =
+                    (storage.to_owned(), content.to_owned(), filename.to_owned());
+                Ok(call.task("imgcopy", "", move |task| async move {
+                    let NodeTask {
+                        sim,
+                        node: node_s,
+                        log,
+                        ..
+                    } = task;
+                    let t = sim.inner.config.timing;
+                    tokio::time::sleep(
+                        t.dur(t.clone_secs_per_gib * size as f64 / ByteSize::GIB as f64),
+                    )
+                    .await;
+                    if let Some(data) = data {
+                        let file = sim
+                            .storage_on(&storage_s, &node_s)
+                            .map(|spec| {
+                                VolumeFile::new(
+                                    Simulator::store_key(spec, &node_s),
+                                    format!("{content_s}/{filename_s}"),
+                                )
+                            })
+                            .map_err(|e| e.message)?;
+                        sim.on_backend(move |b| b.write_volume(&file, &data))
+                            .await?;
+                    }
+                    sim.store_upload(&node_s, &storage_s, &content_s, &filename_s, size)?;
+                    log.log(format!("target file: {storage_s}:{content_s}/{filename_s}"));
+                    Ok(())
+                }))
             },
         )
         .await

@@ -129,13 +129,13 @@ pub(super) async fn download_url(
     let node = node.as_str();
     let storage = storage.as_str();
     client.run("POST", "/nodes/{node}/storage/{storage}/download-url", format!("/nodes/{node}/storage/{storage}/download-url"), async {
-        {
-            let st = client.sim.lock();
-            client.check_node(&st, node)?;
-            client.check(&st, &format!("/storage/{storage}"), "Datastore.AllocateTemplate")?;
+        let call = client
+            .on_node(node)
+            .privilege(format!("/storage/{storage}"), "Datastore.AllocateTemplate");
+        call.read(|st| {
             let sys = st.has(&client.who, "/", "Sys.Audit") && st.has(&client.who, "/", "Sys.Modify");
             if !sys {
-                client.check(&st, &format!("/nodes/{node}"), "Sys.AccessNetwork")?;
+                client.check(st, &format!("/nodes/{node}"), "Sys.AccessNetwork")?;
             }
             let spec = client.sim.storage_on(storage, node)?;
             let ok_ext = match req.content.as_str() {
@@ -155,13 +155,12 @@ pub(super) async fn download_url(
             if !spec.content.contains(&req.content) {
                 return Err(e500(format!("storage '{storage}' does not support content-type '{}'", req.content)));
             }
-        }
-        let sim = client.sim.clone();
+            Ok(())
+        })?;
         let req = req.clone();
-        let node_s = node.to_owned();
-        let storage_s = storage.to_owned();
-        Ok(client.sim.spawn_task(node, "download", "", &client.who, move |log| async move {
-            sim.download_worker(&node_s, &storage_s, &req, &log).await
+        let storage = storage.to_owned();
+        Ok(call.task("download", "", move |task| async move {
+            task.sim.download_worker(&task.node, &storage, &req, &task.log).await
         }))
     })
     .await
@@ -186,9 +185,8 @@ pub(super) async fn delete_volume(
                     .strip_prefix(&format!("{storage}:"))
                     .unwrap_or(volume)
                     .to_owned();
-                let owner = {
-                    let st = client.sim.lock();
-                    client.check_node(&st, node)?;
+                let call = client.on_node(node);
+                let owner = call.read(|st| {
                     let spec = client.sim.storage_on(storage, node)?;
                     let vol = st
                         .volumes
@@ -196,48 +194,50 @@ pub(super) async fn delete_volume(
                         .and_then(|m| m.get(&name))
                         .ok_or_else(|| e500(format!("volume '{storage}:{name}' does not exist")))?;
                     match vol.vmid {
-                        Some(id) => client.check(&st, &format!("/vms/{id}"), "VM.Config.Disk")?,
+                        Some(id) => client.check(st, &format!("/vms/{id}"), "VM.Config.Disk")?,
                         None => client.check(
-                            &st,
+                            st,
                             &format!("/storage/{storage}"),
                             "Datastore.Allocate",
                         )?,
                     }
                     let volid = format!("{storage}:{name}");
-                    if Simulator::volume_in_use_as_base(&st, &volid) {
+                    if Simulator::volume_in_use_as_base(st, &volid) {
                         return Err(e500(format!(
                             "base volume '{volid}' is still in use by linked cloned"
                         )));
                     }
-                    vol.vmid
-                };
+                    Ok(vol.vmid)
+                })?;
                 let id = format!("{}@{storage}", owner.unwrap_or(0));
-                let sim = client.sim.clone();
-                let (node_s, storage_s) = (node.to_owned(), storage.to_owned());
-                Ok(client
-                    .sim
-                    .spawn_task(node, "imgdel", &id, &client.who, move |log| async move {
-                        let t = sim.inner.config.timing;
-                        let spec = sim
-                            .storage_on(&storage_s, &node_s)
-                            .map_err(|e| e.message)?
-                            .clone();
-                        let _g = sim.lock_storage(&spec).await?;
-                        tokio::time::sleep(t.dur(t.storage_op_secs)).await;
-                        let removed = sim
-                            .lock()
-                            .volumes
-                            .get_mut(&Simulator::store_key(&spec, &node_s))
-                            .and_then(|m| m.remove(&name));
-                        if removed.is_none() {
-                            return Err(format!("volume '{storage_s}:{name}' does not exist"));
-                        }
-                        let file =
-                            VolumeFile::new(Simulator::store_key(&spec, &node_s), name.clone());
-                        sim.on_backend(move |b| b.remove_volume(&file)).await?;
-                        log.log(format!("removed volume '{storage_s}:{name}'"));
-                        Ok(())
-                    }))
+                let storage_s = storage.to_owned();
+                Ok(call.task("imgdel", &id, move |task| async move {
+                    let NodeTask {
+                        sim,
+                        node: node_s,
+                        log,
+                        ..
+                    } = task;
+                    let t = sim.inner.config.timing;
+                    let spec = sim
+                        .storage_on(&storage_s, &node_s)
+                        .map_err(|e| e.message)?
+                        .clone();
+                    let _g = sim.lock_storage(&spec).await?;
+                    tokio::time::sleep(t.dur(t.storage_op_secs)).await;
+                    let removed = sim
+                        .lock()
+                        .volumes
+                        .get_mut(&Simulator::store_key(&spec, &node_s))
+                        .and_then(|m| m.remove(&name));
+                    if removed.is_none() {
+                        return Err(format!("volume '{storage_s}:{name}' does not exist"));
+                    }
+                    let file = VolumeFile::new(Simulator::store_key(&spec, &node_s), name.clone());
+                    sim.on_backend(move |b| b.remove_volume(&file)).await?;
+                    log.log(format!("removed volume '{storage_s}:{name}'"));
+                    Ok(())
+                }))
             },
         )
         .await

@@ -2,7 +2,8 @@
 //! answers, the caller holds a privilege on `/vms/{vmid}` (else Proxmox's 403
 //! text), the VM's config exists on that node; then a read, a change, or a
 //! task whose worker runs under the VM's config lock (Proxmox's flock timeout
-//! text when it cannot be taken) with its UPID and log.
+//! text when it cannot be taken) with its UPID and log, spawned through
+//! [`super::node_call`].
 //!
 //! ```text
 //! client.on_vm(node, vmid)
@@ -181,19 +182,20 @@ impl<'a> VmCall<'a> {
         Done: Future<Output = std::result::Result<(), String>> + Send + 'static,
     {
         let prepared = self.read(check)?;
-        let sim = self.client.sim.clone();
-        let who = self.client.who.clone();
-        let (node, vmid, config_lock) = (self.node.to_owned(), self.vmid, self.config_lock);
-        Ok(self.client.sim.spawn_task(
-            self.node,
-            task_type,
-            &vmid.to_string(),
-            &self.client.who,
-            move |log| async move {
+        let (vmid, config_lock) = (self.vmid, self.config_lock);
+        let call = self.client.on_node(self.node);
+        Ok(
+            call.task(task_type, &vmid.to_string(), move |task| async move {
                 let _config_lock = match config_lock {
-                    true => Some(sim.lock_vm_config(vmid).await?),
+                    true => Some(task.sim.lock_vm_config(vmid).await?),
                     false => None,
                 };
+                let NodeTask {
+                    sim,
+                    who,
+                    node,
+                    log,
+                } = task;
                 let task = VmTask {
                     sim,
                     who,
@@ -202,8 +204,8 @@ impl<'a> VmCall<'a> {
                     log,
                 };
                 work(task, prepared).await
-            },
-        ))
+            }),
+        )
     }
 }
 

@@ -12,9 +12,8 @@ pub(super) async fn create_vm(client: &SimClient, node: &NodeName, req: &CreateV
             "/nodes/{node}/qemu",
             format!("/nodes/{node}/qemu"),
             async {
-                let (set, disks) = {
-                    let mut st = client.sim.lock();
-                    client.check_node(&st, node)?;
+                let call = client.on_node(node);
+                let (set, disks) = call.change(|st| {
                     let (set, errors) = normalize_config(&req.config);
                     if !errors.is_empty() {
                         return Err(ApiError::params(errors));
@@ -26,14 +25,14 @@ pub(super) async fn create_vm(client: &SimClient, node: &NodeName, req: &CreateV
                         .as_ref()
                         .is_some_and(|p| st.has(&client.who, &format!("/pool/{p}"), "VM.Allocate"));
                     if !pool_ok {
-                        client.check(&st, &format!("/vms/{vmid}"), "VM.Allocate")?;
+                        client.check(st, &format!("/vms/{vmid}"), "VM.Allocate")?;
                     }
                     if let Some(p) = &req.pool
                         && !st.pools.contains_key(p)
                     {
                         return Err(e500(format!("pool '{p}' does not exist")));
                     }
-                    client.check_disk_sources(&st, node, &set)?;
+                    client.check_disk_sources(st, node, &set)?;
                     if let Some(other) = st.vms.get(&vmid) {
                         return Err(e500(format!(
                             "unable to create VM {vmid} - VM {vmid} already exists on node '{}'",
@@ -48,18 +47,17 @@ pub(super) async fn create_vm(client: &SimClient, node: &NodeName, req: &CreateV
                     if let Some(p) = &req.pool {
                         st.pools.entry(p.clone()).or_default().vms.insert(vmid);
                     }
-                    (set, disks)
-                };
-                let sim = client.sim.clone();
+                    Ok((set, disks))
+                })?;
                 let start = req.start;
-                let node_s = node.to_owned();
-                let who = client.who.clone();
-                Ok(client.sim.spawn_task(
-                    node,
-                    "qmcreate",
-                    &vmid.to_string(),
-                    &client.who,
-                    move |log| async move {
+                Ok(
+                    call.task("qmcreate", &vmid.to_string(), move |task| async move {
+                        let NodeTask {
+                            sim,
+                            who,
+                            node: node_s,
+                            log,
+                        } = task;
                         let made =
                             match SimClient::materialize_disks(&sim, &node_s, vmid, disks, &log)
                                 .await
@@ -98,8 +96,8 @@ pub(super) async fn create_vm(client: &SimClient, node: &NodeName, req: &CreateV
                             c.do_start(&node_s, vmid, &log).await?;
                         }
                         Ok(())
-                    },
-                ))
+                    }),
+                )
             },
         )
         .await
