@@ -107,31 +107,31 @@ impl SimClient {
             "/nodes/{node}/network",
             format!("/nodes/{node}/network"),
             async {
-                let st = self.sim.lock();
-                self.check_node(&st, node)?;
-                Ok(self
-                    .node_interfaces(node)
-                    .into_iter()
-                    .filter(|i| i["iface"] != "lo")
-                    .filter(|i| {
-                        let ty = i["type"].as_str().unwrap_or("");
-                        kind.is_none_or(|k| {
-                            k == ty
-                                || (ty == "bridge"
-                                    && matches!(k, "any_bridge" | "any_local_bridge"))
+                self.on_node(node).read(|st| {
+                    Ok(self
+                        .node_interfaces(node)
+                        .into_iter()
+                        .filter(|i| i["iface"] != "lo")
+                        .filter(|i| {
+                            let ty = i["type"].as_str().unwrap_or("");
+                            kind.is_none_or(|k| {
+                                k == ty
+                                    || (ty == "bridge"
+                                        && matches!(k, "any_bridge" | "any_local_bridge"))
+                            })
                         })
-                    })
-                    .filter(|i| {
-                        i["type"] != "bridge" || self.who.user == "root@pam" || {
-                            let path = format!(
-                                "/sdn/zones/localnetwork/{}",
-                                i["iface"].as_str().unwrap_or("")
-                            );
-                            st.has(&self.who, &path, "SDN.Audit")
-                                || st.has(&self.who, &path, "SDN.Use")
-                        }
-                    })
-                    .collect())
+                        .filter(|i| {
+                            i["type"] != "bridge" || self.who.user == "root@pam" || {
+                                let path = format!(
+                                    "/sdn/zones/localnetwork/{}",
+                                    i["iface"].as_str().unwrap_or("")
+                                );
+                                st.has(&self.who, &path, "SDN.Audit")
+                                    || st.has(&self.who, &path, "SDN.Use")
+                            }
+                        })
+                        .collect())
+                })
             },
         )
         .await
@@ -144,18 +144,19 @@ impl SimClient {
             "/nodes/{node}/network/{iface}",
             format!("/nodes/{node}/network/{iface}"),
             async {
-                let st = self.sim.lock();
-                self.check_node(&st, node)?;
-                self.check(&st, &format!("/nodes/{node}"), "Sys.Audit")?;
-                let mut found = self
-                    .node_interfaces(node)
-                    .into_iter()
-                    .find(|i| i["iface"] == iface)
-                    .ok_or_else(|| ApiError::param("iface", "interface does not exist"))?;
-                if let Some(o) = found.as_object_mut() {
-                    o.remove("iface");
-                }
-                Ok(found)
+                self.on_node(node)
+                    .privilege(format!("/nodes/{node}"), "Sys.Audit")
+                    .read(|_| {
+                        let mut found = self
+                            .node_interfaces(node)
+                            .into_iter()
+                            .find(|i| i["iface"] == iface)
+                            .ok_or_else(|| ApiError::param("iface", "interface does not exist"))?;
+                        if let Some(o) = found.as_object_mut() {
+                            o.remove("iface");
+                        }
+                        Ok(found)
+                    })
             },
         )
         .await

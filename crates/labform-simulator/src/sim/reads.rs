@@ -44,57 +44,57 @@ impl SimClient {
             "/nodes/{node}/qemu",
             format!("/nodes/{node}/qemu"),
             async {
-                let st = self.sim.lock();
-                self.check_node(&st, node)?;
-                Ok(st
-                    .vms
-                    .values()
-                    .filter(|v| {
-                        v.node == node && st.has(&self.who, &format!("/vms/{}", v.vmid), "VM.Audit")
-                    })
-                    .map(|v| {
-                        let f = super::figures::VmFigures::of(v);
-                        let mut e = serde_json::json!({
-                            "vmid": v.vmid,
-                            "status": if v.running { "running" } else { "stopped" },
-                            "name": v.conf.get("name").cloned().unwrap_or_else(|| format!("VM {}", v.vmid)),
-                            "cpus": f.cpus, "cpu": f.cpu, "maxmem": f.maxmem, "mem": f.mem,
-                            "memhost": f.memhost, "maxdisk": f.maxdisk, "disk": 0,
-                            "netin": f.netin, "netout": f.netout,
-                            "diskread": f.diskread, "diskwrite": f.diskwrite, "uptime": f.uptime,
-                        });
-                        if v.running {
-                            // A stable made-up process id, and no pressure on an idle host.
-                            e["pid"] = (10_000 + v.vmid).into();
-                            for key in [
-                                "pressurecpusome", "pressurecpufull", "pressureiosome",
-                                "pressureiofull", "pressurememorysome", "pressurememoryfull",
-                            ] {
-                                e[key] = 0.into();
-                            }
-                        }
-                        if full {
-                            e["qmpstatus"] = if v.running { "running" } else { "stopped" }.into();
+                self.on_node(node).read(|st| {
+                    Ok(st
+                        .vms
+                        .values()
+                        .filter(|v| {
+                            v.node == node && st.has(&self.who, &format!("/vms/{}", v.vmid), "VM.Audit")
+                        })
+                        .map(|v| {
+                            let f = super::figures::VmFigures::of(v);
+                            let mut e = serde_json::json!({
+                                "vmid": v.vmid,
+                                "status": if v.running { "running" } else { "stopped" },
+                                "name": v.conf.get("name").cloned().unwrap_or_else(|| format!("VM {}", v.vmid)),
+                                "cpus": f.cpus, "cpu": f.cpu, "maxmem": f.maxmem, "mem": f.mem,
+                                "memhost": f.memhost, "maxdisk": f.maxdisk, "disk": 0,
+                                "netin": f.netin, "netout": f.netout,
+                                "diskread": f.diskread, "diskwrite": f.diskwrite, "uptime": f.uptime,
+                            });
                             if v.running {
-                                e["running-machine"] = "pc-i440fx-10.0+pve0".into();
-                                e["running-qemu"] = "10.0.2".into();
+                                // A stable made-up process id, and no pressure on an idle host.
+                                e["pid"] = (10_000 + v.vmid).into();
+                                for key in [
+                                    "pressurecpusome", "pressurecpufull", "pressureiosome",
+                                    "pressureiofull", "pressurememorysome", "pressurememoryfull",
+                                ] {
+                                    e[key] = 0.into();
+                                }
                             }
-                        }
-                        if v.is_template() {
-                            e["template"] = 1.into();
-                        }
-                        if v.conf.keys().any(|k| k.starts_with("serial")) {
-                            e["serial"] = 1.into();
-                        }
-                        if let Some(l) = v.lock() {
-                            e["lock"] = l.into();
-                        }
-                        if let Some(t) = v.conf.get("tags") {
-                            e["tags"] = t.clone().into();
-                        }
-                        e
-                    })
-                    .collect())
+                            if full {
+                                e["qmpstatus"] = if v.running { "running" } else { "stopped" }.into();
+                                if v.running {
+                                    e["running-machine"] = "pc-i440fx-10.0+pve0".into();
+                                    e["running-qemu"] = "10.0.2".into();
+                                }
+                            }
+                            if v.is_template() {
+                                e["template"] = 1.into();
+                            }
+                            if v.conf.keys().any(|k| k.starts_with("serial")) {
+                                e["serial"] = 1.into();
+                            }
+                            if let Some(l) = v.lock() {
+                                e["lock"] = l.into();
+                            }
+                            if let Some(t) = v.conf.get("tags") {
+                                e["tags"] = t.clone().into();
+                            }
+                            e
+                        })
+                        .collect())
+                })
             },
         )
         .await
@@ -577,38 +577,37 @@ impl SimClient {
     pub async fn node_status(&self, node: &str) -> Result<serde_json::Value> {
         let path = format!("/nodes/{node}/status");
         self.run("GET", "/nodes/{node}/status", path, async {
-            let st = self.sim.lock();
-            self.check_node(&st, node)?;
-            self.check(&st, &format!("/nodes/{node}"), "Sys.Audit")?;
-            let spec = self
-                .sim
-                .inner
-                .config
-                .nodes
-                .iter()
-                .find(|n| n.name == node)
-                .ok_or_else(|| e500(format!("no such node '{node}'")))?;
-            let used: u64 =
-                st.vms.values().filter(|v| v.node == node && v.running).map(|v| v.memory_mib() << 20).sum();
-            let base = 2u64 << 30;
-            let used = (used + base).min(spec.memory);
-            Ok(serde_json::json!({
-                "boot-info": {"mode": "efi", "secureboot": 0},
-                "cpu": 0.02,
-                "cpuinfo": {"cores": spec.cpus / 2, "cpus": spec.cpus, "model": "Simulated CPU", "sockets": 1},
-                "current-kernel": {
-                    "machine": "x86_64", "release": "6.14.8-2-pve", "sysname": "Linux",
-                    "version": "#1 SMP PREEMPT_DYNAMIC PMX 6.14.8-2 (2025-07-22T10:04Z)",
-                },
-                "loadavg": ["0.10", "0.05", "0.01"],
-                "memory": {
-                    "available": spec.memory - used, "free": spec.memory - used,
-                    "total": spec.memory, "used": used,
-                },
-                "pveversion": "pve-manager/9.1.9/5b2c9d0e2a7c4f31",
-                "rootfs": {"avail": 90u64 << 30, "free": 90u64 << 30, "total": 100u64 << 30, "used": 10u64 << 30},
-                "uptime": 86_400,
-            }))
+            self.on_node(node).privilege(format!("/nodes/{node}"), "Sys.Audit").read(|st| {
+                let spec = self
+                    .sim
+                    .inner
+                    .config
+                    .nodes
+                    .iter()
+                    .find(|n| n.name == node)
+                    .ok_or_else(|| e500(format!("no such node '{node}'")))?;
+                let used: u64 =
+                    st.vms.values().filter(|v| v.node == node && v.running).map(|v| v.memory_mib() << 20).sum();
+                let base = 2u64 << 30;
+                let used = (used + base).min(spec.memory);
+                Ok(serde_json::json!({
+                    "boot-info": {"mode": "efi", "secureboot": 0},
+                    "cpu": 0.02,
+                    "cpuinfo": {"cores": spec.cpus / 2, "cpus": spec.cpus, "model": "Simulated CPU", "sockets": 1},
+                    "current-kernel": {
+                        "machine": "x86_64", "release": "6.14.8-2-pve", "sysname": "Linux",
+                        "version": "#1 SMP PREEMPT_DYNAMIC PMX 6.14.8-2 (2025-07-22T10:04Z)",
+                    },
+                    "loadavg": ["0.10", "0.05", "0.01"],
+                    "memory": {
+                        "available": spec.memory - used, "free": spec.memory - used,
+                        "total": spec.memory, "used": used,
+                    },
+                    "pveversion": "pve-manager/9.1.9/5b2c9d0e2a7c4f31",
+                    "rootfs": {"avail": 90u64 << 30, "free": 90u64 << 30, "total": 100u64 << 30, "used": 10u64 << 30},
+                    "uptime": 86_400,
+                }))
+            })
         })
         .await
     }

@@ -138,30 +138,30 @@ pub(super) async fn task_status(client: &SimClient, upid: &Upid) -> Result<TaskS
     let path = format!("/nodes/{}/tasks/{upid}/status", upid.node);
     client
         .run("GET", "/nodes/{node}/tasks/{upid}/status", path, async {
-            let st = client.sim.lock();
-            client.check_node(&st, &upid.node)?;
-            let t = st
-                .tasks
-                .get(upid.as_str())
-                .ok_or_else(|| e500("no such task"))?;
-            client.check_task_access(&st, upid)?;
-            let (user, tokenid) = upid.user_and_token();
-            Ok(TaskStatus {
-                upid: upid.to_string(),
-                node: upid.node.clone(),
-                pid: u64::from(upid.pid),
-                pstart: upid.pstart,
-                starttime: upid.starttime,
-                task_type: upid.task_type.clone(),
-                id: upid.id.clone(),
-                user: user.to_owned(),
-                tokenid: tokenid.map(str::to_owned),
-                status: if t.exitstatus.is_some() {
-                    TaskState::Stopped
-                } else {
-                    TaskState::Running
-                },
-                exitstatus: t.exitstatus.clone(),
+            client.on_node(&upid.node).read(|st| {
+                let t = st
+                    .tasks
+                    .get(upid.as_str())
+                    .ok_or_else(|| e500("no such task"))?;
+                client.check_task_access(st, upid)?;
+                let (user, tokenid) = upid.user_and_token();
+                Ok(TaskStatus {
+                    upid: upid.to_string(),
+                    node: upid.node.clone(),
+                    pid: u64::from(upid.pid),
+                    pstart: upid.pstart,
+                    starttime: upid.starttime,
+                    task_type: upid.task_type.clone(),
+                    id: upid.id.clone(),
+                    user: user.to_owned(),
+                    tokenid: tokenid.map(str::to_owned),
+                    status: if t.exitstatus.is_some() {
+                        TaskState::Stopped
+                    } else {
+                        TaskState::Running
+                    },
+                    exitstatus: t.exitstatus.clone(),
+                })
             })
         })
         .await
@@ -176,13 +176,12 @@ pub(super) async fn task_log(
     let path = format!("/nodes/{}/tasks/{upid}/log", upid.node);
     client
         .run("GET", "/nodes/{node}/tasks/{upid}/log", path, async {
-            let st = client.sim.lock();
-            client.check_node(&st, &upid.node)?;
-            st.tasks
-                .get(upid.as_str())
-                .ok_or_else(|| e500("no such task"))?;
-            client.check_task_access(&st, upid)?;
-            drop(st);
+            client.on_node(&upid.node).read(|st| {
+                st.tasks
+                    .get(upid.as_str())
+                    .ok_or_else(|| e500("no such task"))?;
+                client.check_task_access(st, upid)
+            })?;
             let logs = client
                 .sim
                 .inner

@@ -132,7 +132,7 @@ impl<'a> VmCall<'a> {
 
     /// The opening's checks against `state`, in Proxmox's order; the VM.
     pub(super) fn open<'s>(&self, state: &'s State) -> std::result::Result<&'s Vm, ApiError> {
-        self.client.check_node(state, self.node)?;
+        self.client.on_node(self.node).open(state)?;
         let path = format!("/vms/{}", self.vmid);
         match self.required {
             Required::Nothing => {}
