@@ -6,7 +6,8 @@
 //! without TLS and a bearer token, and with a token every request needs it. Headless Chromium
 //! loads every page and draws the diagram page (tier `chromium`). Against `labform sim serve`
 //! (HTTPS, the real client), a change made by hand shows on `/drift` (the JSON of
-//! `drift --json --skip-clusters`), on `/` and in the metrics.
+//! `drift --json --skip-clusters`), on `/` and in the metrics. No secret of the secret store or
+//! the environment reaches a page, an answer or a metric.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
@@ -222,6 +223,10 @@ fn the_dashboard_shows_the_lab_and_follows_an_apply() {
     let (_, _, page) = get(&server, "/", &[]);
     assert!(page.contains(">missing</span></td><td>0</td>"), "{page}");
     assert!(page.contains(">exists</span></td><td>6</td>"), "{page}");
+    assert!(
+        page.contains("<h2>Cluster home (k3s v1.31.4+k3s1): 5 exists</h2>"),
+        "{page}"
+    );
     assert_eq!(get_json(&server, "/"), cli_json(directory, &status_args));
     assert_eq!(get_json(&server, "/plan"), cli_json(directory, &plan_args));
     let history = get_json(&server, "/history");
@@ -609,4 +614,98 @@ fn a_change_by_hand_shows_as_drift() {
     );
     assert_eq!(metric(&metrics, "labform_vms{state=\"drifted\"}"), 1.0);
     promtool_accepts(&metrics);
+}
+
+/// Seed 000 (tenants with API tokens, SSH host keys, secrets from the environment) applied on the
+/// built-in simulator: no line of any secret in labform's store, and no secret the lab reads
+/// from the environment, is in any page, JSON answer, diagram or metric.
+#[test]
+fn no_secret_reaches_a_page_an_answer_or_a_metric() {
+    let lab = "../../examples/seed-000.yaml";
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let directory = directory.path();
+    let sentinels = [
+        ("GITLAB_ROOT_PASSWORD", "sentinel-gitlab-root-password-7f3a"),
+        ("PVE_TOKEN_SECRET", "sentinel-pve-token-secret-91c2"),
+        ("CLOUDFLARE_API_TOKEN", "sentinel-cloudflare-token-55d0"),
+    ];
+    let labform = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_labform"));
+        command.args(args).args(["--sim", "--no-lock", lab]);
+        environment(&mut command, directory);
+        for (name, value) in sentinels {
+            command.env(name, value);
+        }
+        command
+    };
+    let output = labform(&["apply", "--yes", "--skip-clusters"])
+        .output()
+        .expect("labform runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let store = labform_secrets::SecretStore::open(&directory.join("data")).expect("the store");
+    let mut secrets: Vec<String> = sentinels
+        .iter()
+        .map(|(_, value)| value.to_string())
+        .collect();
+    let keys = store.keys().expect("the store's keys");
+    assert!(
+        keys.iter()
+            .any(|key| key.as_str().starts_with("proxmox-token/")),
+        "the tenants' tokens are kept: {keys:?}"
+    );
+    for key in keys {
+        let value = store.get(&key).expect("readable").expect("kept");
+        let value = labform_secrets::ExposeSecret::expose_secret(&value).to_owned();
+        // A key's PEM lines, a token whole.
+        secrets.extend(
+            value
+                .lines()
+                .map(str::trim)
+                .filter(|line| line.len() >= 16 && !line.starts_with("-----"))
+                .map(str::to_owned),
+        );
+    }
+
+    let mut command = labform(&["serve", "--listen", "127.0.0.1:0"]);
+    command.stdout(Stdio::piped());
+    let mut child = command.spawn().expect("labform serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("labform serve prints its address");
+    let server = Server {
+        child,
+        address: line
+            .trim()
+            .strip_prefix("labform dashboard listening on http://")
+            .unwrap_or_else(|| panic!("the address: {line}"))
+            .to_owned(),
+    };
+    let mut answers = Vec::new();
+    for path in [
+        "/",
+        "/plan",
+        "/drift",
+        "/history",
+        "/diagram",
+        "/diagram/all",
+        "/metrics",
+    ] {
+        let (status, _, body) = get(&server, path, &[]);
+        assert_eq!(status, 200, "{path}: {body}");
+        answers.push((path.to_owned(), body));
+        let (_, _, body) = get(&server, path, &[("Accept", "application/json")]);
+        answers.push((format!("{path} (JSON)"), body));
+    }
+    assert!(answers[0].1.contains("alice"), "the tenants are shown");
+    for (path, body) in &answers {
+        for secret in &secrets {
+            assert!(!body.contains(secret.as_str()), "{path} shows a secret");
+        }
+    }
 }

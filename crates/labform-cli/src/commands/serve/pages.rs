@@ -112,16 +112,23 @@ pub fn status(against: &Against) -> String {
         body.push_str("</table>\n");
     };
     for cluster in &plan.clusters {
-        let vms = plan
+        let vms: Vec<_> = plan
             .vms
             .iter()
             .filter(|vm| vm.cluster.as_deref() == Some(cluster.name.as_str()))
             .collect();
+        let mut counts = labform_diagram::status::StatusCounts::default();
+        for vm in &vms {
+            counts.add(live.vm(&vm.endpoint, vm.vm_id));
+        }
         vm_table(
             &mut body,
             &format!(
-                "Cluster {} ({} {})",
-                cluster.name, cluster.distribution, cluster.version
+                "Cluster {} ({} {}): {}",
+                cluster.name,
+                cluster.distribution,
+                cluster.version,
+                counts.summary()
             ),
             vms,
         );
