@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use labform_executor::inputs::LockFile;
+use labform_model::Diagnostic;
 use labform_planner::inventory::Inventory;
 use labform_planner::reconcile::Reconciliation;
 use labform_planner::{Allocations, Plan};
@@ -31,13 +32,26 @@ pub struct Against {
     pub lock: LockFile,
 }
 
+/// Whether a command checks, before going on, that the target holds what the plan uses
+/// ([`labform_executor::preflight`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preflight {
+    /// Check (commands that write, and `plan`, which shows what `apply` would do).
+    Check,
+    /// Do not (commands that only read or delete what exists).
+    Skip,
+}
+
 /// Loads `path` and plans it once against `target` through
 /// [`labform_executor::inputs`]; `Err(code)` when the lab has errors (already printed). Under
-/// `--locked`, a plan that would change the lock file is an error.
+/// `--locked`, a plan that would change the lock file is an error. With [`Preflight::Check`],
+/// every node, storage, bridge, privilege and capacity the plan needs is checked on the target
+/// before anything else, and the problems are printed located in the lab file.
 pub async fn plan_against_target(
     path: &Path,
     target: &TargetArgs,
     lock: &LockArgs,
+    preflight: Preflight,
 ) -> anyhow::Result<Result<Against, ExitCode>> {
     plan_against_target_through(path, target, lock, |_| {}).await
 }
@@ -81,6 +95,27 @@ pub async fn plan_against_target_through(
     let (Some(plan), Some(reconciliation)) = (found.planned.plan, found.reconciliation) else {
         return Ok(Err(ExitCode::from(1)));
     };
+    if preflight == Preflight::Check {
+        let problems = labform_executor::preflight::preflight(
+            lab,
+            &plan,
+            &reconciliation,
+            &connected.endpoints,
+        )
+        .await?;
+        if !problems.is_empty() {
+            eprint!(
+                "{}",
+                labform_model::diagnostic::render_all(&problems, &inputs.sources)
+            );
+        }
+        if problems.iter().any(Diagnostic::is_error) {
+            eprintln!(
+                "error: the target does not hold what the plan uses (above); nothing was changed"
+            );
+            return Ok(Err(ExitCode::from(1)));
+        }
+    }
     if let Err(error) = inputs.lock.check(path, &found.planned.allocations) {
         return Ok(Err(crate::lab_input::refused(&error)));
     }

@@ -16,6 +16,7 @@ pub mod events;
 pub mod inputs;
 pub mod journal;
 pub mod metered;
+pub mod preflight;
 pub mod tenants;
 
 pub use discover::{discover, discover_access};

@@ -286,4 +286,12 @@ impl ProxmoxApi for Metered {
         self.count(Kind::Read);
         self.inner.acl().await
     }
+    async fn access_permissions(&self) -> Result<Permissions> {
+        self.count(Kind::Read);
+        self.inner.access_permissions().await
+    }
+    async fn node_bridges(&self, node: &NodeName) -> Result<Vec<NetworkInterface>> {
+        self.count(Kind::Read);
+        self.inner.node_bridges(node).await
+    }
 }

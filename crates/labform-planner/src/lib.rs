@@ -14,6 +14,7 @@ pub mod inventory;
 pub mod ownership;
 pub mod placement;
 pub mod plan;
+pub mod preflight;
 pub mod reconcile;
 pub mod render;
 pub mod tenancy;

@@ -136,4 +136,9 @@ pub trait ProxmoxApi: Send + Sync {
     async fn delete_token(&self, userid: &str, tokenid: &str) -> Result<()>;
     /// `GET /access/acl`: the entries on paths the caller may audit or change permissions of.
     async fn acl(&self) -> Result<Vec<AclEntry>>;
+    /// `GET /access/permissions`: the caller's own privileges, per ACL path.
+    async fn access_permissions(&self) -> Result<Permissions>;
+    /// `GET /nodes/{node}/network?type=any_bridge`: the node's bridges (those the caller may
+    /// audit or use).
+    async fn node_bridges(&self, node: &NodeName) -> Result<Vec<NetworkInterface>>;
 }

@@ -16,7 +16,7 @@ use labform_secrets::SecretStore;
 use crate::clusters::{ClusterArgs, converge_clusters};
 use crate::lab_input::LockArgs;
 use crate::progress::Printer;
-use crate::reality::plan_against_target;
+use crate::reality::{Preflight, plan_against_target};
 use crate::target::TargetArgs;
 
 /// Arguments of `labform apply`.
@@ -62,10 +62,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
-    let mut against = match plan_against_target(&args.file, &args.target, &args.lock).await? {
-        Ok(against) => against,
-        Err(code) => return Ok(code),
-    };
+    let mut against =
+        match plan_against_target(&args.file, &args.target, &args.lock, Preflight::Check).await? {
+            Ok(against) => against,
+            Err(code) => return Ok(code),
+        };
     eprintln!("Target: {}", against.connected.description);
     eprint!("{}", render_changes(&against.plan, &against.reconciliation));
     // The allocations are decided: record them before acting, so a crash cannot lose them.

@@ -11,7 +11,7 @@ use labform_executor::engine::{ApplyOptions, NoSeeds, apply};
 use labform_planner::reconcile::{VmAction, teardown};
 
 use crate::progress::Printer;
-use crate::reality::plan_against_target;
+use crate::reality::{Preflight, plan_against_target};
 use crate::target::TargetArgs;
 
 /// Arguments of `labform destroy`.
@@ -42,10 +42,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
-    let against = match plan_against_target(&args.file, &args.target, &args.lock).await? {
-        Ok(against) => against,
-        Err(code) => return Ok(code),
-    };
+    let against =
+        match plan_against_target(&args.file, &args.target, &args.lock, Preflight::Skip).await? {
+            Ok(against) => against,
+            Err(code) => return Ok(code),
+        };
     let scope = against.plan.scope.clone();
     let reconciliation = teardown(&against.inventory, &scope);
     let owned = &reconciliation.changes;

@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use labform_planner::reconcile::{FieldChange, VmAction, VmChange};
 use labform_planner::tenancy::TenantChange;
 
-use crate::reality::plan_against_target;
+use crate::reality::{Preflight, plan_against_target};
 use crate::target::TargetArgs;
 
 /// Arguments of `labform drift`.
@@ -95,7 +95,7 @@ impl<'a> ProxmoxDrift<'a> {
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     crate::runtime().block_on(async {
-        let against = match plan_against_target(&args.file, &args.target, &args.lock).await? {
+        let against = match plan_against_target(&args.file, &args.target, &args.lock, Preflight::Skip).await? {
             Ok(against) => against,
             Err(code) => return Ok(code),
         };

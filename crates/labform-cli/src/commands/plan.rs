@@ -59,11 +59,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn against_target(args: Args) -> anyhow::Result<ExitCode> {
-    let against =
-        match crate::reality::plan_against_target(&args.file, &args.target, &args.lock).await? {
-            Ok(against) => against,
-            Err(code) => return Ok(code),
-        };
+    let against = match crate::reality::plan_against_target(
+        &args.file,
+        &args.target,
+        &args.lock,
+        crate::reality::Preflight::Check,
+    )
+    .await?
+    {
+        Ok(against) => against,
+        Err(code) => return Ok(code),
+    };
     if args.json {
         println!(
             "{}",

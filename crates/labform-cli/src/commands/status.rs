@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use labform_planner::reconcile::VmAction;
 
-use crate::reality::plan_against_target;
+use crate::reality::{Preflight, plan_against_target};
 use crate::target::TargetArgs;
 
 /// Arguments of `labform status`.
@@ -29,10 +29,12 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     crate::runtime().block_on(async {
-        let against = match plan_against_target(&args.file, &args.target, &args.lock).await? {
-            Ok(against) => against,
-            Err(code) => return Ok(code),
-        };
+        let against =
+            match plan_against_target(&args.file, &args.target, &args.lock, Preflight::Skip).await?
+            {
+                Ok(against) => against,
+                Err(code) => return Ok(code),
+            };
         let scope = against.plan.scope.clone();
         if args.json {
             println!(

@@ -500,6 +500,20 @@ impl ProxmoxApi for Client {
         self.get("/access/acl", &["access", "acl"], &vec![]).await
     }
 
+    async fn access_permissions(&self) -> Result<Permissions> {
+        self.get("/access/permissions", &["access", "permissions"], &vec![])
+            .await
+    }
+
+    async fn node_bridges(&self, node: &NodeName) -> Result<Vec<NetworkInterface>> {
+        self.get(
+            "/nodes/{node}/network",
+            &["nodes", node.as_str(), "network"],
+            &vec![("type".to_owned(), "any_bridge".to_owned())],
+        )
+        .await
+    }
+
     async fn update_acl(&self, req: &AclUpdate) -> Result<()> {
         self.call(
             Method::PUT,

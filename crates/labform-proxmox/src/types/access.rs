@@ -194,3 +194,21 @@ pub struct Ticket {
     #[serde(rename = "CSRFPreventionToken")]
     pub csrf_token: crate::Secret,
 }
+
+/// The answer of `GET /access/permissions`: for every ACL path the caller has privileges on
+/// (and `/`), those privileges. Proxmox maps each privilege to its propagate flag; holding it
+/// is what counts, so only the names are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Permissions(pub BTreeMap<String, BTreeSet<String>>);
+
+impl<'de> Deserialize<'de> for Permissions {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw: BTreeMap<String, BTreeMap<String, serde_json::Value>> =
+            BTreeMap::deserialize(deserializer)?;
+        Ok(Permissions(
+            raw.into_iter()
+                .map(|(path, privileges)| (path, privileges.into_keys().collect()))
+                .collect(),
+        ))
+    }
+}

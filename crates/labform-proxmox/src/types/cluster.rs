@@ -259,3 +259,27 @@ pub struct ClusterResource {
     )]
     pub network_type: Option<String>,
 }
+
+/// One entry of `GET /nodes/{node}/network`: a network interface of the node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkInterface {
+    /// Interface name (`vmbr0`, `eno1`).
+    pub iface: String,
+    /// `bridge`, `OVSBridge`, `eth`, `bond`, `vlan`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Whether a Linux bridge passes VLAN tags (`bridge_vlan_aware`).
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bridge_vlan_aware: Option<bool>,
+    /// Whether the interface is up.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub active: Option<bool>,
+}

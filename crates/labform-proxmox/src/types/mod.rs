@@ -22,7 +22,7 @@ pub use vm_config::*;
 use crate::lenient;
 use crate::propstring::{Drive, IpConfig, NetDevice, PropertyError, indexed, is_drive_key};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Form parameters as sent on the wire, in order.
 pub type Params = Vec<(String, String)>;

@@ -207,4 +207,24 @@ impl ProxmoxApi for SimClient {
     async fn acl(&self) -> Result<Vec<types::AclEntry>> {
         access::acl(self).await
     }
+
+    async fn access_permissions(&self) -> Result<types::Permissions> {
+        let answer = self.permissions(None).await?;
+        serde_json::from_value(answer).map_err(|source| Error::Decode {
+            method: "GET".to_owned(),
+            path: "/access/permissions".to_owned(),
+            source,
+        })
+    }
+
+    async fn node_bridges(&self, node: &NodeName) -> Result<Vec<types::NetworkInterface>> {
+        let listed = self
+            .network_index(node.as_str(), Some("any_bridge"))
+            .await?;
+        serde_json::from_value(serde_json::Value::Array(listed)).map_err(|source| Error::Decode {
+            method: "GET".to_owned(),
+            path: "/nodes/{node}/network".to_owned(),
+            source,
+        })
+    }
 }
