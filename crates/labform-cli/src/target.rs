@@ -59,6 +59,7 @@ pub fn connect(lab: &LabFile, lab_path: &Path, args: &TargetArgs) -> anyhow::Res
             let api: Arc<dyn ProxmoxApi> = Arc::new(simulator.root());
             endpoints.push(Endpoint {
                 name: endpoint.name.clone(),
+                address: format!("the built-in simulator (endpoint `{}`)", endpoint.name),
                 api,
             });
         }
@@ -87,6 +88,7 @@ pub fn connect(lab: &LabFile, lab_path: &Path, args: &TargetArgs) -> anyhow::Res
         return Ok(Connected {
             endpoints: vec![Endpoint {
                 name: lab.proxmox[0].name.clone(),
+                address: url.clone(),
                 api: Arc::new(client),
             }],
             description: url.clone(),
@@ -120,6 +122,7 @@ pub fn connect(lab: &LabFile, lab_path: &Path, args: &TargetArgs) -> anyhow::Res
             .with_context(|| format!("cannot set up a client for {}", endpoint.endpoint))?;
         endpoints.push(Endpoint {
             name: endpoint.name.clone(),
+            address: endpoint.endpoint.clone(),
             api: Arc::new(client),
         });
     }

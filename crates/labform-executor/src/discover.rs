@@ -212,20 +212,13 @@ where
     let mut attempt = 1;
     loop {
         match call().await {
-            Err(error) if attempt < READ_ATTEMPTS && transient(&error) => {
+            Err(error) if attempt < READ_ATTEMPTS && error.is_retryable_read() => {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(std::time::Duration::from_secs(2));
                 attempt += 1;
             }
             other => return other,
         }
-    }
-}
-
-fn transient(error: &labform_proxmox::Error) -> bool {
-    match error {
-        labform_proxmox::Error::Transport { .. } => true,
-        other => other.status().is_some_and(|status| status >= 500),
     }
 }
 

@@ -33,8 +33,8 @@ pub struct PreflightError {
     pub source: labform_proxmox::Error,
 }
 
-/// Reads what one endpoint has. `url` is how messages name it.
-pub async fn gather(endpoint: &Endpoint, url: &str) -> Result<EndpointFacts, PreflightError> {
+/// Reads what one endpoint has (messages name it by its `address`).
+pub async fn gather(endpoint: &Endpoint) -> Result<EndpointFacts, PreflightError> {
     let api = endpoint.api.as_ref();
     let failed = |what: &str| {
         let endpoint = endpoint.name.clone();
@@ -106,7 +106,7 @@ pub async fn gather(endpoint: &Endpoint, url: &str) -> Result<EndpointFacts, Pre
     .await?;
     Ok(EndpointFacts {
         endpoint: EndpointName::new(endpoint.name.clone()),
-        url: url.to_owned(),
+        url: endpoint.address.clone(),
         version: version.version,
         nodes: node_facts,
         permissions: permissions.0,
@@ -121,16 +121,7 @@ pub async fn preflight(
     reconciliation: &Reconciliation,
     endpoints: &[Endpoint],
 ) -> Result<Vec<Diagnostic>, PreflightError> {
-    let facts = try_join_all(endpoints.iter().map(|endpoint| {
-        let url = lab
-            .proxmox
-            .iter()
-            .find(|declared| declared.name == endpoint.name)
-            .map(|declared| declared.endpoint.clone())
-            .unwrap_or_else(|| endpoint.name.clone());
-        async move { gather(endpoint, &url).await }
-    }))
-    .await?;
+    let facts = try_join_all(endpoints.iter().map(gather)).await?;
     Ok(check(
         lab,
         plan,

@@ -196,6 +196,9 @@ pub enum ErrorKind {
     /// The object acted on does not exist (`no such user`, `no such token`, `volume ... does
     /// not exist`, a VM's `Configuration file ... does not exist`).
     NotFound,
+    /// The node named in the path is not in the cluster: the node Proxmox proxies the request
+    /// to cannot be resolved (`hostname lookup 'pve' failed - failed to get address info`).
+    NoSuchNode,
     /// The object to create exists already (`already exists`).
     AlreadyExists,
     /// The VM to start runs already (`VM 100 already running`).
@@ -230,6 +233,8 @@ impl ErrorKind {
             Self::LockTimeout
         } else if lower.contains("already running") {
             Self::AlreadyRunning
+        } else if lower.contains("hostname lookup") {
+            Self::NoSuchNode
         } else if lower.contains("no such ") || lower.contains("does not exist") {
             Self::NotFound
         } else if lower.contains("already exists") {
@@ -267,12 +272,17 @@ impl Error {
         )
     }
 
-    /// Whether a read that failed so may be tried again: a transport error or a server error
-    /// (5xx); reads change nothing.
+    /// Whether a read that failed so may be tried again: the request did not complete, or the
+    /// server failed (5xx) in a way that may pass. Reads change nothing, but an answer that
+    /// will not change is never tried again: what does not exist (Proxmox answers 500 both for
+    /// `no such user` and for a node it cannot resolve, `hostname lookup 'pve' failed`).
     pub fn is_retryable_read(&self) -> bool {
         match self {
             Error::Transport { .. } => true,
-            other => other.status().is_some_and(|status| status >= 500),
+            other => {
+                other.status().is_some_and(|status| status >= 500)
+                    && !matches!(other.kind(), ErrorKind::NotFound | ErrorKind::NoSuchNode)
+            }
         }
     }
 }
@@ -337,7 +347,24 @@ mod tests {
         );
         assert!(!task("VM 100 already running").is_retryable_write());
         assert!(api(595, "no route").is_retryable_write());
-        assert!(api(500, "no such user ('a@pve')").is_retryable_read());
+        assert!(!api(500, "no such user ('a@pve')").is_retryable_read());
+        assert!(
+            !api(
+                500,
+                "hostname lookup 'pve' failed - failed to get address info for: pve: Name or service not known"
+            )
+            .is_retryable_read()
+        );
+        assert!(api(503, "Service Unavailable").is_retryable_read());
+        assert!(api(500, "internal error").is_retryable_read());
+        assert!(api(596, "Broken pipe").is_retryable_read());
+        assert!(
+            api(
+                500,
+                "can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout"
+            )
+            .is_retryable_read()
+        );
         assert!(!api(400, "Parameter verification failed.").is_retryable_read());
     }
 }

@@ -123,6 +123,8 @@ impl Default for ApplyOptions {
 pub struct Endpoint {
     /// The lab's name for it.
     pub name: String,
+    /// Where it is, as people read it in messages: its API address, or the built-in simulator.
+    pub address: String,
     /// The API.
     pub api: Arc<dyn ProxmoxApi>,
 }

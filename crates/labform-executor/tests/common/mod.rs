@@ -147,6 +147,7 @@ pub async fn cycle_failing_seed(
     let metered = Arc::new(Metered::new(api));
     let endpoints = vec![Endpoint {
         name: lab.proxmox[0].name.clone(),
+        address: "the simulator".to_owned(),
         api: metered.clone(),
     }];
     // The one way in, as every command takes it: discover, plan once, reconcile.
@@ -246,6 +247,7 @@ pub async fn destroy(lab: &LabFile, api: Arc<dyn ProxmoxApi>, plan: &Plan) -> Ap
     let teardown = labform_planner::reconcile::teardown(&inventory, &plan.scope);
     let endpoints = vec![Endpoint {
         name: endpoint_name,
+        address: "the simulator".to_owned(),
         api,
     }];
     apply(

@@ -209,7 +209,7 @@ impl ProxmoxApi for SimClient {
     }
 
     async fn access_permissions(&self) -> Result<types::Permissions> {
-        let answer = self.permissions(None).await?;
+        let answer = self.permissions(None, None).await?;
         serde_json::from_value(answer).map_err(|source| Error::Decode {
             method: "GET".to_owned(),
             path: "/access/permissions".to_owned(),
