@@ -85,6 +85,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             &args.file,
             &args.target,
             &args.lock,
+            crate::reality::Preflight::Skip,
         ))? {
             Ok(against) => against,
             Err(code) => return Ok(code),
