@@ -53,7 +53,7 @@ pub async fn plan_against_target(
     lock: &LockArgs,
     preflight: Preflight,
 ) -> anyhow::Result<Result<Against, ExitCode>> {
-    plan_against_target_through(path, target, lock, |_| {}).await
+    plan_against_target_through(path, target, lock, preflight, |_| {}).await
 }
 
 /// [`plan_against_target`], with `wrap` given the endpoints once connected, before any call
@@ -62,6 +62,7 @@ pub async fn plan_against_target_through(
     path: &Path,
     target: &TargetArgs,
     lock: &LockArgs,
+    preflight: Preflight,
     wrap: impl FnOnce(&mut Connected),
 ) -> anyhow::Result<Result<Against, ExitCode>> {
     let inputs = lock.read(path)?;

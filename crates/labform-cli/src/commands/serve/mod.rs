@@ -260,6 +260,7 @@ async fn plan_now(dashboard: &Dashboard) -> Result<Against, Failure> {
         &dashboard.file,
         &dashboard.target,
         &dashboard.lock,
+        crate::reality::Preflight::Skip,
         |connected| meters = metrics::Counters::meter(connected),
     )
     .await;
