@@ -191,7 +191,7 @@ const STYLE: &str = "<style>\n\
 .box.network > rect, .box.storage > rect { fill: #f1f8e9; }\n\
 .box.vm-group > rect { stroke-dasharray: 4 2; }\n\
 .edge line { stroke: #555; stroke-width: 1.2; }\n\
-.edge text { fill: #333; font-size: 10px; }\n\
+.edge text { fill: #333; font-size: 10px; paint-order: stroke; stroke: #ffffff; stroke-width: 3px; }\n\
 .diagram-title { font-size: 16px; font-weight: bold; }\n\
 </style>\n";
 
