@@ -252,6 +252,15 @@ fn the_dashboard_shows_the_lab_and_follows_an_apply() {
         assert!(diagram.contains(&format!("<title>{vm}\n")), "{vm}");
     }
     assert!(diagram.contains("status-exists"), "{diagram}");
+    let diagram_json = get_json(&server, "/diagram");
+    assert_eq!(
+        diagram_json,
+        cli_json(
+            directory,
+            &["diagram", "--sim", "--format", "json", "--no-lock", LAB]
+        )
+    );
+    assert_eq!(diagram_json["live"], true, "{diagram_json}");
     let (status, head, svg) = get(&server, "/diagram/infrastructure", &[]);
     assert_eq!(status, 200);
     assert!(head.contains("content-type: image/svg+xml"), "{head}");

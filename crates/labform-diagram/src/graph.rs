@@ -6,7 +6,8 @@ use crate::status::Status;
 
 /// An identifier of a box or group, unique in one diagram, made of ASCII letters, digits and
 /// underscores only (every format accepts it unquoted).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
 pub struct ElementId(String);
 
 impl ElementId {
@@ -42,7 +43,8 @@ impl std::fmt::Display for ElementId {
 }
 
 /// What a box stands for (the formats style them apart).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum BoxKind {
     /// One VM or template.
     Vm,
@@ -73,7 +75,7 @@ impl BoxKind {
 }
 
 /// One box.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DiagramBox {
     /// Its identifier.
     pub id: ElementId,
@@ -89,7 +91,7 @@ pub struct DiagramBox {
 }
 
 /// A group of boxes and groups, drawn as a frame with a title.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Group {
     /// Its identifier.
     pub id: ElementId,
@@ -123,7 +125,7 @@ impl Group {
 }
 
 /// An arrow from one box to another.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Edge {
     /// Where it starts.
     pub from: ElementId,
@@ -134,7 +136,7 @@ pub struct Edge {
 }
 
 /// A whole diagram: one or more views, each a top-level group, and the edges between boxes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Diagram {
     /// The title (lab and scope).
     pub title: String,

@@ -2,7 +2,8 @@
 //! what exists) this crate builds a [`graph::Diagram`] of one or both views — clusters
 //! ([`clusters`]: environments, add-ons, tenants and the central services they use) and
 //! infrastructure ([`infrastructure`]: Proxmox endpoints, nodes, VMs with IDs and addresses,
-//! storages, networks and VLANs) — and draws it as Mermaid, Graphviz DOT, or SVG laid out here.
+//! storages, networks and VLANs) — and draws it as Mermaid, Graphviz DOT, or SVG laid out here,
+//! or gives it as JSON.
 //!
 //! Big labs stay readable: alike clusters and tenants, and a busy node's VMs per role, are drawn
 //! as one box with a count (and an ID range), which lists every member in its tooltip.
@@ -43,6 +44,9 @@ pub enum Format {
     Dot,
     /// A standalone SVG document.
     Svg,
+    /// The diagram as data (views, groups, boxes with their lines, members and status, edges),
+    /// for programs.
+    Json,
 }
 
 /// The diagram of `plan`'s `view`, coloured by what exists when `reconciliation` is given.
@@ -75,6 +79,7 @@ pub fn draw(diagram: &Diagram, format: Format) -> String {
         Format::Mermaid => mermaid::render(diagram),
         Format::Dot => dot::render(diagram),
         Format::Svg => svg::render(diagram),
+        Format::Json => serde_json::to_string_pretty(diagram).expect("diagrams serialise") + "\n",
     }
 }
 

@@ -7,7 +7,8 @@ use labform_planner::plan::{EndpointName, Plan, VmId};
 use labform_planner::reconcile::{Reconciliation, VmAction};
 
 /// What exists of one thing, from best to worst (the order a group's status is taken by).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Status {
     /// Exists as planned.
     Exists,

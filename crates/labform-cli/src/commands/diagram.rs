@@ -20,6 +20,8 @@ pub enum FormatArg {
     Dot,
     /// A standalone SVG document, laid out by labform.
     Svg,
+    /// The diagram as data (what `labform serve`'s `/diagram` answers in JSON).
+    Json,
 }
 
 impl From<FormatArg> for Format {
@@ -28,6 +30,7 @@ impl From<FormatArg> for Format {
             FormatArg::Mermaid => Format::Mermaid,
             FormatArg::Dot => Format::Dot,
             FormatArg::Svg => Format::Svg,
+            FormatArg::Json => Format::Json,
         }
     }
 }

@@ -5,7 +5,7 @@
 //! Proxmox (not yet the clusters' nodes), `/history` the journal's runs and
 //! each action with its Proxmox task, `/diagram` the live diagrams; each answers JSON instead
 //! (`Accept: application/json` or `?format=json`), the same document as the CLI's `--json`
-//! (`drift --json --skip-clusters` for `/drift`).
+//! (`drift --json --skip-clusters` for `/drift`, `diagram --sim --format json` for `/diagram`).
 //! `/metrics` is in Prometheus's text format ([`metrics`]).
 //!
 //! Loopback only by default: any other address needs TLS (`--tls-certificate`, `--tls-key`) and
@@ -388,11 +388,24 @@ async fn history_page(
     html(pages::history(&history))
 }
 
-async fn diagram_page(State(dashboard): State<Shared>) -> Response {
+async fn diagram_page(
+    State(dashboard): State<Shared>,
+    Query(query): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
     let against = match against(&dashboard).await {
         Ok(against) => against,
         Err(failure) => return failure.into_response(),
     };
+    if wants_json(&headers, &query) {
+        let text = labform_diagram::render(
+            &against.plan,
+            Some(&against.reconciliation),
+            View::All,
+            Format::Json,
+        );
+        return ([(header::CONTENT_TYPE, "application/json")], text).into_response();
+    }
     html(pages::diagram(&against))
 }
 
