@@ -23,6 +23,11 @@ pub struct ClusterArgs {
     /// releases). Every file is checked against the release's checksums before use.
     #[arg(long, env = "LABFORM_K3S_ARTIFACTS", value_name = "DIR|URL")]
     pub k3s_artifacts: Option<String>,
+    /// kubeadm clusters air-gapped: a directory with kubeadm, kubelet and kubectl of the
+    /// cluster's version and the image archives kubeadm needs, all listed in its `SHA256SUMS`
+    /// (default: the packages of pkgs.k8s.io, key pinned). Every file is checked before use.
+    #[arg(long, env = "LABFORM_KUBERNETES_ARTIFACTS", value_name = "DIR")]
+    pub kubernetes_artifacts: Option<PathBuf>,
     /// Create and change the VMs only: do not install or change K3s and add-ons.
     #[arg(long)]
     pub skip_clusters: bool,
@@ -84,17 +89,26 @@ fn cache_directory() -> PathBuf {
 }
 
 /// The distributions labform acts on, keyed by distribution: K3s with its release files from
-/// `k3s_artifacts` (a directory or release address; default: K3s's GitHub releases). A
-/// distribution is added here, beside the others.
-pub fn distributions(k3s_artifacts: Option<&str>) -> anyhow::Result<Distributions> {
+/// `k3s_artifacts` (a directory or release address; default: K3s's GitHub releases), kubeadm
+/// with its binaries and images from the air-gap directory `kubernetes_artifacts` (default:
+/// pkgs.k8s.io). A distribution is added here, beside the others.
+pub fn distributions(
+    k3s_artifacts: Option<&str>,
+    kubernetes_artifacts: Option<&Path>,
+) -> anyhow::Result<Distributions> {
     let k3s_source = match k3s_artifacts {
         Some(text) => ArtifactSource::parse(text)?,
         None => ArtifactSource::official(),
     };
-    Ok(Distributions::new().with(labform_k3s::K3s::new(
-        k3s_source,
-        cache_directory().join("k3s"),
-    )))
+    Ok(Distributions::new()
+        .with(labform_k3s::K3s::new(
+            k3s_source,
+            cache_directory().join("k3s"),
+        ))
+        .with(labform_kubeadm::Kubeadm::new(
+            kubernetes_artifacts.map(Path::to_path_buf),
+            None,
+        )))
 }
 
 /// The options of the cluster work, with `LABFORM_CLUSTER_TIMEOUT` (seconds) overriding the
@@ -168,7 +182,7 @@ pub async fn converge_clusters(
                 return true;
             }
             eprintln!(
-                "note: cluster {} uses {}: labform does not bootstrap it yet (only K3s); its VMs exist, nothing was installed",
+                "note: cluster {} uses {}: labform does not bootstrap it yet; its VMs exist, nothing was installed",
                 cluster.name, cluster.distribution
             );
             false
@@ -177,7 +191,10 @@ pub async fn converge_clusters(
     if supported.is_empty() {
         return Ok(true);
     }
-    let table = distributions(args.k3s_artifacts.as_deref())?;
+    let table = distributions(
+        args.k3s_artifacts.as_deref(),
+        args.kubernetes_artifacts.as_deref(),
+    )?;
     let clusters: Vec<_> = supported
         .into_iter()
         .filter_map(|cluster| {

@@ -1,11 +1,10 @@
-//! kubeadm as a [`ClusterDistribution`]: each node's `kubeadm.yaml` for review, with the
-//! bootstrap token, certificate key and CA hash as markers, and the secrets listed by where
-//! labform keeps them.
-//!
-//! Bringing a kubeadm cluster up over SSH (node preparation, `kubeadm init` and `join`, the CNI,
-//! upgrades, reset) is not part of this labform yet: the planner marks kubeadm's steps as not
-//! automated (`bootstrap_supported` is false), so apply, drift and reset never reach the acting
-//! methods, which refuse with that explanation if called.
+//! kubeadm as a [`ClusterDistribution`]: each node's `kubeadm.yaml` for review (the bootstrap
+//! token, certificate key and CA hash as markers) and the secrets listed by where labform keeps
+//! them; converge, drift and reset through [`crate::cluster`], with kubeadm, kubelet and kubectl
+//! from pkgs.k8s.io or an air-gap directory (read and verified once per run).
+
+use std::path::PathBuf;
+use std::sync::Mutex;
 
 use labform_kubernetes::distribution::{
     ClusterContext, ClusterDistribution, ClusterOutcome, DistributionFuture, DistributionSecret,
@@ -15,30 +14,66 @@ use labform_kubernetes::{AddonManifests, RenderError};
 use labform_planner::Plan;
 use labform_planner::plan::{Distribution, PlannedCluster};
 
+use crate::artifacts::{self, AirGapFiles};
+use crate::cluster::{self, Installation};
 use crate::config::{CONFIG_PATH, InstallOptions, JoinSecrets, node_configs};
-use crate::error::KubeadmError;
+use crate::error::ClusterError;
+use crate::node::PackageSource;
 use crate::secrets::secret_keys;
 
 /// The file name of a node's kubeadm configuration in `labform render`'s `vms/VM/`.
 pub const RENDERED_NAME: &str = "kubeadm.yaml";
 
-/// kubeadm.
+/// kubeadm, with where its packages come from.
 #[derive(Debug, Default)]
 pub struct Kubeadm {
-    options: InstallOptions,
+    /// The air-gap directory (`--kubernetes-artifacts`), or pkgs.k8s.io when absent.
+    air_gap_directory: Option<PathBuf>,
+    /// The registry the control-plane images are named in when air-gapped.
+    image_repository: Option<String>,
+    /// The air-gap files, read and verified once per run.
+    air_gap: Mutex<Option<AirGapFiles>>,
 }
 
 impl Kubeadm {
-    /// kubeadm installed with `options`.
-    pub fn new(options: InstallOptions) -> Self {
-        Kubeadm { options }
+    /// kubeadm from pkgs.k8s.io, or from the air-gap directory `air_gap_directory` whose
+    /// image archives name their images in `image_repository` (kubeadm's default registry when
+    /// absent).
+    pub fn new(air_gap_directory: Option<PathBuf>, image_repository: Option<String>) -> Self {
+        Kubeadm {
+            air_gap_directory,
+            image_repository,
+            air_gap: Mutex::new(None),
+        }
     }
 
-    fn not_automated(cluster: &PlannedCluster) -> KubeadmError {
-        KubeadmError::Unsupported {
-            cluster: cluster.name.clone(),
-            detail: "labform renders kubeadm's configurations but does not bring kubeadm clusters up over SSH yet; bootstrap it by hand with the rendered files (`labform render`)".to_owned(),
+    fn options(&self) -> InstallOptions {
+        InstallOptions {
+            image_repository: self.image_repository.clone(),
         }
+    }
+
+    /// How the nodes get Kubernetes, reading and verifying the air-gap files once.
+    fn installation(&self) -> Result<Installation, ClusterError> {
+        let Some(directory) = &self.air_gap_directory else {
+            return Ok(Installation {
+                source: PackageSource::Repository,
+                air_gap: None,
+                options: self.options(),
+            });
+        };
+        let mut cached = self
+            .air_gap
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if cached.is_none() {
+            *cached = Some(artifacts::read(directory)?);
+        }
+        Ok(Installation {
+            source: PackageSource::AirGap,
+            air_gap: cached.clone(),
+            options: self.options(),
+        })
     }
 }
 
@@ -51,7 +86,7 @@ impl ClusterDistribution for Kubeadm {
         let configs = node_configs(
             cluster,
             &JoinSecrets::Redacted { scope: &plan.scope },
-            &self.options,
+            &self.options(),
         )
         .map_err(|error| RenderError::Unsupported {
             cluster: cluster.name.clone(),
@@ -74,11 +109,7 @@ impl ClusterDistribution for Kubeadm {
             node_path: node_path.to_owned(),
         };
         let secrets = vec![
-            generated(
-                "kubeadm cluster CA key",
-                &keys.ca_key,
-                "/etc/kubernetes/pki/ca.key",
-            ),
+            generated("kubeadm cluster CA key", &keys.ca_key, crate::node::CA_KEY),
             generated(
                 "kubeadm bootstrap token",
                 &keys.bootstrap_token,
@@ -95,27 +126,36 @@ impl ClusterDistribution for Kubeadm {
 
     fn converge<'a>(
         &'a self,
-        _context: &'a ClusterContext<'a>,
+        context: &'a ClusterContext<'a>,
         cluster: &'a PlannedCluster,
-        _addons: &'a AddonManifests,
+        addons: &'a AddonManifests,
     ) -> DistributionFuture<'a, ClusterOutcome> {
-        Box::pin(async move { Err(Self::not_automated(cluster).into()) })
+        Box::pin(async move {
+            let installation = self.installation()?;
+            Ok(cluster::converge(context, cluster, addons, &installation).await?)
+        })
     }
 
     fn drift<'a>(
         &'a self,
-        _context: &'a ClusterContext<'a>,
+        context: &'a ClusterContext<'a>,
         cluster: &'a PlannedCluster,
-        _addons: &'a AddonManifests,
+        addons: &'a AddonManifests,
     ) -> DistributionFuture<'a, Vec<NodeDrift>> {
-        Box::pin(async move { Err(Self::not_automated(cluster).into()) })
+        Box::pin(async move {
+            let installation = self.installation()?;
+            Ok(cluster::drift(context, cluster, addons, &installation).await?)
+        })
     }
 
     fn reset<'a>(
         &'a self,
-        _context: &'a ClusterContext<'a>,
+        context: &'a ClusterContext<'a>,
         cluster: &'a PlannedCluster,
     ) -> DistributionFuture<'a, ()> {
-        Box::pin(async move { Err(Self::not_automated(cluster).into()) })
+        Box::pin(async move {
+            let installation = self.installation()?;
+            Ok(cluster::reset(context, cluster, &installation).await?)
+        })
     }
 }

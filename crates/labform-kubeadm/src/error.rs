@@ -63,3 +63,54 @@ pub enum KubeadmError {
         detail: String,
     },
 }
+
+/// Bringing a kubeadm cluster to its planned state failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The cluster's configuration, version, secrets or an upgrade labform refuses.
+    #[error(transparent)]
+    Kubeadm(#[from] KubeadmError),
+    /// SSH to a node failed (connection, command, upload).
+    #[error("cluster {cluster}: {node}: {doing}")]
+    Node {
+        /// The cluster instance.
+        cluster: String,
+        /// The node.
+        node: String,
+        /// What labform was doing.
+        doing: String,
+        /// The SSH error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A command on a node (the preparation script, kubeadm) failed.
+    #[error(
+        "cluster {cluster}: {node}: {doing} failed ({status}); the end of its output (secrets removed):\n{output}"
+    )]
+    Command {
+        /// The cluster instance.
+        cluster: String,
+        /// The node.
+        node: String,
+        /// What labform was doing.
+        doing: String,
+        /// How the command ended.
+        status: String,
+        /// The end of its output, scrubbed of the cluster's secrets.
+        output: String,
+    },
+    /// The Kubernetes API failed or the cluster did not become what was asked in time.
+    #[error("cluster {cluster}: {doing}")]
+    Api {
+        /// The cluster instance.
+        cluster: String,
+        /// What labform was doing.
+        doing: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The air-gap directory cannot be used.
+    #[error(transparent)]
+    Artifacts(#[from] crate::artifacts::ArtifactError),
+}

@@ -9,6 +9,7 @@
 //! them.
 
 pub mod artifacts;
+pub mod cluster;
 pub mod config;
 pub mod distribution;
 mod error;
@@ -17,4 +18,4 @@ pub mod secrets;
 pub mod version;
 
 pub use distribution::Kubeadm;
-pub use error::KubeadmError;
+pub use error::{ClusterError, KubeadmError};

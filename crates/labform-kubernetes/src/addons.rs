@@ -121,16 +121,33 @@ pub fn addon_manifests(
 ) -> Result<AddonManifests, RenderError> {
     let addons = Addons::from_settings(cluster.addons.iter().map(|addon| &addon.settings));
     let name = cluster.name.as_str();
-    if cluster.distribution != Distribution::K3s {
+    // K3s has its own Helm controller and auto-deploy directory; kubeadm clusters get the same
+    // controller as a Deployment (applied first) and their API VIP from static pods on the
+    // control planes (`labform-kubeadm`), so no kube-vip DaemonSet. K3s's flannel and Traefik
+    // come with K3s; on kubeadm labform installs neither.
+    let kubeadm = match cluster.distribution {
+        Distribution::K3s => false,
+        Distribution::Kubeadm => true,
+        Distribution::Talos => {
+            return Err(RenderError::Unsupported {
+                cluster: name.to_owned(),
+                detail: format!(
+                    "{} bootstrap is not automated by labform; its add-ons are not rendered",
+                    cluster.distribution
+                ),
+            });
+        }
+    };
+    if kubeadm && cluster.cni == Cni::Flannel {
         return Err(RenderError::Unsupported {
             cluster: name.to_owned(),
-            detail: format!(
-                "{} bootstrap is not automated by labform; its add-ons are not rendered",
-                cluster.distribution
-            ),
+            detail: "flannel comes with K3s; labform installs no flannel on kubeadm clusters\n  hint: set `cni: calico` or `cni: cilium`".to_owned(),
         });
     }
     let mut files = Vec::new();
+    if kubeadm {
+        files.push(crate::helm_controller::helm_controller_manifest());
+    }
     let mut push = |name: &str, comments: Vec<String>, documents: Vec<Value>| {
         files.push(ManifestFile {
             name: name.to_owned(),
@@ -140,7 +157,7 @@ pub fn addon_manifests(
     };
 
     // The API VIP first: joining servers and agents reach the API through it.
-    if cluster.api_vip {
+    if cluster.api_vip && !kubeadm {
         let vip = cluster.api_address;
         push(
             "kube-vip",
@@ -236,12 +253,31 @@ pub fn addon_manifests(
         }
     })?;
     for part in manifests.parts {
+        if kubeadm && let ManifestPart::ChartValues(values) = &part {
+            return Err(RenderError::Unsupported {
+                cluster: name.to_owned(),
+                detail: format!(
+                    "add-on {} configures a chart K3s ships; kubeadm clusters do not have it",
+                    values.name
+                ),
+            });
+        }
         files.push(manifest_file(name, part)?);
     }
     Ok(AddonManifests {
         files,
         secrets: manifests.secrets,
     })
+}
+
+/// What the CNI chart is to the cluster, for its comment.
+fn cni_role(cluster: &PlannedCluster) -> &'static str {
+    match cluster.distribution {
+        Distribution::K3s => "replaces flannel (K3s runs with flannel-backend: none)",
+        Distribution::Kubeadm | Distribution::Talos => {
+            "is the cluster's network, installed before any other add-on's pods run"
+        }
+    }
 }
 
 /// The CNI chart when Calico or Cilium replaces flannel (K3s runs with `flannel-backend: none`).
@@ -270,7 +306,8 @@ fn cni_chart(cluster: &PlannedCluster) -> Option<Chart> {
             }),
             bootstrap: true,
             comment: format!(
-                "Calico replaces flannel (K3s runs with flannel-backend: none); pods in {}.",
+                "Calico {}; pods in {}.",
+                cni_role(cluster),
                 cluster.pod_cidr
             ),
         }),
@@ -293,7 +330,8 @@ fn cni_chart(cluster: &PlannedCluster) -> Option<Chart> {
                 }),
                 bootstrap: true,
                 comment: format!(
-                    "Cilium replaces flannel (K3s runs with flannel-backend: none); pods in {}.",
+                    "Cilium {}; pods in {}.",
+                    cni_role(cluster),
                     cluster.pod_cidr
                 ),
             })

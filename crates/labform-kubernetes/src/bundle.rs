@@ -50,11 +50,13 @@ pub fn render_lab(
         format!(
             "labform render of lab {lab_name} (scope {scope}).\n\n\
              vms/VM/        cloud-init NoCloud files (user-data, meta-data, network-config), the VM's\n\
-             \x20              public SSH host key (host-key.pub) and, for K3s nodes, config.yaml\n\
+             \x20              public SSH host key (host-key.pub) and, for K3s nodes, config.yaml (for\n\
+             \x20              kubeadm nodes, kubeadm.yaml)\n\
              clusters/NAME/ manifests in apply order (NN-*.yaml) and required-secrets.yaml\n\n\
              Nothing secret is written here. Private host keys go only into the VMs' seed images;\n\
              the K3s join token is made by labform, kept in its encrypted secret store and uploaded\n\
-             to {TOKEN_FILE}; secrets of add-ons are Kubernetes Secrets apply creates from the\n\
+             to {TOKEN_FILE}; a kubeadm cluster's CA, bootstrap token and certificate key likewise\n\
+             (kubeadm.yaml names them); secrets of add-ons are Kubernetes Secrets apply creates from the\n\
              lab's references (listed in required-secrets.yaml, by reference only).\n",
             lab_name = plan.lab,
             scope = plan.scope,

@@ -23,6 +23,7 @@
 //!
 //! Everything goes through the `kube` crate with rustls on ring.
 
+mod apply;
 mod drain;
 mod error;
 mod readiness;
@@ -39,6 +40,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::json;
 
+pub use apply::FIELD_MANAGER;
 pub use drain::{DrainFailed, DrainReport, PodLeft, PodReference, WhyLeft};
 pub use error::ClusterApiError;
 pub use readiness::{ApiState, ClusterNotReady, NodeNotReady, NodeProblem};

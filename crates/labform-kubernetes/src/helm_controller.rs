@@ -97,6 +97,8 @@ fn helm_controller_documents() -> Vec<Value> {
                         }}},
                         "tolerations": [
                             {"key": CONTROL_PLANE_LABEL, "operator": "Exists", "effect": "NoSchedule"},
+                            // kubeadm before 1.24 taints control planes with the older name.
+                            {"key": "node-role.kubernetes.io/master", "operator": "Exists", "effect": "NoSchedule"},
                             {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoSchedule"},
                             {"key": "node.kubernetes.io/network-unavailable", "operator": "Exists", "effect": "NoSchedule"},
                             {"key": "CriticalAddonsOnly", "operator": "Exists"},

@@ -9,11 +9,9 @@ use serde_json::{Value, json};
 /// The kube-vip image.
 pub const KUBE_VIP_IMAGE: &str = "ghcr.io/kube-vip/kube-vip:v0.8.9";
 
-/// The kube-vip objects for `vip` on `interface`: ServiceAccount, ClusterRole,
-/// ClusterRoleBinding and DaemonSet, in that order.
-pub fn kube_vip_documents(vip: Ipv4Addr, interface: &str) -> Vec<Value> {
-    let labels = json!({"app.kubernetes.io/name": "kube-vip"});
-    let environment = [
+/// kube-vip's settings for `vip` on `interface`, as its container's environment.
+fn environment(vip: Ipv4Addr, interface: &str) -> Vec<Value> {
+    [
         ("vip_arp", "true"),
         ("port", "6443"),
         ("vip_interface", interface),
@@ -30,7 +28,45 @@ pub fn kube_vip_documents(vip: Ipv4Addr, interface: &str) -> Vec<Value> {
     ]
     .iter()
     .map(|(name, value)| json!({"name": name, "value": value}))
-    .collect::<Vec<_>>();
+    .collect()
+}
+
+/// kube-vip as a static pod of a kubeadm control plane (the manifest kubeadm's kubelet runs
+/// from `/etc/kubernetes/manifests` before the API exists, so `kubeadm init` can reach the API
+/// through the VIP), reading the API with the kubeconfig at `kubeconfig` on the node. It
+/// reaches the API as `kubernetes` (resolved to the node itself), a name kubeadm puts in the
+/// API server's certificate.
+pub fn kube_vip_static_pod(vip: Ipv4Addr, interface: &str, kubeconfig: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "kube-vip",
+            "namespace": "kube-system",
+            "labels": {"app.kubernetes.io/name": "kube-vip", "app.kubernetes.io/managed-by": "labform"},
+        },
+        "spec": {
+            "hostNetwork": true,
+            "hostAliases": [{"hostnames": ["kubernetes"], "ip": "127.0.0.1"}],
+            "containers": [{
+                "name": "kube-vip",
+                "image": KUBE_VIP_IMAGE,
+                "imagePullPolicy": "IfNotPresent",
+                "args": ["manager"],
+                "env": environment(vip, interface),
+                "securityContext": {"capabilities": {"add": ["NET_ADMIN", "NET_RAW"]}},
+                "volumeMounts": [{"name": "kubeconfig", "mountPath": "/etc/kubernetes/admin.conf"}],
+            }],
+            "volumes": [{"name": "kubeconfig", "hostPath": {"path": kubeconfig, "type": "File"}}],
+        },
+    })
+}
+
+/// The kube-vip objects for `vip` on `interface`: ServiceAccount, ClusterRole,
+/// ClusterRoleBinding and DaemonSet, in that order.
+pub fn kube_vip_documents(vip: Ipv4Addr, interface: &str) -> Vec<Value> {
+    let labels = json!({"app.kubernetes.io/name": "kube-vip"});
+    let environment = environment(vip, interface);
     vec![
         json!({
             "apiVersion": "v1",

@@ -42,7 +42,7 @@ pub use helm_controller::{
     helm_controller_manifest,
 };
 pub use k3s::{K3sNodeConfig, NodeRole, k3s_node_configs};
-pub use kube_vip::{KUBE_VIP_IMAGE, kube_vip_documents};
+pub use kube_vip::{KUBE_VIP_IMAGE, kube_vip_documents, kube_vip_static_pod};
 pub use labform_addons::minio::password_key as minio_password_key;
 pub use manifest::{ManifestFile, documents_to_yaml};
 pub use tenant_access::TenantAccess;

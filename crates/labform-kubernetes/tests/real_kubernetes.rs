@@ -804,3 +804,130 @@ async fn tenants_get_their_namespace_service_account_and_token_on_the_real_serve
         assert!(!can(&tenant.namespace, "create", "rolebindings"));
     }
 }
+
+/// What kubeadm clusters get through the API instead of K3s's auto-deploy directory: a
+/// manifest applied server-side (a CRD among its objects) and applied again with a change, the
+/// CRD Established and an object of it applied, a kind the server does not serve refused with
+/// the manifest and document named, and a node label set.
+#[tokio::test]
+async fn manifests_are_applied_server_side_on_the_real_server() {
+    let Some(cluster) = real_cluster() else {
+        return;
+    };
+    let api = connect(cluster).await;
+    let namespace = "labform-apply";
+    let crd = "widgets.apply.labform.dev";
+    let _ = cluster.kubectl(&["delete", "namespace", namespace, "--wait=true"]);
+    let _ = cluster.kubectl(&["delete", "crd", crd, "--wait=true"]);
+    let manifest = |colour: &str| {
+        format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n---\n\
+             apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: {namespace}\ndata:\n  colour: {colour}\n---\n\
+             apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: {crd}\n\
+             spec:\n  group: apply.labform.dev\n  scope: Namespaced\n  names:\n    plural: widgets\n    singular: widget\n    kind: Widget\n\
+             \x20 versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        x-kubernetes-preserve-unknown-fields: true\n"
+        )
+    };
+    assert_eq!(
+        api.apply_manifest("00-settings.yaml", &manifest("blue"))
+            .await
+            .expect("applied"),
+        3
+    );
+    let colour = || {
+        kubectl(
+            cluster,
+            &[
+                "-n",
+                namespace,
+                "get",
+                "configmap",
+                "settings",
+                "-o",
+                "jsonpath={.data.colour}",
+            ],
+        )
+    };
+    assert_eq!(colour(), "blue");
+    let managers = kubectl(
+        cluster,
+        &[
+            "-n",
+            namespace,
+            "get",
+            "configmap",
+            "settings",
+            "-o",
+            "jsonpath={.metadata.managedFields[*].manager}",
+        ],
+    );
+    assert!(
+        managers.split(' ').any(|manager| manager == "labform"),
+        "{managers}"
+    );
+    api.apply_manifest("00-settings.yaml", &manifest("green"))
+        .await
+        .expect("applied again");
+    assert_eq!(colour(), "green");
+
+    api.wait_crds_established(&[crd], PATIENCE, POLL)
+        .await
+        .expect("the CRD is Established");
+    let widget = format!(
+        "apiVersion: apply.labform.dev/v1\nkind: Widget\nmetadata:\n  name: first\n  namespace: {namespace}\nsize: 3\n"
+    );
+    assert_eq!(
+        api.apply_manifest("01-widget.yaml", &widget)
+            .await
+            .expect("the new kind is served"),
+        1
+    );
+    assert_eq!(
+        kubectl(
+            cluster,
+            &[
+                "-n",
+                namespace,
+                "get",
+                "widgets",
+                "first",
+                "-o",
+                "jsonpath={.size}"
+            ]
+        ),
+        "3"
+    );
+
+    let error = api
+        .apply_manifest(
+            "02-gadget.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: labform-apply\n---\napiVersion: apply.labform.dev/v9\nkind: Gadget\nmetadata:\n  name: x\n",
+        )
+        .await
+        .expect_err("no such kind")
+        .to_string();
+    assert!(
+        error.starts_with("manifest 02-gadget.yaml, document 2:") && error.contains("v9"),
+        "{error}"
+    );
+
+    api.label_node(NODE_NAME, "apply.labform.dev/tested", "true")
+        .await
+        .expect("labelled");
+    assert_eq!(
+        kubectl(
+            cluster,
+            &[
+                "get",
+                "node",
+                NODE_NAME,
+                "-o",
+                "jsonpath={.metadata.labels.apply\\.labform\\.dev/tested}"
+            ],
+        ),
+        "true"
+    );
+    let _ = cluster.kubectl(&["label", "node", NODE_NAME, "apply.labform.dev/tested-"]);
+    let _ = cluster.kubectl(&["delete", "namespace", namespace, "--wait=false"]);
+    let _ = cluster.kubectl(&["delete", "crd", crd, "--wait=false"]);
+}

@@ -4,6 +4,7 @@
 mod common;
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use common::{FixtureHostKeys, LABS, planned, short_name};
 use labform_kubernetes::{RenderedFile, render_lab, write_rendered};
@@ -43,9 +44,16 @@ fn rendering_is_deterministic() {
 fn nothing_secret_is_rendered() {
     for lab in LABS {
         for file in render(lab) {
+            // kubeadm's configurations name where the bootstrap token is kept instead.
+            let contents: String = file
+                .contents
+                .lines()
+                .filter(|line| !line.contains("token: \"<secret: labform's store, kubeadm/"))
+                .collect::<Vec<_>>()
+                .join("\n");
             for forbidden in ["PRIVATE KEY", "token:", "password:", "datastore-endpoint:"] {
                 assert!(
-                    !file.contents.contains(forbidden),
+                    !contents.contains(forbidden),
                     "{lab}: {} contains `{forbidden}`",
                     file.path.display()
                 );
@@ -94,18 +102,33 @@ fn layout_has_a_folder_per_vm_and_per_cluster() {
             "{path} is not number {index}"
         );
     }
-    // Kubeadm and Talos: cloud-init only, said plainly.
+    // kubeadm: each node's kubeadm.yaml, and the add-ons with the Helm controller first.
     let kubeadm = render("examples/seed-003");
-    let note = kubeadm
-        .iter()
-        .find(|file| file.path.ends_with("NOT-AUTOMATED.txt"))
-        .expect("kubeadm note");
-    assert!(note.contents.contains("does not automate its bootstrap"));
     assert!(
         !kubeadm
             .iter()
-            .any(|file| file.path.ends_with("config.yaml"))
+            .any(|file| file.path.ends_with("NOT-AUTOMATED.txt"))
     );
+    for vm in ["k8s-server-0", "k8s-worker-0", "k8s-worker-1"] {
+        assert!(
+            kubeadm
+                .iter()
+                .any(|file| file.path == Path::new("vms").join(vm).join("kubeadm.yaml")),
+            "{vm}"
+        );
+    }
+    assert!(
+        kubeadm
+            .iter()
+            .any(|file| file.path.ends_with("clusters/k8s/00-helm-controller.yaml"))
+    );
+    // Talos: its machine configuration only, said plainly.
+    let talos = render("examples/seed-004");
+    let note = talos
+        .iter()
+        .find(|file| file.path.ends_with("NOT-AUTOMATED.txt"))
+        .expect("Talos note");
+    assert!(note.contents.contains("does not automate its bootstrap"));
 }
 
 #[test]

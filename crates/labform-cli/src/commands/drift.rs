@@ -33,6 +33,9 @@ pub struct Args {
     /// checksum list is read.
     #[arg(long, env = "LABFORM_K3S_ARTIFACTS", value_name = "DIR|URL")]
     pub k3s_artifacts: Option<String>,
+    /// kubeadm's air-gap directory to compare nodes with (as for apply).
+    #[arg(long, env = "LABFORM_KUBERNETES_ARTIFACTS", value_name = "DIR")]
+    pub kubernetes_artifacts: Option<std::path::PathBuf>,
     /// Look at the VMs only, not at the K3s nodes.
     #[arg(long)]
     pub skip_clusters: bool,
@@ -188,7 +191,10 @@ async fn clusters_drift(
     }
     let store = labform_secrets::SecretStore::open_default()
         .context("cannot open labform's secret store")?;
-    let table = crate::clusters::distributions(args.k3s_artifacts.as_deref())?;
+    let table = crate::clusters::distributions(
+        args.k3s_artifacts.as_deref(),
+        args.kubernetes_artifacts.as_deref(),
+    )?;
     let ssh = crate::clusters::labform_ssh_client(&store, &plan.scope)?;
     let resolve = crate::clusters::secret_resolver(&args.file, &store);
     let progress = crate::clusters::ProgressLines::new(false);

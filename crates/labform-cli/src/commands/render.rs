@@ -70,7 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let store = SecretStore::open_default().context("cannot open labform's secret store")?;
     let host_keys = StoredHostKeys::new(&store, plan.scope.clone());
-    let distributions = crate::clusters::distributions(None)?;
+    let distributions = crate::clusters::distributions(None, None)?;
     let files = labform_kubernetes::render_lab(plan, &host_keys, &distributions)
         .with_context(|| format!("cannot render {}", args.file.display()))?;
     labform_kubernetes::write_rendered(&args.out, &files)

@@ -86,7 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         options: cluster_options(),
         progress: &progress,
     };
-    let table = crate::clusters::distributions(None)?;
+    let table = crate::clusters::distributions(None, None)?;
     let Some(distribution) = table.for_cluster(cluster) else {
         bail!(
             "cluster `{}` uses {}, which this labform does not act on",

@@ -193,11 +193,14 @@ fn group_version_kind(object: &ObjectReference) -> GroupVersionKind {
     GroupVersionKind::gvk(group, version, &object.kind)
 }
 
-type Resolved = Result<(ApiResource, ApiCapabilities), String>;
+pub(super) type Resolved = Result<(ApiResource, ApiCapabilities), String>;
 
 impl ClusterApi {
     /// Resolves a kind through discovery: `Err(detail)` when the cluster does not serve it.
-    async fn resolve(&self, object: &ObjectReference) -> Result<Resolved, ClusterApiError> {
+    pub(super) async fn resolve(
+        &self,
+        object: &ObjectReference,
+    ) -> Result<Resolved, ClusterApiError> {
         let gvk = group_version_kind(object);
         match kube::discovery::pinned_kind(&self.client, &gvk).await {
             Ok(found) => Ok(Ok(found)),

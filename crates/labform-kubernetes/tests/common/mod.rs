@@ -73,12 +73,14 @@ impl HostKeySource for FixtureHostKeys {
     }
 }
 
-/// The distributions `labform render` writes node files for (K3s from `labform-k3s`; no release
-/// files are read for rendering).
+/// The distributions `labform render` writes node files for (K3s from `labform-k3s`, kubeadm
+/// from `labform-kubeadm`; no release files are read for rendering).
 #[allow(dead_code, reason = "not every test file uses every fixture")]
 pub fn distributions() -> labform_kubernetes::Distributions {
-    labform_kubernetes::Distributions::new().with(labform_k3s::K3s::new(
-        labform_k3s::artifacts::ArtifactSource::official(),
-        std::env::temp_dir(),
-    ))
+    labform_kubernetes::Distributions::new()
+        .with(labform_k3s::K3s::new(
+            labform_k3s::artifacts::ArtifactSource::official(),
+            std::env::temp_dir(),
+        ))
+        .with(labform_kubeadm::Kubeadm::new(None, None))
 }

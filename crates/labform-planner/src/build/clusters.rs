@@ -113,8 +113,13 @@ pub(super) fn plan_cluster(
         if let Some(schedule) = &backups.etcd_snapshot_schedule {
             step(
                 format!(
-                    "schedule etcd snapshots `{schedule}`, keep {}",
-                    backups.etcd_snapshot_retention.unwrap_or(5)
+                    "schedule etcd snapshots `{schedule}`, keep {}{}",
+                    backups.etcd_snapshot_retention.unwrap_or(5),
+                    if distribution.etcd_snapshots_automated() {
+                        ""
+                    } else {
+                        " (not automated by labform for this distribution yet)"
+                    }
                 ),
                 first.clone(),
             );

@@ -1,5 +1,7 @@
-//! kubeadm in the plan: planned, not bootstrapped by labform yet; its steps say what a person
-//! (or a later labform) does.
+//! kubeadm in the plan: bootstrapped by labform (`labform-kubeadm`) from prepared nodes:
+//! `kubeadm init` on the first control plane with labform's CA, kube-vip's static pod for an API
+//! VIP, the Helm controller and the CNI through the API, then `kubeadm join` of the other
+//! control planes one at a time and of the workers, verified by the CA's hash.
 
 use super::{ClusterShape, DistributionPlan, GuestBoot, step};
 use crate::plan::{ClusterStep, Distribution, DistributionSettings};
@@ -13,6 +15,10 @@ impl DistributionPlan for Kubeadm {
     }
 
     fn bootstrap_automated(&self) -> bool {
+        true
+    }
+
+    fn etcd_snapshots_automated(&self) -> bool {
         false
     }
 
@@ -26,38 +32,54 @@ impl DistributionPlan for Kubeadm {
 
     fn bring_up_steps(&self, shape: &ClusterShape<'_>) -> Vec<ClusterStep> {
         let (api, pod, service) = (shape.api, shape.pod, shape.service);
+        let version = shape.version;
+        let minor = version.rsplit_once('.').map_or(version, |(minor, _)| minor);
         let first = shape.servers.first().cloned();
-        let mut steps = vec![
-            step(
-                format!(
-                    "cloud-init installs containerd and kubeadm {} (not automated by labform yet)",
-                    shape.version
-                ),
-                None,
+        let all: Vec<String> = shape
+            .servers
+            .iter()
+            .chain(shape.agents.iter())
+            .cloned()
+            .collect();
+        let mut steps = vec![step(
+            format!(
+                "prepare the nodes: kernel modules and sysctls, swap off, containerd with the systemd cgroup driver and kubeadm's sandbox image, kubeadm, kubelet and kubectl {version} (pkgs.k8s.io {minor}, key pinned, or --kubernetes-artifacts)"
             ),
-            step(
+            Some(all.join(", ")),
+        )];
+        if let Some(vip) = shape.vip {
+            steps.push(step(
                 format!(
-                    "kubeadm init with control-plane endpoint {api}:6443, pod network {pod}, service network {service}"
+                    "kube-vip static pod announcing API VIP {vip} by ARP on network `{}`",
+                    shape.network
                 ),
-                first.clone(),
+                Some(shape.servers.join(", ")),
+            ));
+        }
+        steps.push(step(
+            format!(
+                "kubeadm init with labform's cluster CA: control-plane endpoint {api}:6443, pod network {pod}, service network {service}"
             ),
-            step(
-                format!(
-                    "install {} for pod network {pod}",
-                    shape.declared.cni.as_str()
-                ),
-                first,
+            first.clone(),
+        ));
+        steps.push(step(
+            format!(
+                "apply the Helm controller, then {} for pod network {pod}, through the API",
+                shape.declared.cni.as_str()
             ),
-        ];
+            first,
+        ));
         if shape.servers.len() > 1 {
             steps.push(step(
-                "kubeadm join --control-plane".to_owned(),
+                format!(
+                    "kubeadm join --control-plane through https://{api}:6443 (CA hash pinned), one at a time"
+                ),
                 Some(shape.servers[1..].join(", ")),
             ));
         }
         if !shape.agents.is_empty() {
             steps.push(step(
-                "kubeadm join".to_owned(),
+                format!("kubeadm join through https://{api}:6443 (CA hash pinned)"),
                 Some(shape.agents.join(", ")),
             ));
         }

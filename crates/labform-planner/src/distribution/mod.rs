@@ -61,6 +61,12 @@ pub trait DistributionPlan: Sync {
     /// their steps marked as not automated).
     fn bootstrap_automated(&self) -> bool;
 
+    /// Whether apply schedules the lab's etcd snapshots (K3s takes them itself when told; kubeadm
+    /// has no schedule of its own and labform does not add one yet).
+    fn etcd_snapshots_automated(&self) -> bool {
+        true
+    }
+
     /// How the cluster's VMs are configured at first boot.
     fn guest_boot(&self) -> GuestBoot;
 

@@ -1,0 +1,945 @@
+//! One kubeadm cluster brought to its planned state over SSH and the Kubernetes API, in the
+//! order kubeadm needs: the first control plane prepared and initialised (`kubeadm init` with
+//! labform's CA already in place, kube-vip's static pod first when the API has a VIP), the
+//! add-ons through the API (the Helm controller first, then the CNI and the others, as
+//! HelmCharts), the first control plane Ready, then the other control planes one at a time and
+//! the workers (`kubeadm join` verified by the CA's hash), every node Ready, the kubeconfig into
+//! the secret store.
+//!
+//! A node that is already in the cluster is not joined again; its files are brought back when
+//! they differ. When the nodes' kubelets report another version than the plan's, the cluster is
+//! upgraded one node at a time, first control plane first (`kubeadm upgrade apply`, then
+//! `kubeadm upgrade node` on the others), each cordoned, drained and uncordoned around its
+//! kubelet's upgrade; an upgrade of more than one minor version is refused before any node is
+//! touched.
+//!
+//! Secrets (the node's `kubeadm.yaml`, the CA key, kubeconfigs) travel only in SSH channel
+//! data; what kubeadm prints is scrubbed of the token and certificate key before it can reach
+//! an error.
+
+use std::time::Duration;
+
+use labform_cloudinit::{HostKeySource as _, StoredHostKeys};
+use labform_kubernetes::cluster_api::{ClusterApi, SecretChanges, WantedSecret};
+use labform_kubernetes::distribution::{
+    ClusterContext, ClusterOutcome, NodeDrift, kubeconfig_store_key, tenant_kubeconfig_store_key,
+};
+use labform_kubernetes::kubeconfig::ClusterKubeconfig;
+use labform_kubernetes::{AddonManifests, HELM_CRDS, kube_vip_static_pod};
+use labform_planner::plan::{NodeRole, PlannedCluster, PlannedClusterNode};
+use labform_secrets::{ExposeSecret as _, SecretString};
+use labform_ssh::{HostPublicKey, NodeName, Session, SshError, Target, shell_quote};
+
+use crate::artifacts::AirGapFiles;
+use crate::config::{CONFIG_PATH, InstallOptions, JoinSecrets, node_configs};
+use crate::error::{ClusterError, KubeadmError};
+use crate::node::{
+    self, ADMIN_KUBECONFIG, AIR_GAP_BINARIES, AIR_GAP_IMAGES, CA_CERTIFICATE, CA_KEY,
+    KUBE_VIP_MANIFEST, KUBELET_DROP_IN, KUBELET_UNIT, MANIFESTS_DIRECTORY, NodeFacts, NodeFile,
+    PREPARE_SCRIPT, PackageSource, PrepareStage, SUPER_ADMIN_KUBECONFIG,
+};
+use crate::secrets::{ClusterSecrets, cluster_secrets};
+use crate::version::{KubernetesVersion, check_upgrade, planned_version};
+
+/// The label the Helm controller's bootstrap jobs (the CNI) select control planes by, with the
+/// value `true` (K3s's); kubeadm gives control planes the label with an empty value.
+const CONTROL_PLANE_LABEL: &str = "node-role.kubernetes.io/control-plane";
+
+/// How a cluster's nodes get Kubernetes.
+#[derive(Debug, Clone)]
+pub struct Installation {
+    /// The packages' source.
+    pub source: PackageSource,
+    /// The air-gap files, when air-gapped.
+    pub air_gap: Option<AirGapFiles>,
+    /// What the configurations say beyond the plan (the image repository when air-gapped).
+    pub options: InstallOptions,
+}
+
+/// A node of the cluster, how to reach it and its files.
+struct ClusterNode {
+    name: String,
+    role: NodeRole,
+    target: Target,
+    files: Vec<NodeFile>,
+}
+
+/// The work on one cluster.
+struct Work<'a> {
+    context: &'a ClusterContext<'a>,
+    cluster: &'a PlannedCluster,
+    version: KubernetesVersion,
+    secrets: ClusterSecrets,
+}
+
+impl Work<'_> {
+    fn report(&self, subject: &str, step: &str) {
+        self.context
+            .progress
+            .report(&self.cluster.name, subject, step);
+    }
+
+    fn node_error(
+        &self,
+        node: &str,
+        doing: impl Into<String>,
+    ) -> impl FnOnce(SshError) -> ClusterError {
+        let cluster = self.cluster.name.clone();
+        let node = node.to_owned();
+        let doing = doing.into();
+        move |source| ClusterError::Node {
+            cluster,
+            node,
+            doing,
+            source: Box::new(source),
+        }
+    }
+
+    fn api_error<E: std::error::Error + Send + Sync + 'static>(
+        &self,
+        doing: impl Into<String>,
+    ) -> impl FnOnce(E) -> ClusterError {
+        let cluster = self.cluster.name.clone();
+        let doing = doing.into();
+        move |source| ClusterError::Api {
+            cluster,
+            doing,
+            source: Box::new(source),
+        }
+    }
+
+    fn failed(&self, detail: impl Into<String>) -> ClusterError {
+        ClusterError::Kubeadm(KubeadmError::Unsupported {
+            cluster: self.cluster.name.clone(),
+            detail: detail.into(),
+        })
+    }
+
+    /// `text` with the cluster's secrets replaced by markers.
+    fn scrub(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for secret in [
+            self.secrets.bootstrap_token.expose_secret(),
+            self.secrets.certificate_key.expose_secret(),
+        ] {
+            if !secret.is_empty() {
+                text = text.replace(secret, "<secret>");
+            }
+        }
+        text
+    }
+
+    /// Runs `command` as root on `node`; a failure carries the end of its (scrubbed) output.
+    async fn run(
+        &self,
+        node: &ClusterNode,
+        session: &Session,
+        doing: &str,
+        command: &str,
+    ) -> Result<String, ClusterError> {
+        let output = session
+            .exec_captured(&format!("sudo -n sh -c {}", shell_quote(command)))
+            .await
+            .map_err(self.node_error(&node.name, doing))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if output.status.success() {
+            return Ok(self.scrub(&stdout));
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let text = self.scrub(&format!("{stdout}{stderr}"));
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(25)..].join("\n");
+        Err(ClusterError::Command {
+            cluster: self.cluster.name.clone(),
+            node: node.name.clone(),
+            doing: doing.to_owned(),
+            status: output.status.to_string(),
+            output: tail,
+        })
+    }
+
+    /// Every node with its target and files, control planes first.
+    fn nodes(&self, installation: &Installation) -> Result<Vec<ClusterNode>, ClusterError> {
+        let context = self.context;
+        let configs = node_configs(
+            self.cluster,
+            &JoinSecrets::Values(&self.secrets),
+            &installation.options,
+        )?;
+        let prepare = node::prepare_script(
+            self.version,
+            installation.source,
+            installation.options.image_repository.as_deref(),
+        );
+        let host_keys = StoredHostKeys::new(context.store, context.plan.scope.clone());
+        let mut nodes = Vec::new();
+        for (config, planned) in configs.into_iter().zip(&self.cluster.nodes) {
+            let user = planned.login_user.clone().ok_or_else(|| {
+                self.failed(format!("`{}` is not configured by cloud-init", planned.vm))
+            })?;
+            let host_key = host_keys
+                .host_key(&planned.vm)
+                .map_err(|error| self.failed(format!("the host key of {}: {error}", planned.vm)))?;
+            let host_key = HostPublicKey::from_openssh(host_key.public_openssh())
+                .map_err(self.node_error(&planned.vm, "reading its host key"))?;
+            let mut files = vec![
+                NodeFile::public(PREPARE_SCRIPT, prepare.clone().into_bytes(), 0o755),
+                NodeFile::secret(CONFIG_PATH, SecretString::from(config.text)),
+            ];
+            files.extend(self.role_files(planned)?);
+            if let Some(air_gap) = &installation.air_gap {
+                for binary in &air_gap.binaries {
+                    files.push(NodeFile::with_contents(
+                        format!("{AIR_GAP_BINARIES}/{}", binary.name),
+                        node::FileContents::Public(binary.contents.clone()),
+                        0o755,
+                    ));
+                }
+                files.push(NodeFile::public(
+                    KUBELET_UNIT,
+                    node::kubelet_unit().into_bytes(),
+                    0o644,
+                ));
+                files.push(NodeFile::public(
+                    KUBELET_DROP_IN,
+                    node::kubelet_drop_in().into_bytes(),
+                    0o644,
+                ));
+                for image in &air_gap.images {
+                    files.push(NodeFile::with_contents(
+                        format!("{AIR_GAP_IMAGES}/{}", image.name),
+                        node::FileContents::Public(image.contents.clone()),
+                        0o644,
+                    ));
+                }
+            }
+            nodes.push(ClusterNode {
+                name: planned.vm.clone(),
+                role: planned.role,
+                target: Target {
+                    node: NodeName::new(planned.vm.clone()),
+                    host: planned.address.to_string(),
+                    port: 22,
+                    user,
+                    host_keys: vec![host_key],
+                },
+                files,
+            });
+        }
+        Ok(nodes)
+    }
+
+    /// The files only some nodes have: the CA on the first control plane, kube-vip's static
+    /// pod on the control planes of a cluster with an API VIP.
+    fn role_files(&self, planned: &PlannedClusterNode) -> Result<Vec<NodeFile>, ClusterError> {
+        let mut files = Vec::new();
+        if planned.role == NodeRole::FirstServer {
+            files.push(NodeFile::public(
+                CA_CERTIFICATE,
+                self.secrets.ca_certificate.clone().into_bytes(),
+                0o644,
+            ));
+            files.push(NodeFile::secret(CA_KEY, self.secrets.ca_key.clone()));
+        }
+        if self.cluster.api_vip && planned.role.is_server() {
+            files.push(NodeFile::public(
+                KUBE_VIP_MANIFEST,
+                kube_vip_manifest(self.cluster, self.version, planned.role)?.into_bytes(),
+                0o600,
+            ));
+        }
+        Ok(files)
+    }
+
+    /// Connects to `node`, retrying while it boots, then waits for cloud-init.
+    async fn connect(&self, node: &ClusterNode) -> Result<Session, ClusterError> {
+        let deadline = tokio::time::Instant::now() + self.context.options.ssh_ready_timeout;
+        let mut session = loop {
+            match self.context.ssh.connect(&node.target).await {
+                Ok(session) => break session,
+                Err(
+                    SshError::Connect { .. }
+                    | SshError::ConnectTimeout { .. }
+                    | SshError::HostKeyMismatch { .. }
+                    | SshError::AuthenticationRefused { .. },
+                ) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                Err(error) => return Err(self.node_error(&node.name, "connecting")(error)),
+            }
+        };
+        // kubeadm init and join, and package installs, take minutes.
+        session.set_command_timeout(
+            self.context
+                .options
+                .ready_timeout
+                .max(Duration::from_secs(900)),
+        );
+        session
+            .exec_captured("sudo -n cloud-init status --wait > /dev/null 2>&1; true")
+            .await
+            .map_err(self.node_error(&node.name, "waiting for cloud-init"))?;
+        Ok(session)
+    }
+
+    async fn facts(
+        &self,
+        node: &ClusterNode,
+        session: &Session,
+    ) -> Result<NodeFacts, ClusterError> {
+        node::read_facts(session, &node.files)
+            .await
+            .map_err(self.node_error(&node.name, "reading labform's files"))
+    }
+
+    /// Uploads the files of `node` that differ; returns how many. Before a join, kube-vip's
+    /// static pod waits: `kubeadm join` refuses a node whose `/etc/kubernetes/manifests` is
+    /// not empty.
+    async fn upload_files(
+        &self,
+        node: &ClusterNode,
+        session: &Session,
+        facts: &NodeFacts,
+    ) -> Result<usize, ClusterError> {
+        let joining = node.role != NodeRole::FirstServer && !facts.joined;
+        let differing: Vec<&NodeFile> = node::differing(&node.files, facts)
+            .into_iter()
+            .filter(|file| !(joining && file.path == KUBE_VIP_MANIFEST))
+            .collect();
+        if !differing.is_empty() {
+            node::upload(session, &differing)
+                .await
+                .map_err(self.node_error(&node.name, "uploading labform's files"))?;
+        }
+        Ok(differing.len())
+    }
+
+    async fn prepare(
+        &self,
+        node: &ClusterNode,
+        session: &Session,
+        stage: PrepareStage,
+    ) -> Result<(), ClusterError> {
+        self.report(
+            &node.name,
+            &format!(
+                "prepare for kubeadm {} ({})",
+                self.version,
+                stage.argument()
+            ),
+        );
+        self.run(
+            node,
+            session,
+            "preparing the node",
+            &format!("sh {PREPARE_SCRIPT} {}", stage.argument()),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// The API through the first control plane's address (the VIP may not answer yet), and
+    /// the administrator kubeconfig's text.
+    async fn api(
+        &self,
+        first: &ClusterNode,
+        session: &Session,
+    ) -> Result<(ClusterApi, SecretString), ClusterError> {
+        let output = session
+            .exec_checked(&format!("sudo -n cat {ADMIN_KUBECONFIG}"))
+            .await
+            .map_err(self.node_error(&first.name, "reading the administrator's kubeconfig"))?;
+        let text = SecretString::from(String::from_utf8_lossy(&output.stdout).into_owned());
+        let origin = format!("{}:{ADMIN_KUBECONFIG}", first.name);
+        let direct = ClusterKubeconfig::from_k3s(
+            &origin,
+            &text,
+            &self.cluster.kubeconfig_context,
+            &format!("https://{}:6443", first.target.host),
+            None,
+        )
+        .map_err(self.api_error("reading the administrator's kubeconfig"))?;
+        let api = ClusterApi::from_kubeconfig(&direct.to_text())
+            .await
+            .map_err(self.api_error("connecting to the Kubernetes API"))?;
+        Ok((api, text))
+    }
+
+    async fn wait_ready(&self, api: &ClusterApi, names: &[String]) -> Result<(), ClusterError> {
+        let options = &self.context.options;
+        api.wait_ready(names, options.ready_timeout, options.poll)
+            .await
+            .map_err(self.api_error(format!("waiting for {} to be Ready", names.join(", "))))
+    }
+
+    /// Upgrades `node` to the planned version: kubeadm, then `kubeadm upgrade apply` (the
+    /// first control plane) or `kubeadm upgrade node`, then cordon, drain, kubelet and kubectl,
+    /// Ready at the new version, uncordon.
+    async fn upgrade(
+        &self,
+        api: &ClusterApi,
+        node: &ClusterNode,
+        session: &Session,
+    ) -> Result<(), ClusterError> {
+        self.prepare(node, session, PrepareStage::Kubeadm).await?;
+        let command = if node.role == NodeRole::FirstServer {
+            format!("kubeadm upgrade apply --yes {}", self.version)
+        } else {
+            "kubeadm upgrade node".to_owned()
+        };
+        self.report(&node.name, &command);
+        let kubeadm = self.kubeadm_command(&command);
+        self.run(node, session, &format!("running {command}"), &kubeadm)
+            .await?;
+        self.report(&node.name, "cordon and drain");
+        api.drain(&node.name, self.context.options.drain_timeout)
+            .await
+            .map_err(self.api_error(format!("draining {}", node.name)))?;
+        self.prepare(node, session, PrepareStage::Kubelet).await?;
+        self.wait_ready(api, std::slice::from_ref(&node.name))
+            .await?;
+        let deadline = tokio::time::Instant::now() + self.context.options.ready_timeout;
+        loop {
+            let versions = api
+                .node_versions()
+                .await
+                .map_err(self.api_error(format!("reading the version of {}", node.name)))?;
+            if versions.get(&node.name).map(String::as_str) == Some(&self.version.to_string()) {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(self.failed(format!(
+                    "{} is Ready but its kubelet does not report {} after the upgrade; it stays cordoned",
+                    node.name, self.version
+                )));
+            }
+            tokio::time::sleep(self.context.options.poll).await;
+        }
+        api.uncordon(&node.name)
+            .await
+            .map_err(self.api_error(format!("uncordoning {}", node.name)))?;
+        self.report(&node.name, "upgraded and uncordoned");
+        Ok(())
+    }
+
+    /// `kubeadm` from the packages or the air-gap binaries, with `arguments`.
+    fn kubeadm_command(&self, arguments: &str) -> String {
+        format!("PATH={AIR_GAP_BINARIES}:$PATH; {}", arguments)
+    }
+}
+
+/// kube-vip's static pod for a control plane of `role`: the first control plane of Kubernetes
+/// 1.29 and later reads `super-admin.conf` (during `kubeadm init`, `admin.conf` gets its rights
+/// only once the API runs, which needs the VIP), the others `admin.conf`.
+fn kube_vip_manifest(
+    cluster: &PlannedCluster,
+    version: KubernetesVersion,
+    role: NodeRole,
+) -> Result<String, ClusterError> {
+    let kubeconfig = if role == NodeRole::FirstServer && version.minor >= 29 {
+        SUPER_ADMIN_KUBECONFIG
+    } else {
+        ADMIN_KUBECONFIG
+    };
+    let pod = kube_vip_static_pod(
+        cluster.api_address,
+        labform_cloudinit::INTERFACE_NAME,
+        kubeconfig,
+    );
+    let body = labform_kubernetes::documents_to_yaml(&[pod]).map_err(|detail| {
+        ClusterError::Kubeadm(KubeadmError::Yaml {
+            cluster: cluster.name.clone(),
+            document: "kube-vip's static pod".to_owned(),
+            detail,
+        })
+    })?;
+    Ok(format!(
+        "# labform: kube-vip announces the API VIP {} of cluster {} (static pod, reads {kubeconfig}).\n{}",
+        cluster.api_address,
+        cluster.name,
+        body.strip_prefix("---\n").unwrap_or(&body)
+    ))
+}
+
+/// The add-on manifests as files `NN-NAME.yaml` with their text.
+fn manifest_files(
+    cluster: &PlannedCluster,
+    addons: &AddonManifests,
+) -> Result<Vec<(String, String)>, ClusterError> {
+    addons
+        .files
+        .iter()
+        .enumerate()
+        .map(|(index, file)| {
+            let text = file.to_yaml(&cluster.name).map_err(|error| {
+                ClusterError::Kubeadm(KubeadmError::Unsupported {
+                    cluster: cluster.name.clone(),
+                    detail: error.to_string(),
+                })
+            })?;
+            Ok((format!("{index:02}-{}.yaml", file.name), text))
+        })
+        .collect()
+}
+
+/// The Secrets the add-ons read, with the values of the plan's references.
+fn wanted_secrets(
+    context: &ClusterContext<'_>,
+    cluster: &PlannedCluster,
+    addons: &AddonManifests,
+) -> Result<Vec<WantedSecret>, ClusterError> {
+    let mut secrets: Vec<WantedSecret> = Vec::new();
+    for required in &addons.secrets {
+        let value = (context.resolve_secret)(&required.from).map_err(|reason| {
+            ClusterError::Kubeadm(KubeadmError::Unsupported {
+                cluster: cluster.name.clone(),
+                detail: format!(
+                    "cannot read `{}` for Secret {}/{} ({}): {reason}",
+                    required.from, required.namespace, required.name, required.purpose
+                ),
+            })
+        })?;
+        let index = match secrets.iter().position(|secret| {
+            secret.namespace == required.namespace && secret.name == required.name
+        }) {
+            Some(index) => index,
+            None => {
+                secrets.push(WantedSecret {
+                    namespace: required.namespace.clone(),
+                    name: required.name.clone(),
+                    data: Default::default(),
+                    labels: Default::default(),
+                });
+                secrets.len() - 1
+            }
+        };
+        let secret = &mut secrets[index];
+        secret.data.insert(required.key.clone(), value);
+        for (key, literal) in &required.literals {
+            secret
+                .data
+                .insert(key.clone(), SecretString::from(literal.clone()));
+        }
+        secret.labels.extend(required.labels.iter().cloned());
+    }
+    Ok(secrets)
+}
+
+/// Brings `cluster` to its planned state with its add-on manifests `addons`.
+pub async fn converge(
+    context: &ClusterContext<'_>,
+    cluster: &PlannedCluster,
+    addons: &AddonManifests,
+    installation: &Installation,
+) -> Result<ClusterOutcome, ClusterError> {
+    let version = planned_version(&cluster.name, &cluster.version)?;
+    let secrets = cluster_secrets(context.store, &context.plan.scope, &cluster.name)?;
+    let work = Work {
+        context,
+        cluster,
+        version,
+        secrets,
+    };
+    let nodes = work.nodes(installation)?;
+    let first = nodes
+        .first()
+        .filter(|node| node.role == NodeRole::FirstServer)
+        .ok_or_else(|| work.failed("the cluster has no control plane"))?;
+
+    work.report(&cluster.name, "connecting to the nodes");
+    let connected = futures::future::join_all(nodes.iter().map(|node| work.connect(node))).await;
+    let mut sessions = Vec::new();
+    for session in connected {
+        sessions.push(session?);
+    }
+    let mut facts = Vec::new();
+    for (node, session) in nodes.iter().zip(&sessions) {
+        facts.push(work.facts(node, session).await?);
+    }
+
+    let mut changed = Vec::new();
+    let mut upgraded = Vec::new();
+
+    // The first control plane: the cluster exists once kubeadm init has run there.
+    let first_session = &sessions[0];
+    if work.upload_files(first, first_session, &facts[0]).await? > 0 {
+        changed.push(first.name.clone());
+    }
+    if !facts[0].joined {
+        work.prepare(first, first_session, PrepareStage::All)
+            .await?;
+        work.report(&first.name, &format!("kubeadm init (Kubernetes {version})"));
+        work.run(
+            first,
+            first_session,
+            "running kubeadm init",
+            &work.kubeadm_command(&format!(
+                "kubeadm init --config {CONFIG_PATH} --upload-certs"
+            )),
+        )
+        .await?;
+        if !changed.contains(&first.name) {
+            changed.push(first.name.clone());
+        }
+    }
+    let (api, _) = work.api(first, first_session).await?;
+
+    // Upgrades: the versions the kubelets report against the plan's, checked before any node
+    // is touched.
+    let reported = api
+        .node_versions()
+        .await
+        .map_err(work.api_error("reading the nodes' versions"))?;
+    let planned = version.to_string();
+    let running: Vec<KubernetesVersion> = nodes
+        .iter()
+        .zip(&facts)
+        .filter(|(_, facts)| facts.joined)
+        .filter_map(|(node, _)| reported.get(&node.name))
+        .filter_map(|text| KubernetesVersion::parse(text))
+        .collect();
+    if let Some(oldest) = running.iter().min() {
+        check_upgrade(&cluster.name, *oldest, version)?;
+    }
+    for ((node, session), node_facts) in nodes.iter().zip(&sessions).zip(&facts) {
+        let outdated = node_facts.joined
+            && reported
+                .get(&node.name)
+                .is_some_and(|reported| reported != &planned);
+        if outdated {
+            // The first control plane's files were brought up to date above.
+            if node.role != NodeRole::FirstServer {
+                work.upload_files(node, session, node_facts).await?;
+            }
+            work.upgrade(&api, node, session).await?;
+            upgraded.push(node.name.clone());
+            if !changed.contains(&node.name) {
+                changed.push(node.name.clone());
+            }
+        }
+    }
+
+    // Control planes carry the label the Helm controller's bootstrap jobs select, with K3s's
+    // value.
+    let control_planes: Vec<&ClusterNode> =
+        nodes.iter().filter(|node| node.role.is_server()).collect();
+    api.label_node(&first.name, CONTROL_PLANE_LABEL, "true")
+        .await
+        .map_err(work.api_error(format!("labelling {}", first.name)))?;
+
+    // The add-ons: their Secrets, then each manifest that differs from the copy kept on the
+    // first control plane, applied through the API (the Helm controller's CRDs Established
+    // before anything uses them); manifests the lab dropped have their objects deleted.
+    let wanted_secrets = wanted_secrets(context, cluster, addons)?;
+    let secret_changes: SecretChanges = api
+        .converge_secrets(&wanted_secrets)
+        .await
+        .map_err(work.api_error("making the Secrets the add-ons read"))?;
+    let manifests = manifest_files(cluster, addons)?;
+    let mut written = Vec::new();
+    for (name, text) in &manifests {
+        let path = format!("{MANIFESTS_DIRECTORY}/{name}");
+        let digest = node::sha256_hex(text.as_bytes());
+        if facts[0].digests.get(&path) == Some(&digest) {
+            continue;
+        }
+        work.report(&first.name, &format!("apply add-on manifest {name}"));
+        if text.contains("kind: HelmChart") {
+            // The Helm controller (applied first) creates its CRDs when it starts.
+            api.wait_crds_established(
+                &HELM_CRDS,
+                context.options.ready_timeout,
+                context.options.poll,
+            )
+            .await
+            .map_err(work.api_error("waiting for the Helm controller's CRDs"))?;
+        }
+        api.apply_manifest(name, text)
+            .await
+            .map_err(work.api_error(format!("applying {name}")))?;
+        first_session
+            .upload_as_root(&path, text.as_bytes(), 0o644)
+            .await
+            .map_err(work.node_error(&first.name, format!("keeping {name}")))?;
+        written.push(name.clone());
+    }
+    let mut removed = Vec::new();
+    for stale in &facts[0].manifests {
+        if manifests.iter().any(|(name, _)| name == stale) {
+            continue;
+        }
+        let path = format!("{MANIFESTS_DIRECTORY}/{stale}");
+        let text = work
+            .run(
+                first,
+                first_session,
+                &format!("reading {stale}"),
+                &format!("cat {}", shell_quote(&path)),
+            )
+            .await?;
+        work.report(&first.name, &format!("remove add-on {stale}"));
+        api.delete_objects(&text)
+            .await
+            .map_err(work.api_error(format!("removing the objects of {stale}")))?;
+        work.run(
+            first,
+            first_session,
+            &format!("removing {stale}"),
+            &format!("rm -f {}", shell_quote(&path)),
+        )
+        .await?;
+        removed.push(stale.clone());
+    }
+    work.wait_ready(&api, std::slice::from_ref(&first.name))
+        .await?;
+
+    // Joins: the bootstrap token exists again (it lives 24 hours), the control-plane
+    // certificates are uploaded again (they live 2 hours), then the nodes join one at a time.
+    let joining: Vec<usize> = (1..nodes.len())
+        .filter(|index| !facts[*index].joined)
+        .collect();
+    if !joining.is_empty() {
+        work.run(
+            first,
+            first_session,
+            "renewing the bootstrap token",
+            &work.kubeadm_command(&format!(
+                "kubeadm init phase bootstrap-token --config {CONFIG_PATH} > /dev/null"
+            )),
+        )
+        .await?;
+        if joining.iter().any(|index| nodes[*index].role.is_server()) {
+            work.run(
+                first,
+                first_session,
+                "uploading the control-plane certificates",
+                &work.kubeadm_command(&format!(
+                    "kubeadm init phase upload-certs --upload-certs --config {CONFIG_PATH} > /dev/null"
+                )),
+            )
+            .await?;
+        }
+    }
+    for (index, node) in nodes.iter().enumerate().skip(1) {
+        let session = &sessions[index];
+        let uploaded = work.upload_files(node, session, &facts[index]).await?;
+        if !facts[index].joined {
+            work.prepare(node, session, PrepareStage::All).await?;
+            let what = if node.role.is_server() {
+                "kubeadm join (control plane)"
+            } else {
+                "kubeadm join"
+            };
+            work.report(&node.name, what);
+            work.run(
+                node,
+                session,
+                &format!("running {what}"),
+                &work.kubeadm_command(&format!("kubeadm join --config {CONFIG_PATH}")),
+            )
+            .await?;
+            if node.role.is_server() {
+                // Joined now: kube-vip's static pod may go in.
+                let joined = NodeFacts {
+                    joined: true,
+                    ..work.facts(node, session).await?
+                };
+                work.upload_files(node, session, &joined).await?;
+                api.label_node(&node.name, CONTROL_PLANE_LABEL, "true")
+                    .await
+                    .map_err(work.api_error(format!("labelling {}", node.name)))?;
+                work.wait_ready(&api, std::slice::from_ref(&node.name))
+                    .await?;
+            }
+        }
+        if (uploaded > 0 || !facts[index].joined) && !changed.contains(&node.name) {
+            changed.push(node.name.clone());
+        }
+    }
+    for node in &control_planes {
+        api.label_node(&node.name, CONTROL_PLANE_LABEL, "true")
+            .await
+            .map_err(work.api_error(format!("labelling {}", node.name)))?;
+    }
+    work.report(&cluster.name, "waiting for every node to be Ready");
+    let names: Vec<String> = nodes.iter().map(|node| node.name.clone()).collect();
+    work.wait_ready(&api, &names).await?;
+
+    // The kubeconfig, pointed at the API address (the VIP when there is one).
+    let (_, admin) = work.api(first, first_session).await?;
+    let kubeconfig = ClusterKubeconfig::from_k3s(
+        &format!("{}:{ADMIN_KUBECONFIG}", first.name),
+        &admin,
+        &cluster.kubeconfig_context,
+        &format!("https://{}:6443", cluster.api_address),
+        None,
+    )
+    .map_err(work.api_error("reading the administrator's kubeconfig"))?;
+    let store_failed = |error: String| {
+        ClusterError::Kubeadm(KubeadmError::Store {
+            cluster: cluster.name.clone(),
+            detail: error,
+        })
+    };
+    let key = kubeconfig_store_key(&context.plan.scope, &cluster.name).map_err(store_failed)?;
+    context
+        .store
+        .put(&key, &kubeconfig.to_text())
+        .map_err(|error| store_failed(error.to_string()))?;
+    let mut tenant_kubeconfigs = Vec::new();
+    for access in &cluster.tenant_access {
+        let deadline = tokio::time::Instant::now() + context.options.ready_timeout;
+        let token = loop {
+            let data = api
+                .read_secret(&access.namespace, &access.token_secret)
+                .await
+                .map_err(work.api_error(format!("reading tenant {}'s token", access.tenant)))?;
+            if let Some(token) = data.and_then(|mut data| data.remove("token")) {
+                break token;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(work.failed(format!(
+                    "the token Secret {}/{} of tenant {} was not filled in by Kubernetes in time",
+                    access.namespace, access.token_secret, access.tenant
+                )));
+            }
+            tokio::time::sleep(context.options.poll).await;
+        };
+        let tenant_config = kubeconfig.with_token_user(
+            &format!("{}-{}", cluster.kubeconfig_context, access.tenant),
+            &token,
+            &access.namespace,
+        );
+        let key = tenant_kubeconfig_store_key(&context.plan.scope, &cluster.name, &access.tenant)
+            .map_err(store_failed)?;
+        context
+            .store
+            .put(&key, &tenant_config.to_text())
+            .map_err(|error| store_failed(error.to_string()))?;
+        tenant_kubeconfigs.push((access.tenant.clone(), tenant_config));
+    }
+    for session in sessions {
+        let _ = session.close().await;
+    }
+    Ok(ClusterOutcome {
+        cluster: cluster.name.clone(),
+        changed_nodes: changed,
+        upgraded_nodes: upgraded,
+        manifests_written: written,
+        manifests_removed: removed,
+        secrets: secret_changes,
+        kubeconfig,
+        tenant_kubeconfigs,
+    })
+}
+
+/// Compares every node of `cluster` with what [`converge`] would put there, writing nothing.
+pub async fn drift(
+    context: &ClusterContext<'_>,
+    cluster: &PlannedCluster,
+    addons: &AddonManifests,
+    installation: &Installation,
+) -> Result<Vec<NodeDrift>, ClusterError> {
+    let version = planned_version(&cluster.name, &cluster.version)?;
+    let secrets = cluster_secrets(context.store, &context.plan.scope, &cluster.name)?;
+    let work = Work {
+        context,
+        cluster,
+        version,
+        secrets,
+    };
+    let nodes = work.nodes(installation)?;
+    let manifests = manifest_files(cluster, addons)?;
+    let mut report = Vec::new();
+    for node in &nodes {
+        let mut drift = NodeDrift::new(node.name.clone());
+        let session = match context.ssh.connect(&node.target).await {
+            Ok(session) => session,
+            Err(error) => {
+                drift.unreachable = Some(error.to_string());
+                report.push(drift);
+                continue;
+            }
+        };
+        let facts = work.facts(node, &session).await?;
+        drift.files = node::differing(&node.files, &facts)
+            .iter()
+            .map(|file| file.path.clone())
+            .collect();
+        if facts.kubelet != "active" {
+            drift.service = Some(if facts.joined {
+                facts.kubelet.clone()
+            } else {
+                "not in the cluster".to_owned()
+            });
+        }
+        if node.role == NodeRole::FirstServer {
+            for (name, text) in &manifests {
+                let path = format!("{MANIFESTS_DIRECTORY}/{name}");
+                if facts.digests.get(&path) != Some(&node::sha256_hex(text.as_bytes())) {
+                    drift.manifests.push(name.clone());
+                }
+            }
+            drift.extra_manifests = facts
+                .manifests
+                .iter()
+                .filter(|name| !manifests.iter().any(|(wanted, _)| wanted == *name))
+                .cloned()
+                .collect();
+        }
+        let _ = session.close().await;
+        report.push(drift);
+    }
+    Ok(report)
+}
+
+/// Takes kubeadm off every node of `cluster` (workers first, the first control plane last)
+/// and forgets the cluster's kubeconfigs. The cluster's CA, token and certificate key stay in
+/// the store, so the next apply forms the cluster again with the same discovery hash.
+pub async fn reset(
+    context: &ClusterContext<'_>,
+    cluster: &PlannedCluster,
+    installation: &Installation,
+) -> Result<(), ClusterError> {
+    let version = planned_version(&cluster.name, &cluster.version)?;
+    let secrets = cluster_secrets(context.store, &context.plan.scope, &cluster.name)?;
+    let work = Work {
+        context,
+        cluster,
+        version,
+        secrets,
+    };
+    let nodes = work.nodes(installation)?;
+    let script = node::reset_script();
+    for node in nodes.iter().rev() {
+        work.report(&node.name, "kubeadm reset and cleanup");
+        let session = context
+            .ssh
+            .connect(&node.target)
+            .await
+            .map_err(work.node_error(&node.name, "connecting"))?;
+        work.run(node, &session, "resetting kubeadm", &script)
+            .await?;
+        let _ = session.close().await;
+    }
+    let store_failed = |error: String| {
+        ClusterError::Kubeadm(KubeadmError::Store {
+            cluster: cluster.name.clone(),
+            detail: error,
+        })
+    };
+    let key = kubeconfig_store_key(&context.plan.scope, &cluster.name).map_err(store_failed)?;
+    context
+        .store
+        .remove(&key)
+        .map_err(|error| store_failed(error.to_string()))?;
+    for access in &cluster.tenant_access {
+        let key = tenant_kubeconfig_store_key(&context.plan.scope, &cluster.name, &access.tenant)
+            .map_err(store_failed)?;
+        context
+            .store
+            .remove(&key)
+            .map_err(|error| store_failed(error.to_string()))?;
+    }
+    Ok(())
+}
