@@ -51,6 +51,11 @@ impl TicketAuthority {
         }
     }
 
+    /// An authority with a key kept elsewhere (tickets survive a restart).
+    pub fn with_key(key: Secret) -> Self {
+        Self { key }
+    }
+
     fn sign(&self, data: &str) -> String {
         b64(&hmac_sha256(self.key.expose().as_bytes(), data.as_bytes()))
     }

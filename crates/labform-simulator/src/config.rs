@@ -191,6 +191,9 @@ pub struct SimConfig {
     pub bridges: Vec<NetworkBridge>,
     /// `download-url` records the file instead of fetching it (the task log says so).
     pub offline_downloads: bool,
+    /// Slow storages: simulated seconds every operation on them (allocation, clone, copy,
+    /// deletion) takes on top of the usual, with the storage's lock held.
+    pub slow_storages: std::collections::BTreeMap<String, f64>,
 }
 
 impl SimConfig {
@@ -240,6 +243,7 @@ impl SimConfig {
             backend: Arc::new(StateOnly),
             bridges: vec![NetworkBridge::plain("vmbr0")],
             offline_downloads: false,
+            slow_storages: std::collections::BTreeMap::new(),
         }
     }
 }

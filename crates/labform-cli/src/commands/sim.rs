@@ -77,6 +77,19 @@ struct ServeArgs {
     /// `download-url` fetches the file, even with --lab.
     #[arg(long)]
     fetch_downloads: bool,
+    /// Realism: a new VM is listed in /cluster/resources without its name, template flag and
+    /// figures (status `unknown`) for this many simulated seconds, like pvestatd's broadcast lag
+    /// on real Proxmox (about 10). Off (0) by default.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+    resources_lag: f64,
+    /// Realism: a node goes down AFTER simulated seconds from the start and comes back FOR
+    /// seconds later (its tasks end, its VMs stop; those with onboot=1 start again). Repeatable.
+    #[arg(long, value_name = "NODE:AFTER:FOR")]
+    node_outage: Vec<labform_simulator::server::NodeOutage>,
+    /// Realism: every operation on this storage takes SECONDS (simulated) longer, its lock held.
+    /// Repeatable.
+    #[arg(long, value_name = "STORAGE=SECONDS", value_parser = parse_slow_storage)]
+    slow_storage: Vec<(String, f64)>,
     /// Fault injection file (JSON).
     #[arg(long, value_name = "FILE")]
     faults: Option<PathBuf>,
@@ -150,6 +163,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     options.faults = serve_args.faults;
     options.certificate_out = serve_args.certificate_out;
     options.timing = Timing::scaled(serve_args.time_scale);
+    options.timing.resources_lag_secs = serve_args.resources_lag;
+    options.node_outages = serve_args.node_outage;
+    options.slow_storages = serve_args.slow_storage.into_iter().collect();
     if serve_args.qemu {
         let state_dir = serve_args
             .state_dir
@@ -173,6 +189,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     crate::runtime().block_on(serve(options))?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse_slow_storage(text: &str) -> Result<(String, f64), String> {
+    let (storage, seconds) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not STORAGE=SECONDS"))?;
+    let seconds: f64 = seconds
+        .parse()
+        .ok()
+        .filter(|seconds: &f64| seconds.is_finite() && *seconds >= 0.0)
+        .ok_or_else(|| format!("`{text}`: SECONDS must be a number of seconds"))?;
+    Ok((storage.to_owned(), seconds))
 }
 
 fn reset(args: ResetArgs) -> anyhow::Result<ExitCode> {

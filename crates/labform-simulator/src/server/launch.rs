@@ -37,6 +37,51 @@ pub struct ServeOptions {
     /// Where to write the server's certificate (PEM), for clients that
     /// verify against a CA bundle.
     pub certificate_out: Option<PathBuf>,
+    /// Slow storages: extra simulated seconds per operation, by storage.
+    pub slow_storages: std::collections::BTreeMap<String, f64>,
+    /// Node outages to play: the node, after how many simulated seconds it goes down, and for
+    /// how long.
+    pub node_outages: Vec<NodeOutage>,
+}
+
+/// A node going down and coming back (`sim serve --node-outage NODE:AFTER:FOR`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeOutage {
+    /// The node.
+    pub node: String,
+    /// Simulated seconds from the start until it goes down.
+    pub after_secs: f64,
+    /// Simulated seconds it stays down.
+    pub down_secs: f64,
+}
+
+impl std::str::FromStr for NodeOutage {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let usage = || format!("`{text}` is not NODE:AFTER:FOR (seconds), e.g. pve2:30:20");
+        let mut parts = text.split(':');
+        let (Some(node), Some(after), Some(down), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(usage());
+        };
+        let seconds = |value: &str| {
+            value
+                .parse::<f64>()
+                .ok()
+                .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+                .ok_or_else(usage)
+        };
+        if node.is_empty() {
+            return Err(usage());
+        }
+        Ok(Self {
+            node: node.to_owned(),
+            after_secs: seconds(after)?,
+            down_secs: seconds(down)?,
+        })
+    }
 }
 
 impl ServeOptions {
@@ -55,6 +100,8 @@ impl ServeOptions {
             lab: None,
             offline_downloads: None,
             certificate_out: None,
+            slow_storages: std::collections::BTreeMap::new(),
+            node_outages: Vec::new(),
         }
     }
 }
@@ -102,6 +149,7 @@ pub async fn launch(options: ServeOptions) -> Result<Launched, ServeError> {
     if let Some(offline) = options.offline_downloads {
         config.offline_downloads = offline;
     }
+    config.slow_storages = options.slow_storages.clone();
     config.timing = options.timing;
     config.seed = options.seed.unwrap_or_else(|| {
         let mut b = [0u8; 8];
@@ -137,6 +185,9 @@ pub async fn launch(options: ServeOptions) -> Result<Launched, ServeError> {
         .map_err(ServeError::State)?,
         None => Simulator::with_faults(config, faults),
     };
+    for outage in &options.node_outages {
+        sim.schedule_node_outage(&outage.node, outage.after_secs, outage.down_secs);
+    }
     if let Some(lab) = &options.lab
         && !sim.backend().runs_vms()
     {

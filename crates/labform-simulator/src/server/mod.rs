@@ -20,7 +20,7 @@ mod listen;
 mod params;
 mod response;
 
-pub use launch::{Launched, ServeOptions, launch, serve};
+pub use launch::{Launched, NodeOutage, ServeOptions, launch, serve};
 pub use listen::{RunningServer, ServerOptions, start};
 pub use params::decode_form;
 
@@ -117,6 +117,15 @@ pub enum ServeError {
         /// Cause.
         #[source]
         source: serde_json::Error,
+    },
+    /// A file kept in the state directory (certificate, ticket key) cannot be used.
+    #[error("cannot use the simulator's file {path}")]
+    Kept {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
     },
     /// The state directory cannot be used.
     #[error("the simulator's state cannot be kept")]

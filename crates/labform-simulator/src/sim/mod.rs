@@ -20,6 +20,7 @@ mod figures;
 mod guest_exec;
 mod ha;
 mod node_call;
+mod outage;
 mod pools;
 mod power;
 mod reads;
@@ -152,6 +153,8 @@ pub(crate) struct Inner {
     /// How many times the state (or a task log) was taken to be changed: what
     /// [`Simulator::commit`] waits to see saved.
     pub(crate) changes: std::sync::atomic::AtomicU64,
+    /// The workers of running tasks, by UPID, so a node's outage can end them.
+    pub(crate) workers: Mutex<std::collections::HashMap<String, tokio::task::AbortHandle>>,
     /// Where the state is saved, if it lasts ([`crate::persist`]).
     pub(crate) persistence: std::sync::OnceLock<crate::persist::Persistence>,
 }
@@ -229,6 +232,7 @@ impl Simulator {
                 faults,
                 logs: Mutex::new(std::collections::HashMap::new()),
                 changes: std::sync::atomic::AtomicU64::new(0),
+                workers: Mutex::new(std::collections::HashMap::new()),
                 persistence: std::sync::OnceLock::new(),
             }),
         }

@@ -97,7 +97,7 @@ impl Simulator {
         };
         let sim = self.clone();
         let key = upid.to_string();
-        tokio::spawn(async move {
+        let worker = tokio::spawn(async move {
             let result = match injected {
                 Some(msg) => Err(msg),
                 None => work(log).await,
@@ -110,26 +110,37 @@ impl Simulator {
                     (e, line)
                 }
             };
-            if let Some(l) = sim
-                .inner
-                .logs
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get_mut(&key)
-            {
-                l.push(last);
-            }
             {
                 let mut st = sim.lock();
-                if let Some(t) = st.tasks.get_mut(&key) {
-                    t.endtime = Some(unix_now());
-                    t.exitstatus = Some(status);
+                // A task its node's outage already ended keeps that end.
+                let Some(t) = st.tasks.get_mut(&key).filter(|t| t.exitstatus.is_none()) else {
+                    return;
+                };
+                t.endtime = Some(unix_now());
+                t.exitstatus = Some(status);
+                if let Some(l) = sim
+                    .inner
+                    .logs
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_mut(&key)
+                {
+                    l.push(last);
                 }
             }
+            sim.inner
+                .workers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&key);
             if let Err(error) = sim.commit().await {
                 eprintln!("simulator: the end of task {key} was not saved: {error}");
             }
         });
+        let mut workers = self.inner.workers.lock().unwrap_or_else(|p| p.into_inner());
+        if !worker.is_finished() {
+            workers.insert(upid.to_string(), worker.abort_handle());
+        }
         upid
     }
 }

@@ -81,10 +81,16 @@ impl Simulator {
         spec: &StorageSpec,
     ) -> std::result::Result<LockGuard, String> {
         let t = self.inner.config.timing;
-        self.inner
+        let guard = self
+            .inner
             .locks
             .storage(&spec.id, spec.shared, t.dur(t.storage_lock_timeout_secs))
-            .await
+            .await?;
+        // A slow storage holds its lock longer for every operation.
+        if let Some(extra) = self.inner.config.slow_storages.get(&spec.id) {
+            tokio::time::sleep(t.dur(*extra)).await;
+        }
+        Ok(guard)
     }
 }
 
