@@ -39,7 +39,7 @@ async fn finish(api: &dyn ProxmoxApi, upid: &Upid) -> TaskStatus {
 
 async fn create(api: &dyn ProxmoxApi, vmid: u32, disk: &str, extra: &[(&str, &str)]) -> Upid {
     let mut request = CreateVm::new(id(vmid))
-        .with("name", &format!("vm{vmid}"))
+        .with("name", format!("vm{vmid}"))
         .with("memory", "1024")
         .with("scsi0", disk);
     for (key, value) in extra {
