@@ -1,5 +1,8 @@
 //! What the tests that start `labform sim serve` as a process share.
 
+// Each test binary uses a part of this module.
+#![allow(dead_code)]
+
 use std::io::{BufRead as _, BufReader};
 use std::process::Child;
 
@@ -21,5 +24,80 @@ pub fn simulator_address(child: &mut Child) -> (String, String) {
             fingerprint = Some(rest.to_owned());
         }
     }
+    // The simulator may print more; keep reading so that it never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
     (url.expect("read"), fingerprint.expect("read"))
+}
+
+/// A `labform sim serve` process, killed (SIGKILL) when dropped.
+pub struct SimServer {
+    /// The process.
+    pub child: Child,
+    /// `https://127.0.0.1:PORT`.
+    pub url: String,
+    /// The certificate's SHA-256 fingerprint.
+    pub fingerprint: String,
+}
+
+/// root@pam's password of the simulators these tests start.
+pub const SIM_PASSWORD: &str = "sim-serve-test-password";
+
+impl SimServer {
+    /// Starts `labform sim serve` on a free loopback port with [`SIM_PASSWORD`] and `args`
+    /// (`--state DIR`, `--lab FILE`, `--time-scale F`, ...).
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_labform"))
+            .args(["sim", "serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("LABFORM_SIM_ROOT_PASSWORD", SIM_PASSWORD)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("labform sim serve starts");
+        let (url, fingerprint) = simulator_address(&mut child);
+        Self {
+            child,
+            url,
+            fingerprint,
+        }
+    }
+
+    /// Kills the simulator with SIGKILL, at once, and waits for it to end.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// `labform ARGS --proxmox URL --fingerprint FP` against this simulator as root@pam, with
+    /// labform's state, data and journal in `home`.
+    pub fn labform(&self, home: &std::path::Path, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_labform"))
+            .args(args)
+            .arg("--proxmox")
+            .arg(&self.url)
+            .arg("--fingerprint")
+            .arg(&self.fingerprint)
+            .env("LABFORM_PVE_USER", "root@pam")
+            .env("LABFORM_PVE_PASSWORD", SIM_PASSWORD)
+            .env_remove("LABFORM_PVE_TOKEN")
+            .env("XDG_STATE_HOME", home.join("state"))
+            .env("LABFORM_DATA_DIR", home.join("data"))
+            .output()
+            .expect("labform runs")
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Standard output and error of `output`, for assertion messages.
+pub fn output_text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }

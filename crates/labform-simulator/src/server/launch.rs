@@ -226,6 +226,16 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let certificate_out = options.certificate_out.clone();
     let launched = launch(options).await?;
     let server = &launched.server;
+    // Before the address: tests and scripts stop reading once they have it and the fingerprint.
+    if let Some(directory) = launched.simulator.state_directory() {
+        match launched.restored_vms {
+            Some(vms) => println!(
+                "state: {} (restored: {vms} VMs; tasks that were running ended as after a node went down)",
+                directory.display()
+            ),
+            None => println!("state: {} (new)", directory.display()),
+        }
+    }
     println!(
         "Proxmox VE simulator listening on https://{}/api2/json",
         server.https_addr
@@ -242,15 +252,6 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
             }
         })?;
         println!("certificate written to {}", path.display());
-    }
-    if let Some(directory) = launched.simulator.state_directory() {
-        match launched.restored_vms {
-            Some(vms) => println!(
-                "state: {} (restored: {vms} VMs; tasks that were running ended as after a node went down)",
-                directory.display()
-            ),
-            None => println!("state: {} (new)", directory.display()),
-        }
     }
     if launched.password_generated {
         // Printed once, on purpose: the operator needs it to log in.
