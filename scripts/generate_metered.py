@@ -17,6 +17,7 @@ READS = {
     "version", "nodes", "cluster_resources", "next_vmid", "vm_config", "vm_pending", "vm_status",
     "task_status", "task_log", "node_storages", "storage_content", "agent_network_interfaces",
     "list_snapshots", "pools", "users", "user_tokens", "acl", "access_permissions", "node_bridges",
+    "cluster_tasks",
 }
 
 HEADER = '''//! A [`ProxmoxApi`] wrapper that counts calls, reads and writes apart: the apply summary reports

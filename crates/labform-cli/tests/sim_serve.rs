@@ -1,10 +1,12 @@
 //! `labform sim serve` as a product of its own, through the binary over HTTPS: the README's
 //! simulator recipe (`sim serve --lab FILE`, then `apply --proxmox`) for every example lab; a
-//! state directory that survives a restart (VMs, users, tokens, the pinned certificate); and the
-//! embedded `--sim` target keeping its state between commands (`apply`, `status`, `drift`, a
-//! second `apply`, `destroy`, `sim reset`).
+//! state directory that survives a restart (VMs, users, tokens, the pinned certificate); a
+//! simulator killed (SIGKILL) in the middle of clones and restarted on its state directory, which
+//! comes back as a Proxmox node does after a crash and from which labform's next apply converges;
+//! and the embedded `--sim` target keeping its state between commands (`apply`, `status`,
+//! `drift`, a second `apply`, `destroy`, `sim reset`).
 //!
-//! About 40 s on the 2-core machine (debug build), most of it the 2,000-VM scale lab's plan.
+//! About 30 s on the 2-core machine (debug build).
 
 mod common;
 
@@ -163,5 +165,211 @@ fn the_built_in_simulator_keeps_its_state_between_commands() {
         output_text(&status).contains("missing"),
         "{}",
         output_text(&status)
+    );
+}
+
+/// The real client, pinned to `simulator`'s certificate, as root@pam.
+fn client_for(simulator: &SimServer) -> std::sync::Arc<dyn labform_proxmox::ProxmoxApi> {
+    use labform_proxmox::tls::{Fingerprint, TlsTrust};
+    use labform_proxmox::{Auth, Client, ClientOptions, Secret};
+    std::sync::Arc::new(
+        Client::new(ClientOptions::new(
+            simulator.url.clone(),
+            Auth::Password {
+                username: "root@pam".into(),
+                password: Secret::new(common::SIM_PASSWORD),
+            },
+            TlsTrust::Fingerprint(Fingerprint::parse(&simulator.fingerprint).unwrap()),
+        ))
+        .unwrap(),
+    )
+}
+
+/// What a simulator restarted after a kill holds: every guest (VM ID, name, lock, config) and
+/// every task (type, running, exit status).
+#[derive(Debug)]
+struct Found {
+    guests: Vec<(u32, Option<String>, Option<String>, Vec<(String, String)>)>,
+    tasks: Vec<labform_proxmox::types::TaskEntry>,
+    running: Vec<String>,
+}
+
+fn look(simulator: &SimServer) -> Found {
+    use labform_proxmox::types::ResourceType;
+    let api = client_for(simulator);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let resources = api.cluster_resources(Some(ResourceType::Vm)).await.unwrap();
+            let mut guests = Vec::new();
+            let mut running = Vec::new();
+            for resource in resources {
+                let vmid = resource.vmid.unwrap() as u32;
+                let node = labform_ids::NodeName::new(resource.node.clone().unwrap());
+                let config = api
+                    .vm_config(&node, labform_ids::VmId::new(vmid).unwrap(), false)
+                    .await
+                    .unwrap();
+                let values: Vec<(String, String)> = config
+                    .values
+                    .iter()
+                    .map(|(key, value)| (key.clone(), value.clone()))
+                    .collect();
+                if resource.status.as_deref() == Some("running") {
+                    running.extend(resource.name.clone());
+                }
+                guests.push((vmid, resource.name, resource.lock, values));
+            }
+            let tasks = api.cluster_tasks().await.unwrap();
+            Found {
+                guests,
+                tasks,
+                running,
+            }
+        })
+}
+
+#[test]
+fn a_simulator_killed_in_the_middle_of_clones_comes_back_consistent_and_apply_converges() {
+    use std::io::BufRead as _;
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("sim");
+    let state = state.to_str().unwrap();
+    let lab = example("seed-001.yaml");
+    // Every operation on local-lvm (the template's import, each linked clone) holds the storage
+    // for 4 s, so clones are in flight for long enough to be killed in the middle of.
+    let simulator = SimServer::start(&[
+        "--lab",
+        &lab,
+        "--state",
+        state,
+        "--time-scale",
+        "0.2",
+        "--slow-storage",
+        "local-lvm=20",
+    ]);
+    let mut apply = Command::new(env!("CARGO_BIN_EXE_labform"))
+        .args(["apply", "--yes", "--skip-clusters", "--no-lock", &lab])
+        .arg("--proxmox")
+        .arg(&simulator.url)
+        .arg("--fingerprint")
+        .arg(&simulator.fingerprint)
+        .env("LABFORM_PVE_USER", "root@pam")
+        .env("LABFORM_PVE_PASSWORD", common::SIM_PASSWORD)
+        .env_remove("LABFORM_PVE_TOKEN")
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env("LABFORM_DATA_DIR", home.path().join("data"))
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(apply.stderr.take().unwrap());
+    let mut seen = String::new();
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("start  clone-vm") {
+            break;
+        }
+    }
+    assert!(
+        seen.contains("start  clone-vm"),
+        "no clone started:\n{seen}"
+    );
+    // Half-way through the first clone's storage operation.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    simulator.kill();
+    // The apply cannot reach Proxmox any more and fails on its own (or is stopped).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while apply.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let _ = apply.kill();
+    let status = apply.wait().unwrap();
+    assert!(!status.success(), "an apply whose Proxmox died succeeded");
+
+    // Restarted on the same directory, at full speed.
+    let simulator = SimServer::start(&["--lab", &lab, "--state", state, "--time-scale", "0"]);
+    let found = look(&simulator);
+    assert!(
+        found.tasks.iter().all(|task| !task.is_running()),
+        "no task runs after a restart: {found:#?}"
+    );
+    let interrupted: Vec<_> = found
+        .tasks
+        .iter()
+        .filter(|task| task.task_type == "qmclone")
+        .filter(|task| task.status.as_deref() == Some("unexpected status"))
+        .collect();
+    assert!(
+        !interrupted.is_empty(),
+        "the clone in flight ended with 'unexpected status': {found:#?}"
+    );
+    // A VM in the middle of its clone is absent, or its config is Proxmox's temporary file.
+    let unfinished: Vec<u32> = found
+        .guests
+        .iter()
+        .filter(|(_, _, lock, _)| lock.as_deref() == Some("clone"))
+        .map(|(vmid, name, _, values)| {
+            assert_eq!(
+                name, &None,
+                "an unfinished clone has no name yet: {found:#?}"
+            );
+            let keys: Vec<&str> = values
+                .iter()
+                .map(|(key, _)| key.as_str())
+                .filter(|key| *key != "digest")
+                .collect();
+            assert_eq!(keys, ["lock"], "{vmid}: {found:#?}");
+            *vmid
+        })
+        .collect();
+    assert!(
+        found
+            .guests
+            .iter()
+            .all(|(_, _, lock, _)| lock.is_none() || lock.as_deref() == Some("clone")),
+        "{found:#?}"
+    );
+
+    // labform's next apply builds the whole lab; it leaves the unfinished clones as Proxmox does.
+    let applied = simulator.labform(
+        home.path(),
+        &["apply", "--yes", "--skip-clusters", "--no-lock", &lab],
+    );
+    assert!(applied.status.success(), "{}", output_text(&applied));
+    let found = look(&simulator);
+    let mut running = found.running.clone();
+    running.sort();
+    assert_eq!(
+        running,
+        [
+            "home-server-0",
+            "home-server-1",
+            "home-server-2",
+            "home-worker-0",
+            "home-worker-1"
+        ],
+        "every VM of the lab runs, once: {found:#?}\n{}",
+        output_text(&applied)
+    );
+    let still_unfinished: Vec<u32> = found
+        .guests
+        .iter()
+        .filter(|(_, _, lock, _)| lock.as_deref() == Some("clone"))
+        .map(|(vmid, ..)| *vmid)
+        .collect();
+    assert_eq!(still_unfinished, unfinished, "labform never touches them");
+    let again = simulator.labform(
+        home.path(),
+        &["apply", "--yes", "--skip-clusters", "--no-lock", &lab],
+    );
+    assert!(
+        again.status.success() && output_text(&again).contains("Nothing to do."),
+        "{}",
+        output_text(&again)
     );
 }

@@ -39,7 +39,11 @@ pub const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3
 ///
 /// Guests locked by `clone` or `create` are still being made, possibly by a run that was killed:
 /// their config (and so their owner) is not final yet. Discovery waits for those locks to clear
-/// first, so an unfinished VM of this lab is never mistaken for someone else's.
+/// first, so an unfinished VM of this lab is never mistaken for someone else's. A lock while no
+/// create, clone or restore task runs anywhere in the cluster is stale (the task that set it
+/// ended without clearing it: its node went down, or Proxmox's services were killed) and is not
+/// waited for: Proxmox leaves such a VM as it is (`qm unlock` clears it), and so does labform,
+/// which never touches a VM whose config does not say it is the lab's.
 pub async fn discover(
     endpoint: &str,
     api: Arc<dyn ProxmoxApi>,
@@ -55,7 +59,7 @@ pub async fn discover(
         let settling = resources
             .iter()
             .any(|resource| matches!(resource.lock.as_deref(), Some("clone") | Some("create")));
-        if !settling || started.elapsed() >= SETTLE_TIMEOUT {
+        if !settling || started.elapsed() >= SETTLE_TIMEOUT || !making_guests(api.as_ref()).await {
             break resources;
         }
         tokio::time::sleep(pause).await;
@@ -123,6 +127,21 @@ pub async fn discover(
     }
     observed.sort_by_key(|vm| vm.vm_id);
     Ok(observed)
+}
+
+/// Whether a task that makes a guest (`qmcreate`, `qmclone`, `qmrestore`) runs anywhere in the
+/// cluster; `true` when the task list cannot be read, so that discovery keeps waiting.
+async fn making_guests(api: &dyn ProxmoxApi) -> bool {
+    match read_retrying(|| api.cluster_tasks()).await {
+        Ok(tasks) => tasks.iter().any(|task| {
+            task.is_running()
+                && matches!(
+                    task.task_type.as_str(),
+                    "qmcreate" | "qmclone" | "qmrestore"
+                )
+        }),
+        Err(_) => true,
+    }
 }
 
 /// Reads the pools, tenant users and ACL entries of `endpoint` (the lab's name for it) that

@@ -294,4 +294,8 @@ impl ProxmoxApi for Metered {
         self.count(Kind::Read);
         self.inner.node_bridges(node).await
     }
+    async fn cluster_tasks(&self) -> Result<Vec<TaskEntry>> {
+        self.count(Kind::Read);
+        self.inner.cluster_tasks().await
+    }
 }

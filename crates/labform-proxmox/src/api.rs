@@ -141,4 +141,6 @@ pub trait ProxmoxApi: Send + Sync {
     /// `GET /nodes/{node}/network?type=any_bridge`: the node's bridges (those the caller may
     /// audit or use).
     async fn node_bridges(&self, node: &NodeName) -> Result<Vec<NetworkInterface>>;
+    /// `GET /cluster/tasks`: the recent tasks of every node, running ones included.
+    async fn cluster_tasks(&self) -> Result<Vec<TaskEntry>>;
 }

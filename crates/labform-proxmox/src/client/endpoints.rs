@@ -514,6 +514,11 @@ impl ProxmoxApi for Client {
         .await
     }
 
+    async fn cluster_tasks(&self) -> Result<Vec<TaskEntry>> {
+        self.get("/cluster/tasks", &["cluster", "tasks"], &vec![])
+            .await
+    }
+
     async fn update_acl(&self, req: &AclUpdate) -> Result<()> {
         self.call(
             Method::PUT,

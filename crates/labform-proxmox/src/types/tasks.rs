@@ -53,6 +53,44 @@ impl TaskStatus {
     }
 }
 
+/// One entry of `GET /cluster/tasks`: a recent task of any node. Running tasks have neither
+/// `endtime` nor `status`; finished ones have both (`status` is the exit status).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskEntry {
+    /// The UPID.
+    pub upid: String,
+    /// The node it runs on.
+    pub node: String,
+    /// Task type (`qmclone`, `qmcreate`, ...).
+    #[serde(rename = "type")]
+    pub task_type: String,
+    /// Task id (`qmclone`'s is the source VM's ID, `qmcreate`'s the new VM's).
+    #[serde(default)]
+    pub id: String,
+    /// User (without token part).
+    pub user: String,
+    /// Start time.
+    #[serde(default, deserialize_with = "lenient::opt_u64")]
+    pub starttime: Option<u64>,
+    /// End time, once finished.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub endtime: Option<u64>,
+    /// Exit status, once finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+impl TaskEntry {
+    /// Whether the task is still running.
+    pub fn is_running(&self) -> bool {
+        self.endtime.is_none() && self.status.is_none()
+    }
+}
+
 /// Whether an exit status means success.
 pub fn exit_status_is_ok(s: &str) -> bool {
     s == "OK"

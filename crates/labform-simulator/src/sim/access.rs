@@ -263,6 +263,12 @@ pub(super) async fn acl(client: &SimClient) -> Result<Vec<types::AclEntry>> {
     decode_listing("/access/acl", listed)
 }
 
+/// `GET /cluster/tasks`, typed.
+pub(super) async fn cluster_tasks(client: &SimClient) -> Result<Vec<types::TaskEntry>> {
+    let listed = client.list_tasks(None).await?;
+    decode_listing("/cluster/tasks", listed)
+}
+
 /// A random UUID (v4) from the OS generator, for secrets.
 pub fn random_uuid() -> String {
     let mut b = [0u8; 16];

@@ -227,4 +227,8 @@ impl ProxmoxApi for SimClient {
             source,
         })
     }
+
+    async fn cluster_tasks(&self) -> Result<Vec<types::TaskEntry>> {
+        access::cluster_tasks(self).await
+    }
 }
