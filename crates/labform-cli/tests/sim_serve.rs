@@ -185,11 +185,21 @@ fn client_for(simulator: &SimServer) -> std::sync::Arc<dyn labform_proxmox::Prox
     )
 }
 
-/// What a simulator restarted after a kill holds: every guest (VM ID, name, lock, config) and
-/// every task (type, running, exit status).
+/// One guest as the API shows it.
+#[derive(Debug)]
+struct Guest {
+    vmid: u32,
+    name: Option<String>,
+    lock: Option<String>,
+    /// Its config's keys (the digest left out).
+    keys: Vec<String>,
+}
+
+/// What a simulator restarted after a kill holds: every guest and every task (type, running,
+/// exit status).
 #[derive(Debug)]
 struct Found {
-    guests: Vec<(u32, Option<String>, Option<String>, Vec<(String, String)>)>,
+    guests: Vec<Guest>,
     tasks: Vec<labform_proxmox::types::TaskEntry>,
     running: Vec<String>,
 }
@@ -212,15 +222,21 @@ fn look(simulator: &SimServer) -> Found {
                     .vm_config(&node, labform_ids::VmId::new(vmid).unwrap(), false)
                     .await
                     .unwrap();
-                let values: Vec<(String, String)> = config
+                let keys: Vec<String> = config
                     .values
-                    .iter()
-                    .map(|(key, value)| (key.clone(), value.clone()))
+                    .keys()
+                    .filter(|key| *key != "digest")
+                    .cloned()
                     .collect();
                 if resource.status.as_deref() == Some("running") {
                     running.extend(resource.name.clone());
                 }
-                guests.push((vmid, resource.name, resource.lock, values));
+                guests.push(Guest {
+                    vmid,
+                    name: resource.name,
+                    lock: resource.lock,
+                    keys,
+                });
             }
             let tasks = api.cluster_tasks().await.unwrap();
             Found {
@@ -312,26 +328,21 @@ fn a_simulator_killed_in_the_middle_of_clones_comes_back_consistent_and_apply_co
     let unfinished: Vec<u32> = found
         .guests
         .iter()
-        .filter(|(_, _, lock, _)| lock.as_deref() == Some("clone"))
-        .map(|(vmid, name, _, values)| {
+        .filter(|guest| guest.lock.as_deref() == Some("clone"))
+        .map(|guest| {
             assert_eq!(
-                name, &None,
+                guest.name, None,
                 "an unfinished clone has no name yet: {found:#?}"
             );
-            let keys: Vec<&str> = values
-                .iter()
-                .map(|(key, _)| key.as_str())
-                .filter(|key| *key != "digest")
-                .collect();
-            assert_eq!(keys, ["lock"], "{vmid}: {found:#?}");
-            *vmid
+            assert_eq!(guest.keys, ["lock"], "{}: {found:#?}", guest.vmid);
+            guest.vmid
         })
         .collect();
     assert!(
         found
             .guests
             .iter()
-            .all(|(_, _, lock, _)| lock.is_none() || lock.as_deref() == Some("clone")),
+            .all(|guest| guest.lock.is_none() || guest.lock.as_deref() == Some("clone")),
         "{found:#?}"
     );
 
@@ -359,8 +370,8 @@ fn a_simulator_killed_in_the_middle_of_clones_comes_back_consistent_and_apply_co
     let still_unfinished: Vec<u32> = found
         .guests
         .iter()
-        .filter(|(_, _, lock, _)| lock.as_deref() == Some("clone"))
-        .map(|(vmid, ..)| *vmid)
+        .filter(|guest| guest.lock.as_deref() == Some("clone"))
+        .map(|guest| guest.vmid)
         .collect();
     assert_eq!(still_unfinished, unfinished, "labform never touches them");
     let again = simulator.labform(
