@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use labform_proxmox_vocabulary::propstring::PropertyString;
 use sha2::{Digest, Sha256};
 
 use crate::plan::{CloneMode, PlannedImage, PlannedTemplate, PlannedVm};
@@ -50,11 +51,13 @@ pub fn desired_config(vm: &PlannedVm) -> BTreeMap<&'static str, String> {
     config.insert("name", vm.name.clone());
     config.insert("cores", vm.cpu.to_string());
     config.insert("memory", vm.memory_mib.to_string());
-    let mut net = format!("virtio={},bridge={}", vm.nic.mac, vm.nic.bridge);
+    let mut net = PropertyString::default();
+    net.push(Some("virtio"), vm.nic.mac.as_str());
+    net.push(Some("bridge"), vm.nic.bridge.as_str());
     if let Some(vlan) = vm.nic.vlan {
-        net.push_str(&format!(",tag={vlan}"));
+        net.push(Some("tag"), vlan.to_string());
     }
-    config.insert("net0", net);
+    config.insert("net0", net.to_string());
     config.insert("agent", "1".to_owned());
     config.insert("tags", vm.tags.join(";"));
     config.insert("ostype", OSTYPE.to_owned());
@@ -69,14 +72,17 @@ pub fn desired_config(vm: &PlannedVm) -> BTreeMap<&'static str, String> {
         config.insert("protection", "1".to_owned());
     }
     if let Some(cloud_init) = &vm.cloud_init {
-        let ipconfig = match (vm.nic.address, vm.nic.gateway) {
-            (Some(address), Some(gateway)) => {
-                format!("ip={address}/{},gw={gateway}", vm.nic.prefix)
+        let mut ipconfig = PropertyString::default();
+        match vm.nic.address {
+            Some(address) => {
+                ipconfig.push(Some("ip"), format!("{address}/{}", vm.nic.prefix));
+                if let Some(gateway) = vm.nic.gateway {
+                    ipconfig.push(Some("gw"), gateway.to_string());
+                }
             }
-            (Some(address), None) => format!("ip={address}/{}", vm.nic.prefix),
-            _ => "ip=dhcp".to_owned(),
-        };
-        config.insert("ipconfig0", ipconfig);
+            None => ipconfig.push(Some("ip"), "dhcp"),
+        }
+        config.insert("ipconfig0", ipconfig.to_string());
         if !vm.nic.dns.is_empty() {
             let servers: Vec<String> = vm.nic.dns.iter().map(ToString::to_string).collect();
             config.insert("nameserver", servers.join(" "));
@@ -131,13 +137,16 @@ pub fn template_config(
         ("memory", "1024".to_owned()),
         ("agent", "1".to_owned()),
         ("scsihw", SCSI_CONTROLLER.to_owned()),
-        (
-            "scsi0",
-            format!(
-                "{}:0,import-from={}:import/{},discard=on",
-                template.storage, image.storage, image.file_name
-            ),
-        ),
+        ("scsi0", {
+            let mut disk = PropertyString::default();
+            disk.push(None, format!("{}:0", template.storage));
+            disk.push(
+                Some("import-from"),
+                format!("{}:import/{}", image.storage, image.file_name),
+            );
+            disk.push(Some("discard"), "on");
+            disk.to_string()
+        }),
         ("boot", "order=scsi0".to_owned()),
         ("serial0", "socket".to_owned()),
         ("vga", "serial0".to_owned()),
@@ -182,14 +191,8 @@ pub fn settle_creation(
     for vm in vms {
         vm.creation.clone_mode = vm.template.map(|_| CloneMode::Linked);
         vm.creation.installer = match (&vm.template, &vm.image) {
-            (None, Some(image)) => {
-                image_download(images, &vm.endpoint, image, &vm.node).map(|download| {
-                    format!(
-                        "{}:iso/{},media=cdrom",
-                        download.storage, download.file_name
-                    )
-                })
-            }
+            (None, Some(image)) => image_download(images, &vm.endpoint, image, &vm.node)
+                .map(|download| cdrom_drive(&download.storage, &download.file_name)),
             _ => None,
         };
         vm.spec = spec_hash(vm);
@@ -199,7 +202,15 @@ pub fn settle_creation(
 
 /// The `ide2` value that attaches the seed image `file_name` of `storage` as a CD-ROM.
 pub fn seed_drive(storage: &str, file_name: &str) -> String {
-    format!("{storage}:iso/{file_name},media=cdrom")
+    cdrom_drive(storage, file_name)
+}
+
+/// A drive attaching ISO image `file_name` of `storage` as a CD-ROM (`STORAGE:iso/FILE,media=cdrom`).
+fn cdrom_drive(storage: &str, file_name: &str) -> String {
+    let mut drive = PropertyString::default();
+    drive.push(None, format!("{storage}:iso/{file_name}"));
+    drive.push(Some("media"), "cdrom");
+    drive.to_string()
 }
 
 /// The prefix of every seed image file name of VM `vm_id` in `scope`.
@@ -289,18 +300,5 @@ pub fn spec_hash(vm: &PlannedVm) -> String {
     digest[..8]
         .iter()
         .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
-/// Property-string options (`a=1,b=2` or the first bare `virtio=MAC`), for comparing values
-/// Proxmox may reorder or extend with defaults.
-pub fn options(value: &str) -> BTreeMap<String, String> {
-    value
-        .split(',')
-        .filter(|part| !part.is_empty())
-        .map(|part| match part.split_once('=') {
-            Some((key, value)) => (key.trim().to_owned(), value.trim().to_owned()),
-            None => (part.trim().to_owned(), String::new()),
-        })
         .collect()
 }

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::allocate::Allocations;
 use crate::build::ObservedIds;
-use crate::desired::options;
 use crate::ownership::Owner;
+use labform_proxmox_vocabulary::propstring::lenient_options;
 
 /// A disk as Proxmox reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,7 +75,7 @@ impl ObservedVm {
     /// The static address in `ipconfig0`, if any.
     pub fn address(&self) -> Option<Ipv4Addr> {
         let ipconfig = self.config.get("ipconfig0")?;
-        let ip = options(ipconfig).remove("ip")?;
+        let ip = lenient_options(ipconfig).remove("ip")?;
         ip.split('/').next()?.parse().ok()
     }
 }

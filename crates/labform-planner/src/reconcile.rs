@@ -17,10 +17,11 @@ use labform_ids::VmId;
 use serde::Serialize;
 
 use crate::allocate::AllocationKey;
-use crate::desired::{CREATE_KEYS, MANAGED_KEYS, desired_config, options};
+use crate::desired::{CREATE_KEYS, MANAGED_KEYS, desired_config};
 use crate::inventory::{Inventory, ObservedVm};
 use crate::plan::{Plan, PlannedTemplate, PlannedVm};
 use crate::tenancy::{TenantChange, TenantConflict, TokenSecrets, tenant_changes, tenant_teardown};
+use labform_proxmox_vocabulary::propstring::lenient_options;
 
 /// When a changed field takes effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -429,14 +430,14 @@ fn same_value(key: &str, desired: Option<&str>, observed: Option<&str>) -> bool 
         "net0" => {
             // The model option (`virtio=MAC`), bridge, tag and mtu are labform's; others are Proxmox defaults.
             let managed = ["virtio", "bridge", "tag", "mtu"];
-            let want = options(desired);
-            let have = options(observed);
+            let want = lenient_options(desired);
+            let have = lenient_options(observed);
             managed.iter().all(|option| {
                 want.get(*option).map(|value| value.to_ascii_uppercase())
                     == have.get(*option).map(|value| value.to_ascii_uppercase())
             })
         }
-        "ipconfig0" => options(desired) == options(observed),
+        "ipconfig0" => lenient_options(desired) == lenient_options(observed),
         "tags" => {
             let split = |text: &str| -> BTreeSet<String> {
                 text.split([';', ',', ' '])
@@ -460,7 +461,7 @@ fn same_value(key: &str, desired: Option<&str>, observed: Option<&str>) -> bool 
         // The volume is labform's; Proxmox may add options such as `size`.
         "ide2" => {
             desired.split(',').next() == observed.split(',').next()
-                && options(observed).contains_key("media")
+                && lenient_options(observed).contains_key("media")
         }
         _ => desired.trim() == observed.trim(),
     }

@@ -4,19 +4,19 @@
 //!   by the HTTPS [`Client`] and in-process by `labform-simulator`.
 //! - [`types`]: typed requests and leniently decoded responses.
 //! - [`propstring`]: property strings (`net0`, `scsi0`, `ipconfig0`) that
-//!   round-trip byte for byte.
-//! - [`upid`] and [`task`]: task ids and waiting for tasks.
+//!   round-trip byte for byte; with [`upid`] (task ids) and [`lenient`]
+//!   (decoding), re-exported from `labform-proxmox-vocabulary`, which has no I/O.
+//! - [`task`]: waiting for tasks.
 
 pub mod api;
 pub mod client;
 pub mod error;
-pub mod lenient;
-pub mod propstring;
 pub mod secret;
 pub mod task;
 pub mod tls;
 pub mod types;
-pub mod upid;
+
+pub use labform_proxmox_vocabulary::{lenient, propstring, upid};
 
 pub use api::ProxmoxApi;
 pub use client::{Auth, Client, ClientOptions};

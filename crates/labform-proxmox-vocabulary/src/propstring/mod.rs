@@ -6,7 +6,8 @@
 //! Values built in code, and [`NetDevice::canonical`] and friends, print in
 //! Proxmox's canonical order: default key first, the rest alphabetically.
 //!
-//! Here: the generic parser ([`PropertyString`]) and its checks; beside it
+//! Here: the generic parser ([`PropertyString`]) and its checks, and
+//! [`lenient_options`] for comparing values; beside it
 //! one module per property family (network devices, drives, ipconfig), all
 //! re-exported here.
 
@@ -171,6 +172,22 @@ impl fmt::Display for PropertyString {
     }
 }
 
+/// The options of a property string as a map, read leniently to compare values Proxmox may
+/// reorder or extend with defaults: empty parts are skipped, keys and values trimmed, a bare
+/// value (the `virtio` of `virtio,bridge=vmbr0`, a drive's volume) becomes a key with an empty
+/// value, and a key given twice keeps its last value. It never fails; [`PropertyString::parse`]
+/// and the typed values are the strict readings.
+pub fn lenient_options(value: &str) -> std::collections::BTreeMap<String, String> {
+    value
+        .split(',')
+        .filter(|part| !part.is_empty())
+        .map(|part| match part.split_once('=') {
+            Some((key, value)) => (key.trim().to_owned(), value.trim().to_owned()),
+            None => (part.trim().to_owned(), String::new()),
+        })
+        .collect()
+}
+
 fn check_duplicates(ps: &PropertyString) -> Result<(), PropertyError> {
     let mut seen = std::collections::BTreeSet::new();
     for e in ps.entries() {
@@ -213,6 +230,26 @@ fn parse_int<T: FromStr>(key: &str, v: &str, min: i64, max: i64) -> Result<T, Pr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lenient_options_skip_empty_parts_trim_and_keep_bare_values_as_keys() {
+        let options = lenient_options("virtio=BC:24:11:AA:BB:CC, bridge = vmbr0,,tag=5,tag=7");
+        assert_eq!(
+            options.into_iter().collect::<Vec<_>>(),
+            [
+                ("bridge", "vmbr0"),
+                ("tag", "7"),
+                ("virtio", "BC:24:11:AA:BB:CC"),
+            ]
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        );
+        let drive = lenient_options("local:iso/seed.iso,media=cdrom");
+        assert_eq!(
+            drive.get("local:iso/seed.iso").map(String::as_str),
+            Some("")
+        );
+        assert_eq!(drive.get("media").map(String::as_str), Some("cdrom"));
+    }
 
     #[test]
     fn net_forms() {
