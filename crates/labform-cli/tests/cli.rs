@@ -37,6 +37,52 @@ fn validate_reports_success_and_errors_with_exit_codes() {
 }
 
 #[test]
+fn validate_checks_lab_files_that_share_a_proxmox_together() {
+    // The seed 000 lab split into one repository per cluster: disjoint when planned together.
+    let output = labform()
+        .args([
+            "validate",
+            "--no-lock",
+            "../../examples/seed-000-split/main.yaml",
+            "../../examples/seed-000-split/alice.yaml",
+            "../../examples/seed-000-split/bob.yaml",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("3 lab files together: no shared scope"),
+        "{stdout}"
+    );
+
+    // Two repositories that take the same addresses: each clash at the later lab's entry.
+    let output = labform()
+        .args([
+            "validate",
+            "--no-lock",
+            "tests/broken/_shared/main.yaml",
+            "tests/broken/_shared/tenant.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    insta::assert_snapshot!(
+        "validate-shared-clash",
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    );
+}
+
+#[test]
 fn validate_json_names_file_line_column_and_field() {
     let output = labform()
         .args(["validate", "--json", "tests/broken/unknown-reference.yaml"])

@@ -2,7 +2,7 @@
 //! keys, time zone and packages are all planned values.
 
 use labform_planner::Plan;
-use labform_planner::plan::{CloudInitSummary, PlannedVm};
+use labform_planner::plan::{CloudInitSummary, PlannedCommand, PlannedVm};
 use secrecy::SecretString;
 use sha2::{Digest as _, Sha256};
 
@@ -137,11 +137,47 @@ fn user_data_body(
     let summary = context.cloud_init;
     let mut authorized: Vec<&str> = summary.authorized_keys.iter().map(String::as_str).collect();
     authorized.push(&login_line);
-    let packages: Vec<&str> = summary.packages.iter().map(String::as_str).collect();
+    let packages: Vec<serde_json::Value> = summary
+        .packages
+        .iter()
+        .map(|package| serde_json::Value::from(package.as_str()))
+        .collect();
     let mut runcmd = Vec::new();
-    if packages.contains(&"qemu-guest-agent") {
-        runcmd.push(vec!["systemctl", "enable", "--now", "qemu-guest-agent"]);
+    if summary
+        .packages
+        .iter()
+        .any(|package| package == "qemu-guest-agent")
+    {
+        runcmd.push(serde_json::json!([
+            "systemctl",
+            "enable",
+            "--now",
+            "qemu-guest-agent"
+        ]));
     }
+    for command in &summary.commands {
+        runcmd.push(match command {
+            PlannedCommand::Shell(line) => serde_json::Value::from(line.as_str()),
+            PlannedCommand::Program(arguments) => serde_json::json!(arguments),
+        });
+    }
+    let write_files: Vec<serde_json::Value> = summary
+        .files
+        .iter()
+        .map(|file| {
+            let mut entry = serde_json::json!({
+                "path": file.path,
+                "content": file.content,
+                "owner": file.owner,
+                "permissions": file.mode,
+            });
+            // Files of other users are written once the users exist.
+            if file.owner.split(':').next() != Some("root") {
+                entry["defer"] = serde_json::Value::Bool(true);
+            }
+            entry
+        })
+        .collect();
     let document = CloudConfig {
         hostname: &summary.hostname,
         fqdn: summary.fqdn.as_deref(),
@@ -165,8 +201,12 @@ fn user_data_body(
         },
         package_update: true,
         packages,
+        write_files,
         runcmd,
+        extra: Default::default(),
     };
+    let mut document = document;
+    crate::user_data::merge_fragment(&mut document, &summary.user_data);
     serde_saphyr::to_string_with_options(&document, yaml_options()).map_err(|error| {
         CloudInitError::Yaml {
             vm: vm.name.clone(),

@@ -1,5 +1,6 @@
 //! The `#cloud-config` user data: host name, the login user with its authorised keys, no
-//! passwords, labform's host key in place of generated ones, time zone and packages.
+//! passwords, labform's host key in place of generated ones, time zone and packages; then what
+//! the lab adds: files, first-boot commands and a fragment merged in.
 
 use serde::Serialize;
 
@@ -20,9 +21,33 @@ pub(crate) struct CloudConfig<'a> {
     pub ssh_keys: SshKeys<'a>,
     pub package_update: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub packages: Vec<&'a str>,
+    pub packages: Vec<serde_json::Value>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub runcmd: Vec<Vec<&'a str>>,
+    pub write_files: Vec<serde_json::Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub runcmd: Vec<serde_json::Value>,
+    /// The other keys of the lab's user-data fragment.
+    #[serde(flatten)]
+    pub extra: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// Adds the lab's fragment to `document`: its `packages`, `runcmd` and `write_files` extend
+/// labform's lists, its other keys are added (validation refuses the keys labform sets).
+pub(crate) fn merge_fragment(
+    document: &mut CloudConfig<'_>,
+    fragment: &std::collections::BTreeMap<String, serde_json::Value>,
+) {
+    for (key, value) in fragment {
+        let items = value.as_array().cloned().unwrap_or_default();
+        match key.as_str() {
+            "packages" => document.packages.extend(items),
+            "runcmd" => document.runcmd.extend(items),
+            "write_files" => document.write_files.extend(items),
+            _ => {
+                document.extra.insert(key.clone(), value.clone());
+            }
+        }
+    }
 }
 
 /// The login user.

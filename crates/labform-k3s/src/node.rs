@@ -45,6 +45,9 @@ pub struct NodeFile {
     pub sha256: String,
     /// Whether the service must restart when this file changes.
     pub restarts_service: bool,
+    /// Whether the file is written only when the node does not have it (the cluster's CA,
+    /// which K3s reads once, when it initialises the cluster).
+    pub only_when_absent: bool,
 }
 
 impl std::fmt::Debug for NodeFile {
@@ -67,6 +70,7 @@ impl NodeFile {
             mode,
             sha256,
             restarts_service: true,
+            only_when_absent: false,
         }
     }
 
@@ -88,8 +92,11 @@ pub struct NodeInstall {
 
 /// The secrets a node's files carry.
 pub struct NodeSecrets<'a> {
-    /// The cluster's join token.
+    /// The cluster's join token: the bare secret on the first server, K3s's secure token
+    /// (with the CA hash) on the nodes that join.
     pub token: &'a SecretString,
+    /// The cluster's server CA (the first server only), placed before K3s first starts.
+    pub server_ca: Option<&'a labform_kubernetes::ClusterCa>,
     /// The external datastore's endpoint (servers of clusters with one).
     pub datastore_endpoint: Option<&'a SecretString>,
 }
@@ -109,6 +116,7 @@ impl NodeInstall {
             mode: 0o755,
             sha256: artifacts.binary.sha256.clone(),
             restarts_service: true,
+            only_when_absent: false,
         }];
         if let Some(images) = &artifacts.images {
             files.push(NodeFile {
@@ -118,6 +126,7 @@ impl NodeInstall {
                 sha256: images.sha256.clone(),
                 // Imported at the next start; a running node already has its images.
                 restarts_service: false,
+                only_when_absent: false,
             });
         }
         files.push(NodeFile::public(
@@ -130,6 +139,24 @@ impl NodeInstall {
             FileContents::Secret(labform_kubernetes::token_file_contents(secrets.token)),
             0o600,
         ));
+        if let Some(ca) = secrets.server_ca {
+            let mut certificate = NodeFile::public(
+                labform_kubernetes::SERVER_CA_CERT_FILE,
+                ca.certificate_pem.as_bytes().to_vec(),
+                0o644,
+            );
+            let mut key = NodeFile::new(
+                labform_kubernetes::SERVER_CA_KEY_FILE,
+                FileContents::Secret(ca.key_pem.clone()),
+                0o600,
+            );
+            for file in [&mut certificate, &mut key] {
+                file.only_when_absent = true;
+                file.restarts_service = false;
+            }
+            files.push(certificate);
+            files.push(key);
+        }
         if service == Service::Server
             && let Some(endpoint) = secrets.datastore_endpoint
         {
@@ -252,7 +279,11 @@ pub fn changes(install: &NodeInstall, facts: &NodeFacts) -> NodeChanges {
     let differing: Vec<&NodeFile> = install
         .files
         .iter()
-        .filter(|file| facts.digests.get(&file.path) != Some(&file.sha256))
+        .filter(|file| match facts.digests.get(&file.path) {
+            // The CA is K3s's once the cluster exists: never replaced.
+            Some(_) if file.only_when_absent => false,
+            found => found != Some(&file.sha256),
+        })
         .collect();
     let unit_path = install.service.unit_path();
     let service = if !facts.running() {
@@ -381,6 +412,7 @@ mod tests {
             &artifacts(binary),
             &NodeSecrets {
                 token: &token,
+                server_ca: None,
                 datastore_endpoint: None,
             },
         )
@@ -411,6 +443,82 @@ mod tests {
         );
         assert!(changes.unit_changed && changes.enable);
         assert_eq!(changes.service, ServiceAction::Start);
+    }
+
+    #[test]
+    fn the_first_server_gets_labforms_ca_and_joining_nodes_its_hash_in_the_token() {
+        use labform_kubernetes::{
+            SERVER_CA_CERT_FILE, SERVER_CA_KEY_FILE, cluster_ca, secure_token,
+        };
+        use sha2::Digest as _;
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let store = labform_secrets::SecretStore::open(directory.path()).expect("store");
+        let token = SecretString::from("0123456789abcdef");
+        let ca = cluster_ca(&store, "lab", "home").expect("CA");
+        let first = NodeInstall::new(
+            "home-server-0",
+            Service::Server,
+            "cluster-init: true\n",
+            &artifacts(b"binary"),
+            &NodeSecrets {
+                token: &token,
+                server_ca: Some(&ca),
+                datastore_endpoint: None,
+            },
+        );
+        let joining_token = secure_token(&ca, &token);
+        let agent = NodeInstall::new(
+            "home-agent-0",
+            Service::Agent,
+            "server: https://10.0.0.10:6443\n",
+            &artifacts(b"binary"),
+            &NodeSecrets {
+                token: &joining_token,
+                server_ca: None,
+                datastore_endpoint: None,
+            },
+        );
+        let file = |install: &NodeInstall, path: &str| -> Vec<u8> {
+            install
+                .files
+                .iter()
+                .find(|file| file.path == path)
+                .unwrap_or_else(|| panic!("{path} in {}", install.node))
+                .contents
+                .bytes()
+                .to_vec()
+        };
+        // What K3s hashes: the CA file the first server serves at /cacerts, byte for byte.
+        let served = file(&first, SERVER_CA_CERT_FILE);
+        let hash: String = sha2::Sha256::digest(&served)
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        assert_eq!(
+            String::from_utf8(file(&agent, labform_kubernetes::TOKEN_FILE)).expect("text"),
+            format!("K10{hash}::server:0123456789abcdef\n")
+        );
+        assert_eq!(
+            file(&first, labform_kubernetes::TOKEN_FILE),
+            b"0123456789abcdef\n"
+        );
+        assert!(
+            agent
+                .files
+                .iter()
+                .all(|file| !file.path.contains("server-ca"))
+        );
+        // The CA goes only where K3s has none yet, and is never replaced.
+        let fresh = changes(&first, &parse_facts("labform-service inactive \n"));
+        assert!(fresh.uploads.iter().any(|path| path == SERVER_CA_KEY_FILE));
+        let mut facts = facts_of(&first, "active");
+        facts
+            .digests
+            .insert(SERVER_CA_CERT_FILE.to_owned(), "0".repeat(64));
+        facts
+            .digests
+            .insert(SERVER_CA_KEY_FILE.to_owned(), "1".repeat(64));
+        assert!(changes(&first, &facts).is_empty());
     }
 
     #[test]

@@ -47,6 +47,9 @@ impl Service {
             Service::Server => ("server", "server"),
             Service::Agent => ("agent", "agent"),
         };
+        // Proxy settings (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) and other environment, as K3s's
+        // documentation places them; optional.
+        let name = self.unit().trim_end_matches(".service");
         format!(
             "# labform: K3s {what}, installed by labform from verified release files.\n\
              [Unit]\n\
@@ -70,6 +73,7 @@ impl Service {
              TimeoutStartSec=0\n\
              Restart=always\n\
              RestartSec=5s\n\
+             EnvironmentFile=-/etc/default/{name}\n\
              ExecStartPre=-/sbin/modprobe br_netfilter\n\
              ExecStartPre=-/sbin/modprobe overlay\n\
              ExecStart={BINARY_PATH} {command}\n"

@@ -293,6 +293,43 @@ impl ClusterApi {
         self.set_unschedulable(node, false).await
     }
 
+    /// Sets `labels` (`key=value`) on `node` through the API, for labels a node may not give
+    /// itself at registration. Labels it already has with those values are left alone, so
+    /// nothing is written when every label is there; other labels are never touched. Returns
+    /// whether anything was written.
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterApiError::Request`] when the node cannot be read or patched.
+    pub async fn set_node_labels(
+        &self,
+        node: &str,
+        labels: &[String],
+    ) -> Result<bool, ClusterApiError> {
+        let nodes: Api<Node> = Api::all(self.client.clone());
+        let current = nodes
+            .get(node)
+            .await
+            .map_err(|error| request_error(&format!("cannot read node {node}"), &error))?;
+        let existing = current.metadata.labels.unwrap_or_default();
+        let mut wanted = serde_json::Map::new();
+        for label in labels {
+            let (key, value) = label.split_once('=').unwrap_or((label.as_str(), ""));
+            if existing.get(key).map(String::as_str) != Some(value) {
+                wanted.insert(key.to_owned(), json!(value));
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(false);
+        }
+        let patch = json!({"metadata": {"labels": wanted}});
+        nodes
+            .patch(node, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(|_| true)
+            .map_err(|error| request_error(&format!("cannot label node {node}"), &error))
+    }
+
     async fn set_unschedulable(
         &self,
         node: &str,

@@ -22,6 +22,7 @@
 mod addons;
 mod bundle;
 pub mod cluster_api;
+pub mod cluster_ca;
 pub mod distribution;
 mod error;
 mod helm_controller;
@@ -35,6 +36,9 @@ mod token;
 pub use addons::{AddonManifests, RequiredSecret, addon_manifests};
 pub use bundle::{RenderedFile, render_lab, write_rendered};
 pub use cluster_api::{ClusterApi, ClusterApiError};
+pub use cluster_ca::{
+    ClusterCa, ClusterCaError, SERVER_CA_CERT_FILE, SERVER_CA_KEY_FILE, cluster_ca, secure_token,
+};
 pub use distribution::{ClusterDistribution, Distributions};
 pub use error::{KubeconfigError, RenderError};
 pub use helm_controller::{

@@ -211,6 +211,30 @@ async fn a_failing_readyz_check_is_reported() {
     insta::assert_snapshot!(redacted(&sim, &error), @"the cluster at https://127.0.0.1:PORT was not ready within 200ms: the API server answered /readyz with HTTP 500: [-]etcd failed: reason withheld");
 }
 
+#[tokio::test]
+async fn labels_a_node_may_not_give_itself_are_set_after_it_joins_and_only_once() {
+    let sim = KubeSim::start().await.unwrap();
+    sim.add_node("k3s-agent-1");
+    let api = connect(&sim).await;
+    let wanted = names(&["node-role.kubernetes.io/worker=true", "example.com/tier="]);
+    assert!(api.set_node_labels("k3s-agent-1", &wanted).await.unwrap());
+    let labels = sim.node("k3s-agent-1").unwrap()["metadata"]["labels"].clone();
+    assert_eq!(labels["node-role.kubernetes.io/worker"], json!("true"));
+    assert_eq!(labels["example.com/tier"], json!(""));
+    // The labels the node registered with stay.
+    assert_eq!(labels["kubernetes.io/hostname"], json!("k3s-agent-1"));
+    let patches = |sim: &KubeSim| {
+        sim.requests()
+            .iter()
+            .filter(|request| request.method == "PATCH")
+            .count()
+    };
+    assert_eq!(patches(&sim), 1);
+    // A second run finds them there and writes nothing.
+    assert!(!api.set_node_labels("k3s-agent-1", &wanted).await.unwrap());
+    assert_eq!(patches(&sim), 1);
+}
+
 fn evictions_of(sim: &KubeSim, namespace: &str, pod: &str) -> Vec<u16> {
     let path = format!("/api/v1/namespaces/{namespace}/pods/{pod}/eviction");
     sim.requests()

@@ -292,6 +292,41 @@ pub enum ImageKind {
     Iso,
 }
 
+/// The disk format of a cloud image, as Proxmox's `import` content names its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageFormat {
+    /// QEMU copy-on-write (`QFI\xfb` at the start of the file).
+    Qcow2,
+    /// A raw disk image.
+    Raw,
+    /// VMware's disk format.
+    Vmdk,
+}
+
+impl ImageFormat {
+    /// The format's name and file extension.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageFormat::Qcow2 => "qcow2",
+            ImageFormat::Raw => "raw",
+            ImageFormat::Vmdk => "vmdk",
+        }
+    }
+
+    /// The format a file name's extension names, if any (`.img` names none: it is used for
+    /// qcow2 and raw images alike).
+    pub fn from_file_name(name: &str) -> Option<Self> {
+        let (_, extension) = name.rsplit_once('.')?;
+        match extension.to_ascii_lowercase().as_str() {
+            "qcow2" => Some(ImageFormat::Qcow2),
+            "raw" => Some(ImageFormat::Raw),
+            "vmdk" => Some(ImageFormat::Vmdk),
+            _ => None,
+        }
+    }
+}
+
 /// A cloud image or ISO, fetched by URL and checked against its checksum.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -305,6 +340,12 @@ pub struct Image {
     /// Cloud image (default) or ISO.
     #[serde(default)]
     pub kind: ImageKind,
+    /// Disk format of a cloud image. Needed when the URL's file name does not say it: Ubuntu's
+    /// `.img` cloud images are qcow2. The image is stored under a name with this extension, the
+    /// only names Proxmox accepts for imports, and read as this format when the template's disk
+    /// is imported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<ImageFormat>,
     /// Operating system family, for people (`debian-12`, `ubuntu-24.04`, `talos`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os: Option<String>,
@@ -315,6 +356,65 @@ pub struct Image {
     #[serde(skip)]
     #[schemars(skip)]
     pub source: Source,
+}
+
+impl Image {
+    /// The last segment of the URL's path (without a query), or the image's name.
+    pub fn url_file_name(&self) -> &str {
+        let path = self.url.split(['?', '#']).next().unwrap_or_default();
+        match path.rsplit('/').next() {
+            Some(name) if !name.is_empty() => name,
+            _ => &self.name,
+        }
+    }
+
+    /// The disk format of a cloud image: declared, or named by the URL's extension.
+    pub fn disk_format(&self) -> Option<ImageFormat> {
+        self.format
+            .or_else(|| ImageFormat::from_file_name(self.url_file_name()))
+    }
+
+    /// Proxmox's content type the image is downloaded as: `import` for cloud images, `iso` for
+    /// installer ISOs.
+    pub fn content_type(&self) -> &'static str {
+        match self.kind {
+            ImageKind::CloudImage => "import",
+            ImageKind::Iso => "iso",
+        }
+    }
+
+    /// The file name the image is stored under, one Proxmox accepts for its content type: an
+    /// ISO keeps a name ending in `.iso` or `.img` (`.iso` is added otherwise); a cloud image
+    /// gets its format's extension (`noble-server-cloudimg-amd64.img` becomes
+    /// `noble-server-cloudimg-amd64.qcow2`).
+    pub fn volume_file_name(&self) -> String {
+        let name = self.url_file_name();
+        match self.kind {
+            ImageKind::Iso => {
+                let lower = name.to_ascii_lowercase();
+                if lower.ends_with(".iso") || lower.ends_with(".img") {
+                    name.to_owned()
+                } else {
+                    format!("{name}.iso")
+                }
+            }
+            ImageKind::CloudImage => {
+                let Some(format) = self.disk_format() else {
+                    return name.to_owned();
+                };
+                let stem = match name.rsplit_once('.') {
+                    Some((stem, extension))
+                        if ["img", "qcow2", "raw", "vmdk"]
+                            .contains(&extension.to_ascii_lowercase().as_str()) =>
+                    {
+                        stem
+                    }
+                    _ => name,
+                };
+                format!("{stem}.{}", format.as_str())
+            }
+        }
+    }
 }
 
 /// What an address pool is for.
@@ -482,6 +582,60 @@ pub struct NodeGroup {
     /// Kubernetes node taints (`key=value:NoSchedule`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub taints: Vec<String>,
+    /// What cloud-init adds on these VMs: packages, files, first-boot commands, user data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_init: Option<CloudInitAdditions>,
+}
+
+/// What cloud-init does on a VM beside labform's own settings. Part of the VM's seed image:
+/// changing it makes a new seed, applied like any other cloud-init change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloudInitAdditions {
+    /// Packages to install, beside `defaults.packages`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
+    /// Files written at first boot (cloud-init `write_files`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<GuestFile>,
+    /// Commands run once, at the end of the first boot (cloud-init `runcmd`), in order: a
+    /// string runs in `sh`, a list is the program and its arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<GuestCommand>,
+    /// A `#cloud-config` fragment merged with labform's user data: its lists (`packages`,
+    /// `runcmd`, `write_files`, `bootcmd`, ...) are appended to labform's, its other keys added.
+    /// Keys labform sets itself (`users`, `hostname`, `ssh_keys`, ...) are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
+    pub user_data: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A file cloud-init writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GuestFile {
+    /// Absolute path.
+    pub path: String,
+    /// The file's text.
+    pub content: String,
+    /// Owner, `user:group` (default `root:root`). Files owned by other users are written after
+    /// the users exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Permission bits in octal, e.g. `"0644"` (the default). Nothing secret belongs here: the
+    /// file is part of the seed image and of what `labform render` shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+}
+
+/// A first-boot command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum GuestCommand {
+    /// A shell command line, run by `sh`.
+    Shell(String),
+    /// A program and its arguments, run without a shell.
+    Program(Vec<String>),
 }
 
 /// Backups of a cluster's VMs and state.
@@ -619,6 +773,9 @@ pub struct PlainVm {
     /// vzdump schedule for this VM.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backups: Option<Backups>,
+    /// What cloud-init adds on this VM: packages, files, first-boot commands, user data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_init: Option<CloudInitAdditions>,
     /// Source of this entry (not part of the file format).
     #[serde(skip)]
     #[schemars(skip)]

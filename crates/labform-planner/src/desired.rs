@@ -245,6 +245,18 @@ pub fn seed_file_name(scope: &str, vm: &PlannedVm) -> String {
         } else {
             ""
         });
+        // The lab's additions, only when there are any: seeds without them keep their names.
+        if !cloud_init.files.is_empty()
+            || !cloud_init.commands.is_empty()
+            || !cloud_init.user_data.is_empty()
+        {
+            let additions = serde_json::json!({
+                "files": cloud_init.files,
+                "commands": cloud_init.commands,
+                "user_data": cloud_init.user_data,
+            });
+            field(&additions.to_string());
+        }
     }
     field(&vm.nic.mac);
     field(

@@ -116,6 +116,8 @@ pub struct VmSpec {
     pub labels: Vec<String>,
     /// Kubernetes taints.
     pub taints: Vec<String>,
+    /// What the lab adds to its cloud-init.
+    pub cloud_init: Option<CloudInitAdditions>,
     /// Where to point diagnostics about this VM.
     pub source: Source,
 }
@@ -382,6 +384,7 @@ pub fn expand(lab: &LabFile, diagnostics: &mut Vec<Diagnostic>) -> Expanded {
                 protected: vm.protected,
                 labels: Vec::new(),
                 taints: Vec::new(),
+                cloud_init: vm.cloud_init.clone(),
                 source: vm.source.clone(),
             });
         }
@@ -475,6 +478,7 @@ fn group_vm(
         protected: false,
         labels: group.labels.clone(),
         taints: group.taints.clone(),
+        cloud_init: group.cloud_init.clone(),
         source,
     }
 }

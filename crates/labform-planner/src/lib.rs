@@ -17,6 +17,7 @@ pub mod plan;
 pub mod preflight;
 pub mod reconcile;
 pub mod render;
+pub mod shared;
 pub mod tenancy;
 
 pub use allocate::{AllocationKey, Allocations};

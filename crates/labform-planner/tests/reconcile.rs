@@ -347,6 +347,59 @@ fn changing_ssh_keys_moves_the_seed_image_in_place() {
 }
 
 #[test]
+fn changing_what_cloud_init_adds_moves_the_seed_image_in_place() {
+    let (before, allocations) = planned(LAB, &Allocations::empty());
+    let inventory = as_applied(&before);
+    let with_additions = LAB.replace(
+        "    agents: [{count: 2, cpu: 2, memory: 4GiB}]",
+        "    agents:
+      - count: 2
+        cpu: 2
+        memory: 4GiB
+        cloud_init:
+          packages: [nfs-common]
+          files: [{path: /etc/motd, content: \"lab agent\\n\"}]
+          commands: [\"echo booted > /var/tmp/first-boot\"]
+          user_data: {final_message: done}",
+    );
+    assert_ne!(with_additions, LAB);
+    let (after, _) = planned(&with_additions, &allocations);
+    let reconciliation = reconcile(&after, &inventory, &TokenSecrets::none());
+    assert!(!reconciliation.has_drift(), "a lab change is not drift");
+    for (old, new) in before.vms.iter().zip(&after.vms) {
+        let agent = new.role.starts_with("agent");
+        let changed = reconciliation
+            .changes
+            .iter()
+            .find(|change| change.name == new.name);
+        if !agent {
+            assert!(
+                changed.is_none_or(|change| matches!(change.action, VmAction::Unchanged)),
+                "{} is unchanged",
+                new.name
+            );
+            continue;
+        }
+        let VmAction::Update { changes } = &changed.expect("a change per agent").action else {
+            panic!("an in-place update of {}", new.name)
+        };
+        let fields: Vec<(&str, Effect)> = changes
+            .iter()
+            .map(|field| (field.field.as_str(), field.effect))
+            .collect();
+        assert_eq!(fields, [("ide2", Effect::NextBoot)]);
+        let cloud_init = new.cloud_init.as_ref().expect("cloud-init");
+        assert!(cloud_init.packages.contains(&"nfs-common".to_owned()));
+        assert_eq!(cloud_init.files[0].mode, "0644");
+        assert_eq!(cloud_init.files[0].owner, "root:root");
+        assert_ne!(
+            old.seed.as_ref().expect("seed").file_name,
+            new.seed.as_ref().expect("seed").file_name
+        );
+    }
+}
+
+#[test]
 fn the_seed_lives_on_an_iso_storage_of_the_vms_node() {
     let restricted = LAB.replace(
         "storages: [{name: local, content: [iso, import], capacity: 1TiB}",

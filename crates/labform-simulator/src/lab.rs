@@ -115,15 +115,13 @@ impl LabShape {
     }
 
     /// Puts every image of the lab into each node's image storages, as on a Proxmox where they
-    /// were downloaded before. Images already there are left alone.
+    /// were downloaded before, under the name and content type labform's plan downloads them as.
+    /// Images already there are left alone.
     pub fn seed_images(&self, simulator: &Simulator) {
         for image in &self.images {
-            let file = image.url.rsplit('/').next().unwrap_or(&image.name);
-            let content = if file.ends_with(".iso") {
-                "iso"
-            } else {
-                "import"
-            };
+            let file = image.volume_file_name();
+            let file = file.as_str();
+            let content = image.content_type();
             let image_storages = self.endpoint.storages.iter().filter(|storage| {
                 storage.content.contains(&StorageContent::Import)
                     || storage.content.contains(&StorageContent::Iso)

@@ -37,11 +37,7 @@ impl Run {
         let api = self.api(&image.endpoint);
         let node = image.node.clone();
         let storage = image.storage.clone();
-        let content = if image.file_name.ends_with(".iso") {
-            "iso"
-        } else {
-            "import"
-        };
+        let content = image.content.as_str();
         let present = self
             .retry_call("list storage content", || {
                 api.storage_content(&node, &storage, Some(content))

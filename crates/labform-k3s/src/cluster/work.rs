@@ -7,7 +7,8 @@ use std::time::Duration;
 use labform_cloudinit::{HostKeySource, StoredHostKeys};
 use labform_kubernetes::cluster_api::ClusterApi;
 use labform_kubernetes::{
-    AddonManifests, K3sNodeConfig, NodeRole, TenantAccess, cluster_token, k3s_node_configs,
+    AddonManifests, K3sNodeConfig, NodeRole, TenantAccess, cluster_ca, cluster_token,
+    k3s_node_configs, secure_token,
 };
 use labform_planner::plan::{PlannedCluster, PlannedDatastore};
 use labform_secrets::SecretString;
@@ -94,6 +95,11 @@ impl Work<'_> {
             k3s_node_configs(self.cluster).map_err(|error| self.unsupported(error.to_string()))?;
         let token = cluster_token(context.store, &context.plan.scope, &self.cluster.name)
             .map_err(|error| self.store_error(error))?;
+        // labform's CA for the cluster: on the first server before K3s starts, and its hash in
+        // the token of every joining node, so none trusts the server it reaches on first use.
+        let server_ca = cluster_ca(context.store, &context.plan.scope, &self.cluster.name)
+            .map_err(|error| self.store_error(error))?;
+        let joining_token = secure_token(&server_ca, &token);
         let datastore_endpoint = match &self.cluster.state {
             PlannedDatastore::External { endpoint } => {
                 Some((context.resolve_secret)(endpoint).map_err(|reason| {
@@ -118,6 +124,7 @@ impl Work<'_> {
                 HostPublicKey::from_openssh(host_key.public_openssh()).map_err(|error| {
                     self.node_error(format!("reading the host key of {}", vm.vm))(error.into())
                 })?;
+            let first = config.role == NodeRole::FirstServer;
             let service = if config.role == NodeRole::Agent {
                 Service::Agent
             } else {
@@ -129,7 +136,8 @@ impl Work<'_> {
                 &config.config_yaml,
                 artifacts,
                 &NodeSecrets {
-                    token: &token,
+                    token: if first { &token } else { &joining_token },
+                    server_ca: first.then_some(&server_ca),
                     datastore_endpoint: datastore_endpoint.as_ref(),
                 },
             );

@@ -284,6 +284,9 @@ impl<'a> Checker<'a> {
         for (index, label) in group.api_labels.iter().enumerate() {
             self.label(&at.at("api_labels").index(index), label, false);
         }
+        if let Some(additions) = &group.cloud_init {
+            self.cloud_init_additions(&at.at("cloud_init"), additions);
+        }
     }
 
     /// A node label `key=value`: its syntax and, for labels the node registers with, the

@@ -33,6 +33,7 @@ impl<'a> Checker<'a> {
                 .hint("copy the image's SHA256SUMS line and write `sha256:` before the hex digest"),
             );
         }
+        self.image_format(image);
         if let Some(storage) = &image.storage {
             let mut found = false;
             for endpoint in &self.lab.proxmox {
@@ -65,4 +66,65 @@ impl<'a> Checker<'a> {
             }
         }
     }
+
+    /// A cloud image's format must be known (declared or named by the URL), and a declared one
+    /// must agree with the URL's extension: it decides the name Proxmox stores the image under
+    /// and how the template's disk is read.
+    fn image_format(&mut self, image: &Image) {
+        let at = &image.source;
+        let file = image.url_file_name();
+        let named = ImageFormat::from_file_name(file);
+        match image.kind {
+            ImageKind::Iso => {
+                if image.format.is_some() {
+                    self.push(
+                        Diagnostic::error(
+                            "image-format",
+                            &at.at("format"),
+                            "an ISO has no disk format",
+                        )
+                        .hint("remove `format:`; it is for cloud images"),
+                    );
+                }
+            }
+            ImageKind::CloudImage if is_compressed(file) => self.push(
+                Diagnostic::warning(
+                    "image-compressed",
+                    &at.at("url"),
+                    format!("`{file}` is compressed: Proxmox imports only uncompressed `.qcow2`, `.raw` and `.vmdk` files, so its download will be refused"),
+                )
+                .hint("point `url:` at an uncompressed image (and its checksum)"),
+            ),
+            ImageKind::CloudImage => match (image.format, named) {
+                (None, None) => self.push(
+                    Diagnostic::error(
+                        "image-format",
+                        &at.at("url"),
+                        format!("the disk format of `{file}` is not known: its name does not say it"),
+                    )
+                    .hint("add `format: qcow2` (or raw, vmdk); Ubuntu's and Debian's `.img` cloud images are qcow2, and `qemu-img info FILE` tells. Proxmox imports only files named `.qcow2`, `.raw` or `.vmdk`, so labform stores the image under its format's extension"),
+                ),
+                (Some(declared), Some(named)) if declared != named => self.push(
+                    Diagnostic::error(
+                        "image-format",
+                        &at.at("format"),
+                        format!(
+                            "`format: {}` contradicts the file name `{file}`",
+                            declared.as_str()
+                        ),
+                    )
+                    .hint(format!("remove `format:` or write `format: {}`", named.as_str())),
+                ),
+                _ => {}
+            },
+        }
+    }
+}
+
+/// Whether a file name ends in a compression suffix.
+fn is_compressed(file: &str) -> bool {
+    let lower = file.to_ascii_lowercase();
+    [".xz", ".gz", ".zst", ".bz2", ".lzo"]
+        .iter()
+        .any(|suffix| lower.ends_with(suffix))
 }

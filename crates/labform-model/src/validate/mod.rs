@@ -11,6 +11,7 @@
 //! helpers every section uses (names, references).
 
 mod addons;
+mod cloud_init;
 mod clusters;
 mod endpoints;
 mod environments;
@@ -34,6 +35,8 @@ use crate::units::IdRange;
 
 /// Default pod network of a cluster.
 pub const DEFAULT_POD_CIDR: &str = "10.42.0.0/16";
+pub use cloud_init::{LABFORM_USER_DATA_KEYS, LIST_USER_DATA_KEYS};
+
 /// Default service network of a cluster.
 pub const DEFAULT_SERVICE_CIDR: &str = "10.43.0.0/16";
 

@@ -86,6 +86,9 @@ impl<'a> Checker<'a> {
             let known: Vec<&str> = self.lab.tenants.iter().map(|t| t.name.as_str()).collect();
             self.reference(&at.at("tenant"), "tenant", tenant, known.iter().copied());
         }
+        if let Some(additions) = &vm.cloud_init {
+            self.cloud_init_additions(&at.at("cloud_init"), additions);
+        }
         if let Some(backups) = &vm.backups {
             self.backups(&at.at("backups"), backups, false);
         }

@@ -114,12 +114,7 @@ pub(super) fn assemble(
                 if shared { usize::MAX - storage } else { node },
             );
             *image_index.entry(key).or_insert_with(|| {
-                let file_name = declared
-                    .url
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or(&declared.name)
-                    .to_owned();
+                let file_name = declared.volume_file_name();
                 images.push(PlannedImage {
                     name: declared.name.clone(),
                     url: declared.url.clone(),
@@ -127,6 +122,7 @@ pub(super) fn assemble(
                     endpoint: declared_endpoint.name.clone().into(),
                     node: declared_endpoint.nodes[node].name.clone().into(),
                     storage: declared_endpoint.storages[storage].name.clone().into(),
+                    content: declared.content_type().to_owned(),
                     file_name,
                 });
                 images.len() - 1
@@ -228,7 +224,8 @@ pub(super) fn assemble(
                 }
             }
         }
-        for package in &defaults.packages {
+        let additions = vm.cloud_init.clone().unwrap_or_default();
+        for package in defaults.packages.iter().chain(&additions.packages) {
             if !packages.contains(package) {
                 packages.push(package.clone());
             }
@@ -305,6 +302,32 @@ pub(super) fn assemble(
                 timezone: defaults.timezone.clone(),
                 packages,
                 pinned_host_keys: true,
+                files: additions
+                    .files
+                    .iter()
+                    .map(|file| PlannedFile {
+                        path: file.path.clone(),
+                        content: file.content.clone(),
+                        owner: file.owner.clone().unwrap_or_else(|| "root:root".to_owned()),
+                        mode: file.mode.clone().unwrap_or_else(|| "0644".to_owned()),
+                    })
+                    .collect(),
+                commands: additions
+                    .commands
+                    .iter()
+                    .map(|command| match command {
+                        GuestCommand::Shell(line) => PlannedCommand::Shell(line.clone()),
+                        GuestCommand::Program(arguments) => {
+                            PlannedCommand::Program(arguments.clone())
+                        }
+                    })
+                    .collect(),
+                user_data: additions
+                    .user_data
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
             }),
             seed: None,
             tags,

@@ -234,6 +234,7 @@ fn cluster_node(cluster: &Cluster, vm: &PlannedVm, first: bool) -> PlannedCluste
             .as_ref()
             .map(|cloud_init| cloud_init.user.clone()),
         labels: group.labels.clone(),
+        api_labels: group.api_labels.clone(),
         taints: group.taints.clone(),
     }
 }
