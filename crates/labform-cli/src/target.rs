@@ -173,7 +173,9 @@ fn embedded_simulator(lab: &LabFile, endpoint: &ProxmoxEndpoint) -> anyhow::Resu
     config.timing = Timing::scaled(0.05);
     let simulator =
         Simulator::restore(config, FaultConfig::default(), state, saved, Some(password))?;
-    shape.seed_images(&simulator);
+    for refused in shape.seed_images(&simulator) {
+        eprintln!("warning: {refused}; the simulator has it all the same");
+    }
     Ok(simulator)
 }
 

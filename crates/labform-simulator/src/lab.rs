@@ -115,25 +115,85 @@ impl LabShape {
     }
 
     /// Puts every image of the lab into each node's image storages, as on a Proxmox where they
-    /// were downloaded before, under the name and content type labform's plan downloads them as.
-    /// Images already there are left alone.
-    pub fn seed_images(&self, simulator: &Simulator) {
+    /// were downloaded before, under the name and content type labform's plan downloads them as
+    /// (`Image::volume_file_name`). Each goes through the checks Proxmox makes of the download
+    /// request first, exactly as `download-url` does; the images Proxmox would refuse are
+    /// returned with its reason (and put there all the same, so the rest of the lab can be
+    /// tried; callers say so). Images already there are left alone.
+    pub fn seed_images(&self, simulator: &Simulator) -> Vec<RefusedImage> {
+        let mut refused = Vec::new();
         for image in &self.images {
             let file = image.volume_file_name();
-            let file = file.as_str();
             let content = image.content_type();
+            let wanted = match content {
+                "iso" => StorageContent::Iso,
+                _ => StorageContent::Import,
+            };
             let image_storages = self.endpoint.storages.iter().filter(|storage| {
                 storage.content.contains(&StorageContent::Import)
                     || storage.content.contains(&StorageContent::Iso)
             });
             for storage in image_storages {
+                if !storage.content.contains(&wanted) {
+                    continue;
+                }
                 for node in &self.endpoint.nodes {
-                    // A storage not on this node, or a file already there, refuses; that is expected.
-                    let _ =
-                        simulator.store_upload(&node.name, &storage.name, content, file, 2 << 30);
+                    if !(storage.nodes.is_empty() || storage.nodes.contains(&node.name)) {
+                        continue;
+                    }
+                    if let Err(reason) = simulator.preseed_download(
+                        &node.name,
+                        &storage.name,
+                        content,
+                        &file,
+                        2 << 30,
+                    ) {
+                        let _ = simulator.store_upload(
+                            &node.name,
+                            &storage.name,
+                            content,
+                            &file,
+                            2 << 30,
+                        );
+                        if !refused
+                            .iter()
+                            .any(|seen: &RefusedImage| seen.image == image.name)
+                        {
+                            refused.push(RefusedImage {
+                                image: image.name.clone(),
+                                file: file.clone(),
+                                content: content.to_owned(),
+                                reason,
+                            });
+                        }
+                    }
                 }
             }
         }
+        refused
+    }
+}
+
+/// An image of the lab whose download Proxmox would refuse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedImage {
+    /// The image's name in the lab.
+    pub image: String,
+    /// The file name it would be stored under.
+    pub file: String,
+    /// The content type (`import`, `iso`).
+    pub content: String,
+    /// Proxmox's reason (`filename: wrong file extension`).
+    pub reason: String,
+}
+
+impl std::fmt::Display for RefusedImage {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            formatter,
+            "Proxmox would refuse to download image `{}` as `{}` (content {}): {}",
+            self.image, self.file, self.content, self.reason
+        )
     }
 }
 
@@ -188,6 +248,68 @@ pub fn simulator_for_endpoint(
     shape.apply_to(&mut config);
     config.timing = timing;
     let simulator = Simulator::new(config);
-    shape.seed_images(&simulator);
+    // Tests see what Proxmox would refuse through their own download checks; the images are
+    // there either way.
+    let _refused = shape.seed_images(&simulator);
     simulator
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lab(images: &str) -> LabFile {
+        let text = format!(
+            "lab: shape
+proxmox:
+  - name: pve
+    endpoint: https://pve.test:8006
+    credentials: {{token: {{id: a@pve!b, secret: {{env: T}}}}}}
+    nodes: [{{name: pve1, cpu: 8, memory: 16GiB}}]
+    storages: [{{name: local, content: [iso, import], capacity: 100GiB}}, {{name: data, content: [images], capacity: 1TiB}}]
+images:
+{images}"
+        );
+        let mut files = labform_model::MemoryFileSystem::new();
+        files.insert("lab.yaml", text.as_str());
+        labform_model::load(&files, std::path::Path::new("lab.yaml"))
+            .lab
+            .expect("loads")
+    }
+
+    #[test]
+    fn images_are_seeded_under_the_names_labform_downloads_them_as_after_proxmoxs_checks() {
+        let lab = lab(
+            "  - {name: ubuntu, url: https://img.test/noble-server-cloudimg-amd64.img, format: qcow2, checksum: 'sha256:0000000000000000000000000000000000000000000000000000000000000000'}
+  - {name: talos, url: https://img.test/nocloud-amd64.raw.xz, checksum: 'sha256:1111111111111111111111111111111111111111111111111111111111111111'}
+  - {name: installer, kind: iso, url: https://img.test/installer.img, checksum: 'sha256:2222222222222222222222222222222222222222222222222222222222222222'}
+",
+        );
+        let shape = LabShape::of(&lab, None).expect("one endpoint");
+        let mut config = SimConfig::cluster(1, Secret::new("pw"));
+        shape.apply_to(&mut config);
+        let simulator = Simulator::new(config);
+        let refused = shape.seed_images(&simulator);
+        assert_eq!(
+            refused.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "Proxmox would refuse to download image `talos` as `nocloud-amd64.raw.xz` (content import): filename: wrong file extension"
+            ]
+        );
+        let volumes: Vec<String> = simulator.with_state(|state| {
+            state
+                .volumes
+                .values()
+                .flat_map(|volumes| volumes.keys().cloned())
+                .collect()
+        });
+        assert!(
+            volumes.contains(&"import/noble-server-cloudimg-amd64.qcow2".to_owned()),
+            "{volumes:?}"
+        );
+        assert!(
+            volumes.contains(&"iso/installer.img".to_owned()),
+            "{volumes:?}"
+        );
+    }
 }

@@ -191,7 +191,9 @@ pub async fn launch(options: ServeOptions) -> Result<Launched, ServeError> {
     if let Some(lab) = &options.lab
         && !sim.backend().runs_vms()
     {
-        lab.seed_images(&sim);
+        for refused in lab.seed_images(&sim) {
+            eprintln!("warning: {refused}; the simulator has it all the same");
+        }
     }
     let password = sim.with_state(|state| {
         state

@@ -120,6 +120,46 @@ pub(super) async fn storage_content(
         .await
 }
 
+/// What Proxmox checks of a download-url request before it starts the download: the file name's
+/// extension for the content type (ST `Storage.pm`'s regexes), a plain file name, and that the
+/// storage holds that content. Pre-seeded images go through it too.
+pub(crate) fn check_download_request(
+    spec: &crate::config::StorageSpec,
+    storage: &str,
+    content: &str,
+    filename: &str,
+) -> std::result::Result<(), ApiError> {
+    let ok_ext = match content {
+        "iso" => [".iso", ".img"].iter().any(|e| filename.ends_with(e)),
+        "import" => [".qcow2", ".raw", ".vmdk", ".ova"]
+            .iter()
+            .any(|e| filename.ends_with(e)),
+        "vztmpl" => [".tar.gz", ".tar.xz", ".tar.zst", ".tar.bz2", ".tar"]
+            .iter()
+            .any(|e| filename.ends_with(e)),
+        other => {
+            return Err(ApiError::param(
+                "content",
+                format!(
+                    "value '{other}' does not have a value in the enumeration 'iso, vztmpl, import'"
+                ),
+            ));
+        }
+    };
+    if !ok_ext {
+        return Err(ApiError::param("filename", "wrong file extension"));
+    }
+    if filename.contains('/') {
+        return Err(ApiError::param("filename", "invalid filename"));
+    }
+    if !spec.content.iter().any(|held| held == content) {
+        return Err(e500(format!(
+            "storage '{storage}' does not support content-type '{content}'"
+        )));
+    }
+    Ok(())
+}
+
 pub(super) async fn download_url(
     client: &SimClient,
     node: &NodeName,
@@ -138,23 +178,7 @@ pub(super) async fn download_url(
                 client.check(st, &format!("/nodes/{node}"), "Sys.AccessNetwork")?;
             }
             let spec = client.sim.storage_on(storage, node)?;
-            let ok_ext = match req.content.as_str() {
-                "iso" => [".iso", ".img"].iter().any(|e| req.filename.ends_with(e)),
-                "import" => [".qcow2", ".raw", ".vmdk", ".ova"].iter().any(|e| req.filename.ends_with(e)),
-                "vztmpl" => [".tar.gz", ".tar.xz", ".tar.zst", ".tar.bz2", ".tar"].iter().any(|e| req.filename.ends_with(e)),
-                other => {
-                    return Err(ApiError::param("content", format!("value '{other}' does not have a value in the enumeration 'iso, vztmpl, import'")));
-                }
-            };
-            if !ok_ext {
-                return Err(ApiError::param("filename", "wrong file extension"));
-            }
-            if req.filename.contains('/') {
-                return Err(ApiError::param("filename", "invalid filename"));
-            }
-            if !spec.content.contains(&req.content) {
-                return Err(e500(format!("storage '{storage}' does not support content-type '{}'", req.content)));
-            }
+            check_download_request(spec, storage, &req.content, &req.filename)?;
             Ok(())
         })?;
         let req = req.clone();

@@ -658,6 +658,31 @@ impl Simulator {
         Ok(())
     }
 
+    /// Puts an image into a storage as if `download-url` had fetched it, after the checks
+    /// Proxmox makes of that request (the file name's extension for the content type, the
+    /// storage's content types): a file Proxmox would refuse to download is refused here too,
+    /// with Proxmox's message.
+    pub fn preseed_download(
+        &self,
+        node: &str,
+        storage: &str,
+        content: &str,
+        filename: &str,
+        size: u64,
+    ) -> std::result::Result<(), String> {
+        let spec = self
+            .storage_on(storage, node)
+            .map_err(|e| e.message)?
+            .clone();
+        super::storage::check_download_request(&spec, storage, content, filename).map_err(
+            |error| match error.errors.iter().next() {
+                Some((parameter, detail)) => format!("{parameter}: {detail}"),
+                None => error.message.trim_end().to_owned(),
+            },
+        )?;
+        self.store_upload(node, storage, content, filename, size)
+    }
+
     /// Stores an uploaded file (the ISO upload endpoint).
     pub fn store_upload(
         &self,
