@@ -18,6 +18,7 @@ READS = {
     "task_status", "task_log", "node_storages", "storage_content", "agent_network_interfaces",
     "list_snapshots", "pools", "users", "user_tokens", "acl", "access_permissions", "node_bridges",
     "cluster_tasks",
+    "backup_jobs",
 }
 
 HEADER = '''//! A [`ProxmoxApi`] wrapper that counts calls, reads and writes apart: the apply summary reports

@@ -8,21 +8,22 @@
 //!
 //! [`discover_access`] reads, once the lab is planned, what tenants' reconciliation compares: the
 //! users named like the scope's tenant users with their API tokens, those users' ACL entries
-//! (only when such users exist), and the pools (only when the plan puts something in a pool on
-//! the endpoint).
+//! (only when such users exist), the pools (only when the plan puts something in a pool on
+//! the endpoint), and the backup jobs whose ID starts with `labform-`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use labform_ids::{NodeName, PoolName, VmId};
 use labform_planner::inventory::{
-    ObservedAccess, ObservedAclEntry, ObservedDisk, ObservedToken, ObservedUser, ObservedVm,
+    ObservedAccess, ObservedAclEntry, ObservedBackupJob, ObservedDisk, ObservedToken, ObservedUser,
+    ObservedVm,
 };
 use labform_planner::ownership::Owner;
 use labform_planner::plan::Plan;
 use labform_planner::tenancy::tenant_user_prefix;
-use labform_proxmox::ProxmoxApi;
 use labform_proxmox::types::{ResourceType, decode_percent};
+use labform_proxmox::{ErrorKind, ProxmoxApi};
 use tokio::sync::Semaphore;
 
 use crate::error::ExecuteError;
@@ -209,11 +210,32 @@ pub async fn discover_access(
     } else {
         Vec::new()
     };
+    let backup_jobs = match read_retrying(|| api.backup_jobs()).await {
+        Ok(jobs) => jobs
+            .into_iter()
+            .filter(|job| job.id.starts_with("labform-"))
+            .map(|job| ObservedBackupJob {
+                endpoint: endpoint.to_owned().into(),
+                id: job.id,
+                options: job.options,
+            })
+            .collect(),
+        // Without `Sys.Audit` on `/` the jobs cannot be listed; a plan without backup jobs on
+        // this endpoint needs none of them (it could not have made any with these credentials).
+        Err(error)
+            if error.kind() == ErrorKind::PermissionDenied
+                && !plan.backup_jobs.iter().any(|job| job.endpoint == endpoint) =>
+        {
+            Vec::new()
+        }
+        Err(source) => return Err(ExecuteError::api("list the backup jobs", source)),
+    };
     Ok(ObservedAccess {
         endpoint: endpoint.to_owned().into(),
         pools,
         users,
         acl,
+        backup_jobs,
     })
 }
 

@@ -298,4 +298,20 @@ impl ProxmoxApi for Metered {
         self.count(Kind::Read);
         self.inner.cluster_tasks().await
     }
+    async fn backup_jobs(&self) -> Result<Vec<BackupJob>> {
+        self.count(Kind::Read);
+        self.inner.backup_jobs().await
+    }
+    async fn create_backup_job(&self, id: &str, options: &BackupJobOptions) -> Result<()> {
+        self.count(Kind::Write);
+        self.inner.create_backup_job(id, options).await
+    }
+    async fn update_backup_job(&self, id: &str, options: &BackupJobOptions) -> Result<()> {
+        self.count(Kind::Write);
+        self.inner.update_backup_job(id, options).await
+    }
+    async fn delete_backup_job(&self, id: &str) -> Result<()> {
+        self.count(Kind::Write);
+        self.inner.delete_backup_job(id).await
+    }
 }

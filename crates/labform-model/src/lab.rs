@@ -651,6 +651,9 @@ pub struct Backups {
     /// How many backups to keep (at least 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep: Option<u32>,
+    /// vzdump's mode: `snapshot` (the default: the VM keeps running), `suspend` or `stop`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<BackupMode>,
     /// etcd snapshot schedule in cron syntax as K3s reads it (`0 */6 * * *`, `@daily`), for
     /// embedded etcd.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -658,6 +661,32 @@ pub struct Backups {
     /// etcd snapshots to keep (at least 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etcd_snapshot_retention: Option<u32>,
+}
+
+/// How vzdump backs a VM up.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupMode {
+    /// A live backup while the VM runs.
+    #[default]
+    Snapshot,
+    /// The VM is suspended while it is backed up.
+    Suspend,
+    /// The VM is shut down, backed up and started again.
+    Stop,
+}
+
+impl BackupMode {
+    /// The word Proxmox uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackupMode::Snapshot => "snapshot",
+            BackupMode::Suspend => "suspend",
+            BackupMode::Stop => "stop",
+        }
+    }
 }
 
 /// The Kubernetes API endpoint.

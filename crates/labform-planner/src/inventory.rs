@@ -2,8 +2,9 @@
 //!
 //! The executor fills an [`Inventory`] from a handful of API calls (`/cluster/resources`, then
 //! the config of owned VMs only; the pools, the users that may be the scope's tenants with their
-//! tokens, and those users' ACL entries). Config values are as Proxmox reports them, except
-//! `sshkeys`, which is URL-decoded, and `description`, from which the ownership block is parsed.
+//! tokens, and those users' ACL entries; the backup jobs named like labform's). Config values are
+//! as Proxmox reports them, except `sshkeys`, which is URL-decoded, and `description`, from which
+//! the ownership block is parsed.
 
 use labform_ids::{EndpointName, NodeName, PoolName, StorageName};
 use std::collections::BTreeMap;
@@ -124,6 +125,21 @@ pub struct ObservedAccess {
     pub users: Vec<ObservedUser>,
     /// The ACL entries of those users and their tokens.
     pub acl: Vec<ObservedAclEntry>,
+    /// Backup jobs whose ID starts with `labform-` (another scope's or a person's may be among
+    /// them: [`crate::backups::is_ours`] tells).
+    #[serde(default)]
+    pub backup_jobs: Vec<ObservedBackupJob>,
+}
+
+/// A backup job on Proxmox (`/cluster/backup`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedBackupJob {
+    /// Proxmox endpoint name (from the lab).
+    pub endpoint: EndpointName,
+    /// The job's ID.
+    pub id: String,
+    /// Its options as Proxmox lists them, as text (`schedule`, `vmid`, `comment`, ...).
+    pub options: BTreeMap<String, String>,
 }
 
 /// Everything observed.

@@ -6,6 +6,7 @@
 //! [`Allocations`]: decisions are kept once made (see [`allocate`]).
 
 pub mod allocate;
+pub mod backups;
 pub mod build;
 pub mod desired;
 pub mod distribution;

@@ -33,10 +33,35 @@ pub struct Plan {
     pub clusters: Vec<PlannedCluster>,
     /// Tenants and what they get.
     pub tenants: Vec<PlannedTenant>,
+    /// vzdump backup jobs of the lab's backup policies (`/cluster/backup`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backup_jobs: Vec<PlannedBackupJob>,
     /// The ordered actions, each with its reason and what it waits for.
     pub actions: Vec<Action>,
     /// Totals.
     pub summary: Summary,
+}
+
+/// A vzdump backup job on one endpoint: what a cluster's or a VM's `backups` make
+/// ([`crate::backups`] names, marks and reconciles it).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PlannedBackupJob {
+    /// The job's ID on Proxmox (`labform-<scope>-cluster-<instance>`, `labform-<scope>-vm-<name>`).
+    pub id: String,
+    /// Endpoint.
+    pub endpoint: EndpointName,
+    /// What it backs up, for people (`cluster home`, `VM dns`).
+    pub of: String,
+    /// When, as a Proxmox calendar event (`sat 02:00`).
+    pub schedule: String,
+    /// The storage the backups go to.
+    pub storage: StorageName,
+    /// How many backups of each VM are kept (`prune-backups: keep-last=N`).
+    pub keep: u32,
+    /// vzdump's mode (`snapshot`, `suspend`, `stop`).
+    pub mode: String,
+    /// The VMs backed up, in ascending order.
+    pub vm_ids: Vec<VmId>,
 }
 
 /// Load of one Proxmox endpoint.

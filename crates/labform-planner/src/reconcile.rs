@@ -8,7 +8,7 @@
 //!
 //! Pools, tenants' users, API tokens and ACL entries are changes too ([`crate::tenancy`]), shown
 //! and applied like the VMs' (deletions included), with the token secrets labform's store holds
-//! as an input ([`TokenSecrets`]).
+//! as an input ([`TokenSecrets`]). So are the lab's vzdump backup jobs ([`crate::backups`]).
 
 use labform_ids::{EndpointName, NodeName};
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,6 +17,7 @@ use labform_ids::VmId;
 use serde::Serialize;
 
 use crate::allocate::AllocationKey;
+use crate::backups::{BackupJobChange, BackupJobConflict, backup_job_changes, backup_job_teardown};
 use crate::desired::{CREATE_KEYS, MANAGED_KEYS, desired_config};
 use crate::inventory::{Inventory, ObservedVm};
 use crate::plan::{Plan, PlannedTemplate, PlannedVm};
@@ -116,6 +117,13 @@ pub struct Reconciliation {
     pub tenants: Vec<TenantChange>,
     /// Tenants that cannot be brought to the plan (apply leaves them alone and fails).
     pub tenant_conflicts: Vec<TenantConflict>,
+    /// Backup jobs to create, update or delete, endpoint by endpoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backup_jobs: Vec<BackupJobChange>,
+    /// Planned backup jobs whose ID a job labform did not make holds (apply leaves it alone and
+    /// fails).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backup_job_conflicts: Vec<BackupJobConflict>,
 }
 
 impl Reconciliation {
@@ -124,6 +132,8 @@ impl Reconciliation {
         self.conflicts.is_empty()
             && self.tenants.is_empty()
             && self.tenant_conflicts.is_empty()
+            && self.backup_jobs.is_empty()
+            && self.backup_job_conflicts.is_empty()
             && self
                 .changes
                 .iter()
@@ -136,6 +146,7 @@ impl Reconciliation {
             VmAction::Update { changes } => changes.iter().any(|field| field.drift),
             _ => false,
         }) || self.tenants.iter().any(|change| change.drift)
+            || self.backup_jobs.iter().any(|change| change.drift)
     }
 }
 
@@ -224,6 +235,9 @@ pub fn reconcile(plan: &Plan, inventory: &Inventory, secrets: &TokenSecrets) -> 
     let (tenants, tenant_conflicts) = tenant_changes(plan, inventory, secrets);
     result.tenants = tenants;
     result.tenant_conflicts = tenant_conflicts;
+    let (backup_jobs, backup_job_conflicts) = backup_job_changes(plan, inventory);
+    result.backup_jobs = backup_jobs;
+    result.backup_job_conflicts = backup_job_conflicts;
     result
 }
 
@@ -468,7 +482,7 @@ fn same_value(key: &str, desired: Option<&str>, observed: Option<&str>) -> bool 
 }
 
 /// Deleting everything `scope` owns in `inventory`: VMs first, then the templates they were
-/// cloned from, and the scope's tenant users with their tokens and ACL entries. Protected VMs are
+/// cloned from, the scope's tenant users with their tokens and ACL entries, and its backup jobs. Protected VMs are
 /// marked (the executor refuses them), and templates of the same image on the same endpoint are
 /// kept, because those VMs may be linked clones of them.
 pub fn teardown(inventory: &Inventory, scope: &str) -> Reconciliation {
@@ -499,5 +513,7 @@ pub fn teardown(inventory: &Inventory, scope: &str) -> Reconciliation {
         conflicts: Vec::new(),
         tenants: tenant_teardown(inventory, scope),
         tenant_conflicts: Vec::new(),
+        backup_jobs: backup_job_teardown(inventory, scope, &BTreeSet::new()),
+        backup_job_conflicts: Vec::new(),
     }
 }

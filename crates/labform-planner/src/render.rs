@@ -1,5 +1,5 @@
 //! The plan as a person reads it: grouped by Proxmox, images and templates, clusters (with their
-//! VMs and the steps that follow), plain VMs and tenants, then a summary.
+//! VMs and the steps that follow), plain VMs, tenants and backup jobs, then a summary.
 
 use std::fmt::Write as _;
 
@@ -124,6 +124,24 @@ pub fn render(plan: &Plan, offline: bool) -> String {
                 tenant.api_token,
                 list_or_none(&tenant.clusters),
                 list_or_none(&tenant.services)
+            );
+        }
+    }
+    if !plan.backup_jobs.is_empty() {
+        let _ = writeln!(out, "\nBackups");
+        for job in &plan.backup_jobs {
+            let vm_ids: Vec<String> = job.vm_ids.iter().map(ToString::to_string).collect();
+            let _ = writeln!(
+                out,
+                "  {} on {}: vzdump `{}` of {} to {}, keep {}, {} mode; VM IDs {}",
+                job.id,
+                job.endpoint,
+                job.schedule,
+                job.of,
+                job.storage,
+                job.keep,
+                job.mode,
+                vm_ids.join(", ")
             );
         }
     }
@@ -333,6 +351,12 @@ pub fn render_changes(plan: &Plan, reconciliation: &crate::reconcile::Reconcilia
             conflict.tenant, conflict.endpoint
         );
     }
+    for change in &reconciliation.backup_jobs {
+        let _ = writeln!(out, "{}", backup_job_line(change));
+    }
+    for conflict in &reconciliation.backup_job_conflicts {
+        let _ = writeln!(out, "  ! {conflict}");
+    }
     let counts = |wanted: fn(&VmAction) -> bool| {
         reconciliation
             .changes
@@ -360,7 +384,55 @@ pub fn render_changes(plan: &Plan, reconciliation: &crate::reconcile::Reconcilia
             reconciliation.tenants.len()
         );
     }
+    if !reconciliation.backup_jobs.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} backup job change(s).",
+            reconciliation.backup_jobs.len()
+        );
+    }
     out
+}
+
+/// One line of a backup job change.
+fn backup_job_line(change: &crate::backups::BackupJobChange) -> String {
+    use crate::backups::BackupJobStep;
+    let drift = if change.drift {
+        "  [drift: changed outside labform]"
+    } else {
+        ""
+    };
+    let (id, endpoint) = (&change.id, &change.endpoint);
+    match &change.step {
+        BackupJobStep::Create { options } => format!(
+            "  + backup job {id} on {endpoint}: vzdump `{}` to {}, VM IDs {}{drift}",
+            options.get("schedule").map_or("", String::as_str),
+            options.get("storage").map_or("", String::as_str),
+            options.get("vmid").map_or("", String::as_str)
+        ),
+        BackupJobStep::Update { fields, .. } => {
+            let fields: Vec<String> = fields
+                .iter()
+                .map(|field| {
+                    format!(
+                        "{} {} -> {}",
+                        field.field,
+                        field.observed.as_deref().unwrap_or("(unset)"),
+                        field.desired
+                    )
+                })
+                .collect();
+            format!(
+                "  ~ backup job {id} on {endpoint}: {}{drift}",
+                if fields.is_empty() {
+                    "its record of the lab".to_owned()
+                } else {
+                    fields.join(", ")
+                }
+            )
+        }
+        BackupJobStep::Delete => format!("  - backup job {id} on {endpoint}{drift}"),
+    }
 }
 
 /// One line of a pool, user, token or ACL change.

@@ -143,4 +143,12 @@ pub trait ProxmoxApi: Send + Sync {
     async fn node_bridges(&self, node: &NodeName) -> Result<Vec<NetworkInterface>>;
     /// `GET /cluster/tasks`: the recent tasks of every node, running ones included.
     async fn cluster_tasks(&self) -> Result<Vec<TaskEntry>>;
+    /// `GET /cluster/backup`: every datacenter backup job (`Sys.Audit` on `/`).
+    async fn backup_jobs(&self) -> Result<Vec<BackupJob>>;
+    /// `POST /cluster/backup` with `id` and `options` (`Sys.Modify` on `/`).
+    async fn create_backup_job(&self, id: &str, options: &BackupJobOptions) -> Result<()>;
+    /// `PUT /cluster/backup/{id}`: sets `options`, leaves the others.
+    async fn update_backup_job(&self, id: &str, options: &BackupJobOptions) -> Result<()>;
+    /// `DELETE /cluster/backup/{id}`.
+    async fn delete_backup_job(&self, id: &str) -> Result<()>;
 }

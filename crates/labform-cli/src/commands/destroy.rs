@@ -50,7 +50,10 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     let scope = against.plan.scope.clone();
     let reconciliation = teardown(&against.inventory, &scope);
     let owned = &reconciliation.changes;
-    if owned.is_empty() && reconciliation.tenants.is_empty() {
+    if owned.is_empty()
+        && reconciliation.tenants.is_empty()
+        && reconciliation.backup_jobs.is_empty()
+    {
         eprintln!(
             "Scope `{scope}` owns nothing on {}.",
             against.connected.description
@@ -58,7 +61,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!(
-        "These VMs and tenant users of scope `{scope}` on {} will be deleted:",
+        "These VMs, tenant users and backup jobs of scope `{scope}` on {} will be deleted:",
         against.connected.description
     );
     for change in owned {
@@ -83,6 +86,9 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
             change.step.target(),
             change.endpoint
         );
+    }
+    for change in &reconciliation.backup_jobs {
+        eprintln!("  - backup job {} on {}", change.id, change.endpoint);
     }
     if !args.yes {
         if !std::io::stdin().is_terminal() {
@@ -109,7 +115,8 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         &reconciliation,
         &against.connected.endpoints,
         &NoSeeds,
-        // The teardown also removes the scope's tenant users, their tokens and ACL entries.
+        // The teardown also removes the scope's tenant users, their tokens and ACL entries, and
+        // its backup jobs.
         ApplyOptions::default(),
         journal,
         Arc::new(Printer::new(args.json)),

@@ -1,5 +1,5 @@
 //! `labform drift FILE`: changes made on Proxmox by hand to VMs this lab owns, field by field, and
-//! to its tenants' users, API tokens and ACL entries (and pools); then, over SSH, every K3s node's files, service and add-on manifests that differ from what
+//! to its tenants' users, API tokens and ACL entries (and pools) and to its backup jobs; then, over SSH, every K3s node's files, service and add-on manifests that differ from what
 //! apply would put there (nothing is changed). Exit 0 without drift, 2 with drift (the lab's
 //! own pending VM changes are listed, not counted).
 
@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use labform_planner::backups::BackupJobChange;
 use labform_planner::reconcile::{FieldChange, VmAction, VmChange};
 use labform_planner::tenancy::TenantChange;
 
@@ -47,6 +48,8 @@ pub struct ProxmoxDrift<'a> {
     pub drifted: Vec<(&'a VmChange, Vec<&'a FieldChange>)>,
     /// Tenants' pools, users, tokens and ACL entries changed outside labform.
     pub tenants: Vec<&'a TenantChange>,
+    /// Backup jobs changed outside labform.
+    pub backup_jobs: Vec<&'a BackupJobChange>,
     /// The lab's own changes waiting for apply.
     pub pending: usize,
 }
@@ -75,9 +78,17 @@ impl<'a> ProxmoxDrift<'a> {
             .filter(|change| change.drift)
             .collect();
         pending += against.reconciliation.tenants.len() - tenants.len();
+        let backup_jobs: Vec<_> = against
+            .reconciliation
+            .backup_jobs
+            .iter()
+            .filter(|change| change.drift)
+            .collect();
+        pending += against.reconciliation.backup_jobs.len() - backup_jobs.len();
         ProxmoxDrift {
             drifted,
             tenants,
+            backup_jobs,
             pending,
         }
     }
@@ -90,6 +101,8 @@ impl<'a> ProxmoxDrift<'a> {
             })).collect::<Vec<_>>(),
             "tenants": self.tenants,
             "tenant_conflicts": against.reconciliation.tenant_conflicts,
+            "backup_jobs": self.backup_jobs,
+            "backup_job_conflicts": against.reconciliation.backup_job_conflicts,
             "lab_changes_pending": self.pending,
         })
     }
@@ -107,6 +120,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let ProxmoxDrift {
             drifted,
             tenants: tenants_drifted,
+            backup_jobs: backup_jobs_drifted,
             pending,
         } = found;
         if !args.json {
@@ -132,13 +146,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             for conflict in &against.reconciliation.tenant_conflicts {
                 println!("tenant `{}` on {}: {conflict}", conflict.tenant, conflict.endpoint);
             }
+            for change in &backup_jobs_drifted {
+                println!("{change}: changed outside labform");
+            }
+            for conflict in &against.reconciliation.backup_job_conflicts {
+                println!("{conflict}");
+            }
+            if !backup_jobs_drifted.is_empty() {
+                println!(
+                    "{} backup job(s) drifted; `labform apply` puts them back.",
+                    backup_jobs_drifted.len()
+                );
+            }
             if !tenants_drifted.is_empty() {
                 println!(
                     "{} pool, user, token or ACL change(s) put back what was changed outside labform; `labform apply` makes them.",
                     tenants_drifted.len()
                 );
             }
-            if drifted.is_empty() && tenants_drifted.is_empty() {
+            if drifted.is_empty() && tenants_drifted.is_empty() && backup_jobs_drifted.is_empty() {
                 println!("No drift on {}.", against.connected.description);
             } else if !drifted.is_empty() {
                 println!(
@@ -165,7 +191,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 serde_json::to_string_pretty(&value).expect("serialisable")
             );
         }
-        Ok(if drifted.is_empty() && tenants_drifted.is_empty() && nodes_drifted == 0 {
+        Ok(if drifted.is_empty()
+            && tenants_drifted.is_empty()
+            && backup_jobs_drifted.is_empty()
+            && nodes_drifted == 0
+        {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(2)

@@ -10,12 +10,13 @@
 //!
 //! A VM's life cycle (create or clone, configure, grow disks, record the spec, power, delete) is
 //! [`vms`]; its NoCloud seed image is [`seeds`]; tenants' pools, users, tokens and ACL entries
-//! are [`tenants`].
+//! are [`tenants`]; the lab's vzdump backup jobs, made once the VMs are, are [`backups`].
 //!
 //! Crash safety comes from Proxmox itself: a VM is created with its ownership block (spec
 //! `pending`) in the same call, and gets its final spec hash only once configured. An apply
 //! killed at any point leaves VMs the next discovery finds, owns and finishes.
 
+mod backups;
 mod images;
 mod jobs;
 mod seeds;
@@ -30,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use labform_cloudinit::{SeedFiles, SeedSource};
 use labform_ids::VmId;
+use labform_planner::backups::BackupJobStep;
 use labform_planner::plan::Plan;
 use labform_planner::reconcile::{Reconciliation, VmAction};
 use labform_proxmox::ProxmoxApi;
@@ -314,6 +316,19 @@ pub async fn apply(
             Outcome::Failed(reason) => report.failed.push(format!("{name}: {reason}")),
             Outcome::Skipped => report.interrupted = true,
         }
+    }
+    // Backup jobs list VM IDs: after the VMs (a VM that failed is listed all the same).
+    if !run.options.cancel.is_cancelled() {
+        let (done, failures) = run.converge_backup_jobs(reconciliation).await;
+        for change in done {
+            let name = format!("backup job {}", change.id);
+            match change.step {
+                BackupJobStep::Create { .. } => report.created.push(name),
+                BackupJobStep::Update { .. } => report.updated.push(name),
+                BackupJobStep::Delete => report.deleted.push(name),
+            }
+        }
+        report.failed.extend(failures);
     }
     for (index, cell) in run.templates.iter().enumerate() {
         if let Some(Ok(())) = cell.get()

@@ -412,6 +412,80 @@ pub(super) fn assemble(
         })
         .collect();
 
+    // Backup jobs: one per cluster instance or plain VM entry with a vzdump policy, and endpoint.
+    let mut backup_jobs: Vec<(PlannedBackupJob, Vec<usize>)> = Vec::new();
+    let mut add_backup_job = |backups: &Backups, id: String, of: String, members: Vec<usize>| {
+        let (Some(schedule), Some(storage)) = (&backups.vzdump_schedule, &backups.storage) else {
+            return;
+        };
+        let mut endpoints: Vec<&EndpointName> = Vec::new();
+        for &member in &members {
+            if !endpoints.contains(&&vms[member].endpoint) {
+                endpoints.push(&vms[member].endpoint);
+            }
+        }
+        for endpoint in endpoints {
+            let here: Vec<usize> = members
+                .iter()
+                .copied()
+                .filter(|&member| &vms[member].endpoint == endpoint)
+                .collect();
+            let mut vm_ids: Vec<VmId> = here.iter().map(|&member| vms[member].vm_id).collect();
+            vm_ids.sort();
+            backup_jobs.push((
+                PlannedBackupJob {
+                    id: id.clone(),
+                    endpoint: endpoint.clone(),
+                    of: of.clone(),
+                    schedule: schedule.clone(),
+                    storage: storage.as_str().into(),
+                    keep: backups.keep.unwrap_or(7),
+                    mode: backups.mode.unwrap_or_default().as_str().to_owned(),
+                    vm_ids,
+                },
+                here,
+            ));
+        }
+    };
+    for (instance_index, instance) in expanded.instances.iter().enumerate() {
+        if let Some(backups) = &lab.clusters[instance.cluster].backups {
+            let members = expanded
+                .vms
+                .iter()
+                .enumerate()
+                .filter(|(_, vm)| vm.instance == Some(instance_index))
+                .map(|(index, _)| index)
+                .collect();
+            add_backup_job(
+                backups,
+                crate::backups::cluster_backup_job_id(&scope, &instance.name),
+                format!("cluster {}", instance.name),
+                members,
+            );
+        }
+    }
+    for entry in &lab.vms {
+        if let Some(backups) = &entry.backups {
+            let members = expanded
+                .vms
+                .iter()
+                .enumerate()
+                .filter(|(_, vm)| {
+                    vm.instance.is_none()
+                        && matches!(vm.role, Role::Plain { .. })
+                        && vm.group == entry.name
+                })
+                .map(|(index, _)| index)
+                .collect();
+            add_backup_job(
+                backups,
+                crate::backups::vm_backup_job_id(&scope, &entry.name),
+                format!("VM {}", entry.name),
+                members,
+            );
+        }
+    }
+
     // Actions.
     let mut actions: Vec<Action> = Vec::new();
     let push = |actions: &mut Vec<Action>,
@@ -556,6 +630,18 @@ pub(super) fn assemble(
             );
         }
     }
+    for (job, members) in &backup_jobs {
+        push(
+            &mut actions,
+            "create-backup-job",
+            format!("{} on {}", job.id, job.endpoint),
+            format!(
+                "vzdump `{}` of {} to {}, keep {}",
+                job.schedule, job.of, job.storage, job.keep
+            ),
+            members.iter().map(|&member| started[member]).collect(),
+        );
+    }
 
     let endpoints = lab
         .proxmox
@@ -603,6 +689,7 @@ pub(super) fn assemble(
         vms,
         clusters,
         tenants,
+        backup_jobs: backup_jobs.into_iter().map(|(job, _)| job).collect(),
         actions,
         summary,
     }

@@ -109,30 +109,21 @@ pub(super) fn plan_cluster(
             None,
         );
     }
-    if let Some(backups) = &cluster.backups {
-        if let Some(schedule) = &backups.etcd_snapshot_schedule {
-            step(
-                format!(
-                    "schedule etcd snapshots `{schedule}`, keep {}{}",
-                    backups.etcd_snapshot_retention.unwrap_or(5),
-                    if distribution.etcd_snapshots_automated() {
-                        ""
-                    } else {
-                        " (not automated by labform for this distribution yet)"
-                    }
-                ),
-                first.clone(),
-            );
-        }
-        if let (Some(schedule), Some(storage)) = (&backups.vzdump_schedule, &backups.storage) {
-            step(
-                format!(
-                    "schedule vzdump `{schedule}` to {storage}, keep {}",
-                    backups.keep.unwrap_or(7)
-                ),
-                None,
-            );
-        }
+    if let Some(backups) = &cluster.backups
+        && let Some(schedule) = &backups.etcd_snapshot_schedule
+    {
+        step(
+            format!(
+                "schedule etcd snapshots `{schedule}`, keep {}{}",
+                backups.etcd_snapshot_retention.unwrap_or(5),
+                if distribution.etcd_snapshots_automated() {
+                    ""
+                } else {
+                    " (not automated by labform for this distribution yet)"
+                }
+            ),
+            first.clone(),
+        );
     }
     let context = format!("{lab_name}-{}", instance.name);
     step(

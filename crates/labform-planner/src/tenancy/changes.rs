@@ -374,6 +374,7 @@ mod tests {
             pools: Vec::new(),
             users,
             acl,
+            backup_jobs: Vec::new(),
         }
     }
 

@@ -529,4 +529,52 @@ impl ProxmoxApi for Client {
         .await?;
         Ok(())
     }
+
+    async fn backup_jobs(&self) -> Result<Vec<BackupJob>> {
+        self.get("/cluster/backup", &["cluster", "backup"], &vec![])
+            .await
+    }
+
+    async fn create_backup_job(&self, id: &str, options: &BackupJobOptions) -> Result<()> {
+        let mut params = vec![("id".to_owned(), id.to_owned())];
+        params.extend(
+            options
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone())),
+        );
+        self.call(
+            Method::POST,
+            "/cluster/backup",
+            &["cluster", "backup"],
+            &params,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn update_backup_job(&self, id: &str, options: &BackupJobOptions) -> Result<()> {
+        let params: Params = options
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        self.call(
+            Method::PUT,
+            "/cluster/backup/{id}",
+            &["cluster", "backup", id],
+            &params,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_backup_job(&self, id: &str) -> Result<()> {
+        self.call(
+            Method::DELETE,
+            "/cluster/backup/{id}",
+            &["cluster", "backup", id],
+            &vec![],
+        )
+        .await?;
+        Ok(())
+    }
 }

@@ -283,3 +283,48 @@ pub struct NetworkInterface {
     )]
     pub active: Option<bool>,
 }
+
+/// A backup job's options as sent to `/cluster/backup` (`schedule`, `storage`, `vmid`, ...).
+pub type BackupJobOptions = BTreeMap<String, String>;
+
+/// A datacenter backup job as `GET /cluster/backup` lists it: its ID and every other option
+/// as text (numbers and booleans as Proxmox writes them in `jobs.cfg`, a property string given
+/// as an object as `key=value,...`). `type` (always `vzdump`) is dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackupJob {
+    /// The job's ID.
+    pub id: String,
+    /// Its options (`schedule`, `storage`, `vmid`, `comment`, `prune-backups`, ...).
+    pub options: BackupJobOptions,
+}
+
+impl<'de> Deserialize<'de> for BackupJob {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        fn text(value: &serde_json::Value) -> String {
+            match value {
+                serde_json::Value::String(text) => text.clone(),
+                serde_json::Value::Bool(flag) => b01(*flag),
+                serde_json::Value::Object(fields) => fields
+                    .iter()
+                    .map(|(key, value)| format!("{key}={}", text(value)))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            }
+        }
+        let mut fields = serde_json::Map::deserialize(deserializer)?;
+        let id = match fields.remove("id") {
+            Some(serde_json::Value::String(id)) => id,
+            _ => return Err(serde::de::Error::missing_field("id")),
+        };
+        fields.remove("type");
+        Ok(BackupJob {
+            id,
+            options: fields
+                .iter()
+                .map(|(key, value)| (key.clone(), text(value)))
+                .collect(),
+        })
+    }
+}

@@ -231,4 +231,30 @@ impl ProxmoxApi for SimClient {
     async fn cluster_tasks(&self) -> Result<Vec<types::TaskEntry>> {
         access::cluster_tasks(self).await
     }
+
+    async fn backup_jobs(&self) -> Result<Vec<BackupJob>> {
+        self.backup_job_index()
+            .await?
+            .into_iter()
+            .map(|entry| {
+                serde_json::from_value(entry).map_err(|source| Error::Decode {
+                    method: "GET".to_owned(),
+                    path: "/cluster/backup".to_owned(),
+                    source,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_backup_job(&self, id: &str, options: &BackupJobOptions) -> Result<()> {
+        self.backup_job_create(Some(id), options).await
+    }
+
+    async fn update_backup_job(&self, id: &str, options: &BackupJobOptions) -> Result<()> {
+        self.backup_job_update(id, options, &[]).await
+    }
+
+    async fn delete_backup_job(&self, id: &str) -> Result<()> {
+        self.backup_job_delete(id).await
+    }
 }

@@ -168,26 +168,35 @@ pub(super) async fn download_url(
 ) -> Result<Upid> {
     let node = node.as_str();
     let storage = storage.as_str();
-    client.run("POST", "/nodes/{node}/storage/{storage}/download-url", format!("/nodes/{node}/storage/{storage}/download-url"), async {
-        let call = client
-            .on_node(node)
-            .privilege(format!("/storage/{storage}"), "Datastore.AllocateTemplate");
-        call.read(|st| {
-            let sys = st.has(&client.who, "/", "Sys.Audit") && st.has(&client.who, "/", "Sys.Modify");
-            if !sys {
-                client.check(st, &format!("/nodes/{node}"), "Sys.AccessNetwork")?;
-            }
-            let spec = client.sim.storage_on(storage, node)?;
-            check_download_request(spec, storage, &req.content, &req.filename)?;
-            Ok(())
-        })?;
-        let req = req.clone();
-        let storage = storage.to_owned();
-        Ok(call.task("download", "", move |task| async move {
-            task.sim.download_worker(&task.node, &storage, &req, &task.log).await
-        }))
-    })
-    .await
+    client
+        .run(
+            "POST",
+            "/nodes/{node}/storage/{storage}/download-url",
+            format!("/nodes/{node}/storage/{storage}/download-url"),
+            async {
+                let call = client
+                    .on_node(node)
+                    .privilege(format!("/storage/{storage}"), "Datastore.AllocateTemplate");
+                call.read(|st| {
+                    let sys = st.has(&client.who, "/", "Sys.Audit")
+                        && st.has(&client.who, "/", "Sys.Modify");
+                    if !sys {
+                        client.check(st, &format!("/nodes/{node}"), "Sys.AccessNetwork")?;
+                    }
+                    let spec = client.sim.storage_on(storage, node)?;
+                    check_download_request(spec, storage, &req.content, &req.filename)?;
+                    Ok(())
+                })?;
+                let req = req.clone();
+                let storage = storage.to_owned();
+                Ok(call.task("download", "", move |task| async move {
+                    task.sim
+                        .download_worker(&task.node, &storage, &req, &task.log)
+                        .await
+                }))
+            },
+        )
+        .await
 }
 
 pub(super) async fn delete_volume(
