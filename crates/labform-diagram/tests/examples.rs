@@ -308,6 +308,8 @@ fn hand_made_reconciliation(plan: &Plan) -> Reconciliation {
         }],
         tenants: Vec::new(),
         tenant_conflicts: Vec::new(),
+        backup_jobs: Vec::new(),
+        backup_job_conflicts: Vec::new(),
     }
 }
 

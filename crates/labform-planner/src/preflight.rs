@@ -640,6 +640,30 @@ impl EndpointCheck<'_> {
                 "to create the lab's pools",
             );
         }
+        let backup_jobs = self
+            .reconciliation
+            .backup_jobs
+            .iter()
+            .filter(|change| change.endpoint == endpoint);
+        for change in backup_jobs {
+            need(
+                "/".to_owned(),
+                "Sys.Modify",
+                "to create, change or delete the lab's backup jobs",
+            );
+            if let Some(job) = self
+                .plan
+                .backup_jobs
+                .iter()
+                .find(|job| job.endpoint == endpoint && job.id == change.id)
+            {
+                need(
+                    format!("/storage/{}", job.storage),
+                    "Datastore.Allocate",
+                    "to point backup jobs at their storage",
+                );
+            }
+        }
         if self
             .plan
             .tenants
