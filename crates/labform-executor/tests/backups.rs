@@ -53,9 +53,9 @@ async fn the_labs_vzdump_job_is_made_kept_put_back_changed_and_removed() {
     let planned = &first.plan.backup_jobs[0];
     assert_eq!(planned.id, id);
     assert!(
-        first.report.created.contains(&format!("backup job {id}")),
+        first.report.backup_jobs == [format!("create-backup-job {id}")],
         "{:?}",
-        first.report.created
+        first.report.backup_jobs
     );
     let made = job(&api, &id).await.expect("the job exists after apply");
     let mut cluster_ids: Vec<String> = first
@@ -95,6 +95,10 @@ async fn the_labs_vzdump_job_is_made_kept_put_back_changed_and_removed() {
     assert_eq!(third.reconciliation.backup_jobs.len(), 1);
     assert!(third.reconciliation.backup_jobs[0].drift);
     assert_eq!(
+        third.report.backup_jobs,
+        [format!("update-backup-job {id}")]
+    );
+    assert_eq!(
         job(&api, &id).await.unwrap().options["schedule"],
         "sat 02:00"
     );
@@ -124,9 +128,9 @@ async fn the_labs_vzdump_job_is_made_kept_put_back_changed_and_removed() {
     assert!(fifth.report.failed.is_empty(), "{:#?}", fifth.report.failed);
     assert!(fifth.plan.backup_jobs.is_empty());
     assert!(
-        fifth.report.deleted.contains(&format!("backup job {id}")),
+        fifth.report.backup_jobs == [format!("delete-backup-job {id}")],
         "{:?}",
-        fifth.report.deleted
+        fifth.report.backup_jobs
     );
     assert!(job(&api, &id).await.is_none());
     let kept = job(&api, "nightly").await.expect("the job made by hand");

@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 
 use labform_cloudinit::{SeedFiles, SeedSource};
 use labform_ids::VmId;
-use labform_planner::backups::BackupJobStep;
 use labform_planner::plan::Plan;
 use labform_planner::reconcile::{Reconciliation, VmAction};
 use labform_proxmox::ProxmoxApi;
@@ -144,6 +143,8 @@ pub struct ApplyReport {
     pub deleted: Vec<String>,
     /// VMs started because they were stopped.
     pub started: Vec<String>,
+    /// Backup job changes made, as `<kind> <id>` (`create-backup-job labform-lab-cluster-home`).
+    pub backup_jobs: Vec<String>,
     /// Jobs that failed, with the reason.
     pub failed: Vec<String>,
     /// VMs whose changes wait for a reboot.
@@ -320,14 +321,10 @@ pub async fn apply(
     // Backup jobs list VM IDs: after the VMs (a VM that failed is listed all the same).
     if !run.options.cancel.is_cancelled() {
         let (done, failures) = run.converge_backup_jobs(reconciliation).await;
-        for change in done {
-            let name = format!("backup job {}", change.id);
-            match change.step {
-                BackupJobStep::Create { .. } => report.created.push(name),
-                BackupJobStep::Update { .. } => report.updated.push(name),
-                BackupJobStep::Delete => report.deleted.push(name),
-            }
-        }
+        report.backup_jobs = done
+            .into_iter()
+            .map(|change| format!("{} {}", change.step.kind(), change.id))
+            .collect();
         report.failed.extend(failures);
     }
     for (index, cell) in run.templates.iter().enumerate() {
