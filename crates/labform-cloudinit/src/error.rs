@@ -58,4 +58,13 @@ pub enum CloudInitError {
         /// added as text after serialisation).
         message: String,
     },
+    /// The distribution that configures the VM could not render its seed (a Talos node's
+    /// machine configuration).
+    #[error("cannot render the seed of VM {vm}: {message}")]
+    Distribution {
+        /// The VM.
+        vm: String,
+        /// Why (never a secret).
+        message: String,
+    },
 }

@@ -54,17 +54,18 @@ pub struct ReviewFiles {
     pub host_public_key: String,
 }
 
-/// The files of a VM's seed image: the user data carries the private host key.
+/// The files of a VM's seed image: the user data carries the private host key (cloud-init), or
+/// is the node's own configuration (Talos).
 #[derive(Debug)]
 pub struct SeedFiles {
-    /// `user-data`, with the private host key.
+    /// `user-data`, with the private host key, or a Talos machine configuration.
     pub user_data: SecretString,
     /// `meta-data`.
     pub meta_data: String,
     /// `network-config`.
     pub network_config: String,
-    /// The VM's host key pair.
-    pub host_key: HostKeyPair,
+    /// The VM's host key pair (cloud-init VMs; Talos nodes have no SSH).
+    pub host_key: Option<HostKeyPair>,
 }
 
 /// Renders `context`'s files for review: everything the seed holds except the private host key.
@@ -118,7 +119,7 @@ pub fn render_for_seed(
         user_data: SecretString::from(header + &body),
         meta_data,
         network_config,
-        host_key,
+        host_key: Some(host_key),
     })
 }
 

@@ -65,7 +65,10 @@ fn review_files_hold_no_private_key_and_the_seed_differs_only_by_it() {
             let seed_text = seed.user_data.expose_secret();
             assert!(seed_text.contains("ed25519_private: |"), "{}", vm.name);
             assert!(seed_text.contains("-----BEGIN OPENSSH PRIVATE KEY-----"));
-            assert_eq!(seed.host_key.public_openssh(), review.host_public_key);
+            assert_eq!(
+                seed.host_key.as_ref().expect("a host key").public_openssh(),
+                review.host_public_key
+            );
             assert!(review.user_data.contains(&review.host_public_key));
             assert_eq!(seed.meta_data, review.meta_data);
             assert_eq!(seed.network_config, review.network_config);

@@ -96,9 +96,10 @@ pub fn desired_config(vm: &PlannedVm) -> BTreeMap<&'static str, String> {
         if !cloud_init.authorized_keys.is_empty() {
             config.insert("sshkeys", cloud_init.authorized_keys.join("\n"));
         }
-        if let Some(seed) = &vm.seed {
-            config.insert("ide2", seed_drive(&seed.storage, &seed.file_name));
-        }
+    }
+    // The NoCloud seed: cloud-init's, or a Talos node's machine configuration.
+    if let Some(seed) = &vm.seed {
+        config.insert("ide2", seed_drive(&seed.storage, &seed.file_name));
     }
     config
 }
@@ -218,12 +219,14 @@ pub fn seed_file_prefix(scope: &str, vm_id: labform_ids::VmId) -> String {
     format!("labform-{scope}-{vm_id}-")
 }
 
-/// The seed image file name of `vm` (a cloud-init VM of `scope`):
+/// The seed image file name of `vm` (a cloud-init VM or a Talos node of `scope`):
 /// [`seed_file_prefix`], then a hash of every planned value the seed's files are rendered from
 /// (host name, FQDN, user, authorised keys, time zone, packages, MAC, address, prefix, gateway,
 /// DNS, search domain, MTU, VM ID), then `.iso`. A change to any of them is a new file name, so
 /// reconciliation sees `ide2` change and apply uploads a new seed. The VM's SSH host key is not
-/// part of it: it is a secret the planner never sees, and it stays the same once made.
+/// part of it: it is a secret the planner never sees, and it stays the same once made. Nor is a
+/// Talos node's machine configuration: the seed is what the node boots with the first time, and
+/// later changes reach it through the Talos API.
 pub fn seed_file_name(scope: &str, vm: &PlannedVm) -> String {
     let mut hasher = Sha256::new();
     let mut field = |value: &str| {

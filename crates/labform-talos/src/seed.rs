@@ -113,3 +113,89 @@ pub fn network_config(vm: &PlannedVm) -> String {
     }
     text
 }
+
+/// The seeds of a plan's Talos nodes, for apply ([`labform_cloudinit::SeedSource`]): each
+/// cluster's secrets bundle from labform's store (made on first use), its configurations
+/// rendered once, each node's seed from them.
+pub struct TalosSeeds<'a> {
+    plan: &'a labform_planner::Plan,
+    store: &'a labform_secrets::SecretStore,
+    rendered: std::sync::Mutex<
+        std::collections::HashMap<String, Vec<crate::machine_config::NodeConfiguration>>,
+    >,
+}
+
+impl std::fmt::Debug for TalosSeeds<'_> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("TalosSeeds")
+            .field("scope", &self.plan.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> TalosSeeds<'a> {
+    /// Seeds of `plan`'s Talos nodes, with secrets from `store`.
+    pub fn new(plan: &'a labform_planner::Plan, store: &'a labform_secrets::SecretStore) -> Self {
+        TalosSeeds {
+            plan,
+            store,
+            rendered: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The seed of `vm`, a node of one of the plan's Talos clusters.
+    pub fn seed(&self, vm: &PlannedVm) -> Result<TalosSeed, crate::TalosError> {
+        let cluster = self
+            .plan
+            .clusters
+            .iter()
+            .find(|cluster| Some(&cluster.name) == vm.cluster.as_ref())
+            .ok_or_else(|| crate::TalosError::MissingVm {
+                cluster: vm.cluster.clone().unwrap_or_default(),
+                node: vm.name.clone(),
+            })?;
+        let mut rendered = self.rendered.lock().expect("not poisoned");
+        if !rendered.contains_key(&cluster.name) {
+            let bundle = crate::SecretsBundle::load_or_generate(
+                self.store,
+                &self.plan.scope,
+                &cluster.name,
+            )?;
+            let configurations = crate::cluster_configurations(
+                self.plan,
+                cluster,
+                crate::SecretsSource::Bundle(&bundle),
+            )?;
+            rendered.insert(cluster.name.clone(), configurations);
+        }
+        let configuration = rendered[&cluster.name]
+            .iter()
+            .find(|configuration| configuration.vm == vm.name)
+            .ok_or_else(|| crate::TalosError::MissingVm {
+                cluster: cluster.name.clone(),
+                node: vm.name.clone(),
+            })?;
+        Ok(TalosSeed::new(&self.plan.scope, vm, configuration))
+    }
+}
+
+impl labform_cloudinit::SeedSource for TalosSeeds<'_> {
+    fn seed_files(
+        &self,
+        vm: &PlannedVm,
+    ) -> Result<labform_cloudinit::SeedFiles, labform_cloudinit::CloudInitError> {
+        let seed = self
+            .seed(vm)
+            .map_err(|error| labform_cloudinit::CloudInitError::Distribution {
+                vm: vm.name.clone(),
+                message: error.to_string(),
+            })?;
+        Ok(labform_cloudinit::SeedFiles {
+            user_data: seed.user_data,
+            meta_data: seed.meta_data,
+            network_config: seed.network_config,
+            host_key: None,
+        })
+    }
+}

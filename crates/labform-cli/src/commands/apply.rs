@@ -151,7 +151,10 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     // Seed images carry the VMs' host keys, kept in labform's secret store.
     let store = SecretStore::open_default().context("cannot open labform's secret store")?;
     let host_keys = StoredHostKeys::new(&store, scope.clone());
-    let seeds = PlanSeeds::new(&against.plan, &host_keys);
+    let seeds = LabSeeds {
+        cloud_init: PlanSeeds::new(&against.plan, &host_keys),
+        talos: labform_talos::seed::TalosSeeds::new(&against.plan, &store),
+    };
     let printer = Arc::new(Printer::new(args.json));
     if against.reconciliation.is_empty() {
         eprintln!("The VMs are as planned.");
@@ -188,4 +191,24 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The seeds of the lab's VMs: cloud-init's (with labform's host keys) and Talos nodes' (their
+/// machine configurations, from each cluster's secrets bundle).
+struct LabSeeds<'a> {
+    cloud_init: PlanSeeds<'a>,
+    talos: labform_talos::seed::TalosSeeds<'a>,
+}
+
+impl labform_cloudinit::SeedSource for LabSeeds<'_> {
+    fn seed_files(
+        &self,
+        vm: &labform_planner::plan::PlannedVm,
+    ) -> Result<labform_cloudinit::SeedFiles, labform_cloudinit::CloudInitError> {
+        if vm.boot == "talos" {
+            self.talos.seed_files(vm)
+        } else {
+            self.cloud_init.seed_files(vm)
+        }
+    }
 }

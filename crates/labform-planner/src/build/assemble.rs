@@ -336,7 +336,9 @@ pub(super) fn assemble(
             spec: String::new(),
         });
         let last = vms.last_mut().expect("just pushed");
-        if last.cloud_init.is_some() {
+        // Cloud-init VMs take their NoCloud seed; Talos nodes take theirs too, with the machine
+        // configuration as its user data.
+        if last.cloud_init.is_some() || (own_boot == Some("talos") && last.template.is_some()) {
             last.seed = endpoint
                 .storages
                 .iter()
