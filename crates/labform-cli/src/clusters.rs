@@ -1,5 +1,6 @@
-//! The cluster phase of `labform apply` (K3s installed and converged on the lab's VMs over SSH,
-//! add-ons delivered, kubeconfigs stored and merged), and what `labform reset` shares with it.
+//! The cluster phase of `labform apply` (each cluster brought to its plan by its distribution,
+//! K3s over SSH and Talos through its API; add-ons delivered, kubeconfigs stored and merged),
+//! and what `labform reset` shares with it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -14,6 +15,7 @@ use labform_kubernetes::distribution::{
 use labform_kubernetes::kubeconfig::{ClusterKubeconfig, default_path, merge_into_file};
 use labform_planner::Plan;
 use labform_secrets::{SecretStore, SecretString};
+use labform_talos::cluster::EndpointOverrides;
 
 /// Options of the cluster phase.
 #[derive(Debug, Clone, clap::Args)]
@@ -28,7 +30,8 @@ pub struct ClusterArgs {
     /// (default: the packages of pkgs.k8s.io, key pinned). Every file is checked before use.
     #[arg(long, env = "LABFORM_KUBERNETES_ARTIFACTS", value_name = "DIR")]
     pub kubernetes_artifacts: Option<PathBuf>,
-    /// Create and change the VMs only: do not install or change K3s and add-ons.
+    /// Create and change the VMs only: do not install or change the clusters' distributions
+    /// and add-ons.
     #[arg(long)]
     pub skip_clusters: bool,
     /// Kubeconfig file to merge the clusters' contexts into (default: the first file of
@@ -91,7 +94,9 @@ fn cache_directory() -> PathBuf {
 /// The distributions labform acts on, keyed by distribution: K3s with its release files from
 /// `k3s_artifacts` (a directory or release address; default: K3s's GitHub releases), kubeadm
 /// with its binaries and images from the air-gap directory `kubernetes_artifacts` (default:
-/// pkgs.k8s.io). A distribution is added here, beside the others.
+/// pkgs.k8s.io), and Talos, reaching each node's API at its planned address unless
+/// `LABFORM_TALOS_ENDPOINTS` (`ADDRESS=HOST:PORT,...`) says otherwise. A distribution is added
+/// here, beside the others.
 pub fn distributions(
     k3s_artifacts: Option<&str>,
     kubernetes_artifacts: Option<&Path>,
@@ -99,6 +104,12 @@ pub fn distributions(
     let k3s_source = match k3s_artifacts {
         Some(text) => ArtifactSource::parse(text)?,
         None => ArtifactSource::official(),
+    };
+    let talos_endpoints = match std::env::var(TALOS_ENDPOINTS_VARIABLE) {
+        Ok(text) => EndpointOverrides::parse(&text).map_err(|problem| {
+            anyhow::anyhow!("{TALOS_ENDPOINTS_VARIABLE}: {problem} (write ADDRESS=HOST:PORT,...)")
+        })?,
+        Err(_) => EndpointOverrides::none(),
     };
     Ok(Distributions::new()
         .with(labform_k3s::K3s::new(
@@ -108,8 +119,13 @@ pub fn distributions(
         .with(labform_kubeadm::Kubeadm::new(
             kubernetes_artifacts.map(Path::to_path_buf),
             None,
-        )))
+        ))
+        .with(labform_talos::Talos::new(talos_endpoints)))
 }
+
+/// Where to reach Talos nodes' APIs instead of their planned addresses (a tunnel, or the API
+/// double in tests).
+pub const TALOS_ENDPOINTS_VARIABLE: &str = "LABFORM_TALOS_ENDPOINTS";
 
 /// The options of the cluster work, with `LABFORM_CLUSTER_TIMEOUT` (seconds) overriding the
 /// readiness limits (slow machines, software emulation).

@@ -28,8 +28,9 @@ enum Command {
     Validate(commands::validate::Args),
     /// Show what labform would build (offline), or change on a Proxmox (--live, --sim, --proxmox).
     Plan(commands::plan::Args),
-    /// Build the lab: create, change and delete VMs on Proxmox, then install and converge K3s
-    /// and add-ons on them, until everything matches the lab file.
+    /// Build the lab: create, change and delete VMs on Proxmox, then bring up and converge the
+    /// clusters on them (K3s and add-ons over SSH, Talos through its API), until everything
+    /// matches the lab file.
     Apply(commands::apply::Args),
     /// Show hand-made changes to the lab's VMs on Proxmox (exit 2 when there are some).
     Drift(commands::drift::Args),
@@ -45,16 +46,20 @@ enum Command {
     /// Serve a web dashboard of the lab (status, plan, history, diagrams, JSON API, Prometheus
     /// metrics); loopback only unless TLS and a bearer token are given.
     Serve(commands::serve::Args),
-    /// Write the files labform would put on machines (cloud-init, K3s config, manifests) for review.
+    /// Write the files labform would put on machines (cloud-init, K3s and Talos configs,
+    /// manifests) for review.
     #[command(long_about = commands::render::LONG_ABOUT)]
     Render(commands::render::Args),
     /// Print the JSON Schema of the lab file (for editors and outside validators).
     Schema(commands::schema::Args),
     /// The Proxmox VE simulator.
     Sim(commands::sim::Args),
-    /// Merge the kubeconfigs of the lab's K3s clusters into a kubeconfig file (or print them).
+    /// Merge the kubeconfigs of the lab's clusters into a kubeconfig file (or print them).
     Kubeconfig(commands::kubeconfig::Args),
-    /// Remove K3s and its data from every node of a cluster (the VMs stay).
+    /// Merge the talosconfigs of the lab's Talos clusters into a talosconfig file (or print
+    /// them).
+    Talosconfig(commands::talosconfig::Args),
+    /// Remove a cluster and its data from every one of its nodes (the VMs stay).
     Reset(commands::reset::Args),
     /// SSH to a VM of the lab, trusting only the host key labform made for it.
     Ssh(commands::ssh::Args),
@@ -79,6 +84,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => commands::sim::run(args),
         Command::Ssh(args) => commands::ssh::run(args),
         Command::Kubeconfig(args) => commands::kubeconfig::run(args),
+        Command::Talosconfig(args) => commands::talosconfig::run(args),
         Command::Reset(args) => commands::reset::run(args),
         Command::Fingerprint(args) => commands::fingerprint::run(args),
     };

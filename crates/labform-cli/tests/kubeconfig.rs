@@ -170,7 +170,9 @@ fn kubeconfigs_are_merged_per_cluster_and_tenant() {
     let (ok, _, stderr) = labform(&data, &["--cluster", "main", "--stdout"]);
     assert!(!ok);
     assert!(
-        stderr.contains("the lab has no K3s cluster `main`; its K3s clusters: main-dev,"),
+        stderr.contains(
+            "the lab has no cluster `main` labform bootstraps; those it bootstraps: main-dev,"
+        ),
         "{stderr}"
     );
     let (ok, _, stderr) = labform(&data, &["--tenant", "carol", "--stdout"]);

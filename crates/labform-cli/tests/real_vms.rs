@@ -928,7 +928,7 @@ fn k3s_on_the_nodes(directory: &Path, simulator: &Simulator, netns: &str, key: &
         "{drift}"
     );
     assert!(drift.contains("cluster k, node k-agent-0:\n  files differ or are missing: /usr/local/bin/k3s, /etc/rancher/k3s/config.yaml, /etc/rancher/k3s/token, /etc/systemd/system/k3s-agent.service\n"), "{drift}");
-    assert!(drift.contains("2 K3s node(s) differ"), "{drift}");
+    assert!(drift.contains("2 cluster node(s) differ"), "{drift}");
     let edited = ssh_eventually(
         netns,
         key,

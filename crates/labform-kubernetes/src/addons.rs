@@ -124,20 +124,9 @@ pub fn addon_manifests(
     // K3s has its own Helm controller and auto-deploy directory; kubeadm clusters get the same
     // controller as a Deployment (applied first) and their API VIP from static pods on the
     // control planes (`labform-kubeadm`), so no kube-vip DaemonSet. K3s's flannel and Traefik
-    // come with K3s; on kubeadm labform installs neither.
-    let kubeadm = match cluster.distribution {
-        Distribution::K3s => false,
-        Distribution::Kubeadm => true,
-        Distribution::Talos => {
-            return Err(RenderError::Unsupported {
-                cluster: name.to_owned(),
-                detail: format!(
-                    "{} bootstrap is not automated by labform; its add-ons are not rendered",
-                    cluster.distribution
-                ),
-            });
-        }
-    };
+    // come with K3s; on kubeadm labform installs neither. Talos's control planes hold the VIP
+    // themselves (their machine configuration).
+    let kubeadm = cluster.distribution == Distribution::Kubeadm;
     if kubeadm && cluster.cni == Cni::Flannel {
         return Err(RenderError::Unsupported {
             cluster: name.to_owned(),
@@ -156,8 +145,9 @@ pub fn addon_manifests(
         });
     };
 
-    // The API VIP first: joining servers and agents reach the API through it.
-    if cluster.api_vip && !kubeadm {
+    // The API VIP first: joining servers and agents reach the API through it (kube-vip on K3s
+    // only: kubeadm's comes from static pods, Talos holds its own).
+    if cluster.api_vip && cluster.distribution == Distribution::K3s {
         let vip = cluster.api_address;
         push(
             "kube-vip",

@@ -51,7 +51,8 @@ pub fn render_lab(
             "labform render of lab {lab_name} (scope {scope}).\n\n\
              vms/VM/        cloud-init NoCloud files (user-data, meta-data, network-config), the VM's\n\
              \x20              public SSH host key (host-key.pub) and, for K3s nodes, config.yaml (for\n\
-             \x20              kubeadm nodes, kubeadm.yaml)\n\
+             \x20              kubeadm nodes, kubeadm.yaml; for Talos nodes, talos-machine-config.yaml,\n\
+             \x20              each secret a placeholder)\n\
              clusters/NAME/ manifests in apply order (NN-*.yaml) and required-secrets.yaml\n\n\
              Nothing secret is written here. Private host keys go only into the VMs' seed images;\n\
              the K3s join token is made by labform, kept in its encrypted secret store and uploaded\n\

@@ -116,6 +116,9 @@ pub struct NodeDrift {
     pub files: Vec<String>,
     /// The service's state when it does not run (`failed`, `inactive`).
     pub service: Option<String>,
+    /// The distribution's version the node runs, when it is not the planned one (distributions
+    /// that can ask the node, such as Talos).
+    pub version: Option<String>,
     /// Add-on manifests (servers) that differ or are missing.
     pub manifests: Vec<String>,
     /// labform manifests the lab no longer has.
@@ -131,6 +134,7 @@ impl NodeDrift {
             node: node.into(),
             files: Vec::new(),
             service: None,
+            version: None,
             manifests: Vec::new(),
             extra_manifests: Vec::new(),
             unreachable: None,
@@ -141,6 +145,7 @@ impl NodeDrift {
     pub fn drifted(&self) -> bool {
         !(self.files.is_empty()
             && self.service.is_none()
+            && self.version.is_none()
             && self.manifests.is_empty()
             && self.extra_manifests.is_empty()
             && self.unreachable.is_none())

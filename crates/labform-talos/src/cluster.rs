@@ -2,7 +2,7 @@
 //! applied (through the maintenance API when a node has none, which the seed image normally
 //! spares), etcd bootstrapped once on the first control plane, health waited for, Talos
 //! upgraded one node at a time (control planes first, each only while etcd keeps its quorum
-//! without it), and the admin kubeconfig fetched into labform's store. [`drift`] compares each
+//! without it), and the admin kubeconfig fetched (the caller keeps it: [`crate::Talos`]). [`drift`] compares each
 //! node's running configuration with what labform would apply; [`reset`] wipes the nodes,
 //! workers first, the last control plane without leaving etcd.
 
@@ -26,11 +26,14 @@ use crate::version::TalosVersion;
 /// Where Talos keeps the configuration a node runs with.
 pub const RUNNING_CONFIGURATION: &str = "/system/state/config.yaml";
 
-/// The secret-store key of cluster instance `cluster`'s kubeconfig in scope `scope` (the same
-/// key every distribution keeps its kubeconfig under).
+/// The secret-store key of cluster instance `cluster`'s kubeconfig in scope `scope` (the key
+/// every distribution keeps its kubeconfig under).
 pub fn kubeconfig_store_key(scope: &str, cluster: &str) -> Result<SecretKey, TalosError> {
-    SecretKey::new(format!("kubeconfig/{scope}/{cluster}"))
-        .map_err(|error| TalosError::Store(error.into()))
+    labform_kubernetes::distribution::kubeconfig_store_key(scope, cluster).map_err(|reason| {
+        TalosError::Kubeconfig {
+            reason: format!("no store key for it: {reason}"),
+        }
+    })
 }
 
 /// Limits of the Talos work.
@@ -126,7 +129,8 @@ pub struct TalosOutcome {
     pub bootstrapped: bool,
     /// Nodes upgraded to the cluster's version.
     pub upgraded: Vec<String>,
-    /// The admin kubeconfig (also kept in the store).
+    /// The admin kubeconfig as Talos gives it (the caller names it, points it at the API
+    /// address and keeps it under [`kubeconfig_store_key`]).
     pub kubeconfig: SecretString,
 }
 
@@ -434,7 +438,7 @@ impl<'a> Work<'a> {
     }
 }
 
-/// Brings `cluster` to its plan through the Talos API and stores its kubeconfig.
+/// Brings `cluster` to its plan through the Talos API and fetches its admin kubeconfig.
 pub async fn converge(
     context: &TalosContext<'_>,
     cluster: &PlannedCluster,
@@ -481,8 +485,6 @@ pub async fn converge(
     }
     work.report(&first.vm, "fetch the kubeconfig");
     let kubeconfig = work.admin.kubeconfig(&work.endpoint(first)).await?;
-    let key = kubeconfig_store_key(&context.plan.scope, &cluster.name)?;
-    context.store.put(&key, &kubeconfig)?;
     Ok(TalosOutcome {
         applied,
         bootstrapped,

@@ -7,11 +7,17 @@
 //!   ([`version::Contract`]), with the Image Factory schematic of [`schematic`].
 //! - [`seed`]: the nocloud seed image that carries the configuration to the node through
 //!   Proxmox, without snippets or SSH.
+//! - [`api`] and [`cluster`]: the Talos API client (mutual TLS with the talosconfig of
+//!   [`talosconfig`]) and the cluster flow over it: apply, bootstrap once, health, upgrades
+//!   keeping etcd's quorum, kubeconfig, drift, reset.
+//! - [`distribution`]: Talos as a `labform_kubernetes` cluster distribution ([`Talos`]), the
+//!   entry the CLI's table of distributions holds.
 //!
 //! Everything here reads the plan alone; nothing secret is logged or rendered for review.
 
 pub mod api;
 pub mod cluster;
+pub mod distribution;
 pub mod document;
 pub mod error;
 pub mod machine_config;
@@ -22,6 +28,7 @@ pub mod seed;
 pub mod talosconfig;
 pub mod version;
 
+pub use distribution::Talos;
 pub use error::TalosError;
 pub use machine_config::{
     NodeConfiguration, SecretsSource, cluster_configurations, cluster_schematic,

@@ -185,12 +185,12 @@ impl labform_cloudinit::SeedSource for TalosSeeds<'_> {
         &self,
         vm: &PlannedVm,
     ) -> Result<labform_cloudinit::SeedFiles, labform_cloudinit::CloudInitError> {
-        let seed = self
-            .seed(vm)
-            .map_err(|error| labform_cloudinit::CloudInitError::Distribution {
-                vm: vm.name.clone(),
-                message: error.to_string(),
-            })?;
+        let seed =
+            self.seed(vm)
+                .map_err(|error| labform_cloudinit::CloudInitError::Distribution {
+                    vm: vm.name.clone(),
+                    message: error.to_string(),
+                })?;
         Ok(labform_cloudinit::SeedFiles {
             user_data: seed.user_data,
             meta_data: seed.meta_data,

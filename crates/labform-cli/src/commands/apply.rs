@@ -83,7 +83,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
             .any(|cluster| cluster.bootstrap_supported);
     if against.plan.clusters.iter().any(|c| c.bootstrap_supported) && args.target.sim {
         eprintln!(
-            "note: the built-in simulator's VMs do not boot, so K3s is not installed on them (try `labform sim serve --qemu` for VMs that boot)"
+            "note: the built-in simulator's VMs do not boot, so no cluster is made on them (try `labform sim serve --qemu` for VMs that boot)"
         );
     }
     if against.reconciliation.is_empty() && !clusters_apply {
@@ -91,9 +91,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if clusters_apply {
-        eprintln!(
-            "Then K3s on the cluster VMs over SSH: installed, upgraded or reconfigured where their files differ, add-ons delivered."
-        );
+        eprintln!("{}", cluster_phase_summary(&against.plan));
     }
     if !against.reconciliation.conflicts.is_empty() {
         eprintln!(
@@ -178,7 +176,9 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         }
         if !report.failed.is_empty() {
             if clusters_apply {
-                eprintln!("K3s was not touched because VMs failed; run `labform apply` again.");
+                eprintln!(
+                    "The clusters were not touched because VMs failed; run `labform apply` again."
+                );
             }
             return Ok(ExitCode::from(3));
         }
@@ -191,6 +191,27 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the cluster phase will do, by distribution.
+fn cluster_phase_summary(plan: &labform_planner::Plan) -> String {
+    use labform_planner::plan::Distribution;
+    let mut lines = Vec::new();
+    for distribution in [Distribution::K3s, Distribution::Talos] {
+        if !plan
+            .clusters
+            .iter()
+            .any(|cluster| cluster.bootstrap_supported && cluster.distribution == distribution)
+        {
+            continue;
+        }
+        lines.push(match distribution {
+            Distribution::K3s => "Then K3s on the cluster VMs over SSH: installed, upgraded or reconfigured where their files differ, add-ons delivered.",
+            Distribution::Talos => "Then Talos through its API: machine configurations applied where they differ, etcd bootstrapped once, nodes upgraded one at a time; add-ons are not delivered to Talos clusters yet.",
+            Distribution::Kubeadm => continue,
+        });
+    }
+    lines.join("\n")
 }
 
 /// The seeds of the lab's VMs: cloud-init's (with labform's host keys) and Talos nodes' (their

@@ -1,5 +1,5 @@
 //! `labform drift FILE`: changes made on Proxmox by hand to VMs this lab owns, field by field, and
-//! to its tenants' users, API tokens and ACL entries (and pools) and to its backup jobs; then, over SSH, every K3s node's files, service and add-on manifests that differ from what
+//! to its tenants' users, API tokens and ACL entries (and pools) and to its backup jobs; then, over SSH, every cluster node's files, service and add-on manifests that differ from what
 //! apply would put there (nothing is changed). Exit 0 without drift, 2 with drift (the lab's
 //! own pending VM changes are listed, not counted).
 
@@ -269,6 +269,13 @@ async fn clusters_drift(
                     distribution_name(cluster.distribution)
                 );
             }
+            if let Some(version) = &node.version {
+                println!(
+                    "  runs {} {version}, the plan says {}",
+                    distribution_name(cluster.distribution),
+                    cluster.version
+                );
+            }
             if !node.manifests.is_empty() {
                 println!(
                     "  add-on manifests differ or are missing: {}",
@@ -288,6 +295,7 @@ async fn clusters_drift(
                 "node": node.node,
                 "files": node.files,
                 "service": node.service,
+                "version": node.version,
                 "manifests": node.manifests,
                 "extra_manifests": node.extra_manifests,
                 "unreachable": node.unreachable,
@@ -296,9 +304,9 @@ async fn clusters_drift(
     }
     if !args.json {
         if drifted == 0 {
-            println!("The K3s nodes are as labform would make them.");
+            println!("The cluster nodes are as labform would make them.");
         } else {
-            println!("{drifted} K3s node(s) differ; `labform apply` puts them back.");
+            println!("{drifted} cluster node(s) differ; `labform apply` puts them back.");
         }
     }
     Ok((drifted, serde_json::Value::Array(report)))

@@ -1,4 +1,4 @@
-//! `labform kubeconfig FILE`: merges the kubeconfigs of the lab's K3s clusters (kept in labform's
+//! `labform kubeconfig FILE`: merges the kubeconfigs of the lab's clusters (K3s, Talos; kept in labform's
 //! secret store by apply) into a kubeconfig file, one context per cluster and environment,
 //! leaving every other context as it was. `--tenant` takes only a tenant's clusters and its own
 //! contexts on the clusters whose central services it uses, for handing a tenant its kubeconfig.
@@ -21,7 +21,7 @@ pub struct Args {
     /// The lock file (read and checked; this command never writes it).
     #[command(flatten)]
     pub lock: crate::lab_input::LockArgs,
-    /// Only these cluster instances (`home`, `main-dev`); default: every K3s cluster of the lab.
+    /// Only these cluster instances (`home`, `main-dev`); default: every cluster of the lab labform bootstraps.
     #[arg(long = "cluster", value_name = "NAME")]
     pub clusters: Vec<String>,
     /// Only the clusters of this tenant.
@@ -42,17 +42,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(planned) => planned,
         Err(code) => return Ok(code),
     };
-    let k3s: Vec<&str> = plan
+    let bootstrapped: Vec<&str> = plan
         .clusters
         .iter()
         .filter(|cluster| cluster.bootstrap_supported)
         .map(|cluster| cluster.name.as_str())
         .collect();
     for name in &args.clusters {
-        if !k3s.contains(&name.as_str()) {
+        if !bootstrapped.contains(&name.as_str()) {
             bail!(
-                "the lab has no K3s cluster `{name}`; its K3s clusters: {}",
-                k3s.join(", ")
+                "the lab has no cluster `{name}` labform bootstraps; those it bootstraps: {}",
+                bootstrapped.join(", ")
             );
         }
     }
@@ -103,7 +103,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if keys.is_empty() {
-        bail!("no K3s cluster of the lab matches");
+        bail!("no cluster of the lab that labform bootstraps matches");
     }
     let store = SecretStore::open_default().context("cannot open labform's secret store")?;
     let mut configs = Vec::new();

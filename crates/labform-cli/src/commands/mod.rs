@@ -15,4 +15,5 @@ pub mod serve;
 pub mod sim;
 pub mod ssh;
 pub mod status;
+pub mod talosconfig;
 pub mod validate;

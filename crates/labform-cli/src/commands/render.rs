@@ -1,7 +1,7 @@
 //! `labform render FILE --out DIR`: writes everything labform would put on machines, for review
 //! and for outside validators (the way `helm template` does): one folder per VM under `vms/`
-//! (`user-data`, `meta-data`, `network-config`, `host-key.pub`, and `config.yaml` for K3s nodes)
-//! and one per cluster under `clusters/` (manifests numbered in apply order and the list of
+//! (`user-data`, `meta-data`, `network-config`, `host-key.pub`, and `config.yaml` for K3s nodes;
+//! `talos-machine-config.yaml` for Talos nodes, every secret a placeholder) and one per cluster under `clusters/` (manifests numbered in apply order and the list of
 //! Secrets apply creates).
 //!
 //! Nothing secret is written: host keys appear as public keys, the join token as the path K3s
@@ -22,15 +22,16 @@ use crate::lab_input::{LockArgs, plan_offline};
 /// subcommand, since the variant's doc comment would otherwise replace it).
 pub const LONG_ABOUT: &str = "Write everything labform would put on machines into a directory, for review and \
 for outside validators (like `helm template`): vms/VM/ with the cloud-init files (user-data, \
-meta-data, network-config), the VM's public SSH host key and, for K3s nodes, config.yaml; \
-clusters/NAME/ with the add-on manifests numbered in apply order and required-secrets.yaml.\n\n\
+meta-data, network-config), the VM's public SSH host key and, for K3s nodes, config.yaml; for \
+Talos nodes, talos-machine-config.yaml (every secret in it a placeholder; the real one goes only \
+into the node's seed image); clusters/NAME/ with the add-on manifests numbered in apply order and required-secrets.yaml.\n\n\
 Nothing secret is written to the directory: private host keys only go into the VMs' seed images, \
 the K3s join token is referenced as the file /etc/rancher/k3s/token, and add-on secrets are \
 referenced as Kubernetes Secrets that apply creates from the lab's secret references. Host keys \
 are generated on first use and kept in labform's encrypted secret store (LABFORM_DATA_DIR, else \
 XDG_DATA_HOME/labform, else ~/.local/share/labform), so renders are stable.\n\n\
-Kubeadm and Talos clusters: only the cloud-init of their VMs is rendered; their bootstrap is not \
-automated yet.\n\n\
+Kubeadm clusters: only the cloud-init of their VMs is rendered; their bootstrap is not automated \
+yet.\n\n\
 An existing output directory is replaced only if it holds an earlier render.";
 
 /// Arguments of `labform render`.

@@ -1,6 +1,8 @@
-//! `labform reset FILE CLUSTER`: takes K3s off every node of one cluster over SSH (services,
-//! containers, mounts, network interfaces, state, labform's files) and forgets its kubeconfig.
-//! The VMs stay; the next `labform apply` installs a fresh cluster on them.
+//! `labform reset FILE CLUSTER`: takes the cluster off every node of one cluster through its
+//! distribution (K3s over SSH: services, containers, mounts, network interfaces, state,
+//! labform's files; Talos through its API: each node wiped back to maintenance mode, workers
+//! first) and forgets its kubeconfig. The VMs stay; the next `labform apply` makes a fresh
+//! cluster on them.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -56,7 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map(String::as_str)
         .collect();
     eprintln!(
-        "K3s and all its data (etcd, volumes on local storage, workloads) will be removed from: {}",
+        "The cluster and all its data (etcd, workloads, volumes on the nodes' own storage) will be removed from: {}",
         nodes.join(", ")
     );
     if !args.yes {

@@ -74,7 +74,8 @@ impl HostKeySource for FixtureHostKeys {
 }
 
 /// The distributions `labform render` writes node files for (K3s from `labform-k3s`, kubeadm
-/// from `labform-kubeadm`; no release files are read for rendering).
+/// from `labform-kubeadm`, Talos from `labform-talos`; no release files are read and no node is
+/// reached for rendering).
 #[allow(dead_code, reason = "not every test file uses every fixture")]
 pub fn distributions() -> labform_kubernetes::Distributions {
     labform_kubernetes::Distributions::new()
@@ -83,4 +84,5 @@ pub fn distributions() -> labform_kubernetes::Distributions {
             std::env::temp_dir(),
         ))
         .with(labform_kubeadm::Kubeadm::new(None, None))
+        .with(labform_talos::Talos::default())
 }

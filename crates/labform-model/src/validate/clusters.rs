@@ -9,16 +9,6 @@ impl<'a> Checker<'a> {
         let at = &cluster.source;
         self.dns_name(&at.at("name"), "cluster", &cluster.name);
         self.version(cluster);
-        if cluster.distribution == Distribution::Talos {
-            self.push(
-                Diagnostic::warning(
-                    "distribution-preview",
-                    &at.at("distribution"),
-                    format!("labform plans {} clusters and builds their VMs, but does not bootstrap {} yet", cluster.distribution.as_str(), cluster.distribution.as_str()),
-                )
-                .hint("labform bootstraps K3s and kubeadm; Talos follows. Until then, bootstrap this cluster by hand after `apply`"),
-            );
-        }
         let network = if self.reference(
             &at.at("network"),
             "network",

@@ -622,12 +622,25 @@ pub(super) fn assemble(
             },
             members,
         );
+        let addons_reason = {
+            let distribution = crate::distribution::distribution_plan(cluster.distribution);
+            if distribution.bootstrap_automated()
+                && !distribution.shared_step_automated(crate::distribution::SharedStep::Addon)
+            {
+                format!(
+                    "add-on in the lab; not automated on {} yet",
+                    cluster.distribution
+                )
+            } else {
+                "add-on in the lab".to_owned()
+            }
+        };
         for addon in &cluster.addons {
             previous = push(
                 &mut actions,
                 "install-addon",
                 format!("{} on {}", addon.name, cluster.name),
-                "add-on in the lab".to_owned(),
+                addons_reason.clone(),
                 vec![previous],
             );
         }

@@ -6,7 +6,7 @@ use labform_model::lab::*;
 use labform_model::validate::{DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR};
 
 use super::*;
-use crate::distribution::{ClusterShape, distribution_plan};
+use crate::distribution::{ClusterShape, SharedStep, distribution_plan};
 use crate::expand::{Expanded, Instance};
 
 pub(super) fn plan_cluster(
@@ -94,18 +94,26 @@ pub(super) fn plan_cluster(
         agents: &agents,
     };
     let mut steps = distribution.bring_up_steps(&shape);
+    // A distribution labform bootstraps says which of the shared steps it does not carry out
+    // yet; the plan of one it does not bootstrap is marked as a whole.
+    let not_automated = |shared: SharedStep| {
+        if distribution.bootstrap_automated() && !distribution.shared_step_automated(shared) {
+            format!(" (not automated on {} yet)", cluster.distribution)
+        } else {
+            String::new()
+        }
+    };
     let mut step =
         |action: String, target: Option<String>| steps.push(ClusterStep { action, target });
-    step(
-        format!(
-            "wait until the API answers and all {} nodes are Ready",
-            members.len()
-        ),
-        None,
-    );
+    step(distribution.readiness_step(&shape), None);
     for addon in &addons {
         step(
-            format!("install add-on {}: {}", addon.name, addon.detail),
+            format!(
+                "install add-on {}: {}{}",
+                addon.name,
+                addon.detail,
+                not_automated(SharedStep::Addon)
+            ),
             None,
         );
     }
@@ -116,11 +124,7 @@ pub(super) fn plan_cluster(
             format!(
                 "schedule etcd snapshots `{schedule}`, keep {}{}",
                 backups.etcd_snapshot_retention.unwrap_or(5),
-                if distribution.etcd_snapshots_automated() {
-                    ""
-                } else {
-                    " (not automated by labform for this distribution yet)"
-                }
+                not_automated(SharedStep::EtcdSnapshots)
             ),
             first.clone(),
         );

@@ -3,7 +3,7 @@
 //! VIP, the Helm controller and the CNI through the API, then `kubeadm join` of the other
 //! control planes one at a time and of the workers, verified by the CA's hash.
 
-use super::{ClusterShape, DistributionPlan, GuestBoot, step};
+use super::{ClusterShape, DistributionPlan, GuestBoot, SharedStep, step};
 use crate::plan::{ClusterStep, Distribution, DistributionSettings};
 
 /// Upstream Kubernetes with kubeadm.
@@ -18,8 +18,9 @@ impl DistributionPlan for Kubeadm {
         true
     }
 
-    fn etcd_snapshots_automated(&self) -> bool {
-        false
+    fn shared_step_automated(&self, step: SharedStep) -> bool {
+        // kubeadm has no etcd snapshot schedule of its own, and labform does not add one yet.
+        !matches!(step, SharedStep::EtcdSnapshots)
     }
 
     fn guest_boot(&self) -> GuestBoot {

@@ -29,6 +29,15 @@ pub enum GuestBoot {
     OwnConfiguration(&'static str),
 }
 
+/// A step every distribution's plan has around its own bring-up steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedStep {
+    /// Installing an add-on.
+    Addon,
+    /// Scheduling etcd snapshots.
+    EtcdSnapshots,
+}
+
 /// What the planner knows of one cluster instance when it asks the distribution.
 #[derive(Debug, Clone, Copy)]
 pub struct ClusterShape<'a> {
@@ -61,10 +70,11 @@ pub trait DistributionPlan: Sync {
     /// their steps marked as not automated).
     fn bootstrap_automated(&self) -> bool;
 
-    /// Whether apply schedules the lab's etcd snapshots (K3s takes them itself when told; kubeadm
-    /// has no schedule of its own and labform does not add one yet).
-    fn etcd_snapshots_automated(&self) -> bool {
-        true
+    /// Whether labform carries out `step` on this distribution's clusters (when it does not,
+    /// the plan marks the step as not automated).
+    fn shared_step_automated(&self, step: SharedStep) -> bool {
+        let _ = step;
+        self.bootstrap_automated()
     }
 
     /// How the cluster's VMs are configured at first boot.
@@ -77,6 +87,14 @@ pub trait DistributionPlan: Sync {
     /// readiness, add-ons, backups and the kubeconfig are the same for every distribution and
     /// planned around these.
     fn bring_up_steps(&self, shape: &ClusterShape<'_>) -> Vec<ClusterStep>;
+
+    /// The step that waits for the cluster's nodes once they are brought up.
+    fn readiness_step(&self, shape: &ClusterShape<'_>) -> String {
+        format!(
+            "wait until the API answers and all {} nodes are Ready",
+            shape.servers.len() + shape.agents.len()
+        )
+    }
 }
 
 /// The planner's side of `kind`.
