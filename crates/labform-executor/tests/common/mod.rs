@@ -105,9 +105,11 @@ pub fn fast_options() -> ApplyOptions {
     }
 }
 
-/// Seeds from the lab with [`HOST_KEYS`], except that rendering the seed of `fail` fails.
+/// Seeds from the lab with [`HOST_KEYS`] (Talos nodes': their machine configurations, from
+/// [`SECRETS`]), except that rendering the seed of `fail` fails.
 struct FailingSeeds<'a> {
     inner: PlanSeeds<'a>,
+    talos: labform_talos::seed::TalosSeeds<'a>,
     fail: Option<&'a str>,
 }
 
@@ -121,6 +123,9 @@ impl SeedSource for FailingSeeds<'_> {
                 vm: vm.name.clone(),
                 detail: "the secret store is locked (injected)".to_owned(),
             });
+        }
+        if vm.boot == "talos" {
+            return self.talos.seed_files(vm);
         }
         self.inner.seed_files(vm)
     }
@@ -162,6 +167,7 @@ pub async fn cycle_failing_seed(
     let events = Arc::new(Collect::default());
     let seeds = FailingSeeds {
         inner: PlanSeeds::new(&plan, &*HOST_KEYS),
+        talos: labform_talos::seed::TalosSeeds::new(&plan, &SECRETS.1),
         fail,
     };
     let report = apply(

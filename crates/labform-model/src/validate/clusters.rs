@@ -5,10 +5,41 @@
 use super::*;
 
 impl<'a> Checker<'a> {
+    /// What labform plans for a Talos cluster but does not carry out yet: its add-ons and etcd
+    /// snapshot schedules (the plan marks both as not automated).
+    fn talos_preview(&mut self, cluster: &Cluster) {
+        let at = &cluster.source;
+        if !cluster.addons.settings().is_empty() {
+            self.push(
+                Diagnostic::warning(
+                    "distribution-preview",
+                    &at.at("addons"),
+                    "labform brings Talos clusters up but does not deliver their add-ons yet",
+                )
+                .hint("`labform render` writes the add-ons' manifests (clusters/NAME/); apply them with the Helm controller yourself after `apply`, or leave `addons` out until labform delivers them"),
+            );
+        }
+        if let Some(backups) = &cluster.backups
+            && backups.etcd_snapshot_schedule.is_some()
+        {
+            self.push(
+                Diagnostic::warning(
+                    "distribution-preview",
+                    &at.at("backups.etcd_snapshot_schedule"),
+                    "labform does not schedule etcd snapshots on Talos clusters yet",
+                )
+                .hint("take them with `talosctl etcd snapshot` (labform talosconfig gives talosctl its context), or leave the schedule out"),
+            );
+        }
+    }
+
     pub(super) fn cluster(&mut self, cluster: &Cluster) {
         let at = &cluster.source;
         self.dns_name(&at.at("name"), "cluster", &cluster.name);
         self.version(cluster);
+        if cluster.distribution == Distribution::Talos {
+            self.talos_preview(cluster);
+        }
         let network = if self.reference(
             &at.at("network"),
             "network",
