@@ -97,9 +97,9 @@ proxmox:
     endpoint: https://127.0.0.1:8006
     fingerprint: \"{fingerprint}\"
     credentials: {{password: {{user: root@pam, password: {{env: LABFORM_PVE_PASSWORD}}}}}}
-    nodes: [{{name: pve1, cpu: 32, memory: 128GiB}}]
+    nodes: [{{name: pve1, cpu: 16, memory: 64GiB}}]
     storages:
-      - {{name: local, content: [iso, import, snippets, images], capacity: 200GiB, type: dir}}
+      - {{name: local, content: [iso, import, snippets, images], capacity: 100GiB, type: dir}}
       - {{name: local-lvm, content: [images], capacity: 1TiB, type: lvmthin}}
 images:
   - {{name: talos, url: 'http://127.0.0.1:{port}/nocloud-amd64.raw', checksum: 'sha256:{checksum}', os: talos}}
