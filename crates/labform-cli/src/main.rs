@@ -38,6 +38,12 @@ enum Command {
     Status(commands::status::Args),
     /// Delete every VM the lab owns.
     Destroy(commands::destroy::Args),
+    /// Back VMs of the lab up now (vzdump through the Proxmox API, to their backup policy's
+    /// storage and mode) and print each backup volume.
+    Backup(commands::backup::Args),
+    /// Restore a VM of the lab from one of its backup volumes, keeping its VM ID, address and
+    /// keys, then bring it to the plan.
+    Restore(commands::restore::Args),
     /// Draw the lab (clusters and infrastructure) as SVG, Mermaid or Graphviz DOT; with --live,
     /// --sim or --proxmox, coloured by what exists, is missing or drifted.
     Diagram(commands::diagram::Args),
@@ -78,6 +84,8 @@ fn main() -> ExitCode {
         Command::Drift(args) => commands::drift::run(args),
         Command::Status(args) => commands::status::run(args),
         Command::Destroy(args) => commands::destroy::run(args),
+        Command::Backup(args) => commands::backup::run(args),
+        Command::Restore(args) => commands::restore::run(args),
         Command::Diagram(args) => commands::diagram::run(args),
         Command::History(args) => commands::history::run(args),
         Command::Serve(args) => commands::serve::run(args),

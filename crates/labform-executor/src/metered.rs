@@ -314,4 +314,12 @@ impl ProxmoxApi for Metered {
         self.count(Kind::Write);
         self.inner.delete_backup_job(id).await
     }
+    async fn vzdump(&self, node: &NodeName, req: &Vzdump) -> Result<Option<Upid>> {
+        self.count(Kind::Write);
+        self.inner.vzdump(node, req).await
+    }
+    async fn restore_vm(&self, node: &NodeName, req: &RestoreVm) -> Result<Upid> {
+        self.count(Kind::Write);
+        self.inner.restore_vm(node, req).await
+    }
 }

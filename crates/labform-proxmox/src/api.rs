@@ -151,4 +151,9 @@ pub trait ProxmoxApi: Send + Sync {
     async fn update_backup_job(&self, id: &str, options: &BackupJobOptions) -> Result<()>;
     /// `DELETE /cluster/backup/{id}`.
     async fn delete_backup_job(&self, id: &str) -> Result<()>;
+    /// `POST /nodes/{node}/vzdump` (async `vzdump`): a backup now of the guests on `node`;
+    /// `None` when none of them lives there (Proxmox answers `OK` without a task).
+    async fn vzdump(&self, node: &NodeName, req: &Vzdump) -> Result<Option<Upid>>;
+    /// `POST /nodes/{node}/qemu` with `archive` (async `qmrestore`): a VM made from a backup.
+    async fn restore_vm(&self, node: &NodeName, req: &RestoreVm) -> Result<Upid>;
 }

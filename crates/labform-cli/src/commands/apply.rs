@@ -216,9 +216,9 @@ fn cluster_phase_summary(plan: &labform_planner::Plan) -> String {
 
 /// The seeds of the lab's VMs: cloud-init's (with labform's host keys) and Talos nodes' (their
 /// machine configurations, from each cluster's secrets bundle).
-struct LabSeeds<'a> {
-    cloud_init: PlanSeeds<'a>,
-    talos: labform_talos::seed::TalosSeeds<'a>,
+pub(crate) struct LabSeeds<'a> {
+    pub(crate) cloud_init: PlanSeeds<'a>,
+    pub(crate) talos: labform_talos::seed::TalosSeeds<'a>,
 }
 
 impl labform_cloudinit::SeedSource for LabSeeds<'_> {

@@ -1,6 +1,7 @@
 //! One module per subcommand; each has its clap `Args` and a `run` returning the exit code.
 
 pub mod apply;
+pub mod backup;
 pub mod destroy;
 pub mod diagram;
 pub mod drift;
@@ -10,6 +11,7 @@ pub mod kubeconfig;
 pub mod plan;
 pub mod render;
 pub mod reset;
+pub mod restore;
 pub mod schema;
 pub mod serve;
 pub mod sim;

@@ -577,4 +577,26 @@ impl ProxmoxApi for Client {
         .await?;
         Ok(())
     }
+
+    async fn vzdump(&self, node: &NodeName, req: &Vzdump) -> Result<Option<Upid>> {
+        let template = "/nodes/{node}/vzdump";
+        let envelope = self
+            .call(
+                Method::POST,
+                template,
+                &["nodes", node.as_str(), "vzdump"],
+                &req.to_params(),
+            )
+            .await?;
+        if envelope.data.as_str() == Some("OK") {
+            return Ok(None);
+        }
+        upid_from(envelope.data, "POST", template).map(Some)
+    }
+
+    async fn restore_vm(&self, node: &NodeName, req: &RestoreVm) -> Result<Upid> {
+        let segs = ["nodes", node.as_str(), "qemu"];
+        self.task(Method::POST, "/nodes/{node}/qemu", &segs, &req.to_params())
+            .await
+    }
 }

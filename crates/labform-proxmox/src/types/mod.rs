@@ -2,10 +2,11 @@
 //! decoded leniently (numbers and booleans may arrive as strings) and
 //! serialized the way Proxmox sends them (booleans as `0`/`1`).
 //!
-//! One module per resource (cluster, VM config, VMs, tasks, storage,
-//! access), all re-exported here.
+//! One module per resource (cluster, VM config, VMs, backups, tasks,
+//! storage, access), all re-exported here.
 
 mod access;
+mod backup;
 mod cluster;
 mod storage;
 mod tasks;
@@ -13,6 +14,7 @@ mod vm;
 mod vm_config;
 
 pub use access::*;
+pub use backup::*;
 pub use cluster::*;
 pub use storage::*;
 pub use tasks::*;

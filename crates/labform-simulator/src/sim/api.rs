@@ -257,4 +257,25 @@ impl ProxmoxApi for SimClient {
     async fn delete_backup_job(&self, id: &str) -> Result<()> {
         self.backup_job_delete(id).await
     }
+
+    async fn vzdump(&self, node: &NodeName, req: &Vzdump) -> Result<Option<Upid>> {
+        let options: BTreeMap<String, String> = req.to_params().into_iter().collect();
+        let answer = SimClient::vzdump(self, node.as_str(), &options).await?;
+        if answer == "OK" {
+            return Ok(None);
+        }
+        Ok(Some(answer.parse()?))
+    }
+
+    async fn restore_vm(&self, node: &NodeName, req: &RestoreVm) -> Result<Upid> {
+        let restore = Restore {
+            vmid: req.vmid.get(),
+            archive: req.archive.clone(),
+            pool: req.pool.clone(),
+            force: req.force,
+            start: req.start,
+            ..Restore::default()
+        };
+        SimClient::restore_vm(self, node.as_str(), &restore).await
+    }
 }
