@@ -35,6 +35,7 @@ requirements=(
   "kill procps"
   "grep grep"
   "etcd etcd-server"
+  "systemd-analyze systemd"
   "containerd containerd"
   "containerd-shim-runc-v2 containerd"
   "ctr containerd"

@@ -33,6 +33,7 @@ use labform_ssh::{HostPublicKey, NodeName, Session, SshError, Target, shell_quot
 use crate::artifacts::AirGapFiles;
 use crate::config::{CONFIG_PATH, InstallOptions, JoinSecrets, node_configs};
 use crate::error::{ClusterError, KubeadmError};
+use crate::etcd_snapshots;
 use crate::node::{
     self, ADMIN_KUBECONFIG, AIR_GAP_BINARIES, AIR_GAP_IMAGES, CA_CERTIFICATE, CA_KEY,
     KUBE_VIP_MANIFEST, KUBELET_DROP_IN, KUBELET_UNIT, MANIFESTS_DIRECTORY, NodeFacts, NodeFile,
@@ -230,7 +231,8 @@ impl Work<'_> {
     }
 
     /// The files only some nodes have: the CA on the first control plane, kube-vip's static
-    /// pod on the control planes of a cluster with an API VIP.
+    /// pod on the control planes of a cluster with an API VIP, the etcd snapshot timer, its
+    /// service and script on the control planes of a cluster with a snapshot schedule.
     fn role_files(&self, planned: &PlannedClusterNode) -> Result<Vec<NodeFile>, ClusterError> {
         let mut files = Vec::new();
         if planned.role == NodeRole::FirstServer {
@@ -247,6 +249,9 @@ impl Work<'_> {
                 kube_vip_manifest(self.cluster, self.version, planned.role)?.into_bytes(),
                 0o600,
             ));
+        }
+        for (path, contents, mode) in etcd_snapshots::files(self.cluster, planned) {
+            files.push(NodeFile::public(path, contents.into_bytes(), mode));
         }
         Ok(files)
     }
@@ -764,6 +769,29 @@ pub async fn converge(
     work.report(&cluster.name, "waiting for every node to be Ready");
     let names: Vec<String> = nodes.iter().map(|node| node.name.clone()).collect();
     work.wait_ready(&api, &names).await?;
+
+    // etcd snapshots: the timer on each control plane, once etcd runs there.
+    if etcd_snapshots::scheduled(cluster) {
+        for (node, session) in nodes.iter().zip(&sessions) {
+            if !node.role.is_server() {
+                continue;
+            }
+            let output = work
+                .run(
+                    node,
+                    session,
+                    "starting the etcd snapshot timer",
+                    &etcd_snapshots::activate_command(),
+                )
+                .await?;
+            if output.contains("changed") {
+                work.report(&node.name, "etcd snapshot timer started");
+                if !changed.contains(&node.name) {
+                    changed.push(node.name.clone());
+                }
+            }
+        }
+    }
 
     // The kubeconfig, pointed at the API address (the VIP when there is one).
     let (_, admin) = work.api(first, first_session).await?;

@@ -1,6 +1,6 @@
 //! kubeadm as a [`ClusterDistribution`]: each node's `kubeadm.yaml` for review (the bootstrap
-//! token, certificate key and CA hash as markers) and the secrets listed by where labform keeps
-//! them; converge, drift and reset through [`crate::cluster`], with kubeadm, kubelet and kubectl
+//! token, certificate key and CA hash as markers), the control planes' etcd snapshot timer,
+//! service and script, and the secrets listed by where labform keeps them; converge, drift and reset through [`crate::cluster`], with kubeadm, kubelet and kubectl
 //! from pkgs.k8s.io or an air-gap directory (read and verified once per run).
 
 use std::path::PathBuf;
@@ -18,6 +18,7 @@ use crate::artifacts::{self, AirGapFiles};
 use crate::cluster::{self, Installation};
 use crate::config::{CONFIG_PATH, InstallOptions, JoinSecrets, node_configs};
 use crate::error::ClusterError;
+use crate::etcd_snapshots;
 use crate::node::PackageSource;
 use crate::secrets::secret_keys;
 
@@ -92,7 +93,7 @@ impl ClusterDistribution for Kubeadm {
             cluster: cluster.name.clone(),
             detail: error.to_string(),
         })?;
-        let files = configs
+        let mut files: Vec<NodeFile> = configs
             .into_iter()
             .map(|config| NodeFile {
                 vm: config.vm,
@@ -100,6 +101,16 @@ impl ClusterDistribution for Kubeadm {
                 contents: config.text,
             })
             .collect();
+        // The etcd snapshot timer, its service and script, on each control plane.
+        for node in &cluster.nodes {
+            for (path, contents, _) in etcd_snapshots::files(cluster, node) {
+                files.push(NodeFile {
+                    vm: node.vm.clone(),
+                    name: path.rsplit('/').next().unwrap_or(path).to_owned(),
+                    contents,
+                });
+            }
+        }
         let keys = secret_keys(&plan.scope, &cluster.name);
         let generated = |what: &str, key: &str, node_path: &str| DistributionSecret {
             what: what.to_owned(),

@@ -1,8 +1,9 @@
 //! kubeadm clusters on labform's VMs: which configuration API a Kubernetes version reads
 //! ([`version`]), each node's kubeadm configuration rendered from the planned cluster alone
 //! ([`config`]), the cluster CA, bootstrap token and certificate key labform makes and keeps in
-//! its secret store, so the discovery hash is known before any node exists ([`secrets`]), and
-//! kubeadm's side of the distribution seam ([`distribution`]).
+//! its secret store, so the discovery hash is known before any node exists ([`secrets`]), etcd
+//! snapshots on the lab's schedule from a systemd timer on each control plane
+//! ([`etcd_snapshots`]), and kubeadm's side of the distribution seam ([`distribution`]).
 //!
 //! Secrets never appear in what `labform render` writes: there, the bootstrap token, the
 //! certificate key and the discovery hash are replaced by markers naming where labform keeps
@@ -13,6 +14,7 @@ pub mod cluster;
 pub mod config;
 pub mod distribution;
 mod error;
+pub mod etcd_snapshots;
 pub mod node;
 pub mod secrets;
 pub mod version;

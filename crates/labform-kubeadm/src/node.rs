@@ -316,7 +316,8 @@ pub fn prepare_script(
 
 /// The shell script that takes kubeadm off a node: `kubeadm reset` (static pods, etcd's data,
 /// kubeadm's files and the kubelet's state), then what it leaves: the CNI's configuration and
-/// interfaces, kube-vip's manifest and labform's files. The packages stay installed (and held).
+/// interfaces, kube-vip's manifest and labform's files, the etcd snapshot timer (the snapshots
+/// stay). The packages stay installed (and held).
 /// Idempotent.
 pub fn reset_script() -> String {
     format!(
@@ -329,7 +330,9 @@ pub fn reset_script() -> String {
          done\n\
          systemctl stop kubelet 2> /dev/null || true\n\
          for link in cni0 flannel.1 tunl0 vxlan.calico cilium_host cilium_net cilium_vxlan kube-ipvs0; do ip link delete \"$link\" 2> /dev/null || true; done\n\
-         rm -rf /etc/cni/net.d {LABFORM_DIRECTORY} {KUBE_VIP_MANIFEST} /var/lib/etcd /var/lib/kubelet {AIR_GAP_IMAGES}\n"
+         rm -rf /etc/cni/net.d {LABFORM_DIRECTORY} {KUBE_VIP_MANIFEST} /var/lib/etcd /var/lib/kubelet {AIR_GAP_IMAGES}\n\
+         {}",
+        crate::etcd_snapshots::reset_lines()
     )
 }
 

@@ -12,6 +12,8 @@
 //! with at least one part, each value a number, a range `a..b`, a repetition `a/n` or `*/n`, or a
 //! comma list, and an optional `UTC` at the end.
 
+use serde::Serialize;
+
 /// Why a schedule is refused: a short reason people read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScheduleError(pub String);
@@ -74,10 +76,27 @@ const CRON_FIELDS: [CronField; 5] = [
 
 /// Checks `text` as K3s's etcd snapshot schedule (robfig/cron's standard parser).
 pub fn check_cron(text: &str) -> Result<(), ScheduleError> {
+    parse_cron(text).map(|_| ())
+}
+
+/// A cron schedule as robfig/cron reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Cron {
+    /// `@yearly`, `@daily`, ... (the name without `@`; `annually` and `midnight` as their twins).
+    Descriptor(&'static str),
+    /// `@every DURATION`: seconds between runs (robfig rounds down to whole seconds, at least 1).
+    Every(u64),
+    /// Five fields, each its values and whether it was written as `*` or `?` (no step).
+    Fields([(Vec<u32>, bool); 5]),
+}
+
+/// `text` parsed as robfig/cron's standard parser does, with its time zone (`CRON_TZ=` or `TZ=`).
+fn parse_cron(text: &str) -> Result<(Option<&str>, Cron), ScheduleError> {
     let mut rest = text.trim();
     if rest.is_empty() {
         return refuse("the schedule is empty");
     }
+    let mut time_zone = None;
     for prefix in ["CRON_TZ=", "TZ="] {
         if let Some(after) = rest.strip_prefix(prefix) {
             let Some((zone, expression)) = after.split_once(' ') else {
@@ -88,20 +107,27 @@ pub fn check_cron(text: &str) -> Result<(), ScheduleError> {
             if zone.is_empty() {
                 return refuse("the time zone is empty");
             }
+            time_zone = Some(zone);
             rest = expression.trim();
             break;
         }
     }
     if let Some(descriptor) = rest.strip_prefix('@') {
-        return match descriptor {
-            "yearly" | "annually" | "monthly" | "weekly" | "daily" | "midnight" | "hourly" => {
-                Ok(())
-            }
+        let cron = match descriptor {
+            "yearly" | "annually" => Cron::Descriptor("yearly"),
+            "monthly" => Cron::Descriptor("monthly"),
+            "weekly" => Cron::Descriptor("weekly"),
+            "daily" | "midnight" => Cron::Descriptor("daily"),
+            "hourly" => Cron::Descriptor("hourly"),
             _ => match descriptor.strip_prefix("every ") {
-                Some(duration) => check_go_duration(duration.trim()),
-                None => refuse(format!("unknown descriptor `@{descriptor}`")),
+                Some(duration) => {
+                    let nanoseconds = go_duration_nanoseconds(duration.trim())?;
+                    Cron::Every(((nanoseconds / 1e9) as u64).max(1))
+                }
+                None => return refuse(format!("unknown descriptor `@{descriptor}`")),
             },
         };
+        return Ok((time_zone, cron));
     }
     let fields: Vec<&str> = rest.split_whitespace().collect();
     if fields.len() != 5 {
@@ -110,15 +136,104 @@ pub fn check_cron(text: &str) -> Result<(), ScheduleError> {
             fields.len()
         ));
     }
-    for (text, field) in fields.iter().zip(CRON_FIELDS.iter()) {
+    let mut parsed: [(Vec<u32>, bool); 5] = Default::default();
+    for ((text, field), slot) in fields.iter().zip(CRON_FIELDS.iter()).zip(parsed.iter_mut()) {
         for part in text.split(',') {
-            check_cron_range(part, field)?;
+            let (values, star) = cron_range(part, field)?;
+            slot.0.extend(values);
+            slot.1 |= star;
         }
+        slot.0.sort_unstable();
+        slot.0.dedup();
     }
-    Ok(())
+    Ok((time_zone, Cron::Fields(parsed)))
 }
 
-fn check_cron_range(part: &str, field: &CronField) -> Result<(), ScheduleError> {
+/// When a systemd timer runs for a cron schedule (kubeadm's etcd snapshots): `OnCalendar=`
+/// events, any of which fires it, or a fixed interval (`@every`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemdTimer {
+    /// `OnCalendar=` lines (cron fires when the day of month or the day of week matches if both
+    /// are restricted: two events then).
+    Calendar(Vec<String>),
+    /// Seconds between runs (`OnUnitActiveSec=`, and as long after boot).
+    EverySeconds(u64),
+}
+
+/// The systemd timer that runs when robfig/cron runs `text` (what K3s's own scheduler would do).
+pub fn systemd_timer(text: &str) -> Result<SystemdTimer, ScheduleError> {
+    let (time_zone, cron) = parse_cron(text)?;
+    let zone = time_zone.map(|zone| format!(" {zone}")).unwrap_or_default();
+    let events = match cron {
+        Cron::Every(seconds) => return Ok(SystemdTimer::EverySeconds(seconds)),
+        Cron::Descriptor(name) => vec![match name {
+            "yearly" => "*-01-01 00:00:00".to_owned(),
+            "monthly" => "*-*-01 00:00:00".to_owned(),
+            "weekly" => "Sun *-*-* 00:00:00".to_owned(),
+            "daily" => "*-*-* 00:00:00".to_owned(),
+            _ => "*-*-* *:00:00".to_owned(),
+        }],
+        Cron::Fields([minutes, hours, days, months, weekdays]) => {
+            let list = |(values, star): &(Vec<u32>, bool), field: &CronField| {
+                if *star || values.len() as u32 == field.maximum - field.minimum + 1 {
+                    "*".to_owned()
+                } else {
+                    values
+                        .iter()
+                        .map(|value| format!("{value:02}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                }
+            };
+            let time = format!(
+                "{}:{}:00",
+                list(&hours, &CRON_FIELDS[1]),
+                list(&minutes, &CRON_FIELDS[0])
+            );
+            let date = |days: &str| format!("*-{}-{days}", list(&months, &CRON_FIELDS[3]));
+            let day_list = list(&days, &CRON_FIELDS[2]);
+            let weekday_list = if list(&weekdays, &CRON_FIELDS[4]) == "*" {
+                None
+            } else {
+                const SYSTEMD_WEEKDAYS: [&str; 7] =
+                    ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+                Some(
+                    weekdays
+                        .0
+                        .iter()
+                        .map(|day| SYSTEMD_WEEKDAYS[*day as usize])
+                        .collect::<Vec<_>>()
+                        .join(","),
+                )
+            };
+            if !days.1 && !weekdays.1 {
+                // robfig: both day fields restricted (neither written as `*`) means either
+                // matches: every day when one of them holds every value, else two events.
+                match weekday_list {
+                    Some(weekdays_text) if day_list != "*" => vec![
+                        format!("{} {time}", date(&day_list)),
+                        format!("{weekdays_text} {} {time}", date("*")),
+                    ],
+                    _ => vec![format!("{} {time}", date("*"))],
+                }
+            } else {
+                let weekdays_text = weekday_list.map(|text| text + " ").unwrap_or_default();
+                vec![format!("{weekdays_text}{} {time}", date(&day_list))]
+            }
+        }
+    };
+    Ok(SystemdTimer::Calendar(
+        events
+            .into_iter()
+            .map(|event| format!("{event}{zone}"))
+            .collect(),
+    ))
+}
+
+/// The values `part` (one item of a field's comma list) selects, and whether it is `*` or `?`
+/// without a step (robfig's star bit, which decides how the two day fields combine).
+fn cron_range(part: &str, field: &CronField) -> Result<(Vec<u32>, bool), ScheduleError> {
     let (range, step) = match part.split_once('/') {
         Some((range, step)) => (range, Some(step)),
         None => (part, None),
@@ -152,18 +267,20 @@ fn check_cron_range(part: &str, field: &CronField) -> Result<(), ScheduleError> 
             field.name
         ));
     }
-    if let Some(step) = step {
-        match step.parse::<u32>() {
+    let step = match step {
+        None => 1,
+        Some(step) => match step.parse::<u32>() {
             Ok(0) | Err(_) => {
                 return refuse(format!(
                     "the step `/{step}` of the {} must be a positive number",
                     field.name
                 ));
             }
-            Ok(_) => {}
-        }
-    }
-    Ok(())
+            Ok(step) => step,
+        },
+    };
+    let star = (range == "*" || range == "?") && step == 1;
+    Ok(((start..=end).step_by(step as usize).collect(), star))
 }
 
 fn cron_value(text: &str, field: &CronField) -> Result<u32, ScheduleError> {
@@ -185,8 +302,8 @@ fn cron_value(text: &str, field: &CronField) -> Result<u32, ScheduleError> {
     })
 }
 
-/// A Go duration as `time.ParseDuration` reads it: `1h30m`, `90s`, `1.5h`.
-fn check_go_duration(text: &str) -> Result<(), ScheduleError> {
+/// A Go duration as `time.ParseDuration` reads it (`1h30m`, `90s`, `1.5h`), in nanoseconds.
+fn go_duration_nanoseconds(text: &str) -> Result<f64, ScheduleError> {
     let invalid = || {
         refuse(format!(
             "`{text}` is not a duration (write e.g. `6h` or `1h30m`)"
@@ -196,24 +313,36 @@ fn check_go_duration(text: &str) -> Result<(), ScheduleError> {
         return invalid();
     }
     let mut rest = text;
+    let mut total = 0.0;
     while !rest.is_empty() {
         let number_length = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
-        if number_length == 0 || rest[..number_length].parse::<f64>().is_err() {
+        let Ok(number) = rest[..number_length].parse::<f64>() else {
             return invalid();
-        }
+        };
         rest = &rest[number_length..];
-        let unit = ["ns", "us", "µs", "ms", "s", "m", "h"]
-            .into_iter()
-            .filter(|unit| rest.starts_with(unit))
-            .max_by_key(|unit| unit.len());
+        let unit = [
+            ("ns", 1.0),
+            ("us", 1e3),
+            ("µs", 1e3),
+            ("ms", 1e6),
+            ("s", 1e9),
+            ("m", 60e9),
+            ("h", 3600e9),
+        ]
+        .into_iter()
+        .filter(|(unit, _)| rest.starts_with(unit))
+        .max_by_key(|(unit, _)| unit.len());
         match unit {
-            Some(unit) => rest = &rest[unit.len()..],
+            Some((unit, scale)) => {
+                total += number * scale;
+                rest = &rest[unit.len()..];
+            }
             None => return invalid(),
         }
     }
-    Ok(())
+    Ok(total)
 }
 
 /// Checks `text` as a Proxmox calendar event (vzdump job schedules).
@@ -410,6 +539,49 @@ mod tests {
             let error = check_cron(invalid).expect_err(invalid);
             assert!(error.0.contains(reason), "{invalid}: {error}");
         }
+    }
+
+    #[test]
+    fn cron_schedules_as_systemd_timers() {
+        let calendar = |text: &str| match systemd_timer(text).unwrap() {
+            SystemdTimer::Calendar(events) => events,
+            other => panic!("{text}: {other:?}"),
+        };
+        assert_eq!(calendar("0 */6 * * *"), ["*-*-* 00,06,12,18:00:00"]);
+        assert_eq!(calendar("*/15 2 * * *"), ["*-*-* 02:00,15,30,45:00"]);
+        assert_eq!(calendar("30 2 * * sun"), ["Sun *-*-* 02:30:00"]);
+        assert_eq!(
+            calendar("0 3 1-15/7 jan-jun MON-FRI"),
+            [
+                "*-01,02,03,04,05,06-01,08,15 03:00:00",
+                "Mon,Tue,Wed,Thu,Fri *-01,02,03,04,05,06-* 03:00:00"
+            ]
+        );
+        assert_eq!(
+            calendar("0 3 * * 1-5"),
+            ["Mon,Tue,Wed,Thu,Fri *-*-* 03:00:00"]
+        );
+        assert_eq!(calendar("0 0 ? * *"), ["*-*-* 00:00:00"]);
+        assert_eq!(calendar("0 0 1-31 * mon"), ["*-*-* 00:00:00"]);
+        assert_eq!(calendar("0 0 1 * 0-6"), ["*-*-* 00:00:00"]);
+        assert_eq!(
+            calendar("0 0 1 * */2"),
+            ["*-*-01 00:00:00", "Sun,Tue,Thu,Sat *-*-* 00:00:00"]
+        );
+        assert_eq!(calendar("@daily"), ["*-*-* 00:00:00"]);
+        assert_eq!(calendar("@weekly"), ["Sun *-*-* 00:00:00"]);
+        assert_eq!(
+            calendar("CRON_TZ=Europe/Berlin 0 3 * * *"),
+            ["*-*-* 03:00:00 Europe/Berlin"]
+        );
+        assert_eq!(
+            systemd_timer("@every 6h30m"),
+            Ok(SystemdTimer::EverySeconds(23_400))
+        );
+        assert_eq!(
+            systemd_timer("@every 10ms"),
+            Ok(SystemdTimer::EverySeconds(1))
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! every choice made (node, VM ID, address, MAC). Executors carry it out; people read it rendered
 //! by [`crate::render`]; machines read it as JSON.
 
+pub use labform_model::schedule::SystemdTimer;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
@@ -459,6 +460,10 @@ pub struct EtcdSnapshots {
     pub schedule: Option<String>,
     /// How many snapshots to keep.
     pub retention: Option<u32>,
+    /// The schedule as a systemd timer, for a distribution whose snapshots labform runs from
+    /// one (kubeadm: [`crate::distribution::DistributionPlan::etcd_snapshots_by_systemd_timer`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_timer: Option<SystemdTimer>,
 }
 
 /// The settings only one distribution reads, decided by the planner

@@ -468,6 +468,16 @@ pub const REAL_KUBEADM: Tier = Tier {
     ],
 };
 
+/// Rendered systemd units checked by systemd itself: `systemd-analyze verify` on the units and
+/// `systemd-analyze calendar` on their `OnCalendar=` events (kubeadm's etcd snapshot timer).
+pub const SYSTEMD: Tier = Tier {
+    name: "systemd",
+    requirements: &[Requirement::Program {
+        name: "systemd-analyze",
+        package: "systemd",
+    }],
+};
+
 /// The diagrams' DOT laid out by Graphviz's `dot`.
 pub const GRAPHVIZ: Tier = Tier {
     name: "graphviz",
@@ -540,6 +550,7 @@ pub const TIERS: &[Tier] = &[
     QEMU_BACKEND,
     REAL_VMS,
     REAL_KUBEADM,
+    SYSTEMD,
     REAL_KUBERNETES,
     GRAPHVIZ,
     MERMAID,

@@ -158,6 +158,12 @@ pub(super) fn plan_cluster(
         .map(|backups| EtcdSnapshots {
             schedule: backups.etcd_snapshot_schedule.clone(),
             retention: backups.etcd_snapshot_retention,
+            // A schedule that does not parse is a validation error already.
+            systemd_timer: backups
+                .etcd_snapshot_schedule
+                .as_deref()
+                .filter(|_| distribution.etcd_snapshots_by_systemd_timer())
+                .and_then(|schedule| labform_model::schedule::systemd_timer(schedule).ok()),
         });
     PlannedCluster {
         name: instance.name.clone(),

@@ -1,9 +1,10 @@
 //! kubeadm in the plan: bootstrapped by labform (`labform-kubeadm`) from prepared nodes:
 //! `kubeadm init` on the first control plane with labform's CA, kube-vip's static pod for an API
 //! VIP, the Helm controller and the CNI through the API, then `kubeadm join` of the other
-//! control planes one at a time and of the workers, verified by the CA's hash.
+//! control planes one at a time and of the workers, verified by the CA's hash. Its etcd
+//! snapshots run from a systemd timer labform keeps on each control plane.
 
-use super::{ClusterShape, DistributionPlan, GuestBoot, SharedStep, step};
+use super::{ClusterShape, DistributionPlan, GuestBoot, step};
 use crate::plan::{ClusterStep, Distribution, DistributionSettings};
 
 /// Upstream Kubernetes with kubeadm.
@@ -18,9 +19,10 @@ impl DistributionPlan for Kubeadm {
         true
     }
 
-    fn shared_step_automated(&self, step: SharedStep) -> bool {
-        // kubeadm has no etcd snapshot schedule of its own, and labform does not add one yet.
-        !matches!(step, SharedStep::EtcdSnapshots)
+    fn etcd_snapshots_by_systemd_timer(&self) -> bool {
+        // kubeadm has no etcd snapshot schedule of its own: labform keeps a systemd timer on
+        // each control plane (`labform-kubeadm`'s `etcd_snapshots`).
+        true
     }
 
     fn guest_boot(&self) -> GuestBoot {

@@ -77,6 +77,13 @@ pub trait DistributionPlan: Sync {
         self.bootstrap_automated()
     }
 
+    /// Whether labform runs this distribution's etcd snapshots from a systemd timer on its
+    /// control planes (the distribution has no scheduler of its own); the plan then carries
+    /// the schedule as one (`EtcdSnapshots::systemd_timer`).
+    fn etcd_snapshots_by_systemd_timer(&self) -> bool {
+        false
+    }
+
     /// How the cluster's VMs are configured at first boot.
     fn guest_boot(&self) -> GuestBoot;
 
