@@ -80,7 +80,6 @@ pub(super) fn plan_cluster(
         })
         .collect();
     let api = api_address;
-    let first = servers.first().cloned();
     let distribution = distribution_plan(cluster.distribution);
     let shape = ClusterShape {
         declared: cluster,
@@ -126,7 +125,8 @@ pub(super) fn plan_cluster(
                 backups.etcd_snapshot_retention.unwrap_or(5),
                 not_automated(SharedStep::EtcdSnapshots)
             ),
-            first.clone(),
+            // Every server (control plane) snapshots its own etcd member.
+            Some(servers.join(", ")),
         );
     }
     let context = format!("{lab_name}-{}", instance.name);
