@@ -1,7 +1,8 @@
 //! What an add-on may know about its cluster, beyond its own options.
 //!
 //! [`CheckContext`] is what the lab file says (for the checks, before anything is planned);
-//! [`ClusterFacts`] is what the plan decided (for the plan line and the manifests). Both are
+//! [`ClusterFacts`] is what the plan decided about the cluster (for the plan line and the
+//! manifests; what the planner decides for one add-on alone travels in its planned form). Both are
 //! plain data the callers fill in: `labform-model` from the lab file, the planner and
 //! `labform-kubernetes` from the plan. Neither names a distribution's internals: what a
 //! distribution brings of its own (K3s's servicelb and Traefik) is a flag.
@@ -47,6 +48,28 @@ pub struct CheckContext<'a> {
     pub addons: &'a Addons,
 }
 
+/// A block of consecutive IPv4 addresses, both ends included (a cluster's load-balancer
+/// addresses). Written and serialised as `FIRST-LAST`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressBlock {
+    /// The first address of the block.
+    pub first: Ipv4Addr,
+    /// The last address of the block.
+    pub last: Ipv4Addr,
+}
+
+impl std::fmt::Display for AddressBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.first, self.last)
+    }
+}
+
+impl serde::Serialize for AddressBlock {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// A tenant that uses central services of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantUse {
@@ -71,8 +94,6 @@ pub struct ClusterFacts {
     pub pod_cidr: String,
     /// Service network.
     pub service_cidr: String,
-    /// The load-balancer block MetalLB hands out, first and last address.
-    pub load_balancer_block: Option<(Ipv4Addr, Ipv4Addr)>,
     /// Nodes of the instance.
     pub members: usize,
     /// Tenants that use the cluster's central services, in lab order.

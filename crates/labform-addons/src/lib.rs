@@ -12,8 +12,9 @@
 //! diagnostics, the planner its plan lines, `labform-kubernetes` its [`Manifests`] into YAML
 //! files. Everything is pure: no I/O, no clock, no randomness.
 //!
-//! Adding an add-on: a module `src/NAME/mod.rs` with the options type and an [`Addon`]
-//! implementation, and one entry in the registry's table.
+//! Adding an add-on: a module `src/NAME/mod.rs` with the options type, its [`Addon`] (checks)
+//! and [`AddonRendering`] (plan line, manifests) implementations, and one entry in the
+//! registry's table.
 
 pub mod context;
 pub mod output;
@@ -33,9 +34,11 @@ pub mod tailscale_operator;
 pub mod traefik;
 pub mod vault;
 
-pub use context::{CheckContext, ClusterFacts, PoolFacts, TenantUse};
+pub use context::{AddressBlock, CheckContext, ClusterFacts, PoolFacts, TenantUse};
 pub use output::{
     AddonError, AddonFailure, Chart, ChartValues, ManifestPart, Manifests, Objects, RequiredSecret,
 };
 pub use problem::{PathStep, Problem, ProblemPath};
-pub use registry::{Addon, AddonKind, AddonSettings, Addons};
+pub use registry::{
+    Addon, AddonDecisions, AddonKind, AddonRendering, AddonSettings, Addons, PlannedForm, manifests,
+};

@@ -139,9 +139,6 @@ pub enum AddonError {
     /// of these before a plan exists.
     #[error("{0}")]
     Unsupported(String),
-    /// The plan lacks what the add-on needs (it was made from another lab).
-    #[error("{0}")]
-    Inconsistent(String),
 }
 
 /// An add-on whose manifests could not be rendered, and why.

@@ -1,8 +1,10 @@
 //! The registry: every add-on, its key in the lab file, the order add-ons are installed in and
 //! what each needs installed before it, all in the one table at the bottom of this file.
 //!
-//! Adding an add-on is a module of its own (its options, checks, plan line and manifests, see
-//! [`Addon`]) and one entry in that table. The table generates the lab file's [`Addons`]
+//! Adding an add-on is a module of its own (its options and checks, see [`Addon`]; its plan line
+//! and manifests, see [`AddonRendering`]) and one entry in that table. An add-on the planner
+//! decides something for names a planned type beside its options (`Options => Planned`, see
+//! [`PlannedForm`]); the plan carries that type, so the decision cannot be missing. The table generates the lab file's [`Addons`]
 //! (one optional field per add-on, so each has its own schema and a typo in an add-on's name
 //! or option is an error with a suggestion), [`AddonKind`] and [`AddonSettings`] (one add-on's
 //! options as the plan carries them).
@@ -10,7 +12,7 @@
 use labform_ids::cluster::CentralService;
 use serde::{Deserialize, Serialize};
 
-use crate::context::{CheckContext, ClusterFacts};
+use crate::context::{AddressBlock, CheckContext, ClusterFacts};
 use crate::output::{AddonError, AddonFailure, Manifests};
 use crate::problem::{Problem, ProblemPath};
 
@@ -52,7 +54,13 @@ pub trait Addon {
         let _ = (at, context);
         Vec::new()
     }
+}
 
+/// What an add-on does once planned: its plan line and its manifests. Implemented by what the
+/// plan carries for the add-on ([`AddonSettings`]): its options, or for an add-on the planner
+/// decides something for (MetalLB's address block), a planned type holding the options and
+/// that decision, so rendering never meets an add-on the plan left undecided.
+pub trait AddonRendering {
     /// The plan's one line about the add-on.
     fn plan_line(&self, facts: &ClusterFacts) -> String;
 
@@ -61,13 +69,63 @@ pub trait Addon {
     fn manifests(&self, facts: &ClusterFacts, addons: &Addons) -> Result<Manifests, AddonError>;
 }
 
+/// What the planner decided for a cluster instance that an add-on's planned form needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AddonDecisions {
+    /// The block of the `load-balancers` pool given to the instance, when an add-on takes one.
+    pub load_balancer_block: Option<AddressBlock>,
+}
+
+/// An add-on's planned form, made from its options and the planner's decisions.
+pub trait PlannedForm: Sized {
+    /// The options as the lab file writes them.
+    type Options;
+
+    /// The planned form; `None` when the planner did not decide what it needs (the planner
+    /// reports a located error before that can happen).
+    fn plan(options: &Self::Options, decisions: &AddonDecisions) -> Option<Self>;
+
+    /// The options back, as the lab file wrote them.
+    fn options(&self) -> &Self::Options;
+}
+
+/// The type the plan carries for an add-on: its options, or its planned form.
+macro_rules! planned_type {
+    ($options:ty) => {
+        $options
+    };
+    ($options:ty => $planned:ty) => {
+        $planned
+    };
+}
+
+/// The plan's value for one add-on from its options.
+macro_rules! plan_options {
+    ($value:expr, $decisions:expr, $options:ty) => {
+        Some($value.clone())
+    };
+    ($value:expr, $decisions:expr, $options:ty => $planned:ty) => {
+        <$planned as PlannedForm>::plan($value, $decisions)
+    };
+}
+
+/// The options of one add-on from the plan's value.
+macro_rules! options_of {
+    ($value:expr, $options:ty) => {
+        $value.clone()
+    };
+    ($value:expr, $options:ty => $planned:ty) => {
+        PlannedForm::options($value).clone()
+    };
+}
+
 /// Declares the add-ons: for each, its documentation (the lab file's schema shows it), its key,
 /// its options type and the add-ons it requires. The order is the installation order, which puts
 /// providers of CRDs and load balancers before their users.
 macro_rules! registry {
     ($(
         $(#[doc = $doc:literal])*
-        $key:ident: $kind:ident($options:ty) requires [$($required:ident),*];
+        $key:ident: $kind:ident($options:ty $(=> $planned:ty)?) requires [$($required:ident),*];
     )*) => {
         /// The add-ons of one cluster. An absent add-on is not installed (and removed if it was).
         #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -90,14 +148,15 @@ macro_rules! registry {
             )*
         }
 
-        /// One add-on's options, as the plan carries them (serialised as the options alone: the
-        /// plan names the add-on beside them).
+        /// One add-on as the plan carries it: its options, or its planned form holding the
+        /// options and what the planner decided for it (serialised without a tag: the plan
+        /// names the add-on beside it).
         #[derive(Debug, Clone, PartialEq, Serialize)]
         #[serde(untagged)]
         pub enum AddonSettings {
             $(
                 $(#[doc = $doc])*
-                $kind($options),
+                $kind(planned_type!($options $(=> $planned)?)),
             )*
         }
 
@@ -129,10 +188,10 @@ macro_rules! registry {
                 }
             }
 
-            /// The add-on itself.
-            pub fn addon(&self) -> &dyn Addon {
+            /// The planned add-on, for its plan line and manifests.
+            pub fn rendering(&self) -> &dyn AddonRendering {
                 match self {
-                    $(AddonSettings::$kind(options) => options,)*
+                    $(AddonSettings::$kind(planned) => planned,)*
                 }
             }
         }
@@ -149,15 +208,22 @@ macro_rules! registry {
                 installed
             }
 
-            /// The add-ons present, in installation order, as the plan carries them.
-            pub fn settings(&self) -> Vec<AddonSettings> {
+            /// The add-ons present, in installation order, as the plan carries them, with what
+            /// the planner decided for them; `Err` names the first add-on whose decision is
+            /// missing (the planner reports why, located, before it gets here).
+            pub fn settings(
+                &self,
+                decisions: &AddonDecisions,
+            ) -> Result<Vec<AddonSettings>, AddonKind> {
                 let mut settings = Vec::new();
                 $(
                     if let Some(options) = &self.$key {
-                        settings.push(AddonSettings::$kind(options.clone()));
+                        let planned = plan_options!(options, decisions, $options $(=> $planned)?)
+                            .ok_or(AddonKind::$kind)?;
+                        settings.push(AddonSettings::$kind(planned));
                     }
                 )*
-                settings
+                Ok(settings)
             }
 
             /// The add-ons of a plan's cluster, back in the lab file's shape.
@@ -165,7 +231,9 @@ macro_rules! registry {
                 let mut addons = Addons::default();
                 for setting in settings {
                     match setting {
-                        $(AddonSettings::$kind(options) => addons.$key = Some(options.clone()),)*
+                        $(AddonSettings::$kind(planned) => {
+                            addons.$key = Some(options_of!(planned, $options $(=> $planned)?));
+                        })*
                     }
                 }
                 addons
@@ -269,14 +337,6 @@ impl Addons {
         problems
     }
 
-    /// Each add-on present with its plan line, in installation order.
-    pub fn plan_lines(&self, facts: &ClusterFacts) -> Vec<(AddonKind, String)> {
-        self.installed()
-            .into_iter()
-            .map(|(kind, addon)| (kind, addon.plan_line(facts)))
-            .collect()
-    }
-
     /// The namespaces of the add-ons present, in installation order, each once.
     pub fn namespaces(&self) -> Vec<&'static str> {
         let mut namespaces = Vec::new();
@@ -289,24 +349,41 @@ impl Addons {
         }
         namespaces
     }
+}
 
-    /// The manifests and Secrets of every add-on present, in installation order.
-    pub fn manifests(&self, facts: &ClusterFacts) -> Result<Manifests, AddonFailure> {
-        let mut manifests = Manifests::default();
-        for (kind, addon) in self.installed() {
-            manifests.extend(
-                addon
-                    .manifests(facts, self)
-                    .map_err(|error| AddonFailure { addon: kind, error })?,
-            );
-        }
-        Ok(manifests)
+impl AddonSettings {
+    /// The plan's line about the add-on.
+    pub fn plan_line(&self, facts: &ClusterFacts) -> String {
+        self.rendering().plan_line(facts)
     }
+}
+
+/// The manifests and Secrets of a planned cluster's add-ons (in installation order, as the plan
+/// carries them), in that order.
+pub fn manifests<'a>(
+    settings: impl IntoIterator<Item = &'a AddonSettings>,
+    facts: &ClusterFacts,
+) -> Result<Manifests, AddonFailure> {
+    let settings: Vec<&AddonSettings> = settings.into_iter().collect();
+    let addons = Addons::from_settings(settings.iter().copied());
+    let mut manifests = Manifests::default();
+    for setting in settings {
+        manifests.extend(
+            setting
+                .rendering()
+                .manifests(facts, &addons)
+                .map_err(|error| AddonFailure {
+                    addon: setting.kind(),
+                    error,
+                })?,
+        );
+    }
+    Ok(manifests)
 }
 
 registry! {
     /// MetalLB: LoadBalancer addresses from a lab address pool (replaces K3s servicelb).
-    metallb: Metallb(crate::metallb::Metallb) requires [];
+    metallb: Metallb(crate::metallb::Metallb => crate::metallb::PlannedMetallb) requires [];
     /// cert-manager and its issuers.
     cert_manager: CertManager(crate::cert_manager::CertManager) requires [];
     /// Longhorn replicated block storage.

@@ -5,8 +5,8 @@
 use std::net::Ipv4Addr;
 
 use labform_addons::{
-    AddonError, AddonKind, Addons, CheckContext, ClusterFacts, ManifestPart, PoolFacts, Problem,
-    TenantUse,
+    AddonDecisions, AddonError, AddonKind, AddonSettings, Addons, AddressBlock, CheckContext,
+    ClusterFacts, ManifestPart, PoolFacts, Problem, TenantUse, manifests,
 };
 use labform_ids::cluster::CentralService;
 
@@ -37,7 +37,6 @@ fn facts() -> ClusterFacts {
         api_address: Some(Ipv4Addr::new(10, 0, 0, 10)),
         pod_cidr: "10.42.0.0/16".to_owned(),
         service_cidr: "10.43.0.0/16".to_owned(),
-        load_balancer_block: Some((Ipv4Addr::new(10, 0, 0, 200), Ipv4Addr::new(10, 0, 0, 207))),
         members: 3,
         tenants: vec![TenantUse {
             tenant: "alice".to_owned(),
@@ -45,6 +44,23 @@ fn facts() -> ClusterFacts {
             services: vec![CentralService::Minio],
         }],
     }
+}
+
+/// What the planner decided: the instance's block of the `services` pool.
+fn decisions() -> AddonDecisions {
+    AddonDecisions {
+        load_balancer_block: Some(AddressBlock {
+            first: Ipv4Addr::new(10, 0, 0, 200),
+            last: Ipv4Addr::new(10, 0, 0, 207),
+        }),
+    }
+}
+
+/// The add-ons as the plan carries them.
+fn planned(addons: &Addons) -> Vec<AddonSettings> {
+    addons
+        .settings(&decisions())
+        .expect("every decision is made")
 }
 
 fn context<'a>(addons: &'a Addons, pools: &'a [PoolFacts], k3s: bool) -> CheckContext<'a> {
@@ -100,7 +116,7 @@ fn every_addon_is_listed_once_in_installation_order_under_its_key() {
 #[test]
 fn settings_carry_every_option_through_the_plan() {
     let addons = every_addon();
-    let settings = addons.settings();
+    let settings = planned(&addons);
     let kinds: Vec<AddonKind> = settings.iter().map(|setting| setting.kind()).collect();
     assert_eq!(kinds, AddonKind::ALL);
     assert_eq!(Addons::from_settings(&settings), addons);
@@ -188,12 +204,12 @@ fn without_k3s_an_ingress_and_a_load_balancer_must_come_from_add_ons() {
 
 #[test]
 fn plan_lines_read_the_facts() {
-    let lines = every_addon().plan_lines(&facts());
+    let settings = planned(&every_addon());
     let line = |kind: AddonKind| {
-        lines
+        settings
             .iter()
-            .find(|(present, _)| *present == kind)
-            .map(|(_, line)| line.as_str())
+            .find(|setting| setting.kind() == kind)
+            .map(|setting| setting.plan_line(&facts()))
             .expect("present")
     };
     assert_eq!(
@@ -212,7 +228,7 @@ fn plan_lines_read_the_facts() {
 
 #[test]
 fn manifests_take_values_from_other_add_ons_and_list_their_secrets() {
-    let manifests = every_addon().manifests(&facts()).expect("renders");
+    let manifests = manifests(&planned(&every_addon()), &facts()).expect("renders");
     let traefik = manifests
         .parts
         .iter()
@@ -247,7 +263,7 @@ fn an_addon_that_cannot_render_says_which() {
         "external_secrets: {provider: bitwarden, access_token: {env: BWS}, organization_id: x, project_id: y}\n",
     )
     .expect("parses");
-    let failure = addons.manifests(&facts()).expect_err("needs cert-manager");
+    let failure = manifests(&planned(&addons), &facts()).expect_err("needs cert-manager");
     assert_eq!(failure.addon, AddonKind::ExternalSecrets);
     assert!(
         matches!(failure.error, AddonError::Unsupported(_)),
@@ -257,16 +273,20 @@ fn an_addon_that_cannot_render_says_which() {
         failure.to_string().starts_with("add-on external_secrets: "),
         "{failure}"
     );
+}
+
+#[test]
+fn metallb_is_planned_only_with_its_block() {
     let metallb: Addons = serde_saphyr::from_str("metallb: {pool: services}\n").expect("parses");
-    let without_block = ClusterFacts {
-        load_balancer_block: None,
-        ..facts()
-    };
-    let failure = metallb
-        .manifests(&without_block)
-        .expect_err("needs a block");
-    assert!(
-        matches!(failure.error, AddonError::Inconsistent(_)),
-        "{failure}"
+    assert_eq!(
+        metallb.settings(&AddonDecisions::default()),
+        Err(AddonKind::Metallb),
+        "no plan carries MetalLB without a block"
     );
+    let settings = planned(&metallb);
+    assert_eq!(
+        serde_json::to_value(&settings[0]).expect("JSON"),
+        serde_json::json!({"pool": "services", "block": "10.0.0.200-10.0.0.207"})
+    );
+    assert_eq!(Addons::from_settings(&settings), metallb);
 }

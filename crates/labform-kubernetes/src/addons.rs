@@ -8,9 +8,7 @@
 //! chart the distribution ships a `HelmChartConfig`. Secrets are references only: each one an
 //! add-on needs is a [`RequiredSecret`] that apply creates before the chart is installed.
 
-use labform_addons::{
-    AddonError, Addons, Chart, ChartValues, ClusterFacts, ManifestPart, Objects, TenantUse,
-};
+use labform_addons::{Addons, Chart, ChartValues, ClusterFacts, ManifestPart, Objects, TenantUse};
 use labform_planner::Plan;
 use labform_planner::plan::{Cni, Distribution, PlannedCluster};
 use serde_json::{Value, json};
@@ -223,23 +221,14 @@ pub fn addon_manifests(
         api_address: Some(cluster.api_address),
         pod_cidr: cluster.pod_cidr.clone(),
         service_cidr: cluster.service_cidr.clone(),
-        load_balancer_block: cluster
-            .load_balancer_addresses
-            .map(|block| (block.first, block.last)),
         members: cluster.servers.len() + cluster.agents.len(),
         tenants: tenants.iter().map(tenant_use).collect(),
     };
-    let manifests = addons.manifests(&facts).map_err(|failure| {
-        let detail = failure.to_string();
-        match failure.error {
-            AddonError::Unsupported(_) => RenderError::Unsupported {
-                cluster: name.to_owned(),
-                detail,
-            },
-            AddonError::Inconsistent(_) => RenderError::Inconsistent {
-                cluster: name.to_owned(),
-                detail,
-            },
+    let settings = cluster.addons.iter().map(|addon| &addon.settings);
+    let manifests = labform_addons::manifests(settings, &facts).map_err(|failure| {
+        RenderError::Unsupported {
+            cluster: name.to_owned(),
+            detail: failure.to_string(),
         }
     })?;
     for part in manifests.parts {

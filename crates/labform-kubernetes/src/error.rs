@@ -3,15 +3,6 @@
 /// What went wrong while rendering a cluster.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    /// The lab and the plan disagree (the plan was made from another lab). Only the add-ons'
-    /// rendering, which still reads the lab, can meet this.
-    #[error("cluster {cluster}: {detail}")]
-    Inconsistent {
-        /// The cluster instance.
-        cluster: String,
-        /// What does not match.
-        detail: String,
-    },
     /// The lab asks for something labform cannot render yet.
     #[error("cluster {cluster}: {detail}")]
     Unsupported {

@@ -327,7 +327,8 @@ pub struct PlannedAddon {
     pub name: String,
     /// Values derived from the lab, in one line.
     pub detail: String,
-    /// The add-on's options (secrets as references only), which its manifests are made from.
+    /// The add-on's options (secrets as references only) with what the planner decided for it
+    /// (MetalLB's block), which its manifests are made from.
     pub settings: AddonSettings,
 }
 
@@ -364,8 +365,6 @@ pub struct PlannedCluster {
     pub state: PlannedDatastore,
     /// etcd snapshots the distribution takes itself, when the lab asks for them.
     pub etcd_snapshots: Option<EtcdSnapshots>,
-    /// MetalLB address block.
-    pub load_balancer_addresses: Option<AddressBlock>,
     /// Servers.
     pub servers: Vec<String>,
     /// Agents.
@@ -385,6 +384,15 @@ pub struct PlannedCluster {
 }
 
 impl PlannedCluster {
+    /// The load-balancer block MetalLB hands out, when the cluster has MetalLB (the planned
+    /// add-on carries it).
+    pub fn load_balancer_addresses(&self) -> Option<AddressBlock> {
+        self.addons.iter().find_map(|addon| match &addon.settings {
+            AddonSettings::Metallb(metallb) => Some(metallb.block),
+            _ => None,
+        })
+    }
+
     /// The first server: the node that initialises the cluster.
     pub fn first_server(&self) -> &PlannedClusterNode {
         self.nodes
@@ -559,24 +567,4 @@ pub struct Summary {
     pub disk_gib: u64,
 }
 
-/// A block of consecutive IPv4 addresses, both ends included (a cluster's load-balancer
-/// addresses). Written and serialised as `FIRST-LAST`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AddressBlock {
-    /// The first address of the block.
-    pub first: Ipv4Addr,
-    /// The last address of the block.
-    pub last: Ipv4Addr,
-}
-
-impl std::fmt::Display for AddressBlock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.first, self.last)
-    }
-}
-
-impl Serialize for AddressBlock {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
+pub use labform_addons::AddressBlock;

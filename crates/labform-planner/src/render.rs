@@ -77,7 +77,7 @@ pub fn render(plan: &Plan, offline: bool) -> String {
             cluster.cni,
             cluster.datastore
         );
-        if let Some(addresses) = &cluster.load_balancer_addresses {
+        if let Some(addresses) = cluster.load_balancer_addresses() {
             let _ = writeln!(out, "  load balancers {addresses}");
         }
         for vm in plan

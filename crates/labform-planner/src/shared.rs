@@ -147,7 +147,7 @@ fn claims(shared: &SharedLab<'_>) -> Vec<Claim> {
                 what: format!("the API VIP of cluster {}", cluster.name),
             });
         }
-        if let Some(block) = &cluster.load_balancer_addresses {
+        if let Some(block) = cluster.load_balancer_addresses() {
             claims.push(Claim {
                 first: block.first,
                 last: block.last,

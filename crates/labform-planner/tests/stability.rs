@@ -195,8 +195,8 @@ fn assert_kept(before: &Plan, after: &Plan) -> Result<(), TestCaseError> {
             &cluster.name
         );
         prop_assert_eq!(
-            &same.load_balancer_addresses,
-            &cluster.load_balancer_addresses
+            same.load_balancer_addresses(),
+            cluster.load_balancer_addresses()
         );
     }
     for template in &before.templates {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::context::ClusterFacts;
 use crate::output::{AddonError, Chart, Manifests, RequiredSecret};
-use crate::registry::{Addon, Addons};
+use crate::registry::{Addon, AddonRendering, Addons};
 use labform_ids::secret::SecretRef;
 
 /// The chart version when the lab names none.
@@ -47,7 +47,9 @@ impl Addon for ArgoCd {
     fn namespace(&self) -> Option<&'static str> {
         Some("argocd")
     }
+}
 
+impl AddonRendering for ArgoCd {
     fn plan_line(&self, _: &ClusterFacts) -> String {
         if self.application_sets.is_empty() {
             "Argo CD".to_owned()

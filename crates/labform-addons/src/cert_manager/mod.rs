@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::context::{CheckContext, ClusterFacts};
 use crate::output::{AddonError, Chart, Manifests, RequiredSecret};
 use crate::problem::{Problem, ProblemPath};
-use crate::registry::{Addon, Addons};
+use crate::registry::{Addon, AddonRendering, Addons};
 use labform_ids::secret::SecretRef;
 
 /// The chart version when the lab names none.
@@ -121,7 +121,9 @@ impl Addon for CertManager {
         }
         problems
     }
+}
 
+impl AddonRendering for CertManager {
     fn plan_line(&self, _: &ClusterFacts) -> String {
         let issuers: Vec<String> = self
             .issuers

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::context::ClusterFacts;
 use crate::output::{AddonError, Chart, Manifests};
-use crate::registry::{Addon, Addons};
+use crate::registry::{Addon, AddonRendering, Addons};
 
 /// The chart version when the lab names none.
 pub const DEFAULT_VERSION: &str = "v1.2.4";
@@ -35,7 +35,9 @@ impl Addon for EnvoyGateway {
     fn provides_ingress(&self) -> bool {
         true
     }
+}
 
+impl AddonRendering for EnvoyGateway {
     fn plan_line(&self, _: &ClusterFacts) -> String {
         format!(
             "Gateway API{}",

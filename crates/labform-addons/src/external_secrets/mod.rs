@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::context::{CheckContext, ClusterFacts};
 use crate::output::{AddonError, Chart, Manifests, RequiredSecret};
 use crate::problem::{Problem, ProblemPath};
-use crate::registry::{Addon, Addons};
+use crate::registry::{Addon, AddonRendering, Addons};
 use labform_ids::secret::SecretRef;
 
 /// The chart version when the lab names none.
@@ -206,7 +206,9 @@ impl Addon for ExternalSecrets {
         }
         problems
     }
+}
 
+impl AddonRendering for ExternalSecrets {
     fn plan_line(&self, _: &ClusterFacts) -> String {
         let provider = match (self.provider, &self.project_id) {
             (SecretProvider::Bitwarden, Some(project)) => {

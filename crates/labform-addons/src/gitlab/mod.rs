@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::context::{CheckContext, ClusterFacts};
 use crate::output::{AddonError, Chart, Manifests, RequiredSecret};
 use crate::problem::{Problem, ProblemPath};
-use crate::registry::{Addon, Addons};
+use crate::registry::{Addon, AddonRendering, Addons};
 use labform_ids::secret::SecretRef;
 
 /// The chart version when the lab names none.
@@ -46,7 +46,9 @@ impl Addon for Gitlab {
                 .hint("add `traefik: {}` or `envoy_gateway: {}`"),
         ]
     }
+}
 
+impl AddonRendering for Gitlab {
     fn plan_line(&self, facts: &ClusterFacts) -> String {
         let tenants: Vec<&str> = facts
             .tenants

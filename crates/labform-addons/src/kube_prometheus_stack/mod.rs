@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::context::ClusterFacts;
 use crate::output::{AddonError, Chart, Manifests, RequiredSecret, kubernetes_quantity};
-use crate::registry::{Addon, Addons};
+use crate::registry::{Addon, AddonRendering, Addons};
 use labform_ids::secret::SecretRef;
 use labform_ids::size::ByteSize;
 
@@ -35,7 +35,9 @@ impl Addon for KubePrometheusStack {
     fn namespace(&self) -> Option<&'static str> {
         Some("monitoring")
     }
+}
 
+impl AddonRendering for KubePrometheusStack {
     fn plan_line(&self, _: &ClusterFacts) -> String {
         format!(
             "Prometheus, Grafana, node exporter{}{}",

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::context::{CheckContext, ClusterFacts};
 use crate::output::{AddonError, Chart, Manifests};
 use crate::problem::{Problem, ProblemPath};
-use crate::registry::{Addon, Addons};
+use crate::registry::{Addon, AddonRendering, Addons};
 
 /// The chart version when the lab names none.
 pub const DEFAULT_VERSION: &str = "1.7.2";
@@ -54,7 +54,9 @@ impl Addon for Longhorn {
         }
         Vec::new()
     }
+}
 
+impl AddonRendering for Longhorn {
     fn plan_line(&self, facts: &ClusterFacts) -> String {
         let nodes = u32::try_from(facts.members).unwrap_or(u32::MAX);
         let replicas = self.replicas.unwrap_or(3.min(nodes).max(1));

@@ -1,6 +1,7 @@
 //! MetalLB: LoadBalancer addresses from a `load-balancers` pool of the cluster's network, in
-//! layer 2 (ARP). The planner gives each cluster instance a block of the pool; services may
-//! have dedicated addresses, kept out of the shared pool and limited to their namespace.
+//! layer 2 (ARP). The planner gives each cluster instance a block of the pool, which the plan
+//! carries in [`PlannedMetallb`] beside the options; services may have dedicated addresses,
+//! kept out of the shared pool and limited to their namespace.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -8,10 +9,10 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::context::{CheckContext, ClusterFacts};
+use crate::context::{AddressBlock, CheckContext, ClusterFacts};
 use crate::output::{AddonError, Chart, Manifests};
 use crate::problem::{Problem, ProblemPath};
-use crate::registry::{Addon, Addons};
+use crate::registry::{Addon, AddonDecisions, AddonRendering, Addons, PlannedForm};
 
 /// The chart version when the lab names none.
 pub const DEFAULT_VERSION: &str = "0.14.9";
@@ -109,14 +110,40 @@ impl Addon for Metallb {
         }
         problems
     }
+}
 
-    fn plan_line(&self, facts: &ClusterFacts) -> String {
-        let mut text = match facts.load_balancer_block {
-            Some((first, last)) => format!("L2 pool {first}-{last}"),
-            None => "L2 pool ?".to_owned(),
-        };
-        if !self.reserved.is_empty() {
+/// MetalLB as the plan carries it: the options and the block of the pool the planner gave the
+/// cluster instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedMetallb {
+    /// The options as the lab file writes them.
+    #[serde(flatten)]
+    pub options: Metallb,
+    /// The instance's addresses of the pool.
+    pub block: AddressBlock,
+}
+
+impl PlannedForm for PlannedMetallb {
+    type Options = Metallb;
+
+    fn plan(options: &Metallb, decisions: &AddonDecisions) -> Option<Self> {
+        Some(PlannedMetallb {
+            options: options.clone(),
+            block: decisions.load_balancer_block?,
+        })
+    }
+
+    fn options(&self) -> &Metallb {
+        &self.options
+    }
+}
+
+impl AddonRendering for PlannedMetallb {
+    fn plan_line(&self, _: &ClusterFacts) -> String {
+        let mut text = format!("L2 pool {}", self.block);
+        if !self.options.reserved.is_empty() {
             let reserved: Vec<String> = self
+                .options
                 .reserved
                 .iter()
                 .map(|reservation| format!("{}={}", reservation.service, reservation.address))
@@ -126,24 +153,21 @@ impl Addon for Metallb {
         text
     }
 
-    fn manifests(&self, facts: &ClusterFacts, _: &Addons) -> Result<Manifests, AddonError> {
+    fn manifests(&self, _: &ClusterFacts, _: &Addons) -> Result<Manifests, AddonError> {
+        let options = &self.options;
         let mut manifests = Manifests::default();
         manifests.chart(Chart {
             name: "metallb".to_owned(),
             chart: "metallb".to_owned(),
             repo: Some("https://metallb.github.io/metallb".to_owned()),
-            version: self.version.as_deref().unwrap_or(DEFAULT_VERSION).to_owned(),
+            version: options.version.as_deref().unwrap_or(DEFAULT_VERSION).to_owned(),
             namespace: "metallb-system".to_owned(),
             values: json!({}),
             bootstrap: false,
             comment: "MetalLB gives LoadBalancer services addresses from the lab's pool (K3s servicelb is disabled).".to_owned(),
         });
-        let (first, last) = facts.load_balancer_block.ok_or_else(|| {
-            AddonError::Inconsistent(
-                "MetalLB is enabled but the plan has no load-balancer block".to_owned(),
-            )
-        })?;
-        let reserved_addresses: BTreeSet<u32> = self
+        let AddressBlock { first, last } = self.block;
+        let reserved_addresses: BTreeSet<u32> = options
             .reserved
             .iter()
             .map(|reservation| u32::from(reservation.address))
@@ -158,7 +182,7 @@ impl Addon for Metallb {
             },
         })];
         let mut pool_names = vec![json!("labform")];
-        for reservation in &self.reserved {
+        for reservation in &options.reserved {
             let pool = format!("reserved-{}", object_name(&reservation.service));
             let namespace = reservation
                 .service
@@ -185,7 +209,7 @@ impl Addon for Metallb {
         let mut comments = vec![format!(
             "MetalLB pools from the plan's block {first}-{last}, announced by ARP (layer 2)."
         )];
-        for reservation in &self.reserved {
+        for reservation in &options.reserved {
             comments.push(format!(
                 "Address {} is reserved for service {}: annotate it with metallb.io/loadBalancerIPs: {}.",
                 reservation.address, reservation.service, reservation.address

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::context::{ClusterFacts, TenantUse};
 use crate::output::{AddonError, Chart, Manifests, RequiredSecret, kubernetes_quantity};
-use crate::registry::{Addon, Addons};
+use crate::registry::{Addon, AddonRendering, Addons};
 use labform_ids::cluster::CentralService;
 use labform_ids::secret::SecretRef;
 use labform_ids::size::ByteSize;
@@ -41,7 +41,9 @@ impl Addon for Minio {
     fn namespace(&self) -> Option<&'static str> {
         Some("minio")
     }
+}
 
+impl AddonRendering for Minio {
     fn plan_line(&self, _: &ClusterFacts) -> String {
         format!(
             "object storage{}",

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::context::ClusterFacts;
 use crate::output::{AddonError, Chart, Manifests, RequiredSecret};
-use crate::registry::{Addon, Addons};
+use crate::registry::{Addon, AddonRendering, Addons};
 use labform_ids::secret::SecretRef;
 
 /// The chart version when the lab names none.
@@ -29,7 +29,9 @@ impl Addon for TailscaleOperator {
     fn namespace(&self) -> Option<&'static str> {
         Some("tailscale")
     }
+}
 
+impl AddonRendering for TailscaleOperator {
     fn plan_line(&self, _: &ClusterFacts) -> String {
         "private services on the tailnet".to_owned()
     }

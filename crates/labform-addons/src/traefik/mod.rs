@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::context::ClusterFacts;
 use crate::output::{AddonError, ChartValues, ManifestPart, Manifests};
-use crate::registry::{Addon, Addons};
+use crate::registry::{Addon, AddonRendering, Addons};
 
 /// How the add-on is published outside the cluster.
 #[derive(
@@ -50,7 +50,9 @@ impl Addon for Traefik {
     fn provides_ingress(&self) -> bool {
         true
     }
+}
 
+impl AddonRendering for Traefik {
     fn plan_line(&self, _: &ClusterFacts) -> String {
         format!(
             "{:?} service{}",

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::context::ClusterFacts;
 use crate::output::{AddonError, Chart, Manifests, kubernetes_quantity};
-use crate::registry::{Addon, Addons};
+use crate::registry::{Addon, AddonRendering, Addons};
 use labform_ids::size::ByteSize;
 
 /// The chart version when the lab names none.
@@ -34,7 +34,9 @@ impl Addon for Vault {
     fn namespace(&self) -> Option<&'static str> {
         Some("vault")
     }
+}
 
+impl AddonRendering for Vault {
     fn plan_line(&self, _: &ClusterFacts) -> String {
         format!(
             "{} replica(s), raft storage{}",

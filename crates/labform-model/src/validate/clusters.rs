@@ -9,7 +9,7 @@ impl<'a> Checker<'a> {
     /// snapshot schedules (the plan marks both as not automated).
     fn talos_preview(&mut self, cluster: &Cluster) {
         let at = &cluster.source;
-        if !cluster.addons.settings().is_empty() {
+        if !cluster.addons.enabled().is_empty() {
             self.push(
                 Diagnostic::warning(
                     "distribution-preview",

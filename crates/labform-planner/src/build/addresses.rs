@@ -7,6 +7,8 @@ use std::net::Ipv4Addr;
 use labform_model::lab::*;
 use labform_model::{AddressRange, Diagnostic};
 
+use crate::plan::AddressBlock;
+
 use crate::allocate::{AllocationKey, Allocations, SlotAllocator, allocate_keys};
 use crate::expand::{AddressRequest, Expanded};
 
@@ -15,7 +17,7 @@ use crate::expand::{AddressRequest, Expanded};
 pub(super) struct Addresses {
     pub(super) vms: Vec<Option<Ipv4Addr>>,
     pub(super) vips: BTreeMap<usize, Ipv4Addr>,
-    pub(super) load_balancers: BTreeMap<usize, (Ipv4Addr, Ipv4Addr)>,
+    pub(super) load_balancers: BTreeMap<usize, AddressBlock>,
 }
 
 pub(super) fn pool_allocator(
@@ -80,6 +82,9 @@ pub(super) fn allocate_addresses(
             addresses.vips.insert(index, address);
         }
     }
+    // Every instance with MetalLB gets a block here or an error: expansion has reported an
+    // instance whose network lacks the pool, and a pool too small is reported below. The plan
+    // carries the block in the planned add-on (`build/clusters.rs`).
     for (network_index, network) in lab.networks.iter().enumerate() {
         let reserved: Vec<Ipv4Addr> = fixed
             .keys()
@@ -224,9 +229,13 @@ pub(super) fn allocate_addresses(
                             });
                         match kept {
                             Some(range) => {
-                                addresses
-                                    .load_balancers
-                                    .insert(index, (range.first, range.last));
+                                addresses.load_balancers.insert(
+                                    index,
+                                    AddressBlock {
+                                        first: range.first,
+                                        last: range.last,
+                                    },
+                                );
                                 allocations.addresses.insert(key, range.to_string());
                             }
                             None => pending.push((index, count, key)),
@@ -236,7 +245,7 @@ pub(super) fn allocate_addresses(
                         match allocator.take_lowest_block(u64::from(count)) {
                             Some((first, last)) => {
                                 let range = AddressRange { first: Ipv4Addr::from(first as u32), last: Ipv4Addr::from(last as u32) };
-                                addresses.load_balancers.insert(index, (range.first, range.last));
+                                addresses.load_balancers.insert(index, AddressBlock { first: range.first, last: range.last });
                                 allocations.addresses.insert(key, range.to_string());
                             }
                             None => diagnostics.push(

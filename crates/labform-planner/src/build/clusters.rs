@@ -1,7 +1,7 @@
 //! Clusters: each cluster instance's API address, nodes, add-ons in order and bootstrap steps.
 
 use ipnet::Ipv4Net;
-use labform_addons::{ClusterFacts, TenantUse};
+use labform_addons::{AddonDecisions, ClusterFacts, TenantUse};
 use labform_model::lab::*;
 use labform_model::validate::{DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR};
 
@@ -48,10 +48,6 @@ pub(super) fn plan_cluster(
     let service: Ipv4Net = cluster
         .service_cidr
         .unwrap_or_else(|| DEFAULT_SERVICE_CIDR.parse().expect("valid"));
-    let load_balancers = addresses
-        .load_balancers
-        .get(&index)
-        .map(|&(first, last)| AddressBlock { first, last });
     let datastore = match &cluster.datastore {
         Datastore::EmbeddedEtcd => "embedded etcd".to_owned(),
         Datastore::Sqlite => "sqlite".to_owned(),
@@ -64,18 +60,26 @@ pub(super) fn plan_cluster(
         api_address: Some(api_address),
         pod_cidr: pod.to_string(),
         service_cidr: service.to_string(),
-        load_balancer_block: addresses.load_balancers.get(&index).copied(),
         members: members.len(),
         tenants: tenant_uses(&tenant_access),
     };
+    let decisions = AddonDecisions {
+        load_balancer_block: addresses.load_balancers.get(&index).copied(),
+    };
     let addons: Vec<PlannedAddon> = cluster
         .addons
-        .settings()
+        .settings(&decisions)
+        .unwrap_or_else(|addon| {
+            panic!(
+                "{} of `{}` is planned without its decision; allocate_addresses reports that, located",
+                addon.key(),
+                instance.name
+            )
+        })
         .into_iter()
-        .zip(cluster.addons.plan_lines(&facts))
-        .map(|(settings, (kind, detail))| PlannedAddon {
-            name: kind.key().to_owned(),
-            detail,
+        .map(|settings| PlannedAddon {
+            name: settings.kind().key().to_owned(),
+            detail: settings.plan_line(&facts),
             settings,
         })
         .collect();
@@ -185,7 +189,6 @@ pub(super) fn plan_cluster(
         datastore,
         state,
         etcd_snapshots,
-        load_balancer_addresses: load_balancers,
         settings: distribution.settings(&shape),
         servers,
         agents,
