@@ -1,6 +1,6 @@
 //! The Kubernetes API layer against the kube-apiserver simulator (`labform-kube-sim`) over
 //! HTTPS with client certificates, for what a real server cannot be made to do on demand
-//! (`real_kubernetes.rs` runs everything else against a real kube-apiserver): nodes NotReady
+//! (`real_kubernetes/` runs everything else against a real kube-apiserver): nodes NotReady
 //! or Unknown with given reasons, a node becoming Ready during a wait, outages, a failing
 //! `/readyz`, nodes of two kubelet versions, drain on a server serving `policy/v1` evictions
 //! (the real tier's v1.20 serves `policy/v1beta1`), TLS refusals where no request may reach

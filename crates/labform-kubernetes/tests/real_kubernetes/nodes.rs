@@ -1,0 +1,274 @@
+//! The node: readiness and version, cordon, and drains with real evictions, disruption
+//! budgets and a pod that ignores SIGTERM.
+
+use super::*;
+
+#[tokio::test]
+async fn the_real_cluster_is_ready_and_reports_its_kubelet_version() {
+    let Some(cluster) = real_cluster() else {
+        return;
+    };
+    let api = connect(cluster).await;
+    api.wait_ready(&[NODE_NAME.to_owned()], PATIENCE, POLL)
+        .await
+        .unwrap();
+    let versions = api.node_versions().await.unwrap();
+    assert_eq!(
+        versions.into_iter().collect::<Vec<_>>(),
+        [(NODE_NAME.to_owned(), VERSION.to_owned())]
+    );
+
+    let error = api
+        .wait_ready(
+            &[NODE_NAME.to_owned(), "labform-missing-node".to_owned()],
+            Duration::from_secs(2),
+            POLL,
+        )
+        .await
+        .unwrap_err();
+    insta::assert_snapshot!(error.to_string().replace(cluster.server(), "https://NODE:6443"), @r"
+    the cluster at https://NODE:6443 was not ready within 2s: 1 of 2 nodes is not Ready
+      - labform-missing-node: not registered: the API has no Node of this name (its kubelet has not joined the cluster)
+    ");
+}
+
+#[tokio::test]
+async fn cordon_and_uncordon_show_in_the_real_node_spec() {
+    let Some(cluster) = real_cluster() else {
+        return;
+    };
+    let _node = NODE_IN_USE.lock().await;
+    let api = connect(cluster).await;
+    api.cordon(NODE_NAME).await.unwrap();
+    assert_eq!(unschedulable(cluster), "true");
+    // Twice is fine.
+    api.cordon(NODE_NAME).await.unwrap();
+    api.uncordon(NODE_NAME).await.unwrap();
+    assert_eq!(unschedulable(cluster), "");
+    // The rest of the node is untouched.
+    assert_eq!(
+        kubectl(
+            cluster,
+            &[
+                "get",
+                "node",
+                NODE_NAME,
+                "-o",
+                "jsonpath={.status.nodeInfo.kubeletVersion}"
+            ]
+        ),
+        VERSION
+    );
+
+    let error = api.cordon("labform-missing-node").await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "cannot cordon node labform-missing-node: HTTP 404 NotFound: nodes \"labform-missing-node\" not found"
+    );
+}
+
+/// A Deployment, a StatefulSet guarded by a PodDisruptionBudget (`policy/v1beta1`), a pod
+/// without a controller, and a DaemonSet, all sleeping on the node.
+fn drain_workloads(namespace: &str) -> String {
+    let template = sleeper("      ", 1);
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {namespace}\n\
+         spec:\n  replicas: 1\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n{template}\
+         ---\n\
+         apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: postgres\n  namespace: {namespace}\n\
+         spec:\n  replicas: 1\n  serviceName: postgres\n  selector:\n    matchLabels: {{app: postgres}}\n  template:\n    metadata:\n      labels: {{app: postgres}}\n    spec:\n{template}\
+         ---\n\
+         apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: node-agent\n  namespace: {namespace}\n\
+         spec:\n  selector:\n    matchLabels: {{app: node-agent}}\n  template:\n    metadata:\n      labels: {{app: node-agent}}\n    spec:\n{template}\
+         ---\n\
+         apiVersion: v1\nkind: Pod\nmetadata:\n  name: bare\n  namespace: {namespace}\nspec:\n{bare}\
+         ---\n\
+         apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata:\n  name: postgres\n  namespace: {namespace}\n\
+         spec:\n  minAvailable: 1\n  selector:\n    matchLabels: {{app: postgres}}\n",
+        bare = sleeper("  ", 1),
+    )
+}
+
+#[tokio::test]
+async fn drain_evicts_through_the_real_eviction_api_respecting_a_disruption_budget() {
+    let Some(cluster) = real_cluster() else {
+        return;
+    };
+    let _node = NODE_IN_USE.lock().await;
+    let namespace = "labform-drain";
+    let api = connect(cluster).await;
+    api.uncordon(NODE_NAME).await.unwrap();
+    fresh_namespace(cluster, namespace).await;
+    apply(cluster, &drain_workloads(namespace));
+    pods_ready(cluster, namespace, 4).await;
+    // The budget counts the pod as healthy once the disruption controller has seen it;
+    // before that, evictions are refused as "still being processed".
+    eventually("the disruption budget's status", || {
+        let status = cluster
+            .kubectl(&[
+                "-n",
+                namespace,
+                "get",
+                "poddisruptionbudget",
+                "postgres",
+                "-o",
+                "jsonpath={.status.currentHealthy}/{.status.desiredHealthy}",
+            ])
+            .ok()?;
+        (status == "1/1").then_some(())
+    })
+    .await;
+    let before = pods(cluster, namespace);
+    let postgres_uid = before["postgres-0"].1.clone();
+
+    // v1.20 serves evictions as policy/v1beta1 and refuses a policy/v1 Eviction; the client
+    // asks discovery which one to send.
+    assert_eq!(api.eviction_api_version().await.unwrap(), "policy/v1beta1");
+    let refused_v1 = cluster
+        .kubectl_with_input(
+            &[
+                "create",
+                "--raw",
+                &format!("/api/v1/namespaces/{namespace}/pods/bare/eviction"),
+                "-f",
+                "-",
+            ],
+            Some(&format!(
+                "{{\"apiVersion\":\"policy/v1\",\"kind\":\"Eviction\",\"metadata\":{{\"name\":\"bare\",\"namespace\":\"{namespace}\"}}}}"
+            )),
+        )
+        .unwrap_err();
+    assert!(refused_v1.contains("policy/v1"), "{refused_v1}");
+    assert!(pods(cluster, namespace).contains_key("bare"));
+
+    // The budget refuses the StatefulSet's pod every time; the rest is evicted.
+    let error = api
+        .drain(NODE_NAME, Duration::from_secs(20))
+        .await
+        .unwrap_err();
+    let ClusterApiError::Drain(failure) = &error else {
+        panic!("expected a drain failure, got {error}");
+    };
+    let refused: Vec<_> = failure
+        .left
+        .iter()
+        .filter(|left| matches!(left.why, WhyLeft::EvictionRefused { .. }))
+        .collect();
+    assert_eq!(refused.len(), 1, "{error}");
+    assert_eq!(
+        refused[0].pod.to_string(),
+        format!("{namespace}/postgres-0")
+    );
+    let WhyLeft::EvictionRefused { attempts, refusal } = &refused[0].why else {
+        unreachable!("filtered above");
+    };
+    assert!(*attempts >= 2, "evictions are retried: {attempts}");
+    assert_eq!(
+        refusal,
+        "Cannot evict pod as it would violate the pod's disruption budget. The disruption budget postgres needs 1 healthy pods and has 1 currently"
+    );
+    // Whatever else is left is only still stopping.
+    assert!(
+        failure
+            .left
+            .iter()
+            .all(|left| left.pod.name == "postgres-0" || left.why == WhyLeft::StillTerminating),
+        "{error}"
+    );
+    assert_eq!(unschedulable(cluster), "true", "the node stays cordoned");
+
+    // Without the budget the drain finishes: the StatefulSet's pod is evicted and made again
+    // under the same name (it waits, unscheduled, on the cordoned node), the DaemonSet's pod
+    // and the static pod's mirror stay.
+    kubectl(
+        cluster,
+        &["-n", namespace, "delete", "poddisruptionbudget", "postgres"],
+    );
+    let report = api.drain(NODE_NAME, PATIENCE).await.unwrap();
+    let evicted: Vec<String> = report.evicted.iter().map(ToString::to_string).collect();
+    assert!(
+        evicted.contains(&format!("{namespace}/postgres-0")),
+        "{evicted:?}"
+    );
+    let daemon_set: Vec<String> = report
+        .daemon_set_pods
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(daemon_set.len(), 1, "{daemon_set:?}");
+    assert!(
+        daemon_set[0].starts_with(&format!("{namespace}/node-agent-")),
+        "{daemon_set:?}"
+    );
+    let mirror: Vec<String> = report.mirror_pods.iter().map(ToString::to_string).collect();
+    assert_eq!(mirror, [format!("kube-system/{STATIC_POD}-{NODE_NAME}")]);
+
+    let after = pods(cluster, namespace);
+    let on_node: Vec<&String> = after
+        .iter()
+        .filter(|(_, (node, _))| node == NODE_NAME)
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(on_node.len(), 1, "only the DaemonSet's pod: {after:?}");
+    assert!(on_node[0].starts_with("node-agent-"), "{after:?}");
+    assert!(!after.contains_key("bare"), "{after:?}");
+    if let Some((node, uid)) = after.get("postgres-0") {
+        assert_ne!(uid, &postgres_uid, "a new pod of the same name");
+        assert!(node.is_empty(), "not scheduled on the cordoned node");
+    }
+
+    api.uncordon(NODE_NAME).await.unwrap();
+    kubectl(cluster, &["delete", "namespace", namespace, "--wait=false"]);
+}
+
+#[tokio::test]
+async fn drain_names_a_real_pod_that_ignores_sigterm_as_still_terminating() {
+    let Some(cluster) = real_cluster() else {
+        return;
+    };
+    let _node = NODE_IN_USE.lock().await;
+    let namespace = "labform-drain-slow";
+    let api = connect(cluster).await;
+    api.uncordon(NODE_NAME).await.unwrap();
+    fresh_namespace(cluster, namespace).await;
+    // busybox's sleep as a container's first process ignores SIGTERM: the pod stops only
+    // when its grace period of 10 minutes runs out.
+    apply(
+        cluster,
+        &format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: slow\n  namespace: {namespace}\nspec:\n{}",
+            sleeper("  ", 600)
+        ),
+    );
+    pods_ready(cluster, namespace, 1).await;
+    let error = api
+        .drain(NODE_NAME, Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    let ClusterApiError::Drain(failure) = &error else {
+        panic!("expected a drain failure, got {error}");
+    };
+    assert_eq!(failure.left.len(), 1, "{error}");
+    assert_eq!(failure.left[0].pod.to_string(), format!("{namespace}/slow"));
+    assert_eq!(failure.left[0].why, WhyLeft::StillTerminating);
+    assert!(
+        error.to_string().contains(&format!(
+            "  - {namespace}/slow: evicted, but still terminating"
+        )),
+        "{error}"
+    );
+    kubectl(
+        cluster,
+        &[
+            "-n",
+            namespace,
+            "delete",
+            "pod",
+            "slow",
+            "--grace-period=0",
+            "--force",
+        ],
+    );
+    api.uncordon(NODE_NAME).await.unwrap();
+    kubectl(cluster, &["delete", "namespace", namespace, "--wait=false"]);
+}
