@@ -4,93 +4,18 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use labform_proxmox::tls::{Fingerprint, TlsTrust};
+use labform_proxmox::ProxmoxApi;
 use labform_proxmox::types::ResourceType;
-use labform_proxmox::{Auth, Client, ClientOptions, ProxmoxApi, Secret};
 use sha2::Digest as _;
 
-const PASSWORD: &str = "crash-test-password";
+use common::SimServer;
 
-struct Simulator {
-    child: Child,
-    url: String,
-    fingerprint: String,
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_simulator() -> Simulator {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_labform"))
-        .args([
-            "sim",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--nodes",
-            "2",
-            "--time-scale",
-            "0.02",
-        ])
-        .env("LABFORM_SIM_ROOT_PASSWORD", PASSWORD)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("labform sim serve starts");
-    let (url, fingerprint) = common::simulator_address(&mut child);
-    Simulator {
-        child,
-        url,
-        fingerprint,
-    }
-}
-
-/// Serves `body` at any path over plain HTTP on loopback; returns the port.
-fn serve_image(body: Vec<u8>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let body = Arc::new(body);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let body = Arc::clone(&body);
-            std::thread::spawn(move || {
-                let mut stream = stream;
-                let mut request = [0u8; 4096];
-                let _ = stream.read(&mut request);
-                let header = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = stream.write_all(header.as_bytes());
-                let _ = stream.write_all(&body);
-            });
-        }
-    });
-    port
-}
-
-/// The real client, pinned to the simulator's certificate, logged in as root@pam.
-fn client_for(simulator: &Simulator) -> Arc<dyn ProxmoxApi> {
-    Arc::new(
-        Client::new(ClientOptions::new(
-            simulator.url.clone(),
-            Auth::Password {
-                username: "root@pam".into(),
-                password: Secret::new(PASSWORD),
-            },
-            TlsTrust::Fingerprint(Fingerprint::parse(&simulator.fingerprint).unwrap()),
-        ))
-        .unwrap(),
-    )
+fn start_simulator() -> SimServer {
+    SimServer::start(&["--nodes", "2", "--time-scale", "0.02"])
 }
 
 fn lab_text(port: u16, checksum: &str, fingerprint: &str) -> String {
@@ -123,34 +48,23 @@ clusters:
     )
 }
 
-fn labform(directory: &std::path::Path, simulator: &Simulator, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_labform"));
-    command.args(args);
+fn labform(directory: &std::path::Path, simulator: &SimServer, args: &[&str]) -> Command {
+    let mut command = simulator.command(directory, args);
     if args.first() == Some(&"apply") {
         // `sim serve` without QEMU: the VMs never boot, so there is no K3s to install.
         command.arg("--skip-clusters");
     }
     command
-        .arg("--proxmox")
-        .arg(&simulator.url)
-        .arg("--fingerprint")
-        .arg(&simulator.fingerprint)
         .arg("--yes")
         .arg("--journal")
         .arg(directory.join("journal.sqlite"))
         .arg(directory.join("lab.yaml"))
-        .env("LABFORM_PVE_USER", "root@pam")
-        .env("LABFORM_PVE_PASSWORD", PASSWORD)
-        .env("LABFORM_PVE_TOKEN", "")
-        .env_remove("LABFORM_PVE_TOKEN")
-        // The secret store (the VMs' host keys) lives with the test, not in the user's home.
-        .env("LABFORM_DATA_DIR", directory.join("data"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command
 }
 
-fn run_to_end(directory: &std::path::Path, simulator: &Simulator, command: &str) -> (bool, String) {
+fn run_to_end(directory: &std::path::Path, simulator: &SimServer, command: &str) -> (bool, String) {
     let output = labform(directory, simulator, &[command]).output().unwrap();
     (
         output.status.success(),
@@ -221,7 +135,7 @@ fn killed_applies_always_converge() {
         .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
         .collect();
     let checksum = format!("{:x}", sha2::Sha256::digest(&image));
-    let port = serve_image(image);
+    let port = common::serve_file(image);
     let directory = tempfile::tempdir().unwrap();
     std::fs::write(
         directory.path().join("lab.yaml"),
@@ -232,14 +146,14 @@ fn killed_applies_always_converge() {
         .enable_all()
         .build()
         .unwrap();
-    let api = client_for(&simulator);
+    let api = simulator.root_client();
 
     // Calibrate: how long a whole apply from empty takes (the image download included).
     let started = Instant::now();
     let (ok, stderr) = run_to_end(directory.path(), &simulator, "apply");
     assert!(ok, "the first apply succeeds: {stderr}");
     let full = started.elapsed();
-    let reference = runtime.block_on(check_converged(api.as_ref(), "calibration", None));
+    let reference = runtime.block_on(check_converged(&api, "calibration", None));
     let (ok, stderr) = run_to_end(directory.path(), &simulator, "destroy");
     assert!(ok, "{stderr}");
 
@@ -256,7 +170,7 @@ fn killed_applies_always_converge() {
         let (ok, stderr) = run_to_end(directory.path(), &simulator, "apply");
         assert!(ok, "{context}: the next apply converges: {stderr}");
         let context = format!("{context}\nrecovery apply said:\n{stderr}");
-        runtime.block_on(check_converged(api.as_ref(), &context, Some(&reference)));
+        runtime.block_on(check_converged(&api, &context, Some(&reference)));
         let (ok, stderr) = run_to_end(directory.path(), &simulator, "apply");
         assert!(
             ok && stderr.contains("Nothing to do."),
@@ -283,7 +197,7 @@ fn ctrl_c_stops_new_work_lets_tasks_finish_and_the_next_apply_converges() {
         .map(|i| (i.wrapping_mul(40503) >> 7) as u8)
         .collect();
     let checksum = format!("{:x}", sha2::Sha256::digest(&image));
-    let port = serve_image(image);
+    let port = common::serve_file(image);
     let directory = tempfile::tempdir().unwrap();
     std::fs::write(
         directory.path().join("lab.yaml"),
@@ -338,6 +252,6 @@ fn ctrl_c_stops_new_work_lets_tasks_finish_and_the_next_apply_converges() {
         .enable_all()
         .build()
         .unwrap();
-    let api = client_for(&simulator);
-    runtime.block_on(check_converged(api.as_ref(), "after Ctrl-C", None));
+    let api = simulator.root_client();
+    runtime.block_on(check_converged(&api, "after Ctrl-C", None));
 }

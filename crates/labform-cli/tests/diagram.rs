@@ -7,14 +7,15 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command as StdCommand, Output, Stdio};
+use std::process::Output;
 
 use assert_cmd::Command;
 use labform_ids::{NodeName, VmId};
+use labform_proxmox::ProxmoxApi;
 use labform_proxmox::task::{WaitOptions, wait_for_task};
-use labform_proxmox::tls::{Fingerprint, TlsTrust};
 use labform_proxmox::types::{ConfigUpdate, ResourceType, VmAction as ProxmoxVmAction};
-use labform_proxmox::{Auth, Client, ClientOptions, ProxmoxApi, Secret};
+
+use common::SimServer;
 
 fn labform() -> Command {
     Command::cargo_bin("labform").expect("the labform binary")
@@ -76,54 +77,19 @@ fn diagram_writes_the_output_file() {
     assert!(svg.starts_with("<svg "));
 }
 
-/// `labform sim serve`, shaped like seed-001's endpoint, killed when dropped.
-struct Simulator {
-    child: Child,
-    url: String,
-    fingerprint: String,
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-const PASSWORD: &str = "diagram-test-password";
 const LAB: &str = "../../examples/seed-001.yaml";
 
-fn start_simulator() -> Simulator {
-    let mut child = StdCommand::new(env!("CARGO_BIN_EXE_labform"))
-        .args(["sim", "serve", "--listen", "127.0.0.1:0", "--lab", LAB])
-        .args(["--time-scale", "0.02"])
-        .env("LABFORM_SIM_ROOT_PASSWORD", PASSWORD)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("labform sim serve starts");
-    let (url, fingerprint) = common::simulator_address(&mut child);
-    Simulator {
-        child,
-        url,
-        fingerprint,
-    }
+/// `labform sim serve`, shaped like seed-001's endpoint.
+fn start_simulator() -> SimServer {
+    SimServer::start(&["--lab", LAB, "--time-scale", "0.02"])
 }
 
 /// Runs labform against the simulator with the test's own state, data and journal.
-fn against(directory: &Path, simulator: &Simulator, args: &[&str]) -> Output {
-    let output = StdCommand::new(env!("CARGO_BIN_EXE_labform"))
-        .args(args)
-        .arg("--proxmox")
-        .arg(&simulator.url)
-        .arg("--fingerprint")
-        .arg(&simulator.fingerprint)
+fn against(directory: &Path, simulator: &SimServer, args: &[&str]) -> Output {
+    let output = simulator
+        .command(directory, args)
         .arg("--no-lock")
         .arg(LAB)
-        .env("LABFORM_PVE_USER", "root@pam")
-        .env("LABFORM_PVE_PASSWORD", PASSWORD)
-        .env_remove("LABFORM_PVE_TOKEN")
-        .env("XDG_STATE_HOME", directory.join("state"))
-        .env("LABFORM_DATA_DIR", directory.join("data"))
         .output()
         .expect("labform runs");
     assert!(
@@ -136,7 +102,7 @@ fn against(directory: &Path, simulator: &Simulator, args: &[&str]) -> Output {
 
 /// Each VM's status in a live Mermaid diagram: the last line of its box, by its name (the
 /// first line).
-fn statuses(directory: &Path, simulator: &Simulator) -> BTreeMap<String, String> {
+fn statuses(directory: &Path, simulator: &SimServer) -> BTreeMap<String, String> {
     let output = against(directory, simulator, &["diagram", "--format", "mermaid"]);
     let text = String::from_utf8(output.stdout).expect("UTF-8");
     assert!(text.contains("classDef drifted"), "{text}");
@@ -190,15 +156,7 @@ fn a_live_diagram_follows_apply_and_hand_edits() {
         .enable_all()
         .build()
         .expect("a runtime");
-    let client = Client::new(ClientOptions::new(
-        simulator.url.clone(),
-        Auth::Password {
-            username: "root@pam".into(),
-            password: Secret::new(PASSWORD),
-        },
-        TlsTrust::Fingerprint(Fingerprint::parse(&simulator.fingerprint).expect("fingerprint")),
-    ))
-    .expect("a client");
+    let client = simulator.root_client();
     let resources = runtime
         .block_on(client.cluster_resources(Some(ResourceType::Vm)))
         .expect("the VMs");

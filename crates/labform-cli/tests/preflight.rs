@@ -7,13 +7,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use labform_proxmox::tls::{Fingerprint, TlsTrust};
+use labform_proxmox::ProxmoxApi;
 use labform_proxmox::types::{AclUpdate, CreateToken, CreateUser, ResourceType};
-use labform_proxmox::{Auth, Client, ClientOptions, ProxmoxApi, Secret};
 
-const PASSWORD: &str = "preflight-root-password";
+use common::{SIM_PASSWORD, SimServer};
 
 /// How the target differs from the lab that is applied.
 #[derive(Clone, Copy)]
@@ -91,69 +90,20 @@ proxmox:
     )
 }
 
-struct Simulator {
-    child: Child,
-    url: String,
-    fingerprint: String,
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(directory: &Path, target: Target) -> Simulator {
+fn serve(directory: &Path, target: Target) -> SimServer {
     let file = directory.join("target.yaml");
     std::fs::write(&file, target_text(target)).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_labform"))
-        .args([
-            "sim",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--time-scale",
-            "0.02",
-        ])
-        .arg("--lab")
-        .arg(&file)
-        .env("LABFORM_SIM_ROOT_PASSWORD", PASSWORD)
-        .env("XDG_STATE_HOME", directory.join("state"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("labform sim serve starts");
-    let (url, fingerprint) = common::simulator_address(&mut child);
-    Simulator {
-        child,
-        url,
-        fingerprint,
-    }
-}
-
-fn client(simulator: &Simulator, auth: Auth) -> Client {
-    Client::new(ClientOptions::new(
-        simulator.url.clone(),
-        auth,
-        TlsTrust::Fingerprint(Fingerprint::parse(&simulator.fingerprint).unwrap()),
-    ))
-    .unwrap()
-}
-
-fn root(simulator: &Simulator) -> Client {
-    client(
-        simulator,
-        Auth::Password {
-            username: "root@pam".into(),
-            password: Secret::new(PASSWORD),
-        },
+    let file = file.display().to_string();
+    SimServer::start_with_environment(
+        &["--time-scale", "0.02", "--lab", &file],
+        &[("XDG_STATE_HOME", &directory.join("state"))],
     )
 }
 
 /// Runs `labform apply --yes` of the lab against the simulator as root, or with the API `token`
 /// (`USER@REALM!ID=SECRET`); returns
 /// whether it succeeded and its standard error with the simulator's port made stable.
-fn apply(directory: &Path, simulator: &Simulator, token: Option<&str>) -> (bool, String) {
+fn apply(directory: &Path, simulator: &SimServer, token: Option<&str>) -> (bool, String) {
     let lab = directory.join("lab.yaml");
     std::fs::write(&lab, lab_text(ROOT_CREDENTIALS)).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_labform"));
@@ -161,7 +111,7 @@ fn apply(directory: &Path, simulator: &Simulator, token: Option<&str>) -> (bool,
         Some(token) => command.env("LABFORM_PVE_TOKEN", token),
         None => command
             .env("LABFORM_PVE_USER", "root@pam")
-            .env("LABFORM_PVE_PASSWORD", PASSWORD),
+            .env("LABFORM_PVE_PASSWORD", SIM_PASSWORD),
     };
     let output = command
         .arg("apply")
@@ -187,8 +137,8 @@ const ROOT_CREDENTIALS: &str =
     "{password: {user: root@pam, password: {env: LABFORM_PVE_PASSWORD}}}";
 
 /// Nothing was written: no VM, no pool, no user but root, no volume.
-async fn assert_untouched(simulator: &Simulator) {
-    let api = root(simulator);
+async fn assert_untouched(simulator: &SimServer) {
+    let api = simulator.root_client();
     let vms = api.cluster_resources(Some(ResourceType::Vm)).await.unwrap();
     assert!(vms.is_empty(), "preflight let VMs be made: {vms:?}");
     assert!(api.pools().await.unwrap().is_empty(), "a pool was made");
@@ -290,7 +240,7 @@ fn credentials_without_the_privileges_the_plan_needs_are_refused() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     // An auditor: may read everything, change nothing.
     let secret = runtime.block_on(async {
-        let api = root(&simulator);
+        let api = simulator.root_client();
         api.create_user(&CreateUser {
             userid: "preflight-auditor@pve".into(),
             password: None,

@@ -15,11 +15,12 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
 use labform_ids::{NodeName, VmId};
-use labform_proxmox::tls::{Fingerprint, TlsTrust};
+use labform_proxmox::ProxmoxApi as _;
 use labform_proxmox::types::{ConfigUpdate, ResourceType};
-use labform_proxmox::{Auth, Client, ClientOptions, ProxmoxApi as _, Secret};
 
 mod common;
+
+use common::SimServer;
 
 const LAB: &str = "../../examples/seed-001.yaml";
 
@@ -496,51 +497,19 @@ fn headless_chromium_loads_the_pages_and_draws_the_diagram() {
     assert_eq!((width, height), (1400, 1000));
 }
 
-const PASSWORD: &str = "serve-test-password";
-
-/// `labform sim serve` shaped like the lab's endpoint, with its URL and fingerprint.
-fn simulator() -> (Server, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_labform"))
-        .args(["sim", "serve", "--listen", "127.0.0.1:0", "--lab", LAB])
-        .args(["--time-scale", "0.02"])
-        .env("LABFORM_SIM_ROOT_PASSWORD", PASSWORD)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("labform sim serve starts");
-    let (url, fingerprint) = common::simulator_address(&mut child);
-    (
-        Server {
-            child,
-            address: String::new(),
-        },
-        url,
-        fingerprint,
-    )
-}
-
 /// A VM's memory changed by hand on `labform sim serve` shows on `/drift` (what
 /// `drift --json --skip-clusters` prints), as drifted on `/` and in the metrics.
 #[test]
 fn a_change_by_hand_shows_as_drift() {
-    let (_simulator, url, fingerprint) = simulator();
+    // `labform sim serve` shaped like the lab's endpoint.
+    let simulator = SimServer::start(&["--lab", LAB, "--time-scale", "0.02"]);
     let directory = tempfile::tempdir().expect("temporary directory");
     let directory = directory.path();
-    let target = [
-        "--proxmox",
-        url.as_str(),
-        "--fingerprint",
-        fingerprint.as_str(),
-    ];
     let run = |args: &[&str]| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_labform"));
+        let mut command = simulator.command(directory, args);
         command
-            .args(args)
-            .args(target)
             .args(["--no-lock", LAB])
-            .env("LABFORM_PVE_USER", "root@pam")
-            .env("LABFORM_PVE_PASSWORD", PASSWORD)
-            .env_remove("LABFORM_PVE_TOKEN");
-        environment(&mut command, directory);
+            .env_remove("LABFORM_SERVE_TOKEN");
         command
     };
     let output = run(&["apply", "--yes", "--skip-clusters"])
@@ -584,15 +553,7 @@ fn a_change_by_hand_shows_as_drift() {
         .enable_all()
         .build()
         .expect("a runtime");
-    let client = Client::new(ClientOptions::new(
-        url.clone(),
-        Auth::Password {
-            username: "root@pam".into(),
-            password: Secret::new(PASSWORD),
-        },
-        TlsTrust::Fingerprint(Fingerprint::parse(&fingerprint).expect("fingerprint")),
-    ))
-    .expect("a client");
+    let client = simulator.root_client();
     let resources = runtime
         .block_on(client.cluster_resources(Some(ResourceType::Vm)))
         .expect("the VMs");

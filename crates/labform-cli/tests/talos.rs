@@ -9,11 +9,9 @@
 
 mod common;
 
-use std::io::{Read as _, Write as _};
-use std::net::{IpAddr, TcpListener};
+use std::net::IpAddr;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::Arc;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use labform_planner::{Allocations, Plan};
@@ -25,68 +23,12 @@ use labform_talos::{SecretsBundle, SecretsSource, cluster_configurations};
 use labform_talos_sim::TalosSim;
 use sha2::Digest as _;
 
-const PASSWORD: &str = "talos-test-password";
+use common::{SimServer, output_text};
+
 const VERSION: &str = "v1.8.3";
 
-struct Simulator {
-    child: Child,
-    url: String,
-    fingerprint: String,
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_simulator() -> Simulator {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_labform"))
-        .args([
-            "sim",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--nodes",
-            "1",
-            "--time-scale",
-            "0.02",
-        ])
-        .env("LABFORM_SIM_ROOT_PASSWORD", PASSWORD)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("labform sim serve starts");
-    let (url, fingerprint) = common::simulator_address(&mut child);
-    Simulator {
-        child,
-        url,
-        fingerprint,
-    }
-}
-
-/// Serves `body` at any path over plain HTTP on loopback (the Talos disk image the simulator
-/// downloads); returns the port.
-fn serve_image(body: Vec<u8>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("address").port();
-    let body = Arc::new(body);
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            let body = Arc::clone(&body);
-            std::thread::spawn(move || {
-                let mut request = [0u8; 4096];
-                let _ = stream.read(&mut request);
-                let header = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = stream.write_all(header.as_bytes());
-                let _ = stream.write_all(&body);
-            });
-        }
-    });
-    port
+fn start_simulator() -> SimServer {
+    SimServer::start(&["--nodes", "1", "--time-scale", "0.02"])
 }
 
 fn lab_text(port: u16, checksum: &str, fingerprint: &str) -> String {
@@ -127,37 +69,38 @@ fn offline_plan(path: &Path) -> Plan {
 
 struct Run<'a> {
     directory: &'a Path,
-    simulator: &'a Simulator,
+    simulator: &'a SimServer,
     endpoints: String,
 }
 
 impl Run<'_> {
-    /// Runs labform with `args`, the lab file in place of `LAB`.
+    /// Runs labform with `args`, the lab file in place of `LAB`; against the simulator when
+    /// `target`.
     fn labform(&self, args: &[&str], target: bool) -> Output {
-        let lab = self.directory.join("lab.yaml");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_labform"));
-        for argument in args {
-            if *argument == "LAB" {
-                command.arg(&lab);
-            } else {
-                command.arg(argument);
-            }
-        }
-        if target {
+        let lab = self.directory.join("lab.yaml").display().to_string();
+        let args: Vec<&str> = args
+            .iter()
+            .map(|argument| {
+                if *argument == "LAB" {
+                    lab.as_str()
+                } else {
+                    argument
+                }
+            })
+            .collect();
+        let mut command = if target {
+            self.simulator.command(self.directory, &args)
+        } else {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_labform"));
             command
-                .arg("--proxmox")
-                .arg(&self.simulator.url)
-                .arg("--fingerprint")
-                .arg(&self.simulator.fingerprint);
-        }
+                .args(&args)
+                .env("XDG_STATE_HOME", self.directory.join("state"))
+                .env("LABFORM_DATA_DIR", self.directory.join("data"));
+            command
+        };
         command
-            .env("LABFORM_PVE_USER", "root@pam")
-            .env("LABFORM_PVE_PASSWORD", PASSWORD)
-            .env_remove("LABFORM_PVE_TOKEN")
             .env("LABFORM_TALOS_ENDPOINTS", &self.endpoints)
             .env("LABFORM_CLUSTER_TIMEOUT", "120")
-            .env("XDG_STATE_HOME", self.directory.join("state"))
-            .env("LABFORM_DATA_DIR", self.directory.join("data"))
             .env("HOME", self.directory)
             .env_remove("KUBECONFIG")
             .output()
@@ -180,14 +123,6 @@ impl Run<'_> {
     }
 }
 
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 fn changing_calls(sim: &TalosSim, since: usize) -> Vec<String> {
     sim.calls()[since..]
         .iter()
@@ -204,7 +139,7 @@ async fn apply_drift_and_reset_a_talos_cluster_through_the_binary() {
     let directory = directory.path();
     let image = b"not really a Talos disk image".to_vec();
     let checksum = format!("{:x}", sha2::Sha256::digest(&image));
-    let port = serve_image(image);
+    let port = common::serve_file(image);
     let simulator = start_simulator();
     std::fs::write(
         directory.join("lab.yaml"),
@@ -237,8 +172,8 @@ async fn apply_drift_and_reset_a_talos_cluster_through_the_binary() {
 
     // The first apply makes the VMs and forms the cluster.
     let first = run.apply();
-    assert!(first.status.success(), "{}", text(&first));
-    let first_text = text(&first);
+    assert!(first.status.success(), "{}", output_text(&first));
+    let first_text = output_text(&first);
     assert!(
         first_text.contains("Then Talos through its API"),
         "{first_text}"
@@ -303,7 +238,7 @@ async fn apply_drift_and_reset_a_talos_cluster_through_the_binary() {
         ],
         false,
     );
-    assert!(merged.status.success(), "{}", text(&merged));
+    assert!(merged.status.success(), "{}", output_text(&merged));
     let merged_text = std::fs::read_to_string(&talosconfig_path).expect("merged");
     let merged_context =
         Talosconfig::from_yaml(&merged_text, &cluster.kubeconfig_context).expect("the context");
@@ -327,17 +262,17 @@ async fn apply_drift_and_reset_a_talos_cluster_through_the_binary() {
     // A second apply changes nothing, on Proxmox or on the nodes.
     let before = sim.calls().len();
     let second = run.apply();
-    assert!(second.status.success(), "{}", text(&second));
+    assert!(second.status.success(), "{}", output_text(&second));
     assert!(
-        text(&second).contains("already as planned"),
+        output_text(&second).contains("already as planned"),
         "{}",
-        text(&second)
+        output_text(&second)
     );
     assert_eq!(changing_calls(&sim, before), Vec::<String>::new());
 
     // No drift; then the worker's machine configuration changed by hand is.
     let clean = run.labform(&["drift", "LAB"], true);
-    assert!(clean.status.success(), "{}", text(&clean));
+    assert!(clean.status.success(), "{}", output_text(&clean));
     let talosconfig = Talosconfig::load_or_create(
         &store,
         &plan.scope,
@@ -372,7 +307,7 @@ async fn apply_drift_and_reset_a_talos_cluster_through_the_binary() {
         .await
         .expect("changed by hand");
     let drift = run.labform(&["drift", "LAB"], true);
-    assert_eq!(drift.status.code(), Some(2), "{}", text(&drift));
+    assert_eq!(drift.status.code(), Some(2), "{}", output_text(&drift));
     let drift_text = String::from_utf8_lossy(&drift.stdout).into_owned();
     assert!(
         drift_text.contains(&format!("cluster talos, node {}:", worker.vm))
@@ -382,18 +317,18 @@ async fn apply_drift_and_reset_a_talos_cluster_through_the_binary() {
     );
     let before = sim.calls().len();
     let repaired = run.apply();
-    assert!(repaired.status.success(), "{}", text(&repaired));
+    assert!(repaired.status.success(), "{}", output_text(&repaired));
     assert_eq!(
         changing_calls(&sim, before),
         vec![format!("ApplyConfiguration {}", worker.vm)]
     );
     let clean = run.labform(&["drift", "LAB"], true);
-    assert!(clean.status.success(), "{}", text(&clean));
+    assert!(clean.status.success(), "{}", output_text(&clean));
 
     // Reset wipes every node, workers first, and forgets the kubeconfig.
     let before = sim.calls().len();
     let reset = run.labform(&["reset", "LAB", "talos", "--yes"], false);
-    assert!(reset.status.success(), "{}", text(&reset));
+    assert!(reset.status.success(), "{}", output_text(&reset));
     let expected: Vec<String> = [&names[3], &names[2], &names[1], &names[0]]
         .iter()
         .map(|name| format!("Reset {name}"))
@@ -403,5 +338,5 @@ async fn apply_drift_and_reset_a_talos_cluster_through_the_binary() {
         assert_eq!(sim.node(name).configuration, None, "{name}");
     }
     let forgotten = run.labform(&["kubeconfig", "LAB", "--stdout"], false);
-    assert!(!forgotten.status.success(), "{}", text(&forgotten));
+    assert!(!forgotten.status.success(), "{}", output_text(&forgotten));
 }

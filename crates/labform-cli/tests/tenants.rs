@@ -8,52 +8,19 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 
-use labform_proxmox::tls::{Fingerprint, TlsTrust};
-use labform_proxmox::{Auth, Client, ClientOptions, ProxmoxApi, Secret};
+use labform_proxmox::{Client, ProxmoxApi};
 use labform_secrets::{ExposeSecret, SecretKey, SecretStore};
 
-const PASSWORD: &str = "tenants-test-password";
+use common::{SimServer, output_text};
 
-struct Simulator {
-    child: Child,
-    url: String,
-    fingerprint: String,
+fn start_simulator() -> SimServer {
+    SimServer::start(&["--nodes", "1"])
 }
 
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_simulator() -> Simulator {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_labform"))
-        .args(["sim", "serve", "--listen", "127.0.0.1:0", "--nodes", "1"])
-        .env("LABFORM_SIM_ROOT_PASSWORD", PASSWORD)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("labform sim serve starts");
-    let (url, fingerprint) = common::simulator_address(&mut child);
-    Simulator {
-        child,
-        url,
-        fingerprint,
-    }
-}
-
-fn client_for(simulator: &Simulator) -> Client {
-    Client::new(ClientOptions::new(
-        simulator.url.clone(),
-        Auth::Password {
-            username: "root@pam".into(),
-            password: Secret::new(PASSWORD),
-        },
-        TlsTrust::Fingerprint(Fingerprint::parse(&simulator.fingerprint).unwrap()),
-    ))
-    .unwrap()
+fn client_for(simulator: &SimServer) -> Client {
+    simulator.root_client()
 }
 
 /// A lab with no VM at all: only its tenants (none has clusters of its own).
@@ -75,42 +42,21 @@ tenants:
     std::fs::write(directory.join("lab.yaml"), text).unwrap();
 }
 
-fn labform(directory: &Path, simulator: &Simulator, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_labform"));
-    command.args(args);
+fn labform(directory: &Path, simulator: &SimServer, args: &[&str]) -> Output {
+    // The secret store (the tenants' token secrets) lives with the test.
+    let mut command = simulator.command(directory, args);
     if args.first() == Some(&"apply") {
         command.args(["--yes", "--skip-clusters"]);
     }
-    command
-        .arg("--proxmox")
-        .arg(&simulator.url)
-        .arg("--fingerprint")
-        .arg(&simulator.fingerprint)
-        .arg(directory.join("lab.yaml"))
-        .env("LABFORM_PVE_USER", "root@pam")
-        .env("LABFORM_PVE_PASSWORD", PASSWORD)
-        .env_remove("LABFORM_PVE_TOKEN")
-        .env("XDG_STATE_HOME", directory.join("state"))
-        // The secret store (the tenants' token secrets) lives with the test.
-        .env("LABFORM_DATA_DIR", directory.join("data"))
-        .output()
-        .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+    command.arg(directory.join("lab.yaml")).output().unwrap()
 }
 
 /// The preview as text, and the tenant changes of `plan --json` as `kind target` lines.
-fn preview(directory: &Path, simulator: &Simulator) -> (String, Vec<String>) {
+fn preview(directory: &Path, simulator: &SimServer) -> (String, Vec<String>) {
     let shown = labform(directory, simulator, &["plan"]);
-    assert!(shown.status.success(), "{}", text(&shown));
+    assert!(shown.status.success(), "{}", output_text(&shown));
     let json = labform(directory, simulator, &["plan", "--json"]);
-    assert!(json.status.success(), "{}", text(&json));
+    assert!(json.status.success(), "{}", output_text(&json));
     let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     let changes = value["changes"]["tenants"]
         .as_array()
@@ -133,26 +79,26 @@ fn preview(directory: &Path, simulator: &Simulator) -> (String, Vec<String>) {
             )
         })
         .collect();
-    (text(&shown), changes)
+    (output_text(&shown), changes)
 }
 
 /// Applies, expecting success; then a second apply that has nothing to do.
-fn apply_converges(directory: &Path, simulator: &Simulator, context: &str) -> String {
+fn apply_converges(directory: &Path, simulator: &SimServer, context: &str) -> String {
     let first = labform(directory, simulator, &["apply"]);
-    assert!(first.status.success(), "{context}: {}", text(&first));
+    assert!(first.status.success(), "{context}: {}", output_text(&first));
     let second = labform(directory, simulator, &["apply"]);
     assert!(
-        second.status.success() && text(&second).contains("Nothing to do."),
+        second.status.success() && output_text(&second).contains("Nothing to do."),
         "{context}: the second apply has nothing to do: {}",
-        text(&second)
+        output_text(&second)
     );
-    text(&first)
+    output_text(&first)
 }
 
-fn drift(directory: &Path, simulator: &Simulator) -> (Option<i32>, serde_json::Value) {
+fn drift(directory: &Path, simulator: &SimServer) -> (Option<i32>, serde_json::Value) {
     let output = labform(directory, simulator, &["drift", "--json"]);
     let value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|_| panic!("drift prints JSON: {}", text(&output)));
+        .unwrap_or_else(|_| panic!("drift prints JSON: {}", output_text(&output)));
     (output.status.code(), value)
 }
 

@@ -46,10 +46,16 @@ impl SimServer {
     /// Starts `labform sim serve` on a free loopback port with [`SIM_PASSWORD`] and `args`
     /// (`--state DIR`, `--lab FILE`, `--time-scale F`, ...).
     pub fn start(args: &[&str]) -> Self {
+        Self::start_with_environment(args, &[])
+    }
+
+    /// Like [`SimServer::start`], with `environment` set for the simulator's process.
+    pub fn start_with_environment(args: &[&str], environment: &[(&str, &std::path::Path)]) -> Self {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_labform"))
             .args(["sim", "serve", "--listen", "127.0.0.1:0"])
             .args(args)
             .env("LABFORM_SIM_ROOT_PASSWORD", SIM_PASSWORD)
+            .envs(environment.iter().copied())
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("labform sim serve starts");
@@ -68,9 +74,10 @@ impl SimServer {
     }
 
     /// `labform ARGS --proxmox URL --fingerprint FP` against this simulator as root@pam, with
-    /// labform's state, data and journal in `home`.
-    pub fn labform(&self, home: &std::path::Path, args: &[&str]) -> std::process::Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_labform"))
+    /// labform's state, data and journal in `home`; more arguments may follow.
+    pub fn command(&self, home: &std::path::Path, args: &[&str]) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_labform"));
+        command
             .args(args)
             .arg("--proxmox")
             .arg(&self.url)
@@ -80,9 +87,32 @@ impl SimServer {
             .env("LABFORM_PVE_PASSWORD", SIM_PASSWORD)
             .env_remove("LABFORM_PVE_TOKEN")
             .env("XDG_STATE_HOME", home.join("state"))
-            .env("LABFORM_DATA_DIR", home.join("data"))
-            .output()
-            .expect("labform runs")
+            .env("LABFORM_DATA_DIR", home.join("data"));
+        command
+    }
+
+    /// [`SimServer::command`] run to its end.
+    pub fn labform(&self, home: &std::path::Path, args: &[&str]) -> std::process::Output {
+        self.command(home, args).output().expect("labform runs")
+    }
+
+    /// The real client, pinned to the simulator's certificate, logged in as root@pam.
+    pub fn root_client(&self) -> labform_proxmox::Client {
+        self.client(labform_proxmox::Auth::Password {
+            username: "root@pam".into(),
+            password: labform_proxmox::Secret::new(SIM_PASSWORD),
+        })
+    }
+
+    /// The real client, pinned to the simulator's certificate, with `auth`.
+    pub fn client(&self, auth: labform_proxmox::Auth) -> labform_proxmox::Client {
+        use labform_proxmox::tls::{Fingerprint, TlsTrust};
+        labform_proxmox::Client::new(labform_proxmox::ClientOptions::new(
+            self.url.clone(),
+            auth,
+            TlsTrust::Fingerprint(Fingerprint::parse(&self.fingerprint).expect("fingerprint")),
+        ))
+        .expect("a client for the simulator")
     }
 }
 
@@ -100,4 +130,29 @@ pub fn output_text(output: &std::process::Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// Serves `body` at any path over plain HTTP on loopback (an image the simulator downloads);
+/// returns the port.
+pub fn serve_file(body: Vec<u8>) -> u16 {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let body = std::sync::Arc::new(body);
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let body = std::sync::Arc::clone(&body);
+            std::thread::spawn(move || {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let header = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(header.as_bytes());
+                let _ = stream.write_all(&body);
+            });
+        }
+    });
+    port
 }

@@ -157,11 +157,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn router(dashboard: Shared) -> axum::Router {
     use axum::routing::get;
     axum::Router::new()
-        .route("/", get(status_page))
-        .route("/plan", get(plan_page))
+        .route("/", planned_page(&STATUS))
+        .route("/plan", planned_page(&PLAN))
         .route("/history", get(history_page))
-        .route("/drift", get(drift_page))
-        .route("/diagram", get(diagram_page))
+        .route("/drift", planned_page(&DRIFT))
+        .route("/diagram", planned_page(&DIAGRAM))
         .route("/diagram/{view}", get(diagram_svg))
         .route("/metrics", get(metrics_page))
         .layer(axum::middleware::from_fn_with_state(
@@ -309,50 +309,58 @@ impl IntoResponse for Failure {
     }
 }
 
-async fn status_page(
-    State(dashboard): State<Shared>,
-    Query(query): Query<PageQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let against = match against(&dashboard).await {
-        Ok(against) => against,
-        Err(failure) => return failure.into_response(),
-    };
-    if wants_json(&headers, &query) {
-        return json(&crate::commands::status::status_json(&against));
-    }
-    html(pages::status(&against))
+/// A page made from the lab planned against its target: its JSON answer and its HTML, from
+/// the same planning.
+struct PlannedPage {
+    json: fn(&Against) -> Response,
+    html: fn(&Against) -> String,
 }
 
-async fn plan_page(
-    State(dashboard): State<Shared>,
-    Query(query): Query<PageQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let against = match against(&dashboard).await {
-        Ok(against) => against,
-        Err(failure) => return failure.into_response(),
-    };
-    if wants_json(&headers, &query) {
-        return json(&crate::commands::plan::changes_json(&against));
-    }
-    html(pages::plan(&against))
-}
+/// `/`: what exists, as `labform status --json` says it.
+const STATUS: PlannedPage = PlannedPage {
+    json: |against| json(&crate::commands::status::status_json(against)),
+    html: pages::status,
+};
 
-async fn drift_page(
-    State(dashboard): State<Shared>,
-    Query(query): Query<PageQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let against = match against(&dashboard).await {
-        Ok(against) => against,
-        Err(failure) => return failure.into_response(),
-    };
-    let drift = crate::commands::drift::ProxmoxDrift::of(&against);
-    if wants_json(&headers, &query) {
-        return json(&drift.json(&against));
-    }
-    html(pages::drift(&against, &drift))
+/// `/plan`: the changes, as `labform plan --json` says them.
+const PLAN: PlannedPage = PlannedPage {
+    json: |against| json(&crate::commands::plan::changes_json(against)),
+    html: pages::plan,
+};
+
+/// `/drift`: what was changed by hand, as `labform drift --json --skip-clusters` says it.
+const DRIFT: PlannedPage = PlannedPage {
+    json: |against| json(&crate::commands::drift::ProxmoxDrift::of(against).json(against)),
+    html: |against| pages::drift(against, &crate::commands::drift::ProxmoxDrift::of(against)),
+};
+
+/// `/diagram`: the live diagrams, as `labform diagram --format json` draws them.
+const DIAGRAM: PlannedPage = PlannedPage {
+    json: |against| {
+        let text = labform_diagram::render(
+            &against.plan,
+            Some(&against.reconciliation),
+            View::All,
+            Format::Json,
+        );
+        ([(header::CONTENT_TYPE, "application/json")], text).into_response()
+    },
+    html: pages::diagram,
+};
+
+/// The route of a planned page: the lab planned now, then the page's JSON or HTML.
+fn planned_page(page: &'static PlannedPage) -> axum::routing::MethodRouter<Shared> {
+    axum::routing::get(
+        move |State(dashboard): State<Shared>,
+              Query(query): Query<PageQuery>,
+              headers: HeaderMap| async move {
+            match against(&dashboard).await {
+                Ok(against) if wants_json(&headers, &query) => (page.json)(&against),
+                Ok(against) => html((page.html)(&against)),
+                Err(failure) => failure.into_response(),
+            }
+        },
+    )
 }
 
 /// The scope's journal, as `labform history` (with `--sim` when the target is the simulator)
@@ -386,27 +394,6 @@ async fn history_page(
         return json(&history.json());
     }
     html(pages::history(&history))
-}
-
-async fn diagram_page(
-    State(dashboard): State<Shared>,
-    Query(query): Query<PageQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let against = match against(&dashboard).await {
-        Ok(against) => against,
-        Err(failure) => return failure.into_response(),
-    };
-    if wants_json(&headers, &query) {
-        let text = labform_diagram::render(
-            &against.plan,
-            Some(&against.reconciliation),
-            View::All,
-            Format::Json,
-        );
-        return ([(header::CONTENT_TYPE, "application/json")], text).into_response();
-    }
-    html(pages::diagram(&against))
 }
 
 async fn diagram_svg(State(dashboard): State<Shared>, UrlPath(view): UrlPath<String>) -> Response {
