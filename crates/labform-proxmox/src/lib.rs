@@ -6,6 +6,7 @@
 //! - [`propstring`]: property strings (`net0`, `scsi0`, `ipconfig0`) that
 //!   round-trip byte for byte; with [`upid`] (task ids) and [`lenient`]
 //!   (decoding), re-exported from `labform-proxmox-vocabulary`, which has no I/O.
+//! - [`endpoint`]: every endpoint declared once (from the vocabulary crate).
 //! - [`task`]: waiting for tasks.
 
 pub mod api;
@@ -16,7 +17,7 @@ pub mod task;
 pub mod tls;
 pub mod types;
 
-pub use labform_proxmox_vocabulary::{lenient, propstring, upid};
+pub use labform_proxmox_vocabulary::{endpoint, lenient, propstring, upid};
 
 pub use api::ProxmoxApi;
 pub use client::{Auth, Client, ClientOptions};

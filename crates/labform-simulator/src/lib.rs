@@ -17,7 +17,6 @@ pub mod lab;
 pub mod locks;
 pub mod perms;
 pub mod persist;
-pub mod routes;
 pub mod server;
 pub mod sim;
 pub mod state;

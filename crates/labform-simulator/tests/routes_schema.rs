@@ -1,21 +1,24 @@
-//! The simulator's route table agrees with Proxmox's API schema: every
-//! served endpoint exists there, every accepted parameter has the schema's
-//! name, type and required flag, and every schema parameter of a served
-//! endpoint is accepted.
+//! The endpoint declarations (`labform_proxmox::endpoint`, from which the
+//! client, the simulator's routing and the call counting derive) agree with
+//! Proxmox's API schema: every declared endpoint exists there with its
+//! method, every declared parameter has the schema's name, type and required
+//! flag, every schema parameter of a declared endpoint is accepted, token
+//! access is the schema's `allowtoken`, and the declared privileges are the
+//! schema's `permissions.check`.
 
 mod common;
 
-use labform_simulator::routes::{Extra, ROUTES, Ty};
+use labform_proxmox::endpoint::{ALL, Extra, Privileges, Ty};
 use serde_json::Value;
 
 #[test]
-fn route_table_matches_the_official_schema() {
+fn declared_endpoints_match_the_official_schema() {
     let mut problems = Vec::new();
-    for route in ROUTES {
-        let Some(info) = common::endpoint_info(route.template, route.method) else {
+    for route in ALL {
+        let Some(info) = common::endpoint_info(route.path, route.method.as_str()) else {
             problems.push(format!(
                 "{} {} is not in the schema subset (add its path to tests/pve-api/extract.py and run it)",
-                route.method, route.template
+                route.method, route.path
             ));
             continue;
         };
@@ -23,7 +26,38 @@ fn route_table_matches_the_official_schema() {
             .as_object()
             .cloned()
             .unwrap_or_default();
-        let ctx = format!("{} {}", route.method, route.template);
+        let ctx = format!("{} {}", route.method, route.path);
+        let allow_token = info.get("allowtoken").and_then(Value::as_i64) == Some(1);
+        if allow_token != route.allow_token {
+            problems.push(format!(
+                "{ctx}: allow_token={} disagrees with the schema's allowtoken",
+                route.allow_token
+            ));
+        }
+        let check = &info["permissions"]["check"];
+        let declared_right = match route.privileges {
+            Privileges::Perm { path, any_of } => {
+                let privileges: Vec<&str> = check[2]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                let any = check.get(3).and_then(Value::as_str) == Some("any");
+                check[0] == "perm"
+                    && check[1] == path
+                    && privileges == any_of
+                    && (any || any_of.len() == 1)
+            }
+            Privileges::Handler => check.is_array() && check[0] != "perm",
+            Privileges::Unchecked => check.is_null(),
+        };
+        if !declared_right {
+            problems.push(format!(
+                "{ctx}: privileges {:?} disagree with the schema's check {check}",
+                route.privileges
+            ));
+        }
         for p in route.params {
             let Some(s) = props.get(p.name) else {
                 problems.push(format!(

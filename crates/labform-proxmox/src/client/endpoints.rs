@@ -1,38 +1,36 @@
 //! The endpoint calls of [`Client`]: one [`ProxmoxApi`] method per
-//! endpoint, each a path, its parameters and the typed answer.
+//! endpoint, each its declaration ([`crate::endpoint`]), the path's
+//! arguments, its parameters and the typed answer.
 
 use super::*;
+use crate::endpoint::{access, agent, backup, cluster, network, pools, power, qemu};
+use crate::endpoint::{snapshots, storage, tasks};
+
+/// One parameter, when it has a value.
+fn optional(name: &str, value: Option<String>) -> Params {
+    value
+        .map(|value| vec![(name.to_owned(), value)])
+        .unwrap_or_default()
+}
 
 #[async_trait::async_trait]
 impl ProxmoxApi for Client {
     async fn version(&self) -> Result<Version> {
-        self.get("/version", &["version"], &vec![]).await
+        self.typed(&cluster::VERSION, &[], &vec![]).await
     }
 
     async fn nodes(&self) -> Result<Vec<NodeEntry>> {
-        self.get("/nodes", &["nodes"], &vec![]).await
+        self.typed(&cluster::NODES, &[], &vec![]).await
     }
 
     async fn cluster_resources(&self, kind: Option<ResourceType>) -> Result<Vec<ClusterResource>> {
-        let params = kind
-            .map(|k| vec![("type".to_owned(), k.as_str().to_owned())])
-            .unwrap_or_default();
-        self.get("/cluster/resources", &["cluster", "resources"], &params)
-            .await
+        let params = optional("type", kind.map(|k| k.as_str().to_owned()));
+        self.typed(&cluster::RESOURCES, &[], &params).await
     }
 
     async fn next_vmid(&self, check: Option<VmId>) -> Result<VmId> {
-        let params = check
-            .map(|v| vec![("vmid".to_owned(), v.to_string())])
-            .unwrap_or_default();
-        let env = self
-            .call(
-                Method::GET,
-                "/cluster/nextid",
-                &["cluster", "nextid"],
-                &params,
-            )
-            .await?;
+        let params = optional("vmid", check.map(|v| v.to_string()));
+        let env = self.call(&cluster::NEXT_ID, &[], &params).await?;
         let n = match &env.data {
             serde_json::Value::String(s) => s.parse::<u32>().ok(),
             serde_json::Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
@@ -40,31 +38,22 @@ impl ProxmoxApi for Client {
         };
         n.and_then(|n| VmId::new(n).ok())
             .ok_or_else(|| Error::Decode {
-                method: "GET".into(),
-                path: "/cluster/nextid".into(),
+                method: cluster::NEXT_ID.method.to_string(),
+                path: cluster::NEXT_ID.path.into(),
                 source: serde::de::Error::custom(format!("not a VMID: {}", env.data)),
             })
     }
 
     async fn create_vm(&self, node: &NodeName, req: &CreateVm) -> Result<Upid> {
-        let segs = ["nodes", node.as_str(), "qemu"];
-        self.task(Method::POST, "/nodes/{node}/qemu", &segs, &req.to_params())
+        self.task(&qemu::CREATE_VM, &[node.as_str()], &req.to_params())
             .await
     }
 
     async fn vm_config(&self, node: &NodeName, vmid: VmId, current: bool) -> Result<VmConfig> {
         let id = vmid.to_string();
-        let params = if current {
-            vec![("current".to_owned(), "1".to_owned())]
-        } else {
-            vec![]
-        };
-        self.get(
-            "/nodes/{node}/qemu/{vmid}/config",
-            &["nodes", node.as_str(), "qemu", &id, "config"],
-            &params,
-        )
-        .await
+        let params = optional("current", current.then(|| "1".to_owned()));
+        self.typed(&qemu::CONFIG, &[node.as_str(), &id], &params)
+            .await
     }
 
     async fn update_vm_config(
@@ -74,14 +63,9 @@ impl ProxmoxApi for Client {
         update: &ConfigUpdate,
     ) -> Result<Upid> {
         let id = vmid.to_string();
-        let segs = ["nodes", node.as_str(), "qemu", &id, "config"];
-        self.task(
-            Method::POST,
-            "/nodes/{node}/qemu/{vmid}/config",
-            &segs,
-            &update.to_params(),
-        )
-        .await
+        let params = update.to_params();
+        self.task(&qemu::UPDATE_CONFIG, &[node.as_str(), &id], &params)
+            .await
     }
 
     async fn update_vm_config_sync(
@@ -91,94 +75,52 @@ impl ProxmoxApi for Client {
         update: &ConfigUpdate,
     ) -> Result<()> {
         let id = vmid.to_string();
-        let segs = ["nodes", node.as_str(), "qemu", &id, "config"];
-        self.call(
-            Method::PUT,
-            "/nodes/{node}/qemu/{vmid}/config",
-            &segs,
-            &update.to_params(),
-        )
-        .await?;
+        let params = update.to_params();
+        self.call(&qemu::UPDATE_CONFIG_SYNC, &[node.as_str(), &id], &params)
+            .await?;
         Ok(())
     }
 
     async fn vm_pending(&self, node: &NodeName, vmid: VmId) -> Result<Vec<PendingEntry>> {
         let id = vmid.to_string();
-        self.get(
-            "/nodes/{node}/qemu/{vmid}/pending",
-            &["nodes", node.as_str(), "qemu", &id, "pending"],
-            &vec![],
-        )
-        .await
+        self.typed(&qemu::PENDING, &[node.as_str(), &id], &vec![])
+            .await
     }
 
     async fn resize_disk(&self, node: &NodeName, vmid: VmId, req: &ResizeDisk) -> Result<Upid> {
         let id = vmid.to_string();
-        let segs = ["nodes", node.as_str(), "qemu", &id, "resize"];
-        self.task(
-            Method::PUT,
-            "/nodes/{node}/qemu/{vmid}/resize",
-            &segs,
-            &req.to_params(),
-        )
-        .await
+        self.task(&qemu::RESIZE, &[node.as_str(), &id], &req.to_params())
+            .await
     }
 
     async fn convert_to_template(&self, node: &NodeName, vmid: VmId) -> Result<Upid> {
         let id = vmid.to_string();
-        let segs = ["nodes", node.as_str(), "qemu", &id, "template"];
-        self.task(
-            Method::POST,
-            "/nodes/{node}/qemu/{vmid}/template",
-            &segs,
-            &vec![],
-        )
-        .await
+        self.task(&qemu::TEMPLATE, &[node.as_str(), &id], &vec![])
+            .await
     }
 
     async fn clone_vm(&self, node: &NodeName, vmid: VmId, req: &CloneVm) -> Result<Upid> {
         let id = vmid.to_string();
-        let segs = ["nodes", node.as_str(), "qemu", &id, "clone"];
-        self.task(
-            Method::POST,
-            "/nodes/{node}/qemu/{vmid}/clone",
-            &segs,
-            &req.to_params(),
-        )
-        .await
+        self.task(&qemu::CLONE, &[node.as_str(), &id], &req.to_params())
+            .await
     }
 
     async fn vm_status(&self, node: &NodeName, vmid: VmId) -> Result<VmStatus> {
         let id = vmid.to_string();
-        let segs = ["nodes", node.as_str(), "qemu", &id, "status", "current"];
-        self.get("/nodes/{node}/qemu/{vmid}/status/current", &segs, &vec![])
+        self.typed(&power::STATUS, &[node.as_str(), &id], &vec![])
             .await
     }
 
     async fn vm_action(&self, node: &NodeName, vmid: VmId, action: VmAction) -> Result<Upid> {
         let id = vmid.to_string();
-        let segs = [
-            "nodes",
-            node.as_str(),
-            "qemu",
-            &id,
-            "status",
-            action.as_str(),
-        ];
-        let template = format!("/nodes/{{node}}/qemu/{{vmid}}/status/{}", action.as_str());
-        self.task(Method::POST, &template, &segs, &vec![]).await
+        self.task(action.endpoint(), &[node.as_str(), &id], &vec![])
+            .await
     }
 
     async fn delete_vm(&self, node: &NodeName, vmid: VmId, opts: DeleteVm) -> Result<Upid> {
         let id = vmid.to_string();
-        let segs = ["nodes", node.as_str(), "qemu", &id];
-        self.task(
-            Method::DELETE,
-            "/nodes/{node}/qemu/{vmid}",
-            &segs,
-            &opts.to_params(),
-        )
-        .await
+        self.task(&qemu::DELETE_VM, &[node.as_str(), &id], &opts.to_params())
+            .await
     }
 
     async fn migrate_vm(
@@ -189,24 +131,15 @@ impl ProxmoxApi for Client {
         online: bool,
     ) -> Result<Upid> {
         let id = vmid.to_string();
-        let segs = ["nodes", node.as_str(), "qemu", &id, "migrate"];
         let mut params = vec![("target".to_owned(), target.as_str().to_owned())];
-        if online {
-            params.push(("online".into(), "1".into()));
-        }
-        self.task(
-            Method::POST,
-            "/nodes/{node}/qemu/{vmid}/migrate",
-            &segs,
-            &params,
-        )
-        .await
+        params.extend(optional("online", online.then(|| "1".to_owned())));
+        self.task(&qemu::MIGRATE, &[node.as_str(), &id], &params)
+            .await
     }
 
     async fn list_snapshots(&self, node: &NodeName, vmid: VmId) -> Result<Vec<SnapshotEntry>> {
         let id = vmid.to_string();
-        let segs = ["nodes", node.as_str(), "qemu", &id, "snapshot"];
-        self.get("/nodes/{node}/qemu/{vmid}/snapshot", &segs, &vec![])
+        self.typed(&snapshots::SNAPSHOTS, &[node.as_str(), &id], &vec![])
             .await
     }
 
@@ -218,96 +151,55 @@ impl ProxmoxApi for Client {
         description: Option<&str>,
     ) -> Result<Upid> {
         let id = vmid.to_string();
-        let segs = ["nodes", node.as_str(), "qemu", &id, "snapshot"];
         let mut params = vec![("snapname".to_owned(), name.to_owned())];
-        if let Some(d) = description {
-            params.push(("description".into(), d.to_owned()));
-        }
-        let t = "/nodes/{node}/qemu/{vmid}/snapshot";
-        self.task(Method::POST, t, &segs, &params).await
+        params.extend(optional("description", description.map(str::to_owned)));
+        let arguments = [node.as_str(), &id];
+        self.task(&snapshots::CREATE_SNAPSHOT, &arguments, &params)
+            .await
     }
 
     async fn delete_snapshot(&self, node: &NodeName, vmid: VmId, name: &str) -> Result<Upid> {
         let id = vmid.to_string();
-        let segs = ["nodes", node.as_str(), "qemu", &id, "snapshot", name];
-        let t = "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}";
-        self.task(Method::DELETE, t, &segs, &vec![]).await
+        let arguments = [node.as_str(), &id, name];
+        self.task(&snapshots::DELETE_SNAPSHOT, &arguments, &vec![])
+            .await
     }
 
     async fn rollback_snapshot(&self, node: &NodeName, vmid: VmId, name: &str) -> Result<Upid> {
         let id = vmid.to_string();
-        let segs = [
-            "nodes",
-            node.as_str(),
-            "qemu",
-            &id,
-            "snapshot",
-            name,
-            "rollback",
-        ];
-        let t = "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback";
-        self.task(Method::POST, t, &segs, &vec![]).await
+        let arguments = [node.as_str(), &id, name];
+        self.task(&snapshots::ROLLBACK, &arguments, &vec![]).await
     }
 
     async fn upload(&self, node: &NodeName, storage: &StorageName, file: &Upload) -> Result<Upid> {
-        let segs = [
-            "nodes",
-            node.as_str(),
-            "storage",
-            storage.as_str(),
-            "upload",
-        ];
-        let t = "/nodes/{node}/storage/{storage}/upload";
         let params = vec![("content".to_owned(), file.content.clone())];
+        let arguments = [node.as_str(), storage.as_str()];
         let env = self
-            .call_with(Method::POST, t, &segs, &params, Some(file))
+            .call_with(&storage::UPLOAD, &arguments, &params, Some(file))
             .await?;
-        upid_from(env.data, "POST", t)
+        upid_from(env.data, &storage::UPLOAD)
     }
 
     async fn task_status(&self, upid: &Upid) -> Result<TaskStatus> {
-        let segs = [
-            "nodes",
-            upid.node.as_str(),
-            "tasks",
-            upid.as_str(),
-            "status",
-        ];
-        self.get("/nodes/{node}/tasks/{upid}/status", &segs, &vec![])
-            .await
+        let arguments = [upid.node.as_str(), upid.as_str()];
+        self.typed(&tasks::TASK_STATUS, &arguments, &vec![]).await
     }
 
     async fn task_log(&self, upid: &Upid, start: u64, limit: u64) -> Result<TaskLog> {
-        let segs = ["nodes", upid.node.as_str(), "tasks", upid.as_str(), "log"];
+        let arguments = [upid.node.as_str(), upid.as_str()];
         let params = vec![
             ("start".to_owned(), start.to_string()),
             ("limit".to_owned(), limit.to_string()),
         ];
-        let env = self
-            .call(
-                Method::GET,
-                "/nodes/{node}/tasks/{upid}/log",
-                &segs,
-                &params,
-            )
-            .await?;
-        let lines: Vec<TaskLogLine> =
-            serde_json::from_value(env.data).map_err(|source| Error::Decode {
-                method: "GET".into(),
-                path: "/nodes/{node}/tasks/{upid}/log".into(),
-                source,
-            })?;
+        let env = self.call(&tasks::TASK_LOG, &arguments, &params).await?;
+        let lines: Vec<TaskLogLine> = decode_data(env.data, &tasks::TASK_LOG, &arguments)?;
         let total = env.total.unwrap_or(lines.len() as u64);
         Ok(TaskLog { lines, total })
     }
 
     async fn node_storages(&self, node: &NodeName) -> Result<Vec<NodeStorage>> {
-        self.get(
-            "/nodes/{node}/storage",
-            &["nodes", node.as_str(), "storage"],
-            &vec![],
-        )
-        .await
+        self.typed(&storage::NODE_STORAGES, &[node.as_str()], &vec![])
+            .await
     }
 
     async fn storage_content(
@@ -316,18 +208,9 @@ impl ProxmoxApi for Client {
         storage: &StorageName,
         content: Option<&str>,
     ) -> Result<Vec<StorageVolume>> {
-        let segs = [
-            "nodes",
-            node.as_str(),
-            "storage",
-            storage.as_str(),
-            "content",
-        ];
-        let params = content
-            .map(|c| vec![("content".to_owned(), c.to_owned())])
-            .unwrap_or_default();
-        self.get("/nodes/{node}/storage/{storage}/content", &segs, &params)
-            .await
+        let params = optional("content", content.map(str::to_owned));
+        let arguments = [node.as_str(), storage.as_str()];
+        self.typed(&storage::CONTENT, &arguments, &params).await
     }
 
     async fn download_url(
@@ -336,15 +219,9 @@ impl ProxmoxApi for Client {
         storage: &StorageName,
         req: &DownloadUrl,
     ) -> Result<Upid> {
-        let segs = [
-            "nodes",
-            node.as_str(),
-            "storage",
-            storage.as_str(),
-            "download-url",
-        ];
-        let t = "/nodes/{node}/storage/{storage}/download-url";
-        self.task(Method::POST, t, &segs, &req.to_params()).await
+        let arguments = [node.as_str(), storage.as_str()];
+        self.task(&storage::DOWNLOAD_URL, &arguments, &req.to_params())
+            .await
     }
 
     async fn agent_network_interfaces(
@@ -357,34 +234,17 @@ impl ProxmoxApi for Client {
             result: Vec<GuestInterface>,
         }
         let id = vmid.to_string();
-        let segs = [
-            "nodes",
-            node.as_str(),
-            "qemu",
-            &id,
-            "agent",
-            "network-get-interfaces",
-        ];
+        let arguments = [node.as_str(), &id];
         let r: R = self
-            .get(
-                "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces",
-                &segs,
-                &vec![],
-            )
+            .typed(&agent::NETWORK_INTERFACES, &arguments, &vec![])
             .await?;
         Ok(r.result)
     }
 
     async fn agent_ping(&self, node: &NodeName, vmid: VmId) -> Result<()> {
         let id = vmid.to_string();
-        let segs = ["nodes", node.as_str(), "qemu", &id, "agent", "ping"];
-        self.call(
-            Method::POST,
-            "/nodes/{node}/qemu/{vmid}/agent/ping",
-            &segs,
-            &vec![],
-        )
-        .await?;
+        self.call(&agent::PING, &[node.as_str(), &id], &vec![])
+            .await?;
         Ok(())
     }
 
@@ -394,42 +254,30 @@ impl ProxmoxApi for Client {
         storage: &StorageName,
         volume: &str,
     ) -> Result<Upid> {
-        let segs = [
-            "nodes",
-            node.as_str(),
-            "storage",
-            storage.as_str(),
-            "content",
-            volume,
-        ];
-        let t = "/nodes/{node}/storage/{storage}/content/{volume}";
-        self.task(Method::DELETE, t, &segs, &vec![]).await
+        let arguments = [node.as_str(), storage.as_str(), volume];
+        self.task(&storage::DELETE_VOLUME, &arguments, &vec![])
+            .await
     }
 
     async fn pools(&self) -> Result<Vec<PoolInfo>> {
-        self.get("/pools", &["pools"], &vec![]).await
+        self.typed(&pools::POOLS, &[], &vec![]).await
     }
 
     async fn create_pool(&self, poolid: &str, comment: Option<&str>) -> Result<()> {
         let mut params = vec![("poolid".to_owned(), poolid.to_owned())];
-        if let Some(c) = comment {
-            params.push(("comment".into(), c.to_owned()));
-        }
-        self.call(Method::POST, "/pools", &["pools"], &params)
-            .await?;
+        params.extend(optional("comment", comment.map(str::to_owned)));
+        self.call(&pools::CREATE_POOL, &[], &params).await?;
         Ok(())
     }
 
     async fn create_user(&self, req: &CreateUser) -> Result<()> {
         let mut params = vec![("userid".to_owned(), req.userid.clone())];
-        if let Some(p) = &req.password {
-            params.push(("password".into(), p.expose().to_owned()));
-        }
-        if let Some(c) = &req.comment {
-            params.push(("comment".into(), c.clone()));
-        }
-        self.call(Method::POST, "/access/users", &["access", "users"], &params)
-            .await?;
+        params.extend(optional(
+            "password",
+            req.password.as_ref().map(|p| p.expose().to_owned()),
+        ));
+        params.extend(optional("comment", req.comment.clone()));
+        self.call(&access::CREATE_USER, &[], &params).await?;
         Ok(())
     }
 
@@ -440,99 +288,62 @@ impl ProxmoxApi for Client {
         req: &CreateToken,
     ) -> Result<TokenCreated> {
         let mut params = Params::new();
-        if let Some(p) = req.privsep {
-            params.push(("privsep".into(), if p { "1" } else { "0" }.into()));
-        }
-        if let Some(e) = req.expire {
-            params.push(("expire".into(), e.to_string()));
-        }
-        if let Some(c) = &req.comment {
-            params.push(("comment".into(), c.clone()));
-        }
-        let segs = ["access", "users", userid, "token", tokenid];
-        self.typed(
-            Method::POST,
-            "/access/users/{userid}/token/{tokenid}",
-            &segs,
-            &params,
-        )
-        .await
+        params.extend(optional(
+            "privsep",
+            req.privsep.map(|p| if p { "1" } else { "0" }.to_owned()),
+        ));
+        params.extend(optional("expire", req.expire.map(|e| e.to_string())));
+        params.extend(optional("comment", req.comment.clone()));
+        self.typed(&access::CREATE_TOKEN, &[userid, tokenid], &params)
+            .await
     }
 
     async fn users(&self) -> Result<Vec<UserEntry>> {
         let params = vec![("full".to_owned(), "1".to_owned())];
-        self.get("/access/users", &["access", "users"], &params)
-            .await
+        self.typed(&access::USERS, &[], &params).await
     }
 
     async fn delete_user(&self, userid: &str) -> Result<()> {
-        self.call(
-            Method::DELETE,
-            "/access/users/{userid}",
-            &["access", "users", userid],
-            &vec![],
-        )
-        .await?;
+        self.call(&access::DELETE_USER, &[userid], &vec![]).await?;
         Ok(())
     }
 
     async fn user_tokens(&self, userid: &str) -> Result<Vec<TokenEntry>> {
-        self.get(
-            "/access/users/{userid}/token",
-            &["access", "users", userid, "token"],
-            &vec![],
-        )
-        .await
+        self.typed(&access::TOKENS, &[userid], &vec![]).await
     }
 
     async fn delete_token(&self, userid: &str, tokenid: &str) -> Result<()> {
-        self.call(
-            Method::DELETE,
-            "/access/users/{userid}/token/{tokenid}",
-            &["access", "users", userid, "token", tokenid],
-            &vec![],
-        )
-        .await?;
+        self.call(&access::DELETE_TOKEN, &[userid, tokenid], &vec![])
+            .await?;
         Ok(())
     }
 
     async fn acl(&self) -> Result<Vec<AclEntry>> {
-        self.get("/access/acl", &["access", "acl"], &vec![]).await
+        self.typed(&access::ACL, &[], &vec![]).await
     }
 
     async fn access_permissions(&self) -> Result<Permissions> {
-        self.get("/access/permissions", &["access", "permissions"], &vec![])
-            .await
+        self.typed(&access::PERMISSIONS, &[], &vec![]).await
     }
 
     async fn node_bridges(&self, node: &NodeName) -> Result<Vec<NetworkInterface>> {
-        self.get(
-            "/nodes/{node}/network",
-            &["nodes", node.as_str(), "network"],
-            &vec![("type".to_owned(), "any_bridge".to_owned())],
-        )
-        .await
-    }
-
-    async fn cluster_tasks(&self) -> Result<Vec<TaskEntry>> {
-        self.get("/cluster/tasks", &["cluster", "tasks"], &vec![])
+        let params = vec![("type".to_owned(), "any_bridge".to_owned())];
+        self.typed(&network::NETWORK, &[node.as_str()], &params)
             .await
     }
 
+    async fn cluster_tasks(&self) -> Result<Vec<TaskEntry>> {
+        self.typed(&tasks::CLUSTER_TASKS, &[], &vec![]).await
+    }
+
     async fn update_acl(&self, req: &AclUpdate) -> Result<()> {
-        self.call(
-            Method::PUT,
-            "/access/acl",
-            &["access", "acl"],
-            &req.to_params(),
-        )
-        .await?;
+        self.call(&access::UPDATE_ACL, &[], &req.to_params())
+            .await?;
         Ok(())
     }
 
     async fn backup_jobs(&self) -> Result<Vec<BackupJob>> {
-        self.get("/cluster/backup", &["cluster", "backup"], &vec![])
-            .await
+        self.typed(&backup::JOBS, &[], &vec![]).await
     }
 
     async fn create_backup_job(&self, id: &str, options: &BackupJobOptions) -> Result<()> {
@@ -542,13 +353,7 @@ impl ProxmoxApi for Client {
                 .iter()
                 .map(|(key, value)| (key.clone(), value.clone())),
         );
-        self.call(
-            Method::POST,
-            "/cluster/backup",
-            &["cluster", "backup"],
-            &params,
-        )
-        .await?;
+        self.call(&backup::CREATE_JOB, &[], &params).await?;
         Ok(())
     }
 
@@ -557,46 +362,27 @@ impl ProxmoxApi for Client {
             .iter()
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect();
-        self.call(
-            Method::PUT,
-            "/cluster/backup/{id}",
-            &["cluster", "backup", id],
-            &params,
-        )
-        .await?;
+        self.call(&backup::UPDATE_JOB, &[id], &params).await?;
         Ok(())
     }
 
     async fn delete_backup_job(&self, id: &str) -> Result<()> {
-        self.call(
-            Method::DELETE,
-            "/cluster/backup/{id}",
-            &["cluster", "backup", id],
-            &vec![],
-        )
-        .await?;
+        self.call(&backup::DELETE_JOB, &[id], &vec![]).await?;
         Ok(())
     }
 
     async fn vzdump(&self, node: &NodeName, req: &Vzdump) -> Result<Option<Upid>> {
-        let template = "/nodes/{node}/vzdump";
         let envelope = self
-            .call(
-                Method::POST,
-                template,
-                &["nodes", node.as_str(), "vzdump"],
-                &req.to_params(),
-            )
+            .call(&backup::VZDUMP, &[node.as_str()], &req.to_params())
             .await?;
         if envelope.data.as_str() == Some("OK") {
             return Ok(None);
         }
-        upid_from(envelope.data, "POST", template).map(Some)
+        upid_from(envelope.data, &backup::VZDUMP).map(Some)
     }
 
     async fn restore_vm(&self, node: &NodeName, req: &RestoreVm) -> Result<Upid> {
-        let segs = ["nodes", node.as_str(), "qemu"];
-        self.task(Method::POST, "/nodes/{node}/qemu", &segs, &req.to_params())
+        self.task(&qemu::CREATE_VM, &[node.as_str()], &req.to_params())
             .await
     }
 }

@@ -5,12 +5,14 @@
 //!
 //! Here: the options, the transport (calls, retries, limits, decoding);
 //! beside it `authentication` (tickets) and `endpoints` (the
-//! [`ProxmoxApi`] methods).
+//! [`ProxmoxApi`] methods, each a declared [`crate::endpoint`] with its
+//! arguments and parameters).
 
 mod authentication;
 mod endpoints;
 
 use crate::api::ProxmoxApi;
+use crate::endpoint::{self, Endpoint};
 use crate::error::{ApiError, Error, Result};
 use crate::secret::Secret;
 use crate::tls::{TlsTrust, pinned_client_config};
@@ -208,30 +210,28 @@ impl Client {
         Duration::from_nanos(nanos / 2 + if nanos > 1 { r % (nanos / 2 + 1) } else { 0 })
     }
 
-    /// Performs one API call with auth, limits and retries; returns the
-    /// `data` (and `total`) of the success envelope.
+    /// Performs one call of `endpoint` (its path parameters' values `arguments`) with auth,
+    /// limits and retries; returns the `data` (and `total`) of the success envelope.
     async fn call(
         &self,
-        method: Method,
-        template: &str,
-        segments: &[&str],
+        endpoint: &'static Endpoint,
+        arguments: &[&str],
         params: &Params,
     ) -> Result<Envelope> {
-        self.call_with(method, template, segments, params, None)
-            .await
+        self.call_with(endpoint, arguments, params, None).await
     }
 
     async fn call_with(
         &self,
-        method: Method,
-        template: &str,
-        segments: &[&str],
+        endpoint: &'static Endpoint,
+        arguments: &[&str],
         params: &Params,
         upload: Option<&Upload>,
     ) -> Result<Envelope> {
-        let endpoint = format!("{method} {template}");
+        let method = http_method(endpoint.method);
+        let segments = endpoint.segments(arguments);
         let path = format!("/{}", segments.join("/"));
-        let sem = self.limit(&endpoint);
+        let sem = self.limit(&endpoint.key());
         let _permit = sem
             .acquire_owned()
             .await
@@ -241,7 +241,7 @@ impl Client {
         loop {
             attempt += 1;
             let ticket = self.ticket(false).await?;
-            let mut req = self.http.request(method.clone(), self.url(segments));
+            let mut req = self.http.request(method.clone(), self.url(&segments));
             req = if let Some(file) = upload {
                 let mut form = reqwest::multipart::Form::new();
                 for (k, v) in params {
@@ -311,41 +311,47 @@ impl Client {
     /// Calls an endpoint that starts a task and returns its UPID.
     async fn task(
         &self,
-        method: Method,
-        template: &str,
-        segments: &[&str],
+        endpoint: &'static Endpoint,
+        arguments: &[&str],
         params: &Params,
     ) -> Result<Upid> {
-        let method_name = method.as_str().to_owned();
-        let envelope = self.call(method, template, segments, params).await?;
-        upid_from(envelope.data, &method_name, template)
+        let envelope = self.call(endpoint, arguments, params).await?;
+        upid_from(envelope.data, endpoint)
     }
 
-    async fn get<T: DeserializeOwned>(
-        &self,
-        template: &str,
-        segments: &[&str],
-        params: &Params,
-    ) -> Result<T> {
-        self.typed(Method::GET, template, segments, params).await
-    }
-
+    /// Calls an endpoint and decodes its `data` as `T`.
     async fn typed<T: DeserializeOwned>(
         &self,
-        method: Method,
-        template: &str,
-        segments: &[&str],
+        endpoint: &'static Endpoint,
+        arguments: &[&str],
         params: &Params,
     ) -> Result<T> {
-        let env = self
-            .call(method.clone(), template, segments, params)
-            .await?;
-        serde_json::from_value(env.data).map_err(|source| Error::Decode {
-            method: method.to_string(),
-            path: format!("/{}", segments.join("/")),
-            source,
-        })
+        let env = self.call(endpoint, arguments, params).await?;
+        decode_data(env.data, endpoint, arguments)
     }
+}
+
+/// The HTTP method of an endpoint's.
+fn http_method(method: endpoint::Method) -> Method {
+    match method {
+        endpoint::Method::Get => Method::GET,
+        endpoint::Method::Post => Method::POST,
+        endpoint::Method::Put => Method::PUT,
+        endpoint::Method::Delete => Method::DELETE,
+    }
+}
+
+/// `data` of an answer of `endpoint` decoded as `T`.
+fn decode_data<T: DeserializeOwned>(
+    data: serde_json::Value,
+    endpoint: &'static Endpoint,
+    arguments: &[&str],
+) -> Result<T> {
+    serde_json::from_value(data).map_err(|source| Error::Decode {
+        method: endpoint.method.to_string(),
+        path: endpoint.path_with(arguments),
+        source,
+    })
 }
 
 async fn decode_response(resp: reqwest::Response, method: &str, path: &str) -> Result<Envelope> {
@@ -401,10 +407,10 @@ async fn decode_response(resp: reqwest::Response, method: &str, path: &str) -> R
 }
 
 /// The UPID a task-starting endpoint answers with.
-fn upid_from(data: serde_json::Value, method: &str, path: &str) -> Result<Upid> {
+fn upid_from(data: serde_json::Value, endpoint: &'static Endpoint) -> Result<Upid> {
     let s: String = serde_json::from_value(data).map_err(|source| Error::Decode {
-        method: method.into(),
-        path: path.into(),
+        method: endpoint.method.to_string(),
+        path: endpoint.path.into(),
         source,
     })?;
     Ok(s.parse()?)

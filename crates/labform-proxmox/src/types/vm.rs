@@ -149,6 +149,17 @@ impl VmAction {
             Self::Reboot => "reboot",
         }
     }
+    /// Its endpoint (`POST /nodes/{node}/qemu/{vmid}/status/<action>`).
+    pub fn endpoint(self) -> &'static crate::endpoint::Endpoint {
+        use crate::endpoint::power;
+        match self {
+            Self::Start => &power::START,
+            Self::Stop => &power::STOP,
+            Self::Shutdown => &power::SHUTDOWN,
+            Self::Reboot => &power::REBOOT,
+        }
+    }
+
     /// Task type the action starts.
     pub fn task_type(self) -> &'static str {
         match self {

@@ -1,45 +1,48 @@
-//! Routing a checked request to the simulated cluster: one arm per endpoint
-//! template, turning parameters into the typed request and the answer into
-//! its JSON; and `background_delay`, which waits for a task before answering.
+//! Routing a checked request to the simulated cluster: one arm per declared
+//! endpoint (`labform_proxmox::endpoint`), turning parameters into the typed
+//! request and the answer into its JSON; and `background_delay`, which waits
+//! for a task before answering.
 
 use super::params::{config_of, flag, get, list, parse_upid, vmid};
 use super::response::{api_err, to_json};
 use super::*;
+use labform_proxmox::endpoint::{
+    access, agent, cloudinit, cluster, pools, power, qemu, snapshots, storage, tasks,
+};
 
-/// Answers a checked request as `c`, by its route template.
+/// Answers a checked request for `route` as `c`.
 pub(super) async fn dispatch(
     c: &SimClient,
-    method: &str,
-    template: &str,
+    route: &'static Endpoint,
     map: &BTreeMap<String, String>,
     upload: Option<(String, Vec<u8>)>,
 ) -> Outcome {
     let node = NodeName::new(get(map, "node").unwrap_or(""));
     let res: Result<Outcome, Outcome> = async {
-        Ok(match (method, template) {
-            ("GET", "/version") => to_json(c.version().await),
-            ("GET", "/nodes") => to_json(c.nodes().await),
-            ("GET", "/cluster/status") => to_json(c.cluster_status().await),
-            ("GET", "/nodes/{node}/status") => to_json(c.node_status(node.as_str()).await),
-            ("GET", "/cluster/tasks") => to_json(c.list_tasks(None).await),
-            ("GET", "/nodes/{node}/storage/{storage}/status") => {
+        Ok(match route {
+            &cluster::VERSION => to_json(c.version().await),
+            &cluster::NODES => to_json(c.nodes().await),
+            &cluster::CLUSTER_STATUS => to_json(c.cluster_status().await),
+            &cluster::NODE_STATUS => to_json(c.node_status(node.as_str()).await),
+            &tasks::CLUSTER_TASKS => to_json(c.list_tasks(None).await),
+            &storage::STORAGE_STATUS => {
                 to_json(c.storage_status(node.as_str(), get(map, "storage").unwrap_or("")).await)
             }
-            ("GET", "/access/acl") => to_json(c.acl_list().await),
-            ("GET", "/access/roles") => to_json(c.roles_list().await),
-            ("GET", "/access/permissions") => to_json(c.permissions(get(map, "path"), get(map, "userid")).await),
-            ("GET", "/access/users") => to_json(c.users_list(flag(map, "full")).await),
-            ("GET", "/access/users/{userid}/token") => to_json(c.tokens_list(get(map, "userid").unwrap_or("")).await),
-            ("GET", "/nodes/{node}/qemu/{vmid}/cloudinit") => {
+            &access::ACL => to_json(c.acl_list().await),
+            &access::ROLES => to_json(c.roles_list().await),
+            &access::PERMISSIONS => to_json(c.permissions(get(map, "path"), get(map, "userid")).await),
+            &access::USERS => to_json(c.users_list(flag(map, "full")).await),
+            &access::TOKENS => to_json(c.tokens_list(get(map, "userid").unwrap_or("")).await),
+            &cloudinit::CLOUDINIT_PENDING => {
                 to_json(c.cloudinit_pending(node.as_str(), vmid(map, "vmid")?.get()).await)
             }
-            ("PUT", "/nodes/{node}/qemu/{vmid}/cloudinit") => {
+            &cloudinit::REGENERATE_CLOUDINIT => {
                 to_json(c.cloudinit_regenerate(node.as_str(), vmid(map, "vmid")?.get()).await)
             }
-            ("GET", "/nodes/{node}/qemu/{vmid}/cloudinit/dump") => to_json(
+            &cloudinit::CLOUDINIT_DUMP => to_json(
                 c.cloudinit_dump(node.as_str(), vmid(map, "vmid")?.get(), get(map, "type").unwrap_or("user")).await,
             ),
-            ("GET", "/cluster/resources") => {
+            &cluster::RESOURCES => {
                 let kind = match get(map, "type") {
                     Some("vm") => Some(ResourceType::Vm),
                     Some("storage") => Some(ResourceType::Storage),
@@ -50,7 +53,7 @@ pub(super) async fn dispatch(
                 };
                 to_json(c.cluster_resources(kind).await)
             }
-            ("GET", "/cluster/nextid") => {
+            &cluster::NEXT_ID => {
                 let check = match get(map, "vmid") {
                     Some(_) => Some(vmid(map, "vmid")?),
                     None => None,
@@ -60,7 +63,7 @@ pub(super) async fn dispatch(
                     Err(e) => api_err(e),
                 }
             }
-            ("POST", "/access/users") => to_json(
+            &access::CREATE_USER => to_json(
                 c.create_user(&CreateUser {
                     userid: get(map, "userid").unwrap_or("").to_owned(),
                     password: get(map, "password").map(Secret::new),
@@ -68,7 +71,7 @@ pub(super) async fn dispatch(
                 })
                 .await,
             ),
-            ("POST", "/access/users/{userid}/token/{tokenid}") => {
+            &access::CREATE_TOKEN => {
                 let req = CreateToken {
                     privsep: get(map, "privsep").map(|v| v == "1"),
                     expire: get(map, "expire").and_then(|v| v.parse().ok()),
@@ -83,11 +86,11 @@ pub(super) async fn dispatch(
                     Err(e) => api_err(e),
                 }
             }
-            ("DELETE", "/access/users/{userid}") => to_json(c.delete_user(get(map, "userid").unwrap_or("")).await),
-            ("DELETE", "/access/users/{userid}/token/{tokenid}") => to_json(
+            &access::DELETE_USER => to_json(c.delete_user(get(map, "userid").unwrap_or("")).await),
+            &access::DELETE_TOKEN => to_json(
                 c.delete_token(get(map, "userid").unwrap_or(""), get(map, "tokenid").unwrap_or("")).await,
             ),
-            ("PUT", "/access/acl") => to_json(
+            &access::UPDATE_ACL => to_json(
                 c.update_acl(&AclUpdate {
                     path: get(map, "path").unwrap_or("").to_owned(),
                     roles: list(get(map, "roles")),
@@ -98,11 +101,11 @@ pub(super) async fn dispatch(
                 })
                 .await,
             ),
-            ("POST", "/nodes/{node}/qemu/{vmid}/agent/ping") => match c.agent_ping(&node, vmid(map, "vmid")?).await {
+            &agent::PING => match c.agent_ping(&node, vmid(map, "vmid")?).await {
                 Ok(()) => Outcome::ok(serde_json::json!({ "result": {} })),
                 Err(e) => api_err(e),
             },
-            ("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}") => {
+            &storage::DELETE_VOLUME => {
                 let storage = match (get(map, "storage"), get(map, "volume").and_then(|v| v.split_once(':'))) {
                     (Some(s), _) => s.to_owned(),
                     (None, Some((s, _))) => s.to_owned(),
@@ -116,18 +119,18 @@ pub(super) async fn dispatch(
                     Err(e) => api_err(e),
                 }
             }
-            ("POST", "/pools") => match c.create_pool(get(map, "poolid").unwrap_or(""), get(map, "comment")).await {
+            &pools::CREATE_POOL => match c.create_pool(get(map, "poolid").unwrap_or(""), get(map, "comment")).await {
                 Ok(()) => Outcome::ok(serde_json::Value::Null),
                 Err(e) => api_err(e),
             },
-            ("GET", "/nodes/{node}/qemu") => match c.list_vms(node.as_str(), flag(map, "full")).await {
+            &qemu::VMS => match c.list_vms(node.as_str(), flag(map, "full")).await {
                 Ok(v) => Outcome::ok(v.into()),
                 Err(e) => api_err(e),
             },
-            ("POST", "/nodes/{node}/qemu") if map.contains_key("archive") => {
+            &qemu::CREATE_VM if map.contains_key("archive") => {
                 super::dispatch_cluster::restore(c, map).await
             }
-            ("POST", "/nodes/{node}/qemu") => {
+            &qemu::CREATE_VM => {
                 let req = CreateVm {
                     vmid: vmid(map, "vmid")?,
                     config: config_of(map),
@@ -136,13 +139,13 @@ pub(super) async fn dispatch(
                 };
                 to_json(c.create_vm(&node, &req).await)
             }
-            ("GET", "/nodes/{node}/qemu/{vmid}/config") => {
+            &qemu::CONFIG => {
                 match c.config_json(node.as_str(), vmid(map, "vmid")?.get(), flag(map, "current"), get(map, "snapshot")).await {
                     Ok(j) => Outcome::ok(j.into()),
                     Err(e) => api_err(e),
                 }
             }
-            (m @ ("POST" | "PUT"), "/nodes/{node}/qemu/{vmid}/config") => {
+            &qemu::UPDATE_CONFIG | &qemu::UPDATE_CONFIG_SYNC => {
                 let update = ConfigUpdate {
                     set: config_of(map),
                     delete: list(get(map, "delete")),
@@ -150,7 +153,7 @@ pub(super) async fn dispatch(
                     digest: get(map, "digest").map(str::to_owned),
                 };
                 let id = vmid(map, "vmid")?;
-                if m == "PUT" {
+                if route == &qemu::UPDATE_CONFIG_SYNC {
                     match c.update_vm_config_sync(&node, id, &update).await {
                         Ok(()) => Outcome::ok(serde_json::Value::Null),
                         Err(e) => api_err(e),
@@ -165,11 +168,11 @@ pub(super) async fn dispatch(
                     }
                 }
             }
-            ("GET", "/nodes/{node}/qemu/{vmid}/pending") => match c.pending_json(node.as_str(), vmid(map, "vmid")?.get()).await {
+            &qemu::PENDING => match c.pending_json(node.as_str(), vmid(map, "vmid")?.get()).await {
                 Ok(j) => Outcome::ok(j.into()),
                 Err(e) => api_err(e),
             },
-            ("PUT", "/nodes/{node}/qemu/{vmid}/resize") => to_json(
+            &qemu::RESIZE => to_json(
                 c.resize_disk(
                     &node,
                     vmid(map, "vmid")?,
@@ -181,8 +184,8 @@ pub(super) async fn dispatch(
                 )
                 .await,
             ),
-            ("POST", "/nodes/{node}/qemu/{vmid}/template") => to_json(c.convert_to_template(&node, vmid(map, "vmid")?).await),
-            ("POST", "/nodes/{node}/qemu/{vmid}/clone") => {
+            &qemu::TEMPLATE => to_json(c.convert_to_template(&node, vmid(map, "vmid")?).await),
+            &qemu::CLONE => {
                 let req = CloneVm {
                     newid: vmid(map, "newid")?,
                     name: get(map, "name").map(str::to_owned),
@@ -195,17 +198,17 @@ pub(super) async fn dispatch(
                 };
                 to_json(c.clone_vm(&node, vmid(map, "vmid")?, &req).await)
             }
-            ("GET", "/nodes/{node}/qemu/{vmid}/status/current") => to_json(c.vm_status(&node, vmid(map, "vmid")?).await),
-            ("POST", t) if t.starts_with("/nodes/{node}/qemu/{vmid}/status/") => {
-                let action = match t.rsplit('/').next() {
-                    Some("start") => VmAction::Start,
-                    Some("stop") => VmAction::Stop,
-                    Some("shutdown") => VmAction::Shutdown,
+            &power::STATUS => to_json(c.vm_status(&node, vmid(map, "vmid")?).await),
+            &power::START | &power::STOP | &power::SHUTDOWN | &power::REBOOT => {
+                let action = match route {
+                    &power::START => VmAction::Start,
+                    &power::STOP => VmAction::Stop,
+                    &power::SHUTDOWN => VmAction::Shutdown,
                     _ => VmAction::Reboot,
                 };
                 to_json(c.vm_action(&node, vmid(map, "vmid")?, action).await)
             }
-            ("DELETE", "/nodes/{node}/qemu/{vmid}") => to_json(
+            &qemu::DELETE_VM => to_json(
                 c.delete_vm(
                     &node,
                     vmid(map, "vmid")?,
@@ -213,36 +216,36 @@ pub(super) async fn dispatch(
                 )
                 .await,
             ),
-            ("POST", "/nodes/{node}/qemu/{vmid}/migrate") => to_json(
+            &qemu::MIGRATE => to_json(
                 c.migrate_vm(&node, vmid(map, "vmid")?, &NodeName::new(get(map, "target").unwrap_or("")), flag(map, "online"))
                     .await,
             ),
-            ("GET", "/nodes/{node}/qemu/{vmid}/snapshot") => {
+            &snapshots::SNAPSHOTS => {
                 to_json(c.list_snapshots(&node, vmid(map, "vmid")?).await)
             }
-            ("POST", "/nodes/{node}/qemu/{vmid}/snapshot") => to_json(
+            &snapshots::CREATE_SNAPSHOT => to_json(
                 c.create_snapshot(&node, vmid(map, "vmid")?, get(map, "snapname").unwrap_or(""), get(map, "description"))
                     .await,
             ),
-            ("DELETE", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}") => {
+            &snapshots::DELETE_SNAPSHOT => {
                 to_json(c.delete_snapshot(&node, vmid(map, "vmid")?, get(map, "snapname").unwrap_or("")).await)
             }
-            ("POST", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback") => {
+            &snapshots::ROLLBACK => {
                 let id = vmid(map, "vmid")?;
                 let snap = get(map, "snapname").unwrap_or("");
                 to_json(c.rollback_snapshot(&node, id, snap).await)
             }
-            ("GET", "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces") => {
+            &agent::NETWORK_INTERFACES => {
                 match c.agent_network_interfaces(&node, vmid(map, "vmid")?).await {
                     Ok(ifs) => Outcome::ok(serde_json::json!({ "result": ifs })),
                     Err(e) => api_err(e),
                 }
             }
-            ("GET", "/nodes/{node}/tasks/{upid}/status") => match parse_upid(map) {
+            &tasks::TASK_STATUS => match parse_upid(map) {
                 Ok(u) => to_json(c.task_status(&u).await),
                 Err(o) => o,
             },
-            ("GET", "/nodes/{node}/tasks/{upid}/log") => match parse_upid(map) {
+            &tasks::TASK_LOG => match parse_upid(map) {
                 Ok(u) => {
                     let start = get(map, "start").and_then(|v| v.parse().ok()).unwrap_or(0);
                     let limit = get(map, "limit").and_then(|v| v.parse().ok()).unwrap_or(50);
@@ -253,7 +256,7 @@ pub(super) async fn dispatch(
                 }
                 Err(o) => o,
             },
-            ("GET", "/nodes/{node}/storage") => {
+            &storage::NODE_STORAGES => {
                 match c.node_storages(&node).await {
                     Ok(mut v) => {
                         if let Some(ct) = get(map, "content") {
@@ -267,7 +270,7 @@ pub(super) async fn dispatch(
                     Err(e) => api_err(e),
                 }
             }
-            ("GET", "/nodes/{node}/storage/{storage}/content") => {
+            &storage::CONTENT => {
                 let storage = StorageName::new(get(map, "storage").unwrap_or(""));
                 match c.storage_content(&node, &storage, get(map, "content")).await {
                     Ok(mut v) => {
@@ -279,7 +282,7 @@ pub(super) async fn dispatch(
                     Err(e) => api_err(e),
                 }
             }
-            ("POST", "/nodes/{node}/storage/{storage}/download-url") => {
+            &storage::DOWNLOAD_URL => {
                 let storage = StorageName::new(get(map, "storage").unwrap_or(""));
                 let checksum = match (get(map, "checksum-algorithm"), get(map, "checksum")) {
                     (Some(a), Some(s)) => Some((a.to_owned(), s.to_owned())),
@@ -299,7 +302,7 @@ pub(super) async fn dispatch(
                 };
                 to_json(c.download_url(&node, &storage, &req).await)
             }
-            ("POST", "/nodes/{node}/storage/{storage}/upload") => {
+            &storage::UPLOAD => {
                 let Some((_, data)) = upload else {
                     return Ok(Outcome::err(&ApiError::param("filename", "missing file upload")));
                 };
@@ -317,9 +320,12 @@ pub(super) async fn dispatch(
                     Err(e) => api_err(e),
                 }
             }
-            _ => match super::dispatch_cluster::dispatch(c, method, template, map).await {
+            _ => match super::dispatch_cluster::dispatch(c, route, map).await {
                 Some(outcome) => outcome,
-                None => Outcome::err(&ApiError::new(501, format!("Method '{method} {template}' not implemented"))),
+                None => Outcome::err(&ApiError::new(
+                    501,
+                    format!("Method '{} {}' not implemented", route.method, route.path),
+                )),
             },
         })
     }
@@ -343,5 +349,50 @@ pub(super) async fn background_wait(c: &SimClient, upid: Upid, delay: u64) -> Ou
             }
             _ => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use labform_proxmox::endpoint::ALL;
+
+    /// A value of parameter `param`'s type (path parameters as the two-node cluster has them).
+    fn value(param: &labform_proxmox::endpoint::Param) -> String {
+        match (param.name, param.ty) {
+            ("node" | "target", _) => "pve1".into(),
+            ("upid", _) => "UPID:pve1:00001000:00000001:00000001:qmstart:100:root@pam:".into(),
+            (_, Ty::Int(minimum)) => minimum.unwrap_or(1).max(100).to_string(),
+            (_, Ty::Bool) => "0".into(),
+            (_, Ty::Enum(values)) => values[0].into(),
+            _ => "labform".into(),
+        }
+    }
+
+    /// Every declared endpoint has an arm in the simulator's router: called with its required
+    /// parameters, none falls through to the router's "not implemented". (`/access/ticket`, the
+    /// public one, is answered before the router, by the login.)
+    #[tokio::test]
+    async fn every_declared_endpoint_is_routed() {
+        let sim = Simulator::new(SimConfig::cluster(
+            2,
+            labform_proxmox::Secret::new("root-password"),
+        ));
+        let root = sim.root();
+        let mut unrouted = Vec::new();
+        for route in ALL.iter().filter(|route| !route.public) {
+            let map: BTreeMap<String, String> = route
+                .params
+                .iter()
+                .filter(|param| param.required)
+                .map(|param| (param.name.to_owned(), value(param)))
+                .collect();
+            let upload = Some(("labform.iso".to_owned(), Vec::new()));
+            let outcome = dispatch(&root, route, &map, upload).await;
+            if outcome.status == 501 && outcome.reason.starts_with("Method '") {
+                unrouted.push(route.key());
+            }
+        }
+        assert!(unrouted.is_empty(), "not routed: {unrouted:?}");
     }
 }

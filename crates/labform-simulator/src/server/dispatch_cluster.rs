@@ -1,19 +1,19 @@
 //! Routing of the endpoints other clients use beside labform (proxmoxer,
 //! Terraform's and Ansible's Proxmox modules): pools, the storage
 //! configuration, one user, node networks, SDN, the task list's filters,
-//! backups and HA. Like `dispatch`, one arm per endpoint template.
+//! backups and HA. Like `dispatch`, one arm per declared endpoint.
 
 use super::params::{array, flag, get, list};
 use super::response::{api_err, to_json};
 use super::*;
 use crate::sim::{PoolUpdate, Restore, TaskFilter};
+use labform_proxmox::endpoint::{access, agent, backup, ha, network, pools, storage, tasks};
 
 /// Answers a checked request for one of these endpoints; `None` when the
-/// template is not one of them.
+/// endpoint is not one of them.
 pub(super) async fn dispatch(
     c: &SimClient,
-    method: &str,
-    template: &str,
+    route: &'static Endpoint,
     map: &BTreeMap<String, String>,
 ) -> Option<Outcome> {
     let node = get(map, "node").unwrap_or("");
@@ -21,13 +21,13 @@ pub(super) async fn dispatch(
     let vmid = number("vmid")
         .and_then(|v| u32::try_from(v).ok())
         .unwrap_or(0);
-    Some(match (method, template) {
-        ("GET", "/pools") => to_json(c.pool_index(get(map, "poolid"), get(map, "type")).await),
-        ("GET", "/pools/{poolid}") => to_json(
+    Some(match route {
+        &pools::POOLS => to_json(c.pool_index(get(map, "poolid"), get(map, "type")).await),
+        &pools::POOL => to_json(
             c.pool_read(get(map, "poolid").unwrap_or(""), get(map, "type"))
                 .await,
         ),
-        ("PUT", t @ ("/pools" | "/pools/{poolid}")) => {
+        &pools::UPDATE_POOLS | &pools::UPDATE_POOL => {
             let update = PoolUpdate {
                 comment: get(map, "comment").map(str::to_owned),
                 vms: list(get(map, "vms")),
@@ -35,47 +35,26 @@ pub(super) async fn dispatch(
                 delete: flag(map, "delete"),
                 allow_move: flag(map, "allow-move"),
             };
-            let template: &'static str = if t == "/pools" {
-                "/pools"
-            } else {
-                "/pools/{poolid}"
-            };
             null_or_error(
-                c.pool_update(template, get(map, "poolid").unwrap_or(""), &update)
+                c.pool_update(route, get(map, "poolid").unwrap_or(""), &update)
                     .await,
             )
         }
-        ("DELETE", t @ ("/pools" | "/pools/{poolid}")) => {
-            let template: &'static str = if t == "/pools" {
-                "/pools"
-            } else {
-                "/pools/{poolid}"
-            };
-            null_or_error(
-                c.pool_delete(template, get(map, "poolid").unwrap_or(""))
-                    .await,
-            )
+        &pools::DELETE_POOLS | &pools::DELETE_POOL => {
+            null_or_error(c.pool_delete(route, get(map, "poolid").unwrap_or("")).await)
         }
-        ("GET", "/storage") => to_json(c.storage_index(get(map, "type")).await),
-        ("GET", "/storage/{storage}") => {
+        &storage::STORAGE_CONFIGURATIONS => to_json(c.storage_index(get(map, "type")).await),
+        &storage::STORAGE_CONFIGURATION => {
             to_json(c.storage_read(get(map, "storage").unwrap_or("")).await)
         }
-        ("GET", "/access/users/{userid}") => {
-            to_json(c.user_read(get(map, "userid").unwrap_or("")).await)
-        }
-        ("GET", "/nodes/{node}/network") => to_json(c.network_index(node, get(map, "type")).await),
-        ("GET", "/nodes/{node}/network/{iface}") => {
-            to_json(c.network_read(node, get(map, "iface").unwrap_or("")).await)
-        }
-        ("GET", "/cluster/sdn/zones") => to_json(c.sdn_zone_index(get(map, "type")).await),
-        ("GET", "/cluster/sdn/zones/{zone}") => {
-            to_json(c.sdn_zone_read(get(map, "zone").unwrap_or("")).await)
-        }
-        ("GET", "/cluster/sdn/vnets") => to_json(c.sdn_vnet_index().await),
-        ("GET", "/cluster/sdn/vnets/{vnet}") => {
-            to_json(c.sdn_vnet_read(get(map, "vnet").unwrap_or("")).await)
-        }
-        ("GET", "/nodes/{node}/tasks") => {
+        &access::USER => to_json(c.user_read(get(map, "userid").unwrap_or("")).await),
+        &network::NETWORK => to_json(c.network_index(node, get(map, "type")).await),
+        &network::INTERFACE => to_json(c.network_read(node, get(map, "iface").unwrap_or("")).await),
+        &network::SDN_ZONES => to_json(c.sdn_zone_index(get(map, "type")).await),
+        &network::SDN_ZONE => to_json(c.sdn_zone_read(get(map, "zone").unwrap_or("")).await),
+        &network::SDN_VNETS => to_json(c.sdn_vnet_index().await),
+        &network::SDN_VNET => to_json(c.sdn_vnet_read(get(map, "vnet").unwrap_or("")).await),
+        &tasks::NODE_TASKS => {
             let filter = TaskFilter {
                 source: get(map, "source").map(str::to_owned),
                 typefilter: get(map, "typefilter").map(str::to_owned),
@@ -93,29 +72,25 @@ pub(super) async fn dispatch(
                 Err(e) => api_err(e),
             }
         }
-        ("GET", "/nodes/{node}/qemu/{vmid}/agent/get-osinfo") => {
-            to_json(c.agent_osinfo(node, vmid).await)
-        }
-        ("POST", "/nodes/{node}/qemu/{vmid}/agent/exec") => {
+        &agent::OS_INFO => to_json(c.agent_osinfo(node, vmid).await),
+        &agent::EXEC => {
             let command = array(map, "command");
             to_json(
                 c.agent_exec(node, vmid, &command, get(map, "input-data"))
                     .await,
             )
         }
-        ("GET", "/nodes/{node}/qemu/{vmid}/agent/exec-status") => to_json(
+        &agent::EXEC_STATUS => to_json(
             c.agent_exec_status(node, vmid, number("pid").unwrap_or(0))
                 .await,
         ),
-        ("GET", "/cluster/backup") => to_json(c.backup_job_index().await),
-        ("POST", "/cluster/backup") => null_or_error(
+        &backup::JOBS => to_json(c.backup_job_index().await),
+        &backup::CREATE_JOB => null_or_error(
             c.backup_job_create(get(map, "id"), &without(map, &["id"]))
                 .await,
         ),
-        ("GET", "/cluster/backup/{id}") => {
-            to_json(c.backup_job_read(get(map, "id").unwrap_or("")).await)
-        }
-        ("PUT", "/cluster/backup/{id}") => {
+        &backup::JOB => to_json(c.backup_job_read(get(map, "id").unwrap_or("")).await),
+        &backup::UPDATE_JOB => {
             let options = without(map, &["id", "delete", "digest"]);
             let delete = list(get(map, "delete"));
             null_or_error(
@@ -123,19 +98,17 @@ pub(super) async fn dispatch(
                     .await,
             )
         }
-        ("DELETE", "/cluster/backup/{id}") => {
+        &backup::DELETE_JOB => {
             null_or_error(c.backup_job_delete(get(map, "id").unwrap_or("")).await)
         }
-        ("POST", "/nodes/{node}/vzdump") => to_json(c.vzdump(node, &without(map, &["node"])).await),
-        ("GET", "/cluster/ha/resources") => to_json(c.ha_resource_index(get(map, "type")).await),
-        ("POST", "/cluster/ha/resources") => null_or_error(
+        &backup::VZDUMP => to_json(c.vzdump(node, &without(map, &["node"])).await),
+        &ha::RESOURCES => to_json(c.ha_resource_index(get(map, "type")).await),
+        &ha::CREATE_RESOURCE => null_or_error(
             c.ha_resource_create(get(map, "sid").unwrap_or(""), &without(map, &["sid"]))
                 .await,
         ),
-        ("GET", "/cluster/ha/resources/{sid}") => {
-            to_json(c.ha_resource_read(get(map, "sid").unwrap_or("")).await)
-        }
-        ("PUT", "/cluster/ha/resources/{sid}") => null_or_error(
+        &ha::RESOURCE => to_json(c.ha_resource_read(get(map, "sid").unwrap_or("")).await),
+        &ha::UPDATE_RESOURCE => null_or_error(
             c.ha_resource_update(
                 get(map, "sid").unwrap_or(""),
                 &without(map, &["sid", "delete", "digest"]),
@@ -144,22 +117,20 @@ pub(super) async fn dispatch(
             )
             .await,
         ),
-        ("DELETE", "/cluster/ha/resources/{sid}") => {
+        &ha::DELETE_RESOURCE => {
             null_or_error(c.ha_resource_delete(get(map, "sid").unwrap_or("")).await)
         }
-        ("POST", "/cluster/ha/resources/{sid}/migrate") => to_json(
+        &ha::MIGRATE_RESOURCE => to_json(
             c.ha_resource_migrate(get(map, "sid").unwrap_or(""), node)
                 .await,
         ),
-        ("GET", "/cluster/ha/groups") => to_json(c.ha_group_index().await),
-        ("POST", "/cluster/ha/groups") => null_or_error(
+        &ha::GROUPS => to_json(c.ha_group_index().await),
+        &ha::CREATE_GROUP => null_or_error(
             c.ha_group_create(get(map, "group").unwrap_or(""), &without(map, &["group"]))
                 .await,
         ),
-        ("GET", "/cluster/ha/groups/{group}") => {
-            to_json(c.ha_group_read(get(map, "group").unwrap_or("")).await)
-        }
-        ("PUT", "/cluster/ha/groups/{group}") => null_or_error(
+        &ha::GROUP => to_json(c.ha_group_read(get(map, "group").unwrap_or("")).await),
+        &ha::UPDATE_GROUP => null_or_error(
             c.ha_group_update(
                 get(map, "group").unwrap_or(""),
                 &without(map, &["group", "delete", "digest"]),
@@ -168,7 +139,7 @@ pub(super) async fn dispatch(
             )
             .await,
         ),
-        ("DELETE", "/cluster/ha/groups/{group}") => {
+        &ha::DELETE_GROUP => {
             null_or_error(c.ha_group_delete(get(map, "group").unwrap_or("")).await)
         }
         _ => return None,

@@ -38,13 +38,13 @@ use crate::backend::qemu::{QemuBackend, QemuOptions};
 use crate::config::{SimConfig, Timing};
 use crate::faults::FaultConfig;
 use crate::perms::Identity;
-use crate::routes::{self, Extra, Route, Ty};
 use crate::sim::{SimClient, Simulator, unix_now};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
 use labform_ids::{NodeName, StorageName, VmId};
 use labform_proxmox::api::ProxmoxApi;
+use labform_proxmox::endpoint::{self, ARRAY_SEPARATOR, Endpoint, Extra, Method as ApiMethod, Ty};
 use labform_proxmox::error::{ApiError, Error};
 use labform_proxmox::types::*;
 use labform_proxmox::{Secret, Upid};
@@ -236,12 +236,14 @@ async fn process(
         .filter(|s| !s.is_empty())
         .map(|s| percent_decode(s, false))
         .collect();
-    let Some((route, vars)) = routes::find(method.as_str(), &segments) else {
+    let found = ApiMethod::from_name(method.as_str())
+        .and_then(|api_method| endpoint::find(api_method, &segments));
+    let Some((route, vars)) = found else {
         return not_implemented(method, rel_disp);
     };
-    *template = Some(route.template);
+    *template = Some(route.path);
     // Parameters: body, then query (query wins), then path.
-    let is_upload = route.template.ends_with("/upload");
+    let is_upload = route == &endpoint::storage::UPLOAD;
     let mut params: Vec<(String, String)> = Vec::new();
     let mut upload: Option<(String, Vec<u8>)> = None;
     if !body.is_empty() && !is_upload {
@@ -291,7 +293,7 @@ async fn process(
         params.extend(query);
     }
     let separator = |k: &str| match route.params.iter().find(|p| p.name == k) {
-        Some(p) if p.ty == Ty::Array => routes::ARRAY_SEPARATOR,
+        Some(p) if p.ty == Ty::Array => ARRAY_SEPARATOR,
         _ => ',',
     };
     let mut map: BTreeMap<String, String> = merge_repeated(params, separator).into_iter().collect();
@@ -304,7 +306,7 @@ async fn process(
                 "duplicate parameter (already defined in URI) with conflicting values!",
             ));
         }
-        map.insert(k.to_owned(), v);
+        map.insert(k.to_owned(), v.to_owned());
     }
     if let Some((name, _)) = &upload
         && !map.contains_key("filename")
@@ -312,7 +314,7 @@ async fn process(
         map.insert("filename".into(), name.clone());
     }
     *log_params = map.clone();
-    if route.template == "/access/ticket" {
+    if route == &endpoint::access::TICKET {
         if let Err(e) = validate(route, &map) {
             return Outcome::err(&e);
         }
@@ -330,7 +332,7 @@ async fn process(
                     403,
                     format!(
                         "Permission check failed (URI '{}' not available with API token, need proper ticket.",
-                        route.template
+                        route.path
                     ),
                 ));
             }
@@ -340,19 +342,19 @@ async fn process(
     if let Err(e) = validate(route, &map) {
         return Outcome::err(&e);
     }
-    if let Some(p) = unimplemented_param(route.template, &map) {
+    if let Some(p) = unimplemented_param(route, &map) {
         return Outcome::err(&ApiError::new(
             501,
             format!(
                 "parameter '{p}' of {} {} is not implemented by the simulator",
-                route.method, route.template
+                route.method, route.path
             ),
         ));
     }
     let client = app.sim.client(who);
-    let outcome = dispatch(&client, route.method, route.template, &map, upload).await;
+    let outcome = dispatch(&client, route, &map, upload).await;
     // Endpoints answered outside `SimClient::run` are saved here (crate::persist).
-    if route.method != "GET"
+    if !route.is_read()
         && let Err(error) = app.sim.commit().await
     {
         return Outcome::err(&ApiError::new(

@@ -59,7 +59,7 @@ pub(super) fn decode_form_pairs(s: &str) -> Vec<(String, String)> {
 }
 
 /// Joins the values of repeated keys, with the separator `separator(key)`
-/// gives (`,` for plain parameters, [`crate::routes::ARRAY_SEPARATOR`] for
+/// gives (`,` for plain parameters, [`ARRAY_SEPARATOR`] for
 /// arrays).
 pub(super) fn merge_repeated(
     pairs: Vec<(String, String)>,
@@ -161,7 +161,10 @@ pub(super) fn parse_multipart(ct: &str, body: &[u8]) -> Result<Multipart, ApiErr
 }
 
 /// Checks parameters against the route's schema, with Proxmox's per-parameter errors.
-pub(super) fn validate(route: &Route, params: &BTreeMap<String, String>) -> Result<(), ApiError> {
+pub(super) fn validate(
+    route: &Endpoint,
+    params: &BTreeMap<String, String>,
+) -> Result<(), ApiError> {
     let mut errors = BTreeMap::new();
     for (k, v) in params {
         match route.params.iter().find(|p| p.name == k) {
@@ -242,19 +245,20 @@ pub(super) fn validate(route: &Route, params: &BTreeMap<String, String>) -> Resu
 /// Parameters the schema allows but the simulator does not model: refused
 /// with 501 rather than silently ignored.
 pub(super) fn unimplemented_param(
-    template: &str,
+    route: &Endpoint,
     map: &BTreeMap<String, String>,
 ) -> Option<&'static str> {
+    use endpoint::{access, backup, power, qemu, snapshots, storage};
     let set = |k: &str| map.get(k).is_some_and(|v| v != "0");
-    let candidates: &[&'static str] = match template {
-        "/nodes/{node}/qemu" => &["live-restore", "ha-managed", "import-working-storage"],
-        "/nodes/{node}/qemu/{vmid}/config" => &["import-working-storage"],
-        "/nodes/{node}/qemu/{vmid}/clone" => &["snapname"],
-        "/nodes/{node}/qemu/{vmid}/status/start" => &["stateuri", "migratedfrom", "targetstorage"],
-        "/nodes/{node}/qemu/{vmid}/snapshot" => &["vmstate"],
-        "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback" => &["start"],
-        "/nodes/{node}/storage/{storage}/download-url" => &["compression"],
-        "/nodes/{node}/vzdump" => &[
+    let candidates: &[&'static str] = match route {
+        &qemu::CREATE_VM => &["live-restore", "ha-managed", "import-working-storage"],
+        &qemu::UPDATE_CONFIG | &qemu::UPDATE_CONFIG_SYNC => &["import-working-storage"],
+        &qemu::CLONE => &["snapname"],
+        &power::START => &["stateuri", "migratedfrom", "targetstorage"],
+        &snapshots::CREATE_SNAPSHOT => &["vmstate"],
+        &snapshots::ROLLBACK => &["start"],
+        &storage::DOWNLOAD_URL => &["compression"],
+        &backup::VZDUMP => &[
             "dumpdir",
             "exclude-path",
             "fleecing",
@@ -264,11 +268,11 @@ pub(super) fn unimplemented_param(
             "stop",
             "tmpdir",
         ],
-        "/access/acl" => &["groups"],
-        "/access/users" => &["groups", "expire", "keys"],
+        &access::UPDATE_ACL => &["groups"],
+        &access::CREATE_USER => &["groups", "expire", "keys"],
         _ => &[],
     };
-    if template == "/access/users" && map.get("enable").is_some_and(|v| v == "0") {
+    if route == &access::CREATE_USER && map.get("enable").is_some_and(|v| v == "0") {
         return Some("enable");
     }
     candidates.iter().copied().find(|k| set(k))
@@ -295,11 +299,7 @@ pub(super) fn vmid(map: &BTreeMap<String, String>, k: &str) -> Result<VmId, Outc
 /// The values of array parameter `k` (absent: none).
 pub(super) fn array(map: &BTreeMap<String, String>, k: &str) -> Vec<String> {
     get(map, k)
-        .map(|v| {
-            v.split(crate::routes::ARRAY_SEPARATOR)
-                .map(str::to_owned)
-                .collect()
-        })
+        .map(|v| v.split(ARRAY_SEPARATOR).map(str::to_owned).collect())
         .unwrap_or_default()
 }
 

@@ -2,10 +2,11 @@
 //! Proxmox's checks and error texts; and the random UUIDs used for secrets.
 
 use super::*;
+use labform_proxmox::endpoint;
 
 pub(super) async fn pools(client: &SimClient) -> Result<Vec<PoolInfo>> {
     client
-        .run("GET", "/pools", "/pools".into(), async {
+        .run(&endpoint::pools::POOLS, &[], async {
             let st = client.sim.lock();
             Ok(st
                 .pools
@@ -42,7 +43,7 @@ pub(super) async fn create_pool(
 
 pub(super) async fn create_user(client: &SimClient, req: &CreateUser) -> Result<()> {
     client
-        .run("POST", "/access/users", wp("/access/users"), async {
+        .run(&endpoint::access::CREATE_USER, &[], async {
             let mut st = client.sim.lock();
             client.check(&st, "/access/groups", "User.Modify")?;
             let Some((name, realm)) = req.userid.split_once('@') else {
@@ -82,12 +83,10 @@ pub(super) async fn create_token(
     tokenid: &str,
     req: &CreateToken,
 ) -> Result<TokenCreated> {
-    let path = format!("/access/users/{userid}/token/{tokenid}");
     client
         .run(
-            "POST",
-            "/access/users/{userid}/token/{tokenid}",
-            path,
+            &endpoint::access::CREATE_TOKEN,
+            &[&userid, &tokenid],
             async {
                 let mut st = client.sim.lock();
                 client.check_token_admin(&st, userid)?;
@@ -133,7 +132,7 @@ pub(super) async fn create_token(
 
 pub(super) async fn update_acl(client: &SimClient, req: &AclUpdate) -> Result<()> {
     client
-        .run("PUT", "/access/acl", wp("/access/acl"), async {
+        .run(&endpoint::access::UPDATE_ACL, &[], async {
             let mut st = client.sim.lock();
             // `['perm-modify', '{path}']`: Permissions.Modify, or the path kind's allocation
             // privilege.
@@ -208,9 +207,8 @@ pub(super) async fn users(client: &SimClient) -> Result<Vec<UserEntry>> {
 }
 
 pub(super) async fn delete_user(client: &SimClient, userid: &str) -> Result<()> {
-    let path = format!("/access/users/{userid}");
     client
-        .run("DELETE", "/access/users/{userid}", path, async {
+        .run(&endpoint::access::DELETE_USER, &[&userid], async {
             let mut st = client.sim.lock();
             client.check(&st, "/access/groups", "User.Modify")?;
             if !userid.contains('@') {
@@ -235,12 +233,10 @@ pub(super) async fn user_tokens(client: &SimClient, userid: &str) -> Result<Vec<
 }
 
 pub(super) async fn delete_token(client: &SimClient, userid: &str, tokenid: &str) -> Result<()> {
-    let path = format!("/access/users/{userid}/token/{tokenid}");
     client
         .run(
-            "DELETE",
-            "/access/users/{userid}/token/{tokenid}",
-            path,
+            &endpoint::access::DELETE_TOKEN,
+            &[&userid, &tokenid],
             async {
                 let mut st = client.sim.lock();
                 client.check_token_admin(&st, userid)?;

@@ -2,6 +2,7 @@
 //! backend's agent or, state only, from the VM's cloud-init network config.
 
 use super::*;
+use labform_proxmox::endpoint;
 
 /// The opening of a guest agent call: either guest agent privilege on the VM.
 fn agent_call<'a>(client: &'a SimClient, node: &'a str, vmid: u32) -> VmCall<'a> {
@@ -40,9 +41,8 @@ pub(super) async fn agent_network_interfaces(
     let vmid = vmid.get();
     client
         .run(
-            "GET",
-            "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces",
-            format!("/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces"),
+            &endpoint::agent::NETWORK_INTERFACES,
+            &[&node, &vmid],
             async {
                 let simulated = agent_call(client, node, vmid).read(|_, vm| {
                     agent_ready(client, vm)?;
@@ -66,25 +66,19 @@ pub(super) async fn agent_network_interfaces(
 pub(super) async fn agent_ping(client: &SimClient, node: &NodeName, vmid: VmId) -> Result<()> {
     let node = node.as_str();
     let vmid = vmid.get();
-    let path = format!("/nodes/{node}/qemu/{vmid}/agent/ping");
     client
-        .run(
-            "POST",
-            "/nodes/{node}/qemu/{vmid}/agent/ping",
-            path,
-            async {
-                agent_call(client, node, vmid).read(|_, vm| agent_ready(client, vm))?;
-                if !client.sim.backend().runs_vms() {
-                    return Ok(());
-                }
-                client
-                    .sim
-                    .on_backend(move |b| b.agent(vmid, "guest-ping", None))
-                    .await
-                    .map_err(e500)?;
-                Ok(())
-            },
-        )
+        .run(&endpoint::agent::PING, &[&node, &vmid], async {
+            agent_call(client, node, vmid).read(|_, vm| agent_ready(client, vm))?;
+            if !client.sim.backend().runs_vms() {
+                return Ok(());
+            }
+            client
+                .sim
+                .on_backend(move |b| b.agent(vmid, "guest-ping", None))
+                .await
+                .map_err(e500)?;
+            Ok(())
+        })
         .await
 }
 

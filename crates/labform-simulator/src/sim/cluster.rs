@@ -1,10 +1,11 @@
 //! Cluster-wide reads: version, nodes, `/cluster/resources` and the next free VMID.
 
 use super::*;
+use labform_proxmox::endpoint;
 
 pub(super) async fn version(client: &SimClient) -> Result<Version> {
     client
-        .run("GET", "/version", wp("/version"), async {
+        .run(&endpoint::cluster::VERSION, &[], async {
             Ok(Version {
                 version: "9.1.9".into(),
                 release: "9.1".into(),
@@ -16,7 +17,7 @@ pub(super) async fn version(client: &SimClient) -> Result<Version> {
 
 pub(super) async fn nodes(client: &SimClient) -> Result<Vec<NodeEntry>> {
     client
-        .run("GET", "/nodes", wp("/nodes"), async {
+        .run(&endpoint::cluster::NODES, &[], async {
             let st = client.sim.lock();
             Ok(client
                 .sim
@@ -53,150 +54,144 @@ pub(super) async fn cluster_resources(
     kind: Option<ResourceType>,
 ) -> Result<Vec<ClusterResource>> {
     client
-        .run(
-            "GET",
-            "/cluster/resources",
-            wp("/cluster/resources"),
-            async {
-                let st = client.sim.lock();
-                let config = &client.sim.inner.config;
-                let mut out = Vec::new();
-                // As pve-manager's `resources`: pools (only unfiltered), guests,
-                // nodes, storages per node, SDN zones per node, and the local network zone.
-                let mut pools: BTreeMap<String, ClusterResource> = BTreeMap::new();
-                if kind.is_none() {
-                    for id in st.pools.keys() {
-                        if st.has(&client.who, &format!("/pool/{id}"), "Pool.Audit") {
-                            pools.insert(
-                                id.clone(),
-                                ClusterResource {
-                                    id: format!("/pool/{id}"),
-                                    kind: "pool".into(),
-                                    ..Default::default()
-                                },
-                            );
-                        }
+        .run(&endpoint::cluster::RESOURCES, &[], async {
+            let st = client.sim.lock();
+            let config = &client.sim.inner.config;
+            let mut out = Vec::new();
+            // As pve-manager's `resources`: pools (only unfiltered), guests,
+            // nodes, storages per node, SDN zones per node, and the local network zone.
+            let mut pools: BTreeMap<String, ClusterResource> = BTreeMap::new();
+            if kind.is_none() {
+                for id in st.pools.keys() {
+                    if st.has(&client.who, &format!("/pool/{id}"), "Pool.Audit") {
+                        pools.insert(
+                            id.clone(),
+                            ClusterResource {
+                                id: format!("/pool/{id}"),
+                                kind: "pool".into(),
+                                ..Default::default()
+                            },
+                        );
                     }
                 }
-                let mut guests = Vec::new();
-                if kind.is_none() || kind == Some(ResourceType::Vm) {
-                    for vm in st.vms.values() {
-                        let entry = guest_resource(client, &st, vm);
-                        if let (Some(pool), Some(uptime)) = (&vm.pool, entry.uptime)
-                            && uptime > 0
-                            && let Some(p) = pools.get_mut(pool)
+            }
+            let mut guests = Vec::new();
+            if kind.is_none() || kind == Some(ResourceType::Vm) {
+                for vm in st.vms.values() {
+                    let entry = guest_resource(client, &st, vm);
+                    if let (Some(pool), Some(uptime)) = (&vm.pool, entry.uptime)
+                        && uptime > 0
+                        && let Some(p) = pools.get_mut(pool)
+                    {
+                        add_to_pool(p, &entry);
+                    }
+                    if !st.has(&client.who, &format!("/vms/{}", vm.vmid), "VM.Audit") {
+                        continue;
+                    }
+                    guests.push(entry);
+                }
+            }
+            out.extend(pools.into_values());
+            out.extend(guests);
+            if kind.is_none() || kind == Some(ResourceType::Node) {
+                for n in &config.nodes {
+                    let audit = st.has(&client.who, &format!("/nodes/{}", n.name), "Sys.Audit");
+                    let online = st.online.get(&n.name).copied().unwrap_or(false);
+                    let used: u64 = st
+                        .vms
+                        .values()
+                        .filter(|v| v.node == n.name && v.running)
+                        .map(|v| v.memory_mib() << 20)
+                        .sum::<u64>()
+                        + (2 << 30);
+                    let stats = audit && online;
+                    out.push(ClusterResource {
+                        id: format!("node/{}", n.name),
+                        kind: "node".into(),
+                        node: Some(n.name.clone()),
+                        status: Some(if online { "online" } else { "offline" }.into()),
+                        level: Some(String::new()),
+                        maxcpu: audit.then_some(f64::from(n.cpus)),
+                        maxmem: audit.then_some(n.memory),
+                        maxdisk: audit.then_some(100 << 30),
+                        uptime: stats.then_some(86_400),
+                        cpu: stats.then_some(0.02),
+                        mem: stats.then_some(used.min(n.memory)),
+                        disk: stats.then_some(10 << 30),
+                        cgroup_mode: Some(2),
+                        host_arch: Some("x86_64".into()),
+                        hastate: st
+                            .datacenter
+                            .ha_resources
+                            .sections
+                            .first()
+                            .map(|_| if online { "online" } else { "unknown" }.to_owned()),
+                        ..Default::default()
+                    });
+                }
+            }
+            if kind.is_none() || kind == Some(ResourceType::Storage) {
+                for n in &config.nodes {
+                    for s in &config.storages {
+                        if !(s.nodes.is_empty() || s.nodes.contains(&n.name))
+                            || !st.has(
+                                &client.who,
+                                &format!("/storage/{}", s.id),
+                                "Datastore.Audit",
+                            )
                         {
-                            add_to_pool(p, &entry);
-                        }
-                        if !st.has(&client.who, &format!("/vms/{}", vm.vmid), "VM.Audit") {
                             continue;
                         }
-                        guests.push(entry);
-                    }
-                }
-                out.extend(pools.into_values());
-                out.extend(guests);
-                if kind.is_none() || kind == Some(ResourceType::Node) {
-                    for n in &config.nodes {
-                        let audit = st.has(&client.who, &format!("/nodes/{}", n.name), "Sys.Audit");
-                        let online = st.online.get(&n.name).copied().unwrap_or(false);
-                        let used: u64 = st
-                            .vms
-                            .values()
-                            .filter(|v| v.node == n.name && v.running)
-                            .map(|v| v.memory_mib() << 20)
-                            .sum::<u64>()
-                            + (2 << 30);
-                        let stats = audit && online;
+                        let key = Simulator::store_key(s, &n.name);
                         out.push(ClusterResource {
-                            id: format!("node/{}", n.name),
-                            kind: "node".into(),
+                            id: format!("storage/{}/{}", n.name, s.id),
+                            kind: "storage".into(),
                             node: Some(n.name.clone()),
-                            status: Some(if online { "online" } else { "offline" }.into()),
-                            level: Some(String::new()),
-                            maxcpu: audit.then_some(f64::from(n.cpus)),
-                            maxmem: audit.then_some(n.memory),
-                            maxdisk: audit.then_some(100 << 30),
-                            uptime: stats.then_some(86_400),
-                            cpu: stats.then_some(0.02),
-                            mem: stats.then_some(used.min(n.memory)),
-                            disk: stats.then_some(10 << 30),
-                            cgroup_mode: Some(2),
-                            host_arch: Some("x86_64".into()),
-                            hastate: st
-                                .datacenter
-                                .ha_resources
-                                .sections
-                                .first()
-                                .map(|_| if online { "online" } else { "unknown" }.to_owned()),
+                            storage: Some(s.id.clone()),
+                            plugintype: Some(s.kind.as_str().into()),
+                            status: Some("available".into()),
+                            shared: Some(s.shared),
+                            content: Some(s.content.join(",")),
+                            maxdisk: Some(s.capacity),
+                            disk: Some(Simulator::used_bytes(&st, &key)),
                             ..Default::default()
                         });
                     }
                 }
-                if kind.is_none() || kind == Some(ResourceType::Storage) {
-                    for n in &config.nodes {
-                        for s in &config.storages {
-                            if !(s.nodes.is_empty() || s.nodes.contains(&n.name))
-                                || !st.has(
-                                    &client.who,
-                                    &format!("/storage/{}", s.id),
-                                    "Datastore.Audit",
-                                )
-                            {
-                                continue;
-                            }
-                            let key = Simulator::store_key(s, &n.name);
-                            out.push(ClusterResource {
-                                id: format!("storage/{}/{}", n.name, s.id),
-                                kind: "storage".into(),
-                                node: Some(n.name.clone()),
-                                storage: Some(s.id.clone()),
-                                plugintype: Some(s.kind.as_str().into()),
-                                status: Some("available".into()),
-                                shared: Some(s.shared),
-                                content: Some(s.content.join(",")),
-                                maxdisk: Some(s.capacity),
-                                disk: Some(Simulator::used_bytes(&st, &key)),
-                                ..Default::default()
-                            });
+            }
+            if kind.is_none() || kind == Some(ResourceType::Sdn) {
+                for n in &config.nodes {
+                    for zone in &st.datacenter.sdn_zones.sections {
+                        if !st.has(&client.who, &format!("/sdn/zones/{}", zone.id), "SDN.Audit") {
+                            continue;
                         }
-                    }
-                }
-                if kind.is_none() || kind == Some(ResourceType::Sdn) {
-                    for n in &config.nodes {
-                        for zone in &st.datacenter.sdn_zones.sections {
-                            if !st.has(&client.who, &format!("/sdn/zones/{}", zone.id), "SDN.Audit")
-                            {
-                                continue;
-                            }
-                            out.push(ClusterResource {
-                                id: format!("sdn/{}/{}", n.name, zone.id),
-                                kind: "sdn".into(),
-                                sdn: Some(zone.id.clone()),
-                                node: Some(n.name.clone()),
-                                status: Some("ok".into()),
-                                zone_type: Some(zone.kind.clone()),
-                                ..Default::default()
-                            });
-                        }
-                    }
-                }
-                if kind.is_none() && st.has(&client.who, "/sdn/zones/localnetwork", "SDN.Audit") {
-                    for n in &config.nodes {
                         out.push(ClusterResource {
-                            id: format!("network/{}/zone/localnetwork", n.name),
-                            kind: "network".into(),
-                            network_type: Some("zone".into()),
-                            network: Some("localnetwork".into()),
+                            id: format!("sdn/{}/{}", n.name, zone.id),
+                            kind: "sdn".into(),
+                            sdn: Some(zone.id.clone()),
                             node: Some(n.name.clone()),
                             status: Some("ok".into()),
+                            zone_type: Some(zone.kind.clone()),
                             ..Default::default()
                         });
                     }
                 }
-                Ok(out)
-            },
-        )
+            }
+            if kind.is_none() && st.has(&client.who, "/sdn/zones/localnetwork", "SDN.Audit") {
+                for n in &config.nodes {
+                    out.push(ClusterResource {
+                        id: format!("network/{}/zone/localnetwork", n.name),
+                        kind: "network".into(),
+                        network_type: Some("zone".into()),
+                        network: Some("localnetwork".into()),
+                        node: Some(n.name.clone()),
+                        status: Some("ok".into()),
+                        ..Default::default()
+                    });
+                }
+            }
+            Ok(out)
+        })
         .await
 }
 
@@ -286,7 +281,7 @@ fn add_to_pool(pool: &mut ClusterResource, guest: &ClusterResource) {
 
 pub(super) async fn next_vmid(client: &SimClient, check: Option<VmId>) -> Result<VmId> {
     client
-        .run("GET", "/cluster/nextid", wp("/cluster/nextid"), async {
+        .run(&endpoint::cluster::NEXT_ID, &[], async {
             let st = client.sim.lock();
             if let Some(v) = check {
                 if st.vms.contains_key(&v.get()) {

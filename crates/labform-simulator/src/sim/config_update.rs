@@ -3,6 +3,7 @@
 //! privileges, hot-plug or pending, MAC addresses, disks retired to `unusedN`.
 
 use super::*;
+use labform_proxmox::endpoint;
 
 impl SimClient {
     /// `GET .../config` as JSON (pending merged unless `current`).
@@ -13,8 +14,7 @@ impl SimClient {
         current: bool,
         snapshot: Option<&str>,
     ) -> Result<ConfigJson> {
-        let path = format!("/nodes/{node}/qemu/{vmid}/config");
-        self.run("GET", "/nodes/{node}/qemu/{vmid}/config", path, async {
+        self.run(&endpoint::qemu::CONFIG, &[&node, &vmid], async {
             self.on_vm(node, vmid).privilege("VM.Audit").read(|_, vm| {
                 let conf = match snapshot {
                     Some(s) => vm
@@ -38,8 +38,7 @@ impl SimClient {
 
     /// `GET .../pending` as JSON.
     pub async fn pending_json(&self, node: &str, vmid: u32) -> Result<Vec<serde_json::Value>> {
-        let path = format!("/nodes/{node}/qemu/{vmid}/pending");
-        self.run("GET", "/nodes/{node}/qemu/{vmid}/pending", path, async {
+        self.run(&endpoint::qemu::PENDING, &[&node, &vmid], async {
             self.on_vm(node, vmid).privilege("VM.Audit").read(|_, vm| {
                 // The pending API returns the raw config-file strings.
                 let raw = |m: &BTreeMap<String, String>| -> ConfigJson {

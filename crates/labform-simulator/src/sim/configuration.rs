@@ -8,11 +8,12 @@ use super::pools::content_string;
 use super::*;
 use crate::config::StorageKind;
 use crate::datacenter::{Section, SectionFile, sha1_hex};
+use labform_proxmox::endpoint;
 
 impl SimClient {
     /// `GET /storage[?type=]`: the storages the caller may audit or allocate space on.
     pub async fn storage_index(&self, kind: Option<&str>) -> Result<Vec<serde_json::Value>> {
-        self.run("GET", "/storage", "/storage".into(), async {
+        self.run(&endpoint::storage::STORAGE_CONFIGURATIONS, &[], async {
             let st = self.sim.lock();
             let config = &self.sim.inner.config;
             Ok(config
@@ -33,9 +34,8 @@ impl SimClient {
     /// `GET /storage/{storage}`: one storage's configuration (`Datastore.Allocate`).
     pub async fn storage_read(&self, storage: &str) -> Result<serde_json::Value> {
         self.run(
-            "GET",
-            "/storage/{storage}",
-            format!("/storage/{storage}"),
+            &endpoint::storage::STORAGE_CONFIGURATION,
+            &[&storage],
             async {
                 let st = self.sim.lock();
                 self.check(&st, &format!("/storage/{storage}"), "Datastore.Allocate")?;
@@ -53,45 +53,41 @@ impl SimClient {
     /// `GET /access/users/{userid}`: the user's settings, groups and tokens
     /// (`User.Modify` or `Sys.Audit` on `/access/groups`).
     pub async fn user_read(&self, userid: &str) -> Result<serde_json::Value> {
-        self.run(
-            "GET",
-            "/access/users/{userid}",
-            format!("/access/users/{userid}"),
-            async {
-                let st = self.sim.lock();
-                let user = st
-                    .access
-                    .users
-                    .get(userid)
-                    .ok_or_else(|| e500(format!("no such user ('{userid}')")))?;
-                if !(st.has(&self.who, "/access/groups", "User.Modify")
-                    || st.has(&self.who, "/access/groups", "Sys.Audit"))
-                {
-                    return Err(ApiError::new(403, "Permission check failed"));
-                }
-                let prefix = format!("{userid}!");
-                let tokens: serde_json::Map<String, serde_json::Value> = st
-                    .access
-                    .tokens
-                    .iter()
-                    .filter_map(|(id, t)| id.strip_prefix(&prefix).map(|name| (name, t)))
-                    .map(|(name, t)| {
-                        let mut e = serde_json::json!({ "privsep": u8::from(t.privsep), "expire": t.expire });
-                        if let Some(c) = &t.comment {
-                            e["comment"] = c.clone().into();
-                        }
-                        (name.to_owned(), e)
-                    })
-                    .collect();
-                let mut out = serde_json::json!({
-                    "enable": u8::from(user.enable), "expire": 0, "groups": [], "tokens": tokens,
-                });
-                if let Some(c) = &user.comment {
-                    out["comment"] = c.clone().into();
-                }
-                Ok(out)
-            },
-        )
+        self.run(&endpoint::access::USER, &[&userid], async {
+            let st = self.sim.lock();
+            let user = st
+                .access
+                .users
+                .get(userid)
+                .ok_or_else(|| e500(format!("no such user ('{userid}')")))?;
+            if !(st.has(&self.who, "/access/groups", "User.Modify")
+                || st.has(&self.who, "/access/groups", "Sys.Audit"))
+            {
+                return Err(ApiError::new(403, "Permission check failed"));
+            }
+            let prefix = format!("{userid}!");
+            let tokens: serde_json::Map<String, serde_json::Value> = st
+                .access
+                .tokens
+                .iter()
+                .filter_map(|(id, t)| id.strip_prefix(&prefix).map(|name| (name, t)))
+                .map(|(name, t)| {
+                    let mut e =
+                        serde_json::json!({ "privsep": u8::from(t.privsep), "expire": t.expire });
+                    if let Some(c) = &t.comment {
+                        e["comment"] = c.clone().into();
+                    }
+                    (name.to_owned(), e)
+                })
+                .collect();
+            let mut out = serde_json::json!({
+                "enable": u8::from(user.enable), "expire": 0, "groups": [], "tokens": tokens,
+            });
+            if let Some(c) = &user.comment {
+                out["comment"] = c.clone().into();
+            }
+            Ok(out)
+        })
         .await
     }
 
@@ -102,63 +98,53 @@ impl SimClient {
         node: &str,
         kind: Option<&str>,
     ) -> Result<Vec<serde_json::Value>> {
-        self.run(
-            "GET",
-            "/nodes/{node}/network",
-            format!("/nodes/{node}/network"),
-            async {
-                self.on_node(node).read(|st| {
-                    Ok(self
-                        .node_interfaces(node)
-                        .into_iter()
-                        .filter(|i| i["iface"] != "lo")
-                        .filter(|i| {
-                            let ty = i["type"].as_str().unwrap_or("");
-                            kind.is_none_or(|k| {
-                                k == ty
-                                    || (ty == "bridge"
-                                        && matches!(k, "any_bridge" | "any_local_bridge"))
-                            })
+        self.run(&endpoint::network::NETWORK, &[&node], async {
+            self.on_node(node).read(|st| {
+                Ok(self
+                    .node_interfaces(node)
+                    .into_iter()
+                    .filter(|i| i["iface"] != "lo")
+                    .filter(|i| {
+                        let ty = i["type"].as_str().unwrap_or("");
+                        kind.is_none_or(|k| {
+                            k == ty
+                                || (ty == "bridge"
+                                    && matches!(k, "any_bridge" | "any_local_bridge"))
                         })
-                        .filter(|i| {
-                            i["type"] != "bridge" || self.who.user == "root@pam" || {
-                                let path = format!(
-                                    "/sdn/zones/localnetwork/{}",
-                                    i["iface"].as_str().unwrap_or("")
-                                );
-                                st.has(&self.who, &path, "SDN.Audit")
-                                    || st.has(&self.who, &path, "SDN.Use")
-                            }
-                        })
-                        .collect())
-                })
-            },
-        )
+                    })
+                    .filter(|i| {
+                        i["type"] != "bridge" || self.who.user == "root@pam" || {
+                            let path = format!(
+                                "/sdn/zones/localnetwork/{}",
+                                i["iface"].as_str().unwrap_or("")
+                            );
+                            st.has(&self.who, &path, "SDN.Audit")
+                                || st.has(&self.who, &path, "SDN.Use")
+                        }
+                    })
+                    .collect())
+            })
+        })
         .await
     }
 
     /// `GET /nodes/{node}/network/{iface}` (`Sys.Audit` on the node).
     pub async fn network_read(&self, node: &str, iface: &str) -> Result<serde_json::Value> {
-        self.run(
-            "GET",
-            "/nodes/{node}/network/{iface}",
-            format!("/nodes/{node}/network/{iface}"),
-            async {
-                self.on_node(node)
-                    .privilege(format!("/nodes/{node}"), "Sys.Audit")
-                    .read(|_| {
-                        let mut found = self
-                            .node_interfaces(node)
-                            .into_iter()
-                            .find(|i| i["iface"] == iface)
-                            .ok_or_else(|| ApiError::param("iface", "interface does not exist"))?;
-                        if let Some(o) = found.as_object_mut() {
-                            o.remove("iface");
-                        }
-                        Ok(found)
-                    })
-            },
-        )
+        self.run(&endpoint::network::INTERFACE, &[&node, &iface], async {
+            self.on_node(node)
+                .privilege(format!("/nodes/{node}"), "Sys.Audit")
+                .read(|_| {
+                    let mut found = self
+                        .node_interfaces(node)
+                        .into_iter()
+                        .find(|i| i["iface"] == iface)
+                        .ok_or_else(|| ApiError::param("iface", "interface does not exist"))?;
+                    if let Some(o) = found.as_object_mut() {
+                        o.remove("iface");
+                    }
+                    Ok(found)
+                })
+        })
         .await
     }
 
@@ -213,98 +199,78 @@ impl SimClient {
 
     /// `GET /cluster/sdn/zones[?type=]`: the zones the caller may audit or allocate.
     pub async fn sdn_zone_index(&self, kind: Option<&str>) -> Result<Vec<serde_json::Value>> {
-        self.run(
-            "GET",
-            "/cluster/sdn/zones",
-            "/cluster/sdn/zones".into(),
-            async {
-                let st = self.sim.lock();
-                let zones = &st.datacenter.sdn_zones;
-                Ok(zones
-                    .sections
-                    .iter()
-                    .filter(|z| {
-                        self.has_any(
-                            &st,
-                            &format!("/sdn/zones/{}", z.id),
-                            &["SDN.Audit", "SDN.Allocate"],
-                        )
-                    })
-                    .filter(|z| kind.is_none_or(|k| k == z.kind))
-                    .map(|z| section_entry(z, "zone", zones))
-                    .collect())
-            },
-        )
+        self.run(&endpoint::network::SDN_ZONES, &[], async {
+            let st = self.sim.lock();
+            let zones = &st.datacenter.sdn_zones;
+            Ok(zones
+                .sections
+                .iter()
+                .filter(|z| {
+                    self.has_any(
+                        &st,
+                        &format!("/sdn/zones/{}", z.id),
+                        &["SDN.Audit", "SDN.Allocate"],
+                    )
+                })
+                .filter(|z| kind.is_none_or(|k| k == z.kind))
+                .map(|z| section_entry(z, "zone", zones))
+                .collect())
+        })
         .await
     }
 
     /// `GET /cluster/sdn/zones/{zone}` (`SDN.Allocate` on the zone).
     pub async fn sdn_zone_read(&self, zone: &str) -> Result<serde_json::Value> {
-        self.run(
-            "GET",
-            "/cluster/sdn/zones/{zone}",
-            format!("/cluster/sdn/zones/{zone}"),
-            async {
-                let st = self.sim.lock();
-                self.check(&st, &format!("/sdn/zones/{zone}"), "SDN.Allocate")?;
-                let zones = &st.datacenter.sdn_zones;
-                zones
-                    .get(zone)
-                    .map(|z| section_entry(z, "zone", zones))
-                    .ok_or_else(|| e500(format!("sdn '{zone}' does not exist")))
-            },
-        )
+        self.run(&endpoint::network::SDN_ZONE, &[&zone], async {
+            let st = self.sim.lock();
+            self.check(&st, &format!("/sdn/zones/{zone}"), "SDN.Allocate")?;
+            let zones = &st.datacenter.sdn_zones;
+            zones
+                .get(zone)
+                .map(|z| section_entry(z, "zone", zones))
+                .ok_or_else(|| e500(format!("sdn '{zone}' does not exist")))
+        })
         .await
     }
 
     /// `GET /cluster/sdn/vnets`: the vnets the caller may audit or allocate.
     pub async fn sdn_vnet_index(&self) -> Result<Vec<serde_json::Value>> {
-        self.run(
-            "GET",
-            "/cluster/sdn/vnets",
-            "/cluster/sdn/vnets".into(),
-            async {
-                let st = self.sim.lock();
-                let vnets = &st.datacenter.sdn_vnets;
-                Ok(vnets
-                    .sections
-                    .iter()
-                    .filter(|v| {
-                        let zone = v.options.get("zone").map(String::as_str).unwrap_or("");
-                        self.has_any(
-                            &st,
-                            &format!("/sdn/zones/{zone}/{}", v.id),
-                            &["SDN.Audit", "SDN.Allocate"],
-                        )
-                    })
-                    .map(|v| section_entry(v, "vnet", vnets))
-                    .collect())
-            },
-        )
+        self.run(&endpoint::network::SDN_VNETS, &[], async {
+            let st = self.sim.lock();
+            let vnets = &st.datacenter.sdn_vnets;
+            Ok(vnets
+                .sections
+                .iter()
+                .filter(|v| {
+                    let zone = v.options.get("zone").map(String::as_str).unwrap_or("");
+                    self.has_any(
+                        &st,
+                        &format!("/sdn/zones/{zone}/{}", v.id),
+                        &["SDN.Audit", "SDN.Allocate"],
+                    )
+                })
+                .map(|v| section_entry(v, "vnet", vnets))
+                .collect())
+        })
         .await
     }
 
     /// `GET /cluster/sdn/vnets/{vnet}` (`SDN.Audit` or `SDN.Allocate` on its zone's path).
     pub async fn sdn_vnet_read(&self, vnet: &str) -> Result<serde_json::Value> {
-        self.run(
-            "GET",
-            "/cluster/sdn/vnets/{vnet}",
-            format!("/cluster/sdn/vnets/{vnet}"),
-            async {
-                let st = self.sim.lock();
-                let vnets = &st.datacenter.sdn_vnets;
-                let found = vnets
-                    .get(vnet)
-                    .ok_or_else(|| e500(format!("sdn vnet '{vnet}' does not exist")))?;
-                let zone = found.options.get("zone").map(String::as_str).unwrap_or("");
-                self.check_any(
-                    &st,
-                    &format!("/sdn/zones/{zone}/{vnet}"),
-                    &["SDN.Audit", "SDN.Allocate"],
-                )?;
-                Ok(section_entry(found, "vnet", vnets))
-            },
-        )
+        self.run(&endpoint::network::SDN_VNET, &[&vnet], async {
+            let st = self.sim.lock();
+            let vnets = &st.datacenter.sdn_vnets;
+            let found = vnets
+                .get(vnet)
+                .ok_or_else(|| e500(format!("sdn vnet '{vnet}' does not exist")))?;
+            let zone = found.options.get("zone").map(String::as_str).unwrap_or("");
+            self.check_any(
+                &st,
+                &format!("/sdn/zones/{zone}/{vnet}"),
+                &["SDN.Audit", "SDN.Allocate"],
+            )?;
+            Ok(section_entry(found, "vnet", vnets))
+        })
         .await
     }
 

@@ -7,6 +7,7 @@
 use super::*;
 use crate::datacenter::GuestCommand;
 use base64::Engine;
+use labform_proxmox::endpoint;
 
 /// What the simulated guest's `/etc/os-release` says (`guest-get-osinfo`).
 fn simulated_osinfo() -> serde_json::Value {
@@ -86,26 +87,20 @@ fn simulated_run(vm: &Vm, command: &[String], input: Option<&str>) -> Option<Gue
 impl SimClient {
     /// `GET .../agent/get-osinfo`: `{result: <guest-get-osinfo>}`.
     pub async fn agent_osinfo(&self, node: &str, vmid: u32) -> Result<serde_json::Value> {
-        let path = format!("/nodes/{node}/qemu/{vmid}/agent/get-osinfo");
-        self.run(
-            "GET",
-            "/nodes/{node}/qemu/{vmid}/agent/get-osinfo",
-            path,
-            async {
-                self.on_vm(node, vmid)
-                    .any_privilege(&["VM.GuestAgent.Audit", "VM.GuestAgent.Unrestricted"])
-                    .read(|_, vm| super::agent::agent_ready(self, vm))?;
-                let answer = if self.sim.backend().runs_vms() {
-                    self.sim
-                        .on_backend(move |b| b.agent(vmid, "guest-get-osinfo", None))
-                        .await
-                        .map_err(e500)?
-                } else {
-                    simulated_osinfo()
-                };
-                Ok(serde_json::json!({ "result": answer }))
-            },
-        )
+        self.run(&endpoint::agent::OS_INFO, &[&node, &vmid], async {
+            self.on_vm(node, vmid)
+                .any_privilege(&["VM.GuestAgent.Audit", "VM.GuestAgent.Unrestricted"])
+                .read(|_, vm| super::agent::agent_ready(self, vm))?;
+            let answer = if self.sim.backend().runs_vms() {
+                self.sim
+                    .on_backend(move |b| b.agent(vmid, "guest-get-osinfo", None))
+                    .await
+                    .map_err(e500)?
+            } else {
+                simulated_osinfo()
+            };
+            Ok(serde_json::json!({ "result": answer }))
+        })
         .await
     }
 
@@ -118,8 +113,7 @@ impl SimClient {
         command: &[String],
         input: Option<&str>,
     ) -> Result<serde_json::Value> {
-        let path = format!("/nodes/{node}/qemu/{vmid}/agent/exec");
-        self.run("POST", "/nodes/{node}/qemu/{vmid}/agent/exec", path, async {
+        self.run(&endpoint::agent::EXEC, &[&node, &vmid], async {
             let call = self.on_vm(node, vmid).privilege("VM.GuestAgent.Unrestricted");
             let vm = call.read(|_, vm| {
                 super::agent::agent_ready(self, vm)?;
@@ -171,14 +165,21 @@ impl SimClient {
         vmid: u32,
         pid: u64,
     ) -> Result<serde_json::Value> {
-        let path = format!("/nodes/{node}/qemu/{vmid}/agent/exec-status");
-        self.run("GET", "/nodes/{node}/qemu/{vmid}/agent/exec-status", path, async {
-            let call = self.on_vm(node, vmid).privilege("VM.GuestAgent.Unrestricted");
+        self.run(&endpoint::agent::EXEC_STATUS, &[&node, &vmid], async {
+            let call = self
+                .on_vm(node, vmid)
+                .privilege("VM.GuestAgent.Unrestricted");
             call.read(|_, vm| super::agent::agent_ready(self, vm))?;
             if self.sim.backend().runs_vms() {
                 let mut answer = self
                     .sim
-                    .on_backend(move |b| b.agent(vmid, "guest-exec-status", Some(serde_json::json!({ "pid": pid }))))
+                    .on_backend(move |b| {
+                        b.agent(
+                            vmid,
+                            "guest-exec-status",
+                            Some(serde_json::json!({ "pid": pid })),
+                        )
+                    })
                     .await
                     .map_err(e500)?;
                 for key in ["out-data", "err-data"] {
@@ -204,7 +205,9 @@ impl SimClient {
                 .get(&vmid)
                 .and_then(|m| m.get(&pid))
                 .ok_or_else(|| {
-                    e500(format!("VM {vmid} qmp command 'guest-exec-status' failed - Invalid parameter 'pid'"))
+                    e500(format!(
+                        "VM {vmid} qmp command 'guest-exec-status' failed - Invalid parameter 'pid'"
+                    ))
                 })?;
             let mut answer = serde_json::json!({ "exited": 1, "exitcode": result.exitcode });
             if !result.out.is_empty() {

@@ -8,6 +8,7 @@
 
 use super::*;
 use crate::datacenter::{Section, SectionFile};
+use labform_proxmox::endpoint;
 
 /// What groups are refused with, per endpoint, once they were migrated to rules.
 fn groups_migrated(action: &str) -> ApiError {
@@ -73,41 +74,31 @@ fn ha_entry(section: &Section, id_key: &str, file: &SectionFile) -> serde_json::
 impl SimClient {
     /// `GET /cluster/ha/resources[?type=]` (`Sys.Audit` on `/`).
     pub async fn ha_resource_index(&self, kind: Option<&str>) -> Result<Vec<serde_json::Value>> {
-        self.run(
-            "GET",
-            "/cluster/ha/resources",
-            "/cluster/ha/resources".into(),
-            async {
-                let st = self.sim.lock();
-                self.check(&st, "/", "Sys.Audit")?;
-                let file = &st.datacenter.ha_resources;
-                Ok(file
-                    .sections
-                    .iter()
-                    .filter(|r| kind.is_none_or(|k| k == r.kind))
-                    .map(|r| ha_entry(r, "sid", file))
-                    .collect())
-            },
-        )
+        self.run(&endpoint::ha::RESOURCES, &[], async {
+            let st = self.sim.lock();
+            self.check(&st, "/", "Sys.Audit")?;
+            let file = &st.datacenter.ha_resources;
+            Ok(file
+                .sections
+                .iter()
+                .filter(|r| kind.is_none_or(|k| k == r.kind))
+                .map(|r| ha_entry(r, "sid", file))
+                .collect())
+        })
         .await
     }
 
     /// `GET /cluster/ha/resources/{sid}`.
     pub async fn ha_resource_read(&self, sid: &str) -> Result<serde_json::Value> {
-        self.run(
-            "GET",
-            "/cluster/ha/resources/{sid}",
-            format!("/cluster/ha/resources/{sid}"),
-            async {
-                let st = self.sim.lock();
-                self.check(&st, "/", "Sys.Audit")?;
-                let (sid, _, _) = parse_sid(&st, sid)?;
-                let file = &st.datacenter.ha_resources;
-                file.get(&sid)
-                    .map(|r| ha_entry(r, "sid", file))
-                    .ok_or_else(|| e500(format!("no such resource '{sid}'")))
-            },
-        )
+        self.run(&endpoint::ha::RESOURCE, &[&sid], async {
+            let st = self.sim.lock();
+            self.check(&st, "/", "Sys.Audit")?;
+            let (sid, _, _) = parse_sid(&st, sid)?;
+            let file = &st.datacenter.ha_resources;
+            file.get(&sid)
+                .map(|r| ha_entry(r, "sid", file))
+                .ok_or_else(|| e500(format!("no such resource '{sid}'")))
+        })
         .await
     }
 
@@ -117,45 +108,40 @@ impl SimClient {
         sid: &str,
         options: &BTreeMap<String, String>,
     ) -> Result<()> {
-        self.run(
-            "POST",
-            "/cluster/ha/resources",
-            "/cluster/ha/resources".into(),
-            async {
-                let sid = {
-                    let mut st = self.sim.lock();
-                    self.check(&st, "/", "Sys.Console")?;
-                    let (sid, kind, name) = parse_sid(&st, sid)?;
-                    let mut options = options.clone();
-                    if let Some(given) = options.remove("type")
-                        && given != kind
-                    {
-                        return Err(e500("types does not match"));
-                    }
-                    self.check_ha_group(&st, options.get("group"))?;
-                    if kind != "vm" {
-                        return Err(e500(format!("unknown resource type '{kind}'")));
-                    }
-                    let vmid: Option<u32> = name.parse().ok();
-                    if vmid.is_none_or(|id| !st.vms.contains_key(&id)) {
-                        return Err(e500(format!("resource '{sid}' does not exist in cluster")));
-                    }
-                    if st.datacenter.ha_resources.get(&sid).is_some() {
-                        return Err(e500(format!(
-                            "create resource failed: resource ID '{sid}' already defined"
-                        )));
-                    }
-                    st.datacenter.ha_resources.sections.push(Section {
-                        kind,
-                        id: sid.clone(),
-                        options,
-                    });
-                    sid
-                };
-                self.sim.ha_converge(&sid);
-                Ok(())
-            },
-        )
+        self.run(&endpoint::ha::CREATE_RESOURCE, &[], async {
+            let sid = {
+                let mut st = self.sim.lock();
+                self.check(&st, "/", "Sys.Console")?;
+                let (sid, kind, name) = parse_sid(&st, sid)?;
+                let mut options = options.clone();
+                if let Some(given) = options.remove("type")
+                    && given != kind
+                {
+                    return Err(e500("types does not match"));
+                }
+                self.check_ha_group(&st, options.get("group"))?;
+                if kind != "vm" {
+                    return Err(e500(format!("unknown resource type '{kind}'")));
+                }
+                let vmid: Option<u32> = name.parse().ok();
+                if vmid.is_none_or(|id| !st.vms.contains_key(&id)) {
+                    return Err(e500(format!("resource '{sid}' does not exist in cluster")));
+                }
+                if st.datacenter.ha_resources.get(&sid).is_some() {
+                    return Err(e500(format!(
+                        "create resource failed: resource ID '{sid}' already defined"
+                    )));
+                }
+                st.datacenter.ha_resources.sections.push(Section {
+                    kind,
+                    id: sid.clone(),
+                    options,
+                });
+                sid
+            };
+            self.sim.ha_converge(&sid);
+            Ok(())
+        })
         .await
     }
 
@@ -167,106 +153,90 @@ impl SimClient {
         delete: &[String],
         digest: Option<&str>,
     ) -> Result<()> {
-        self.run(
-            "PUT",
-            "/cluster/ha/resources/{sid}",
-            format!("/cluster/ha/resources/{sid}"),
-            async {
-                let sid = {
-                    let mut st = self.sim.lock();
-                    self.check(&st, "/", "Sys.Console")?;
-                    let (sid, kind, _) = parse_sid(&st, sid)?;
-                    let mut options = options.clone();
-                    if let Some(given) = options.remove("type")
-                        && given != kind
-                    {
-                        return Err(e500("types does not match"));
+        self.run(&endpoint::ha::UPDATE_RESOURCE, &[&sid], async {
+            let sid = {
+                let mut st = self.sim.lock();
+                self.check(&st, "/", "Sys.Console")?;
+                let (sid, kind, _) = parse_sid(&st, sid)?;
+                let mut options = options.clone();
+                if let Some(given) = options.remove("type")
+                    && given != kind
+                {
+                    return Err(e500("types does not match"));
+                }
+                if let Some(group) = options.get("group") {
+                    if st.datacenter.ha_groups.sections.is_empty() {
+                        return Err(e500(
+                            "invalid parameter 'group': ha groups have been migrated to rules",
+                        ));
                     }
-                    if let Some(group) = options.get("group") {
-                        if st.datacenter.ha_groups.sections.is_empty() {
-                            return Err(e500(
-                                "invalid parameter 'group': ha groups have been migrated to rules",
-                            ));
-                        }
-                        if st.datacenter.ha_groups.get(group).is_none() {
-                            return Err(e500(format!("HA group '{group}' does not exist")));
-                        }
+                    if st.datacenter.ha_groups.get(group).is_none() {
+                        return Err(e500(format!("HA group '{group}' does not exist")));
                     }
-                    let failed =
-                        |text: String| e500(format!("update resources config failed: {text}"));
-                    assert_digest(&st.datacenter.ha_resources, digest)
-                        .map_err(|e| failed(e.message))?;
-                    let resource = st
-                        .datacenter
-                        .ha_resources
-                        .get_mut(&sid)
-                        .ok_or_else(|| failed(format!("no such resource '{sid}'")))?;
-                    for key in delete {
-                        resource.options.remove(key);
-                    }
-                    resource.options.extend(options);
-                    sid
-                };
-                self.sim.ha_converge(&sid);
-                Ok(())
-            },
-        )
+                }
+                let failed = |text: String| e500(format!("update resources config failed: {text}"));
+                assert_digest(&st.datacenter.ha_resources, digest)
+                    .map_err(|e| failed(e.message))?;
+                let resource = st
+                    .datacenter
+                    .ha_resources
+                    .get_mut(&sid)
+                    .ok_or_else(|| failed(format!("no such resource '{sid}'")))?;
+                for key in delete {
+                    resource.options.remove(key);
+                }
+                resource.options.extend(options);
+                sid
+            };
+            self.sim.ha_converge(&sid);
+            Ok(())
+        })
         .await
     }
 
     /// `DELETE /cluster/ha/resources/{sid}`: the guest is no longer HA managed.
     pub async fn ha_resource_delete(&self, sid: &str) -> Result<()> {
-        self.run(
-            "DELETE",
-            "/cluster/ha/resources/{sid}",
-            format!("/cluster/ha/resources/{sid}"),
-            async {
-                let mut st = self.sim.lock();
-                self.check(&st, "/", "Sys.Console")?;
-                let (sid, _, _) = parse_sid(&st, sid)?;
-                if !st.datacenter.ha_resources.remove(&sid) {
-                    return Err(e500(format!(
-                        "cannot delete service '{sid}', not HA managed!"
-                    )));
-                }
-                st.datacenter.ha_service_state.remove(&sid);
-                Ok(())
-            },
-        )
+        self.run(&endpoint::ha::DELETE_RESOURCE, &[&sid], async {
+            let mut st = self.sim.lock();
+            self.check(&st, "/", "Sys.Console")?;
+            let (sid, _, _) = parse_sid(&st, sid)?;
+            if !st.datacenter.ha_resources.remove(&sid) {
+                return Err(e500(format!(
+                    "cannot delete service '{sid}', not HA managed!"
+                )));
+            }
+            st.datacenter.ha_service_state.remove(&sid);
+            Ok(())
+        })
         .await
     }
 
     /// `POST /cluster/ha/resources/{sid}/migrate`: the HA manager moves the
     /// guest to `target` (online when it runs); `{sid, requested-node}`.
     pub async fn ha_resource_migrate(&self, sid: &str, target: &str) -> Result<serde_json::Value> {
-        self.run(
-            "POST",
-            "/cluster/ha/resources/{sid}/migrate",
-            format!("/cluster/ha/resources/{sid}/migrate"),
-            async {
-                let sid = {
-                    let st = self.sim.lock();
-                    self.check(&st, "/", "Sys.Console")?;
-                    let (sid, _, _) = parse_sid(&st, sid)?;
-                    if st.datacenter.ha_resources.get(&sid).is_none() {
-                        return Err(e500(format!("resource '{sid}' is not HA managed")));
-                    }
-                    if st
-                        .datacenter
-                        .ha_service_state
-                        .get(&sid)
-                        .is_some_and(|s| s == "error")
-                    {
-                        return Err(e500(format!(
-                            "service '{sid}' in error state, must be disabled and fixed first"
-                        )));
-                    }
-                    sid
-                };
-                self.sim.ha_migrate(&sid, target);
-                Ok(serde_json::json!({ "sid": sid, "requested-node": target }))
-            },
-        )
+        self.run(&endpoint::ha::MIGRATE_RESOURCE, &[&sid], async {
+            let sid = {
+                let st = self.sim.lock();
+                self.check(&st, "/", "Sys.Console")?;
+                let (sid, _, _) = parse_sid(&st, sid)?;
+                if st.datacenter.ha_resources.get(&sid).is_none() {
+                    return Err(e500(format!("resource '{sid}' is not HA managed")));
+                }
+                if st
+                    .datacenter
+                    .ha_service_state
+                    .get(&sid)
+                    .is_some_and(|s| s == "error")
+                {
+                    return Err(e500(format!(
+                        "service '{sid}' in error state, must be disabled and fixed first"
+                    )));
+                }
+                sid
+            };
+            self.sim.ha_migrate(&sid, target);
+            Ok(serde_json::json!({ "sid": sid, "requested-node": target }))
+        })
         .await
     }
 
@@ -286,45 +256,35 @@ impl SimClient {
 
     /// `GET /cluster/ha/groups`.
     pub async fn ha_group_index(&self) -> Result<Vec<serde_json::Value>> {
-        self.run(
-            "GET",
-            "/cluster/ha/groups",
-            "/cluster/ha/groups".into(),
-            async {
-                let st = self.sim.lock();
-                self.check(&st, "/", "Sys.Audit")?;
-                let file = &st.datacenter.ha_groups;
-                if file.sections.is_empty() {
-                    return Err(groups_migrated("index groups"));
-                }
-                Ok(file
-                    .sections
-                    .iter()
-                    .map(|g| ha_entry(g, "group", file))
-                    .collect())
-            },
-        )
+        self.run(&endpoint::ha::GROUPS, &[], async {
+            let st = self.sim.lock();
+            self.check(&st, "/", "Sys.Audit")?;
+            let file = &st.datacenter.ha_groups;
+            if file.sections.is_empty() {
+                return Err(groups_migrated("index groups"));
+            }
+            Ok(file
+                .sections
+                .iter()
+                .map(|g| ha_entry(g, "group", file))
+                .collect())
+        })
         .await
     }
 
     /// `GET /cluster/ha/groups/{group}`.
     pub async fn ha_group_read(&self, group: &str) -> Result<serde_json::Value> {
-        self.run(
-            "GET",
-            "/cluster/ha/groups/{group}",
-            format!("/cluster/ha/groups/{group}"),
-            async {
-                let st = self.sim.lock();
-                self.check(&st, "/", "Sys.Audit")?;
-                let file = &st.datacenter.ha_groups;
-                if file.sections.is_empty() {
-                    return Err(groups_migrated("read group"));
-                }
-                file.get(group)
-                    .map(|g| ha_entry(g, "group", file))
-                    .ok_or_else(|| e500(format!("no such ha group '{group}'")))
-            },
-        )
+        self.run(&endpoint::ha::GROUP, &[&group], async {
+            let st = self.sim.lock();
+            self.check(&st, "/", "Sys.Audit")?;
+            let file = &st.datacenter.ha_groups;
+            if file.sections.is_empty() {
+                return Err(groups_migrated("read group"));
+            }
+            file.get(group)
+                .map(|g| ha_entry(g, "group", file))
+                .ok_or_else(|| e500(format!("no such ha group '{group}'")))
+        })
         .await
     }
 
@@ -334,35 +294,30 @@ impl SimClient {
         group: &str,
         options: &BTreeMap<String, String>,
     ) -> Result<()> {
-        self.run(
-            "POST",
-            "/cluster/ha/groups",
-            "/cluster/ha/groups".into(),
-            async {
-                let mut st = self.sim.lock();
-                self.check(&st, "/", "Sys.Console")?;
-                if st.datacenter.ha_groups.sections.is_empty() {
-                    return Err(groups_migrated("create group"));
-                }
-                let mut options = options.clone();
-                if let Some(given) = options.remove("type")
-                    && given != "group"
-                {
-                    return Err(e500("types does not match"));
-                }
-                if st.datacenter.ha_groups.get(group).is_some() {
-                    return Err(e500(format!(
-                        "create ha group failed: ha group ID '{group}' already defined"
-                    )));
-                }
-                st.datacenter.ha_groups.sections.push(Section {
-                    kind: "group".into(),
-                    id: group.to_owned(),
-                    options,
-                });
-                Ok(())
-            },
-        )
+        self.run(&endpoint::ha::CREATE_GROUP, &[], async {
+            let mut st = self.sim.lock();
+            self.check(&st, "/", "Sys.Console")?;
+            if st.datacenter.ha_groups.sections.is_empty() {
+                return Err(groups_migrated("create group"));
+            }
+            let mut options = options.clone();
+            if let Some(given) = options.remove("type")
+                && given != "group"
+            {
+                return Err(e500("types does not match"));
+            }
+            if st.datacenter.ha_groups.get(group).is_some() {
+                return Err(e500(format!(
+                    "create ha group failed: ha group ID '{group}' already defined"
+                )));
+            }
+            st.datacenter.ha_groups.sections.push(Section {
+                kind: "group".into(),
+                id: group.to_owned(),
+                options,
+            });
+            Ok(())
+        })
         .await
     }
 
@@ -374,65 +329,55 @@ impl SimClient {
         delete: &[String],
         digest: Option<&str>,
     ) -> Result<()> {
-        self.run(
-            "PUT",
-            "/cluster/ha/groups/{group}",
-            format!("/cluster/ha/groups/{group}"),
-            async {
-                let mut st = self.sim.lock();
-                self.check(&st, "/", "Sys.Console")?;
-                if st.datacenter.ha_groups.sections.is_empty() {
-                    return Err(groups_migrated("update group"));
+        self.run(&endpoint::ha::UPDATE_GROUP, &[&group], async {
+            let mut st = self.sim.lock();
+            self.check(&st, "/", "Sys.Console")?;
+            if st.datacenter.ha_groups.sections.is_empty() {
+                return Err(groups_migrated("update group"));
+            }
+            let failed = |text: String| e500(format!("update ha group failed: {text}"));
+            assert_digest(&st.datacenter.ha_groups, digest).map_err(|e| failed(e.message))?;
+            let section = st
+                .datacenter
+                .ha_groups
+                .get_mut(group)
+                .ok_or_else(|| failed(format!("no such ha group '{group}'")))?;
+            for key in delete {
+                if key == "nodes" {
+                    return Err(failed(format!("unable to delete required option '{key}'")));
                 }
-                let failed = |text: String| e500(format!("update ha group failed: {text}"));
-                assert_digest(&st.datacenter.ha_groups, digest).map_err(|e| failed(e.message))?;
-                let section = st
-                    .datacenter
-                    .ha_groups
-                    .get_mut(group)
-                    .ok_or_else(|| failed(format!("no such ha group '{group}'")))?;
-                for key in delete {
-                    if key == "nodes" {
-                        return Err(failed(format!("unable to delete required option '{key}'")));
-                    }
-                    section.options.remove(key);
-                }
-                section.options.extend(options.clone());
-                Ok(())
-            },
-        )
+                section.options.remove(key);
+            }
+            section.options.extend(options.clone());
+            Ok(())
+        })
         .await
     }
 
     /// `DELETE /cluster/ha/groups/{group}`: only groups no resource uses.
     pub async fn ha_group_delete(&self, group: &str) -> Result<()> {
-        self.run(
-            "DELETE",
-            "/cluster/ha/groups/{group}",
-            format!("/cluster/ha/groups/{group}"),
-            async {
-                let mut st = self.sim.lock();
-                self.check(&st, "/", "Sys.Console")?;
-                if st.datacenter.ha_groups.sections.is_empty() {
-                    return Err(groups_migrated("delete group"));
-                }
-                let failed = |text: String| e500(format!("delete ha group failed: {text}"));
-                if st.datacenter.ha_groups.get(group).is_none() {
-                    return Err(failed(format!("no such ha group '{group}'")));
-                }
-                if let Some(user) = st
-                    .datacenter
-                    .ha_resources
-                    .sections
-                    .iter()
-                    .find(|r| r.options.get("group").is_some_and(|g| g == group))
-                {
-                    return Err(failed(format!("ha group is used by service '{}'", user.id)));
-                }
-                st.datacenter.ha_groups.remove(group);
-                Ok(())
-            },
-        )
+        self.run(&endpoint::ha::DELETE_GROUP, &[&group], async {
+            let mut st = self.sim.lock();
+            self.check(&st, "/", "Sys.Console")?;
+            if st.datacenter.ha_groups.sections.is_empty() {
+                return Err(groups_migrated("delete group"));
+            }
+            let failed = |text: String| e500(format!("delete ha group failed: {text}"));
+            if st.datacenter.ha_groups.get(group).is_none() {
+                return Err(failed(format!("no such ha group '{group}'")));
+            }
+            if let Some(user) = st
+                .datacenter
+                .ha_resources
+                .sections
+                .iter()
+                .find(|r| r.options.get("group").is_some_and(|g| g == group))
+            {
+                return Err(failed(format!("ha group is used by service '{}'", user.id)));
+            }
+            st.datacenter.ha_groups.remove(group);
+            Ok(())
+        })
         .await
     }
 }

@@ -55,6 +55,7 @@ use crate::perms::{Access, AclEntry, Identity, Token, User};
 use crate::state::{Snapshot, TaskRecord, Vm, Volume, typed_json};
 use labform_ids::{NodeName, StorageName, VmId};
 use labform_proxmox::api::ProxmoxApi;
+use labform_proxmox::endpoint::Endpoint;
 use labform_proxmox::error::{ApiError, Error, Result};
 use labform_proxmox::propstring::{
     ByteSize, Drive, DriveVolume, IpConfig, Ipv4Setting, Ipv6Setting, MacAddr, NetDevice, indexed,
@@ -427,20 +428,19 @@ impl SimClient {
         }
     }
 
-    /// Runs one endpoint: applies injected faults, maps errors.
+    /// Runs one endpoint, its path parameters' values `arguments`: applies injected faults, maps
+    /// errors (naming the path).
     async fn run<T>(
         &self,
-        method: &str,
-        template: &str,
-        path: String,
+        endpoint: &'static Endpoint,
+        arguments: &[&(dyn std::fmt::Display + Sync)],
         f: impl Future<Output = std::result::Result<T, ApiError>>,
     ) -> Result<T> {
-        match self
-            .sim
-            .inner
-            .faults
-            .for_request(&format!("{method} {template}"))
-        {
+        let arguments: Vec<String> = arguments.iter().map(ToString::to_string).collect();
+        let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+        let path = endpoint.path_with(&arguments);
+        let method = endpoint.method.as_str();
+        match self.sim.inner.faults.for_request(&endpoint.key()) {
             Some(Fault::Latency { ms }) => tokio::time::sleep(Duration::from_millis(ms)).await,
             Some(Fault::Status { status, message }) => {
                 return Err(Error::from_api(
@@ -475,7 +475,7 @@ impl SimClient {
         }
         let result = f.await;
         // What a client is told has happened must survive a kill (crate::persist).
-        if method != "GET"
+        if !endpoint.is_read()
             && let Err(error) = self.sim.commit().await
         {
             return Err(Error::from_api(
@@ -515,8 +515,4 @@ impl SimClient {
 
 fn vmid_u32(v: VmId) -> u32 {
     v.get()
-}
-
-fn wp(path: &str) -> String {
-    path.to_owned()
 }

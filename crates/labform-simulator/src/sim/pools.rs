@@ -4,6 +4,7 @@
 
 use super::figures::VmFigures;
 use super::*;
+use labform_proxmox::endpoint::{self, Endpoint};
 
 /// A change of `PUT /pools` (or the older `PUT /pools/{poolid}`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -28,7 +29,7 @@ impl SimClient {
         poolid: Option<&str>,
         kind: Option<&str>,
     ) -> Result<Vec<serde_json::Value>> {
-        self.run("GET", "/pools", "/pools".into(), async {
+        self.run(&endpoint::pools::POOLS, &[], async {
             let st = self.sim.lock();
             if let Some(poolid) = poolid {
                 self.check(&st, &format!("/pool/{poolid}"), "Pool.Audit")?;
@@ -54,16 +55,11 @@ impl SimClient {
 
     /// `GET /pools/{poolid}[?type=]` (deprecated in Proxmox, still served).
     pub async fn pool_read(&self, poolid: &str, kind: Option<&str>) -> Result<serde_json::Value> {
-        self.run(
-            "GET",
-            "/pools/{poolid}",
-            format!("/pools/{poolid}"),
-            async {
-                let st = self.sim.lock();
-                self.check(&st, &format!("/pool/{poolid}"), "Pool.Audit")?;
-                Ok(self.pool_entry(&st, poolid, kind)?.into())
-            },
-        )
+        self.run(&endpoint::pools::POOL, &[&poolid], async {
+            let st = self.sim.lock();
+            self.check(&st, &format!("/pool/{poolid}"), "Pool.Audit")?;
+            Ok(self.pool_entry(&st, poolid, kind)?.into())
+        })
         .await
     }
 
@@ -117,12 +113,11 @@ impl SimClient {
     /// change permissions on the member.
     pub async fn pool_update(
         &self,
-        template: &'static str,
+        route: &'static Endpoint,
         poolid: &str,
         update: &PoolUpdate,
     ) -> Result<()> {
-        let path = template.replace("{poolid}", poolid);
-        self.run("PUT", template, path, async {
+        self.run(route, &[&poolid], async {
             let mut st = self.sim.lock();
             self.check(&st, &format!("/pool/{poolid}"), "Pool.Allocate")?;
             let failed = |text: String| e500(format!("update pools failed: {text}"));
@@ -196,9 +191,8 @@ impl SimClient {
 
     /// `DELETE /pools?poolid=` and `DELETE /pools/{poolid}`: an empty pool
     /// (members that no longer exist do not count), with its ACL entries.
-    pub async fn pool_delete(&self, template: &'static str, poolid: &str) -> Result<()> {
-        let path = template.replace("{poolid}", poolid);
-        self.run("DELETE", template, path, async {
+    pub async fn pool_delete(&self, route: &'static Endpoint, poolid: &str) -> Result<()> {
+        self.run(route, &[&poolid], async {
             let mut st = self.sim.lock();
             self.check(&st, &format!("/pool/{poolid}"), "Pool.Allocate")?;
             let failed = |text: String| e500(format!("delete pool failed: {text}"));

@@ -1,36 +1,32 @@
 //! A VM's status and power actions (start, stop, shutdown, reboot).
 
 use super::*;
+use labform_proxmox::endpoint;
 
 pub(super) async fn vm_status(client: &SimClient, node: &NodeName, vmid: VmId) -> Result<VmStatus> {
     let node = node.as_str();
     let vmid = vmid.get();
     client
-        .run(
-            "GET",
-            "/nodes/{node}/qemu/{vmid}/status/current",
-            format!("/nodes/{node}/qemu/{vmid}/status/current"),
-            async {
-                let mut st = client.sim.lock();
-                client.on_vm(node, vmid).privilege("VM.Audit").open(&st)?;
-                client.sim.reap(&mut st, vmid);
-                let vm = SimClient::vm(&st, node, vmid)?;
-                Ok(VmStatus {
-                    vmid: u64::from(vmid),
-                    status: if vm.running { "running" } else { "stopped" }.into(),
-                    name: vm.conf.get("name").cloned(),
-                    lock: vm.lock().map(str::to_owned),
-                    qmpstatus: Some(if vm.running { "running" } else { "stopped" }.into()),
-                    uptime: Some(vm.started_at.map(|s| s.elapsed().as_secs()).unwrap_or(0)),
-                    template: vm.is_template().then_some(true),
-                    agent: agent_enabled(&vm.conf).then_some(true),
-                    cpus: Some(vm.cpus() as f64),
-                    maxmem: Some(vm.memory_mib() << 20),
-                    maxdisk: Some(0),
-                    ha: Some(serde_json::json!({ "managed": 0 })),
-                })
-            },
-        )
+        .run(&endpoint::power::STATUS, &[&node, &vmid], async {
+            let mut st = client.sim.lock();
+            client.on_vm(node, vmid).privilege("VM.Audit").open(&st)?;
+            client.sim.reap(&mut st, vmid);
+            let vm = SimClient::vm(&st, node, vmid)?;
+            Ok(VmStatus {
+                vmid: u64::from(vmid),
+                status: if vm.running { "running" } else { "stopped" }.into(),
+                name: vm.conf.get("name").cloned(),
+                lock: vm.lock().map(str::to_owned),
+                qmpstatus: Some(if vm.running { "running" } else { "stopped" }.into()),
+                uptime: Some(vm.started_at.map(|s| s.elapsed().as_secs()).unwrap_or(0)),
+                template: vm.is_template().then_some(true),
+                agent: agent_enabled(&vm.conf).then_some(true),
+                cpus: Some(vm.cpus() as f64),
+                maxmem: Some(vm.memory_mib() << 20),
+                maxdisk: Some(0),
+                ha: Some(serde_json::json!({ "managed": 0 })),
+            })
+        })
         .await
 }
 
@@ -42,10 +38,8 @@ pub(super) async fn vm_action(
 ) -> Result<Upid> {
     let node = node.as_str();
     let vmid = vmid.get();
-    let template = format!("/nodes/{{node}}/qemu/{{vmid}}/status/{}", action.as_str());
-    let path = format!("/nodes/{node}/qemu/{vmid}/status/{}", action.as_str());
     client
-        .run("POST", &template, path, async {
+        .run(action.endpoint(), &[&node, &vmid], async {
             let call = client.on_vm(node, vmid).privilege("VM.PowerMgmt");
             call.without_config_lock().spawn(
                 action.task_type(),

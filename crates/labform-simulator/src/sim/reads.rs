@@ -3,11 +3,12 @@
 //! control reads.
 
 use super::*;
+use labform_proxmox::endpoint;
 
 impl SimClient {
     /// `POST /pools`.
     pub async fn create_pool_checked(&self, poolid: &str, comment: Option<&str>) -> Result<()> {
-        self.run("POST", "/pools", "/pools".into(), async {
+        self.run(&endpoint::pools::CREATE_POOL, &[], async {
             let st = self.sim.lock();
             self.check(&st, &format!("/pool/{poolid}"), "Pool.Allocate")?;
             let ok = poolid
@@ -39,10 +40,7 @@ impl SimClient {
     /// with the figures qemu-server's `vmstatus` gives (and, with `full`, the
     /// QMP status and the running machine and QEMU version).
     pub async fn list_vms(&self, node: &str, full: bool) -> Result<Vec<serde_json::Value>> {
-        self.run(
-            "GET",
-            "/nodes/{node}/qemu",
-            format!("/nodes/{node}/qemu"),
+        self.run(&endpoint::qemu::VMS, &[&node],
             async {
                 self.on_node(node).read(|st| {
                     Ok(st
@@ -138,68 +136,63 @@ impl SimClient {
         size: u64,
         data: Option<Vec<u8>>,
     ) -> Result<Upid> {
-        self.run(
-            "POST",
-            "/nodes/{node}/storage/{storage}/upload",
-            format!("/nodes/{node}/storage/{storage}/upload"),
-            async {
-                let call = self
-                    .on_node(node)
-                    .privilege(format!("/storage/{storage}"), "Datastore.AllocateTemplate");
-                call.read(|_| {
-                    let spec = self.sim.storage_on(storage, node)?;
-                    let ok_ext = match content {
-                        "iso" => [".iso", ".img"].iter().any(|e| filename.ends_with(e)),
-                        "import" => [".qcow2", ".raw", ".vmdk", ".ova"]
-                            .iter()
-                            .any(|e| filename.ends_with(e)),
-                        _ => [".tar.gz", ".tar.xz", ".tar.zst"]
-                            .iter()
-                            .any(|e| filename.ends_with(e)),
-                    };
-                    if !ok_ext || filename.contains('/') || filename.is_empty() {
-                        return Err(ApiError::param("filename", "wrong file extension"));
-                    }
-                    if !spec.content.iter().any(|c| c == content) {
-                        return Err(e500(format!(
-                            "storage '{storage}' does not support content-type '{content}'"
-                        )));
-                    }
-                    Ok(())
-                })?;
-                let (storage_s, content_s, filename_s) =
-                    (storage.to_owned(), content.to_owned(), filename.to_owned());
-                Ok(call.task("imgcopy", "", move |task| async move {
-                    let NodeTask {
-                        sim,
-                        node: node_s,
-                        log,
-                        ..
-                    } = task;
-                    let t = sim.inner.config.timing;
-                    tokio::time::sleep(
-                        t.dur(t.clone_secs_per_gib * size as f64 / ByteSize::GIB as f64),
-                    )
-                    .await;
-                    if let Some(data) = data {
-                        let file = sim
-                            .storage_on(&storage_s, &node_s)
-                            .map(|spec| {
-                                VolumeFile::new(
-                                    Simulator::store_key(spec, &node_s),
-                                    format!("{content_s}/{filename_s}"),
-                                )
-                            })
-                            .map_err(|e| e.message)?;
-                        sim.on_backend(move |b| b.write_volume(&file, &data))
-                            .await?;
-                    }
-                    sim.store_upload(&node_s, &storage_s, &content_s, &filename_s, size)?;
-                    log.log(format!("target file: {storage_s}:{content_s}/{filename_s}"));
-                    Ok(())
-                }))
-            },
-        )
+        self.run(&endpoint::storage::UPLOAD, &[&node, &storage], async {
+            let call = self
+                .on_node(node)
+                .privilege(format!("/storage/{storage}"), "Datastore.AllocateTemplate");
+            call.read(|_| {
+                let spec = self.sim.storage_on(storage, node)?;
+                let ok_ext = match content {
+                    "iso" => [".iso", ".img"].iter().any(|e| filename.ends_with(e)),
+                    "import" => [".qcow2", ".raw", ".vmdk", ".ova"]
+                        .iter()
+                        .any(|e| filename.ends_with(e)),
+                    _ => [".tar.gz", ".tar.xz", ".tar.zst"]
+                        .iter()
+                        .any(|e| filename.ends_with(e)),
+                };
+                if !ok_ext || filename.contains('/') || filename.is_empty() {
+                    return Err(ApiError::param("filename", "wrong file extension"));
+                }
+                if !spec.content.iter().any(|c| c == content) {
+                    return Err(e500(format!(
+                        "storage '{storage}' does not support content-type '{content}'"
+                    )));
+                }
+                Ok(())
+            })?;
+            let (storage_s, content_s, filename_s) =
+                (storage.to_owned(), content.to_owned(), filename.to_owned());
+            Ok(call.task("imgcopy", "", move |task| async move {
+                let NodeTask {
+                    sim,
+                    node: node_s,
+                    log,
+                    ..
+                } = task;
+                let t = sim.inner.config.timing;
+                tokio::time::sleep(
+                    t.dur(t.clone_secs_per_gib * size as f64 / ByteSize::GIB as f64),
+                )
+                .await;
+                if let Some(data) = data {
+                    let file = sim
+                        .storage_on(&storage_s, &node_s)
+                        .map(|spec| {
+                            VolumeFile::new(
+                                Simulator::store_key(spec, &node_s),
+                                format!("{content_s}/{filename_s}"),
+                            )
+                        })
+                        .map_err(|e| e.message)?;
+                    sim.on_backend(move |b| b.write_volume(&file, &data))
+                        .await?;
+                }
+                sim.store_upload(&node_s, &storage_s, &content_s, &filename_s, size)?;
+                log.log(format!("target file: {storage_s}:{content_s}/{filename_s}"));
+                Ok(())
+            }))
+        })
         .await
     }
 }
@@ -208,11 +201,9 @@ impl SimClient {
 impl SimClient {
     /// `GET /nodes/{node}/qemu/{vmid}/cloudinit/dump?type=`.
     pub async fn cloudinit_dump(&self, node: &str, vmid: u32, kind: &str) -> Result<String> {
-        let path = format!("/nodes/{node}/qemu/{vmid}/cloudinit/dump");
         self.run(
-            "GET",
-            "/nodes/{node}/qemu/{vmid}/cloudinit/dump",
-            path,
+            &endpoint::cloudinit::CLOUDINIT_DUMP,
+            &[&node, &vmid],
             async {
                 self.on_vm(node, vmid)
                     .privilege("VM.Audit")
@@ -225,59 +216,65 @@ impl SimClient {
     /// `GET /nodes/{node}/qemu/{vmid}/cloudinit`: the config's cloud-init
     /// values against those of the last generated image.
     pub async fn cloudinit_pending(&self, node: &str, vmid: u32) -> Result<Vec<serde_json::Value>> {
-        let path = format!("/nodes/{node}/qemu/{vmid}/cloudinit");
-        self.run("GET", "/nodes/{node}/qemu/{vmid}/cloudinit", path, async {
-            self.on_vm(node, vmid).privilege("VM.Audit").read(|_, vm| {
-                let now = crate::state::cloudinit_values(&vm.merged());
-                let old = vm.cloudinit_generated.clone().unwrap_or_default();
-                let keys: BTreeSet<&String> = now.keys().chain(old.keys()).collect();
-                let mask = |k: &str, v: &String| {
-                    if k == "cipassword" {
-                        "**********".to_owned()
-                    } else {
-                        v.clone()
-                    }
-                };
-                Ok(keys
-                    .into_iter()
-                    .map(|k| {
-                        let mut e = serde_json::json!({ "key": k });
-                        if let Some(v) = old.get(k) {
-                            e["value"] = mask(k, v).into();
+        self.run(
+            &endpoint::cloudinit::CLOUDINIT_PENDING,
+            &[&node, &vmid],
+            async {
+                self.on_vm(node, vmid).privilege("VM.Audit").read(|_, vm| {
+                    let now = crate::state::cloudinit_values(&vm.merged());
+                    let old = vm.cloudinit_generated.clone().unwrap_or_default();
+                    let keys: BTreeSet<&String> = now.keys().chain(old.keys()).collect();
+                    let mask = |k: &str, v: &String| {
+                        if k == "cipassword" {
+                            "**********".to_owned()
+                        } else {
+                            v.clone()
                         }
-                        match (old.get(k), now.get(k)) {
-                            (Some(a), Some(b)) if a != b => e["pending"] = mask(k, b).into(),
-                            (None, Some(b)) => e["pending"] = mask(k, b).into(),
-                            (Some(_), None) => e["delete"] = 1.into(),
-                            _ => {}
-                        }
-                        e
-                    })
-                    .collect())
-            })
-        })
+                    };
+                    Ok(keys
+                        .into_iter()
+                        .map(|k| {
+                            let mut e = serde_json::json!({ "key": k });
+                            if let Some(v) = old.get(k) {
+                                e["value"] = mask(k, v).into();
+                            }
+                            match (old.get(k), now.get(k)) {
+                                (Some(a), Some(b)) if a != b => e["pending"] = mask(k, b).into(),
+                                (None, Some(b)) => e["pending"] = mask(k, b).into(),
+                                (Some(_), None) => e["delete"] = 1.into(),
+                                _ => {}
+                            }
+                            e
+                        })
+                        .collect())
+                })
+            },
+        )
         .await
     }
 
     /// `PUT /nodes/{node}/qemu/{vmid}/cloudinit`: regenerate the image.
     pub async fn cloudinit_regenerate(&self, node: &str, vmid: u32) -> Result<()> {
-        let path = format!("/nodes/{node}/qemu/{vmid}/cloudinit");
-        self.run("PUT", "/nodes/{node}/qemu/{vmid}/cloudinit", path, async {
-            let call = self.on_vm(node, vmid).privilege("VM.Config.Cloudinit");
-            call.update(|vm| {
-                if !vm.conf.values().any(|v| v.contains("-cloudinit")) {
-                    return Err(e500(format!("VM {vmid} has no cloud-init drive")));
-                }
-                vm.cloudinit_generated = Some(crate::state::cloudinit_values(&vm.conf));
-                Ok(())
-            })
-        })
+        self.run(
+            &endpoint::cloudinit::REGENERATE_CLOUDINIT,
+            &[&node, &vmid],
+            async {
+                let call = self.on_vm(node, vmid).privilege("VM.Config.Cloudinit");
+                call.update(|vm| {
+                    if !vm.conf.values().any(|v| v.contains("-cloudinit")) {
+                        return Err(e500(format!("VM {vmid} has no cloud-init drive")));
+                    }
+                    vm.cloudinit_generated = Some(crate::state::cloudinit_values(&vm.conf));
+                    Ok(())
+                })
+            },
+        )
         .await
     }
 
     /// `GET /cluster/status`.
     pub async fn cluster_status(&self) -> Result<Vec<serde_json::Value>> {
-        self.run("GET", "/cluster/status", "/cluster/status".into(), async {
+        self.run(&endpoint::cluster::CLUSTER_STATUS, &[], async {
             let st = self.sim.lock();
             let nodes = &self.sim.inner.config.nodes;
             let mut out = vec![serde_json::json!({
@@ -298,7 +295,6 @@ impl SimClient {
 
     /// `GET /nodes/{node}/storage/{storage}/status`.
     pub async fn storage_status(&self, node: &str, storage: &str) -> Result<NodeStorage> {
-        let path = format!("/nodes/{node}/storage/{storage}/status");
         let node_n = NodeName::new(node);
         let found = self
             .node_storages(&node_n)
@@ -306,9 +302,8 @@ impl SimClient {
             .into_iter()
             .find(|s| s.storage == storage);
         self.run(
-            "GET",
-            "/nodes/{node}/storage/{storage}/status",
-            path,
+            &endpoint::storage::STORAGE_STATUS,
+            &[&node, &storage],
             async {
                 let st = self.sim.lock();
                 self.check_any(
@@ -325,11 +320,11 @@ impl SimClient {
     /// `GET /nodes/{node}/tasks` (or `/cluster/tasks` with `None`): tasks the
     /// caller may see, newest first. `status` is the exit text of finished tasks.
     pub async fn list_tasks(&self, node: Option<&str>) -> Result<Vec<serde_json::Value>> {
-        let (template, path) = match node {
-            Some(n) => ("/nodes/{node}/tasks", format!("/nodes/{n}/tasks")),
-            None => ("/cluster/tasks", "/cluster/tasks".to_owned()),
+        let (route, arguments): (_, &[&(dyn std::fmt::Display + Sync)]) = match &node {
+            Some(n) => (&endpoint::tasks::NODE_TASKS, &[n]),
+            None => (&endpoint::tasks::CLUSTER_TASKS, &[]),
         };
-        self.run("GET", template, path, async {
+        self.run(route, arguments, async {
             let st = self.sim.lock();
             if let Some(n) = node {
                 self.check_node(&st, n)?;
@@ -366,7 +361,7 @@ impl SimClient {
     /// entries on paths where the caller may change permissions (`Permissions.Modify`, or the
     /// path kind's allocation privilege), as pve-access-control's `read_acl`.
     pub async fn acl_list(&self) -> Result<Vec<serde_json::Value>> {
-        self.run("GET", "/access/acl", "/access/acl".into(), async {
+        self.run(&endpoint::access::ACL, &[], async {
             let st = self.sim.lock();
             let audit = st.has(&self.who, "/access", "Sys.Audit");
             Ok(st
@@ -408,7 +403,7 @@ impl SimClient {
 
     /// `GET /access/roles`.
     pub async fn roles_list(&self) -> Result<Vec<serde_json::Value>> {
-        self.run("GET", "/access/roles", "/access/roles".into(), async {
+        self.run(&endpoint::access::ROLES, &[], async {
             let st = self.sim.lock();
             Ok(st
                 .access
@@ -432,68 +427,63 @@ impl SimClient {
         path: Option<&str>,
         userid: Option<&str>,
     ) -> Result<serde_json::Value> {
-        self.run(
-            "GET",
-            "/access/permissions",
-            "/access/permissions".into(),
-            async {
-                let st = self.sim.lock();
-                let own = self.who.full();
-                let subject = match userid {
-                    None => self.who.clone(),
-                    Some(id) => {
-                        let (user, token) = match id.split_once('!') {
-                            Some((user, token)) => (user, Some(token.to_owned())),
-                            None => (id, None),
-                        };
-                        let owned_token = token.is_some() && user == own;
-                        if id != own && !owned_token {
-                            self.check(&st, "/access", "Sys.Audit")?;
-                        }
-                        Identity {
-                            user: user.to_owned(),
-                            token,
-                        }
+        self.run(&endpoint::access::PERMISSIONS, &[], async {
+            let st = self.sim.lock();
+            let own = self.who.full();
+            let subject = match userid {
+                None => self.who.clone(),
+                Some(id) => {
+                    let (user, token) = match id.split_once('!') {
+                        Some((user, token)) => (user, Some(token.to_owned())),
+                        None => (id, None),
+                    };
+                    let owned_token = token.is_some() && user == own;
+                    if id != own && !owned_token {
+                        self.check(&st, "/access", "Sys.Audit")?;
                     }
-                };
-                let paths: BTreeSet<String> = match path {
-                    Some(p) => [p.to_owned()].into(),
-                    None => [
-                        "/",
-                        "/access",
-                        "/access/groups",
-                        "/nodes",
-                        "/pool",
-                        "/sdn",
-                        "/storage",
-                        "/vms",
-                    ]
-                    .into_iter()
-                    .map(str::to_owned)
-                    .chain(st.access.acl.iter().map(|e| e.path.clone()))
-                    .chain(st.pools.values().flat_map(|p| {
-                        p.vms
-                            .iter()
-                            .map(|v| format!("/vms/{v}"))
-                            .chain(p.storage.iter().map(|s| format!("/storage/{s}")))
-                            .collect::<Vec<_>>()
-                    }))
-                    .collect(),
-                };
-                let mut out = serde_json::Map::new();
-                for p in paths {
-                    let privs: serde_json::Map<String, serde_json::Value> = st
-                        .privs(&subject, &p)
-                        .into_iter()
-                        .map(|x| (x, 1.into()))
-                        .collect();
-                    if path.is_some() || !privs.is_empty() {
-                        out.insert(p, privs.into());
+                    Identity {
+                        user: user.to_owned(),
+                        token,
                     }
                 }
-                Ok(serde_json::Value::Object(out))
-            },
-        )
+            };
+            let paths: BTreeSet<String> = match path {
+                Some(p) => [p.to_owned()].into(),
+                None => [
+                    "/",
+                    "/access",
+                    "/access/groups",
+                    "/nodes",
+                    "/pool",
+                    "/sdn",
+                    "/storage",
+                    "/vms",
+                ]
+                .into_iter()
+                .map(str::to_owned)
+                .chain(st.access.acl.iter().map(|e| e.path.clone()))
+                .chain(st.pools.values().flat_map(|p| {
+                    p.vms
+                        .iter()
+                        .map(|v| format!("/vms/{v}"))
+                        .chain(p.storage.iter().map(|s| format!("/storage/{s}")))
+                        .collect::<Vec<_>>()
+                }))
+                .collect(),
+            };
+            let mut out = serde_json::Map::new();
+            for p in paths {
+                let privs: serde_json::Map<String, serde_json::Value> = st
+                    .privs(&subject, &p)
+                    .into_iter()
+                    .map(|x| (x, 1.into()))
+                    .collect();
+                if path.is_some() || !privs.is_empty() {
+                    out.insert(p, privs.into());
+                }
+            }
+            Ok(serde_json::Value::Object(out))
+        })
         .await
     }
 
@@ -501,7 +491,7 @@ impl SimClient {
     /// on `/access/groups`, otherwise only the caller's own user; with `full`, each user's API
     /// tokens.
     pub async fn users_list(&self, full: bool) -> Result<Vec<serde_json::Value>> {
-        self.run("GET", "/access/users", "/access/users".into(), async {
+        self.run(&endpoint::access::USERS, &[], async {
             let st = self.sim.lock();
             let all = st.has(&self.who, "/access/groups", "User.Modify")
                 || st.has(&self.who, "/access/groups", "Sys.Audit");
@@ -561,8 +551,7 @@ impl SimClient {
 
     /// `GET /access/users/{userid}/token`.
     pub async fn tokens_list(&self, userid: &str) -> Result<Vec<serde_json::Value>> {
-        let path = format!("/access/users/{userid}/token");
-        self.run("GET", "/access/users/{userid}/token", path, async {
+        self.run(&endpoint::access::TOKENS, &[&userid], async {
             let st = self.sim.lock();
             self.check_token_admin(&st, userid)?;
             if !st.access.users.contains_key(userid) {
@@ -575,8 +564,7 @@ impl SimClient {
 
     /// `GET /nodes/{node}/status`.
     pub async fn node_status(&self, node: &str) -> Result<serde_json::Value> {
-        let path = format!("/nodes/{node}/status");
-        self.run("GET", "/nodes/{node}/status", path, async {
+        self.run(&endpoint::cluster::NODE_STATUS, &[&node], async {
             self.on_node(node).privilege(format!("/nodes/{node}"), "Sys.Audit").read(|st| {
                 let spec = self
                     .sim

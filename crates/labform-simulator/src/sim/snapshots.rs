@@ -1,6 +1,7 @@
 //! VM snapshots: list, create, delete and roll back.
 
 use super::*;
+use labform_proxmox::endpoint;
 
 /// The check before deleting or rolling back snapshot `name`: it exists and
 /// the VM is not locked.
@@ -18,9 +19,8 @@ pub(super) async fn list_snapshots(
 ) -> Result<Vec<SnapshotEntry>> {
     let node = node.as_str();
     let vmid = vmid.get();
-    let path = format!("/nodes/{node}/qemu/{vmid}/snapshot");
     client
-        .run("GET", "/nodes/{node}/qemu/{vmid}/snapshot", path, async {
+        .run(&endpoint::snapshots::SNAPSHOTS, &[&node, &vmid], async {
             client
                 .on_vm(node, vmid)
                 .privilege("VM.Audit")
@@ -62,85 +62,88 @@ pub(super) async fn create_snapshot(
 ) -> Result<Upid> {
     let node = node.as_str();
     let vmid = vmid.get();
-    let path = format!("/nodes/{node}/qemu/{vmid}/snapshot");
     client
-        .run("POST", "/nodes/{node}/qemu/{vmid}/snapshot", path, async {
-            let (name_s, desc) = (name.to_owned(), description.unwrap_or("").to_owned());
-            client
-                .on_vm(node, vmid)
-                .privilege("VM.Snapshot")
-                .unsupported_on_qemu(
-                    "snapshots are not implemented by the simulator's QEMU backend",
-                )
-                .spawn(
-                    "qmsnapshot",
-                    |_, vm| {
-                        let valid = name.len() <= 40
-                            && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-                            && name
-                                .chars()
-                                .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
-                        if !valid {
-                            return Err(ApiError::param(
-                                "snapname",
-                                "invalid format - invalid configuration ID",
-                            ));
-                        }
-                        if name == "current" || name == "vzdump" {
-                            return Err(e500(format!("invalid snapshot name '{name}'")));
-                        }
-                        if vm.snapshots.contains_key(name) {
-                            return Err(e500(format!("snapshot name '{name}' already used")));
-                        }
-                        if vm.is_template() {
-                            return Err(e500("you can't take a snapshot if it's a template"));
-                        }
-                        SimClient::check_lock(vm)
-                    },
-                    move |task, ()| async move {
-                        let VmTask { sim, log, .. } = &task;
-                        let t = sim.inner.config.timing;
-                        let drives: Vec<String> = {
+        .run(
+            &endpoint::snapshots::CREATE_SNAPSHOT,
+            &[&node, &vmid],
+            async {
+                let (name_s, desc) = (name.to_owned(), description.unwrap_or("").to_owned());
+                client
+                    .on_vm(node, vmid)
+                    .privilege("VM.Snapshot")
+                    .unsupported_on_qemu(
+                        "snapshots are not implemented by the simulator's QEMU backend",
+                    )
+                    .spawn(
+                        "qmsnapshot",
+                        |_, vm| {
+                            let valid = name.len() <= 40
+                                && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                                && name
+                                    .chars()
+                                    .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
+                            if !valid {
+                                return Err(ApiError::param(
+                                    "snapname",
+                                    "invalid format - invalid configuration ID",
+                                ));
+                            }
+                            if name == "current" || name == "vzdump" {
+                                return Err(e500(format!("invalid snapshot name '{name}'")));
+                            }
+                            if vm.snapshots.contains_key(name) {
+                                return Err(e500(format!("snapshot name '{name}' already used")));
+                            }
+                            if vm.is_template() {
+                                return Err(e500("you can't take a snapshot if it's a template"));
+                            }
+                            SimClient::check_lock(vm)
+                        },
+                        move |task, ()| async move {
+                            let VmTask { sim, log, .. } = &task;
+                            let t = sim.inner.config.timing;
+                            let drives: Vec<String> = {
+                                let mut st = sim.lock();
+                                let vm = task.vm_mut(&mut st)?;
+                                SimClient::check_lock(vm).map_err(|e| e.message)?;
+                                vm.conf.insert("lock".into(), "snapshot".into());
+                                vm.conf
+                                    .iter()
+                                    .filter(|(k, _)| is_drive_key(k))
+                                    .filter_map(|(_, v)| Drive::parse(v).ok())
+                                    .filter(|d| !d.is_cdrom())
+                                    .filter_map(|d| d.volume.storage().map(str::to_owned))
+                                    .collect()
+                            };
+                            for storage in drives {
+                                if sim
+                                    .storage(&storage)
+                                    .is_some_and(|s| s.kind == StorageKind::Lvm)
+                                {
+                                    sim.lock().vms.get_mut(&vmid).map(|v| v.conf.remove("lock"));
+                                    return Err("snapshot feature is not available".to_string());
+                                }
+                                tokio::time::sleep(t.dur(t.storage_op_secs)).await;
+                            }
                             let mut st = sim.lock();
                             let vm = task.vm_mut(&mut st)?;
-                            SimClient::check_lock(vm).map_err(|e| e.message)?;
-                            vm.conf.insert("lock".into(), "snapshot".into());
-                            vm.conf
-                                .iter()
-                                .filter(|(k, _)| is_drive_key(k))
-                                .filter_map(|(_, v)| Drive::parse(v).ok())
-                                .filter(|d| !d.is_cdrom())
-                                .filter_map(|d| d.volume.storage().map(str::to_owned))
-                                .collect()
-                        };
-                        for storage in drives {
-                            if sim
-                                .storage(&storage)
-                                .is_some_and(|s| s.kind == StorageKind::Lvm)
-                            {
-                                sim.lock().vms.get_mut(&vmid).map(|v| v.conf.remove("lock"));
-                                return Err("snapshot feature is not available".to_string());
-                            }
-                            tokio::time::sleep(t.dur(t.storage_op_secs)).await;
-                        }
-                        let mut st = sim.lock();
-                        let vm = task.vm_mut(&mut st)?;
-                        vm.conf.remove("lock");
-                        let conf = vm.conf.clone();
-                        vm.snapshots.insert(
-                            name_s.clone(),
-                            Snapshot {
-                                conf,
-                                snaptime: unix_now(),
-                                description: desc,
-                            },
-                        );
-                        vm.conf.insert("parent".into(), name_s.clone());
-                        log.log(format!("snapshot '{name_s}' created"));
-                        Ok(())
-                    },
-                )
-        })
+                            vm.conf.remove("lock");
+                            let conf = vm.conf.clone();
+                            vm.snapshots.insert(
+                                name_s.clone(),
+                                Snapshot {
+                                    conf,
+                                    snaptime: unix_now(),
+                                    description: desc,
+                                },
+                            );
+                            vm.conf.insert("parent".into(), name_s.clone());
+                            log.log(format!("snapshot '{name_s}' created"));
+                            Ok(())
+                        },
+                    )
+            },
+        )
         .await
 }
 
@@ -152,12 +155,10 @@ pub(super) async fn delete_snapshot(
 ) -> Result<Upid> {
     let node = node.as_str();
     let vmid = vmid.get();
-    let path = format!("/nodes/{node}/qemu/{vmid}/snapshot/{name}");
     client
         .run(
-            "DELETE",
-            "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}",
-            path,
+            &endpoint::snapshots::DELETE_SNAPSHOT,
+            &[&node, &vmid, &name],
             async {
                 let name_s = name.to_owned();
                 client.on_vm(node, vmid).privilege("VM.Snapshot").spawn(
@@ -203,12 +204,10 @@ pub(super) async fn rollback_snapshot(
 ) -> Result<Upid> {
     let node = node.as_str();
     let vmid = vmid.get();
-    let path = format!("/nodes/{node}/qemu/{vmid}/snapshot/{name}/rollback");
     client
         .run(
-            "POST",
-            "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback",
-            path,
+            &endpoint::snapshots::ROLLBACK,
+            &[&node, &vmid, &name],
             async {
                 let name_s = name.to_owned();
                 client

@@ -2,6 +2,7 @@
 //! `download-url` and deleting volumes.
 
 use super::*;
+use labform_proxmox::endpoint;
 
 pub(super) async fn upload(
     client: &SimClient,
@@ -23,42 +24,37 @@ pub(super) async fn upload(
 pub(super) async fn node_storages(client: &SimClient, node: &NodeName) -> Result<Vec<NodeStorage>> {
     let node = node.as_str();
     client
-        .run(
-            "GET",
-            "/nodes/{node}/storage",
-            format!("/nodes/{node}/storage"),
-            async {
-                client.on_node(node).read(|st| {
-                    Ok(client
-                        .sim
-                        .inner
-                        .config
-                        .storages
-                        .iter()
-                        .filter(|s| s.nodes.is_empty() || s.nodes.iter().any(|n| n == node))
-                        .filter(|s| {
-                            let p = format!("/storage/{}", s.id);
-                            st.has(&client.who, &p, "Datastore.Audit")
-                                || st.has(&client.who, &p, "Datastore.AllocateSpace")
-                        })
-                        .map(|s| {
-                            let used = Simulator::used_bytes(st, &Simulator::store_key(s, node));
-                            NodeStorage {
-                                storage: s.id.clone(),
-                                kind: s.kind.as_str().into(),
-                                content: s.content.join(","),
-                                active: Some(true),
-                                enabled: Some(true),
-                                shared: Some(s.shared),
-                                total: Some(s.capacity),
-                                used: Some(used),
-                                avail: Some(s.capacity.saturating_sub(used)),
-                            }
-                        })
-                        .collect())
-                })
-            },
-        )
+        .run(&endpoint::storage::NODE_STORAGES, &[&node], async {
+            client.on_node(node).read(|st| {
+                Ok(client
+                    .sim
+                    .inner
+                    .config
+                    .storages
+                    .iter()
+                    .filter(|s| s.nodes.is_empty() || s.nodes.iter().any(|n| n == node))
+                    .filter(|s| {
+                        let p = format!("/storage/{}", s.id);
+                        st.has(&client.who, &p, "Datastore.Audit")
+                            || st.has(&client.who, &p, "Datastore.AllocateSpace")
+                    })
+                    .map(|s| {
+                        let used = Simulator::used_bytes(st, &Simulator::store_key(s, node));
+                        NodeStorage {
+                            storage: s.id.clone(),
+                            kind: s.kind.as_str().into(),
+                            content: s.content.join(","),
+                            active: Some(true),
+                            enabled: Some(true),
+                            shared: Some(s.shared),
+                            total: Some(s.capacity),
+                            used: Some(used),
+                            avail: Some(s.capacity.saturating_sub(used)),
+                        }
+                    })
+                    .collect())
+            })
+        })
         .await
 }
 
@@ -71,52 +67,47 @@ pub(super) async fn storage_content(
     let node = node.as_str();
     let storage = storage.as_str();
     client
-        .run(
-            "GET",
-            "/nodes/{node}/storage/{storage}/content",
-            format!("/nodes/{node}/storage/{storage}/content"),
-            async {
-                client.on_node(node).read(|st| {
-                    client.check_any(
-                        st,
-                        &format!("/storage/{storage}"),
-                        &["Datastore.Audit", "Datastore.AllocateSpace"],
-                    )?;
-                    let spec = client.sim.storage_on(storage, node)?;
-                    let mut out = Vec::new();
-                    if let Some(vols) = st.volumes.get(&Simulator::store_key(spec, node)) {
-                        for (name, v) in vols {
-                            if content.is_some_and(|c| c != v.content) {
-                                continue;
-                            }
-                            if let Some(id) = v.vmid
-                                && !st.has(&client.who, &format!("/vms/{id}"), "VM.Audit")
-                            {
-                                continue;
-                            }
-                            let key = Simulator::store_key(spec, node);
-                            let archive = st
-                                .datacenter
-                                .backup_archives
-                                .get(&crate::datacenter::archive_key(&key, name));
-                            let backup = v.content == "backup";
-                            out.push(StorageVolume {
-                                volid: format!("{storage}:{name}"),
-                                content: v.content.clone(),
-                                format: v.format.clone(),
-                                size: v.size,
-                                vmid: v.vmid.map(u64::from),
-                                ctime: Some(v.ctime),
-                                subtype: backup.then(|| "qemu".to_owned()),
-                                notes: archive.and_then(|a| a.notes.clone()),
-                                protected: archive.filter(|a| a.protected).map(|_| true),
-                            });
+        .run(&endpoint::storage::CONTENT, &[&node, &storage], async {
+            client.on_node(node).read(|st| {
+                client.check_any(
+                    st,
+                    &format!("/storage/{storage}"),
+                    &["Datastore.Audit", "Datastore.AllocateSpace"],
+                )?;
+                let spec = client.sim.storage_on(storage, node)?;
+                let mut out = Vec::new();
+                if let Some(vols) = st.volumes.get(&Simulator::store_key(spec, node)) {
+                    for (name, v) in vols {
+                        if content.is_some_and(|c| c != v.content) {
+                            continue;
                         }
+                        if let Some(id) = v.vmid
+                            && !st.has(&client.who, &format!("/vms/{id}"), "VM.Audit")
+                        {
+                            continue;
+                        }
+                        let key = Simulator::store_key(spec, node);
+                        let archive = st
+                            .datacenter
+                            .backup_archives
+                            .get(&crate::datacenter::archive_key(&key, name));
+                        let backup = v.content == "backup";
+                        out.push(StorageVolume {
+                            volid: format!("{storage}:{name}"),
+                            content: v.content.clone(),
+                            format: v.format.clone(),
+                            size: v.size,
+                            vmid: v.vmid.map(u64::from),
+                            ctime: Some(v.ctime),
+                            subtype: backup.then(|| "qemu".to_owned()),
+                            notes: archive.and_then(|a| a.notes.clone()),
+                            protected: archive.filter(|a| a.protected).map(|_| true),
+                        });
                     }
-                    Ok(out)
-                })
-            },
-        )
+                }
+                Ok(out)
+            })
+        })
         .await
 }
 
@@ -170,9 +161,8 @@ pub(super) async fn download_url(
     let storage = storage.as_str();
     client
         .run(
-            "POST",
-            "/nodes/{node}/storage/{storage}/download-url",
-            format!("/nodes/{node}/storage/{storage}/download-url"),
+            &endpoint::storage::DOWNLOAD_URL,
+            &[&node, &storage],
             async {
                 let call = client
                     .on_node(node)
@@ -207,12 +197,10 @@ pub(super) async fn delete_volume(
 ) -> Result<Upid> {
     let node = node.as_str();
     let storage = storage.as_str();
-    let path = format!("/nodes/{node}/storage/{storage}/content/{volume}");
     client
         .run(
-            "DELETE",
-            "/nodes/{node}/storage/{storage}/content/{volume}",
-            path,
+            &endpoint::storage::DELETE_VOLUME,
+            &[&node, &storage, &volume],
             async {
                 let name = volume
                     .strip_prefix(&format!("{storage}:"))

@@ -4,6 +4,7 @@
 //! filtered by user, type, guest, start time and status, then paged.
 
 use super::*;
+use labform_proxmox::endpoint;
 
 /// The filters of `GET /nodes/{node}/tasks`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -48,86 +49,81 @@ impl SimClient {
         node: &str,
         filter: &TaskFilter,
     ) -> Result<(Vec<serde_json::Value>, u64)> {
-        self.run(
-            "GET",
-            "/nodes/{node}/tasks",
-            format!("/nodes/{node}/tasks"),
-            async {
-                self.on_node(node).read(|st| {
-                    let mut allowed = BTreeMap::from(
-                        ["ok", "warning", "error", "unknown"].map(|k| (k.to_owned(), true)),
-                    );
-                    match (&filter.statusfilter, filter.errors) {
-                        (Some(list), false) => {
-                            allowed.values_mut().for_each(|v| *v = false);
-                            for item in list {
-                                allowed.insert(item.to_lowercase(), true);
-                            }
+        self.run(&endpoint::tasks::NODE_TASKS, &[&node], async {
+            self.on_node(node).read(|st| {
+                let mut allowed = BTreeMap::from(
+                    ["ok", "warning", "error", "unknown"].map(|k| (k.to_owned(), true)),
+                );
+                match (&filter.statusfilter, filter.errors) {
+                    (Some(list), false) => {
+                        allowed.values_mut().for_each(|v| *v = false);
+                        for item in list {
+                            allowed.insert(item.to_lowercase(), true);
                         }
-                        (_, true) => {
-                            allowed.insert("ok".into(), false);
-                        }
-                        _ => {}
                     }
-                    let source = filter.source.as_deref().unwrap_or("archive");
-                    let mut tasks: Vec<&TaskRecord> =
-                        st.tasks.values().filter(|t| t.upid.node == node).collect();
-                    tasks.sort_by_key(|t| std::cmp::Reverse((t.upid.starttime, t.upid.pid)));
-                    let (running, finished): (Vec<&TaskRecord>, Vec<&TaskRecord>) =
-                        tasks.into_iter().partition(|t| t.exitstatus.is_none());
-                    let mut listed: Vec<&TaskRecord> = Vec::new();
-                    if matches!(source, "active" | "all") {
-                        listed.extend(running);
+                    (_, true) => {
+                        allowed.insert("ok".into(), false);
                     }
-                    if source != "active" {
-                        listed.extend(finished);
+                    _ => {}
+                }
+                let source = filter.source.as_deref().unwrap_or("archive");
+                let mut tasks: Vec<&TaskRecord> =
+                    st.tasks.values().filter(|t| t.upid.node == node).collect();
+                tasks.sort_by_key(|t| std::cmp::Reverse((t.upid.starttime, t.upid.pid)));
+                let (running, finished): (Vec<&TaskRecord>, Vec<&TaskRecord>) =
+                    tasks.into_iter().partition(|t| t.exitstatus.is_none());
+                let mut listed: Vec<&TaskRecord> = Vec::new();
+                if matches!(source, "active" | "all") {
+                    listed.extend(running);
+                }
+                if source != "active" {
+                    listed.extend(finished);
+                }
+                let mut count = 0u64;
+                let mut limit = filter.limit.unwrap_or(50);
+                let mut out = Vec::new();
+                for task in listed {
+                    let upid = &task.upid;
+                    if let Some(text) = &filter.userfilter
+                        && !upid.user.to_lowercase().contains(&text.to_lowercase())
+                    {
+                        continue;
                     }
-                    let mut count = 0u64;
-                    let mut limit = filter.limit.unwrap_or(50);
-                    let mut out = Vec::new();
-                    for task in listed {
-                        let upid = &task.upid;
-                        if let Some(text) = &filter.userfilter
-                            && !upid.user.to_lowercase().contains(&text.to_lowercase())
-                        {
-                            continue;
-                        }
-                        if self.check_task_access(st, upid).is_err() {
-                            continue;
-                        }
-                        if filter
-                            .typefilter
-                            .as_ref()
-                            .is_some_and(|t| *t != upid.task_type)
-                        {
-                            continue;
-                        }
-                        if filter.vmid.is_some_and(|v| upid.id != v.to_string()) {
-                            continue;
-                        }
-                        if filter.since.is_some_and(|s| upid.starttime < s)
-                            || filter.until.is_some_and(|u| upid.starttime > u)
-                        {
-                            continue;
-                        }
-                        if !allowed
-                            .get(status_type(task.exitstatus.as_deref()))
-                            .copied()
-                            .unwrap_or(false)
-                        {
-                            continue;
-                        }
-                        count += 1;
-                        if count <= filter.start || limit == 0 {
-                            continue;
-                        }
-                        limit -= 1;
-                        out.push(task_entry(task));
+                    if self.check_task_access(st, upid).is_err() {
+                        continue;
                     }
-                    Ok((out, count))
-                })
-            },
-        )
+                    if filter
+                        .typefilter
+                        .as_ref()
+                        .is_some_and(|t| *t != upid.task_type)
+                    {
+                        continue;
+                    }
+                    if filter.vmid.is_some_and(|v| upid.id != v.to_string()) {
+                        continue;
+                    }
+                    if filter.since.is_some_and(|s| upid.starttime < s)
+                        || filter.until.is_some_and(|u| upid.starttime > u)
+                    {
+                        continue;
+                    }
+                    if !allowed
+                        .get(status_type(task.exitstatus.as_deref()))
+                        .copied()
+                        .unwrap_or(false)
+                    {
+                        continue;
+                    }
+                    count += 1;
+                    if count <= filter.start || limit == 0 {
+                        continue;
+                    }
+                    limit -= 1;
+                    out.push(task_entry(task));
+                }
+                Ok((out, count))
+            })
+        })
         .await
     }
 }

@@ -2,6 +2,7 @@
 //! task failures included), and the task endpoints (status, log).
 
 use super::*;
+use labform_proxmox::endpoint;
 
 /// Handle given to a task worker to write its log.
 #[derive(Clone)]
@@ -146,9 +147,8 @@ impl Simulator {
 }
 
 pub(super) async fn task_status(client: &SimClient, upid: &Upid) -> Result<TaskStatus> {
-    let path = format!("/nodes/{}/tasks/{upid}/status", upid.node);
     client
-        .run("GET", "/nodes/{node}/tasks/{upid}/status", path, async {
+        .run(&endpoint::tasks::TASK_STATUS, &[&upid.node, &upid], async {
             client.on_node(&upid.node).read(|st| {
                 let t = st
                     .tasks
@@ -184,9 +184,8 @@ pub(super) async fn task_log(
     start: u64,
     limit: u64,
 ) -> Result<types::TaskLog> {
-    let path = format!("/nodes/{}/tasks/{upid}/log", upid.node);
     client
-        .run("GET", "/nodes/{node}/tasks/{upid}/log", path, async {
+        .run(&endpoint::tasks::TASK_LOG, &[&upid.node, &upid], async {
             client.on_node(&upid.node).read(|st| {
                 st.tasks
                     .get(upid.as_str())

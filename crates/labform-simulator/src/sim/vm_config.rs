@@ -2,104 +2,92 @@
 //! pending changes, disk resize and conversion to a template.
 
 use super::*;
+use labform_proxmox::endpoint;
 
 pub(super) async fn create_vm(client: &SimClient, node: &NodeName, req: &CreateVm) -> Result<Upid> {
     let node = node.as_str();
     let vmid = vmid_u32(req.vmid);
     client
-        .run(
-            "POST",
-            "/nodes/{node}/qemu",
-            format!("/nodes/{node}/qemu"),
-            async {
-                let call = client.on_node(node);
-                let (set, disks) = call.change(|st| {
-                    let (set, errors) = normalize_config(&req.config);
-                    if !errors.is_empty() {
-                        return Err(ApiError::params(errors));
-                    }
-                    // `check_vm_perm`: VM.Allocate on the pool, else on the VM (whose error
-                    // names the VM).
-                    let pool_ok = req
-                        .pool
-                        .as_ref()
-                        .is_some_and(|p| st.has(&client.who, &format!("/pool/{p}"), "VM.Allocate"));
-                    if !pool_ok {
-                        client.check(st, &format!("/vms/{vmid}"), "VM.Allocate")?;
-                    }
-                    if let Some(p) = &req.pool
-                        && !st.pools.contains_key(p)
+        .run(&endpoint::qemu::CREATE_VM, &[&node], async {
+            let call = client.on_node(node);
+            let (set, disks) = call.change(|st| {
+                let (set, errors) = normalize_config(&req.config);
+                if !errors.is_empty() {
+                    return Err(ApiError::params(errors));
+                }
+                // `check_vm_perm`: VM.Allocate on the pool, else on the VM (whose error
+                // names the VM).
+                let pool_ok = req
+                    .pool
+                    .as_ref()
+                    .is_some_and(|p| st.has(&client.who, &format!("/pool/{p}"), "VM.Allocate"));
+                if !pool_ok {
+                    client.check(st, &format!("/vms/{vmid}"), "VM.Allocate")?;
+                }
+                if let Some(p) = &req.pool
+                    && !st.pools.contains_key(p)
+                {
+                    return Err(e500(format!("pool '{p}' does not exist")));
+                }
+                client.check_disk_sources(st, node, &set)?;
+                if let Some(other) = st.vms.get(&vmid) {
+                    return Err(e500(format!(
+                        "unable to create VM {vmid} - VM {vmid} already exists on node '{}'",
+                        other.node
+                    )));
+                }
+                let disks = SimClient::new_disks(&set);
+                let mut vm = Vm::new(vmid, node);
+                vm.conf.insert("lock".into(), "create".into());
+                vm.pool = req.pool.clone();
+                st.vms.insert(vmid, vm);
+                if let Some(p) = &req.pool {
+                    st.pools.entry(p.clone()).or_default().vms.insert(vmid);
+                }
+                Ok((set, disks))
+            })?;
+            let start = req.start;
+            Ok(
+                call.task("qmcreate", &vmid.to_string(), move |task| async move {
+                    let NodeTask {
+                        sim,
+                        who,
+                        node: node_s,
+                        log,
+                    } = task;
+                    let made = match SimClient::materialize_disks(&sim, &node_s, vmid, disks, &log)
+                        .await
                     {
-                        return Err(e500(format!("pool '{p}' does not exist")));
-                    }
-                    client.check_disk_sources(st, node, &set)?;
-                    if let Some(other) = st.vms.get(&vmid) {
-                        return Err(e500(format!(
-                            "unable to create VM {vmid} - VM {vmid} already exists on node '{}'",
-                            other.node
-                        )));
-                    }
-                    let disks = SimClient::new_disks(&set);
-                    let mut vm = Vm::new(vmid, node);
-                    vm.conf.insert("lock".into(), "create".into());
-                    vm.pool = req.pool.clone();
-                    st.vms.insert(vmid, vm);
-                    if let Some(p) = &req.pool {
-                        st.pools.entry(p.clone()).or_default().vms.insert(vmid);
-                    }
-                    Ok((set, disks))
-                })?;
-                let start = req.start;
-                Ok(
-                    call.task("qmcreate", &vmid.to_string(), move |task| async move {
-                        let NodeTask {
-                            sim,
-                            who,
-                            node: node_s,
-                            log,
-                        } = task;
-                        let made =
-                            match SimClient::materialize_disks(&sim, &node_s, vmid, disks, &log)
-                                .await
-                            {
-                                Ok(m) => m,
-                                Err(e) => {
-                                    sim.lock().vms.remove(&vmid);
-                                    return Err(format!("unable to create VM {vmid} - {e}"));
-                                }
-                            };
-                        {
-                            let mut st = sim.lock();
-                            let mut set = set;
-                            set.extend(made);
-                            let uuid = Simulator::gen_uuid(&mut st);
-                            set.entry("smbios1".into())
-                                .or_insert(format!("uuid={uuid}"));
-                            let vmgen = Simulator::gen_uuid(&mut st);
-                            set.entry("vmgenid".into()).or_insert(vmgen);
-                            set.entry("meta".into())
-                                .or_insert(format!("creation-qemu=9.2.0,ctime={}", unix_now()));
-                            SimClient::apply_update(
-                                &mut st,
-                                &sim.inner.config,
-                                vmid,
-                                set,
-                                vec![],
-                                &[],
-                            );
-                            if let Some(vm) = st.vms.get_mut(&vmid) {
-                                vm.conf.remove("lock");
-                            }
+                        Ok(m) => m,
+                        Err(e) => {
+                            sim.lock().vms.remove(&vmid);
+                            return Err(format!("unable to create VM {vmid} - {e}"));
                         }
-                        if start {
-                            let c = sim.client(who);
-                            c.do_start(&node_s, vmid, &log).await?;
+                    };
+                    {
+                        let mut st = sim.lock();
+                        let mut set = set;
+                        set.extend(made);
+                        let uuid = Simulator::gen_uuid(&mut st);
+                        set.entry("smbios1".into())
+                            .or_insert(format!("uuid={uuid}"));
+                        let vmgen = Simulator::gen_uuid(&mut st);
+                        set.entry("vmgenid".into()).or_insert(vmgen);
+                        set.entry("meta".into())
+                            .or_insert(format!("creation-qemu=9.2.0,ctime={}", unix_now()));
+                        SimClient::apply_update(&mut st, &sim.inner.config, vmid, set, vec![], &[]);
+                        if let Some(vm) = st.vms.get_mut(&vmid) {
+                            vm.conf.remove("lock");
                         }
-                        Ok(())
-                    }),
-                )
-            },
-        )
+                    }
+                    if start {
+                        let c = sim.client(who);
+                        c.do_start(&node_s, vmid, &log).await?;
+                    }
+                    Ok(())
+                }),
+            )
+        })
         .await
 }
 
@@ -127,9 +115,8 @@ pub(super) async fn update_vm_config(
 ) -> Result<Upid> {
     let node = node.as_str();
     let vmid = vmid.get();
-    let path = format!("/nodes/{node}/qemu/{vmid}/config");
     client
-        .run("POST", "/nodes/{node}/qemu/{vmid}/config", path, async {
+        .run(&endpoint::qemu::UPDATE_CONFIG, &[&node, &vmid], async {
             let digest = update.digest.clone();
             let revert = update.revert.clone();
             client.on_vm(node, vmid).spawn(
@@ -179,44 +166,47 @@ pub(super) async fn update_vm_config_sync(
 ) -> Result<()> {
     let node = node.as_str();
     let vmid = vmid.get();
-    let path = format!("/nodes/{node}/qemu/{vmid}/config");
     client
-        .run("PUT", "/nodes/{node}/qemu/{vmid}/config", path, async {
-            let call = client.on_vm(node, vmid);
-            let (set, delete) = call.read(|st, vm| {
-                SimClient::check_lock(vm)?;
-                let prepared = client.prepare_update(st, vmid, update)?;
-                if !SimClient::new_disks(&prepared.0).is_empty() {
-                    // Allowed by Proxmox, but it blocks; we require POST for allocation.
-                    client.check_disk_sources(st, node, &prepared.0)?;
+        .run(
+            &endpoint::qemu::UPDATE_CONFIG_SYNC,
+            &[&node, &vmid],
+            async {
+                let call = client.on_vm(node, vmid);
+                let (set, delete) = call.read(|st, vm| {
+                    SimClient::check_lock(vm)?;
+                    let prepared = client.prepare_update(st, vmid, update)?;
+                    if !SimClient::new_disks(&prepared.0).is_empty() {
+                        // Allowed by Proxmox, but it blocks; we require POST for allocation.
+                        client.check_disk_sources(st, node, &prepared.0)?;
+                    }
+                    Ok(prepared)
+                })?;
+                let _config_lock = client.sim.lock_vm_config(vmid).await.map_err(e500)?;
+                let disks = SimClient::new_disks(&set);
+                let mut set = set;
+                if !disks.is_empty() {
+                    let log = TaskLog::discarded(&client.sim);
+                    set.extend(
+                        SimClient::materialize_disks(&client.sim, node, vmid, disks, &log)
+                            .await
+                            .map_err(e500)?,
+                    );
                 }
-                Ok(prepared)
-            })?;
-            let _config_lock = client.sim.lock_vm_config(vmid).await.map_err(e500)?;
-            let disks = SimClient::new_disks(&set);
-            let mut set = set;
-            if !disks.is_empty() {
-                let log = TaskLog::discarded(&client.sim);
-                set.extend(
-                    SimClient::materialize_disks(&client.sim, node, vmid, disks, &log)
-                        .await
-                        .map_err(e500)?,
+                let mut st = client.sim.lock();
+                let vm = SimClient::vm(&st, node, vmid)?;
+                SimClient::check_digest(vm, update.digest.as_deref())?;
+                SimClient::check_lock(vm)?;
+                SimClient::apply_update(
+                    &mut st,
+                    &client.sim.inner.config,
+                    vmid,
+                    set,
+                    delete,
+                    &update.revert,
                 );
-            }
-            let mut st = client.sim.lock();
-            let vm = SimClient::vm(&st, node, vmid)?;
-            SimClient::check_digest(vm, update.digest.as_deref())?;
-            SimClient::check_lock(vm)?;
-            SimClient::apply_update(
-                &mut st,
-                &client.sim.inner.config,
-                vmid,
-                set,
-                delete,
-                &update.revert,
-            );
-            Ok(())
-        })
+                Ok(())
+            },
+        )
         .await
 }
 
@@ -241,9 +231,8 @@ pub(super) async fn resize_disk(
 ) -> Result<Upid> {
     let node = node.as_str();
     let vmid = vmid.get();
-    let path = format!("/nodes/{node}/qemu/{vmid}/resize");
     client
-        .run("PUT", "/nodes/{node}/qemu/{vmid}/resize", path, async {
+        .run(&endpoint::qemu::RESIZE, &[&node, &vmid], async {
             let (add, absolute) = match req.size.strip_prefix('+') {
                 Some(s) => (true, s),
                 None => (false, req.size.as_str()),
@@ -334,9 +323,8 @@ pub(super) async fn convert_to_template(
 ) -> Result<Upid> {
     let node = node.as_str();
     let vmid = vmid.get();
-    let path = format!("/nodes/{node}/qemu/{vmid}/template");
     client
-        .run("POST", "/nodes/{node}/qemu/{vmid}/template", path, async {
+        .run(&endpoint::qemu::TEMPLATE, &[&node, &vmid], async {
             client.on_vm(node, vmid).privilege("VM.Allocate").spawn(
                 "qmtemplate",
                 |_, vm| {

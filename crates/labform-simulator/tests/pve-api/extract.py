@@ -16,7 +16,8 @@ HERE = pathlib.Path(__file__).resolve().parent
 REPOSITORY = HERE.parents[3]
 DEFAULT_SOURCE = REPOSITORY.parent / "shared" / "pve-api" / "apidata.json"
 
-# The paths the simulator serves (crates/labform-simulator/src/routes.rs), below /api2/json.
+# The paths of the declared endpoints (crates/labform-proxmox-vocabulary/src/endpoint/), below
+# /api2/json; tests/routes_schema.rs names any that is missing here.
 PATHS = [
     "/access/acl",
     "/access/permissions",

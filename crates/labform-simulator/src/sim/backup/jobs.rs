@@ -4,7 +4,8 @@
 use super::super::*;
 use super::verify_vzdump_parameters;
 use crate::datacenter::Section;
-use crate::routes::{ROUTES, Ty};
+use labform_proxmox::endpoint;
+use labform_proxmox::endpoint::Ty;
 
 /// Options a backup job may drop beyond the vzdump options.
 const DELETABLE: &[&str] = &["comment", "repeat-missed"];
@@ -12,7 +13,7 @@ const DELETABLE: &[&str] = &["comment", "repeat-missed"];
 impl SimClient {
     /// `GET /cluster/backup`: every backup job (`Sys.Audit` on `/`).
     pub async fn backup_job_index(&self) -> Result<Vec<serde_json::Value>> {
-        self.run("GET", "/cluster/backup", "/cluster/backup".into(), async {
+        self.run(&endpoint::backup::JOBS, &[], async {
             let st = self.sim.lock();
             self.check(&st, "/", "Sys.Audit")?;
             Ok(st
@@ -28,20 +29,15 @@ impl SimClient {
 
     /// `GET /cluster/backup/{id}`.
     pub async fn backup_job_read(&self, id: &str) -> Result<serde_json::Value> {
-        self.run(
-            "GET",
-            "/cluster/backup/{id}",
-            format!("/cluster/backup/{id}"),
-            async {
-                let st = self.sim.lock();
-                self.check(&st, "/", "Sys.Audit")?;
-                st.datacenter
-                    .backup_jobs
-                    .get(id)
-                    .map(job_entry)
-                    .ok_or_else(|| ApiError::param("id", format!("No such job '{id}'")))
-            },
-        )
+        self.run(&endpoint::backup::JOB, &[&id], async {
+            let st = self.sim.lock();
+            self.check(&st, "/", "Sys.Audit")?;
+            st.datacenter
+                .backup_jobs
+                .get(id)
+                .map(job_entry)
+                .ok_or_else(|| ApiError::param("id", format!("No such job '{id}'")))
+        })
         .await
     }
 
@@ -52,7 +48,7 @@ impl SimClient {
         id: Option<&str>,
         options: &BTreeMap<String, String>,
     ) -> Result<()> {
-        self.run("POST", "/cluster/backup", "/cluster/backup".into(), async {
+        self.run(&endpoint::backup::CREATE_JOB, &[], async {
             let mut st = self.sim.lock();
             self.check(&st, "/", "Sys.Modify")?;
             self.check_backup_options(&st, options)?;
@@ -91,75 +87,65 @@ impl SimClient {
         options: &BTreeMap<String, String>,
         delete: &[String],
     ) -> Result<()> {
-        self.run(
-            "PUT",
-            "/cluster/backup/{id}",
-            format!("/cluster/backup/{id}"),
-            async {
-                let mut st = self.sim.lock();
-                self.check(&st, "/", "Sys.Modify")?;
-                let deleted: BTreeMap<String, String> =
-                    delete.iter().map(|k| (k.clone(), "1".into())).collect();
-                self.check_backup_options(&st, options)?;
-                self.check_backup_options(&st, &deleted)?;
-                self.check_backup_pool(&st, options)?;
-                let mut options = options.clone();
-                schedule_check(&mut options, false)?;
-                if options.is_empty() && delete.is_empty() {
-                    return Err(e500("no options specified"));
+        self.run(&endpoint::backup::UPDATE_JOB, &[&id], async {
+            let mut st = self.sim.lock();
+            self.check(&st, "/", "Sys.Modify")?;
+            let deleted: BTreeMap<String, String> =
+                delete.iter().map(|k| (k.clone(), "1".into())).collect();
+            self.check_backup_options(&st, options)?;
+            self.check_backup_options(&st, &deleted)?;
+            self.check_backup_pool(&st, options)?;
+            let mut options = options.clone();
+            schedule_check(&mut options, false)?;
+            if options.is_empty() && delete.is_empty() {
+                return Err(e500("no options specified"));
+            }
+            verify_vzdump_parameters(&mut options.clone(), false)?;
+            let job = st
+                .datacenter
+                .backup_jobs
+                .get_mut(id)
+                .ok_or_else(|| e500("no such vzdump job"))?;
+            for key in delete {
+                if !DELETABLE.contains(&key.as_str()) && job_option_type(key).is_none() {
+                    return Err(ApiError::param("delete", format!("unknown option '{key}'")));
                 }
-                verify_vzdump_parameters(&mut options.clone(), false)?;
-                let job = st
-                    .datacenter
-                    .backup_jobs
-                    .get_mut(id)
-                    .ok_or_else(|| e500("no such vzdump job"))?;
-                for key in delete {
-                    if !DELETABLE.contains(&key.as_str()) && job_option_type(key).is_none() {
-                        return Err(ApiError::param("delete", format!("unknown option '{key}'")));
-                    }
-                    job.options.remove(key);
+                job.options.remove(key);
+            }
+            let mut next = job.options.clone();
+            next.extend(options.clone());
+            if next.contains_key("exclude") && !next.contains_key("pool") {
+                next.insert("all".into(), "1".into());
+            }
+            if options.contains_key("vmid") {
+                for key in ["all", "exclude", "pool"] {
+                    next.remove(key);
                 }
-                let mut next = job.options.clone();
-                next.extend(options.clone());
-                if next.contains_key("exclude") && !next.contains_key("pool") {
-                    next.insert("all".into(), "1".into());
+            } else if options.get("all").is_some_and(|v| v == "1") {
+                next.remove("vmid");
+                next.remove("pool");
+            } else if next.contains_key("pool") {
+                for key in ["vmid", "all", "exclude"] {
+                    next.remove(key);
                 }
-                if options.contains_key("vmid") {
-                    for key in ["all", "exclude", "pool"] {
-                        next.remove(key);
-                    }
-                } else if options.get("all").is_some_and(|v| v == "1") {
-                    next.remove("vmid");
-                    next.remove("pool");
-                } else if next.contains_key("pool") {
-                    for key in ["vmid", "all", "exclude"] {
-                        next.remove(key);
-                    }
-                }
-                verify_vzdump_parameters(&mut next, true)?;
-                job.options = next;
-                Ok(())
-            },
-        )
+            }
+            verify_vzdump_parameters(&mut next, true)?;
+            job.options = next;
+            Ok(())
+        })
         .await
     }
 
     /// `DELETE /cluster/backup/{id}`.
     pub async fn backup_job_delete(&self, id: &str) -> Result<()> {
-        self.run(
-            "DELETE",
-            "/cluster/backup/{id}",
-            format!("/cluster/backup/{id}"),
-            async {
-                let mut st = self.sim.lock();
-                self.check(&st, "/", "Sys.Modify")?;
-                if !st.datacenter.backup_jobs.remove(id) {
-                    return Err(ApiError::param("id", format!("No such job '{id}'")));
-                }
-                Ok(())
-            },
-        )
+        self.run(&endpoint::backup::DELETE_JOB, &[&id], async {
+            let mut st = self.sim.lock();
+            self.check(&st, "/", "Sys.Modify")?;
+            if !st.datacenter.backup_jobs.remove(id) {
+                return Err(ApiError::param("id", format!("No such job '{id}'")));
+            }
+            Ok(())
+        })
         .await
     }
 }
@@ -186,13 +172,9 @@ fn job_entry(job: &Section) -> serde_json::Value {
     entry.into()
 }
 
-/// The type of backup job option `key`, from the route table.
+/// The type of backup job option `key`, from the endpoint's declaration.
 fn job_option_type(key: &str) -> Option<Ty> {
-    ROUTES
-        .iter()
-        .find(|r| r.method == "POST" && r.template == "/cluster/backup")
-        .and_then(|r| r.params.iter().find(|p| p.name == key))
-        .map(|p| p.ty)
+    endpoint::backup::CREATE_JOB.param(key).map(|p| p.ty)
 }
 
 /// The job's `schedule`, from the older `starttime` and `dow` when given.

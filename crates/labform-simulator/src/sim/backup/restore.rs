@@ -3,6 +3,7 @@
 
 use super::super::*;
 use crate::datacenter::{BackupArchive, archive_key};
+use labform_proxmox::endpoint;
 
 /// A restore: `POST /nodes/{node}/qemu` with `archive`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -29,7 +30,7 @@ impl SimClient {
     /// `POST /nodes/{node}/qemu` with `archive`: a `qmrestore` task making
     /// guest `vmid` from the archive's config and disks.
     pub async fn restore_vm(&self, node: &str, restore: &Restore) -> Result<Upid> {
-        self.run("POST", "/nodes/{node}/qemu", format!("/nodes/{node}/qemu"), async {
+        self.run(&endpoint::qemu::CREATE_VM, &[&node], async {
             let vmid = restore.vmid;
             let emsg = format!("unable to restore VM {vmid} -");
             let call = self.on_node(node);

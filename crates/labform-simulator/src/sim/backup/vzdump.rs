@@ -5,101 +5,97 @@
 use super::super::*;
 use super::verify_vzdump_parameters;
 use crate::datacenter::{BackupArchive, archive_key};
+use labform_proxmox::endpoint;
 
 impl SimClient {
     /// `POST /nodes/{node}/vzdump`: a `vzdump` task backing up the guests
     /// `options` select that live on `node`, one archive each; `OK` without
     /// a task when none of them lives there.
     pub async fn vzdump(&self, node: &str, options: &BTreeMap<String, String>) -> Result<String> {
-        self.run(
-            "POST",
-            "/nodes/{node}/vzdump",
-            format!("/nodes/{node}/vzdump"),
-            async {
-                let call = self.on_node(node);
-                let selected = call.read(|st| {
-                    if options.get("stdout").is_some_and(|v| v == "1") {
-                        return Err(ApiError::param(
-                            "stdout",
-                            "option is only allowed on the command line interface.",
-                        ));
-                    }
-                    self.check_backup_options(st, options)?;
-                    let mut checked = options.clone();
-                    verify_vzdump_parameters(&mut checked, true)?;
-                    let all = checked.get("all").is_some_and(|v| v == "1");
-                    let selected: Vec<u32> = if let Some(pool) = checked.get("pool") {
-                        st.pools
-                            .get(pool)
-                            .map(|p| p.vms.iter().copied().collect())
-                            .unwrap_or_default()
-                    } else if let Some(list) = checked.get("vmid") {
-                        list.split([',', ';', ' '])
-                            .filter_map(|v| v.parse().ok())
-                            .collect()
-                    } else {
-                        let exclude: Vec<u32> = checked
-                            .get("exclude")
-                            .map(|l| {
-                                l.split([',', ';', ' '])
-                                    .filter_map(|v| v.parse().ok())
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        st.vms
-                            .keys()
-                            .copied()
-                            .filter(|id| !exclude.contains(id))
-                            .collect()
-                    };
-                    let mut local: Vec<u32> = selected
-                        .iter()
+        self.run(&endpoint::backup::VZDUMP, &[&node], async {
+            let call = self.on_node(node);
+            let selected = call.read(|st| {
+                if options.get("stdout").is_some_and(|v| v == "1") {
+                    return Err(ApiError::param(
+                        "stdout",
+                        "option is only allowed on the command line interface.",
+                    ));
+                }
+                self.check_backup_options(st, options)?;
+                let mut checked = options.clone();
+                verify_vzdump_parameters(&mut checked, true)?;
+                let all = checked.get("all").is_some_and(|v| v == "1");
+                let selected: Vec<u32> = if let Some(pool) = checked.get("pool") {
+                    st.pools
+                        .get(pool)
+                        .map(|p| p.vms.iter().copied().collect())
+                        .unwrap_or_default()
+                } else if let Some(list) = checked.get("vmid") {
+                    list.split([',', ';', ' '])
+                        .filter_map(|v| v.parse().ok())
+                        .collect()
+                } else {
+                    let exclude: Vec<u32> = checked
+                        .get("exclude")
+                        .map(|l| {
+                            l.split([',', ';', ' '])
+                                .filter_map(|v| v.parse().ok())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    st.vms
+                        .keys()
                         .copied()
-                        .filter(|id| st.vms.get(id).is_none_or(|vm| vm.node == node))
-                        .collect();
-                    local.sort_unstable();
-                    if local.is_empty() && !all {
-                        return Ok(None);
-                    }
-                    let storage = checked
-                        .get("storage")
-                        .cloned()
-                        .unwrap_or_else(|| "local".into());
-                    self.check(
-                        st,
-                        &format!("/storage/{storage}"),
-                        "Datastore.AllocateSpace",
-                    )?;
-                    // Guests the caller may not back up: an error, or left out with `all`.
-                    let mut allowed = Vec::new();
-                    for id in local {
-                        if !st.vms.contains_key(&id)
-                            || st.has(&self.who, &format!("/vms/{id}"), "VM.Backup")
-                        {
-                            allowed.push(id);
-                        } else if !all {
-                            return Err(e403(&format!("/vms/{id}"), "VM.Backup"));
-                        }
-                    }
-                    Ok(Some((allowed, storage)))
-                })?;
-                // None of the guests lives here: `OK`, without a task.
-                let Some((vmids, storage)) = selected else {
-                    return Ok("OK".to_owned());
+                        .filter(|id| !exclude.contains(id))
+                        .collect()
                 };
-                let task_id = match vmids.as_slice() {
-                    [one] => one.to_string(),
-                    _ => String::new(),
-                };
-                let options = options.clone();
-                let upid = call.task("vzdump", &task_id, move |task| async move {
-                    task.client()
-                        .vzdump_worker(&task.node, &storage, &vmids, &options, &task.log)
-                        .await
-                });
-                Ok(upid.to_string())
-            },
-        )
+                let mut local: Vec<u32> = selected
+                    .iter()
+                    .copied()
+                    .filter(|id| st.vms.get(id).is_none_or(|vm| vm.node == node))
+                    .collect();
+                local.sort_unstable();
+                if local.is_empty() && !all {
+                    return Ok(None);
+                }
+                let storage = checked
+                    .get("storage")
+                    .cloned()
+                    .unwrap_or_else(|| "local".into());
+                self.check(
+                    st,
+                    &format!("/storage/{storage}"),
+                    "Datastore.AllocateSpace",
+                )?;
+                // Guests the caller may not back up: an error, or left out with `all`.
+                let mut allowed = Vec::new();
+                for id in local {
+                    if !st.vms.contains_key(&id)
+                        || st.has(&self.who, &format!("/vms/{id}"), "VM.Backup")
+                    {
+                        allowed.push(id);
+                    } else if !all {
+                        return Err(e403(&format!("/vms/{id}"), "VM.Backup"));
+                    }
+                }
+                Ok(Some((allowed, storage)))
+            })?;
+            // None of the guests lives here: `OK`, without a task.
+            let Some((vmids, storage)) = selected else {
+                return Ok("OK".to_owned());
+            };
+            let task_id = match vmids.as_slice() {
+                [one] => one.to_string(),
+                _ => String::new(),
+            };
+            let options = options.clone();
+            let upid = call.task("vzdump", &task_id, move |task| async move {
+                task.client()
+                    .vzdump_worker(&task.node, &storage, &vmids, &options, &task.log)
+                    .await
+            });
+            Ok(upid.to_string())
+        })
         .await
     }
 
