@@ -250,10 +250,10 @@ impl Endpoint {
 
 /// The endpoint for `method` and a path's (percent-decoded) segments below `/api2/json`, with the
 /// values of its path parameters.
-pub fn find<'a>(
+pub fn find(
     method: Method,
-    segments: &'a [String],
-) -> Option<(&'static Endpoint, Vec<(&'static str, &'a str)>)> {
+    segments: &[String],
+) -> Option<(&'static Endpoint, Vec<(&'static str, &str)>)> {
     ALL.iter()
         .filter(|e| e.method == method)
         .find_map(|e| e.matches(segments).map(|values| (*e, values)))

@@ -2,6 +2,22 @@
 
 use super::*;
 
+/// What changing a VM's configuration needs: any one of the `VM.Config.*` privileges (the
+/// handler then checks each key's own).
+const CONFIGURE: Privileges = Privileges::Perm {
+    path: "/vms/{vmid}",
+    any_of: &[
+        "VM.Config.Disk",
+        "VM.Config.CDROM",
+        "VM.Config.CPU",
+        "VM.Config.Memory",
+        "VM.Config.Network",
+        "VM.Config.HWType",
+        "VM.Config.Options",
+        "VM.Config.Cloudinit",
+    ],
+};
+
 /// The drive keys `resize` and `template` accept.
 pub const DISKS: &[&str] = &[
     "ide0",
@@ -126,19 +142,7 @@ pub const UPDATE_CONFIG: Endpoint = Endpoint::new(
         p("background_delay", INT),
         p("import-working-storage", S),
     ],
-    Privileges::Perm {
-        path: "/vms/{vmid}",
-        any_of: &[
-            "VM.Config.Disk",
-            "VM.Config.CDROM",
-            "VM.Config.CPU",
-            "VM.Config.Memory",
-            "VM.Config.Network",
-            "VM.Config.HWType",
-            "VM.Config.Options",
-            "VM.Config.Cloudinit",
-        ],
-    },
+    CONFIGURE,
 )
 .with_vm_config();
 
@@ -155,19 +159,7 @@ pub const UPDATE_CONFIG_SYNC: Endpoint = Endpoint::new(
         p("skiplock", B),
         p("force", B),
     ],
-    Privileges::Perm {
-        path: "/vms/{vmid}",
-        any_of: &[
-            "VM.Config.Disk",
-            "VM.Config.CDROM",
-            "VM.Config.CPU",
-            "VM.Config.Memory",
-            "VM.Config.Network",
-            "VM.Config.HWType",
-            "VM.Config.Options",
-            "VM.Config.Cloudinit",
-        ],
-    },
+    CONFIGURE,
 )
 .with_vm_config();
 

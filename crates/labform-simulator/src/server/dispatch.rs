@@ -200,10 +200,10 @@ pub(super) async fn dispatch(
             }
             &power::STATUS => to_json(c.vm_status(&node, vmid(map, "vmid")?).await),
             &power::START | &power::STOP | &power::SHUTDOWN | &power::REBOOT => {
-                let action = match route {
-                    &power::START => VmAction::Start,
-                    &power::STOP => VmAction::Stop,
-                    &power::SHUTDOWN => VmAction::Shutdown,
+                let action = match *route {
+                    power::START => VmAction::Start,
+                    power::STOP => VmAction::Stop,
+                    power::SHUTDOWN => VmAction::Shutdown,
                     _ => VmAction::Reboot,
                 };
                 to_json(c.vm_action(&node, vmid(map, "vmid")?, action).await)
