@@ -33,12 +33,41 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// What comes with K3s and not with kubeadm: flannel (K3s's built-in CNI) and Traefik (K3s's
+    /// packaged ingress, which the add-on only configures). labform installs neither on kubeadm.
+    fn kubeadm_components(&mut self, cluster: &Cluster) {
+        let at = &cluster.source;
+        if cluster.cni == Cni::Flannel {
+            self.push(
+                Diagnostic::error(
+                    "not-on-kubeadm",
+                    &at.at("cni"),
+                    "flannel comes with K3s; labform installs no flannel on kubeadm clusters",
+                )
+                .hint("set `cni: calico` or `cni: cilium` (kubeadm clusters need a CNI labform installs)"),
+            );
+        }
+        if cluster.addons.traefik.is_some() {
+            self.push(
+                Diagnostic::error(
+                    "not-on-kubeadm",
+                    &at.at("addons").at("traefik"),
+                    "Traefik comes with K3s; the add-on configures K3s's Traefik and labform installs none on kubeadm clusters",
+                )
+                .hint("use `envoy_gateway` for ingress on kubeadm, or remove `traefik`"),
+            );
+        }
+    }
+
     pub(super) fn cluster(&mut self, cluster: &Cluster) {
         let at = &cluster.source;
         self.dns_name(&at.at("name"), "cluster", &cluster.name);
         self.version(cluster);
         if cluster.distribution == Distribution::Talos {
             self.talos_preview(cluster);
+        }
+        if cluster.distribution == Distribution::Kubeadm {
+            self.kubeadm_components(cluster);
         }
         let network = if self.reference(
             &at.at("network"),
