@@ -56,6 +56,8 @@ requirements=(
   "/usr/bin/chromium chromium"
   "promtool prometheus"
   "curl curl"
+  "git git"
+  "/usr/lib/git-core/git-http-backend git"
 )
 
 # Whether a program file exists (never a shell builtin: tests start programs directly).

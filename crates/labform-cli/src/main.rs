@@ -50,7 +50,8 @@ enum Command {
     /// Show past applies and destroys and what each did.
     History(commands::history::Args),
     /// Serve a web dashboard of the lab (status, plan, history, diagrams, JSON API, Prometheus
-    /// metrics); loopback only unless TLS and a bearer token are given.
+    /// metrics); loopback only unless TLS and a bearer token are given. With --git, a controller
+    /// that applies the lab's Git repository.
     Serve(commands::serve::Args),
     /// Write the files labform would put on machines (cloud-init, K3s and Talos configs,
     /// manifests) for review.

@@ -9,8 +9,7 @@
 //! `drift --json --skip-clusters`), on `/` and in the metrics. No secret of the secret store or
 //! the environment reaches a page, an answer or a metric.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpStream;
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
@@ -20,7 +19,7 @@ use labform_proxmox::types::{ConfigUpdate, ResourceType};
 
 mod common;
 
-use common::SimServer;
+use common::{SimServer, metric};
 
 const LAB: &str = "../../examples/seed-001.yaml";
 
@@ -89,29 +88,7 @@ fn cli(directory: &Path, args: &[&str]) -> Vec<u8> {
 
 /// An HTTP/1.1 GET: status code, headers (lower-case names) and body.
 fn get(server: &Server, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(&server.address).expect("connect");
-    let mut request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-        server.address
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).expect("send");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read");
-    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .expect("a status code");
-    assert!(
-        !head.to_lowercase().contains("transfer-encoding: chunked"),
-        "{head}"
-    );
-    (status, head.to_lowercase(), body.to_owned())
+    common::http(&server.address, "GET", path, headers)
 }
 
 fn get_json(server: &Server, path: &str) -> serde_json::Value {
@@ -150,15 +127,6 @@ fn promtool_accepts(metrics: &str) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-fn metric(metrics: &str, sample: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no sample {sample} in\n{metrics}"))
-        .parse()
-        .expect("a number")
 }
 
 #[test]
@@ -292,13 +260,13 @@ fn the_dashboard_shows_the_lab_and_follows_an_apply() {
     assert!(
         metric(
             &metrics,
-            "labform_proxmox_requests_total{endpoint=\"pve\",kind=\"read\"}"
+            "labform_proxmox_requests_total{endpoint=\"pve\",kind=\"read\",caller=\"dashboard\"}"
         ) > 0.0
     );
     assert_eq!(
         metric(
             &metrics,
-            "labform_proxmox_requests_total{endpoint=\"pve\",kind=\"write\"}"
+            "labform_proxmox_requests_total{endpoint=\"pve\",kind=\"write\",caller=\"dashboard\"}"
         ),
         0.0,
         "the dashboard only reads"

@@ -3,7 +3,8 @@
 //!
 //! The journal is a record, not state: what exists is read back from Proxmox on every run, so a
 //! lost journal loses history, never the lab. It never holds secrets: action targets are VM names
-//! and IDs, details are API error texts.
+//! and IDs, details are API error texts. A run may name the revision of the lab it came from
+//! (`labform serve --git` records each run's commit).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -38,6 +39,8 @@ pub struct RunRecord {
     pub finished: Option<i64>,
     /// `ok`, `failed: ...`, `interrupted`, or `running` (killed if not the current one).
     pub outcome: String,
+    /// The revision of the lab the run came from (a Git commit), when it is known.
+    pub revision: Option<String>,
 }
 
 /// One action of a run.
@@ -127,12 +130,33 @@ impl Journal {
                      detail TEXT, started INTEGER NOT NULL, finished INTEGER,
                      PRIMARY KEY (run, sequence));
                  PRAGMA user_version = 1;",
-            )
+            )?;
+            // Version 2: the revision a run came from.
+            let has_revision = connection
+                .prepare("SELECT 1 FROM pragma_table_info('runs') WHERE name = 'revision'")?
+                .exists([])?;
+            if !has_revision {
+                connection.execute_batch(
+                    "ALTER TABLE runs ADD COLUMN revision TEXT; PRAGMA user_version = 2;",
+                )?;
+            }
+            Ok(())
         })
     }
 
     /// Starts a run; earlier runs of the scope still marked `running` were killed.
     pub fn begin(&self, lab: &str, scope: &str, command: &str) -> Result<i64, ExecuteError> {
+        self.begin_from(lab, scope, command, None)
+    }
+
+    /// Starts a run of the lab at `revision` (a Git commit), like [`Journal::begin`].
+    pub fn begin_from(
+        &self,
+        lab: &str,
+        scope: &str,
+        command: &str,
+        revision: Option<&str>,
+    ) -> Result<i64, ExecuteError> {
         self.with(|connection| {
             connection.execute(
                 "UPDATE runs SET outcome = 'killed (no end recorded)' WHERE scope = ?1 AND outcome = 'running'",
@@ -144,8 +168,9 @@ impl Journal {
                 params![scope],
             )?;
             connection.execute(
-                "INSERT INTO runs (lab, scope, command, started, outcome) VALUES (?1, ?2, ?3, ?4, 'running')",
-                params![lab, scope, command, now()],
+                "INSERT INTO runs (lab, scope, command, started, outcome, revision)
+                 VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
+                params![lab, scope, command, now(), revision],
             )?;
             Ok(connection.last_insert_rowid())
         })
@@ -212,7 +237,7 @@ impl Journal {
     pub fn runs(&self, scope: &str, limit: usize) -> Result<Vec<RunRecord>, ExecuteError> {
         self.with(|connection| {
             let mut statement = connection.prepare(
-                "SELECT id, lab, scope, command, started, finished, outcome FROM runs
+                "SELECT id, lab, scope, command, started, finished, outcome, revision FROM runs
                  WHERE scope = ?1 ORDER BY id DESC LIMIT ?2",
             )?;
             let rows = statement.query_map(params![scope, limit as i64], |row| {
@@ -224,6 +249,7 @@ impl Journal {
                     started: row.get(4)?,
                     finished: row.get(5)?,
                     outcome: row.get(6)?,
+                    revision: row.get(7)?,
                 })
             })?;
             rows.collect()
@@ -303,6 +329,17 @@ mod tests {
         assert_eq!(actions[0].status, "unknown (run killed)");
         assert!(actions[0].upid.as_deref().unwrap().starts_with("UPID:pve1"));
         assert_eq!(journal.latest("other").unwrap(), None);
+        assert_eq!(runs[0].revision, None);
+        let from_git = journal
+            .begin_from("lab", "scope", "apply", Some("0123abcd"))
+            .unwrap();
+        assert_eq!(
+            journal
+                .latest("scope")
+                .unwrap()
+                .map(|run| (run.id, run.revision)),
+            Some((from_git, Some("0123abcd".to_owned())))
+        );
     }
 
     #[test]

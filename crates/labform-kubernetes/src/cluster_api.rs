@@ -235,6 +235,12 @@ impl ClusterApi {
         })
     }
 
+    /// The verified client underneath, for callers with requests of their own (the
+    /// controller's leader election, `labform_controller::lease`).
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
     /// The API server's URL, as the kubeconfig names it.
     pub fn server(&self) -> &str {
         &self.server

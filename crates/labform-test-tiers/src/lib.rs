@@ -538,6 +538,35 @@ pub const CHROMIUM: Tier = Tier {
     }],
 };
 
+/// Git servers on loopback for the controller (`labform serve --git`): Git's own smart-HTTP
+/// server (`git http-backend`) behind a small Python HTTPS server with a certificate signed by a
+/// test CA made by `openssl`, and the `git` program the controller runs.
+pub const GIT_SERVERS: Tier = Tier {
+    name: "git-servers",
+    requirements: &[
+        Requirement::Program {
+            name: "git",
+            package: "git",
+        },
+        Requirement::Program {
+            name: "/usr/lib/git-core/git-http-backend",
+            package: "git",
+        },
+        Requirement::Program {
+            name: "/usr/bin/python3",
+            package: "python3",
+        },
+        Requirement::Program {
+            name: "openssl",
+            package: "openssl",
+        },
+        Requirement::Program {
+            name: "ssh",
+            package: "openssh-client",
+        },
+    ],
+};
+
 /// Every tier, in the order the README lists them.
 pub const TIERS: &[Tier] = &[
     UNIT,
@@ -557,6 +586,7 @@ pub const TIERS: &[Tier] = &[
     PROMTOOL,
     HTTPS_CLIENTS,
     CHROMIUM,
+    GIT_SERVERS,
 ];
 
 /// The Kubernetes release tarball's file name in [`kubernetes_release_dir`].

@@ -2,7 +2,7 @@
 //! Ctrl-C stops starting new work and lets running Proxmox tasks finish; the next apply converges.
 
 use std::io::IsTerminal as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +16,7 @@ use labform_secrets::SecretStore;
 use crate::clusters::{ClusterArgs, converge_clusters};
 use crate::lab_input::LockArgs;
 use crate::progress::Printer;
-use crate::reality::{Preflight, plan_against_target};
+use crate::reality::{Against, Preflight, plan_against_target};
 use crate::target::TargetArgs;
 
 /// Arguments of `labform apply`.
@@ -74,13 +74,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(crate::lab_input::refused(&error));
     }
     // The simulator's own VMs are state only: nothing boots, so no cluster can be installed.
-    let clusters_apply = !args.clusters.skip_clusters
-        && !args.target.sim
-        && against
-            .plan
-            .clusters
-            .iter()
-            .any(|cluster| cluster.bootstrap_supported);
+    let clusters_apply = clusters_apply(&against.plan, &args.clusters, args.target.sim);
     if against.plan.clusters.iter().any(|c| c.bootstrap_supported) && args.target.sim {
         eprintln!(
             "note: the built-in simulator's VMs do not boot, so no cluster is made on them (try `labform sim serve --qemu` for VMs that boot)"
@@ -117,12 +111,6 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     }
-    let scope = against.plan.scope.clone();
-    let journal = Arc::new(crate::open_journal(
-        args.journal.as_deref(),
-        &scope,
-        args.target.sim,
-    )?);
     let options = ApplyOptions {
         concurrency: args.concurrency,
         clones_per_storage: args.clones_per_storage,
@@ -146,6 +134,78 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     });
+    let carried = carry_out(
+        &against,
+        Carry {
+            file: &args.file,
+            journal: args.journal.as_deref(),
+            sim: args.target.sim,
+            options,
+            clusters: &args.clusters,
+            json: args.json,
+        },
+    )
+    .await?;
+    Ok(carried.exit_code())
+}
+
+/// Whether apply goes on to the clusters: not skipped, not on the built-in simulator (its VMs
+/// do not boot), and a cluster labform bootstraps.
+pub fn clusters_apply(plan: &labform_planner::Plan, clusters: &ClusterArgs, sim: bool) -> bool {
+    !clusters.skip_clusters
+        && !sim
+        && plan
+            .clusters
+            .iter()
+            .any(|cluster| cluster.bootstrap_supported)
+}
+
+/// How a decided apply is carried out: `labform apply`'s options, or the controller's.
+pub struct Carry<'a> {
+    /// The lab file (the cluster phase reads its directory).
+    pub file: &'a Path,
+    /// The journal file, when not the scope's default.
+    pub journal: Option<&'a Path>,
+    /// Whether the target is the built-in simulator (its own journal; no cluster phase).
+    pub sim: bool,
+    /// The apply's knobs (the revision recorded with the run among them).
+    pub options: ApplyOptions,
+    /// The cluster phase's options.
+    pub clusters: &'a ClusterArgs,
+    /// Progress as JSON lines.
+    pub json: bool,
+}
+
+/// How a carried-out apply ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Carried {
+    /// Everything was done.
+    Done,
+    /// Ctrl-C (or the controller stopping) ended it early.
+    Interrupted,
+    /// These VM jobs failed; the clusters were not touched.
+    Failed(Vec<String>),
+    /// The VMs were done; a cluster did not converge.
+    ClustersFailed,
+}
+
+impl Carried {
+    /// `labform apply`'s exit code for it.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Carried::Done => ExitCode::SUCCESS,
+            Carried::Interrupted => ExitCode::from(130),
+            Carried::Failed(_) | Carried::ClustersFailed => ExitCode::from(3),
+        }
+    }
+}
+
+/// Carries out the apply `against` decided: the VMs through the executor (journaled, seed
+/// images with labform's host keys), then the cluster phase when [`clusters_apply`] says so.
+pub async fn carry_out(against: &Against, carry: Carry<'_>) -> anyhow::Result<Carried> {
+    let clusters_apply = clusters_apply(&against.plan, carry.clusters, carry.sim);
+    let scope = against.plan.scope.clone();
+    let journal = Arc::new(crate::open_journal(carry.journal, &scope, carry.sim)?);
     // Seed images carry the VMs' host keys, kept in labform's secret store.
     let store = SecretStore::open_default().context("cannot open labform's secret store")?;
     let host_keys = StoredHostKeys::new(&store, scope.clone());
@@ -153,7 +213,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         cloud_init: PlanSeeds::new(&against.plan, &host_keys),
         talos: labform_talos::seed::TalosSeeds::new(&against.plan, &store),
     };
-    let printer = Arc::new(Printer::new(args.json));
+    let printer = Arc::new(Printer::new(carry.json));
     if against.reconciliation.is_empty() {
         eprintln!("The VMs are as planned.");
     } else {
@@ -162,7 +222,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
             &against.reconciliation,
             &against.connected.endpoints,
             &seeds,
-            options,
+            carry.options,
             journal,
             printer,
         )
@@ -172,7 +232,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         }
         if report.interrupted {
             eprintln!("Stopped early; run `labform apply` again to converge.");
-            return Ok(ExitCode::from(130));
+            return Ok(Carried::Interrupted);
         }
         if !report.failed.is_empty() {
             if clusters_apply {
@@ -180,17 +240,23 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
                     "The clusters were not touched because VMs failed; run `labform apply` again."
                 );
             }
-            return Ok(ExitCode::from(3));
+            return Ok(Carried::Failed(report.failed));
         }
     }
     if clusters_apply {
-        let converged =
-            converge_clusters(&args.file, &against.plan, &store, &args.clusters, args.json).await?;
+        let converged = converge_clusters(
+            carry.file,
+            &against.plan,
+            &store,
+            carry.clusters,
+            carry.json,
+        )
+        .await?;
         if !converged {
-            return Ok(ExitCode::from(3));
+            return Ok(Carried::ClustersFailed);
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Carried::Done)
 }
 
 /// What the cluster phase will do, by distribution.

@@ -3,8 +3,51 @@
 // Each test binary uses a part of this module.
 #![allow(dead_code)]
 
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
 use std::process::Child;
+
+/// An HTTP/1.1 request without a body to `address` (`HOST:PORT`): the status code, the head
+/// (names and values in lower case) and the body. Answers must not be chunked.
+pub fn http(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: 0\r\n"
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status code");
+    assert!(
+        !head.to_lowercase().contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+    (status, head.to_lowercase(), body.to_owned())
+}
+
+/// The value of the Prometheus sample `sample` (name and labels, as written) in `metrics`.
+pub fn metric(metrics: &str, sample: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no sample {sample} in\n{metrics}"))
+        .parse()
+        .expect("a number")
+}
 
 /// Reads the address (without `/api2/json`) and the certificate fingerprint that a starting
 /// `labform sim serve` prints, from `child`'s piped standard output.

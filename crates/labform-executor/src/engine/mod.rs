@@ -102,6 +102,8 @@ pub struct ApplyOptions {
     /// Where tenants' token secrets are kept; `None` opens labform's default secret store
     /// ([`SecretStore::open_default`]) when a tenant step needs it.
     pub secrets: Option<Arc<SecretStore>>,
+    /// The revision of the lab being applied (a Git commit), recorded with the run.
+    pub revision: Option<String>,
 }
 
 impl Default for ApplyOptions {
@@ -115,6 +117,7 @@ impl Default for ApplyOptions {
             retry: RetryPolicy::default(),
             cancel: CancellationToken::new(),
             secrets: None,
+            revision: None,
         }
     }
 }
@@ -202,7 +205,8 @@ pub async fn apply(
         });
     }
     let started = Instant::now();
-    let run_id = journal.begin(&plan.lab, &plan.scope, "apply")?;
+    let run_id =
+        journal.begin_from(&plan.lab, &plan.scope, "apply", options.revision.as_deref())?;
     let run = Arc::new(Run {
         plan: plan.clone(),
         endpoints: endpoints

@@ -1,8 +1,10 @@
 //! `/metrics`: the lab in Prometheus's text exposition format (version 0.0.4, which
 //! `promtool check metrics` reads): VMs by what exists of them, drift and pending changes, the
 //! journal's last run (result, duration, time) and a histogram of run durations by command, and
-//! the dashboard's own work: how often it planned against the target, and its Proxmox calls
-//! (reads and writes) and errors by endpoint.
+//! labform's own work: how often the dashboard planned against the target, and the Proxmox calls
+//! of the dashboard's plans and of the controller's plans and applies (`caller`), by lab
+//! endpoint, read or write, and by API call with their errors; with `--git`, the controller's
+//! state (leader, commits refused, changes waiting for approval, drift, syncs).
 //!
 //! Written by hand rather than with a client library: the Rust clients write OpenMetrics, whose
 //! counters (`# TYPE x counter` with samples `x_total`) the Prometheus text parser of Debian's
@@ -16,24 +18,68 @@ use std::sync::{Arc, Mutex};
 use labform_diagram::{Live, Status};
 use labform_executor::inputs::DiscoveryError;
 use labform_executor::journal::RunRecord;
-use labform_executor::metered::Metered;
+use labform_executor::metered::{CallCount, Metered};
 use labform_planner::reconcile::VmAction;
 
+use super::controller::ControllerStatus;
 use crate::reality::Against;
 use crate::target::Connected;
 
 /// The upper bounds of the run duration histogram, in seconds.
 const RUN_BUCKETS: [f64; 9] = [5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0];
 
+/// Who made the Proxmox calls counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Caller {
+    /// The dashboard's pages, planning the lab against its target.
+    Dashboard,
+    /// The controller (`--git`): its plans and its applies.
+    Controller,
+}
+
+impl Caller {
+    fn name(self) -> &'static str {
+        match self {
+            Caller::Dashboard => "dashboard",
+            Caller::Controller => "controller",
+        }
+    }
+}
+
+/// The calls counted for one caller and endpoint.
+#[derive(Default)]
+struct Tally {
+    reads: u64,
+    writes: u64,
+    by_call: BTreeMap<&'static str, CallCount>,
+}
+
 /// What the dashboard counts while it runs.
 #[derive(Default)]
 pub struct Counters {
     refreshes_ok: AtomicU64,
     refreshes_failed: AtomicU64,
-    /// Per endpoint: reads and writes of the connections settled so far.
-    calls: Mutex<BTreeMap<String, (u64, u64)>>,
+    /// Per caller and endpoint: the calls of the connections settled so far.
+    calls: Mutex<BTreeMap<(Caller, String), Tally>>,
     /// Per endpoint: discoveries that failed.
     errors: Mutex<BTreeMap<String, u64>>,
+}
+
+/// Settles the meters it holds when dropped, however the work that used them ended.
+pub struct Settle<'a> {
+    /// Where the calls are added.
+    pub counters: &'a Counters,
+    /// Who made them.
+    pub caller: Caller,
+    /// The meters of the connection.
+    pub meters: Vec<(String, Arc<Metered>)>,
+}
+
+impl Drop for Settle<'_> {
+    fn drop(&mut self) {
+        self.counters
+            .settle(self.caller, std::mem::take(&mut self.meters));
+    }
 }
 
 impl Counters {
@@ -59,13 +105,18 @@ impl Counters {
         meters
     }
 
-    /// Adds the calls `meters` counted to the totals.
-    pub fn settle(&self, meters: Vec<(String, Arc<Metered>)>) {
+    /// Adds the calls `meters` counted for `caller` to the totals.
+    pub fn settle(&self, caller: Caller, meters: Vec<(String, Arc<Metered>)>) {
         let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
         for (endpoint, meter) in meters {
-            let total = calls.entry(endpoint).or_default();
-            total.0 += meter.reads();
-            total.1 += meter.writes();
+            let total = calls.entry((caller, endpoint)).or_default();
+            total.reads += meter.reads();
+            total.writes += meter.writes();
+            for (call, count) in meter.by_call() {
+                let sum = total.by_call.entry(call).or_default();
+                sum.calls += count.calls;
+                sum.errors += count.errors;
+            }
         }
     }
 
@@ -132,8 +183,13 @@ fn result_of(run: &RunRecord) -> &str {
 }
 
 /// The metrics: of the lab when it could be planned against its target (`against`), of the
-/// journal's `runs` (newest first), and of the dashboard's `counters`.
-pub fn render(against: Option<&Against>, runs: &[RunRecord], counters: &Counters) -> String {
+/// journal's `runs` (newest first), of the dashboard's `counters`, and of the `controller`.
+pub fn render(
+    against: Option<&Against>,
+    runs: &[RunRecord],
+    counters: &Counters,
+    controller: Option<&ControllerStatus>,
+) -> String {
     let mut out = String::new();
     if let Some(against) = against {
         let live = Live::from_reconciliation(&against.plan, &against.reconciliation);
@@ -329,19 +385,47 @@ pub fn render(against: Option<&Against>, runs: &[RunRecord], counters: &Counters
         &mut out,
         "labform_proxmox_requests_total",
         "counter",
-        "Proxmox API calls the dashboard made, by endpoint and kind (read or write).",
+        "Proxmox API calls labform made (the dashboard's plans; the controller's plans and applies), by endpoint, kind (read or write) and caller.",
     );
-    for (endpoint, (reads, writes)) in calls.iter() {
-        requests.sample(
-            "labform_proxmox_requests_total",
-            &[("endpoint", endpoint), ("kind", "read")],
-            *reads as f64,
-        );
-        requests.sample(
-            "labform_proxmox_requests_total",
-            &[("endpoint", endpoint), ("kind", "write")],
-            *writes as f64,
-        );
+    for ((caller, endpoint), tally) in calls.iter() {
+        for (kind, count) in [("read", tally.reads), ("write", tally.writes)] {
+            requests.sample(
+                "labform_proxmox_requests_total",
+                &[
+                    ("endpoint", endpoint),
+                    ("kind", kind),
+                    ("caller", caller.name()),
+                ],
+                count as f64,
+            );
+        }
+    }
+    for (name, help, errors) in [
+        (
+            "labform_proxmox_calls_total",
+            "Proxmox API calls labform made, by endpoint, API call and caller.",
+            false,
+        ),
+        (
+            "labform_proxmox_call_errors_total",
+            "Proxmox API calls that failed, by endpoint, API call and caller.",
+            true,
+        ),
+    ] {
+        let mut calls_family = family(&mut out, name, "counter", help);
+        for ((caller, endpoint), tally) in calls.iter() {
+            for (call, count) in &tally.by_call {
+                calls_family.sample(
+                    name,
+                    &[
+                        ("endpoint", endpoint),
+                        ("call", call),
+                        ("caller", caller.name()),
+                    ],
+                    (if errors { count.errors } else { count.calls }) as f64,
+                );
+            }
+        }
     }
     drop(calls);
     let errors = counters.errors.lock().unwrap_or_else(|e| e.into_inner());
@@ -358,7 +442,80 @@ pub fn render(against: Option<&Against>, runs: &[RunRecord], counters: &Counters
             *count as f64,
         );
     }
+    drop(errors);
+    if let Some(controller) = controller {
+        controller_metrics(&mut out, controller);
+    }
     out
+}
+
+/// The controller's state (`--git`).
+fn controller_metrics(out: &mut String, status: &ControllerStatus) {
+    let gauges: [(&str, &str, f64); 4] = [
+        (
+            "labform_controller_leader",
+            "Whether this replica holds the Lease and may apply (1), or not (0).",
+            if status.leader { 1.0 } else { 0.0 },
+        ),
+        (
+            "labform_controller_pending_approval",
+            "Whether changes wait for approval on /controller (1) or not (0).",
+            if status.pending.is_some() { 1.0 } else { 0.0 },
+        ),
+        (
+            "labform_controller_refused_commit",
+            "Whether the branch's latest commit was refused because its lab has errors (1) or not (0).",
+            if status.refused.is_some() { 1.0 } else { 0.0 },
+        ),
+        (
+            "labform_controller_drift_changes",
+            "Changes made by hand on Proxmox the controller's last plan found at the same commit.",
+            status.drift as f64,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        family(out, name, "gauge", help).sample(name, &[], value);
+    }
+    if let Some(current) = &status.current {
+        family(
+            out,
+            "labform_controller_commit_info",
+            "gauge",
+            "The commit whose lab the controller applies (always 1).",
+        )
+        .sample(
+            "labform_controller_commit_info",
+            &[("commit", &current.commit)],
+            1.0,
+        );
+    }
+    family(
+        out,
+        "labform_controller_refused_commits_total",
+        "counter",
+        "Commits refused because their lab has errors.",
+    )
+    .sample(
+        "labform_controller_refused_commits_total",
+        &[],
+        status.refusals as f64,
+    );
+    let mut syncs = family(
+        out,
+        "labform_controller_syncs_total",
+        "counter",
+        "Rounds of fetch, check and plan, by result.",
+    );
+    syncs.sample(
+        "labform_controller_syncs_total",
+        &[("result", "ok")],
+        status.syncs.0 as f64,
+    );
+    syncs.sample(
+        "labform_controller_syncs_total",
+        &[("result", "failed")],
+        status.syncs.1 as f64,
+    );
 }
 
 #[cfg(test)]
@@ -380,6 +537,7 @@ mod tests {
             started: 10,
             finished: Some(12),
             outcome: "failed: 1 of 3 VMs".into(),
+            revision: None,
         };
         assert_eq!(result_of(&run), "failed");
     }

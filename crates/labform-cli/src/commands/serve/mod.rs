@@ -8,18 +8,25 @@
 //! (`drift --json --skip-clusters` for `/drift`, `diagram --sim --format json` for `/diagram`).
 //! `/metrics` is in Prometheus's text format ([`metrics`]).
 //!
+//! With `--git URL` it is also a controller ([`controller`]): it follows the lab's repository,
+//! applies each commit by policy (at once, or once approved on `/controller`), refuses commits
+//! whose lab has errors, records every run with its commit, and with `--lease` lets only the
+//! replica holding a Kubernetes Lease apply.
+//!
 //! Loopback only by default: any other address needs TLS (`--tls-certificate`, `--tls-key`) and
 //! a bearer token (`LABFORM_SERVE_TOKEN`), and is refused otherwise. With a token every request
 //! must carry it. Nothing secret reaches a page, an answer or a metric: the plan and the
 //! reconciliation hold none, and error texts never do.
 
+mod controller;
 mod metrics;
 mod pages;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::extract::{Path as UrlPath, Query, State};
@@ -27,6 +34,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use labform_diagram::{Format, View};
 
+use crate::clusters::ClusterArgs;
 use crate::lab_input::LockArgs;
 use crate::reality::Against;
 use crate::target::TargetArgs;
@@ -37,8 +45,9 @@ pub const TOKEN_VARIABLE: &str = "LABFORM_SERVE_TOKEN";
 /// Arguments of `labform serve`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The lab file.
-    pub file: PathBuf,
+    /// The lab file (not with --git, which takes it from the repository).
+    #[arg(required_unless_present = "git", conflicts_with = "git")]
+    pub file: Option<PathBuf>,
     /// The lock file (read and checked, never written).
     #[command(flatten)]
     pub lock: LockArgs,
@@ -59,6 +68,72 @@ pub struct Args {
     /// `--sim` journal).
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
+    /// Controller mode.
+    #[command(flatten)]
+    pub controller: ControllerArgs,
+}
+
+/// The options of controller mode (`--git`).
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Controller mode")]
+pub struct ControllerArgs {
+    /// Follow this Git repository (https://, ssh:// or user@host:path, or a local path; never
+    /// http:// or git://) and apply the lab in it. Runs the `git` program.
+    #[arg(long, value_name = "URL")]
+    pub git: Option<String>,
+    /// The branch to follow.
+    #[arg(long, value_name = "BRANCH", default_value = "main", requires = "git")]
+    pub branch: String,
+    /// The lab file's path in the repository.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "lab.yaml",
+        requires = "git"
+    )]
+    pub path: PathBuf,
+    /// How often to fetch, plan and apply (30s, 5m, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = controller::parse_duration, requires = "git")]
+    pub interval: Duration,
+    /// When to apply: at once, or once the pending plan is approved on /controller.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "POLICY",
+        default_value = "approval",
+        requires = "git"
+    )]
+    pub apply: controller::ApplyPolicy,
+    /// HTTPS: verify the Git server against this CA (PEM) instead of the system's roots.
+    #[arg(long, value_name = "PEM", requires = "git")]
+    pub git_ca: Option<PathBuf>,
+    /// SSH: the known_hosts file holding the Git server's host key (required for SSH).
+    #[arg(long, value_name = "FILE", requires = "git")]
+    pub git_known_hosts: Option<PathBuf>,
+    /// SSH: the private key to log in to the Git server with. (HTTPS: the password or token
+    /// comes from LABFORM_GIT_PASSWORD, the user from LABFORM_GIT_USERNAME.)
+    #[arg(long, value_name = "FILE", requires = "git")]
+    pub git_ssh_key: Option<PathBuf>,
+    /// Where the repository and its checkouts are kept (default: labform's state directory,
+    /// `controller/`).
+    #[arg(long, value_name = "DIR", requires = "git")]
+    pub controller_directory: Option<PathBuf>,
+    /// Leader election: only the replica holding this coordination.k8s.io/v1 Lease applies.
+    #[arg(long, value_name = "NAMESPACE/NAME", requires = "git")]
+    pub lease: Option<String>,
+    /// The kubeconfig to reach the Lease's API with (default: the pod's ServiceAccount).
+    #[arg(long, value_name = "PATH", requires = "lease")]
+    pub lease_kubeconfig: Option<PathBuf>,
+    /// How long the Lease holds without renewal (renewed every third of it).
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = controller::parse_duration, requires = "lease")]
+    pub lease_duration: Duration,
+    /// This replica's identity in the Lease (default: POD_NAME, else the host name and process
+    /// ID).
+    #[arg(long, value_name = "NAME", requires = "lease")]
+    pub identity: Option<String>,
+    /// The cluster phase of the controller's applies.
+    #[command(flatten)]
+    pub clusters: ClusterArgs,
 }
 
 /// Why `labform serve` refuses an address.
@@ -97,12 +172,39 @@ pub fn check_listen(address: SocketAddr, tls: bool, token: bool) -> Result<(), L
 
 /// What every request shares.
 struct Dashboard {
-    file: PathBuf,
+    /// The lab file; with `--git`, the accepted commit's (none until one is).
+    file: RwLock<Option<PathBuf>>,
     lock: LockArgs,
     target: TargetArgs,
     journal: Option<PathBuf>,
     token: Option<String>,
     counters: metrics::Counters,
+    clusters: ClusterArgs,
+    controller: OnceLock<Arc<controller::Controller>>,
+}
+
+impl Dashboard {
+    /// The lab file the pages show, or why there is none yet.
+    fn file(&self) -> Result<PathBuf, Failure> {
+        self.file
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                failure(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The controller has not accepted a commit of the lab yet: /controller says why.",
+                )
+            })
+    }
+
+    /// Shows the lab at `file` from now on (the controller accepted a commit).
+    fn set_file(&self, file: PathBuf) {
+        *self
+            .file
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(file);
+    }
 }
 
 type Shared = Arc<Dashboard>;
@@ -121,15 +223,50 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (Some(certificate), Some(key)) => Some(tls_acceptor(certificate, key)?),
         _ => None,
     };
+    let settings = match controller_settings(&args.controller) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("error: {}", crate::error_chain(error.as_ref()));
+            return Ok(ExitCode::from(2));
+        }
+    };
     let dashboard = Arc::new(Dashboard {
-        file: args.file,
+        file: RwLock::new(args.file),
         lock: args.lock,
         target: args.target,
         journal: args.journal,
         token,
         counters: metrics::Counters::default(),
+        clusters: args.controller.clusters,
+        controller: OnceLock::new(),
     });
-    crate::runtime().block_on(async move {
+    let (lease, lease_kubeconfig) = (args.controller.lease, args.controller.lease_kubeconfig);
+    let runtime = crate::runtime();
+    let _entered = runtime.enter();
+    let controller = match settings {
+        Some(mut settings) => {
+            if let Some(lease) = lease.as_deref() {
+                let elector = runtime.block_on(elector(
+                    lease,
+                    lease_kubeconfig.as_deref(),
+                    args.controller.lease_duration,
+                    args.controller.identity.clone(),
+                ));
+                match elector {
+                    Ok(elector) => settings.elector = Some(elector),
+                    Err(error) => {
+                        eprintln!("error: {}", crate::error_chain(error.as_ref()));
+                        return Ok(ExitCode::from(3));
+                    }
+                }
+            }
+            let (controller, thread) = controller::start(settings, &dashboard);
+            let _ = dashboard.controller.set(controller.clone());
+            Some((controller, thread))
+        }
+        None => None,
+    };
+    let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -143,15 +280,95 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let router = router(dashboard);
         match tls_config {
             None => axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
+                .with_graceful_shutdown(stopping())
                 .await
                 .context("the dashboard stopped")?,
             Some(acceptor) => serve_tls(listener, acceptor, router).await,
         }
         Ok(ExitCode::SUCCESS)
-    })
+    });
+    if let Some((controller, thread)) = controller {
+        // The loop ends after its current step, and a leader gives its Lease up.
+        controller.stop();
+        let _ = thread.join();
+    }
+    served
+}
+
+/// Ctrl-C, or SIGTERM (how Kubernetes stops a pod).
+async fn stopping() {
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        Some(()) = async {
+            match terminate.as_mut() {
+                Some(terminate) => terminate.recv().await,
+                None => std::future::pending().await,
+            }
+        } => {}
+    }
+}
+
+/// The controller's settings from the arguments (`None` without `--git`).
+fn controller_settings(
+    args: &ControllerArgs,
+) -> Result<Option<controller::Settings>, Box<dyn std::error::Error>> {
+    let Some(url) = &args.git else {
+        return Ok(None);
+    };
+    let directory = args
+        .controller_directory
+        .clone()
+        .unwrap_or_else(|| crate::state_home().join("controller"));
+    let repository = labform_controller::git::Repository::open(
+        labform_controller::git::GitSettings {
+            url: url.clone(),
+            branch: args.branch.clone(),
+            ca: args.git_ca.clone(),
+            known_hosts: args.git_known_hosts.clone(),
+            ssh_key: args.git_ssh_key.clone(),
+        },
+        &directory,
+    )?;
+    Ok(Some(controller::Settings {
+        repository,
+        path: args.path.clone(),
+        interval: args.interval,
+        policy: args.apply,
+        directory,
+        elector: None,
+    }))
+}
+
+/// The leader elector of `--lease NAMESPACE/NAME`.
+async fn elector(
+    lease: &str,
+    kubeconfig: Option<&std::path::Path>,
+    duration: Duration,
+    identity: Option<String>,
+) -> Result<labform_controller::lease::Elector, Box<dyn std::error::Error>> {
+    use labform_controller::lease::{Elector, LeaseSettings};
+    let Some((namespace, name)) = lease
+        .split_once('/')
+        .filter(|(namespace, name)| !namespace.is_empty() && !name.is_empty())
+    else {
+        return Err(format!("--lease {lease}: give it as NAMESPACE/NAME").into());
+    };
+    let settings = LeaseSettings {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        identity: identity.unwrap_or_else(controller::default_identity),
+        duration,
+    };
+    match kubeconfig {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the kubeconfig {}", path.display()))?;
+            Ok(Elector::from_kubeconfig(&text.into(), settings).await?)
+        }
+        None => Ok(Elector::in_cluster(settings)?),
+    }
 }
 
 fn router(dashboard: Shared) -> axum::Router {
@@ -164,6 +381,8 @@ fn router(dashboard: Shared) -> axum::Router {
         .route("/diagram", planned_page(&DIAGRAM))
         .route("/diagram/{view}", get(diagram_svg))
         .route("/metrics", get(metrics_page))
+        .route("/controller", get(controller_page))
+        .route("/controller/approve", axum::routing::post(approve))
         .layer(axum::middleware::from_fn_with_state(
             dashboard.clone(),
             authorise,
@@ -255,16 +474,17 @@ async fn against(dashboard: &Shared) -> Result<Against, Failure> {
 
 async fn plan_now(dashboard: &Dashboard) -> Result<Against, Failure> {
     let counters = &dashboard.counters;
+    let file = dashboard.file()?;
     let mut meters = Vec::new();
     let outcome = crate::reality::plan_against_target_through(
-        &dashboard.file,
+        &file,
         &dashboard.target,
         &dashboard.lock,
         crate::reality::Preflight::Skip,
         |connected| meters = metrics::Counters::meter(connected),
     )
     .await;
-    counters.settle(meters);
+    counters.settle(metrics::Caller::Dashboard, meters);
     match outcome {
         Ok(Ok(against)) => {
             counters.refreshed(true);
@@ -366,10 +586,13 @@ fn planned_page(page: &'static PlannedPage) -> axum::routing::MethodRouter<Share
 /// The scope's journal, as `labform history` (with `--sim` when the target is the simulator)
 /// opens it.
 fn journal(dashboard: &Dashboard) -> anyhow::Result<(String, labform_executor::Journal)> {
-    let loaded = labform_model::load(&labform_model::RealFileSystem, &dashboard.file);
+    let file = dashboard
+        .file()
+        .map_err(|failure| anyhow::anyhow!("{}", failure.text))?;
+    let loaded = labform_model::load(&labform_model::RealFileSystem, &file);
     let lab = loaded
         .lab
-        .with_context(|| format!("cannot load {}", dashboard.file.display()))?;
+        .with_context(|| format!("cannot load {}", file.display()))?;
     let scope = lab.scope().to_owned();
     let journal = crate::open_journal(dashboard.journal.as_deref(), &scope, dashboard.target.sim)?;
     Ok((scope, journal))
@@ -421,7 +644,16 @@ async fn metrics_page(State(dashboard): State<Shared>) -> Response {
     let runs = journal(&dashboard)
         .and_then(|(scope, journal)| Ok(journal.runs(&scope, 1000)?))
         .unwrap_or_default();
-    let text = metrics::render(against.as_ref(), &runs, &dashboard.counters);
+    let controller = dashboard
+        .controller
+        .get()
+        .map(|controller| controller.status());
+    let text = metrics::render(
+        against.as_ref(),
+        &runs,
+        &dashboard.counters,
+        controller.as_ref(),
+    );
     (
         [(
             header::CONTENT_TYPE,
@@ -430,6 +662,85 @@ async fn metrics_page(State(dashboard): State<Shared>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// `/controller`: what the controller did and waits for (404 without `--git`).
+async fn controller_page(
+    State(dashboard): State<Shared>,
+    Query(query): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(controller) = dashboard.controller.get() else {
+        return failure(
+            StatusCode::NOT_FOUND,
+            "labform serve runs without --git: there is no controller.",
+        )
+        .into_response();
+    };
+    let status = controller.status();
+    let runs = journal(&dashboard)
+        .and_then(|(scope, journal)| Ok(journal.runs(&scope, 20)?))
+        .unwrap_or_default();
+    if wants_json(&headers, &query) {
+        return json(&serde_json::json!({ "controller": status, "runs": runs }));
+    }
+    html(pages::controller(&status, &runs))
+}
+
+/// The approval's query: the commit whose pending changes are approved.
+#[derive(Debug, serde::Deserialize)]
+struct Approval {
+    commit: String,
+}
+
+/// `POST /controller/approve?commit=HASH`: approves the pending changes of that commit. Refused
+/// from another site's page (its `Origin` or `Sec-Fetch-Site`), like every request without the
+/// token when one is set.
+async fn approve(
+    State(dashboard): State<Shared>,
+    Query(approval): Query<Approval>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(controller) = dashboard.controller.get() else {
+        return (StatusCode::NOT_FOUND, "there is no controller (no --git)\n").into_response();
+    };
+    if !same_origin(&headers) {
+        return (
+            StatusCode::FORBIDDEN,
+            "approvals come from the dashboard's own page or a client without an Origin\n",
+        )
+            .into_response();
+    }
+    match controller.approve(&approval.commit) {
+        Ok(()) => (
+            StatusCode::SEE_OTHER,
+            [(header::LOCATION, "/controller")],
+            "approved\n",
+        )
+            .into_response(),
+        Err(refused) => (StatusCode::CONFLICT, format!("{refused}\n")).into_response(),
+    }
+}
+
+/// Whether a state-changing request comes from the dashboard's own pages (or from a client that
+/// sends no `Origin`, like curl).
+fn same_origin(headers: &HeaderMap) -> bool {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    if text("sec-fetch-site").is_some_and(|site| site == "cross-site" || site == "same-site") {
+        return false;
+    }
+    match (text("origin"), text("host")) {
+        (None, _) => true,
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority == host),
+        (Some(_), None) => false,
+    }
 }
 
 /// A TLS acceptor from the PEM files.
@@ -457,7 +768,7 @@ fn tls_acceptor(
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Serves every connection through TLS, until Ctrl-C.
+/// Serves every connection through TLS, until Ctrl-C or SIGTERM.
 async fn serve_tls(
     listener: tokio::net::TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
@@ -486,7 +797,7 @@ async fn serve_tls(
     };
     tokio::select! {
         () = accepting => {}
-        _ = tokio::signal::ctrl_c() => {}
+        () = stopping() => {}
     }
 }
 
@@ -511,6 +822,27 @@ mod tests {
         assert!(refused.ends_with("missing: the bearer token"), "{refused}");
         let refused = check_listen(any, false, true).unwrap_err().to_string();
         assert!(refused.ends_with("missing: TLS"), "{refused}");
+    }
+
+    #[test]
+    fn approvals_from_another_site_are_refused() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.insert(*name, HeaderValue::from_static(value));
+            }
+            headers
+        };
+        assert!(same_origin(&headers(&[])));
+        assert!(same_origin(&headers(&[
+            ("host", "127.0.0.1:8480"),
+            ("origin", "http://127.0.0.1:8480")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("host", "127.0.0.1:8480"),
+            ("origin", "https://evil.example")
+        ])));
+        assert!(!same_origin(&headers(&[("sec-fetch-site", "cross-site")])));
     }
 
     #[test]

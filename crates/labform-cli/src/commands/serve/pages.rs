@@ -7,6 +7,9 @@ use std::fmt::Write as _;
 use labform_diagram::{Format, Live, Status, View};
 use labform_executor::journal::format_time;
 
+use labform_executor::journal::RunRecord;
+
+use super::controller::{ApplyPolicy, Commit, ControllerStatus};
 use crate::commands::history::History;
 use crate::reality::Against;
 
@@ -38,7 +41,7 @@ fn layout(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} · labform</title>\
          <style>{STYLE}</style></head><body>\n<nav><a href=\"/\">Status</a><a href=\"/plan\">Plan</a>\
-         <a href=\"/drift\">Drift</a><a href=\"/history\">History</a><a href=\"/diagram\">Diagram</a><a href=\"/metrics\">Metrics</a></nav>\n\
+         <a href=\"/drift\">Drift</a><a href=\"/history\">History</a><a href=\"/diagram\">Diagram</a><a href=\"/controller\">Controller</a><a href=\"/metrics\">Metrics</a></nav>\n\
          <h1>{title}</h1>\n{body}</body></html>\n",
         title = escape(title)
     )
@@ -264,20 +267,7 @@ pub fn history(history: &History) -> String {
         body.push_str("<p>No runs recorded.</p>\n");
         return layout("History", &body);
     }
-    body.push_str(
-        "<table id=\"runs\"><tr><th>run</th><th>started</th><th>command</th><th>outcome</th></tr>",
-    );
-    for run in &history.runs {
-        let _ = write!(
-            body,
-            "<tr><td><a href=\"/history?run={0}\">#{0}</a></td><td>{1}</td><td>{2}</td><td>{3}</td></tr>",
-            run.id,
-            escape(&format_time(run.started)),
-            escape(&run.command),
-            escape(&run.outcome)
-        );
-    }
-    body.push_str("</table>\n");
+    runs_table(&mut body, &history.runs);
     if let Some(run) = history.chosen {
         let _ = writeln!(body, "<h2>Actions of run #{run}</h2>");
         body.push_str("<table id=\"actions\"><tr><th>#</th><th>action</th><th>target</th><th>status</th><th>Proxmox task</th><th>detail</th></tr>");
@@ -296,6 +286,126 @@ pub fn history(history: &History) -> String {
         body.push_str("</table>\n");
     }
     layout("History", &body)
+}
+
+/// The journal's runs as a table: number (linking to its actions), start, command, the commit it
+/// came from, outcome.
+fn runs_table(body: &mut String, runs: &[RunRecord]) {
+    body.push_str(
+        "<table id=\"runs\"><tr><th>run</th><th>started</th><th>command</th><th>commit</th><th>outcome</th></tr>",
+    );
+    for run in runs {
+        let _ = write!(
+            body,
+            "<tr><td><a href=\"/history?run={0}\">#{0}</a></td><td>{1}</td><td>{2}</td><td><code>{3}</code></td><td>{4}</td></tr>",
+            run.id,
+            escape(&format_time(run.started)),
+            escape(&run.command),
+            escape(run.revision.as_deref().map(short).unwrap_or("")),
+            escape(&run.outcome)
+        );
+    }
+    body.push_str("</table>\n");
+}
+
+/// A commit's first 12 characters.
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
+
+fn commit_text(commit: &Commit) -> String {
+    format!(
+        "<code>{}</code> {}",
+        escape(short(&commit.commit)),
+        escape(&commit.subject)
+    )
+}
+
+/// `/controller`: the repository followed, the commit in use, a refused commit with its located
+/// errors, the changes waiting for approval with the Approve button, and the runs with their
+/// commits.
+pub fn controller(status: &ControllerStatus, runs: &[RunRecord]) -> String {
+    let mut body = String::new();
+    let policy = match status.policy {
+        ApplyPolicy::Automatic => "applies every change at once",
+        ApplyPolicy::Approval => "applies changes once they are approved here",
+    };
+    let _ = writeln!(
+        body,
+        "<p>Following <code>{}</code>, branch <code>{}</code>, lab file <code>{}</code>, every {} s; {policy}.</p>",
+        escape(&status.repository),
+        escape(&status.branch),
+        escape(&status.path),
+        status.interval_seconds
+    );
+    if let Some(lease) = &status.lease {
+        let _ = writeln!(
+            body,
+            "<p id=\"leader\">Lease <code>{}</code>, this replica <code>{}</code>: {}.</p>",
+            escape(lease),
+            escape(status.identity.as_deref().unwrap_or("")),
+            if status.leader {
+                "the leader, it applies"
+            } else {
+                "not the leader, it only shows what it sees"
+            }
+        );
+    }
+    for (label, error) in [
+        ("Leader election failed", &status.lease_error),
+        ("The repository cannot be fetched", &status.fetch_error),
+        ("The lab cannot be planned", &status.plan_error),
+    ] {
+        if let Some(error) = error {
+            let _ = writeln!(body, "<h2>{label}</h2><pre>{}</pre>", escape(error));
+        }
+    }
+    body.push_str("<table id=\"commits\">");
+    for (label, commit) in [
+        ("branch", status.fetched.as_ref()),
+        ("in use", status.current.as_ref()),
+    ] {
+        let _ = write!(
+            body,
+            "<tr><th>{label}</th><td>{}</td></tr>",
+            commit.map(commit_text).unwrap_or_else(|| "-".to_owned())
+        );
+    }
+    if let Some(last) = &status.last_apply {
+        let _ = write!(
+            body,
+            "<tr><th>last apply</th><td>{}: {}</td></tr>",
+            commit_text(&last.commit),
+            escape(&last.outcome)
+        );
+    }
+    let _ = write!(
+        body,
+        "<tr><th>drift</th><td>{} change(s) made by hand</td></tr></table>\n",
+        status.drift
+    );
+    if let Some(refused) = &status.refused {
+        let _ = writeln!(
+            body,
+            "<h2>Commit refused</h2>\n<p>{} has errors; the lab stays as it was.</p>\n<pre id=\"refused\">{}</pre>",
+            commit_text(&refused.commit),
+            escape(&refused.errors)
+        );
+    }
+    if let Some(pending) = &status.pending {
+        let _ = writeln!(
+            body,
+            "<h2>Waiting for approval</h2>\n<p>{} ({} of them put back changes made by hand):</p>\n<pre id=\"pending\">{}</pre>\n\
+             <form method=\"post\" action=\"/controller/approve?commit={}\"><button id=\"approve\" type=\"submit\">Approve</button></form>",
+            commit_text(&pending.commit),
+            pending.drift,
+            escape(&pending.changes),
+            escape(&pending.commit.commit)
+        );
+    }
+    body.push_str("<h2>Runs</h2>\n");
+    runs_table(&mut body, runs);
+    layout("Controller", &body)
 }
 
 /// `/diagram`: the live diagrams, drawn by labform (the SVG inline, and links to each view).
