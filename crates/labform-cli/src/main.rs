@@ -52,7 +52,7 @@ enum Command {
     /// Serve a web dashboard of the lab (status, plan, history, diagrams, JSON API, Prometheus
     /// metrics); loopback only unless TLS and a bearer token are given. With --git, a controller
     /// that applies the lab's Git repository.
-    Serve(commands::serve::Args),
+    Serve(Box<commands::serve::Args>),
     /// Write the files labform would put on machines (cloud-init, K3s and Talos configs,
     /// manifests) for review.
     #[command(long_about = commands::render::LONG_ABOUT)]
@@ -89,7 +89,7 @@ fn main() -> ExitCode {
         Command::Restore(args) => commands::restore::run(args),
         Command::Diagram(args) => commands::diagram::run(args),
         Command::History(args) => commands::history::run(args),
-        Command::Serve(args) => commands::serve::run(args),
+        Command::Serve(args) => commands::serve::run(*args),
         Command::Sim(args) => commands::sim::run(args),
         Command::Ssh(args) => commands::ssh::run(args),
         Command::Kubeconfig(args) => commands::kubeconfig::run(args),

@@ -379,9 +379,9 @@ pub fn controller(status: &ControllerStatus, runs: &[RunRecord]) -> String {
             escape(&last.outcome)
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         body,
-        "<tr><th>drift</th><td>{} change(s) made by hand</td></tr></table>\n",
+        "<tr><th>drift</th><td>{} change(s) made by hand</td></tr></table>",
         status.drift
     );
     if let Some(refused) = &status.refused {
