@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{SIM_PASSWORD, SimServer, http, metric};
+use common::{SIM_PASSWORD, SimServer, http, metric, promtool_accepts};
 
 const LAB: &str = include_str!("../../../examples/seed-001.yaml");
 /// The worker group of seed 001, and the same group one worker larger.
@@ -215,6 +215,18 @@ impl Controller {
         })
     }
 
+    /// Waits until a fetch failed: git's error. No commit is in use then.
+    fn fetch_refused(&self) -> String {
+        let status = self.wait("the fetch refused", |status| {
+            status["controller"]["fetch_error"].is_string()
+        });
+        assert!(status["controller"]["current"].is_null(), "{status:#}");
+        status["controller"]["fetch_error"]
+            .as_str()
+            .expect("a text")
+            .to_owned()
+    }
+
     /// Rounds done so far (worked and failed).
     fn rounds(status: &serde_json::Value) -> u64 {
         let syncs = &status["controller"]["syncs"];
@@ -346,12 +358,8 @@ fn automatic_mode_over_https_applies_refuses_and_reverts() {
         &["--sim", "--git", &url, "--interval", "1h"],
         &[],
     );
-    let status = untrusting.wait("the fetch refused", |status| {
-        status["controller"]["fetch_error"].is_string()
-    });
-    let error = status["controller"]["fetch_error"].as_str().unwrap();
+    let error = untrusting.fetch_refused();
     assert!(error.contains("certificate"), "{error}");
-    assert!(status["controller"]["current"].is_null());
     drop(untrusting);
 
     let ca = ca.display().to_string();
@@ -460,33 +468,6 @@ fn automatic_mode_over_https_applies_refuses_and_reverts() {
     promtool_accepts(&metrics);
 }
 
-/// `promtool check metrics` accepts `metrics`, when the tier can run.
-fn promtool_accepts(metrics: &str) {
-    if !labform_test_tiers::PROMTOOL.available() {
-        return;
-    }
-    use std::io::Write as _;
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool runs");
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(metrics.as_bytes())
-        .expect("write");
-    let output = child.wait_with_output().expect("promtool ends");
-    assert!(
-        output.status.success(),
-        "promtool: {}\n{metrics}",
-        common::output_text(&output)
-    );
-}
-
 #[test]
 fn approval_mode_applies_only_what_was_approved() {
     if !labform_test_tiers::GIT_SERVERS.available() {
@@ -580,50 +561,10 @@ fn ssh_key(directory: &Path, name: &str) -> (PathBuf, String) {
 
 /// A real sshd on loopback letting the current user in with `client`: the process and its port.
 fn sshd(directory: &Path, host_key: &Path, client: &str) -> (Child, u16) {
-    let sshd = labform_test_tiers::find_program("sshd").expect("the real-sshd tier has sshd");
-    let _ = std::fs::create_dir_all("/run/sshd");
     let authorized = directory.join("authorized_keys");
     std::fs::write(&authorized, format!("{client}\n")).expect("write");
     let user = run(directory, "id", &["-un"]);
-    for _attempt in 0..5 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let config = directory.join("sshd_config");
-        std::fs::write(
-            &config,
-            format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\n\
-                 AuthorizedKeysFile {}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n\
-                 KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
-                 PermitRootLogin prohibit-password\nAllowUsers {user}\nLogLevel ERROR\n",
-                host_key.display(),
-                directory.join("sshd.pid").display(),
-                authorized.display()
-            ),
-        )
-        .expect("write");
-        let mut child = Command::new(&sshd)
-            .args(["-D", "-e", "-f"])
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("sshd starts");
-        for _ in 0..100 {
-            if let Ok(Some(_)) = child.try_wait() {
-                break;
-            }
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return (child, port);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    panic!("sshd did not start");
+    labform_test_tiers::start_sshd(directory, host_key, &authorized, &user)
 }
 
 #[test]
@@ -667,12 +608,8 @@ fn ssh_needs_the_pinned_host_key() {
         ],
         &[],
     );
-    let status = refusing.wait("the fetch refused", |status| {
-        status["controller"]["fetch_error"].is_string()
-    });
-    let error = status["controller"]["fetch_error"].as_str().unwrap();
+    let error = refusing.fetch_refused();
     assert!(error.contains("Host key verification failed"), "{error}");
-    assert!(status["controller"]["current"].is_null());
     drop(refusing);
 
     let fetching = controller(

@@ -19,7 +19,7 @@ use labform_proxmox::types::{ConfigUpdate, ResourceType};
 
 mod common;
 
-use common::{SimServer, metric};
+use common::{SimServer, metric, promtool_accepts};
 
 const LAB: &str = "../../examples/seed-001.yaml";
 
@@ -100,33 +100,6 @@ fn get_json(server: &Server, path: &str) -> serde_json::Value {
 
 fn cli_json(directory: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&cli(directory, args)).expect("the CLI prints JSON")
-}
-
-/// Checks the metrics with Prometheus's own `promtool check metrics`, when the tier can run.
-fn promtool_accepts(metrics: &str) {
-    if !labform_test_tiers::PROMTOOL.available() {
-        return;
-    }
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool runs");
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(metrics.as_bytes())
-        .expect("write the metrics");
-    let output = child.wait_with_output().expect("promtool ends");
-    assert!(
-        output.status.success(),
-        "promtool refused the metrics: {}{}\n{metrics}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
 
 /// An HTTP/1.1 request without a body to `address` (`HOST:PORT`): the status code, the head
 /// (names and values in lower case) and the body. Answers must not be chunked.
@@ -198,4 +198,31 @@ pub fn serve_file(body: Vec<u8>) -> u16 {
         }
     });
     port
+}
+
+/// Checks the metrics with Prometheus's own `promtool check metrics`, when the tier can run.
+pub fn promtool_accepts(metrics: &str) {
+    if !labform_test_tiers::PROMTOOL.available() {
+        return;
+    }
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool runs");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(metrics.as_bytes())
+        .expect("write the metrics");
+    let output = child.wait_with_output().expect("promtool ends");
+    assert!(
+        output.status.success(),
+        "promtool refused the metrics: {}{}\n{metrics}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
