@@ -9,7 +9,7 @@
 //! `drift --json --skip-clusters`), on `/` and in the metrics. No secret of the secret store or
 //! the environment reaches a page, an answer or a metric.
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 

@@ -260,7 +260,7 @@ pub async fn carry_out(against: &Against, carry: Carry<'_>) -> anyhow::Result<Ca
 }
 
 /// What the cluster phase will do, by distribution.
-fn cluster_phase_summary(plan: &labform_planner::Plan) -> String {
+pub fn cluster_phase_summary(plan: &labform_planner::Plan) -> String {
     use labform_planner::plan::Distribution;
     let mut lines = Vec::new();
     for distribution in [Distribution::K3s, Distribution::Talos] {

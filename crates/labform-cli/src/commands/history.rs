@@ -107,8 +107,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         journal.path().display()
     );
     for run in &runs {
+        let commit = run
+            .revision
+            .as_deref()
+            .map(|commit| format!(" (commit {})", &commit[..commit.len().min(12)]))
+            .unwrap_or_default();
         println!(
-            "  #{:<4} {} {:<8} {}",
+            "  #{:<4} {} {:<8} {}{commit}",
             run.id,
             format_time(run.started),
             run.command,

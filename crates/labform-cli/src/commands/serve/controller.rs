@@ -274,6 +274,7 @@ pub fn start(
             directory: settings.directory,
             checked: None,
             current: None,
+            applied: None,
             leading,
         };
         runtime.block_on(async {
@@ -303,6 +304,8 @@ struct Loop {
     checked: Option<String>,
     /// The accepted commit and its checkout.
     current: Option<(Revision, PathBuf)>,
+    /// The latest commit applied without failure.
+    applied: Option<String>,
     leading: watch::Receiver<Leadership>,
 }
 
@@ -334,9 +337,11 @@ impl Loop {
             status.fetched = Some(Commit::from(&revision));
             status.fetch_error = None;
         });
-        if self.checked.as_deref() != Some(revision.commit.as_str()) {
-            self.check(&revision, controller, dashboard, leadership.leader)
-                .await;
+        if self.checked.as_deref() != Some(revision.commit.as_str())
+            && self
+                .check(&revision, controller, dashboard, leadership.leader)
+                .await
+        {
             self.checked = Some(revision.commit.clone());
         }
         let Some((current, checkout)) = self.current.clone() else {
@@ -357,18 +362,19 @@ impl Loop {
     }
 
     /// Checks out `revision` and checks its lab; accepts it, or refuses it with the located
-    /// errors (the current lab stays).
+    /// errors (the current lab stays). Whether it was decided (not when the checkout failed:
+    /// the next round tries again).
     async fn check(
         &mut self,
         revision: &Revision,
         controller: &Controller,
         dashboard: &Dashboard,
         leader: bool,
-    ) {
+    ) -> bool {
         let checkout = self.directory.join("revisions").join(revision.short());
         if let Err(error) = self.repository.check_out(&revision.commit, &checkout).await {
             controller.update(|status| status.fetch_error = Some(crate::error_chain(&error)));
-            return;
+            return false;
         }
         let file = checkout.join(&self.path);
         let errors = match crate::lab_input::plan_offline(&file, &dashboard.lock) {
@@ -394,7 +400,7 @@ impl Loop {
                 status.refused = None;
                 status.pending = None;
             });
-            return;
+            return true;
         };
         // Paths inside the checkout are shown as the repository names them.
         let errors = text.replace(&format!("{}/", checkout.display()), "");
@@ -438,6 +444,7 @@ impl Loop {
             });
             status.refusals += 1;
         });
+        true
     }
 
     /// Plans the current lab against the target and applies by policy. Whether planning worked.
@@ -507,8 +514,16 @@ impl Loop {
             changes,
             drift: drifted,
         };
-        if controller.status().policy == ApplyPolicy::Approval && !against.reconciliation.is_empty()
+        let approval = controller.status().policy == ApplyPolicy::Approval;
+        if approval
+            && against.reconciliation.is_empty()
+            && self.applied.as_deref() == Some(revision.commit.as_str())
         {
+            // Approved once for this commit: the cluster phase alone does not ask again.
+            controller.update(|status| status.pending = None);
+            return true;
+        }
+        if approval {
             let approved = controller
                 .approved
                 .lock()
@@ -528,6 +543,10 @@ impl Loop {
                         .to_owned(),
                 })
             });
+            return true;
+        }
+        // Leadership is asked again right before acting: it may have been lost while planning.
+        if !self.leading.borrow().leader {
             return true;
         }
         eprintln!(
@@ -567,6 +586,9 @@ impl Loop {
             }
         };
         eprintln!("labform controller: commit {}: {outcome}", revision.short());
+        if outcome == "ok" {
+            self.applied = Some(revision.commit.clone());
+        }
         controller.update(|status| {
             status.last_apply = Some(LastApply {
                 commit: Commit::from(revision),
