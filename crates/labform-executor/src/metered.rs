@@ -402,10 +402,12 @@ impl ProxmoxApi for Metered {
     }
     async fn vzdump(&self, node: &NodeName, req: &Vzdump) -> Result<Option<Upid>> {
         self.count(Kind::Write);
-        self.inner.vzdump(node, req).await
+        let result = self.inner.vzdump(node, req).await;
+        self.settle("vzdump", result)
     }
     async fn restore_vm(&self, node: &NodeName, req: &RestoreVm) -> Result<Upid> {
         self.count(Kind::Write);
-        self.inner.restore_vm(node, req).await
+        let result = self.inner.restore_vm(node, req).await;
+        self.settle("restore_vm", result)
     }
 }
