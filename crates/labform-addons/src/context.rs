@@ -70,6 +70,34 @@ impl serde::Serialize for AddressBlock {
     }
 }
 
+impl std::str::FromStr for AddressBlock {
+    type Err = String;
+
+    /// Reads `FIRST-LAST`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let invalid = || format!("`{text}` is not a block of addresses (FIRST-LAST)");
+        let (first, last) = text.split_once('-').ok_or_else(invalid)?;
+        Ok(AddressBlock {
+            first: first.trim().parse().map_err(|_| invalid())?,
+            last: last.trim().parse().map_err(|_| invalid())?,
+        })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for AddressBlock {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl AddressBlock {
+    /// Every address of the block.
+    pub fn addresses(&self) -> impl Iterator<Item = Ipv4Addr> {
+        (u32::from(self.first)..=u32::from(self.last)).map(Ipv4Addr::from)
+    }
+}
+
 /// A tenant that uses central services of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantUse {

@@ -6,11 +6,10 @@
 
 mod common;
 
-use common::{SIM_PASSWORD, SimServer, output_text};
+use common::{SimServer, output_text};
 use labform_ids::{NodeName, VmId};
-use labform_proxmox::tls::{Fingerprint, TlsTrust};
 use labform_proxmox::types::{ConfigUpdate, ResourceType};
-use labform_proxmox::{Auth, Client, ClientOptions, ProxmoxApi, Secret};
+use labform_proxmox::{Client, ProxmoxApi};
 
 fn example(name: &str) -> String {
     format!("{}/../../examples/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -62,18 +61,6 @@ fn a_vm_not_in_the_lab_is_refused_naming_the_closest() {
     );
 }
 
-fn client(simulator: &SimServer) -> Client {
-    Client::new(ClientOptions::new(
-        simulator.url.clone(),
-        Auth::Password {
-            username: "root@pam".into(),
-            password: Secret::new(SIM_PASSWORD),
-        },
-        TlsTrust::Fingerprint(Fingerprint::parse(&simulator.fingerprint).unwrap()),
-    ))
-    .unwrap()
-}
-
 /// Where `name` is and its config, without the fields that change with every write.
 async fn config_of(
     api: &Client,
@@ -101,7 +88,7 @@ fn backup_then_restore_round_trips_a_vm() {
     );
     assert!(applied.status.success(), "{}", output_text(&applied));
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let api = client(&simulator);
+    let api = simulator.root_client();
     let (node, vm_id, before) = runtime.block_on(config_of(&api, "home-server-1"));
 
     let backup = simulator.labform(home.path(), &["backup", &lab, "home-server-1", "--no-lock"]);

@@ -1,10 +1,11 @@
 //! Discovery: what exists on one Proxmox endpoint, read in a handful of calls.
 //!
 //! One `GET /cluster/resources?type=vm` lists every guest with its node, name, status, tags and
-//! pool. Only guests tagged as this scope's (`labform` and `scope-<scope>`) get their config read,
-//! with bounded concurrency, to parse the ownership block from the description and compare fields.
-//! Everything else is recorded by VM ID only, so its IDs are never handed out and it is never
-//! touched. Reads that fail with a server or transport error are repeated a few times.
+//! pool. Only guests tagged `labform` get their config read, with bounded concurrency, to parse
+//! the ownership block from the description: this scope's to compare fields, other scopes' to
+//! learn the addresses they hold (their VMs' addresses, their clusters' API VIPs and
+//! load-balancer blocks), which this lab then never hands out. Everything else is recorded by VM
+//! ID only, so its IDs are never handed out and it is never touched. Reads that fail with a server or transport error are repeated a few times.
 //!
 //! [`discover_access`] reads, once the lab is planned, what tenants' reconciliation compares: the
 //! users named like the scope's tenant users with their API tokens, those users' ACL entries
@@ -35,8 +36,8 @@ const DISK_BUSES: &[&str] = &["scsi", "virtio", "sata", "ide"];
 /// killed leaves its Proxmox tasks running) before it reads them as they are.
 pub const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// Reads every guest of `endpoint` (the lab's name for it) through `api`; owned guests of `scope`
-/// with their config.
+/// Reads every guest of `endpoint` (the lab's name for it) through `api`; guests of `scope` and of
+/// other labform scopes with their config.
 ///
 /// Guests locked by `clone` or `create` are still being made, possibly by a run that was killed:
 /// their config (and so their owner) is not final yet. Discovery waits for those locks to clear
@@ -66,7 +67,7 @@ pub async fn discover(
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(std::time::Duration::from_secs(5));
     };
-    let scope_tag = format!("scope-{scope}");
+    let _ = scope;
     let mut observed = Vec::new();
     let mut reads = tokio::task::JoinSet::new();
     let limit = Arc::new(Semaphore::new(concurrency.max(1)));
@@ -102,7 +103,7 @@ pub async fn discover(
             disks: Vec::new(),
             pool: resource.pool.clone().map(PoolName::from),
         };
-        if tags.iter().any(|tag| tag == "labform") && tags.contains(&scope_tag) {
+        if tags.iter().any(|tag| tag == "labform") {
             let api = Arc::clone(&api);
             let limit = Arc::clone(&limit);
             reads.spawn(async move {

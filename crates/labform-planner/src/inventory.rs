@@ -48,7 +48,7 @@ pub struct ObservedVm {
     pub tags: Vec<String>,
     /// Ownership block, if the description has one.
     pub owner: Option<Owner>,
-    /// Current config (owned VMs only; empty for others).
+    /// Current config (labform VMs only, of any scope; empty for others).
     pub config: BTreeMap<String, String>,
     /// Pending changes (owned VMs only).
     pub pending: BTreeMap<String, String>,
@@ -158,7 +158,9 @@ impl Inventory {
         self.vms.iter().filter(move |vm| vm.owned_by(scope))
     }
 
-    /// VM IDs in use on each endpoint, split into those of VMs `scope` owns and the others.
+    /// VM IDs in use on each endpoint, split into those of VMs `scope` owns and the others, and
+    /// the addresses other labform scopes' VMs hold (their own, their clusters' API VIPs and
+    /// load-balancer blocks, as their ownership blocks record them).
     pub fn observed_ids(&self, scope: &str) -> ObservedIds {
         let mut ids = ObservedIds::default();
         for vm in &self.vms {
@@ -170,6 +172,16 @@ impl Inventory {
             side.entry(vm.endpoint.clone())
                 .or_default()
                 .insert(vm.vm_id.get());
+            if vm.owned_by(scope) {
+                continue;
+            }
+            if let Some(owner) = &vm.owner {
+                ids.foreign_addresses.extend(owner.api_vip);
+                if let Some(block) = owner.load_balancers {
+                    ids.foreign_addresses.extend(block.addresses());
+                }
+                ids.foreign_addresses.extend(vm.address());
+            }
         }
         ids
     }

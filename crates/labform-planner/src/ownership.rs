@@ -12,8 +12,14 @@
 //! key: vm:home-server-0
 //! image: debian-12
 //! spec: 6f1c0a9e2b7d4c55
+//! api-vip: 10.0.0.5
+//! load-balancers: 10.0.0.200-10.0.0.207
 //! --- end labform ---
 //! ```
+//!
+//! A cluster's nodes also record the addresses the cluster holds beside their own (its API VIP
+//! and its load-balancer block), so that a lab in another scope on the same Proxmox sees them
+//! and never hands them out (`Inventory::observed_ids`).
 //!
 //! Text a person writes in the description around the block is kept. A VM is owned by a lab file
 //! when its block names that file's scope; everything else is never changed or deleted.
@@ -22,7 +28,10 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use std::net::Ipv4Addr;
+
 use crate::allocate::AllocationKey;
+use crate::plan::AddressBlock;
 
 const BEGIN: &str = "--- labform ---";
 const END: &str = "--- end labform ---";
@@ -44,6 +53,10 @@ pub struct Owner {
     pub image: Option<String>,
     /// Hash of the VM's desired spec when labform last wrote it.
     pub spec: String,
+    /// The API VIP of its cluster, when the cluster has one.
+    pub api_vip: Option<Ipv4Addr>,
+    /// The load-balancer block of its cluster, when the cluster has one.
+    pub load_balancers: Option<AddressBlock>,
 }
 
 impl Owner {
@@ -62,6 +75,12 @@ impl Owner {
             let _ = writeln!(text, "image: {image}");
         }
         let _ = writeln!(text, "spec: {}", self.spec);
+        if let Some(vip) = self.api_vip {
+            let _ = writeln!(text, "api-vip: {vip}");
+        }
+        if let Some(block) = self.load_balancers {
+            let _ = writeln!(text, "load-balancers: {block}");
+        }
         let _ = write!(text, "{END}");
         text
     }
@@ -78,6 +97,8 @@ impl Owner {
         let mut key_value = None;
         let mut image = None;
         let mut spec = None;
+        let mut api_vip = None;
+        let mut load_balancers = None;
         for line in description[body_start..end].lines() {
             let Some((key, value)) = line.split_once(':') else {
                 continue;
@@ -91,6 +112,8 @@ impl Owner {
                 "key" => key_value = Some(value),
                 "image" => image = Some(value),
                 "spec" => spec = Some(value),
+                "api-vip" => api_vip = value.parse().ok(),
+                "load-balancers" => load_balancers = value.parse().ok(),
                 _ => {}
             }
         }
@@ -102,6 +125,8 @@ impl Owner {
             key: key_value?.parse().ok()?,
             image,
             spec: spec.unwrap_or_default(),
+            api_vip,
+            load_balancers,
         })
     }
 
@@ -146,6 +171,11 @@ mod tests {
             key: AllocationKey::vm("home-server-0"),
             image: Some("debian".into()),
             spec: "abc123".into(),
+            api_vip: Some(Ipv4Addr::new(10, 0, 0, 5)),
+            load_balancers: Some(AddressBlock {
+                first: Ipv4Addr::new(10, 0, 0, 200),
+                last: Ipv4Addr::new(10, 0, 0, 207),
+            }),
         }
     }
 

@@ -1,11 +1,12 @@
 //! Lab files that share a Proxmox: one repository per cluster, each lab with its own scope.
 //!
 //! Applied to one Proxmox, a later lab avoids the VM IDs the earlier ones' VMs hold (they are
-//! foreign IDs to it). Addresses are not discovered that way: two labs that hand out the same
-//! node address, API VIP or load-balancer addresses would both run, and clash on the network.
-//! [`ids_of_others`] gives a lab the IDs of the labs planned before it, as applying them in
-//! that order would; [`clashes`] reports what two labs of the set would still both claim,
-//! anchored in the later lab's file.
+//! foreign IDs to it) and the addresses they hold (their VMs' addresses, and their clusters'
+//! API VIPs and load-balancer blocks, which cluster nodes record in their ownership blocks):
+//! its pools hand out neither. [`ids_of_others`] gives a lab the IDs and addresses of the labs
+//! planned before it, as applying them in that order would; [`clashes`] reports what two labs
+//! of the set would still both claim (a scope, an address written in both files, a pool too
+//! small for both), anchored in the later lab's file.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -63,6 +64,15 @@ pub fn ids_of_others(lab: &LabFile, others: &[SharedLab<'_>]) -> ObservedIds {
             observed
                 .foreign
                 .insert(EndpointName::from(endpoint.name.clone()), ids);
+        }
+    }
+    for other in others {
+        if shares_endpoint(lab, other.lab) {
+            for claim in claims(other) {
+                observed
+                    .foreign_addresses
+                    .extend((u32::from(claim.first)..=u32::from(claim.last)).map(Ipv4Addr::from));
+            }
         }
     }
     observed
@@ -162,11 +172,10 @@ fn overlaps(left: &Claim, right: &Claim) -> bool {
     left.first <= right.last && right.first <= left.last
 }
 
-fn shares_endpoint(left: &SharedLab<'_>, right: &SharedLab<'_>) -> bool {
-    left.lab.proxmox.iter().any(|endpoint| {
+fn shares_endpoint(left: &LabFile, right: &LabFile) -> bool {
+    left.proxmox.iter().any(|endpoint| {
         let url = endpoint.endpoint.trim_end_matches('/').to_ascii_lowercase();
         right
-            .lab
             .proxmox
             .iter()
             .any(|other| other.endpoint.trim_end_matches('/').to_ascii_lowercase() == url)
@@ -181,7 +190,7 @@ pub fn clashes(labs: &[SharedLab<'_>]) -> Vec<(usize, Diagnostic)> {
     for (index, later) in labs.iter().enumerate() {
         let later_claims = claims(later);
         for earlier in &labs[..index] {
-            let shared_endpoint = shares_endpoint(earlier, later);
+            let shared_endpoint = shares_endpoint(earlier.lab, later.lab);
             if shared_endpoint && earlier.lab.scope() == later.lab.scope() {
                 let field = if later.lab.scope.is_some() {
                     "scope"

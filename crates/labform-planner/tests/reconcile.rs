@@ -60,6 +60,8 @@ fn as_applied(plan: &Plan) -> Inventory {
                 key: template.key.clone(),
                 image: Some(template.image.clone()),
                 spec: template.spec.clone(),
+                api_vip: None,
+                load_balancers: None,
             }),
             config: Default::default(),
             pending: Default::default(),
@@ -84,6 +86,8 @@ fn as_applied(plan: &Plan) -> Inventory {
                 key: labform_planner::AllocationKey::vm(&vm.name),
                 image: vm.image.clone(),
                 spec: vm.spec.clone(),
+                api_vip: None,
+                load_balancers: None,
             }),
             config: desired_config(vm)
                 .into_iter()
@@ -469,5 +473,75 @@ fn create_time_settings_are_planned_hashed_and_their_changes_by_hand_are_drift()
             ("scsihw", true, Effect::NextBoot),
             ("boot", true, Effect::NextBoot)
         ]
+    );
+}
+
+/// Two scopes on one Proxmox, sharing the network's pools: the second never hands out what the
+/// first's VMs hold (their addresses, and their cluster's API VIP and load-balancer block, which
+/// the cluster's nodes record in their ownership blocks), nor their VM IDs.
+#[test]
+fn addresses_other_scopes_hold_are_never_handed_out() {
+    let shared = LAB
+        .replace(
+            "pools: [{name: nodes, purpose: nodes, range: 10.0.0.10-10.0.0.99}]",
+            "pools: [{name: nodes, purpose: nodes, range: 10.0.0.10-10.0.0.99}, {name: vips, purpose: vips, range: 10.0.0.2-10.0.0.9}, {name: lb, purpose: load-balancers, range: 10.0.0.200-10.0.0.250}]",
+        )
+        .replace(
+            "    network: lan\n",
+            "    network: lan\n    api_vip: {from_pool: vips}\n    addons: {metallb: {pool: lb, addresses: 4}}\n",
+        );
+    let (theirs, _) = planned(
+        &shared.replace("lab: recon", "lab: theirs"),
+        &Allocations::empty(),
+    );
+    let cluster = &theirs.clusters[0];
+    assert!(cluster.api_vip);
+    let mut inventory = as_applied(&theirs);
+    for vm in &mut inventory.vms {
+        if let Some(owner) = vm.owner.as_mut().filter(|owner| owner.cluster.is_some()) {
+            owner.api_vip = Some(cluster.api_address);
+            owner.load_balancers = cluster.load_balancer_addresses();
+        }
+    }
+    let mut held: std::collections::BTreeSet<std::net::Ipv4Addr> =
+        theirs.vms.iter().filter_map(|vm| vm.nic.address).collect();
+    held.insert(cluster.api_address);
+    held.extend(
+        cluster
+            .load_balancer_addresses()
+            .expect("a block")
+            .addresses(),
+    );
+    assert_eq!(inventory.observed_ids("recon").foreign_addresses, held);
+
+    let mut files = MemoryFileSystem::new();
+    files.insert("lab.yaml", shared.as_str());
+    let lab = load(&files, Path::new("lab.yaml")).lab.expect("loads");
+    let ours = plan_against(
+        &lab,
+        &Allocations::empty(),
+        &inventory.observed_ids("recon"),
+    )
+    .plan
+    .expect("plans");
+    let ours_cluster = &ours.clusters[0];
+    let mut claimed: Vec<std::net::Ipv4Addr> =
+        ours.vms.iter().filter_map(|vm| vm.nic.address).collect();
+    claimed.push(ours_cluster.api_address);
+    claimed.extend(
+        ours_cluster
+            .load_balancer_addresses()
+            .expect("a block")
+            .addresses(),
+    );
+    assert!(
+        claimed.iter().all(|address| !held.contains(address)),
+        "{claimed:?} overlaps {held:?}"
+    );
+    let their_ids: Vec<u32> = theirs.vms.iter().map(|vm| vm.vm_id.get()).collect();
+    assert!(
+        ours.vms
+            .iter()
+            .all(|vm| !their_ids.contains(&vm.vm_id.get()))
     );
 }

@@ -125,6 +125,8 @@ impl Run {
             key: template.key.clone(),
             image: Some(template.image.clone()),
             spec: template.spec.clone(),
+            api_vip: None,
+            load_balancers: None,
         };
         let mut request = CreateVm::new(template.vm_id).with("description", owner.block());
         for (key, value) in &template.config {

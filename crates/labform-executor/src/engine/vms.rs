@@ -21,8 +21,15 @@ use super::{PENDING_SPEC, RebootPolicy, Run, StepError};
 use crate::discover::size_in_gib;
 
 impl Run {
-    /// The ownership block of `vm` with spec `spec`.
+    /// The ownership block of `vm` with spec `spec`; a cluster's node also records the
+    /// cluster's API VIP and load-balancer block, for labs in other scopes to avoid.
     fn owner(&self, vm: &PlannedVm, spec: &str) -> Owner {
+        let cluster = vm.cluster.as_deref().and_then(|instance| {
+            self.plan
+                .clusters
+                .iter()
+                .find(|cluster| cluster.name == instance)
+        });
         Owner {
             lab: self.plan.lab.clone(),
             scope: self.plan.scope.clone(),
@@ -31,6 +38,10 @@ impl Run {
             key: labform_planner::AllocationKey::vm(&vm.name),
             image: vm.image.clone(),
             spec: spec.to_owned(),
+            api_vip: cluster
+                .filter(|cluster| cluster.api_vip)
+                .map(|cluster| cluster.api_address),
+            load_balancers: cluster.and_then(|cluster| cluster.load_balancer_addresses()),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Addresses: each VM's static address from its network's pools, each cluster's API VIP and
 //! MetalLB block, keeping what earlier plans decided.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 
 use labform_model::lab::*;
@@ -44,6 +44,7 @@ pub(super) fn allocate_addresses(
     lab: &LabFile,
     expanded: &Expanded,
     previous: &Allocations,
+    foreign: &BTreeSet<Ipv4Addr>,
     allocations: &mut Allocations,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Addresses {
@@ -86,10 +87,12 @@ pub(super) fn allocate_addresses(
     // instance whose network lacks the pool, and a pool too small is reported below. The plan
     // carries the block in the planned add-on (`build/clusters.rs`).
     for (network_index, network) in lab.networks.iter().enumerate() {
+        // What other scopes hold is taken as if it were fixed here.
         let reserved: Vec<Ipv4Addr> = fixed
             .keys()
             .filter(|(fixed_network, _)| *fixed_network == network_index)
             .map(|(_, address)| *address)
+            .chain(foreign.iter().copied())
             .collect();
         for (pool_index, pool) in network.pools.iter().enumerate() {
             let mut allocator = pool_allocator(network, &pool.range, &reserved);

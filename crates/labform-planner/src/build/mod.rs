@@ -63,6 +63,10 @@ pub struct ObservedIds {
     /// IDs of VMs this lab owns: kept by the VM they belong to, never given to another (a VM
     /// that is about to be deleted still holds its ID).
     pub owned: BTreeMap<EndpointName, BTreeSet<u32>>,
+    /// Addresses labs in other scopes hold on the lab's endpoints (their VMs' static addresses,
+    /// their clusters' API VIPs and load-balancer blocks): never handed out from a pool, and an
+    /// earlier allocation that is among them is moved.
+    pub foreign_addresses: BTreeSet<std::net::Ipv4Addr>,
 }
 
 /// Like [`plan`], against what exists: IDs in `observed` are never handed out to a new VM, and a
@@ -82,8 +86,14 @@ pub fn plan_against(lab: &LabFile, previous: &Allocations, observed: &ObservedId
     let (placed, load) = place(lab, &expanded.vms, previous, &mut diagnostics);
     check_seed_storage(lab, &expanded, &placed, &mut diagnostics);
     let mut allocations = Allocations::empty();
-    let addresses =
-        allocate_addresses(lab, &expanded, previous, &mut allocations, &mut diagnostics);
+    let addresses = allocate_addresses(
+        lab,
+        &expanded,
+        previous,
+        &foreign_vm_ids.foreign_addresses,
+        &mut allocations,
+        &mut diagnostics,
+    );
     let vm_ids = allocate_vm_ids(
         lab,
         &expanded.vms,
