@@ -32,6 +32,17 @@ fn start_simulator() -> SimServer {
 }
 
 fn lab_text(port: u16, checksum: &str, fingerprint: &str) -> String {
+    lab_text_with(port, checksum, fingerprint, VERSION, "")
+}
+
+/// The lab of Talos `version` with `extra` (indented settings) added to its cluster.
+fn lab_text_with(
+    port: u16,
+    checksum: &str,
+    fingerprint: &str,
+    version: &str,
+    extra: &str,
+) -> String {
     format!(
         "lab: talos-cli
 proxmox:
@@ -46,16 +57,16 @@ proxmox:
 images:
   - {{name: talos, url: 'http://127.0.0.1:{port}/nocloud-amd64.raw', checksum: 'sha256:{checksum}', os: talos}}
 networks:
-  - {{name: lan, bridge: vmbr0, cidr: 10.7.0.0/24, gateway: 10.7.0.1, dns: [10.7.0.1], pools: [{{name: nodes, purpose: nodes, range: 10.7.0.20-10.7.0.59}}]}}
+  - {{name: lan, bridge: vmbr0, cidr: 10.7.0.0/24, gateway: 10.7.0.1, dns: [10.7.0.1], pools: [{{name: nodes, purpose: nodes, range: 10.7.0.20-10.7.0.59}}, {{name: gateways, purpose: load-balancers, range: 10.7.0.200-10.7.0.219}}]}}
 clusters:
   - name: talos
     distribution: talos
-    version: {VERSION}
+    version: {version}
     network: lan
     api_vip: {{address: 10.7.0.10}}
     servers: {{count: 3, cpu: 2, memory: 4GiB, image: talos, disks: [{{size: 20GiB}}]}}
     agents: [{{name: worker, count: 1, cpu: 2, memory: 4GiB, image: talos, disks: [{{size: 20GiB}}]}}]
-"
+{extra}"
     )
 }
 
@@ -71,6 +82,8 @@ struct Run<'a> {
     directory: &'a Path,
     simulator: &'a SimServer,
     endpoints: String,
+    /// Variables the lab's secret references read.
+    environment: Vec<(&'static str, &'static str)>,
 }
 
 impl Run<'_> {
@@ -103,6 +116,7 @@ impl Run<'_> {
             .env("LABFORM_CLUSTER_TIMEOUT", "120")
             .env("HOME", self.directory)
             .env_remove("KUBECONFIG")
+            .envs(self.environment.iter().copied())
             .output()
             .expect("labform runs")
     }
@@ -133,6 +147,25 @@ fn changing_calls(sim: &TalosSim, since: usize) -> Vec<String> {
         .collect()
 }
 
+/// The Talos API double for the plan's first cluster, and `LABFORM_TALOS_ENDPOINTS` for it.
+async fn talos_double(plan: &Plan) -> (TalosSim, String) {
+    let nodes: Vec<(String, IpAddr)> = plan.clusters[0]
+        .nodes
+        .iter()
+        .map(|node| (node.vm.clone(), IpAddr::V4(node.address)))
+        .collect();
+    let sim = TalosSim::start(&nodes, VERSION)
+        .await
+        .expect("Talos double");
+    let endpoints = sim
+        .endpoints()
+        .iter()
+        .map(|endpoint| format!("{}={}", endpoint.address, endpoint.socket))
+        .collect::<Vec<_>>()
+        .join(",");
+    (sim, endpoints)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_drift_and_reset_a_talos_cluster_through_the_binary() {
     let directory = tempfile::tempdir().expect("temporary directory");
@@ -150,24 +183,18 @@ async fn apply_drift_and_reset_a_talos_cluster_through_the_binary() {
     let cluster = &plan.clusters[0];
     assert!(cluster.bootstrap_supported, "labform bootstraps Talos");
     let names: Vec<String> = cluster.nodes.iter().map(|node| node.vm.clone()).collect();
-    let nodes: Vec<(String, IpAddr)> = cluster
-        .nodes
-        .iter()
-        .map(|node| (node.vm.clone(), IpAddr::V4(node.address)))
-        .collect();
-    let sim = TalosSim::start(&nodes, VERSION)
+    let (sim, endpoints) = talos_double(&plan).await;
+    // The cluster's Kubernetes API: apply and drift read labform's record of the add-ons
+    // there (this lab has none).
+    let kubernetes = labform_kube_sim::KubeSim::start()
         .await
-        .expect("Talos double");
-    let endpoints = sim
-        .endpoints()
-        .iter()
-        .map(|endpoint| format!("{}={}", endpoint.address, endpoint.socket))
-        .collect::<Vec<_>>()
-        .join(",");
+        .expect("kube-apiserver double");
+    sim.set_kubeconfig(&kubernetes.kubeconfig());
     let run = Run {
         directory,
         simulator: &simulator,
         endpoints,
+        environment: Vec::new(),
     };
 
     // The first apply makes the VMs and forms the cluster.
@@ -325,6 +352,93 @@ async fn apply_drift_and_reset_a_talos_cluster_through_the_binary() {
     let clean = run.labform(&["drift", "LAB"], true);
     assert!(clean.status.success(), "{}", output_text(&clean));
 
+    // Kubernetes pinned in the machine configurations, then upgraded the Talos way: the new
+    // images' configuration goes to one node at a time, control planes first.
+    let rewrite = |version: &str, extra: &str| {
+        std::fs::write(
+            directory.join("lab.yaml"),
+            lab_text_with(port, &checksum, &simulator.fingerprint, version, extra),
+        )
+        .expect("rewrite the lab");
+    };
+    let applied_in_order: Vec<String> = names
+        .iter()
+        .map(|name| format!("ApplyConfiguration {name}"))
+        .collect();
+    for kubernetes in ["v1.31.2", "v1.32.0"] {
+        rewrite(VERSION, &format!("    kubernetes_version: {kubernetes}\n"));
+        let before = sim.calls().len();
+        let upgraded = run.apply();
+        assert!(upgraded.status.success(), "{}", text(&upgraded));
+        assert_eq!(
+            changing_calls(&sim, before),
+            applied_in_order,
+            "{kubernetes}"
+        );
+        for name in &names {
+            let configuration = sim.node(name).configuration.expect("configured");
+            assert!(
+                configuration.contains(&format!("image: ghcr.io/siderolabs/kubelet:{kubernetes}")),
+                "{name} runs the kubelet of {kubernetes}"
+            );
+        }
+    }
+    // Two minor versions at once are refused before any node is touched.
+    rewrite(VERSION, "    kubernetes_version: v1.34.0\n");
+    let before = sim.calls().len();
+    let skipped = run.apply();
+    assert!(!skipped.status.success(), "{}", text(&skipped));
+    assert!(
+        text(&skipped).contains("one minor version at a time"),
+        "{}",
+        text(&skipped)
+    );
+    assert_eq!(changing_calls(&sim, before), Vec::<String>::new());
+
+    // A Talos upgrade while one etcd member is unhealthy: apply refuses before touching a
+    // control plane, and the double itself refuses an upgrade that would cost the quorum.
+    const NEXT: &str = "v1.8.4";
+    rewrite(NEXT, "    kubernetes_version: v1.32.0\n");
+    sim.set_etcd_healthy(&names[1], false);
+    let before = sim.calls().len();
+    let refused = run.apply();
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(text(&refused).contains("quorum"), "{}", text(&refused));
+    assert_eq!(changing_calls(&sim, before), Vec::<String>::new());
+    let first_endpoint = sim
+        .endpoints()
+        .iter()
+        .find(|endpoint| endpoint.node == names[0])
+        .expect("the first control plane's endpoint");
+    let direct = admin
+        .upgrade(
+            first_endpoint,
+            &format!("factory.talos.dev/installer/x:{NEXT}"),
+        )
+        .await
+        .expect_err("the double refuses without quorum");
+    assert_eq!(
+        labform_talos::api::client::status_code(&direct),
+        Some("FailedPrecondition"),
+        "{direct}"
+    );
+    // Healthy again: every node gets the new configuration, then the upgrade, one at a time,
+    // control planes first.
+    sim.set_etcd_healthy(&names[1], true);
+    let before = sim.calls().len();
+    let upgraded = run.apply();
+    assert!(upgraded.status.success(), "{}", text(&upgraded));
+    let mut expected = applied_in_order.clone();
+    expected.extend(names.iter().map(|name| format!("Upgrade {name}")));
+    assert_eq!(changing_calls(&sim, before), expected);
+    for name in &names {
+        assert_eq!(sim.node(name).version, NEXT, "{name}");
+    }
+    let before = sim.calls().len();
+    let settled = run.apply();
+    assert!(settled.status.success(), "{}", text(&settled));
+    assert_eq!(changing_calls(&sim, before), Vec::<String>::new());
+
     // Reset wipes every node, workers first, and forgets the kubeconfig.
     let before = sim.calls().len();
     let reset = run.labform(&["reset", "LAB", "talos", "--yes"], false);
@@ -339,4 +453,222 @@ async fn apply_drift_and_reset_a_talos_cluster_through_the_binary() {
     }
     let forgotten = run.labform(&["kubeconfig", "LAB", "--stdout"], false);
     assert!(!forgotten.status.success(), "{}", output_text(&forgotten));
+}
+
+/// Seed 004's add-ons, with the Secrets they read from the environment.
+const SEED_004_ADDONS: &str = "    addons:
+      metallb: {pool: gateways, addresses: 10}
+      longhorn: {replicas: 3, default_storage_class: true}
+      cert_manager: {}
+      external_secrets:
+        provider: bitwarden
+        access_token: {env: BWS_ACCESS_TOKEN}
+        organization_id: 2f6d8a41-93c7-4b5e-a0d2-7e1f4c9b3a58
+        project_id: c81e4b07-5d2a-4f96-b3e8-0a7c6d5f2914
+      envoy_gateway: {domain: example.com}
+      tailscale_operator:
+        oauth_client_id: {env: TS_OAUTH_CLIENT_ID}
+        oauth_client_secret: {env: TS_OAUTH_CLIENT_SECRET}
+      argocd:
+        application_sets:
+          - {name: apps, repository: 'https://github.com/example/homelab.git', directories: 'kubernetes/apps/*/*'}
+";
+
+/// What the Helm controller and the charts' Jobs would make before labform applies objects of
+/// their kinds: the controller's two CRDs, and those of the charts whose custom resources the
+/// add-ons render. Neither the controller nor a chart can run here (no images), so the test
+/// stands in for them.
+fn chart_crds() -> String {
+    [
+        ("helm.cattle.io", "HelmChart", "helmcharts", "Namespaced"),
+        ("helm.cattle.io", "HelmChartConfig", "helmchartconfigs", "Namespaced"),
+        ("metallb.io", "IPAddressPool", "ipaddresspools", "Namespaced"),
+        ("metallb.io", "L2Advertisement", "l2advertisements", "Namespaced"),
+        ("cert-manager.io", "Issuer", "issuers", "Namespaced"),
+        ("cert-manager.io", "ClusterIssuer", "clusterissuers", "Cluster"),
+        ("cert-manager.io", "Certificate", "certificates", "Namespaced"),
+        ("gateway.networking.k8s.io", "GatewayClass", "gatewayclasses", "Cluster"),
+        ("gateway.networking.k8s.io", "Gateway", "gateways", "Namespaced"),
+        ("external-secrets.io", "ClusterSecretStore", "clustersecretstores", "Cluster"),
+        ("argoproj.io", "ApplicationSet", "applicationsets", "Namespaced"),
+    ]
+    .iter()
+    .map(|(group, kind, plural, scope)| {
+        let versions: &[&str] = match *group {
+            "metallb.io" => &["v1beta1"],
+            "argoproj.io" => &["v1alpha1"],
+            _ => &["v1"],
+        };
+        let versions: String = versions
+            .iter()
+            .map(|version| {
+                format!(
+                    "  - name: {version}\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}\n"
+                )
+            })
+            .collect();
+        // Groups under k8s.io are protected: kube-apiserver wants the approval annotation.
+        let annotations = if group.ends_with(".k8s.io") {
+            "\n  annotations: {api-approved.kubernetes.io: 'unapproved, stands in for the chart'}"
+        } else {
+            ""
+        };
+        format!(
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: {plural}.{group}{annotations}\nspec:\n  group: {group}\n  scope: {scope}\n  names: {{kind: {kind}, plural: {plural}, singular: {singular}, listKind: {kind}List}}\n  versions:\n{versions}",
+            singular = kind.to_ascii_lowercase(),
+        )
+    })
+    .collect::<Vec<_>>()
+    .join("---\n")
+}
+
+/// Seed 004's add-ons on a Talos cluster, through `labform apply` against `labform sim serve`,
+/// the Talos API double and a real kube-apiserver (the `real-kubernetes` tier), whose admin
+/// kubeconfig the double gives as Talos would give its cluster's: the Secrets the add-ons read,
+/// the Helm controller and every add-on's manifest applied through the API, recorded in the
+/// cluster; a second apply writes nothing; a `HelmChart` deleted by hand is drift that the next
+/// apply puts back; an add-on the lab drops has its objects deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_004_add_ons_reach_a_talos_cluster_through_the_kubernetes_api() {
+    if !labform_test_tiers::REAL_KUBERNETES.available() {
+        return;
+    }
+    let real = labform_kube_real::RealCluster::shared();
+    real.apply(&chart_crds()).expect("the charts' CRDs");
+    let kubectl = |arguments: &[&str]| real.kubectl(arguments);
+    let exists = |arguments: &[&str]| kubectl(arguments).is_ok();
+
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let directory = directory.path();
+    let image = b"not really a Talos disk image".to_vec();
+    let checksum = format!("{:x}", sha2::Sha256::digest(&image));
+    let port = serve_image(image);
+    let simulator = start_simulator();
+    let lab =
+        |addons: &str| lab_text_with(port, &checksum, &simulator.fingerprint, VERSION, addons);
+    std::fs::write(directory.join("lab.yaml"), lab(SEED_004_ADDONS)).expect("write the lab");
+    let plan = offline_plan(&directory.join("lab.yaml"));
+    let (sim, endpoints) = talos_double(&plan).await;
+    sim.set_kubeconfig(real.admin_kubeconfig());
+    let run = Run {
+        directory,
+        simulator: &simulator,
+        endpoints,
+        environment: vec![
+            ("BWS_ACCESS_TOKEN", "bws-token-for-the-test"),
+            ("TS_OAUTH_CLIENT_ID", "ts-client-id"),
+            ("TS_OAUTH_CLIENT_SECRET", "ts-client-secret-for-the-test"),
+        ],
+    };
+
+    let first = run.apply();
+    assert!(first.status.success(), "{}", text(&first));
+    let first_text = text(&first);
+    assert!(
+        !first_text.contains("ts-client-secret-for-the-test"),
+        "{first_text}"
+    );
+    for chart in [
+        "metallb",
+        "longhorn",
+        "cert-manager",
+        "external-secrets",
+        "envoy-gateway",
+        "tailscale-operator",
+        "argocd",
+    ] {
+        assert!(
+            exists(&["-n", "kube-system", "get", "helmchart", chart]),
+            "HelmChart {chart} applied\n{first_text}"
+        );
+    }
+    assert!(exists(&[
+        "-n",
+        "helm-controller",
+        "get",
+        "deployment",
+        "helm-controller"
+    ]));
+    assert!(exists(&["get", "gatewayclass", "envoy"]) || exists(&["get", "gatewayclasses"]));
+    assert!(exists(&["-n", "argocd", "get", "applicationset", "apps"]));
+    let token = kubectl(&[
+        "-n",
+        "external-secrets",
+        "get",
+        "secret",
+        "bitwarden-access-token",
+        "-o",
+        "jsonpath={.data}",
+    ])
+    .expect("the Bitwarden token's Secret");
+    assert!(!token.is_empty());
+    assert!(exists(&[
+        "-n",
+        "tailscale",
+        "get",
+        "secret",
+        "operator-oauth"
+    ]));
+    let record = kubectl(&[
+        "-n",
+        "kube-system",
+        "get",
+        "configmap",
+        "labform-addons",
+        "-o",
+        "jsonpath={.data}",
+    ])
+    .expect("labform's record of the add-ons");
+    assert!(
+        record.contains("argocd.yaml") && record.contains("helm-controller.yaml"),
+        "{record}"
+    );
+
+    // A second apply writes nothing; drift finds nothing.
+    let second = run.apply();
+    assert!(second.status.success(), "{}", text(&second));
+    assert!(
+        !text(&second).contains("apply add-on manifest"),
+        "{}",
+        text(&second)
+    );
+    let clean = run.labform(&["drift", "LAB"], true);
+    assert!(clean.status.success(), "{}", text(&clean));
+
+    // A HelmChart deleted by hand is drift, and the next apply puts it back.
+    kubectl(&["-n", "kube-system", "delete", "helmchart", "argocd"]).expect("deleted by hand");
+    let drift = run.labform(&["drift", "LAB"], true);
+    assert_eq!(drift.status.code(), Some(2), "{}", text(&drift));
+    let drift_text = text(&drift);
+    assert!(
+        drift_text.contains("argocd.yaml") && drift_text.contains("HelmChart kube-system/argocd"),
+        "{drift_text}"
+    );
+    let repaired = run.apply();
+    assert!(repaired.status.success(), "{}", text(&repaired));
+    assert!(exists(&["-n", "kube-system", "get", "helmchart", "argocd"]));
+    let clean = run.labform(&["drift", "LAB"], true);
+    assert!(clean.status.success(), "{}", text(&clean));
+
+    // An add-on the lab drops has its objects deleted.
+    let without_tailscale: String = SEED_004_ADDONS
+        .lines()
+        .filter(|line| !line.contains("tailscale_operator") && !line.contains("oauth_client"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(directory.join("lab.yaml"), lab(&without_tailscale)).expect("rewrite the lab");
+    let dropped = run.apply();
+    assert!(dropped.status.success(), "{}", text(&dropped));
+    assert!(
+        text(&dropped).contains("remove add-on"),
+        "{}",
+        text(&dropped)
+    );
+    assert!(!exists(&[
+        "-n",
+        "kube-system",
+        "get",
+        "helmchart",
+        "tailscale-operator"
+    ]));
 }

@@ -10,8 +10,12 @@
 
 use labform_addons::{Addons, Chart, ChartValues, ClusterFacts, ManifestPart, Objects, TenantUse};
 use labform_planner::Plan;
+use labform_planner::plan::SecretRef;
 use labform_planner::plan::{Cni, Distribution, PlannedCluster};
+use secrecy::SecretString;
 use serde_json::{Value, json};
+
+use crate::cluster_api::WantedSecret;
 
 use crate::error::RenderError;
 use crate::kube_vip::kube_vip_documents;
@@ -27,6 +31,71 @@ pub struct AddonManifests {
     pub files: Vec<ManifestFile>,
     /// Secrets apply creates first.
     pub secrets: Vec<RequiredSecret>,
+}
+
+impl AddonManifests {
+    /// The manifests as the files distributions without K3s's auto-deploy directory apply
+    /// (`NN-NAME.yaml`, `NN` the apply order), with their text.
+    ///
+    /// # Errors
+    ///
+    /// [`RenderError`] when a manifest cannot be written as YAML.
+    pub fn numbered_files(&self, cluster: &str) -> Result<Vec<(String, String)>, RenderError> {
+        self.files
+            .iter()
+            .enumerate()
+            .map(|(index, file)| {
+                Ok((
+                    format!("{index:02}-{}.yaml", file.name),
+                    file.to_yaml(cluster)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The Secrets the add-ons read, one per namespace and name, with the values of the plan's
+    /// references as `resolve` gives them.
+    ///
+    /// # Errors
+    ///
+    /// What cannot be read, naming the reference and the Secret (never a value).
+    pub fn wanted_secrets(
+        &self,
+        resolve: &(dyn Fn(&SecretRef) -> Result<SecretString, String> + Sync),
+    ) -> Result<Vec<WantedSecret>, String> {
+        let mut secrets: Vec<WantedSecret> = Vec::new();
+        for required in &self.secrets {
+            let value = resolve(&required.from).map_err(|reason| {
+                format!(
+                    "cannot read `{}` for Secret {}/{} ({}): {reason}",
+                    required.from, required.namespace, required.name, required.purpose
+                )
+            })?;
+            let index = match secrets.iter().position(|secret| {
+                secret.namespace == required.namespace && secret.name == required.name
+            }) {
+                Some(index) => index,
+                None => {
+                    secrets.push(WantedSecret {
+                        namespace: required.namespace.clone(),
+                        name: required.name.clone(),
+                        data: Default::default(),
+                        labels: Default::default(),
+                    });
+                    secrets.len() - 1
+                }
+            };
+            let secret = &mut secrets[index];
+            secret.data.insert(required.key.clone(), value);
+            for (key, literal) in &required.literals {
+                secret
+                    .data
+                    .insert(key.clone(), SecretString::from(literal.clone()));
+            }
+            secret.labels.extend(required.labels.iter().cloned());
+        }
+        Ok(secrets)
+    }
 }
 
 /// Chart versions of the CNIs labform installs in place of flannel.
@@ -125,6 +194,8 @@ pub fn addon_manifests(
     // come with K3s; on kubeadm labform installs neither. Talos's control planes hold the VIP
     // themselves (their machine configuration).
     let kubeadm = cluster.distribution == Distribution::Kubeadm;
+    // Neither kubeadm nor Talos runs K3s's Helm controller or ships its Traefik.
+    let without_k3s = cluster.distribution != Distribution::K3s;
     if kubeadm && cluster.cni == Cni::Flannel {
         return Err(RenderError::Unsupported {
             cluster: name.to_owned(),
@@ -132,9 +203,6 @@ pub fn addon_manifests(
         });
     }
     let mut files = Vec::new();
-    if kubeadm {
-        files.push(crate::helm_controller::helm_controller_manifest());
-    }
     let mut push = |name: &str, comments: Vec<String>, documents: Vec<Value>| {
         files.push(ManifestFile {
             name: name.to_owned(),
@@ -232,16 +300,21 @@ pub fn addon_manifests(
         }
     })?;
     for part in manifests.parts {
-        if kubeadm && let ManifestPart::ChartValues(values) = &part {
+        if without_k3s && let ManifestPart::ChartValues(values) = &part {
             return Err(RenderError::Unsupported {
                 cluster: name.to_owned(),
                 detail: format!(
-                    "add-on {} configures a chart K3s ships; kubeadm clusters do not have it",
-                    values.name
+                    "add-on {} configures a chart K3s ships; {} clusters do not have it",
+                    values.name, cluster.distribution
                 ),
             });
         }
         files.push(manifest_file(name, part)?);
+    }
+    // Without K3s, the Helm controller comes first: kubeadm clusters always get it (their CNI
+    // is a chart), Talos clusters when they have anything to install.
+    if kubeadm || (without_k3s && !files.is_empty()) {
+        files.insert(0, crate::helm_controller::helm_controller_manifest());
     }
     Ok(AddonManifests {
         files,

@@ -27,6 +27,7 @@ mod apply;
 mod drain;
 mod error;
 mod readiness;
+mod record;
 mod removal;
 mod secrets;
 

@@ -483,8 +483,16 @@ pub enum DistributionSettings {
     K3s(K3sSettings),
     /// kubeadm (planned only).
     Kubeadm,
-    /// Talos (planned only).
-    Talos,
+    /// Talos.
+    Talos(TalosSettings),
+}
+
+/// What a Talos cluster's machine configurations pin beyond the shared settings.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TalosSettings {
+    /// The Kubernetes version of the kubelet and control-plane images (`v1.31.2`); `None`:
+    /// the Talos release's default.
+    pub kubernetes_version: Option<String>,
 }
 
 /// What a K3s cluster's servers are told beyond the shared settings.

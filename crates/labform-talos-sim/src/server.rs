@@ -122,6 +122,13 @@ impl TalosSim {
         self.cluster.lock().expect("state").calls.clone()
     }
 
+    /// Makes `Kubeconfig` give `kubeconfig`: the admin kubeconfig of a Kubernetes API the
+    /// test runs (the kube-apiserver double or a real one), standing for the cluster Talos
+    /// would have formed.
+    pub fn set_kubeconfig(&self, kubeconfig: &str) {
+        self.cluster.lock().expect("state").kubeconfig = Some(kubeconfig.to_owned());
+    }
+
     /// Makes `node`'s etcd member healthy or not.
     pub fn set_etcd_healthy(&self, node: &str, healthy: bool) {
         if let Some(node) = self.cluster.lock().expect("state").nodes.get_mut(node) {
@@ -537,11 +544,11 @@ impl MachineService for NodeService {
             }
             let facts = read_configuration(node.configuration.as_deref().unwrap_or_default())
                 .map_err(Status::internal)?;
-            let kubeconfig = format!(
+            let kubeconfig = cluster.kubeconfig.clone().unwrap_or_else(|| format!(
                 "apiVersion: v1\nkind: Config\nclusters:\n- name: {name}\n  cluster:\n    server: {endpoint}\n    certificate-authority-data: c2ltdWxhdGVk\ncontexts:\n- name: admin@{name}\n  context:\n    cluster: {name}\n    user: admin@{name}\ncurrent-context: admin@{name}\nusers:\n- name: admin@{name}\n  user:\n    client-certificate-data: c2ltdWxhdGVk\n    client-key-data: c2ltdWxhdGVk\n",
                 name = facts.cluster_name,
                 endpoint = facts.endpoint,
-            );
+            ));
             let archive = kubeconfig_archive(kubeconfig.as_bytes());
             let chunks: Vec<Result<Data, Status>> = archive
                 .chunks(100)

@@ -67,6 +67,9 @@ pub(crate) struct Cluster {
     /// The OS CA (certificate and key, PEM) from the first control-plane configuration.
     pub(crate) os_ca: Option<(String, String)>,
     pub(crate) calls: Vec<Call>,
+    /// The admin kubeconfig `Kubeconfig` gives, when a test set one (a Kubernetes API the test
+    /// runs); otherwise one is made naming the configuration's endpoint.
+    pub(crate) kubeconfig: Option<String>,
 }
 
 /// What the double reads from a configuration's first (`v1alpha1`) document.

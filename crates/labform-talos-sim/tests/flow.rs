@@ -217,7 +217,7 @@ async fn the_whole_flow_runs_against_the_double() {
     );
 
     // Drift: none, then one changed node.
-    let report = drift(&context, cluster(&plan)).await.expect("drift");
+    let (report, _) = drift(&context, cluster(&plan)).await.expect("drift");
     assert!(report.iter().all(|node| !node.drifted()), "{report:?}");
     let admin = admin_client(&store, &plan);
     let worker = sim
@@ -233,7 +233,7 @@ async fn the_whole_flow_runs_against_the_double() {
         .apply_configuration(worker, &changed.into(), ApplyMode::Auto)
         .await
         .expect("changed by hand");
-    let report = drift(&context, cluster(&plan)).await.expect("drift");
+    let (report, _) = drift(&context, cluster(&plan)).await.expect("drift");
     let drifted: Vec<_> = report.iter().filter(|node| node.drifted()).collect();
     assert_eq!(drifted.len(), 1);
     assert_eq!(drifted[0].node, names[4]);

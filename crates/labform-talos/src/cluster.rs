@@ -1,6 +1,8 @@
 //! A Talos cluster brought to its plan through the Talos API: every node's configuration
 //! applied (through the maintenance API when a node has none, which the seed image normally
-//! spares), etcd bootstrapped once on the first control plane, health waited for, Talos
+//! spares; on a running cluster one node at a time, control planes first, each only while etcd
+//! keeps its quorum without it and healthy before the next: how a new Kubernetes version's
+//! images reach the nodes, one minor version at a time), etcd bootstrapped once on the first control plane, health waited for, Talos
 //! upgraded one node at a time (control planes first, each only while etcd keeps its quorum
 //! without it), and the admin kubeconfig fetched (the caller keeps it: [`crate::Talos`]). [`drift`] compares each
 //! node's running configuration with what labform would apply; [`reset`] wipes the nodes,
@@ -304,10 +306,25 @@ impl<'a> Work<'a> {
                 if running.expose_secret() == planned.expose_secret() {
                     return Ok(Applied::Nothing);
                 }
+                check_kubernetes_step(
+                    &configuration.vm,
+                    running.expose_secret(),
+                    planned.expose_secret(),
+                )?;
+                // On a running cluster a changed configuration (a Kubernetes upgrade, new
+                // images) goes to one node at a time: a control plane only while etcd keeps
+                // its quorum without it, and the next node once this one is healthy again.
+                let formed = self.etcd_running().await?;
+                if formed && configuration.role.is_server() {
+                    self.check_quorum_without(configuration).await?;
+                }
                 self.report(&configuration.vm, "apply changed configuration");
                 self.admin
                     .apply_configuration(&endpoint, &planned, ApplyMode::Auto)
                     .await?;
+                if formed {
+                    self.wait_healthy(configuration).await?;
+                }
                 Ok(Applied::Changed)
             }
         }
@@ -438,6 +455,36 @@ impl<'a> Work<'a> {
     }
 }
 
+/// The Kubernetes version a configuration's kubelet image names (`v1.31.2`), if it names one.
+fn kubelet_version(configuration: &str) -> Option<(u32, u32)> {
+    let tag = configuration
+        .split("ghcr.io/siderolabs/kubelet:")
+        .nth(1)?
+        .split(|character: char| character.is_whitespace() || character == '"')
+        .next()?;
+    let mut numbers = tag.strip_prefix('v')?.split('.');
+    let major = numbers.next()?.parse().ok()?;
+    let minor = numbers.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// Refuses a Kubernetes change Talos cannot make in one step: a downgrade, or more than one
+/// minor version at a time (as `talosctl upgrade-k8s` refuses them).
+fn check_kubernetes_step(node: &str, running: &str, planned: &str) -> Result<(), TalosError> {
+    let (Some(from), Some(to)) = (kubelet_version(running), kubelet_version(planned)) else {
+        return Ok(());
+    };
+    let allowed = to == from || (to.0 == from.0 && (to.1 == from.1 || to.1 == from.1 + 1));
+    if allowed {
+        return Ok(());
+    }
+    Err(TalosError::KubernetesStep {
+        node: node.to_owned(),
+        running: format!("v{}.{}", from.0, from.1),
+        planned: format!("v{}.{}", to.0, to.1),
+    })
+}
+
 /// Brings `cluster` to its plan through the Talos API and fetches its admin kubeconfig.
 pub async fn converge(
     context: &TalosContext<'_>,
@@ -516,10 +563,12 @@ fn documents(text: &str) -> Vec<(String, String)> {
 }
 
 /// Compares every node's running configuration and version with the plan; nothing is changed.
+/// Also gives the admin kubeconfig of the first control plane, when it answers (to compare the
+/// add-ons).
 pub async fn drift(
     context: &TalosContext<'_>,
     cluster: &PlannedCluster,
-) -> Result<Vec<TalosNodeDrift>, TalosError> {
+) -> Result<(Vec<TalosNodeDrift>, Option<SecretString>), TalosError> {
     let work = Work::new(context, cluster)?;
     let mut report = Vec::new();
     let target = work.version.to_string();
@@ -558,7 +607,11 @@ pub async fn drift(
         }
         report.push(node);
     }
-    Ok(report)
+    let kubeconfig = match work.control_planes().next() {
+        Some(first) => work.admin.kubeconfig(&work.endpoint(first)).await.ok(),
+        None => None,
+    };
+    Ok((report, kubeconfig))
 }
 
 /// Wipes every node of `cluster` back to maintenance mode (workers first; control planes leave
@@ -591,4 +644,33 @@ pub async fn reset(context: &TalosContext<'_>, cluster: &PlannedCluster) -> Resu
     let key = kubeconfig_store_key(&context.plan.scope, &cluster.name)?;
     context.store.remove(&key)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubernetes_goes_up_one_minor_version_at_a_time() {
+        let at = |version: &str| {
+            format!("machine:\n    kubelet:\n        image: ghcr.io/siderolabs/kubelet:{version}\n")
+        };
+        assert_eq!(kubelet_version(&at("v1.31.2")), Some((1, 31)));
+        assert_eq!(kubelet_version("machine: {}\n"), None);
+        for (from, to) in [("v1.31.2", "v1.31.4"), ("v1.31.2", "v1.32.0")] {
+            assert!(
+                check_kubernetes_step("n", &at(from), &at(to)).is_ok(),
+                "{from} {to}"
+            );
+        }
+        for (from, to) in [("v1.31.2", "v1.33.0"), ("v1.31.2", "v1.30.9")] {
+            let error = check_kubernetes_step("n", &at(from), &at(to)).unwrap_err();
+            assert!(
+                error.to_string().contains("one minor version at a time"),
+                "{error}"
+            );
+        }
+        // Without a pinned version (Talos's default) there is nothing to compare.
+        assert!(check_kubernetes_step("n", "machine: {}\n", &at("v1.33.0")).is_ok());
+    }
 }

@@ -6,9 +6,8 @@
 //!
 //! Readiness is Talos's own (every node's `apid` and `kubelet`, the control planes' `etcd`,
 //! running and healthy), as the plan says. Add-ons reach Talos clusters through the Helm
-//! controller applied over the Kubernetes API (ARCHITECTURE.md, "How add-ons reach a cluster");
-//! that delivery is not built yet, so the plan marks the add-ons' steps as not automated and
-//! converge reports them as not delivered.
+//! controller applied over the Kubernetes API (ARCHITECTURE.md, "How add-ons reach a cluster"),
+//! with the admin kubeconfig Talos gives ([`crate::addons`]).
 
 use labform_kubernetes::distribution::{
     ClusterContext, ClusterDistribution, ClusterOutcome, DistributionError, DistributionFuture,
@@ -164,16 +163,9 @@ impl ClusterDistribution for Talos {
                 .store
                 .put(&key, &kubeconfig.to_text())
                 .map_err(failed(cluster, "keeping its kubeconfig"))?;
-            if !addons.files.is_empty() {
-                context.progress.report(
-                    &cluster.name,
-                    &cluster.name,
-                    &format!(
-                        "add-ons not delivered: labform does not deliver add-ons to Talos clusters yet ({} manifest(s); see `labform render`)",
-                        addons.files.len()
-                    ),
-                );
-            }
+            let delivered = crate::addons::deliver(context, cluster, &outcome.kubeconfig, addons)
+                .await
+                .map_err(failed(cluster, "delivering its add-ons"))?;
             let mut changed_nodes = outcome.applied;
             for node in &outcome.upgraded {
                 if !changed_nodes.contains(node) {
@@ -184,9 +176,9 @@ impl ClusterDistribution for Talos {
                 cluster: cluster.name.clone(),
                 changed_nodes,
                 upgraded_nodes: outcome.upgraded,
-                manifests_written: Vec::new(),
-                manifests_removed: Vec::new(),
-                secrets: Default::default(),
+                manifests_written: delivered.written,
+                manifests_removed: delivered.removed,
+                secrets: delivered.secrets,
                 kubeconfig,
                 tenant_kubeconfigs: Vec::new(),
             })
@@ -197,17 +189,17 @@ impl ClusterDistribution for Talos {
         &'a self,
         context: &'a ClusterContext<'a>,
         cluster: &'a PlannedCluster,
-        _addons: &'a AddonManifests,
+        addons: &'a AddonManifests,
     ) -> DistributionFuture<'a, Vec<NodeDrift>> {
         Box::pin(async move {
             let progress = |subject: &str, step: &str| {
                 context.progress.report(&cluster.name, subject, step);
             };
             let talos = self.context(context, &progress);
-            let report = cluster::drift(&talos, cluster)
+            let (report, kubeconfig) = cluster::drift(&talos, cluster)
                 .await
                 .map_err(failed(cluster, "comparing its nodes with the plan"))?;
-            Ok(report
+            let mut nodes: Vec<NodeDrift> = report
                 .into_iter()
                 .map(|node| {
                     let mut drift = NodeDrift::new(node.node);
@@ -220,7 +212,15 @@ impl ClusterDistribution for Talos {
                     drift.unreachable = node.unreachable;
                     drift
                 })
-                .collect())
+                .collect();
+            // The add-ons are the cluster's: reported with the first control plane, as kubeadm
+            // reports the copies it keeps there.
+            if let (Some(kubeconfig), Some(first)) = (kubeconfig, nodes.first_mut()) {
+                crate::addons::drift(cluster, &kubeconfig, addons, first)
+                    .await
+                    .map_err(failed(cluster, "comparing its add-ons with the plan"))?;
+            }
+            Ok(nodes)
         })
     }
 

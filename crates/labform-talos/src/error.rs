@@ -131,4 +131,35 @@ pub enum TalosError {
         /// Members in all.
         members: usize,
     },
+    /// The cluster's Kubernetes API failed while labform delivered or compared its add-ons.
+    #[error("{action} on Talos cluster `{cluster}`")]
+    KubernetesApi {
+        /// The cluster instance.
+        cluster: String,
+        /// What labform was doing.
+        action: String,
+        /// Why it failed.
+        #[source]
+        source: labform_kubernetes::ClusterApiError,
+    },
+    /// The add-ons cannot be made ready to deliver (a manifest, a secret reference).
+    #[error("the add-ons of Talos cluster `{cluster}`: {detail}")]
+    Addons {
+        /// The cluster instance.
+        cluster: String,
+        /// What is wrong (never a secret's value).
+        detail: String,
+    },
+    /// A Kubernetes change Talos does not make in one step.
+    #[error(
+        "not changing `{node}` from Kubernetes {running} to {planned}: Kubernetes is upgraded one minor version at a time and never downgraded\n  hint: set `kubernetes_version` to the next minor version first, apply, then go on"
+    )]
+    KubernetesStep {
+        /// The node.
+        node: String,
+        /// The minor version it runs.
+        running: String,
+        /// The minor version planned.
+        planned: String,
+    },
 }

@@ -10,11 +10,14 @@
 //! - [`api`] and [`cluster`]: the Talos API client (mutual TLS with the talosconfig of
 //!   [`talosconfig`]) and the cluster flow over it: apply, bootstrap once, health, upgrades
 //!   keeping etcd's quorum, kubeconfig, drift, reset.
+//! - [`addons`]: the add-ons through the cluster's Kubernetes API (the Helm controller, the
+//!   Secrets they read, their manifests), recorded in the cluster for drift and removal.
 //! - [`distribution`]: Talos as a `labform_kubernetes` cluster distribution ([`Talos`]), the
 //!   entry the CLI's table of distributions holds.
 //!
 //! Everything here reads the plan alone; nothing secret is logged or rendered for review.
 
+pub mod addons;
 pub mod api;
 pub mod cluster;
 pub mod distribution;

@@ -9,7 +9,10 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{bundle, plan_text, planned_example, reference_directory, talos_lab_with_workers};
+use common::{
+    bundle, plan_text, planned_example, reference_directory, talos_lab_pinned,
+    talos_lab_with_workers,
+};
 use labform_planner::Plan;
 use labform_planner::plan::PlannedCluster;
 use labform_secrets::ExposeSecret as _;
@@ -44,8 +47,8 @@ fn configurations() -> Vec<(String, NodeConfiguration)> {
             plan_text(&talos_lab_with_workers(version, "flannel")),
         ));
         plans.push((
-            format!("workers-{version}-cilium"),
-            plan_text(&talos_lab_with_workers(version, "cilium")),
+            format!("workers-{version}-cilium-kubernetes-v1.31.2"),
+            plan_text(&talos_lab_pinned(version, "cilium", Some("v1.31.2"))),
         ));
     }
     for (label, plan) in &plans {

@@ -471,20 +471,12 @@ fn manifest_files(
     cluster: &PlannedCluster,
     addons: &AddonManifests,
 ) -> Result<Vec<(String, String)>, ClusterError> {
-    addons
-        .files
-        .iter()
-        .enumerate()
-        .map(|(index, file)| {
-            let text = file.to_yaml(&cluster.name).map_err(|error| {
-                ClusterError::Kubeadm(KubeadmError::Unsupported {
-                    cluster: cluster.name.clone(),
-                    detail: error.to_string(),
-                })
-            })?;
-            Ok((format!("{index:02}-{}.yaml", file.name), text))
+    addons.numbered_files(&cluster.name).map_err(|error| {
+        ClusterError::Kubeadm(KubeadmError::Unsupported {
+            cluster: cluster.name.clone(),
+            detail: error.to_string(),
         })
-        .collect()
+    })
 }
 
 /// The Secrets the add-ons read, with the values of the plan's references.
@@ -493,41 +485,14 @@ fn wanted_secrets(
     cluster: &PlannedCluster,
     addons: &AddonManifests,
 ) -> Result<Vec<WantedSecret>, ClusterError> {
-    let mut secrets: Vec<WantedSecret> = Vec::new();
-    for required in &addons.secrets {
-        let value = (context.resolve_secret)(&required.from).map_err(|reason| {
+    addons
+        .wanted_secrets(context.resolve_secret)
+        .map_err(|detail| {
             ClusterError::Kubeadm(KubeadmError::Unsupported {
                 cluster: cluster.name.clone(),
-                detail: format!(
-                    "cannot read `{}` for Secret {}/{} ({}): {reason}",
-                    required.from, required.namespace, required.name, required.purpose
-                ),
+                detail,
             })
-        })?;
-        let index = match secrets.iter().position(|secret| {
-            secret.namespace == required.namespace && secret.name == required.name
-        }) {
-            Some(index) => index,
-            None => {
-                secrets.push(WantedSecret {
-                    namespace: required.namespace.clone(),
-                    name: required.name.clone(),
-                    data: Default::default(),
-                    labels: Default::default(),
-                });
-                secrets.len() - 1
-            }
-        };
-        let secret = &mut secrets[index];
-        secret.data.insert(required.key.clone(), value);
-        for (key, literal) in &required.literals {
-            secret
-                .data
-                .insert(key.clone(), SecretString::from(literal.clone()));
-        }
-        secret.labels.extend(required.labels.iter().cloned());
-    }
-    Ok(secrets)
+        })
 }
 
 /// Brings `cluster` to its planned state with its add-on manifests `addons`.

@@ -135,7 +135,10 @@ fn manifest_error(manifest: &str, document: usize, problem: impl Into<String>) -
 
 /// The objects of a multi-document manifest, in order; `List` documents contribute their
 /// items.
-fn objects_of(manifest: &str, yaml: &str) -> Result<Vec<ObjectReference>, ClusterApiError> {
+pub(super) fn objects_of(
+    manifest: &str,
+    yaml: &str,
+) -> Result<Vec<ObjectReference>, ClusterApiError> {
     let documents: Vec<Value> = serde_saphyr::from_multiple(yaml)
         .map_err(|error| manifest_error(manifest, 1, format!("not valid YAML: {error}")))?;
     let mut objects = Vec::new();

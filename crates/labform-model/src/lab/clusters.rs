@@ -43,6 +43,11 @@ pub struct Cluster {
     pub distribution: Distribution,
     /// Distribution version (`v1.31.4+k3s1`, `v1.29.6`, `v1.8.3`).
     pub version: String,
+    /// Talos clusters only: the Kubernetes version (`v1.31.2`) their machine configurations pin
+    /// (the kubelet and control-plane images); changing it upgrades Kubernetes node by node,
+    /// control planes first. Without it, Talos runs its release's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes_version: Option<String>,
     /// The network its nodes live on.
     pub network: String,
     /// The pool of `network` node addresses come from (default: its first `nodes` pool).

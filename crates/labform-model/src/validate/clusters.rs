@@ -5,20 +5,10 @@
 use super::*;
 
 impl<'a> Checker<'a> {
-    /// What labform plans for a Talos cluster but does not carry out yet: its add-ons and etcd
-    /// snapshot schedules (the plan marks both as not automated).
+    /// What labform plans for a Talos cluster but does not carry out yet: its etcd snapshot
+    /// schedule (the plan marks it as not automated).
     fn talos_preview(&mut self, cluster: &Cluster) {
         let at = &cluster.source;
-        if !cluster.addons.enabled().is_empty() {
-            self.push(
-                Diagnostic::warning(
-                    "distribution-preview",
-                    &at.at("addons"),
-                    "labform brings Talos clusters up but does not deliver their add-ons yet",
-                )
-                .hint("`labform render` writes the add-ons' manifests (clusters/NAME/); apply them with the Helm controller yourself after `apply`, or leave `addons` out until labform delivers them"),
-            );
-        }
         if let Some(backups) = &cluster.backups
             && backups.etcd_snapshot_schedule.is_some()
         {
@@ -292,6 +282,39 @@ impl<'a> Checker<'a> {
                 )
                 .hint(format!("write a release tag such as `{example}`")),
             );
+        }
+        if let Some(kubernetes) = &cluster.kubernetes_version {
+            let at = cluster.source.at("kubernetes_version");
+            if cluster.distribution != Distribution::Talos {
+                self.push(
+                    Diagnostic::error(
+                        "kubernetes-version",
+                        &at,
+                        format!(
+                            "`kubernetes_version` is for Talos clusters; a {} cluster's `version` is its Kubernetes version",
+                            cluster.distribution.as_str()
+                        ),
+                    )
+                    .hint("remove it and set `version:`"),
+                );
+            } else {
+                let numbers = kubernetes.strip_prefix('v').unwrap_or_default();
+                let parts: Vec<&str> = numbers.split('.').collect();
+                let valid = parts.len() == 3
+                    && parts
+                        .iter()
+                        .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()));
+                if !valid {
+                    self.push(
+                        Diagnostic::error(
+                            "kubernetes-version",
+                            &at,
+                            format!("`{kubernetes}` is not a Kubernetes version"),
+                        )
+                        .hint("write a release tag such as `v1.31.2` (Talos pulls that tag of the kubelet and control-plane images)"),
+                    );
+                }
+            }
         }
     }
 

@@ -1,10 +1,11 @@
 //! Talos in the plan: its VMs boot Talos and take their machine configuration from their NoCloud
 //! seed instead of cloud-init; labform brings the cluster up through the Talos API
-//! (`labform-talos`). Its readiness is Talos's own service health; delivering the add-ons and
-//! scheduling etcd snapshots on Talos clusters are not automated yet, and the plan says so.
+//! (`labform-talos`). Its readiness is Talos's own service health; its add-ons go through the
+//! Kubernetes API (the Helm controller first); scheduling etcd snapshots on Talos clusters is
+//! not automated yet, and the plan says so.
 
 use super::{ClusterShape, DistributionPlan, GuestBoot, SharedStep, step};
-use crate::plan::{ClusterStep, Distribution, DistributionSettings};
+use crate::plan::{ClusterStep, Distribution, DistributionSettings, TalosSettings};
 
 /// Talos Linux.
 pub(super) struct Talos;
@@ -20,7 +21,8 @@ impl DistributionPlan for Talos {
 
     fn shared_step_automated(&self, step: SharedStep) -> bool {
         match step {
-            SharedStep::Addon | SharedStep::EtcdSnapshots => false,
+            SharedStep::Addon => true,
+            SharedStep::EtcdSnapshots => false,
         }
     }
 
@@ -28,8 +30,10 @@ impl DistributionPlan for Talos {
         GuestBoot::OwnConfiguration("talos")
     }
 
-    fn settings(&self, _shape: &ClusterShape<'_>) -> DistributionSettings {
-        DistributionSettings::Talos
+    fn settings(&self, shape: &ClusterShape<'_>) -> DistributionSettings {
+        DistributionSettings::Talos(TalosSettings {
+            kubernetes_version: shape.declared.kubernetes_version.clone(),
+        })
     }
 
     fn bring_up_steps(&self, shape: &ClusterShape<'_>) -> Vec<ClusterStep> {
@@ -38,13 +42,17 @@ impl DistributionPlan for Talos {
         let mut steps = vec![
             step(
                 format!(
-                    "Talos {} machine configs from the cluster's secrets bundle (endpoint https://{api}:6443, pods {pod}, services {service}), in each node's seed",
-                    shape.version
+                    "Talos {} machine configs ({}) from the cluster's secrets bundle (endpoint https://{api}:6443, pods {pod}, services {service}), in each node's seed",
+                    shape.version,
+                    match &shape.declared.kubernetes_version {
+                        Some(kubernetes) => format!("kubelet and control-plane images of Kubernetes {kubernetes}"),
+                        None => "Kubernetes of the Talos release's default".to_owned(),
+                    }
                 ),
                 None,
             ),
             step(
-                "apply control-plane configs through the Talos API where a node runs another (or none)".to_owned(),
+                "apply control-plane configs through the Talos API where a node runs another (or none); on a running cluster one node at a time, each only while etcd keeps its quorum without it, waiting for its health (a Kubernetes upgrade, the Talos way)".to_owned(),
                 Some(shape.servers.join(", ")),
             ),
         ];

@@ -4,8 +4,8 @@ use super::leaves::Leaves;
 use super::network::{hostname_document, network_documents, resolver_document};
 use super::v1alpha1::{audit_policy, pod_security_configuration};
 use super::{
-    NodeFacts, ca_pair, cert_sans, document, endpoint, labels_of, pairs,
-    schedules_on_control_planes,
+    NodeFacts, ca_pair, cert_sans, component_image, document, endpoint, kubelet_image, labels_of,
+    pairs, schedules_on_control_planes,
 };
 use crate::document::{Value, map, string, strings};
 use labform_planner::plan::Cni;
@@ -109,6 +109,13 @@ pub(super) fn documents_contract(facts: &NodeFacts<'_>, leaves: &Leaves) -> Vec<
         node.push("taints", pairs(&taints));
     }
     documents.push(node);
+    if let Some(kubernetes) = facts.kubernetes {
+        let mut kubelet = document("KubeletConfig");
+        kubelet.push("image", string(kubelet_image(kubernetes)));
+        kubelet.push("config", Value::Map(Vec::new()));
+        kubelet.push("defaultRuntimeSeccompProfileEnabled", Value::Bool(true));
+        documents.push(kubelet);
+    }
     let mut network = document("KubeNetworkConfig");
     network.push("dnsDomain", string("cluster.local"));
     network.push("podSubnets", strings([cluster.pod_cidr.clone()]));
@@ -214,6 +221,25 @@ pub(super) fn documents_contract(facts: &NodeFacts<'_>, leaves: &Leaves) -> Vec<
         ]),
     );
     documents.push(service_account);
+    if let Some(kubernetes) = facts.kubernetes {
+        for (kind, component, config) in [
+            ("KubeAPIServerConfig", "kube-apiserver", false),
+            (
+                "KubeControllerManagerConfig",
+                "kube-controller-manager",
+                false,
+            ),
+            ("KubeSchedulerConfig", "kube-scheduler", true),
+            ("KubeProxyConfig", "kube-proxy", true),
+        ] {
+            let mut component_document = document(kind);
+            component_document.push("image", string(component_image(component, kubernetes)));
+            if config {
+                component_document.push("config", Value::Map(Vec::new()));
+            }
+            documents.push(component_document);
+        }
+    }
     if cluster.cni == Cni::Flannel {
         let mut flannel = document("KubeFlannelCNIConfig");
         flannel.push("backendType", string("vxlan"));

@@ -7,8 +7,9 @@
 //! pod and service networks, the CNI (Talos's flannel, or none when the lab installs Cilium or
 //! Calico as an add-on), the node group's labels and taints, the install disk and the installer
 //! image of the cluster's Image Factory schematic, and what add-ons need on the node (Longhorn's
-//! kubelet mount). The kubelet and control-plane images are left to Talos's defaults for its
-//! release: the lab names no Kubernetes version for Talos clusters.
+//! kubelet mount). The kubelet and control-plane images are those of the lab's
+//! `kubernetes_version` when it names one (Talos's defaults for its release otherwise), so a
+//! changed version is a changed configuration, applied node by node (`crate::cluster`).
 //!
 //! Keys of CAs are only where Talos puts them: every configuration carries the OS and
 //! Kubernetes CA certificates, only control-plane configurations carry their keys, the etcd and
@@ -22,7 +23,9 @@ mod v1alpha1;
 use std::net::Ipv4Addr;
 
 use labform_planner::Plan;
-use labform_planner::plan::{NodeRole, PlannedCluster, PlannedClusterNode, PlannedVm};
+use labform_planner::plan::{
+    DistributionSettings, NodeRole, PlannedCluster, PlannedClusterNode, PlannedVm,
+};
 use labform_secrets::SecretString;
 
 use self::documents::documents_contract;
@@ -145,6 +148,27 @@ struct NodeFacts<'a> {
     subnet: String,
     labels: Vec<(String, String)>,
     taints: Vec<(String, String)>,
+    /// The Kubernetes version the lab pins, if any.
+    kubernetes: Option<&'a str>,
+}
+
+/// The kubelet image Talos runs for Kubernetes `version`.
+fn kubelet_image(version: &str) -> String {
+    format!("ghcr.io/siderolabs/kubelet:{version}")
+}
+
+/// The image of control-plane component `component` (`kube-apiserver`, ...) for Kubernetes
+/// `version`.
+fn component_image(component: &str, version: &str) -> String {
+    format!("registry.k8s.io/{component}:{version}")
+}
+
+/// The Kubernetes version `cluster` pins, if any.
+pub fn kubernetes_version(cluster: &PlannedCluster) -> Option<&str> {
+    match &cluster.settings {
+        DistributionSettings::Talos(settings) => settings.kubernetes_version.as_deref(),
+        _ => None,
+    }
 }
 
 /// The machine configurations of every node of `cluster` (servers first, in the plan's order).
@@ -183,6 +207,7 @@ pub fn cluster_configurations(
                 subnet: subnet(node.address, vm.nic.prefix),
                 labels: node_labels(node)?,
                 taints: node_taints(node)?,
+                kubernetes: kubernetes_version(cluster),
             };
             let documents = match version.contract() {
                 Contract::Legacy | Contract::NetworkDocuments => {

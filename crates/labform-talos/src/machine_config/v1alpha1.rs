@@ -7,8 +7,8 @@ use labform_planner::plan::Cni;
 use super::leaves::Leaves;
 use super::network::legacy_network;
 use super::{
-    INSTALL_DISK, NodeFacts, ca_pair, cert_sans, endpoint, kubelet_extra_mounts, labels_of, pairs,
-    schedules_on_control_planes,
+    INSTALL_DISK, NodeFacts, ca_pair, cert_sans, component_image, endpoint, kubelet_extra_mounts,
+    kubelet_image, labels_of, pairs, schedules_on_control_planes,
 };
 use crate::document::{Value, map, string, strings};
 use crate::version::Contract;
@@ -79,14 +79,16 @@ pub(super) fn v1alpha1_full(facts: &NodeFacts<'_>, leaves: &Leaves) -> Value {
     let control_plane = facts.control_plane;
     let legacy = facts.version.contract() == Contract::Legacy;
 
-    let mut kubelet = map([
-        ("defaultRuntimeSeccompProfileEnabled", Value::Bool(true)),
-        ("disableManifestsDirectory", Value::Bool(true)),
-        (
-            "nodeIP",
-            map([("validSubnets", strings([facts.subnet.clone()]))]),
-        ),
-    ]);
+    let mut kubelet = Value::Map(Vec::new());
+    if let Some(kubernetes) = facts.kubernetes {
+        kubelet.push("image", string(kubelet_image(kubernetes)));
+    }
+    kubelet.push("defaultRuntimeSeccompProfileEnabled", Value::Bool(true));
+    kubelet.push("disableManifestsDirectory", Value::Bool(true));
+    kubelet.push(
+        "nodeIP",
+        map([("validSubnets", strings([facts.subnet.clone()]))]),
+    );
     if let Some(mounts) = kubelet_extra_mounts(facts) {
         kubelet.push("extraMounts", mounts);
     }
@@ -190,14 +192,29 @@ pub(super) fn v1alpha1_full(facts: &NodeFacts<'_>, leaves: &Leaves) -> Value {
             "serviceAccount",
             map([("key", leaves.service_account_key.clone())]),
         );
-        cluster_document.push(
-            "apiServer",
-            map([
-                ("certSANs", strings([cluster.api_address.to_string()])),
-                ("admissionControl", pod_security_admission()),
-                ("auditPolicy", audit_policy()),
-            ]),
-        );
+        let mut api_server = Value::Map(Vec::new());
+        if let Some(kubernetes) = facts.kubernetes {
+            api_server.push(
+                "image",
+                string(component_image("kube-apiserver", kubernetes)),
+            );
+        }
+        api_server.push("certSANs", strings([cluster.api_address.to_string()]));
+        api_server.push("admissionControl", pod_security_admission());
+        api_server.push("auditPolicy", audit_policy());
+        cluster_document.push("apiServer", api_server);
+        if let Some(kubernetes) = facts.kubernetes {
+            for (key, component) in [
+                ("controllerManager", "kube-controller-manager"),
+                ("proxy", "kube-proxy"),
+                ("scheduler", "kube-scheduler"),
+            ] {
+                cluster_document.push(
+                    key,
+                    map([("image", string(component_image(component, kubernetes)))]),
+                );
+            }
+        }
     }
     cluster_document.push("discovery", discovery());
     if control_plane {

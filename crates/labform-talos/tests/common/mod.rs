@@ -37,6 +37,14 @@ pub fn planned_example(name: &str) -> (LabFile, Plan) {
 /// A lab with one Talos cluster of three control planes behind a VIP and two workers at
 /// `version`, with `cni` and Longhorn, labels and taints on the workers.
 pub fn talos_lab_with_workers(version: &str, cni: &str) -> String {
+    talos_lab_pinned(version, cni, None)
+}
+
+/// [`talos_lab_with_workers`] with Kubernetes `kubernetes` pinned, if given.
+pub fn talos_lab_pinned(version: &str, cni: &str, kubernetes: Option<&str>) -> String {
+    let pinned = kubernetes
+        .map(|kubernetes| format!("    kubernetes_version: {kubernetes}\n"))
+        .unwrap_or_default();
     format!(
         r#"lab: talos-workers
 proxmox:
@@ -69,7 +77,7 @@ clusters:
   - name: talos
     distribution: talos
     version: {version}
-    network: lan
+{pinned}    network: lan
     cni: {cni}
     api_vip: {{address: 10.3.0.10}}
     servers:
