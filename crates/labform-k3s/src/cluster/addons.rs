@@ -1,11 +1,8 @@
 //! The add-ons' side of converging a cluster: the Secrets they read, with the values of the
 //! plan's references, and their manifests kept in the servers' auto-deploy directory.
 
-use std::collections::BTreeMap;
-
 use labform_kubernetes::AddonManifests;
 use labform_kubernetes::cluster_api::WantedSecret;
-use labform_secrets::SecretString;
 use labform_ssh::Session;
 
 use crate::delivery::{self, Manifest};
@@ -28,37 +25,9 @@ impl Work<'_> {
     pub(super) fn addons(&self) -> Result<(Vec<Manifest>, Vec<WantedSecret>), ClusterError> {
         let context = self.context;
         let (wanted, manifests) = self.manifests()?;
-        let mut secrets: Vec<WantedSecret> = Vec::new();
-        for required in &manifests.secrets {
-            let value = (context.resolve_secret)(&required.from).map_err(|reason| {
-                self.unsupported(format!(
-                    "cannot read `{}` for Secret {}/{} ({}): {reason}",
-                    required.from, required.namespace, required.name, required.purpose
-                ))
-            })?;
-            let index = match secrets.iter().position(|secret| {
-                secret.namespace == required.namespace && secret.name == required.name
-            }) {
-                Some(index) => index,
-                None => {
-                    secrets.push(WantedSecret {
-                        namespace: required.namespace.clone(),
-                        name: required.name.clone(),
-                        data: BTreeMap::new(),
-                        labels: BTreeMap::new(),
-                    });
-                    secrets.len() - 1
-                }
-            };
-            let secret = &mut secrets[index];
-            secret.data.insert(required.key.clone(), value);
-            for (key, literal) in &required.literals {
-                secret
-                    .data
-                    .insert(key.clone(), SecretString::from(literal.clone()));
-            }
-            secret.labels.extend(required.labels.iter().cloned());
-        }
+        let secrets = manifests
+            .wanted_secrets(context.resolve_secret)
+            .map_err(|detail| self.unsupported(detail))?;
         Ok((wanted, secrets))
     }
 
