@@ -369,7 +369,11 @@ async fn apply_drift_and_reset_a_talos_cluster_through_the_binary() {
         rewrite(VERSION, &format!("    kubernetes_version: {kubernetes}\n"));
         let before = sim.calls().len();
         let upgraded = run.apply();
-        assert!(upgraded.status.success(), "{}", text(&upgraded));
+        assert!(
+            upgraded.status.success(),
+            "{}",
+            common::output_text(&upgraded)
+        );
         assert_eq!(
             changing_calls(&sim, before),
             applied_in_order,
@@ -387,11 +391,15 @@ async fn apply_drift_and_reset_a_talos_cluster_through_the_binary() {
     rewrite(VERSION, "    kubernetes_version: v1.34.0\n");
     let before = sim.calls().len();
     let skipped = run.apply();
-    assert!(!skipped.status.success(), "{}", text(&skipped));
     assert!(
-        text(&skipped).contains("one minor version at a time"),
+        !skipped.status.success(),
         "{}",
-        text(&skipped)
+        common::output_text(&skipped)
+    );
+    assert!(
+        common::output_text(&skipped).contains("one minor version at a time"),
+        "{}",
+        common::output_text(&skipped)
     );
     assert_eq!(changing_calls(&sim, before), Vec::<String>::new());
 
@@ -402,8 +410,16 @@ async fn apply_drift_and_reset_a_talos_cluster_through_the_binary() {
     sim.set_etcd_healthy(&names[1], false);
     let before = sim.calls().len();
     let refused = run.apply();
-    assert!(!refused.status.success(), "{}", text(&refused));
-    assert!(text(&refused).contains("quorum"), "{}", text(&refused));
+    assert!(
+        !refused.status.success(),
+        "{}",
+        common::output_text(&refused)
+    );
+    assert!(
+        common::output_text(&refused).contains("quorum"),
+        "{}",
+        common::output_text(&refused)
+    );
     assert_eq!(changing_calls(&sim, before), Vec::<String>::new());
     let first_endpoint = sim
         .endpoints()
@@ -427,7 +443,11 @@ async fn apply_drift_and_reset_a_talos_cluster_through_the_binary() {
     sim.set_etcd_healthy(&names[1], true);
     let before = sim.calls().len();
     let upgraded = run.apply();
-    assert!(upgraded.status.success(), "{}", text(&upgraded));
+    assert!(
+        upgraded.status.success(),
+        "{}",
+        common::output_text(&upgraded)
+    );
     let mut expected = applied_in_order.clone();
     expected.extend(names.iter().map(|name| format!("Upgrade {name}")));
     assert_eq!(changing_calls(&sim, before), expected);
@@ -436,7 +456,11 @@ async fn apply_drift_and_reset_a_talos_cluster_through_the_binary() {
     }
     let before = sim.calls().len();
     let settled = run.apply();
-    assert!(settled.status.success(), "{}", text(&settled));
+    assert!(
+        settled.status.success(),
+        "{}",
+        common::output_text(&settled)
+    );
     assert_eq!(changing_calls(&sim, before), Vec::<String>::new());
 
     // Reset wipes every node, workers first, and forgets the kubeconfig.
@@ -542,7 +566,7 @@ async fn seed_004_add_ons_reach_a_talos_cluster_through_the_kubernetes_api() {
     let directory = directory.path();
     let image = b"not really a Talos disk image".to_vec();
     let checksum = format!("{:x}", sha2::Sha256::digest(&image));
-    let port = serve_image(image);
+    let port = common::serve_file(image);
     let simulator = start_simulator();
     let lab =
         |addons: &str| lab_text_with(port, &checksum, &simulator.fingerprint, VERSION, addons);
@@ -562,8 +586,8 @@ async fn seed_004_add_ons_reach_a_talos_cluster_through_the_kubernetes_api() {
     };
 
     let first = run.apply();
-    assert!(first.status.success(), "{}", text(&first));
-    let first_text = text(&first);
+    assert!(first.status.success(), "{}", common::output_text(&first));
+    let first_text = common::output_text(&first);
     assert!(
         !first_text.contains("ts-client-secret-for-the-test"),
         "{first_text}"
@@ -626,29 +650,38 @@ async fn seed_004_add_ons_reach_a_talos_cluster_through_the_kubernetes_api() {
 
     // A second apply writes nothing; drift finds nothing.
     let second = run.apply();
-    assert!(second.status.success(), "{}", text(&second));
+    assert!(second.status.success(), "{}", common::output_text(&second));
     assert!(
-        !text(&second).contains("apply add-on manifest"),
+        !common::output_text(&second).contains("apply add-on manifest"),
         "{}",
-        text(&second)
+        common::output_text(&second)
     );
     let clean = run.labform(&["drift", "LAB"], true);
-    assert!(clean.status.success(), "{}", text(&clean));
+    assert!(clean.status.success(), "{}", common::output_text(&clean));
 
     // A HelmChart deleted by hand is drift, and the next apply puts it back.
     kubectl(&["-n", "kube-system", "delete", "helmchart", "argocd"]).expect("deleted by hand");
     let drift = run.labform(&["drift", "LAB"], true);
-    assert_eq!(drift.status.code(), Some(2), "{}", text(&drift));
-    let drift_text = text(&drift);
+    assert_eq!(
+        drift.status.code(),
+        Some(2),
+        "{}",
+        common::output_text(&drift)
+    );
+    let drift_text = common::output_text(&drift);
     assert!(
         drift_text.contains("argocd.yaml") && drift_text.contains("HelmChart kube-system/argocd"),
         "{drift_text}"
     );
     let repaired = run.apply();
-    assert!(repaired.status.success(), "{}", text(&repaired));
+    assert!(
+        repaired.status.success(),
+        "{}",
+        common::output_text(&repaired)
+    );
     assert!(exists(&["-n", "kube-system", "get", "helmchart", "argocd"]));
     let clean = run.labform(&["drift", "LAB"], true);
-    assert!(clean.status.success(), "{}", text(&clean));
+    assert!(clean.status.success(), "{}", common::output_text(&clean));
 
     // An add-on the lab drops has its objects deleted.
     let without_tailscale: String = SEED_004_ADDONS
@@ -658,11 +691,15 @@ async fn seed_004_add_ons_reach_a_talos_cluster_through_the_kubernetes_api() {
         .collect();
     std::fs::write(directory.join("lab.yaml"), lab(&without_tailscale)).expect("rewrite the lab");
     let dropped = run.apply();
-    assert!(dropped.status.success(), "{}", text(&dropped));
     assert!(
-        text(&dropped).contains("remove add-on"),
+        dropped.status.success(),
         "{}",
-        text(&dropped)
+        common::output_text(&dropped)
+    );
+    assert!(
+        common::output_text(&dropped).contains("remove add-on"),
+        "{}",
+        common::output_text(&dropped)
     );
     assert!(!exists(&[
         "-n",
