@@ -23,14 +23,12 @@ use labform_planner::inventory::{
 use labform_planner::ownership::Owner;
 use labform_planner::plan::Plan;
 use labform_planner::tenancy::tenant_user_prefix;
+use labform_proxmox::propstring::{Drive, is_drive_key};
 use labform_proxmox::types::{ResourceType, decode_percent};
 use labform_proxmox::{ErrorKind, ProxmoxApi};
 use tokio::sync::Semaphore;
 
 use crate::error::ExecuteError;
-
-/// Disk slots labform reads sizes from (cloud-init drives and CD-ROMs are skipped).
-const DISK_BUSES: &[&str] = &["scsi", "virtio", "sata", "ide"];
 
 /// How long discovery waits for guests that are still being created or cloned (a run that was
 /// killed leaves its Proxmox tasks running) before it reads them as they are.
@@ -289,43 +287,27 @@ pub fn fill_from_config(vm: &mut ObservedVm, values: &BTreeMap<String, String>) 
     vm.disks.sort_by(|left, right| left.slot.cmp(&right.slot));
 }
 
-/// A disk from a config entry like `scsi0: local-lvm:vm-100-disk-0,size=32G`.
+/// A disk from a config entry like `scsi0: local-lvm:vm-100-disk-0,size=32G` (a `scsiN`,
+/// `virtioN`, `sataN` or `ideN` drive on a storage with a size; CD-ROMs and cloud-init drives are
+/// not disks).
 pub fn parse_disk(key: &str, value: &str) -> Option<ObservedDisk> {
-    let bus = DISK_BUSES.iter().find(|bus| key.starts_with(**bus))?;
-    if !key[bus.len()..].chars().all(|c| c.is_ascii_digit()) || key.len() == bus.len() {
+    if !is_drive_key(key) || matches!(key, "efidisk0" | "tpmstate0") {
         return None;
     }
-    if value.contains("media=cdrom") || value.contains("cloudinit") {
+    let drive = Drive::parse(value).ok()?;
+    if drive.is_cdrom() || drive.volume.is_cloud_init() {
         return None;
     }
-    let volume = value.split(',').next()?;
-    let storage = volume.split_once(':')?.0.to_owned();
-    let size = value
-        .split(',')
-        .find_map(|option| option.strip_prefix("size="))?;
     Some(ObservedDisk {
         slot: key.to_owned(),
-        storage: storage.into(),
-        size_gib: size_in_gib(size)?,
+        storage: drive.volume.storage()?.into(),
+        size_gib: drive.size?.gib_ceil(),
     })
 }
 
-/// `32G`, `512M`, `1T`, `1048576K` or bytes, rounded up to whole GiB.
-pub fn size_in_gib(size: &str) -> Option<u64> {
-    let (number, unit) = size.split_at(
-        size.find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(size.len()),
-    );
-    let number: f64 = number.parse().ok()?;
-    let bytes = match unit {
-        "" | "B" => number,
-        "K" => number * 1024.0,
-        "M" => number * 1024.0 * 1024.0,
-        "G" => number * 1024.0 * 1024.0 * 1024.0,
-        "T" => number * 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        _ => return None,
-    };
-    Some((bytes / (1u64 << 30) as f64).ceil() as u64)
+/// The size of drive `value` (`...,size=32G`) in whole GiB, rounded up.
+pub fn drive_size_gib(value: &str) -> Option<u64> {
+    Drive::parse(value).ok()?.size.map(|size| size.gib_ceil())
 }
 
 #[cfg(test)]
@@ -344,8 +326,9 @@ mod tests {
             None
         );
         assert_eq!(parse_disk("scsihw", "virtio-scsi-pci"), None);
-        assert_eq!(size_in_gib("512M"), Some(1));
-        assert_eq!(size_in_gib("1T"), Some(1024));
-        assert_eq!(size_in_gib("2.5G"), Some(3));
+        assert_eq!(drive_size_gib("local:vm-1-disk-0,size=512M"), Some(1));
+        assert_eq!(drive_size_gib("local:vm-1-disk-0,size=1T"), Some(1024));
+        assert_eq!(drive_size_gib("local:vm-1-disk-0,size=2.5G"), Some(3));
+        assert_eq!(drive_size_gib("local:vm-1-disk-0"), None);
     }
 }

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use labform_proxmox_vocabulary::propstring::PropertyString;
+use labform_proxmox_vocabulary::propstring::{DriveVolume, PropertyString};
 use sha2::{Digest, Sha256};
 
 use crate::plan::{CloneMode, PlannedImage, PlannedTemplate, PlannedVm};
@@ -140,11 +140,13 @@ pub fn template_config(
         ("scsihw", SCSI_CONTROLLER.to_owned()),
         ("scsi0", {
             let mut disk = PropertyString::default();
-            disk.push(None, format!("{}:0", template.storage));
-            disk.push(
-                Some("import-from"),
-                format!("{}:import/{}", image.storage, image.file_name),
-            );
+            let allocate = DriveVolume::Allocate {
+                storage: template.storage.to_string(),
+                size_gib: "0".to_owned(),
+            };
+            disk.push(None, allocate.to_string());
+            let import = DriveVolume::file(&image.storage, "import", &image.file_name);
+            disk.push(Some("import-from"), import.to_string());
             disk.push(Some("discard"), "on");
             disk.to_string()
         }),
@@ -209,7 +211,10 @@ pub fn seed_drive(storage: &str, file_name: &str) -> String {
 /// A drive attaching ISO image `file_name` of `storage` as a CD-ROM (`STORAGE:iso/FILE,media=cdrom`).
 fn cdrom_drive(storage: &str, file_name: &str) -> String {
     let mut drive = PropertyString::default();
-    drive.push(None, format!("{storage}:iso/{file_name}"));
+    drive.push(
+        None,
+        DriveVolume::file(storage, "iso", file_name).to_string(),
+    );
     drive.push(Some("media"), "cdrom");
     drive.to_string()
 }

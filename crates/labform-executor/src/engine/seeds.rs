@@ -10,9 +10,10 @@ use std::collections::{HashMap, HashSet};
 
 use labform_cloudinit::{SeedFiles, SeedSource, seed_iso};
 use labform_ids::{NodeName, StorageName, VmId};
-use labform_planner::desired::{seed_drive, seed_file_prefix};
+use labform_planner::desired::seed_file_prefix;
 use labform_planner::plan::{Plan, PlannedVm};
 use labform_planner::reconcile::{Reconciliation, VmAction};
+use labform_proxmox::propstring::{Drive, DriveVolume};
 use labform_proxmox::types::{ResourceType, Upload};
 use labform_proxmox::{ErrorKind, ProxmoxApi};
 
@@ -133,17 +134,18 @@ impl Run {
             return Ok(());
         };
         let api = self.api(&vm.endpoint);
-        let keep = seed_drive(&seed.storage, &seed.file_name);
-        let keep = keep.split(',').next().unwrap_or_default();
+        let keep = DriveVolume::file(&seed.storage, "iso", &seed.file_name).to_string();
+        let keep = keep.as_str();
         let mut storages = vec![seed.storage.clone()];
         // Only an ISO volume can be an earlier seed (not Proxmox's own cloud-init drive).
-        if let Some((storage, _)) = previous
-            .and_then(|drive| drive.split(',').next())
-            .and_then(|volume| volume.split_once(':'))
-            .filter(|(_, name)| name.starts_with("iso/"))
-            && !storages.iter().any(|known| known == storage)
+        if let Some(Drive {
+            volume: DriveVolume::Volume { storage, name },
+            ..
+        }) = previous.and_then(|drive| Drive::parse(drive).ok())
+            && name.starts_with("iso/")
+            && !storages.iter().any(|known| known.as_str() == storage)
         {
-            storages.push(storage.to_owned().into());
+            storages.push(storage.into());
         }
         for storage in storages {
             self.delete_seeds_in(api.as_ref(), node, &storage, vm.vm_id, Some(keep))

@@ -18,7 +18,7 @@ use labform_proxmox::types::{
 };
 
 use super::{PENDING_SPEC, RebootPolicy, Run, StepError};
-use crate::discover::size_in_gib;
+use crate::discover::drive_size_gib;
 
 impl Run {
     /// The ownership block of `vm` with spec `spec`; a cluster's node also records the
@@ -229,11 +229,7 @@ impl Run {
         for disk in &vm.disks {
             match config.values.get(&disk.slot) {
                 Some(value) => {
-                    let current = value
-                        .split(',')
-                        .find_map(|option| option.strip_prefix("size="))
-                        .and_then(size_in_gib)
-                        .unwrap_or(0);
+                    let current = drive_size_gib(value).unwrap_or(0);
                     if current < disk.size_gib {
                         let request = ResizeDisk {
                             disk: disk.slot.clone(),

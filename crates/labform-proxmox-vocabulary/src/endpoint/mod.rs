@@ -371,3 +371,51 @@ pub static ALL: &[&Endpoint] = &[
     &network::SDN_VNETS,
     &network::SDN_VNET,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `Endpoint` constant of this module's files is in [`ALL`], and no method and path is
+    /// declared twice.
+    #[test]
+    fn every_declared_endpoint_is_listed_once() {
+        let directory = concat!(env!("CARGO_MANIFEST_DIR"), "/src/endpoint");
+        let mut declared = 0;
+        for entry in std::fs::read_dir(directory).expect("the endpoint modules") {
+            let text = std::fs::read_to_string(entry.expect("an entry").path()).expect("a module");
+            declared += text.matches(": Endpoint = Endpoint::new(").count();
+        }
+        assert_eq!(declared, ALL.len(), "declared endpoints missing from ALL");
+        for (index, endpoint) in ALL.iter().enumerate() {
+            assert!(
+                ALL[index + 1..]
+                    .iter()
+                    .all(|other| other.key() != endpoint.key()),
+                "{} declared twice",
+                endpoint.key()
+            );
+        }
+    }
+
+    #[test]
+    fn paths_are_filled_and_matched() {
+        let config = &qemu::CONFIG;
+        assert_eq!(
+            config.path_with(&["pve", "100"]),
+            "/nodes/pve/qemu/100/config"
+        );
+        assert_eq!(
+            config.path_parameters().collect::<Vec<_>>(),
+            ["node", "vmid"]
+        );
+        let segments: Vec<String> = ["nodes", "pve", "qemu", "100", "config"]
+            .map(str::to_owned)
+            .to_vec();
+        let (found, values) = find(Method::Put, &segments).expect("routed");
+        assert_eq!(found, &qemu::UPDATE_CONFIG_SYNC);
+        assert_eq!(values, [("node", "pve"), ("vmid", "100")]);
+        assert!(find(Method::Get, &segments[..4]).is_none());
+        assert!(qemu::CONFIG.is_read() && !qemu::UPDATE_CONFIG.is_read());
+    }
+}

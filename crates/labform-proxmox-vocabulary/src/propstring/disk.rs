@@ -139,6 +139,25 @@ impl DriveVolume {
         })
     }
 
+    /// File `file_name` of content type `content` (`iso`, `import`) on file storage `storage`:
+    /// `STORAGE:CONTENT/FILE`.
+    pub fn file(storage: &str, content: &str, file_name: &str) -> Self {
+        Self::Volume {
+            storage: storage.to_owned(),
+            name: format!("{content}/{file_name}"),
+        }
+    }
+
+    /// A cloud-init drive: `STORAGE:cloudinit` as asked for, or the volume Proxmox made for it
+    /// (`STORAGE:vm-ID-cloudinit`).
+    pub fn is_cloud_init(&self) -> bool {
+        match self {
+            Self::CloudInit { .. } => true,
+            Self::Volume { name, .. } => name.contains("cloudinit"),
+            _ => false,
+        }
+    }
+
     /// The storage ID, if the volume lives on one.
     pub fn storage(&self) -> Option<&str> {
         match self {

@@ -327,7 +327,7 @@ impl SimClient {
         self.run(route, arguments, async {
             let st = self.sim.lock();
             if let Some(n) = node {
-                self.check_node(&st, n)?;
+                self.on_node(n).open(&st)?;
             }
             let mut out: Vec<(u64, u32, serde_json::Value)> = st
                 .tasks

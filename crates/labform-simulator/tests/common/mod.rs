@@ -4,6 +4,10 @@
 
 #![allow(dead_code)]
 
+pub mod https;
+pub mod in_process;
+pub mod session;
+
 use labform_simulator::server::{Exchange, Observer};
 use serde_json::Value;
 use std::sync::{Arc, Mutex, OnceLock};
