@@ -1,9 +1,17 @@
 //! An air-gap directory of Kubernetes files (`labform apply --kubernetes-artifacts DIR`):
-//! `kubeadm`, `kubelet` and `kubectl` of the cluster's version and the image archives kubeadm
-//! needs (`*.tar`, imported with `ctr -n k8s.io images import`), each listed in the directory's
+//! `kubeadm`, `kubelet` and `kubectl` of the cluster's version (and `crictl`, optional), the
+//! image archives kubeadm needs (`*.tar`, imported with `ctr -n k8s.io images import`), and the
+//! OS packages a node may lack (`*.deb`: containerd, runc, the CNI plugins, conntrack and what
+//! they depend on; a node installs those it does not have), each listed in the directory's
 //! `SHA256SUMS` (`HASH  PATH` lines, as `sha256sum` writes them; a binary may be listed as
 //! `NAME` or `SOMETHING/bin/NAME`, as release trees are). Every file is checked against its line
 //! before labform uses it; a file not listed is never read.
+//!
+//! Image archives named after a control-plane component (`kube-apiserver*.tar`,
+//! `kube-controller-manager*.tar`, `kube-scheduler*.tar`, `etcd*.tar`) go to control planes
+//! only; the others (pause, kube-proxy, CoreDNS, the CNI's) to every node.
+//! `scripts/kubernetes-air-gap.py` makes such a directory from `../shared/k8s` and Debian's
+//! packages.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,6 +20,18 @@ use crate::node::sha256_hex;
 
 /// The binaries an air-gap directory must have.
 pub const BINARIES: [&str; 3] = ["kubeadm", "kubelet", "kubectl"];
+
+/// A binary an air-gap directory may have: kubeadm's preflight checks and image checks run
+/// through it (cri-tools).
+pub const CRICTL: &str = "crictl";
+
+/// The beginnings of the names of image archives only control planes need.
+const CONTROL_PLANE_IMAGES: [&str; 4] = [
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "etcd",
+];
 
 /// A file read from the directory and checked against `SHA256SUMS`.
 #[derive(Clone)]
@@ -40,10 +60,21 @@ impl std::fmt::Debug for VerifiedFile {
 pub struct AirGapFiles {
     /// The directory.
     pub directory: PathBuf,
-    /// kubeadm, kubelet and kubectl, in that order.
+    /// kubeadm, kubelet and kubectl, in that order, then crictl when the directory has it.
     pub binaries: Vec<VerifiedFile>,
     /// Image archives.
     pub images: Vec<VerifiedFile>,
+    /// Debian packages (`*.deb`).
+    pub packages: Vec<VerifiedFile>,
+}
+
+impl VerifiedFile {
+    /// Whether only control planes need this image archive.
+    pub fn control_plane_only(&self) -> bool {
+        CONTROL_PLANE_IMAGES
+            .iter()
+            .any(|component| self.name.starts_with(component))
+    }
 }
 
 /// Why an air-gap directory cannot be used.
@@ -108,14 +139,25 @@ pub fn read(directory: &Path) -> Result<AirGapFiles, ArtifactError> {
             .ok_or_else(|| failed(format!("SHA256SUMS lists no {name}")))?;
         binaries.push(verified(path, hash)?);
     }
+    if let Some((path, hash)) = sums
+        .iter()
+        .find(|(path, _)| path == CRICTL || path.ends_with(&format!("/bin/{CRICTL}")))
+    {
+        binaries.push(verified(path, hash)?);
+    }
     let mut images = Vec::new();
     for (path, hash) in sums.iter().filter(|(path, _)| path.ends_with(".tar")) {
         images.push(verified(path, hash)?);
+    }
+    let mut packages = Vec::new();
+    for (path, hash) in sums.iter().filter(|(path, _)| path.ends_with(".deb")) {
+        packages.push(verified(path, hash)?);
     }
     Ok(AirGapFiles {
         directory: directory.to_owned(),
         binaries,
         images,
+        packages,
     })
 }
 
@@ -139,6 +181,11 @@ mod tests {
         }
         std::fs::write(path.join("pause.tar"), "image").expect("write");
         sums.push_str(&format!("{}  pause.tar\n", sha256_hex(b"image")));
+        std::fs::create_dir_all(path.join("packages")).expect("mkdir");
+        std::fs::write(path.join("packages/runc_1.deb"), "package").expect("write");
+        sums.push_str(&format!("{}  packages/runc_1.deb\n", sha256_hex(b"package")));
+        std::fs::write(path.join("etcd.tar"), "etcd").expect("write");
+        sums.push_str(&format!("{}  etcd.tar\n", sha256_hex(b"etcd")));
         std::fs::write(path.join("SHA256SUMS"), &sums).expect("write");
         let files = read(path).expect("verified");
         assert_eq!(
@@ -149,7 +196,15 @@ mod tests {
                 .collect::<Vec<_>>(),
             BINARIES
         );
-        assert_eq!(files.images.len(), 1);
+        assert_eq!(files.images.len(), 2);
+        assert_eq!(files.packages.len(), 1);
+        assert_eq!(files.packages[0].name, "runc_1.deb");
+        let only: Vec<(&str, bool)> = files
+            .images
+            .iter()
+            .map(|image| (image.name.as_str(), image.control_plane_only()))
+            .collect();
+        assert_eq!(only, [("pause.tar", false), ("etcd.tar", true)]);
 
         std::fs::write(path.join("pause.tar"), "another image").expect("write");
         let error = read(path).expect_err("changed").to_string();

@@ -9,12 +9,14 @@
 //! certificate key and the discovery hash are replaced by markers naming where labform keeps
 //! them.
 
+pub mod air_gap;
 pub mod artifacts;
 pub mod cluster;
 pub mod config;
 pub mod distribution;
 mod error;
 pub mod etcd_snapshots;
+pub mod kube_vip;
 pub mod node;
 pub mod secrets;
 pub mod version;

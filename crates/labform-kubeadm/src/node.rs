@@ -45,6 +45,8 @@ pub const KUBELET_KUBECONFIG: &str = "/etc/kubernetes/kubelet.conf";
 pub const AIR_GAP_BINARIES: &str = "/usr/local/bin";
 /// Where air-gapped image archives go before `ctr` imports them.
 pub const AIR_GAP_IMAGES: &str = "/var/lib/labform/images";
+/// Where air-gapped OS packages (`*.deb`) go before `dpkg` installs those the node lacks.
+pub const AIR_GAP_PACKAGES: &str = "/var/lib/labform/packages";
 /// The kubelet unit labform writes when air-gapped (the packages bring their own).
 pub const KUBELET_UNIT: &str = "/etc/systemd/system/kubelet.service";
 /// kubeadm's drop-in for the kubelet unit, written by labform when air-gapped.
@@ -124,6 +126,16 @@ impl NodeFile {
             contents,
             mode,
             sha256,
+        }
+    }
+
+    /// A public file whose SHA-256 is known already (an air-gap file, verified when read).
+    pub fn verified(path: impl Into<String>, file: &crate::artifacts::VerifiedFile, mode: u32) -> Self {
+        NodeFile {
+            path: path.into(),
+            contents: FileContents::Public(file.contents.clone()),
+            mode,
+            sha256: file.sha256.clone(),
         }
     }
 }
@@ -234,16 +246,21 @@ pub fn prepare_script(
          swapoff -a\n\
          sed -i -E 's@^([^#][^[:space:]]*[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]].*)$@# labform (swap off for the kubelet): \\1@' /etc/fstab\n\
          \n\
-         # containerd, the OS package.\n\
-         if ! command -v containerd > /dev/null; then\n\
-         \x20 apt-get update -q > /dev/null\n\
-         \x20 apt-get install -y -q containerd > /dev/null\n\
-         fi\n\
+         # The kubelet reads /etc/resolv.conf for every pod and starts none without it; a node that has\n\
+         # none (cloud-init's ifupdown renderer leaves it to resolvconf) gets an empty one.\n\
+         [ -e /etc/resolv.conf ] || : > /etc/resolv.conf\n\
+         \n\
          \n"
     );
     match source {
         PackageSource::Repository => script.push_str(&format!(
-            "# kubeadm, kubelet and kubectl {version} from pkgs.k8s.io's {minor} repository, its key pinned.\n\
+            "# containerd, the OS package.\n\
+             if ! command -v containerd > /dev/null; then\n\
+             \x20 apt-get update -q > /dev/null\n\
+             \x20 apt-get install -y -q containerd > /dev/null\n\
+             fi\n\
+             \n\
+             # kubeadm, kubelet and kubectl {version} from pkgs.k8s.io's {minor} repository, its key pinned.\n\
              installed() {{ dpkg-query -W -f='${{Version}}' \"$1\" 2> /dev/null | grep -q '^{package}-'; }}\n\
              install_packages() {{\n\
              \x20 missing=\n\
@@ -278,13 +295,28 @@ pub fn prepare_script(
              \n"
         )),
         PackageSource::AirGap => script.push_str(&format!(
-            "# kubeadm, kubelet and kubectl {version} were uploaded by labform (air-gapped), verified.\n\
+            "# The OS packages labform uploaded (air-gapped): those this node lacks are installed.\n\
+             missing=\n\
+             for package in {AIR_GAP_PACKAGES}/*.deb; do\n\
+             \x20 [ -f \"$package\" ] || continue\n\
+             \x20 name=$(dpkg-deb -f \"$package\" Package)\n\
+             \x20 dpkg-query -W -f='${{Status}}' \"$name\" 2> /dev/null | grep -q 'ok installed' || missing=\"$missing $package\"\n\
+             done\n\
+             if [ -n \"$missing\" ]; then\n\
+             \x20 # shellcheck disable=SC2086\n\
+             \x20 dpkg -i $missing > /dev/null || fail \"installing the uploaded packages failed\"\n\
+             fi\n\
+             command -v containerd > /dev/null || fail \"containerd is not installed and the air-gap directory has no containerd package\"\n\
+             # The CNI plugins where containerd looks for them (/opt/cni/bin, where kubernetes-cni puts them):\n\
+             # Debian's containernetworking-plugins installs them in /usr/lib/cni.\n\
+             if [ -d /usr/lib/cni ]; then\n\
+             \x20 mkdir -p /opt/cni/bin\n\
+             \x20 for plugin in /usr/lib/cni/*; do [ -e \"/opt/cni/bin/${{plugin##*/}}\" ] || ln -s \"$plugin\" /opt/cni/bin/; done\n\
+             fi\n\
+             \n\
+             # kubeadm, kubelet and kubectl {version} were uploaded by labform (air-gapped), verified.\n\
              kubeadm={AIR_GAP_BINARIES}/kubeadm\n\
              [ \"$($kubeadm version -o short)\" = \"$version\" ] || fail \"$kubeadm is not {version}\"\n\
-             for archive in {AIR_GAP_IMAGES}/*.tar; do\n\
-             \x20 [ -f \"$archive\" ] || continue\n\
-             \x20 ctr -n k8s.io images import \"$archive\" > /dev/null\n\
-             done\n\
              systemctl daemon-reload\n\
              \n"
         )),
@@ -304,13 +336,25 @@ pub fn prepare_script(
          \x20 systemctl restart containerd\n\
          fi\n\
          systemctl enable --now containerd > /dev/null 2>&1\n\
-         \n\
-         systemctl enable kubelet > /dev/null 2>&1\n\
+         \n"
+    ));
+    if source == PackageSource::AirGap {
+        script.push_str(&format!(
+            "# The image archives labform uploaded, into containerd's Kubernetes namespace.\n\
+             for archive in {AIR_GAP_IMAGES}/*.tar; do\n\
+             \x20 [ -f \"$archive\" ] || continue\n\
+             \x20 ctr -n k8s.io images import \"$archive\" > /dev/null\n\
+             done\n\
+             \n"
+        ));
+    }
+    script.push_str(
+        "systemctl enable kubelet > /dev/null 2>&1\n\
          if [ \"$stage\" = kubelet ]; then\n\
          \x20 systemctl daemon-reload\n\
          \x20 systemctl restart kubelet\n\
-         fi\n"
-    ));
+         fi\n",
+    );
     script
 }
 
@@ -322,6 +366,15 @@ pub fn prepare_script(
 pub fn reset_script() -> String {
     format!(
         "set -u\n\
+         # Without crictl, kubeadm reset cannot remove the containers: stop the kubelet, then end\n\
+         # and remove them through containerd.\n\
+         if ! command -v crictl > /dev/null 2>&1 && command -v ctr > /dev/null 2>&1; then\n\
+         \x20 systemctl stop kubelet 2> /dev/null || true\n\
+         \x20 for container in $(ctr -n k8s.io containers ls -q 2> /dev/null); do\n\
+         \x20   ctr -n k8s.io tasks delete -f \"$container\" > /dev/null 2>&1 || true\n\
+         \x20   ctr -n k8s.io containers rm \"$container\" > /dev/null 2>&1 || true\n\
+         \x20 done\n\
+         fi\n\
          for kubeadm in kubeadm {AIR_GAP_BINARIES}/kubeadm; do\n\
          \x20 if command -v \"$kubeadm\" > /dev/null 2>&1; then\n\
          \x20   \"$kubeadm\" reset -f > /dev/null 2>&1 || true\n\
@@ -330,7 +383,7 @@ pub fn reset_script() -> String {
          done\n\
          systemctl stop kubelet 2> /dev/null || true\n\
          for link in cni0 flannel.1 tunl0 vxlan.calico cilium_host cilium_net cilium_vxlan kube-ipvs0; do ip link delete \"$link\" 2> /dev/null || true; done\n\
-         rm -rf /etc/cni/net.d {LABFORM_DIRECTORY} {KUBE_VIP_MANIFEST} /var/lib/etcd /var/lib/kubelet {AIR_GAP_IMAGES}\n\
+         rm -rf /etc/cni/net.d {LABFORM_DIRECTORY} {KUBE_VIP_MANIFEST} /var/lib/etcd /var/lib/kubelet {AIR_GAP_IMAGES} {AIR_GAP_PACKAGES}\n\
          {}",
         crate::etcd_snapshots::reset_lines()
     )

@@ -225,3 +225,35 @@ fn an_air_gapped_cluster_names_its_image_repository() {
         "registry.labform.internal"
     );
 }
+
+/// kube-vip's static pod as control planes get it: on Kubernetes 1.20 every control plane reads
+/// `admin.conf`; from 1.29 the first reads `super-admin.conf` while `kubeadm init` runs.
+#[test]
+fn kube_vip_static_pods_for_review() {
+    let plan = planned("tests/kubeadm-v1-20");
+    let cluster = only_cluster(&plan);
+    assert!(cluster.api_vip, "the lab has an API VIP");
+    let mut text = String::new();
+    for (version, role) in [
+        ("v1.20.2", NodeRole::FirstServer),
+        ("v1.20.2", NodeRole::JoiningServer),
+        ("v1.29.6", NodeRole::FirstServer),
+    ] {
+        let version =
+            labform_kubeadm::version::KubernetesVersion::parse(version).expect("a version");
+        let manifest = labform_kubeadm::kube_vip::kube_vip_manifest(cluster, version, role)
+            .expect("rendered");
+        let pod: Value = serde_saphyr::from_str(&manifest).expect("YAML");
+        assert_eq!(pod["kind"], "Pod");
+        assert_eq!(pod["metadata"]["namespace"], "kube-system");
+        let reads = if version.minor >= 29 && role == NodeRole::FirstServer {
+            "/etc/kubernetes/super-admin.conf"
+        } else {
+            "/etc/kubernetes/admin.conf"
+        };
+        assert!(manifest.contains(reads), "{manifest}");
+        assert!(manifest.contains("192.168.60.5"), "{manifest}");
+        text.push_str(&format!("=== {version} {role:?}\n{manifest}\n"));
+    }
+    insta::assert_snapshot!("kube-vip-static-pods", text);
+}

@@ -17,27 +17,32 @@
 //! data; what kubeadm prints is scrubbed of the token and certificate key before it can reach
 //! an error.
 
+mod addons;
+mod kubeconfigs;
+
 use std::time::Duration;
 
 use labform_cloudinit::{HostKeySource as _, StoredHostKeys};
-use labform_kubernetes::cluster_api::{ClusterApi, SecretChanges, WantedSecret};
+use labform_kubernetes::AddonManifests;
+use labform_kubernetes::cluster_api::ClusterApi;
 use labform_kubernetes::distribution::{
     ClusterContext, ClusterOutcome, NodeDrift, kubeconfig_store_key, tenant_kubeconfig_store_key,
 };
 use labform_kubernetes::kubeconfig::ClusterKubeconfig;
-use labform_kubernetes::{AddonManifests, HELM_CRDS, kube_vip_static_pod};
 use labform_planner::plan::{NodeRole, PlannedCluster, PlannedClusterNode};
 use labform_secrets::{ExposeSecret as _, SecretString};
 use labform_ssh::{HostPublicKey, NodeName, Session, SshError, Target, shell_quote};
 
+use crate::air_gap::{self, NodeImages};
+use crate::kube_vip::kube_vip_manifest;
 use crate::artifacts::AirGapFiles;
 use crate::config::{CONFIG_PATH, InstallOptions, JoinSecrets, node_configs};
 use crate::error::{ClusterError, KubeadmError};
 use crate::etcd_snapshots;
 use crate::node::{
-    self, ADMIN_KUBECONFIG, AIR_GAP_BINARIES, AIR_GAP_IMAGES, CA_CERTIFICATE, CA_KEY,
+    self, ADMIN_KUBECONFIG, AIR_GAP_BINARIES, AIR_GAP_IMAGES, AIR_GAP_PACKAGES, CA_CERTIFICATE, CA_KEY,
     KUBE_VIP_MANIFEST, KUBELET_DROP_IN, KUBELET_UNIT, MANIFESTS_DIRECTORY, NodeFacts, NodeFile,
-    PREPARE_SCRIPT, PackageSource, PrepareStage, SUPER_ADMIN_KUBECONFIG,
+    PREPARE_SCRIPT, PackageSource, PrepareStage,
 };
 use crate::secrets::{ClusterSecrets, cluster_secrets};
 use crate::version::{KubernetesVersion, check_upgrade, planned_version};
@@ -190,9 +195,9 @@ impl Work<'_> {
             files.extend(self.role_files(planned)?);
             if let Some(air_gap) = &installation.air_gap {
                 for binary in &air_gap.binaries {
-                    files.push(NodeFile::with_contents(
+                    files.push(NodeFile::verified(
                         format!("{AIR_GAP_BINARIES}/{}", binary.name),
-                        node::FileContents::Public(binary.contents.clone()),
+                        binary,
                         0o755,
                     ));
                 }
@@ -207,9 +212,19 @@ impl Work<'_> {
                     0o644,
                 ));
                 for image in &air_gap.images {
-                    files.push(NodeFile::with_contents(
+                    if image.control_plane_only() && !planned.role.is_server() {
+                        continue;
+                    }
+                    files.push(NodeFile::verified(
                         format!("{AIR_GAP_IMAGES}/{}", image.name),
-                        node::FileContents::Public(image.contents.clone()),
+                        image,
+                        0o644,
+                    ));
+                }
+                for package in &air_gap.packages {
+                    files.push(NodeFile::verified(
+                        format!("{AIR_GAP_PACKAGES}/{}", package.name),
+                        package,
                         0o644,
                     ));
                 }
@@ -427,72 +442,54 @@ impl Work<'_> {
         Ok(())
     }
 
+    /// On an air-gapped node (after its preparation): what containerd holds, with the images
+    /// kubeadm names that it lacks reported on control planes, and the flag that skips
+    /// kubeadm's preflight phase when `crictl` is not there (kubeadm's checks cannot run
+    /// without it), reported too. Nothing and no flag with packages from the repository.
+    async fn air_gap_check(
+        &self,
+        installation: &Installation,
+        node: &ClusterNode,
+        session: &Session,
+    ) -> Result<(Option<NodeImages>, &'static str), ClusterError> {
+        if installation.source != PackageSource::AirGap {
+            return Ok((None, ""));
+        }
+        let mut arguments = format!("--kubernetes-version {}", shell_quote(&self.version.to_string()));
+        if let Some(repository) = &installation.options.image_repository {
+            arguments.push_str(&format!(" --image-repository {}", shell_quote(repository)));
+        }
+        let images = air_gap::read_images(session, &arguments)
+            .await
+            .map_err(self.node_error(&node.name, "reading the images containerd holds"))?;
+        if node.role.is_server() {
+            let missing = images.missing();
+            if !missing.is_empty() {
+                self.report(
+                    &node.name,
+                    &format!(
+                        "not in the air-gap directory: {} (what runs them will not start until they are imported)",
+                        missing.join(", ")
+                    ),
+                );
+            }
+        }
+        let flag = if images.crictl {
+            ""
+        } else {
+            self.report(
+                &node.name,
+                "kubeadm's preflight phase skipped: crictl (cri-tools) is not on the node and kubeadm runs its checks through it",
+            );
+            " --skip-phases=preflight"
+        };
+        Ok((Some(images), flag))
+    }
+
     /// `kubeadm` from the packages or the air-gap binaries, with `arguments`.
     fn kubeadm_command(&self, arguments: &str) -> String {
         format!("PATH={AIR_GAP_BINARIES}:$PATH; {}", arguments)
     }
-}
-
-/// kube-vip's static pod for a control plane of `role`: the first control plane of Kubernetes
-/// 1.29 and later reads `super-admin.conf` (during `kubeadm init`, `admin.conf` gets its rights
-/// only once the API runs, which needs the VIP), the others `admin.conf`.
-fn kube_vip_manifest(
-    cluster: &PlannedCluster,
-    version: KubernetesVersion,
-    role: NodeRole,
-) -> Result<String, ClusterError> {
-    let kubeconfig = if role == NodeRole::FirstServer && version.minor >= 29 {
-        SUPER_ADMIN_KUBECONFIG
-    } else {
-        ADMIN_KUBECONFIG
-    };
-    let pod = kube_vip_static_pod(
-        cluster.api_address,
-        labform_cloudinit::INTERFACE_NAME,
-        kubeconfig,
-    );
-    let body = labform_kubernetes::documents_to_yaml(&[pod]).map_err(|detail| {
-        ClusterError::Kubeadm(KubeadmError::Yaml {
-            cluster: cluster.name.clone(),
-            document: "kube-vip's static pod".to_owned(),
-            detail,
-        })
-    })?;
-    Ok(format!(
-        "# labform: kube-vip announces the API VIP {} of cluster {} (static pod, reads {kubeconfig}).\n{}",
-        cluster.api_address,
-        cluster.name,
-        body.strip_prefix("---\n").unwrap_or(&body)
-    ))
-}
-
-/// The add-on manifests as files `NN-NAME.yaml` with their text.
-fn manifest_files(
-    cluster: &PlannedCluster,
-    addons: &AddonManifests,
-) -> Result<Vec<(String, String)>, ClusterError> {
-    addons.numbered_files(&cluster.name).map_err(|error| {
-        ClusterError::Kubeadm(KubeadmError::Unsupported {
-            cluster: cluster.name.clone(),
-            detail: error.to_string(),
-        })
-    })
-}
-
-/// The Secrets the add-ons read, with the values of the plan's references.
-fn wanted_secrets(
-    context: &ClusterContext<'_>,
-    cluster: &PlannedCluster,
-    addons: &AddonManifests,
-) -> Result<Vec<WantedSecret>, ClusterError> {
-    addons
-        .wanted_secrets(context.resolve_secret)
-        .map_err(|detail| {
-            ClusterError::Kubeadm(KubeadmError::Unsupported {
-                cluster: cluster.name.clone(),
-                detail,
-            })
-        })
 }
 
 /// Brings `cluster` to its planned state with its add-on manifests `addons`.
@@ -530,21 +527,47 @@ pub async fn converge(
     let mut changed = Vec::new();
     let mut upgraded = Vec::new();
 
+    // Every node not in the cluster yet gets its files and its preparation at once, side by
+    // side: only the joins wait for the first control plane.
+    let fresh: Vec<usize> = (0..nodes.len())
+        .filter(|index| !facts[*index].joined)
+        .collect();
+    let work_ref = &work;
+    let prepared = futures::future::join_all(fresh.iter().map(|index| {
+        let (node, session, node_facts) = (&nodes[*index], &sessions[*index], &facts[*index]);
+        let work = work_ref;
+        async move {
+            work.upload_files(node, session, node_facts).await?;
+            work.prepare(node, session, PrepareStage::All).await
+        }
+    }))
+    .await;
+    for (index, outcome) in fresh.iter().zip(prepared) {
+        outcome?;
+        facts[*index] = work.facts(&nodes[*index], &sessions[*index]).await?;
+        changed.push(nodes[*index].name.clone());
+    }
+
     // The first control plane: the cluster exists once kubeadm init has run there.
     let first_session = &sessions[0];
-    if work.upload_files(first, first_session, &facts[0]).await? > 0 {
+    if work.upload_files(first, first_session, &facts[0]).await? > 0
+        && !changed.contains(&first.name)
+    {
         changed.push(first.name.clone());
     }
+    let mut first_images = None;
     if !facts[0].joined {
-        work.prepare(first, first_session, PrepareStage::All)
+        let (images, skip) = work
+            .air_gap_check(installation, first, first_session)
             .await?;
+        first_images = images;
         work.report(&first.name, &format!("kubeadm init (Kubernetes {version})"));
         work.run(
             first,
             first_session,
             "running kubeadm init",
             &work.kubeadm_command(&format!(
-                "kubeadm init --config {CONFIG_PATH} --upload-certs"
+                "kubeadm init --config {CONFIG_PATH} --upload-certs{skip}"
             )),
         )
         .await?;
@@ -597,69 +620,9 @@ pub async fn converge(
         .await
         .map_err(work.api_error(format!("labelling {}", first.name)))?;
 
-    // The add-ons: their Secrets, then each manifest that differs from the copy kept on the
-    // first control plane, applied through the API (the Helm controller's CRDs Established
-    // before anything uses them); manifests the lab dropped have their objects deleted.
-    let wanted_secrets = wanted_secrets(context, cluster, addons)?;
-    let secret_changes: SecretChanges = api
-        .converge_secrets(&wanted_secrets)
-        .await
-        .map_err(work.api_error("making the Secrets the add-ons read"))?;
-    let manifests = manifest_files(cluster, addons)?;
-    let mut written = Vec::new();
-    for (name, text) in &manifests {
-        let path = format!("{MANIFESTS_DIRECTORY}/{name}");
-        let digest = node::sha256_hex(text.as_bytes());
-        if facts[0].digests.get(&path) == Some(&digest) {
-            continue;
-        }
-        work.report(&first.name, &format!("apply add-on manifest {name}"));
-        if text.contains("kind: HelmChart") {
-            // The Helm controller (applied first) creates its CRDs when it starts.
-            api.wait_crds_established(
-                &HELM_CRDS,
-                context.options.ready_timeout,
-                context.options.poll,
-            )
-            .await
-            .map_err(work.api_error("waiting for the Helm controller's CRDs"))?;
-        }
-        api.apply_manifest(name, text)
-            .await
-            .map_err(work.api_error(format!("applying {name}")))?;
-        first_session
-            .upload_as_root(&path, text.as_bytes(), 0o644)
-            .await
-            .map_err(work.node_error(&first.name, format!("keeping {name}")))?;
-        written.push(name.clone());
-    }
-    let mut removed = Vec::new();
-    for stale in &facts[0].manifests {
-        if manifests.iter().any(|(name, _)| name == stale) {
-            continue;
-        }
-        let path = format!("{MANIFESTS_DIRECTORY}/{stale}");
-        let text = work
-            .run(
-                first,
-                first_session,
-                &format!("reading {stale}"),
-                &format!("cat {}", shell_quote(&path)),
-            )
-            .await?;
-        work.report(&first.name, &format!("remove add-on {stale}"));
-        api.delete_objects(&text)
-            .await
-            .map_err(work.api_error(format!("removing the objects of {stale}")))?;
-        work.run(
-            first,
-            first_session,
-            &format!("removing {stale}"),
-            &format!("rm -f {}", shell_quote(&path)),
-        )
+    let (secret_changes, written, removed) = work
+        .deliver_addons(&api, first, first_session, &facts[0], installation, addons, first_images)
         .await?;
-        removed.push(stale.clone());
-    }
     work.wait_ready(&api, std::slice::from_ref(&first.name))
         .await?;
 
@@ -694,7 +657,7 @@ pub async fn converge(
         let session = &sessions[index];
         let uploaded = work.upload_files(node, session, &facts[index]).await?;
         if !facts[index].joined {
-            work.prepare(node, session, PrepareStage::All).await?;
+            let (_, skip) = work.air_gap_check(installation, node, session).await?;
             let what = if node.role.is_server() {
                 "kubeadm join (control plane)"
             } else {
@@ -705,7 +668,7 @@ pub async fn converge(
                 node,
                 session,
                 &format!("running {what}"),
-                &work.kubeadm_command(&format!("kubeadm join --config {CONFIG_PATH}")),
+                &work.kubeadm_command(&format!("kubeadm join --config {CONFIG_PATH}{skip}")),
             )
             .await?;
             if node.role.is_server() {
@@ -758,59 +721,7 @@ pub async fn converge(
         }
     }
 
-    // The kubeconfig, pointed at the API address (the VIP when there is one).
-    let (_, admin) = work.api(first, first_session).await?;
-    let kubeconfig = ClusterKubeconfig::from_k3s(
-        &format!("{}:{ADMIN_KUBECONFIG}", first.name),
-        &admin,
-        &cluster.kubeconfig_context,
-        &format!("https://{}:6443", cluster.api_address),
-        None,
-    )
-    .map_err(work.api_error("reading the administrator's kubeconfig"))?;
-    let store_failed = |error: String| {
-        ClusterError::Kubeadm(KubeadmError::Store {
-            cluster: cluster.name.clone(),
-            detail: error,
-        })
-    };
-    let key = kubeconfig_store_key(&context.plan.scope, &cluster.name).map_err(store_failed)?;
-    context
-        .store
-        .put(&key, &kubeconfig.to_text())
-        .map_err(|error| store_failed(error.to_string()))?;
-    let mut tenant_kubeconfigs = Vec::new();
-    for access in &cluster.tenant_access {
-        let deadline = tokio::time::Instant::now() + context.options.ready_timeout;
-        let token = loop {
-            let data = api
-                .read_secret(&access.namespace, &access.token_secret)
-                .await
-                .map_err(work.api_error(format!("reading tenant {}'s token", access.tenant)))?;
-            if let Some(token) = data.and_then(|mut data| data.remove("token")) {
-                break token;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(work.failed(format!(
-                    "the token Secret {}/{} of tenant {} was not filled in by Kubernetes in time",
-                    access.namespace, access.token_secret, access.tenant
-                )));
-            }
-            tokio::time::sleep(context.options.poll).await;
-        };
-        let tenant_config = kubeconfig.with_token_user(
-            &format!("{}-{}", cluster.kubeconfig_context, access.tenant),
-            &token,
-            &access.namespace,
-        );
-        let key = tenant_kubeconfig_store_key(&context.plan.scope, &cluster.name, &access.tenant)
-            .map_err(store_failed)?;
-        context
-            .store
-            .put(&key, &tenant_config.to_text())
-            .map_err(|error| store_failed(error.to_string()))?;
-        tenant_kubeconfigs.push((access.tenant.clone(), tenant_config));
-    }
+    let (kubeconfig, tenant_kubeconfigs) = work.store_kubeconfigs(&api, first, first_session).await?;
     for session in sessions {
         let _ = session.close().await;
     }
@@ -842,7 +753,7 @@ pub async fn drift(
         secrets,
     };
     let nodes = work.nodes(installation)?;
-    let manifests = manifest_files(cluster, addons)?;
+    let manifests = addons::manifest_files(cluster, addons)?;
     let mut report = Vec::new();
     for node in &nodes {
         let mut drift = NodeDrift::new(node.name.clone());
