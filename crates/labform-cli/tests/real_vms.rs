@@ -14,147 +14,26 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpListener;
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
+use common::vms::{
+    BRIDGE, Cleanup, PASSWORD, Simulator, USER, in_namespace, labform, new_key, node_image,
+    qemu_argument, qemu_pids, run, serve_node_image, ssh, ssh_eventually, start_simulator,
+    wait_for_ssh, walk,
+};
 use labform_ids::{NodeName, VmId};
 use labform_proxmox::task::{WaitOptions, wait_for_task};
 use labform_proxmox::tls::{Fingerprint, TlsTrust};
 use labform_proxmox::types::{ResourceType, VmAction};
 use labform_proxmox::{Auth, Client, ClientOptions, ProxmoxApi as _, Secret};
 
-const PASSWORD: &str = "real-vms-test-password";
-const BRIDGE: &str = "vmbr0";
 const GATEWAY: &str = "10.77.0.1";
 const SERVER_ADDRESS: &str = "10.77.0.10";
 const AGENT_ADDRESS: &str = "10.77.0.11";
-const USER: &str = "lab";
-/// How long a VM may take from apply to SSH under software emulation before the test gives up.
-const BOOT_DEADLINE: Duration = Duration::from_secs(900);
-
-/// Everything the test made outside its temporary directory, undone on drop (also on failure).
-struct Cleanup {
-    netns: String,
-    state_dir: PathBuf,
-    simulator: Option<Child>,
-}
-
-impl Cleanup {
-    fn stop_simulator(&mut self) {
-        if let Some(mut child) = self.simulator.take() {
-            // SIGTERM lets the simulator end its QEMU processes itself.
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        self.stop_simulator();
-        for pid in qemu_pids(&self.state_dir).into_values() {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.netns])
-            .status();
-    }
-}
-
-/// The node image, built by the shared build script unless a finished one is cached.
-fn node_image() -> PathBuf {
-    let directory = std::env::var_os("LABFORM_VM_IMAGE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").expect("HOME is set");
-            PathBuf::from(home).join(".cache/labform/vm-image")
-        });
-    let script = labform_test_tiers::node_image_build_script();
-    let status = Command::new("bash")
-        .arg(&script)
-        .arg(&directory)
-        .status()
-        .expect("the image build script runs");
-    assert!(status.success(), "building the node image failed: {status}");
-    directory
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Serves the file at any path over plain HTTP on loopback; returns the port.
-fn serve_file(path: PathBuf) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let path = path.clone();
-            std::thread::spawn(move || {
-                let mut stream = stream;
-                let mut request = [0u8; 4096];
-                let _ = stream.read(&mut request);
-                let Ok(mut file) = std::fs::File::open(&path) else {
-                    return;
-                };
-                let length = file.metadata().map(|m| m.len()).unwrap_or(0);
-                let header = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {length}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n"
-                );
-                let _ = stream.write_all(header.as_bytes());
-                let _ = std::io::copy(&mut file, &mut stream);
-            });
-        }
-    });
-    port
-}
-
-struct Simulator {
-    url: String,
-    fingerprint: String,
-}
-
-fn start_simulator(cleanup: &mut Cleanup, image: &Path) -> Simulator {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_labform"))
-        .args(["sim", "serve", "--listen", "127.0.0.1:0", "--nodes", "1"])
-        .args(["--time-scale", "0", "--qemu", "--netns", &cleanup.netns])
-        .arg("--state-dir")
-        .arg(&cleanup.state_dir)
-        .arg("--kernel-dir")
-        .arg(image)
-        .env("LABFORM_SIM_ROOT_PASSWORD", PASSWORD)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("labform sim serve starts");
-    let (url, fingerprint) = common::simulator_address(&mut child);
-    cleanup.simulator = Some(child);
-    Simulator { url, fingerprint }
-}
 
 fn lab_text(port: u16, checksum: &str, keys: &[String], memory: &str) -> String {
     let keys: Vec<String> = keys.iter().map(|k| format!("'{k}'")).collect();
@@ -185,143 +64,6 @@ clusters:
 ",
         keys = keys.join(", ")
     )
-}
-
-fn labform(directory: &Path, simulator: &Simulator, command: &str) -> (bool, String) {
-    let mut labform = Command::new(env!("CARGO_BIN_EXE_labform"));
-    labform.arg(command);
-    if command == "apply" {
-        // labform runs outside the namespace here, so it cannot reach the VMs over SSH; the K3s
-        // continuation (`LABFORM_K3S_ARTIFACTS`) runs it inside, see `k3s_continuation`.
-        labform.arg("--skip-clusters");
-    }
-    let output = labform
-        .arg("--proxmox")
-        .arg(&simulator.url)
-        .arg("--fingerprint")
-        .arg(&simulator.fingerprint)
-        .arg("--yes")
-        .arg("--journal")
-        .arg(directory.join("journal.sqlite"))
-        .arg(directory.join("lab.yaml"))
-        .env("LABFORM_PVE_USER", "root@pam")
-        .env("LABFORM_PVE_PASSWORD", PASSWORD)
-        .env("LABFORM_DATA_DIR", directory.join("data"))
-        .env_remove("LABFORM_PVE_TOKEN")
-        .output()
-        .expect("labform runs");
-    outcome(&output)
-}
-
-/// Whether a command succeeded, and what it printed (standard output, then standard error).
-fn outcome(output: &std::process::Output) -> (bool, String) {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
-}
-
-/// Runs `command` on `address` as the lab's user with `key`, from inside the namespace.
-fn ssh(netns: &str, key: &Path, address: &str, command: &str) -> Result<String, String> {
-    let output = Command::new("ip")
-        .args(["netns", "exec", netns, "ssh", "-i"])
-        .arg(key)
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "ConnectTimeout=5",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "LogLevel=ERROR",
-        ])
-        .arg(format!("{USER}@{address}"))
-        .arg(command)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
-    }
-}
-
-/// Runs `command` over SSH, retrying while the connection fails (cloud-init restarts the SSH
-/// server when it installs host keys) until it works or the boot deadline passes.
-fn ssh_eventually(netns: &str, key: &Path, address: &str, command: &str) -> String {
-    let deadline = Instant::now() + BOOT_DEADLINE;
-    loop {
-        match ssh(netns, key, address, command) {
-            Ok(output) => return output,
-            Err(error) => assert!(
-                Instant::now() < deadline,
-                "{address}: `{command}` kept failing: {error}"
-            ),
-        }
-        std::thread::sleep(Duration::from_secs(2));
-    }
-}
-
-/// Waits until SSH with `key` answers on `address`; returns when it did.
-fn wait_for_ssh(netns: &str, key: &Path, address: &str) -> Instant {
-    let deadline = Instant::now() + BOOT_DEADLINE;
-    loop {
-        match ssh(netns, key, address, "true") {
-            Ok(_) => return Instant::now(),
-            Err(error) => assert!(
-                Instant::now() < deadline,
-                "{address} did not answer SSH within {BOOT_DEADLINE:?}: {error}"
-            ),
-        }
-        std::thread::sleep(Duration::from_secs(2));
-    }
-}
-
-/// Running QEMU processes of the state directory, by VM name (from QEMU's `-name`).
-fn qemu_pids(state_dir: &Path) -> std::collections::BTreeMap<String, u32> {
-    let mut found = std::collections::BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(state_dir.join("run")) else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let Ok(text) = std::fs::read_to_string(entry.path().join("qemu.pid")) else {
-            continue;
-        };
-        let Ok(pid) = text.trim().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let arguments: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        if let Some(name) = arguments
-            .iter()
-            .position(|a| a == "-name")
-            .and_then(|i| arguments.get(i + 1))
-        {
-            found.insert(name.split(',').next().unwrap_or(name).to_owned(), pid);
-        }
-    }
-    found
-}
-
-/// The QEMU argument after `flag` of process `pid`.
-fn qemu_argument(pid: u32, flag: &str) -> Option<String> {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let arguments: Vec<String> = cmdline
-        .split(|b| *b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    let index = arguments.iter().position(|a| a == flag)?;
-    arguments.get(index + 1).cloned()
 }
 
 /// Asks the VM's guest agent, on its own socket, for its interfaces.
@@ -371,26 +113,6 @@ fn guest_addresses(state_dir: &Path, pid: u32) -> Vec<String> {
         .collect()
 }
 
-fn new_key(directory: &Path, name: &str) -> (PathBuf, String) {
-    let path = directory.join(name);
-    run(
-        "ssh-keygen",
-        &[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            name,
-            "-f",
-            path.to_str().unwrap(),
-        ],
-    );
-    let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
-    (path, public.trim().to_owned())
-}
-
 /// Seconds between two instants, or from an instant to a file's modification time.
 fn seconds(from: SystemTime, to: SystemTime) -> f64 {
     to.duration_since(from)
@@ -414,32 +136,10 @@ fn a_lab_on_real_virtual_machines() {
     }
     let image = node_image();
     let directory = tempfile::tempdir().unwrap();
-    let mut cleanup = Cleanup {
-        netns: format!("lfreal{}", std::process::id()),
-        state_dir: directory.path().join("state"),
-        simulator: None,
-    };
-    // The namespace and the lab's gateway on the node's bridge; nothing leaves the namespace.
-    run("ip", &["netns", "add", &cleanup.netns]);
-    let netns = cleanup.netns.clone();
-    let in_netns = |args: &[&str]| {
-        let mut all = vec!["-n", netns.as_str()];
-        all.extend_from_slice(args);
-        run("ip", &all)
-    };
-    in_netns(&["link", "set", "dev", "lo", "up"]);
-    in_netns(&["link", "add", "name", BRIDGE, "type", "bridge"]);
-    in_netns(&["addr", "add", &format!("{GATEWAY}/24"), "dev", BRIDGE]);
-    in_netns(&["link", "set", "dev", BRIDGE, "up"]);
-
+    let mut cleanup =
+        Cleanup::with_namespace("lfreal", directory.path().join("state"), GATEWAY);
     let simulator = start_simulator(&mut cleanup, &image);
-    let image_file = image.join("debian-12-node.qcow2");
-    let checksum = run("sha256sum", &[image_file.to_str().unwrap()])
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
-    let port = serve_file(image_file);
+    let (port, checksum) = serve_node_image(&image);
     let (first_key, first_public) = new_key(directory.path(), "first");
     let (second_key, second_public) = new_key(directory.path(), "second");
     let lab = directory.path().join("lab.yaml");
@@ -553,7 +253,7 @@ fn a_lab_on_real_virtual_machines() {
         );
     }
     // Each VM's NIC is a tap named as Proxmox names it, on the lab's bridge.
-    let ports = in_netns(&["-o", "link", "show", "master", BRIDGE]);
+    let ports = cleanup.in_netns(&["-o", "link", "show", "master", BRIDGE]);
     let mut taps: Vec<&str> = ports
         .lines()
         .filter_map(|line| line.split(": ").nth(1))
@@ -663,7 +363,7 @@ fn a_lab_on_real_virtual_machines() {
         leftover.is_empty(),
         "files are left after destroy: {leftover:?} (all: {remaining:?})"
     );
-    let links = in_netns(&["-o", "link", "show"]);
+    let links = cleanup.in_netns(&["-o", "link", "show"]);
     assert!(
         !links.contains("tap"),
         "no tap device is left in the namespace:\n{links}"
@@ -701,19 +401,25 @@ fn stand_in_release(directory: &Path, name: &str, version: &str) -> (PathBuf, St
     (release, digest)
 }
 
-/// Processes killed on drop (the API bridge into the namespace).
-struct Children(Vec<Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+/// `labform COMMAND` run inside the namespace with the K3s release `artifacts` and, when given,
+/// `LABFORM_CLUSTER_TIMEOUT`; see [`in_namespace`].
+fn k3s_in_namespace(
+    directory: &Path,
+    simulator: &Simulator,
+    netns: &str,
+    artifacts: &Path,
+    cluster_timeout: Option<&str>,
+    command: &str,
+    extra: &[&str],
+) -> (Option<i32>, String) {
+    let mut environment = vec![("LABFORM_K3S_ARTIFACTS", artifacts.as_os_str())];
+    if let Some(seconds) = cluster_timeout {
+        environment.push(("LABFORM_CLUSTER_TIMEOUT", std::ffi::OsStr::new(seconds)));
     }
+    in_namespace(directory, simulator, netns, command, extra, &environment)
 }
 
-/// `labform apply` run inside the namespace (where the VMs are); see [`in_namespace`].
+/// `labform apply` run inside the namespace (where the VMs are); see [`k3s_in_namespace`].
 fn apply_in_namespace(
     directory: &Path,
     simulator: &Simulator,
@@ -721,16 +427,9 @@ fn apply_in_namespace(
     artifacts: &Path,
     cluster_timeout: Option<&str>,
 ) -> (bool, String) {
-    let journal = directory.join("journal.sqlite");
-    let kubeconfig = directory.join("kubeconfig");
-    let extra = [
-        "--yes",
-        "--journal",
-        journal.to_str().unwrap(),
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-    ];
-    let (status, text) = in_namespace(
+    let extra = common::vms::apply_arguments(directory);
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let (status, text) = k3s_in_namespace(
         directory,
         simulator,
         netns,
@@ -740,68 +439,6 @@ fn apply_in_namespace(
         &extra,
     );
     (status == Some(0), text)
-}
-
-/// `labform COMMAND` run inside the namespace (where the VMs are), reaching the simulator's API
-/// on the host's loopback through a Unix socket bridged by socat on both sides. Returns the exit
-/// code and what it printed.
-fn in_namespace(
-    directory: &Path,
-    simulator: &Simulator,
-    netns: &str,
-    artifacts: &Path,
-    cluster_timeout: Option<&str>,
-    command: &str,
-    extra: &[&str],
-) -> (Option<i32>, String) {
-    let port = simulator.url.rsplit(':').next().unwrap().to_owned();
-    let socket = directory.join("api.sock");
-    let _ = std::fs::remove_file(&socket);
-    let mut bridge = Children(Vec::new());
-    bridge.0.push(
-        Command::new("socat")
-            .arg(format!("UNIX-LISTEN:{},fork", socket.display()))
-            .arg(format!("TCP:127.0.0.1:{port}"))
-            .spawn()
-            .expect("socat runs"),
-    );
-    while !socket.exists() {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    bridge.0.push(
-        Command::new("ip")
-            .args(["netns", "exec", netns, "socat"])
-            .arg("TCP-LISTEN:8006,bind=127.0.0.1,reuseaddr,fork")
-            .arg(format!("UNIX-CONNECT:{}", socket.display()))
-            .spawn()
-            .expect("socat runs in the namespace"),
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    let mut labform = Command::new("ip");
-    if let Some(seconds) = cluster_timeout {
-        labform.env("LABFORM_CLUSTER_TIMEOUT", seconds);
-    }
-    let output = labform
-        .args([
-            "netns",
-            "exec",
-            netns,
-            env!("CARGO_BIN_EXE_labform"),
-            command,
-        ])
-        .args(["--proxmox", "https://127.0.0.1:8006", "--fingerprint"])
-        .arg(&simulator.fingerprint)
-        .args(extra)
-        .arg(directory.join("lab.yaml"))
-        .env("LABFORM_K3S_ARTIFACTS", artifacts)
-        .env("LABFORM_PVE_USER", "root@pam")
-        .env("LABFORM_PVE_PASSWORD", PASSWORD)
-        .env("LABFORM_DATA_DIR", directory.join("data"))
-        .env_remove("LABFORM_PVE_TOKEN")
-        .output()
-        .expect("labform runs");
-    let (_, text) = outcome(&output);
-    (output.status.code(), text)
 }
 
 /// The cluster phase on the real VMs. With `LABFORM_K3S_ARTIFACTS` (a directory with a K3s
@@ -919,7 +556,8 @@ fn k3s_on_the_nodes(directory: &Path, simulator: &Simulator, netns: &str, key: &
         SERVER_ADDRESS,
         "echo '# a hand edit' | sudo tee -a /etc/rancher/k3s/config.yaml > /dev/null",
     );
-    let (code, drift) = in_namespace(directory, simulator, netns, &stand_in, None, "drift", &[]);
+    let (code, drift) =
+        k3s_in_namespace(directory, simulator, netns, &stand_in, None, "drift", &[]);
     assert_eq!(code, Some(2), "drift found:\n{drift}");
     assert!(
         drift.contains(
@@ -1005,19 +643,4 @@ fn restart_all(simulator: &Simulator) {
             }
         }
     });
-}
-
-fn walk(directory: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(directory) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                files.extend(walk(&path));
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files
 }

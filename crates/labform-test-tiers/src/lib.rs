@@ -478,6 +478,75 @@ pub const SYSTEMD: Tier = Tier {
     }],
 };
 
+/// A kubeadm cluster formed by `labform apply` on real QEMU VMs (the real-VM tier's machine, 2
+/// vCPUs and 2 GiB for the control plane), air-gapped: the air-gap directory is made by
+/// `scripts/kubernetes-air-gap.py` from the Kubernetes release, Debian's etcd and static
+/// busybox (images) and Debian's packages (`apt-get download`).
+pub const REAL_KUBEADM_VMS: Tier = Tier {
+    name: "real-kubeadm-vms",
+    requirements: &[
+        Requirement::Root,
+        Requirement::Program {
+            name: "qemu-system-x86_64",
+            package: "qemu-system-x86",
+        },
+        Requirement::Program {
+            name: "qemu-img",
+            package: "qemu-utils",
+        },
+        Requirement::Program {
+            name: "genisoimage",
+            package: "genisoimage",
+        },
+        Requirement::Program {
+            name: "ip",
+            package: "iproute2",
+        },
+        Requirement::Program {
+            name: "ssh",
+            package: "openssh-client",
+        },
+        Requirement::Program {
+            name: "ssh-keygen",
+            package: "openssh-client",
+        },
+        Requirement::Program {
+            name: "socat",
+            package: "socat",
+        },
+        Requirement::NodeImageBuildScript,
+        Requirement::KubernetesRelease,
+        Requirement::Program {
+            name: "python3",
+            package: "python3",
+        },
+        Requirement::Program {
+            name: "apt-get",
+            package: "apt",
+        },
+        Requirement::Program {
+            name: "ldd",
+            package: "libc-bin",
+        },
+        Requirement::Program {
+            name: "etcd",
+            package: "etcd-server",
+        },
+        Requirement::Program {
+            name: "/bin/busybox",
+            package: "busybox-static",
+        },
+        Requirement::Program {
+            name: "tar",
+            package: "tar",
+        },
+        Requirement::Program {
+            name: "xz",
+            package: "xz-utils",
+        },
+    ],
+};
+
 /// The diagrams' DOT laid out by Graphviz's `dot`.
 pub const GRAPHVIZ: Tier = Tier {
     name: "graphviz",
@@ -580,6 +649,7 @@ pub const TIERS: &[Tier] = &[
     REAL_VMS,
     REAL_KUBEADM,
     SYSTEMD,
+    REAL_KUBEADM_VMS,
     REAL_KUBERNETES,
     GRAPHVIZ,
     MERMAID,

@@ -3,6 +3,9 @@
 // Each test binary uses a part of this module.
 #![allow(dead_code)]
 
+pub mod kubeadm_vms;
+pub mod vms;
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
