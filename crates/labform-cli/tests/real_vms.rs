@@ -21,9 +21,9 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::vms::{
-    BRIDGE, Cleanup, PASSWORD, Simulator, USER, in_namespace, labform, new_key, node_image,
-    qemu_argument, qemu_pids, run, serve_node_image, ssh, ssh_eventually, start_simulator,
-    wait_for_ssh, walk,
+    BRIDGE, Cleanup, PASSWORD, Simulator, USER, in_namespace, lab_preamble, labform, new_key,
+    node_image, qemu_argument, qemu_pids, run, serve_node_image, ssh, ssh_eventually,
+    start_simulator, wait_for_ssh, walk,
 };
 use labform_ids::{NodeName, VmId};
 use labform_proxmox::task::{WaitOptions, wait_for_task};
@@ -36,33 +36,21 @@ const SERVER_ADDRESS: &str = "10.77.0.10";
 const AGENT_ADDRESS: &str = "10.77.0.11";
 
 fn lab_text(port: u16, checksum: &str, keys: &[String], memory: &str) -> String {
-    let keys: Vec<String> = keys.iter().map(|k| format!("'{k}'")).collect();
+    let preamble = lab_preamble(
+        "realvms",
+        (port, checksum),
+        keys,
+        ("10.77.0.0/24", GATEWAY, SERVER_ADDRESS),
+    );
     format!(
-        "lab: realvms
-proxmox:
-  - name: sim
-    endpoint: https://127.0.0.1:8006
-    credentials: {{password: {{user: root@pam, password: {{env: LABFORM_PVE_PASSWORD}}}}}}
-    nodes: [{{name: pve1, cpu: 16, memory: 64GiB}}]
-    storages:
-      - {{name: local, content: [iso, import, snippets, images], capacity: 100GiB, type: dir}}
-images:
-  - {{name: debian, url: 'http://127.0.0.1:{port}/debian-12-node.qcow2', checksum: 'sha256:{checksum}'}}
-defaults:
-  image: debian
-  user: {USER}
-  ssh_keys: [{keys}]
-networks:
-  - {{name: lan, bridge: {BRIDGE}, cidr: 10.77.0.0/24, gateway: {GATEWAY}, pools: [{{name: nodes, purpose: nodes, range: {SERVER_ADDRESS}-10.77.0.99}}]}}
-clusters:
+        "{preamble}clusters:
   - name: k
     distribution: k3s
     version: v1.31.4+k3s1
     network: lan
     servers: {{count: 1, cpu: 1, memory: {memory}, disks: [{{size: 8GiB}}]}}
     agents: [{{count: 1, cpu: 1, memory: {memory}, disks: [{{size: 8GiB}}]}}]
-",
-        keys = keys.join(", ")
+"
     )
 }
 
@@ -136,8 +124,7 @@ fn a_lab_on_real_virtual_machines() {
     }
     let image = node_image();
     let directory = tempfile::tempdir().unwrap();
-    let mut cleanup =
-        Cleanup::with_namespace("lfreal", directory.path().join("state"), GATEWAY);
+    let mut cleanup = Cleanup::with_namespace("lfreal", directory.path().join("state"), GATEWAY);
     let simulator = start_simulator(&mut cleanup, &image);
     let (port, checksum) = serve_node_image(&image);
     let (first_key, first_public) = new_key(directory.path(), "first");

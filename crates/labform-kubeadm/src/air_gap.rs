@@ -54,10 +54,7 @@ pub fn parse_images(output: &str) -> NodeImages {
 }
 
 /// Reads what `session`'s node holds.
-pub async fn read_images(
-    session: &Session,
-    list_arguments: &str,
-) -> Result<NodeImages, SshError> {
+pub async fn read_images(session: &Session, list_arguments: &str) -> Result<NodeImages, SshError> {
     let output = session
         .exec_checked(&images_command(list_arguments))
         .await?;
@@ -105,14 +102,8 @@ mod tests {
             "docker.io/rancher/helm-controller:v0.17.7"
         );
         assert_eq!(normalized("busybox:1"), "docker.io/library/busybox:1");
-        assert_eq!(
-            normalized("k8s.gcr.io/pause:3.2"),
-            "k8s.gcr.io/pause:3.2"
-        );
-        assert_eq!(
-            normalized("localhost:5000/etcd:3"),
-            "localhost:5000/etcd:3"
-        );
+        assert_eq!(normalized("k8s.gcr.io/pause:3.2"), "k8s.gcr.io/pause:3.2");
+        assert_eq!(normalized("localhost:5000/etcd:3"), "localhost:5000/etcd:3");
     }
 
     #[test]

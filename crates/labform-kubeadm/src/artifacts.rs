@@ -183,7 +183,10 @@ mod tests {
         sums.push_str(&format!("{}  pause.tar\n", sha256_hex(b"image")));
         std::fs::create_dir_all(path.join("packages")).expect("mkdir");
         std::fs::write(path.join("packages/runc_1.deb"), "package").expect("write");
-        sums.push_str(&format!("{}  packages/runc_1.deb\n", sha256_hex(b"package")));
+        sums.push_str(&format!(
+            "{}  packages/runc_1.deb\n",
+            sha256_hex(b"package")
+        ));
         std::fs::write(path.join("etcd.tar"), "etcd").expect("write");
         sums.push_str(&format!("{}  etcd.tar\n", sha256_hex(b"etcd")));
         std::fs::write(path.join("SHA256SUMS"), &sums).expect("write");

@@ -130,7 +130,11 @@ impl NodeFile {
     }
 
     /// A public file whose SHA-256 is known already (an air-gap file, verified when read).
-    pub fn verified(path: impl Into<String>, file: &crate::artifacts::VerifiedFile, mode: u32) -> Self {
+    pub fn verified(
+        path: impl Into<String>,
+        file: &crate::artifacts::VerifiedFile,
+        mode: u32,
+    ) -> Self {
         NodeFile {
             path: path.into(),
             contents: FileContents::Public(file.contents.clone()),

@@ -241,8 +241,8 @@ fn kube_vip_static_pods_for_review() {
     ] {
         let version =
             labform_kubeadm::version::KubernetesVersion::parse(version).expect("a version");
-        let manifest = labform_kubeadm::kube_vip::kube_vip_manifest(cluster, version, role)
-            .expect("rendered");
+        let manifest =
+            labform_kubeadm::kube_vip::kube_vip_manifest(cluster, version, role).expect("rendered");
         let pod: Value = serde_saphyr::from_str(&manifest).expect("YAML");
         assert_eq!(pod["kind"], "Pod");
         assert_eq!(pod["metadata"]["namespace"], "kube-system");

@@ -19,7 +19,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use super::vms::{
-    Cleanup, Simulator, USER, apply_arguments, in_namespace, labform, new_key, node_image,
+    Cleanup, Simulator, apply_arguments, in_namespace, lab_preamble, labform, new_key, node_image,
     serve_node_image, ssh_eventually, start_simulator, wait_for_ssh,
 };
 
@@ -58,30 +58,23 @@ pub fn air_gap_directory() -> PathBuf {
         .arg(labform_test_tiers::kubernetes_release_dir())
         .status()
         .expect("the air-gap script runs");
-    assert!(status.success(), "making the air-gap directory failed: {status}");
+    assert!(
+        status.success(),
+        "making the air-gap directory failed: {status}"
+    );
     directory
 }
 
 /// The lab: one control plane and one worker of kubeadm v1.20.2.
 pub fn lab_text(port: u16, checksum: &str, key: &str) -> String {
+    let preamble = lab_preamble(
+        "realkubeadm",
+        (port, checksum),
+        &[key.to_owned()],
+        ("10.78.0.0/24", GATEWAY, CONTROL_PLANE_ADDRESS),
+    );
     format!(
-        "lab: realkubeadm
-proxmox:
-  - name: sim
-    endpoint: https://127.0.0.1:8006
-    credentials: {{password: {{user: root@pam, password: {{env: LABFORM_PVE_PASSWORD}}}}}}
-    nodes: [{{name: pve1, cpu: 16, memory: 64GiB}}]
-    storages:
-      - {{name: local, content: [iso, import, snippets, images], capacity: 100GiB, type: dir}}
-images:
-  - {{name: debian, url: 'http://127.0.0.1:{port}/debian-12-node.qcow2', checksum: 'sha256:{checksum}'}}
-defaults:
-  image: debian
-  user: {USER}
-  ssh_keys: ['{key}']
-networks:
-  - {{name: lan, bridge: vmbr0, cidr: 10.78.0.0/24, gateway: {GATEWAY}, pools: [{{name: nodes, purpose: nodes, range: {CONTROL_PLANE_ADDRESS}-10.78.0.99}}]}}
-clusters:
+        "{preamble}clusters:
   - name: k
     distribution: kubeadm
     version: v1.20.2
@@ -203,7 +196,10 @@ impl KubeadmVms {
             &cleanup.netns,
             "apply",
             &extra,
-            &[("LABFORM_CLUSTER_TIMEOUT", OsStr::new(CLUSTER_TIMEOUT_SECONDS))],
+            &[(
+                "LABFORM_CLUSTER_TIMEOUT",
+                OsStr::new(CLUSTER_TIMEOUT_SECONDS),
+            )],
         );
         (code == Some(0), text)
     }
@@ -226,7 +222,10 @@ impl KubeadmVms {
             &self.cleanup.netns,
             command,
             extra,
-            &[("LABFORM_CLUSTER_TIMEOUT", OsStr::new(CLUSTER_TIMEOUT_SECONDS))],
+            &[(
+                "LABFORM_CLUSTER_TIMEOUT",
+                OsStr::new(CLUSTER_TIMEOUT_SECONDS),
+            )],
         )
     }
 

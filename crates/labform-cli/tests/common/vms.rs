@@ -154,6 +154,52 @@ pub fn serve_node_image(image: &Path) -> (u16, String) {
     (serve_file(image_file), checksum)
 }
 
+/// The part every real-VM lab shares: lab `name` on the simulator's one node with its local
+/// storage, the node image served on `port` as the default image, the lab's user with `keys`,
+/// and the network `lan` on the bridge: `cidr` (a /24), gateway `gateway`, node addresses
+/// `first_node`-.99. The caller adds its clusters.
+pub fn lab_preamble(
+    name: &str,
+    (port, checksum): (u16, &str),
+    keys: &[String],
+    (cidr, gateway, first_node): (&str, &str, &str),
+) -> String {
+    let keys: Vec<String> = keys.iter().map(|key| format!("'{key}'")).collect();
+    let last = first_node
+        .rsplit_once('.')
+        .map_or("", |(network, _)| network);
+    format!(
+        "lab: {name}
+proxmox:
+  - name: sim
+    endpoint: https://127.0.0.1:8006
+    credentials: {{password: {{user: root@pam, password: {{env: LABFORM_PVE_PASSWORD}}}}}}
+    nodes: [{{name: pve1, cpu: 16, memory: 64GiB}}]
+    storages:
+      - {{name: local, content: [iso, import, snippets, images], capacity: 100GiB, type: dir}}
+images:
+  - {{name: debian, url: 'http://127.0.0.1:{port}/debian-12-node.qcow2', checksum: 'sha256:{checksum}'}}
+defaults:
+  image: debian
+  user: {USER}
+  ssh_keys: [{keys}]
+networks:
+  - {{name: lan, bridge: {BRIDGE}, cidr: {cidr}, gateway: {gateway}, pools: [{{name: nodes, purpose: nodes, range: {first_node}-{last}.99}}]}}
+",
+        keys = keys.join(", ")
+    )
+}
+
+/// labform's environment against the QEMU-backed simulator as root@pam, its data in
+/// `directory`.
+fn simulator_environment<'a>(command: &'a mut Command, directory: &Path) -> &'a mut Command {
+    command
+        .env("LABFORM_PVE_USER", "root@pam")
+        .env("LABFORM_PVE_PASSWORD", PASSWORD)
+        .env("LABFORM_DATA_DIR", directory.join("data"))
+        .env_remove("LABFORM_PVE_TOKEN")
+}
+
 /// A running `labform sim serve --qemu`.
 pub struct Simulator {
     /// `https://127.0.0.1:PORT`.
@@ -193,7 +239,7 @@ pub fn labform(directory: &Path, simulator: &Simulator, command: &str) -> (bool,
     if command == "apply" {
         labform.arg("--skip-clusters");
     }
-    let output = labform
+    labform
         .arg("--proxmox")
         .arg(&simulator.url)
         .arg("--fingerprint")
@@ -201,11 +247,8 @@ pub fn labform(directory: &Path, simulator: &Simulator, command: &str) -> (bool,
         .arg("--yes")
         .arg("--journal")
         .arg(directory.join("journal.sqlite"))
-        .arg(directory.join("lab.yaml"))
-        .env("LABFORM_PVE_USER", "root@pam")
-        .env("LABFORM_PVE_PASSWORD", PASSWORD)
-        .env("LABFORM_DATA_DIR", directory.join("data"))
-        .env_remove("LABFORM_PVE_TOKEN")
+        .arg(directory.join("lab.yaml"));
+    let output = simulator_environment(&mut labform, directory)
         .output()
         .expect("labform runs");
     outcome(&output)
@@ -372,7 +415,7 @@ pub fn in_namespace(
     for (name, value) in environment {
         labform.env(name, value);
     }
-    let output = labform
+    labform
         .args([
             "netns",
             "exec",
@@ -383,11 +426,8 @@ pub fn in_namespace(
         .args(["--proxmox", "https://127.0.0.1:8006", "--fingerprint"])
         .arg(&simulator.fingerprint)
         .args(extra)
-        .arg(directory.join("lab.yaml"))
-        .env("LABFORM_PVE_USER", "root@pam")
-        .env("LABFORM_PVE_PASSWORD", PASSWORD)
-        .env("LABFORM_DATA_DIR", directory.join("data"))
-        .env_remove("LABFORM_PVE_TOKEN")
+        .arg(directory.join("lab.yaml"));
+    let output = simulator_environment(&mut labform, directory)
         .output()
         .expect("labform runs");
     let (_, text) = outcome(&output);

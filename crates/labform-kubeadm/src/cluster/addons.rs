@@ -8,7 +8,6 @@ use labform_kubernetes::cluster_api::{ClusterApi, SecretChanges, WantedSecret};
 use labform_kubernetes::distribution::ClusterContext;
 use labform_kubernetes::{AddonManifests, HELM_CONTROLLER_IMAGE, HELM_CRDS};
 use labform_planner::plan::PlannedCluster;
-use labform_secrets::SecretString;
 use labform_ssh::{Session, shell_quote};
 
 use super::{ClusterNode, Installation, Work};
@@ -44,12 +43,11 @@ impl Work<'_> {
         if installation.source == PackageSource::AirGap {
             let images = match images {
                 Some(images) => images,
-                None => {
-                    self.air_gap_check(installation, first, session)
-                        .await?
-                        .0
-                        .unwrap_or_default()
-                }
+                None => self
+                    .air_gap_check(installation, first, session)
+                    .await?
+                    .0
+                    .unwrap_or_default(),
             };
             if !manifests.is_empty() && !images.has(HELM_CONTROLLER_IMAGE) {
                 self.report(

@@ -38,7 +38,8 @@ impl Work<'_> {
                 detail: error,
             })
         };
-        let key = kubeconfig_store_key(&self.context.plan.scope, &self.cluster.name).map_err(store_failed)?;
+        let key = kubeconfig_store_key(&self.context.plan.scope, &self.cluster.name)
+            .map_err(store_failed)?;
         self.context
             .store
             .put(&key, &kubeconfig.to_text())
@@ -67,8 +68,12 @@ impl Work<'_> {
                 &token,
                 &access.namespace,
             );
-            let key = tenant_kubeconfig_store_key(&self.context.plan.scope, &self.cluster.name, &access.tenant)
-                .map_err(store_failed)?;
+            let key = tenant_kubeconfig_store_key(
+                &self.context.plan.scope,
+                &self.cluster.name,
+                &access.tenant,
+            )
+            .map_err(store_failed)?;
             self.context
                 .store
                 .put(&key, &tenant_config.to_text())

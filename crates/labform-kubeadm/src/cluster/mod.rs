@@ -34,15 +34,15 @@ use labform_secrets::{ExposeSecret as _, SecretString};
 use labform_ssh::{HostPublicKey, NodeName, Session, SshError, Target, shell_quote};
 
 use crate::air_gap::{self, NodeImages};
-use crate::kube_vip::kube_vip_manifest;
 use crate::artifacts::AirGapFiles;
 use crate::config::{CONFIG_PATH, InstallOptions, JoinSecrets, node_configs};
 use crate::error::{ClusterError, KubeadmError};
 use crate::etcd_snapshots;
+use crate::kube_vip::kube_vip_manifest;
 use crate::node::{
-    self, ADMIN_KUBECONFIG, AIR_GAP_BINARIES, AIR_GAP_IMAGES, AIR_GAP_PACKAGES, CA_CERTIFICATE, CA_KEY,
-    KUBE_VIP_MANIFEST, KUBELET_DROP_IN, KUBELET_UNIT, MANIFESTS_DIRECTORY, NodeFacts, NodeFile,
-    PREPARE_SCRIPT, PackageSource, PrepareStage,
+    self, ADMIN_KUBECONFIG, AIR_GAP_BINARIES, AIR_GAP_IMAGES, AIR_GAP_PACKAGES, CA_CERTIFICATE,
+    CA_KEY, KUBE_VIP_MANIFEST, KUBELET_DROP_IN, KUBELET_UNIT, MANIFESTS_DIRECTORY, NodeFacts,
+    NodeFile, PREPARE_SCRIPT, PackageSource, PrepareStage,
 };
 use crate::secrets::{ClusterSecrets, cluster_secrets};
 use crate::version::{KubernetesVersion, check_upgrade, planned_version};
@@ -78,7 +78,20 @@ struct Work<'a> {
     secrets: ClusterSecrets,
 }
 
-impl Work<'_> {
+impl<'a> Work<'a> {
+    /// The work on `cluster`: its version and its secrets from the store.
+    fn new(
+        context: &'a ClusterContext<'a>,
+        cluster: &'a PlannedCluster,
+    ) -> Result<Self, ClusterError> {
+        Ok(Work {
+            context,
+            cluster,
+            version: planned_version(&cluster.name, &cluster.version)?,
+            secrets: cluster_secrets(context.store, &context.plan.scope, &cluster.name)?,
+        })
+    }
+
     fn report(&self, subject: &str, step: &str) {
         self.context
             .progress
@@ -455,7 +468,10 @@ impl Work<'_> {
         if installation.source != PackageSource::AirGap {
             return Ok((None, ""));
         }
-        let mut arguments = format!("--kubernetes-version {}", shell_quote(&self.version.to_string()));
+        let mut arguments = format!(
+            "--kubernetes-version {}",
+            shell_quote(&self.version.to_string())
+        );
         if let Some(repository) = &installation.options.image_repository {
             arguments.push_str(&format!(" --image-repository {}", shell_quote(repository)));
         }
@@ -499,14 +515,7 @@ pub async fn converge(
     addons: &AddonManifests,
     installation: &Installation,
 ) -> Result<ClusterOutcome, ClusterError> {
-    let version = planned_version(&cluster.name, &cluster.version)?;
-    let secrets = cluster_secrets(context.store, &context.plan.scope, &cluster.name)?;
-    let work = Work {
-        context,
-        cluster,
-        version,
-        secrets,
-    };
+    let work = Work::new(context, cluster)?;
     let nodes = work.nodes(installation)?;
     let first = nodes
         .first()
@@ -561,7 +570,10 @@ pub async fn converge(
             .air_gap_check(installation, first, first_session)
             .await?;
         first_images = images;
-        work.report(&first.name, &format!("kubeadm init (Kubernetes {version})"));
+        work.report(
+            &first.name,
+            &format!("kubeadm init (Kubernetes {})", work.version),
+        );
         work.run(
             first,
             first_session,
@@ -583,6 +595,7 @@ pub async fn converge(
         .node_versions()
         .await
         .map_err(work.api_error("reading the nodes' versions"))?;
+    let version = work.version;
     let planned = version.to_string();
     let running: Vec<KubernetesVersion> = nodes
         .iter()
@@ -621,7 +634,15 @@ pub async fn converge(
         .map_err(work.api_error(format!("labelling {}", first.name)))?;
 
     let (secret_changes, written, removed) = work
-        .deliver_addons(&api, first, first_session, &facts[0], installation, addons, first_images)
+        .deliver_addons(
+            &api,
+            first,
+            first_session,
+            &facts[0],
+            installation,
+            addons,
+            first_images,
+        )
         .await?;
     work.wait_ready(&api, std::slice::from_ref(&first.name))
         .await?;
@@ -721,7 +742,8 @@ pub async fn converge(
         }
     }
 
-    let (kubeconfig, tenant_kubeconfigs) = work.store_kubeconfigs(&api, first, first_session).await?;
+    let (kubeconfig, tenant_kubeconfigs) =
+        work.store_kubeconfigs(&api, first, first_session).await?;
     for session in sessions {
         let _ = session.close().await;
     }
@@ -744,14 +766,7 @@ pub async fn drift(
     addons: &AddonManifests,
     installation: &Installation,
 ) -> Result<Vec<NodeDrift>, ClusterError> {
-    let version = planned_version(&cluster.name, &cluster.version)?;
-    let secrets = cluster_secrets(context.store, &context.plan.scope, &cluster.name)?;
-    let work = Work {
-        context,
-        cluster,
-        version,
-        secrets,
-    };
+    let work = Work::new(context, cluster)?;
     let nodes = work.nodes(installation)?;
     let manifests = addons::manifest_files(cluster, addons)?;
     let mut report = Vec::new();
@@ -805,14 +820,7 @@ pub async fn reset(
     cluster: &PlannedCluster,
     installation: &Installation,
 ) -> Result<(), ClusterError> {
-    let version = planned_version(&cluster.name, &cluster.version)?;
-    let secrets = cluster_secrets(context.store, &context.plan.scope, &cluster.name)?;
-    let work = Work {
-        context,
-        cluster,
-        version,
-        secrets,
-    };
+    let work = Work::new(context, cluster)?;
     let nodes = work.nodes(installation)?;
     let script = node::reset_script();
     for node in nodes.iter().rev() {
