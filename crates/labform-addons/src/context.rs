@@ -109,6 +109,16 @@ pub struct TenantUse {
     pub services: Vec<CentralService>,
 }
 
+/// How a cluster's nodes get the host software add-ons need (Longhorn's iSCSI tools).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeSoftware {
+    /// Packages cloud-init installs at first boot (`Addon::node_packages`; K3s, kubeadm).
+    CloudInitPackages,
+    /// System extensions in the nodes' operating system image, which has no package manager
+    /// (Talos: the cluster's Image Factory schematic).
+    ImageExtensions,
+}
+
 /// What the plan decided about a cluster instance, as the add-ons read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterFacts {
@@ -126,4 +136,6 @@ pub struct ClusterFacts {
     pub members: usize,
     /// Tenants that use the cluster's central services, in lab order.
     pub tenants: Vec<TenantUse>,
+    /// How the nodes get the host software add-ons need.
+    pub node_software: NodeSoftware,
 }

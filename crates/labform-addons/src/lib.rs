@@ -34,7 +34,7 @@ pub mod tailscale_operator;
 pub mod traefik;
 pub mod vault;
 
-pub use context::{AddressBlock, CheckContext, ClusterFacts, PoolFacts, TenantUse};
+pub use context::{AddressBlock, CheckContext, ClusterFacts, NodeSoftware, PoolFacts, TenantUse};
 pub use output::{
     AddonError, AddonFailure, Chart, ChartValues, ManifestPart, Manifests, Objects, RequiredSecret,
 };

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use labform_addons::{
     AddonDecisions, AddonError, AddonKind, AddonSettings, Addons, AddressBlock, CheckContext,
-    ClusterFacts, ManifestPart, PoolFacts, Problem, TenantUse, manifests,
+    ClusterFacts, ManifestPart, NodeSoftware, PoolFacts, Problem, TenantUse, manifests,
 };
 use labform_ids::cluster::CentralService;
 
@@ -43,6 +43,7 @@ fn facts() -> ClusterFacts {
             namespace: "tenant-alice".to_owned(),
             services: vec![CentralService::Minio],
         }],
+        node_software: NodeSoftware::CloudInitPackages,
     }
 }
 
@@ -223,6 +224,19 @@ fn plan_lines_read_the_facts() {
     assert_eq!(
         line(AddonKind::Longhorn),
         "2 replicas; open-iscsi on every node"
+    );
+    // Nodes without a package manager (Talos) get Longhorn's tools from their image.
+    let longhorn = settings
+        .iter()
+        .find(|setting| setting.kind() == AddonKind::Longhorn)
+        .expect("present");
+    let image = ClusterFacts {
+        node_software: NodeSoftware::ImageExtensions,
+        ..facts()
+    };
+    assert_eq!(
+        longhorn.plan_line(&image),
+        "2 replicas; iSCSI and util-linux tools as system extensions of every node's image, /var/lib/longhorn mounted into the kubelet"
     );
 }
 

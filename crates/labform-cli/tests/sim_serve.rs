@@ -384,3 +384,81 @@ fn a_simulator_killed_in_the_middle_of_clones_comes_back_consistent_and_apply_co
         output_text(&again)
     );
 }
+
+/// `download-url` through `labform sim serve` as Proxmox answers it (ST
+/// `API2/Storage/Status.pm` and `Storage.pm`): a compressed disk image kept under its own name
+/// is refused for `import` content by its file name; Proxmox decompresses only ISOs, so asking
+/// it to decompress anything else fails the download's task, as does a compressor it does not
+/// know; Image Factory's uncompressed raw image, which labform plans for Talos nodes, downloads
+/// and is listed as an import.
+#[test]
+fn download_url_refuses_what_proxmox_refuses() {
+    use labform_ids::{NodeName, StorageName};
+    use labform_proxmox::api::ProxmoxApi as _;
+    use labform_proxmox::task::{WaitOptions, wait_for_task};
+    use labform_proxmox::types::DownloadUrl;
+
+    let port = common::serve_file(b"not really a Talos disk image".to_vec());
+    let simulator = SimServer::start(&["--nodes", "1", "--time-scale", "0"]);
+    let api = simulator.root_client();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let node = NodeName::new("pve1");
+    let storage = StorageName::new("local");
+    let request = |filename: &str, content: &str, compression: Option<&str>| DownloadUrl {
+        url: format!("http://127.0.0.1:{port}/v1.8.3/{filename}"),
+        content: content.to_owned(),
+        filename: filename.to_owned(),
+        checksum: None,
+        compression: compression.map(str::to_owned),
+    };
+    // The task's end: its exit status when it failed.
+    let task_failure = |request: DownloadUrl| {
+        runtime.block_on(async {
+            let upid = api
+                .download_url(&node, &storage, &request)
+                .await
+                .expect("the request is accepted; its task decides");
+            match wait_for_task(&api, &upid, WaitOptions::default()).await {
+                Ok(_) => None,
+                Err(labform_proxmox::Error::TaskFailed { exitstatus, .. }) => Some(exitstatus),
+                Err(other) => panic!("{other}"),
+            }
+        })
+    };
+
+    let refused = runtime
+        .block_on(api.download_url(
+            &node,
+            &storage,
+            &request("nocloud-amd64.raw.xz", "import", None),
+        ))
+        .expect_err("a compressed import is refused by its name");
+    let refused = refused.api().expect("an API error");
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert_eq!(
+        refused.errors.get("filename").map(String::as_str),
+        Some("wrong file extension")
+    );
+    assert_eq!(
+        task_failure(request("nocloud-amd64.raw", "import", Some("zst"))).as_deref(),
+        Some("decompression not supported for import")
+    );
+    assert_eq!(
+        task_failure(request("talos.iso", "iso", Some("xz"))).as_deref(),
+        Some("no decompression method found")
+    );
+    assert_eq!(
+        task_failure(request("nocloud-amd64.raw", "import", None)),
+        None,
+        "the uncompressed raw image downloads"
+    );
+    let listed = runtime
+        .block_on(api.storage_content(&node, &storage, Some("import")))
+        .unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|entry| entry.volid == "local:import/nocloud-amd64.raw"),
+        "{listed:?}"
+    );
+}

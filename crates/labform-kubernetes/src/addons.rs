@@ -291,6 +291,8 @@ pub fn addon_manifests(
         service_cidr: cluster.service_cidr.clone(),
         members: cluster.servers.len() + cluster.agents.len(),
         tenants: tenants.iter().map(tenant_use).collect(),
+        node_software: labform_planner::distribution::distribution_plan(cluster.distribution)
+            .node_software(),
     };
     let settings = cluster.addons.iter().map(|addon| &addon.settings);
     let manifests = labform_addons::manifests(settings, &facts).map_err(|failure| {

@@ -161,6 +161,40 @@ pub enum SystemdTimer {
     EverySeconds(u64),
 }
 
+/// A Kubernetes CronJob's schedule (`spec.schedule`, `spec.timeZone`): the cron expression
+/// without its time zone, which Kubernetes refuses in the schedule ("cannot use TZ or CRON_TZ in
+/// schedule, use timeZone field instead") and takes in `timeZone` (Kubernetes 1.27 on). Its
+/// controller parses the expression with robfig/cron's standard parser, as K3s does, so the
+/// lab's expression is kept as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CronJobSchedule {
+    /// `spec.schedule`.
+    pub schedule: String,
+    /// `spec.timeZone`, when the lab's schedule names one (`CRON_TZ=` or `TZ=`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+}
+
+/// The Kubernetes CronJob schedule that runs when robfig/cron runs `text` (Talos's etcd
+/// snapshots).
+pub fn cron_job_schedule(text: &str) -> Result<CronJobSchedule, ScheduleError> {
+    let (time_zone, _) = parse_cron(text)?;
+    let mut expression = text.trim();
+    for prefix in ["CRON_TZ=", "TZ="] {
+        if let Some((_, rest)) = expression
+            .strip_prefix(prefix)
+            .and_then(|after| after.split_once(' '))
+        {
+            expression = rest.trim();
+            break;
+        }
+    }
+    Ok(CronJobSchedule {
+        schedule: expression.to_owned(),
+        time_zone: time_zone.map(str::to_owned),
+    })
+}
+
 /// The systemd timer that runs when robfig/cron runs `text` (what K3s's own scheduler would do).
 pub fn systemd_timer(text: &str) -> Result<SystemdTimer, ScheduleError> {
     let (time_zone, cron) = parse_cron(text)?;
@@ -613,5 +647,32 @@ mod tests {
             let error = check_calendar_event(invalid).expect_err(invalid);
             assert!(error.0.contains(reason), "{invalid}: {error}");
         }
+    }
+
+    #[test]
+    fn cron_job_schedules_keep_the_expression_and_move_the_time_zone() {
+        let schedule = |text: &str| cron_job_schedule(text).expect(text);
+        assert_eq!(
+            schedule("0 3 * * *"),
+            CronJobSchedule {
+                schedule: "0 3 * * *".to_owned(),
+                time_zone: None
+            }
+        );
+        assert_eq!(
+            schedule("CRON_TZ=Europe/Berlin 0 3 * * *"),
+            CronJobSchedule {
+                schedule: "0 3 * * *".to_owned(),
+                time_zone: Some("Europe/Berlin".to_owned())
+            }
+        );
+        assert_eq!(
+            schedule(" TZ=UTC  @every 6h"),
+            CronJobSchedule {
+                schedule: "@every 6h".to_owned(),
+                time_zone: Some("UTC".to_owned())
+            }
+        );
+        assert!(cron_job_schedule("0 3 * *").is_err());
     }
 }

@@ -2,7 +2,7 @@
 //! every choice made (node, VM ID, address, MAC). Executors carry it out; people read it rendered
 //! by [`crate::render`]; machines read it as JSON.
 
-pub use labform_model::schedule::SystemdTimer;
+pub use labform_model::schedule::{CronJobSchedule, SystemdTimer};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
@@ -472,6 +472,10 @@ pub struct EtcdSnapshots {
     /// one (kubeadm: [`crate::distribution::DistributionPlan::etcd_snapshots_by_systemd_timer`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub systemd_timer: Option<SystemdTimer>,
+    /// The schedule as a Kubernetes CronJob's, for a distribution whose snapshots a CronJob on
+    /// the cluster takes (Talos: [`crate::distribution::DistributionPlan::etcd_snapshots_by_cron_job`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron_job: Option<CronJobSchedule>,
 }
 
 /// The settings only one distribution reads, decided by the planner

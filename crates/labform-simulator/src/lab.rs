@@ -283,6 +283,7 @@ images:
             "  - {name: ubuntu, url: https://img.test/noble-server-cloudimg-amd64.img, format: qcow2, checksum: 'sha256:0000000000000000000000000000000000000000000000000000000000000000'}
   - {name: talos, url: https://img.test/nocloud-amd64.raw.xz, checksum: 'sha256:1111111111111111111111111111111111111111111111111111111111111111'}
   - {name: installer, kind: iso, url: https://img.test/installer.img, checksum: 'sha256:2222222222222222222222222222222222222222222222222222222222222222'}
+  - {name: talos-raw, url: https://img.test/v1.8.3/nocloud-amd64.raw, checksum: 'sha256:3333333333333333333333333333333333333333333333333333333333333333'}
 ",
         );
         let shape = LabShape::of(&lab, None).expect("one endpoint");
@@ -309,6 +310,11 @@ images:
         );
         assert!(
             volumes.contains(&"iso/installer.img".to_owned()),
+            "{volumes:?}"
+        );
+        // Image Factory's uncompressed raw image is what Proxmox takes.
+        assert!(
+            volumes.contains(&"import/nocloud-amd64.raw".to_owned()),
             "{volumes:?}"
         );
     }

@@ -83,6 +83,7 @@ async fn full_lifecycle_with_token_over_pinned_https() {
                 content: "import".into(),
                 filename: "noble.qcow2".into(),
                 checksum: None,
+                compression: None,
             },
         )
         .await

@@ -9,7 +9,9 @@
 //! its text changed or one of its objects is missing, a manifest the lab dropped has its objects
 //! deleted, and [`drift`] compares the record and the objects with the plan without writing.
 //! A manifest naming custom resources waits until the cluster serves their kinds (the chart
-//! before it brings the CRDs); `HelmChart`s wait for the Helm controller's CRDs.
+//! before it brings the CRDs, Talos the `ServiceAccount` kind of the etcd snapshots'
+//! manifest); `HelmChart`s wait for the Helm controller's CRDs. The etcd snapshots' CronJobs
+//! ([`crate::etcd_snapshots`]) are delivered and recorded last, as one more manifest.
 
 use std::collections::BTreeMap;
 
@@ -79,12 +81,26 @@ fn files(
             cluster: cluster.name.clone(),
             detail: error.to_string(),
         })?;
-    Ok(addons
+    let mut files: Vec<(String, String)> = addons
         .files
         .iter()
         .zip(numbered)
         .map(|(file, (_, text))| (format!("{}.yaml", file.name), text))
-        .collect())
+        .collect();
+    // The etcd snapshots' CronJobs go with them: recorded the same way, so a schedule the lab
+    // drops has its objects deleted.
+    let snapshots =
+        crate::etcd_snapshots::manifest(cluster).map_err(|error| TalosError::Addons {
+            cluster: cluster.name.clone(),
+            detail: error.to_string(),
+        })?;
+    if let Some(text) = snapshots {
+        files.push((
+            format!("{}.yaml", crate::etcd_snapshots::MANIFEST_NAME),
+            text,
+        ));
+    }
+    Ok(files)
 }
 
 /// Brings the add-ons of `cluster` to the plan through the Kubernetes API of `kubeconfig`.

@@ -7,7 +7,8 @@
 //! Readiness is Talos's own (every node's `apid` and `kubelet`, the control planes' `etcd`,
 //! running and healthy), as the plan says. Add-ons reach Talos clusters through the Helm
 //! controller applied over the Kubernetes API (ARCHITECTURE.md, "How add-ons reach a cluster"),
-//! with the admin kubeconfig Talos gives ([`crate::addons`]).
+//! with the admin kubeconfig Talos gives ([`crate::addons`]), and so do the etcd snapshots'
+//! CronJobs ([`crate::etcd_snapshots`]; `render` shows them with the first control plane).
 
 use labform_kubernetes::distribution::{
     ClusterContext, ClusterDistribution, ClusterOutcome, DistributionError, DistributionFuture,
@@ -98,15 +99,28 @@ impl ClusterDistribution for Talos {
             cluster: cluster.name.clone(),
             detail,
         };
-        let files = cluster_configurations(plan, cluster, SecretsSource::Placeholders)
-            .map_err(|error| unsupported(error.to_string()))?
-            .into_iter()
-            .map(|configuration| NodeFile {
-                vm: configuration.vm.clone(),
-                name: MACHINE_CONFIGURATION_FILE.to_owned(),
-                contents: configuration.for_review(),
-            })
-            .collect();
+        let mut files: Vec<NodeFile> =
+            cluster_configurations(plan, cluster, SecretsSource::Placeholders)
+                .map_err(|error| unsupported(error.to_string()))?
+                .into_iter()
+                .map(|configuration| NodeFile {
+                    vm: configuration.vm.clone(),
+                    name: MACHINE_CONFIGURATION_FILE.to_owned(),
+                    contents: configuration.for_review(),
+                })
+                .collect();
+        // The etcd snapshots' CronJobs are the cluster's: shown with the first control plane,
+        // as the add-ons' drift is reported.
+        if let (Some(contents), Some(first)) = (
+            crate::etcd_snapshots::manifest(cluster)?,
+            cluster.nodes.iter().find(|node| node.role.is_server()),
+        ) {
+            files.push(NodeFile {
+                vm: first.vm.clone(),
+                name: format!("{}.yaml", crate::etcd_snapshots::MANIFEST_NAME),
+                contents,
+            });
+        }
         let bundle_key = bundle_store_key(&plan.scope, &cluster.name)
             .map_err(|error| unsupported(error.to_string()))?;
         let talosconfig_key = talosconfig_store_key(&plan.scope, &cluster.name)

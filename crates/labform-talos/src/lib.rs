@@ -12,6 +12,8 @@
 //!   keeping etcd's quorum, kubeconfig, drift, reset.
 //! - [`addons`]: the add-ons through the cluster's Kubernetes API (the Helm controller, the
 //!   Secrets they read, their manifests), recorded in the cluster for drift and removal.
+//! - [`etcd_snapshots`]: etcd snapshots on the lab's schedule, a CronJob per control plane
+//!   calling the Talos API through Kubernetes Talos API access, delivered with the add-ons.
 //! - [`distribution`]: Talos as a `labform_kubernetes` cluster distribution ([`Talos`]), the
 //!   entry the CLI's table of distributions holds.
 //!
@@ -23,6 +25,7 @@ pub mod cluster;
 pub mod distribution;
 pub mod document;
 pub mod error;
+pub mod etcd_snapshots;
 pub mod machine_config;
 pub mod pki;
 pub mod schematic;

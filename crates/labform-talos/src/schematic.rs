@@ -83,10 +83,13 @@ impl Schematic {
             .collect()
     }
 
-    /// The nocloud disk image of `version` for amd64 (what a Proxmox VM boots).
+    /// The nocloud disk image of `version` for amd64 (what a Proxmox VM boots), uncompressed:
+    /// Proxmox imports only uncompressed disk images and decompresses downloads only for ISOs,
+    /// and Image Factory serves every disk image without compression too (`.raw` beside
+    /// `.raw.xz`).
     pub fn nocloud_image_url(&self, version: TalosVersion) -> String {
         format!(
-            "https://{FACTORY_HOST}/image/{}/{version}/nocloud-amd64.raw.xz",
+            "https://{FACTORY_HOST}/image/{}/{version}/nocloud-amd64.raw",
             self.id()
         )
     }
@@ -136,7 +139,7 @@ mod tests {
         );
         assert_eq!(
             schematic.nocloud_image_url(version),
-            "https://factory.talos.dev/image/ce4c980550dd2ab1b17bbf2b08801c7eb59418eafe8f279833297925d67c7515/v1.13.9/nocloud-amd64.raw.xz"
+            "https://factory.talos.dev/image/ce4c980550dd2ab1b17bbf2b08801c7eb59418eafe8f279833297925d67c7515/v1.13.9/nocloud-amd64.raw"
         );
         assert_eq!(
             Schematic::id_in_url(&schematic.nocloud_image_url(version)),

@@ -3,15 +3,15 @@
 //! `talosctl gen config` writes for its role (the golden files), and carries CA keys only where
 //! Talos puts them. Seed 004 (Talos v1.8.3, the legacy shape, checked against the oldest schema
 //! labform has, v1.13, with `machine.network` checked on its own) and a cluster with workers at
-//! v1.13.9 and v1.14.0.
+//! v1.13.9 and v1.14.0, one of them with etcd snapshots (Kubernetes Talos API access on its
+//! control planes).
 
 mod common;
 
 use std::collections::BTreeSet;
 
 use common::{
-    bundle, plan_text, planned_example, reference_directory, talos_lab_pinned,
-    talos_lab_with_workers,
+    bundle, plan_text, planned_example, reference_directory, talos_lab, talos_lab_with_workers,
 };
 use labform_planner::Plan;
 use labform_planner::plan::PlannedCluster;
@@ -47,8 +47,13 @@ fn configurations() -> Vec<(String, NodeConfiguration)> {
             plan_text(&talos_lab_with_workers(version, "flannel")),
         ));
         plans.push((
-            format!("workers-{version}-cilium-kubernetes-v1.31.2"),
-            plan_text(&talos_lab_pinned(version, "cilium", Some("v1.31.2"))),
+            format!("workers-{version}-cilium-kubernetes-v1.31.2-etcd-snapshots"),
+            plan_text(&talos_lab(
+                version,
+                "cilium",
+                Some("v1.31.2"),
+                Some("CRON_TZ=Europe/Berlin 0 3 * * *"),
+            )),
         ));
     }
     for (label, plan) in &plans {

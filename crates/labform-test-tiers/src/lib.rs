@@ -517,6 +517,16 @@ pub const REAL_KUBEADM_VMS: Tier = Tier {
     ],
 };
 
+/// Scripts that run in busybox containers, run by busybox's own shell and applets (Talos's etcd
+/// snapshot pods name and prune their snapshots with one).
+pub const BUSYBOX: Tier = Tier {
+    name: "busybox",
+    requirements: &[Requirement::Program {
+        name: "/bin/busybox",
+        package: "busybox-static",
+    }],
+};
+
 /// The diagrams' DOT laid out by Graphviz's `dot`.
 pub const GRAPHVIZ: Tier = Tier {
     name: "graphviz",
@@ -621,6 +631,7 @@ pub const TIERS: &[Tier] = &[
     SYSTEMD,
     REAL_KUBEADM_VMS,
     REAL_KUBERNETES,
+    BUSYBOX,
     GRAPHVIZ,
     MERMAID,
     PROMTOOL,

@@ -1,11 +1,13 @@
 //! Longhorn, replicated block storage on the nodes' disks: replicas per volume (at most the
 //! node count), optionally the default StorageClass; its nodes need open-iscsi (and NFS for
-//! RWX volumes), which cloud-init installs.
+//! RWX volumes), which cloud-init installs, or, on nodes without a package manager (Talos), the
+//! iSCSI and util-linux tools as system extensions of their image with Longhorn's data directory
+//! mounted into the kubelet ([`NodeSoftware`]).
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::context::{CheckContext, ClusterFacts};
+use crate::context::{CheckContext, ClusterFacts, NodeSoftware};
 use crate::output::{AddonError, Chart, Manifests};
 use crate::problem::{Problem, ProblemPath};
 use crate::registry::{Addon, AddonRendering, Addons};
@@ -60,8 +62,14 @@ impl AddonRendering for Longhorn {
     fn plan_line(&self, facts: &ClusterFacts) -> String {
         let nodes = u32::try_from(facts.members).unwrap_or(u32::MAX);
         let replicas = self.replicas.unwrap_or(3.min(nodes).max(1));
+        let prerequisites = match facts.node_software {
+            NodeSoftware::CloudInitPackages => "open-iscsi on every node",
+            NodeSoftware::ImageExtensions => {
+                "iSCSI and util-linux tools as system extensions of every node's image, /var/lib/longhorn mounted into the kubelet"
+            }
+        };
         format!(
-            "{replicas} replicas; open-iscsi on every node{}",
+            "{replicas} replicas; {prerequisites}{}",
             if self.default_storage_class {
                 "; default StorageClass"
             } else {
@@ -70,14 +78,26 @@ impl AddonRendering for Longhorn {
         )
     }
 
-    fn manifests(&self, _: &ClusterFacts, _: &Addons) -> Result<Manifests, AddonError> {
+    fn manifests(&self, facts: &ClusterFacts, _: &Addons) -> Result<Manifests, AddonError> {
         let replicas = self.replicas.unwrap_or(3);
+        let prerequisites = match facts.node_software {
+            NodeSoftware::CloudInitPackages => {
+                "its node prerequisite open-iscsi is installed by cloud-init"
+            }
+            NodeSoftware::ImageExtensions => {
+                "its node prerequisites, the iSCSI and util-linux tools, are system extensions of the nodes' image, and /var/lib/longhorn is mounted into the kubelet"
+            }
+        };
         let mut manifests = Manifests::default();
         manifests.chart(Chart {
             name: "longhorn".to_owned(),
             chart: "longhorn".to_owned(),
             repo: Some("https://charts.longhorn.io".to_owned()),
-            version: self.version.as_deref().unwrap_or(DEFAULT_VERSION).to_owned(),
+            version: self
+                .version
+                .as_deref()
+                .unwrap_or(DEFAULT_VERSION)
+                .to_owned(),
             namespace: "longhorn-system".to_owned(),
             values: json!({
                 "defaultSettings": {"defaultReplicaCount": replicas},
@@ -87,9 +107,7 @@ impl AddonRendering for Longhorn {
                 },
             }),
             bootstrap: false,
-            comment: format!(
-                "Longhorn with {replicas} replicas per volume; its node prerequisite open-iscsi is installed by cloud-init."
-            ),
+            comment: format!("Longhorn with {replicas} replicas per volume; {prerequisites}."),
         });
         Ok(manifests)
     }

@@ -61,6 +61,8 @@ impl Run {
             content: content.to_owned(),
             filename: image.file_name.clone(),
             checksum,
+            // Proxmox decompresses ISOs only; the plan's images are downloaded as they are.
+            compression: None,
         };
         let target = format!(
             "{} -> {}:{}/{}",

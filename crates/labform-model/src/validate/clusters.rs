@@ -5,24 +5,6 @@
 use super::*;
 
 impl<'a> Checker<'a> {
-    /// What labform plans for a Talos cluster but does not carry out yet: its etcd snapshot
-    /// schedule (the plan marks it as not automated).
-    fn talos_preview(&mut self, cluster: &Cluster) {
-        let at = &cluster.source;
-        if let Some(backups) = &cluster.backups
-            && backups.etcd_snapshot_schedule.is_some()
-        {
-            self.push(
-                Diagnostic::warning(
-                    "distribution-preview",
-                    &at.at("backups.etcd_snapshot_schedule"),
-                    "labform does not schedule etcd snapshots on Talos clusters yet",
-                )
-                .hint("take them with `talosctl etcd snapshot` (labform talosconfig gives talosctl its context), or leave the schedule out"),
-            );
-        }
-    }
-
     /// What comes with K3s and not with kubeadm: flannel (K3s's built-in CNI) and Traefik (K3s's
     /// packaged ingress, which the add-on only configures). labform installs neither on kubeadm.
     fn kubeadm_components(&mut self, cluster: &Cluster) {
@@ -53,9 +35,6 @@ impl<'a> Checker<'a> {
         let at = &cluster.source;
         self.dns_name(&at.at("name"), "cluster", &cluster.name);
         self.version(cluster);
-        if cluster.distribution == Distribution::Talos {
-            self.talos_preview(cluster);
-        }
         if cluster.distribution == Distribution::Kubeadm {
             self.kubeadm_components(cluster);
         }

@@ -87,14 +87,22 @@ impl<'a> Checker<'a> {
                     );
                 }
             }
-            ImageKind::CloudImage if is_compressed(file) => self.push(
-                Diagnostic::warning(
-                    "image-compressed",
-                    &at.at("url"),
-                    format!("`{file}` is compressed: Proxmox imports only uncompressed `.qcow2`, `.raw` and `.vmdk` files, so its download will be refused"),
+            ImageKind::CloudImage if is_compressed(file) => {
+                let hint = match uncompressed_image_factory_url(&image.url) {
+                    Some(url) => format!(
+                        "Image Factory serves the same image uncompressed: write `url: {url}` and that file's checksum"
+                    ),
+                    None => "point `url:` at an uncompressed image (and its checksum)".to_owned(),
+                };
+                self.push(
+                    Diagnostic::error(
+                        "image-compressed",
+                        &at.at("url"),
+                        format!("`{file}` is compressed: Proxmox imports only uncompressed `.qcow2`, `.raw` and `.vmdk` files and decompresses downloads only for ISOs, so its download would be refused"),
+                    )
+                    .hint(hint),
                 )
-                .hint("point `url:` at an uncompressed image (and its checksum)"),
-            ),
+            }
             ImageKind::CloudImage => match (image.format, named) {
                 (None, None) => self.push(
                     Diagnostic::error(
@@ -119,6 +127,19 @@ impl<'a> Checker<'a> {
             },
         }
     }
+}
+
+/// A Talos Image Factory disk image's address without its compression suffix: Image Factory
+/// serves every disk image uncompressed too (`nocloud-amd64.raw` beside `nocloud-amd64.raw.xz`).
+fn uncompressed_image_factory_url(url: &str) -> Option<String> {
+    if !url.starts_with("https://factory.talos.dev/image/") {
+        return None;
+    }
+    [".xz", ".zst", ".gz"].iter().find_map(|suffix| {
+        url.strip_suffix(suffix)
+            .filter(|rest| rest.ends_with(".raw") || rest.ends_with(".qcow2"))
+            .map(str::to_owned)
+    })
 }
 
 /// Whether a file name ends in a compression suffix.

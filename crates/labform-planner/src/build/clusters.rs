@@ -62,6 +62,7 @@ pub(super) fn plan_cluster(
         service_cidr: service.to_string(),
         members: members.len(),
         tenants: tenant_uses(&tenant_access),
+        node_software: distribution_plan(cluster.distribution).node_software(),
     };
     let decisions = AddonDecisions {
         load_balancer_block: addresses.load_balancers.get(&index).copied(),
@@ -125,8 +126,12 @@ pub(super) fn plan_cluster(
     {
         step(
             format!(
-                "schedule etcd snapshots `{schedule}`, keep {}{}",
+                "schedule etcd snapshots `{schedule}`, keep {}{}{}",
                 backups.etcd_snapshot_retention.unwrap_or(5),
+                distribution
+                    .etcd_snapshots_how()
+                    .map(|how| format!(" ({how})"))
+                    .unwrap_or_default(),
                 not_automated(SharedStep::EtcdSnapshots)
             ),
             // Every server (control plane) snapshots its own etcd member.
@@ -168,6 +173,11 @@ pub(super) fn plan_cluster(
                 .as_deref()
                 .filter(|_| distribution.etcd_snapshots_by_systemd_timer())
                 .and_then(|schedule| labform_model::schedule::systemd_timer(schedule).ok()),
+            cron_job: backups
+                .etcd_snapshot_schedule
+                .as_deref()
+                .filter(|_| distribution.etcd_snapshots_by_cron_job())
+                .and_then(|schedule| labform_model::schedule::cron_job_schedule(schedule).ok()),
         });
     PlannedCluster {
         name: instance.name.clone(),

@@ -16,6 +16,7 @@ mod talos;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
+use labform_addons::NodeSoftware;
 use labform_model::lab::Cluster;
 
 use crate::plan::{ClusterStep, Distribution, DistributionSettings};
@@ -84,8 +85,26 @@ pub trait DistributionPlan: Sync {
         false
     }
 
+    /// Whether this distribution's etcd snapshots are taken by a Kubernetes CronJob on the
+    /// cluster (the distribution has no scheduler, shell or SSH of its own); the plan then
+    /// carries the schedule as one (`EtcdSnapshots::cron_job`).
+    fn etcd_snapshots_by_cron_job(&self) -> bool {
+        false
+    }
+
+    /// How the distribution takes etcd snapshots, for the plan line, when it is its own.
+    fn etcd_snapshots_how(&self) -> Option<&'static str> {
+        None
+    }
+
     /// How the cluster's VMs are configured at first boot.
     fn guest_boot(&self) -> GuestBoot;
+
+    /// How the nodes get the host software add-ons need: packages cloud-init installs, unless
+    /// the distribution's image has no package manager.
+    fn node_software(&self) -> NodeSoftware {
+        NodeSoftware::CloudInitPackages
+    }
 
     /// The settings only this distribution reads.
     fn settings(&self, shape: &ClusterShape<'_>) -> DistributionSettings;

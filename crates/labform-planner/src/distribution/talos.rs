@@ -1,10 +1,13 @@
 //! Talos in the plan: its VMs boot Talos and take their machine configuration from their NoCloud
 //! seed instead of cloud-init; labform brings the cluster up through the Talos API
 //! (`labform-talos`). Its readiness is Talos's own service health; its add-ons go through the
-//! Kubernetes API (the Helm controller first); scheduling etcd snapshots on Talos clusters is
-//! not automated yet, and the plan says so.
+//! Kubernetes API (the Helm controller first); its etcd snapshots are taken by a Kubernetes
+//! CronJob per control plane calling the Talos API through Kubernetes Talos API access (role
+//! `os:etcd:backup`), so the plan carries the schedule as a CronJob's.
 
-use super::{ClusterShape, DistributionPlan, GuestBoot, SharedStep, step};
+use labform_addons::NodeSoftware;
+
+use super::{ClusterShape, DistributionPlan, GuestBoot, step};
 use crate::plan::{ClusterStep, Distribution, DistributionSettings, TalosSettings};
 
 /// Talos Linux.
@@ -19,15 +22,24 @@ impl DistributionPlan for Talos {
         true
     }
 
-    fn shared_step_automated(&self, step: SharedStep) -> bool {
-        match step {
-            SharedStep::Addon => true,
-            SharedStep::EtcdSnapshots => false,
-        }
+    fn etcd_snapshots_by_cron_job(&self) -> bool {
+        true
+    }
+
+    fn etcd_snapshots_how(&self) -> Option<&'static str> {
+        Some(
+            "a CronJob per control plane runs `talosctl etcd snapshot` against its node through Kubernetes Talos API access with the role os:etcd:backup, keeping them in the node's /var/lib/etcd-snapshots",
+        )
     }
 
     fn guest_boot(&self) -> GuestBoot {
         GuestBoot::OwnConfiguration("talos")
+    }
+
+    fn node_software(&self) -> NodeSoftware {
+        // No package manager: what add-ons need on the host are system extensions of the
+        // cluster's Image Factory schematic (`labform-talos`).
+        NodeSoftware::ImageExtensions
     }
 
     fn settings(&self, shape: &ClusterShape<'_>) -> DistributionSettings {

@@ -57,6 +57,12 @@ pub const CONTENT: Endpoint = Endpoint::new(
     },
 );
 
+/// The `compression` values download-url decompresses, and only for `iso` content: the `iso`
+/// row of `decompressor_info` in ST `src/PVE/Storage.pm` (its worker fails with
+/// `decompression not supported for CONTENT` for other content and `no decompression method
+/// found` for another value).
+pub const DOWNLOAD_DECOMPRESSORS: [&str; 4] = ["gz", "lzo", "zst", "bz2"];
+
 /// `POST /nodes/{node}/storage/{storage}/download-url`.
 pub const DOWNLOAD_URL: Endpoint = Endpoint::new(
     Method::Post,
@@ -72,6 +78,10 @@ pub const DOWNLOAD_URL: Endpoint = Endpoint::new(
             "checksum-algorithm",
             Ty::Enum(&["md5", "sha1", "sha224", "sha256", "sha384", "sha512"]),
         ),
+        // A string without an enumeration in the schema: Proxmox's handler names
+        // `$PVE::Storage::Plugin::KNOWN_COMPRESSION_FORMATS`, which is a constant, not a
+        // variable, so the dumped `enum` is null; its worker checks the value
+        // ([`DOWNLOAD_DECOMPRESSORS`]).
         p("compression", S),
         p("verify-certificates", B),
     ],

@@ -109,6 +109,11 @@ pub struct DownloadUrl {
     pub filename: String,
     /// Expected checksum.
     pub checksum: Option<(String, String)>,
+    /// `compression`: decompress the download with this algorithm. Proxmox decompresses only
+    /// `iso` content, with `gz`, `lzo`, `zst` or `bz2`; for any other content its task fails
+    /// (`decompression not supported for import`). labform never sets it: its cloud images are
+    /// downloaded as they are, uncompressed (Talos's as Image Factory's `.raw`).
+    pub compression: Option<String>,
 }
 
 impl DownloadUrl {
@@ -122,6 +127,9 @@ impl DownloadUrl {
         if let Some((algo, sum)) = &self.checksum {
             p.push(("checksum-algorithm".into(), algo.clone()));
             p.push(("checksum".into(), sum.clone()));
+        }
+        if let Some(compression) = &self.compression {
+            p.push(("compression".into(), compression.clone()));
         }
         p
     }

@@ -299,6 +299,7 @@ pub(super) async fn dispatch(
                     content: get(map, "content").unwrap_or("").to_owned(),
                     filename: get(map, "filename").unwrap_or("").to_owned(),
                     checksum,
+                    compression: get(map, "compression").map(str::to_owned),
                 };
                 to_json(c.download_url(&node, &storage, &req).await)
             }

@@ -257,7 +257,6 @@ pub(super) fn unimplemented_param(
         &power::START => &["stateuri", "migratedfrom", "targetstorage"],
         &snapshots::CREATE_SNAPSHOT => &["vmstate"],
         &snapshots::ROLLBACK => &["start"],
-        &storage::DOWNLOAD_URL => &["compression"],
         &backup::VZDUMP => &[
             "dumpdir",
             "exclude-path",
@@ -274,6 +273,16 @@ pub(super) fn unimplemented_param(
     };
     if route == &access::CREATE_USER && map.get("enable").is_some_and(|v| v == "0") {
         return Some("enable");
+    }
+    // Decompressing a downloaded ISO is not modelled; what Proxmox refuses of `compression`
+    // (any content but `iso`, an unknown compressor) fails the download's task as there.
+    if route == &storage::DOWNLOAD_URL
+        && map.get("content").is_some_and(|content| content == "iso")
+        && map.get("compression").is_some_and(|compression| {
+            storage::DOWNLOAD_DECOMPRESSORS.contains(&compression.as_str())
+        })
+    {
+        return Some("compression");
     }
     candidates.iter().copied().find(|k| set(k))
 }

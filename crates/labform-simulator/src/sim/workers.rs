@@ -488,6 +488,20 @@ impl Simulator {
         req: &DownloadUrl,
         log: &TaskLog,
     ) -> std::result::Result<(), String> {
+        // Proxmox's worker decides on decompression before it downloads anything: only ISOs,
+        // only with the compressors it knows (ST `API2/Storage/Status.pm`, `download_url`, and
+        // `Storage.pm`'s `decompressor_info`). The parameter has no enumeration in the schema
+        // (`enum` is undefined there), so any value reaches the worker.
+        if let Some(compression) = &req.compression {
+            if req.content != "iso" {
+                return Err(format!("decompression not supported for {}", req.content));
+            }
+            if !labform_proxmox::endpoint::storage::DOWNLOAD_DECOMPRESSORS
+                .contains(&compression.as_str())
+            {
+                return Err("no decompression method found".to_owned());
+            }
+        }
         if self.inner.config.offline_downloads {
             return self.record_download(node, storage, req, log).await;
         }

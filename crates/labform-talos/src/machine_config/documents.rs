@@ -8,6 +8,7 @@ use super::{
     pairs, schedules_on_control_planes,
 };
 use crate::document::{Value, map, string, strings};
+use crate::etcd_snapshots;
 use labform_planner::plan::Cni;
 
 /// Talos 1.14 on: a small `v1alpha1` document and one document per concern, in the order
@@ -249,5 +250,15 @@ pub(super) fn documents_contract(facts: &NodeFacts<'_>, leaves: &Leaves) -> Vec<
     let mut core_dns = document("KubeCoreDNSConfig");
     core_dns.push("enabled", Value::Bool(true));
     documents.push(core_dns);
+    if etcd_snapshots::talos_api_access(cluster) {
+        // The etcd snapshots' CronJob pods reach the Talos API with this role only.
+        let mut access = document("KubeTalosAPIAccessConfig");
+        access.push("allowedRoles", strings([etcd_snapshots::API_ACCESS_ROLE]));
+        access.push(
+            "allowedKubernetesNamespaces",
+            strings([etcd_snapshots::API_ACCESS_NAMESPACE]),
+        );
+        documents.push(access);
+    }
     documents
 }

@@ -6,8 +6,9 @@
 //! endpoint on the API VIP, which the control planes share through Talos's own layer-2 VIP, the
 //! pod and service networks, the CNI (Talos's flannel, or none when the lab installs Cilium or
 //! Calico as an add-on), the node group's labels and taints, the install disk and the installer
-//! image of the cluster's Image Factory schematic, and what add-ons need on the node (Longhorn's
-//! kubelet mount). The kubelet and control-plane images are those of the lab's
+//! image of the cluster's Image Factory schematic, what add-ons need on the node (Longhorn's
+//! kubelet mount), and on control planes, when the lab schedules etcd snapshots, Kubernetes
+//! Talos API access for the snapshots' CronJob pods ([`crate::etcd_snapshots`]). The kubelet and control-plane images are those of the lab's
 //! `kubernetes_version` when it names one (Talos's defaults for its release otherwise), so a
 //! changed version is a changed configuration, applied node by node (`crate::cluster`).
 //!

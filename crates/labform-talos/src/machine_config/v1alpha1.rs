@@ -11,6 +11,7 @@ use super::{
     kubelet_image, labels_of, pairs, schedules_on_control_planes,
 };
 use crate::document::{Value, map, string, strings};
+use crate::etcd_snapshots;
 use crate::version::Contract;
 
 fn pod_security_admission() -> Value {
@@ -125,26 +126,38 @@ pub(super) fn v1alpha1_full(facts: &NodeFacts<'_>, leaves: &Leaves) -> Value {
         install.push("grubUseUKICmdline", Value::Bool(true));
     }
     machine.push("install", install);
-    machine.push(
-        "features",
-        map([
-            ("diskQuotaSupport", Value::Bool(true)),
-            (
-                "kubePrism",
-                map([
-                    ("enabled", Value::Bool(true)),
-                    ("port", Value::Integer(7445)),
-                ]),
-            ),
-            (
-                "hostDNS",
-                map([
-                    ("enabled", Value::Bool(true)),
-                    ("forwardKubeDNSToHost", Value::Bool(true)),
-                ]),
-            ),
-        ]),
-    );
+    let mut features = map([
+        ("diskQuotaSupport", Value::Bool(true)),
+        (
+            "kubePrism",
+            map([
+                ("enabled", Value::Bool(true)),
+                ("port", Value::Integer(7445)),
+            ]),
+        ),
+        (
+            "hostDNS",
+            map([
+                ("enabled", Value::Bool(true)),
+                ("forwardKubeDNSToHost", Value::Bool(true)),
+            ]),
+        ),
+    ]);
+    if control_plane && etcd_snapshots::talos_api_access(facts.cluster) {
+        // The etcd snapshots' CronJob pods reach the Talos API with this role only.
+        features.push(
+            "kubernetesTalosAPIAccess",
+            map([
+                ("enabled", Value::Bool(true)),
+                ("allowedRoles", strings([etcd_snapshots::API_ACCESS_ROLE])),
+                (
+                    "allowedKubernetesNamespaces",
+                    strings([etcd_snapshots::API_ACCESS_NAMESPACE]),
+                ),
+            ]),
+        );
+    }
+    machine.push("features", features);
     let labels = labels_of(facts);
     if !labels.is_empty() {
         machine.push("nodeLabels", pairs(&labels));

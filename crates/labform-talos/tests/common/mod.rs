@@ -42,8 +42,25 @@ pub fn talos_lab_with_workers(version: &str, cni: &str) -> String {
 
 /// [`talos_lab_with_workers`] with Kubernetes `kubernetes` pinned, if given.
 pub fn talos_lab_pinned(version: &str, cni: &str, kubernetes: Option<&str>) -> String {
+    talos_lab(version, cni, kubernetes, None)
+}
+
+/// [`talos_lab_pinned`] with etcd snapshots on `snapshots` (a cron schedule, 7 kept), if given.
+pub fn talos_lab(
+    version: &str,
+    cni: &str,
+    kubernetes: Option<&str>,
+    snapshots: Option<&str>,
+) -> String {
     let pinned = kubernetes
         .map(|kubernetes| format!("    kubernetes_version: {kubernetes}\n"))
+        .unwrap_or_default();
+    let backups = snapshots
+        .map(|schedule| {
+            format!(
+                "    backups: {{etcd_snapshot_schedule: '{schedule}', etcd_snapshot_retention: 7}}\n"
+            )
+        })
         .unwrap_or_default();
     format!(
         r#"lab: talos-workers
@@ -60,7 +77,7 @@ proxmox:
       - {{name: nvme, content: [images], capacity: 2TiB, type: zfspool}}
 images:
   - name: talos
-    url: https://factory.talos.dev/image/ce4c980550dd2ab1b17bbf2b08801c7eb59418eafe8f279833297925d67c7515/{version}/nocloud-amd64.raw.xz
+    url: https://factory.talos.dev/image/ce4c980550dd2ab1b17bbf2b08801c7eb59418eafe8f279833297925d67c7515/{version}/nocloud-amd64.raw
     checksum: sha256:63c6dfc1dd64864695381b933a9549498525a9c9abfd502b05005f2148b4034c
     os: talos
 networks:
@@ -97,7 +114,7 @@ clusters:
         taints: [dedicated=storage:NoSchedule]
     addons:
       longhorn: {{replicas: 2}}
-"#
+{backups}"#
     )
 }
 
