@@ -113,6 +113,23 @@ fn one_cron_job_per_control_plane_snapshots_its_own_node() {
         .expect("renders")
         .expect("a schedule, so a manifest");
     insta::assert_snapshot!("etcd-snapshots-manifest", text);
+    // The plan says what apply does, on every control plane, and no longer that it does not.
+    let step = cluster
+        .steps
+        .iter()
+        .find(|step| step.action.starts_with("schedule etcd snapshots"))
+        .expect("the plan's step");
+    assert!(
+        step.action.starts_with(
+            "schedule etcd snapshots `CRON_TZ=Europe/Berlin 0 3 * * *`, keep 7 (a CronJob per control plane runs `talosctl etcd snapshot`"
+        ) && !step.action.contains("not automated"),
+        "{}",
+        step.action
+    );
+    assert_eq!(
+        step.target.as_deref(),
+        Some("talos-server-0, talos-server-1, talos-server-2")
+    );
     let documents = manifest_documents(&text);
     assert_eq!(documents[0]["kind"], "ServiceAccount");
     assert_eq!(documents[0]["apiVersion"], "talos.dev/v1alpha1");
