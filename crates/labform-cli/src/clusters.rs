@@ -116,10 +116,10 @@ pub fn distributions(
             k3s_source,
             cache_directory().join("k3s"),
         ))
-        .with(labform_kubeadm::Kubeadm::new(
-            kubernetes_artifacts.map(Path::to_path_buf),
-            None,
-        ))
+        .with(
+            labform_kubeadm::Kubeadm::new(kubernetes_artifacts.map(Path::to_path_buf), None)
+                .with_control_plane_timeout(cluster_options().ready_timeout),
+        )
         .with(labform_talos::Talos::new(talos_endpoints)))
 }
 

@@ -5,8 +5,8 @@
 //! `common/kubeadm_vms.rs` for the cluster's formation and the stand-in for the CNI, whose
 //! images cannot be built here.
 //!
-//! Checked from outside labform: both nodes Ready through the kubeconfig labform merged, a
-//! pod runs on the worker from the image imported air-gapped, the phases that cannot run here
+//! Checked from outside labform: both nodes Ready through the kubeconfig labform merged, the
+//! worker's `api_labels` set through the API, a pod runs on the worker from the image imported air-gapped, the phases that cannot run here
 //! (CoreDNS, kube-proxy and the add-ons, whose images are not in the directory) are named in
 //! labform's output; a second apply changes nothing; `labform reset` leaves the nodes without
 //! kubeadm's containers, files, kubelet and the CNI's configuration.
@@ -15,7 +15,10 @@
 //! release, Debian's packages): skipped when something is missing unless `LABFORM_REQUIRE_ALL_TIERS=1`,
 //! and run only when `LABFORM_REAL_KUBEADM_VMS=1` asks for it (see [`OPT_IN`]). Timings
 //! are recorded, never asserted: `real-kubeadm-benchmark.json` in the target directory (or
-//! `$LABFORM_REAL_KUBEADM_BENCHMARK`), written down in `bench/real_kubeadm.md`.
+//! `$LABFORM_REAL_KUBEADM_BENCHMARK`), written down in `bench/real_kubeadm.md`. When the cluster
+//! does not form, each node's kubelet journal, containers and load are read before the cleanup
+//! and written beside it (`real-kubeadm-failure.txt`); `LABFORM_KEEP_VMS_SECONDS=N` keeps the
+//! VMs running N seconds longer for a person to read.
 
 mod common;
 
@@ -23,7 +26,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::kubeadm_vms::{
-    CONTROL_PLANE, CONTROL_PLANE_ADDRESS, KubeadmVms, NODES, WORKER, WORKER_ADDRESS, progress_steps,
+    CONTROL_PLANE, CONTROL_PLANE_ADDRESS, KubeadmVms, NODES, WORKER, WORKER_ADDRESS, WORKER_LABEL,
+    progress_steps,
 };
 
 /// How long the pod may take to run on the worker (an image already imported).
@@ -92,6 +96,18 @@ fn a_kubeadm_cluster_on_real_virtual_machines() {
     });
     let _ = std::fs::write(benchmark_path(), format!("{record:#}\n"));
     eprintln!("real kubeadm benchmark:\n{record:#}");
+    if !ok {
+        // Read the nodes before the cleanup ends them: the kubelet's journal says why the
+        // control plane did not come up.
+        let diagnostics = cluster.diagnostics();
+        let path = benchmark_path().with_file_name("real-kubeadm-failure.txt");
+        let _ = std::fs::write(&path, &diagnostics);
+        eprintln!(
+            "the nodes after the failed apply ({}):\n{diagnostics}",
+            path.display()
+        );
+        cluster.hold_for_reading();
+    }
     assert!(ok, "apply forms the kubeadm cluster:\n{output}");
 
     // What cannot run here is said, not hidden.
@@ -116,6 +132,23 @@ fn a_kubeadm_cluster_on_real_virtual_machines() {
         );
     }
     assert!(nodes.contains("v1.20.2"), "{nodes}");
+
+    // The label a node may not give itself, set through the API after the worker joined.
+    let (key, value) = WORKER_LABEL.split_once('=').expect("key=value");
+    let label = cluster
+        .kubectl(&[
+            "get",
+            "node",
+            WORKER,
+            "-o",
+            &format!("jsonpath={{.metadata.labels.{}}}", key.replace('.', "\\.")),
+        ])
+        .unwrap_or_else(|error| panic!("kubectl reads the worker's labels: {error}"));
+    assert_eq!(label, value, "{WORKER} carries {WORKER_LABEL}");
+    assert!(
+        output.contains(&format!("labelled {WORKER}: {WORKER_LABEL}")),
+        "labform says it labelled the worker:\n{output}"
+    );
 
     // A pod on the worker, from the image imported without a registry.
     let pod = format!(

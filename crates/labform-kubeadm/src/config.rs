@@ -8,6 +8,8 @@
 //! The secrets come in as [`JoinSecrets`]: their values when apply writes the file to a node,
 //! or markers naming where labform keeps them when `labform render` shows it.
 
+use std::time::Duration;
+
 use labform_planner::plan::{NodeRole, PlannedCluster, PlannedClusterNode, PlannedDatastore};
 use labform_secrets::ExposeSecret as _;
 use serde_json::{Value, json};
@@ -72,6 +74,26 @@ pub struct InstallOptions {
     /// The registry the control-plane images come from when air-gapped (the images are
     /// imported into containerd under this name).
     pub image_repository: Option<String>,
+    /// How long `kubeadm init` (and, from `v1beta4`, a control plane's `kubeadm join`) waits
+    /// for the control plane's static pods to answer: `apiServer.timeoutForControlPlane` up to
+    /// `v1beta3`, `timeouts.controlPlaneComponentHealthCheck` from `v1beta4`. kubeadm's own
+    /// default (4 minutes) when absent; the CLI gives labform's readiness limit
+    /// (`LABFORM_CLUSTER_TIMEOUT`, 10 minutes by default), so kubeadm waits as long as labform
+    /// does on slow machines.
+    pub control_plane_timeout: Option<Duration>,
+}
+
+/// `duration` as a Kubernetes `metav1.Duration` (Go's `time.Duration` text: `10m0s`, `1h0m0s`).
+fn go_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    if hours > 0 {
+        format!("{hours}h{minutes}m{seconds}s")
+    } else if minutes > 0 {
+        format!("{minutes}m{seconds}s")
+    } else {
+        format!("{seconds}s")
+    }
 }
 
 /// One node's kubeadm configuration.
@@ -150,6 +172,7 @@ pub fn node_configs(
     let api_version = api.api_version();
     let texts = secrets.texts(&cluster.name);
     let endpoint = format!("{}:{API_PORT}", cluster.api_address);
+    let timeout = options.control_plane_timeout.map(go_duration);
     let etcd = match &cluster.state {
         PlannedDatastore::EmbeddedEtcd | PlannedDatastore::Sqlite => {
             json!({"local": {"dataDir": "/var/lib/etcd"}})
@@ -193,6 +216,11 @@ pub fn node_configs(
                     "localAPIEndpoint": api_endpoint(node),
                     "certificateKey": texts.certificate_key,
                 }));
+                if let Some(timeout) = &timeout
+                    && api >= ConfigApi::V1beta4
+                {
+                    documents[0]["timeouts"] = json!({"controlPlaneComponentHealthCheck": timeout});
+                }
                 let mut cluster_configuration = json!({
                     "apiVersion": api_version,
                     "kind": "ClusterConfiguration",
@@ -211,6 +239,11 @@ pub fn node_configs(
                 if let Some(repository) = &options.image_repository {
                     cluster_configuration["imageRepository"] = json!(repository);
                 }
+                if let Some(timeout) = &timeout
+                    && api < ConfigApi::V1beta4
+                {
+                    cluster_configuration["apiServer"]["timeoutForControlPlane"] = json!(timeout);
+                }
                 documents.push(cluster_configuration);
                 documents.push(json!({
                     "apiVersion": "kubelet.config.k8s.io/v1beta1",
@@ -220,7 +253,7 @@ pub fn node_configs(
                 "the first control plane (kubeadm init)"
             }
             NodeRole::JoiningServer => {
-                documents.push(json!({
+                let mut join = json!({
                     "apiVersion": api_version,
                     "kind": "JoinConfiguration",
                     "nodeRegistration": node_registration(api, node),
@@ -229,7 +262,13 @@ pub fn node_configs(
                         "localAPIEndpoint": api_endpoint(node),
                         "certificateKey": texts.certificate_key,
                     },
-                }));
+                });
+                if let Some(timeout) = &timeout
+                    && api >= ConfigApi::V1beta4
+                {
+                    join["timeouts"] = json!({"controlPlaneComponentHealthCheck": timeout});
+                }
+                documents.push(join);
                 "a control plane joining through the API address (kubeadm join --control-plane)"
             }
             NodeRole::Agent => {

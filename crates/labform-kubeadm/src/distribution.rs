@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use labform_kubernetes::distribution::{
     ClusterContext, ClusterDistribution, ClusterOutcome, DistributionFuture, DistributionSecret,
@@ -32,6 +33,8 @@ pub struct Kubeadm {
     air_gap_directory: Option<PathBuf>,
     /// The registry the control-plane images are named in when air-gapped.
     image_repository: Option<String>,
+    /// How long kubeadm waits for the control plane ([`InstallOptions::control_plane_timeout`]).
+    control_plane_timeout: Option<Duration>,
     /// The air-gap files, read and verified once per run.
     air_gap: Mutex<Option<AirGapFiles>>,
 }
@@ -44,13 +47,23 @@ impl Kubeadm {
         Kubeadm {
             air_gap_directory,
             image_repository,
+            control_plane_timeout: None,
             air_gap: Mutex::new(None),
         }
+    }
+
+    /// The same, with kubeadm waiting `timeout` for the control plane to answer (instead of
+    /// its own 4 minutes) in the configurations it renders.
+    #[must_use]
+    pub fn with_control_plane_timeout(mut self, timeout: Duration) -> Self {
+        self.control_plane_timeout = Some(timeout);
+        self
     }
 
     fn options(&self) -> InstallOptions {
         InstallOptions {
             image_repository: self.image_repository.clone(),
+            control_plane_timeout: self.control_plane_timeout,
         }
     }
 

@@ -36,6 +36,17 @@ pub enum KubeadmError {
         /// What and why.
         detail: String,
     },
+    /// The lab changes what kubeadm cannot change on a formed cluster.
+    #[error(
+        "cluster {cluster}: the lab changes what kubeadm cannot change on a formed cluster, so no node was changed:\n{}\n  hint: put these values back in the lab, or form the cluster anew with them: `labform reset FILE {cluster}` (the cluster's workloads and data are lost), then `labform apply FILE`",
+        changes.iter().map(|change| format!("  - {change}")).collect::<Vec<_>>().join("\n")
+    )]
+    Reconfiguration {
+        /// The cluster instance.
+        cluster: String,
+        /// `NODE: Kind field: before -> after (why)`, one for each field (never a secret).
+        changes: Vec<String>,
+    },
     /// labform's secret store failed or holds a value that is not what labform put there.
     #[error("cluster {cluster}: labform's secret store: {detail}")]
     Store {

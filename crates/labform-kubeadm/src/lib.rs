@@ -3,7 +3,8 @@
 //! ([`config`]), the cluster CA, bootstrap token and certificate key labform makes and keeps in
 //! its secret store, so the discovery hash is known before any node exists ([`secrets`]), etcd
 //! snapshots on the lab's schedule from a systemd timer on each control plane
-//! ([`etcd_snapshots`]), and kubeadm's side of the distribution seam ([`distribution`]).
+//! ([`etcd_snapshots`]), what a changed configuration means for a formed cluster
+//! ([`reconfigure`]), and kubeadm's side of the distribution seam ([`distribution`]).
 //!
 //! Secrets never appear in what `labform render` writes: there, the bootstrap token, the
 //! certificate key and the discovery hash are replaced by markers naming where labform keeps
@@ -18,6 +19,7 @@ mod error;
 pub mod etcd_snapshots;
 pub mod kube_vip;
 pub mod node;
+pub mod reconfigure;
 pub mod secrets;
 pub mod version;
 

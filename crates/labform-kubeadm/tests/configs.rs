@@ -7,6 +7,7 @@ mod common;
 
 use common::{only_cluster, planned, store};
 use labform_kubeadm::config::{InstallOptions, JoinSecrets, NodeConfig, node_configs};
+use labform_kubeadm::reconfigure::{ChangeEffect, changes, label_changes, refusal};
 use labform_kubeadm::secrets::cluster_secrets;
 use labform_planner::plan::{NodeRole, PlannedCluster};
 use labform_secrets::ExposeSecret as _;
@@ -216,6 +217,7 @@ fn an_air_gapped_cluster_names_its_image_repository() {
         &JoinSecrets::Redacted { scope: &plan.scope },
         &InstallOptions {
             image_repository: Some("registry.labform.internal".to_owned()),
+            ..InstallOptions::default()
         },
     )
     .expect("renders");
@@ -224,6 +226,89 @@ fn an_air_gapped_cluster_names_its_image_repository() {
         kind(&documents, "ClusterConfiguration")["imageRepository"],
         "registry.labform.internal"
     );
+}
+
+/// The control plane's wait goes where the configuration API reads it: the ClusterConfiguration's
+/// `apiServer.timeoutForControlPlane` up to `v1beta3`, `timeouts.controlPlaneComponentHealthCheck`
+/// of the first control plane's InitConfiguration and the other control planes'
+/// JoinConfiguration from `v1beta4`, written as Go's durations; absent, kubeadm's 4 minutes.
+#[test]
+fn the_control_plane_wait_goes_where_the_version_reads_it() {
+    let plan = planned("tests/kubeadm-v1-20");
+    let mut cluster = only_cluster(&plan).clone();
+    let render = |cluster: &PlannedCluster, seconds: Option<u64>| {
+        node_configs(
+            cluster,
+            &JoinSecrets::Redacted { scope: &plan.scope },
+            &InstallOptions {
+                control_plane_timeout: seconds.map(std::time::Duration::from_secs),
+                ..InstallOptions::default()
+            },
+        )
+        .expect("renders")
+    };
+    for (seconds, text) in [
+        (600, "10m0s"),
+        (90, "1m30s"),
+        (45, "45s"),
+        (5400, "1h30m0s"),
+    ] {
+        for version in ["v1.20.2", "v1.29.6"] {
+            cluster.version = version.to_owned();
+            let configs = render(&cluster, Some(seconds));
+            let documents = documents(&configs[0]);
+            assert_eq!(
+                kind(&documents, "ClusterConfiguration")["apiServer"]["timeoutForControlPlane"],
+                text,
+                "{version}"
+            );
+            assert!(
+                kind(&documents, "InitConfiguration")
+                    .get("timeouts")
+                    .is_none()
+            );
+        }
+        cluster.version = "v1.31.2".to_owned();
+        let configs = render(&cluster, Some(seconds));
+        let first = documents(&configs[0]);
+        assert_eq!(
+            kind(&first, "InitConfiguration")["timeouts"]["controlPlaneComponentHealthCheck"],
+            text
+        );
+        assert!(
+            kind(&first, "ClusterConfiguration")["apiServer"]
+                .get("timeoutForControlPlane")
+                .is_none()
+        );
+        for config in &configs[1..] {
+            let join = documents(config);
+            let timeouts = &kind(&join, "JoinConfiguration")["timeouts"];
+            if config.role == NodeRole::JoiningServer {
+                assert_eq!(
+                    timeouts["controlPlaneComponentHealthCheck"], text,
+                    "{}",
+                    config.vm
+                );
+            } else {
+                assert!(
+                    timeouts.is_null(),
+                    "{}: workers run no control plane",
+                    config.vm
+                );
+            }
+        }
+    }
+    for version in ["v1.20.2", "v1.31.2"] {
+        cluster.version = version.to_owned();
+        for config in render(&cluster, None) {
+            assert!(
+                !config.text.contains("timeoutForControlPlane"),
+                "{}",
+                config.vm
+            );
+            assert!(!config.text.contains("timeouts"), "{}", config.vm);
+        }
+    }
 }
 
 /// kube-vip's static pod as control planes get it: on Kubernetes 1.20 every control plane reads
@@ -256,4 +341,118 @@ fn kube_vip_static_pods_for_review() {
         text.push_str(&format!("=== {version} {role:?}\n{manifest}\n"));
     }
     insta::assert_snapshot!("kube-vip-static-pods", text);
+}
+
+/// What a changed lab means for a formed cluster, on the configurations labform renders: an
+/// upgrade one minor at a time changes only what the upgrade carries out, also where the
+/// configuration API changes (1.21 to 1.22, 1.30 to 1.31); the control plane's wait only
+/// matters to the next kubeadm run; node labels go through the API; the service network, the
+/// certificate names and taints are refused.
+#[test]
+fn a_changed_configuration_under_a_formed_cluster() {
+    let plan = planned("tests/kubeadm-v1-20");
+    let cluster = only_cluster(&plan).clone();
+    let render = |cluster: &PlannedCluster, seconds: Option<u64>| {
+        node_configs(
+            cluster,
+            &JoinSecrets::Redacted { scope: &plan.scope },
+            &InstallOptions {
+                control_plane_timeout: seconds.map(std::time::Duration::from_secs),
+                ..InstallOptions::default()
+            },
+        )
+        .expect("renders")
+    };
+    let effects =
+        |before: &[NodeConfig], after: &[NodeConfig]| -> Vec<(String, String, ChangeEffect)> {
+            before
+                .iter()
+                .zip(after)
+                .flat_map(|(before, after)| {
+                    changes(&before.text, &after.text)
+                        .expect("both are YAML")
+                        .into_iter()
+                        .map(|change| (before.vm.clone(), change.field, change.effect))
+                })
+                .collect()
+        };
+    for (from, to) in [
+        ("v1.20.2", "v1.21.1"),
+        ("v1.21.1", "v1.22.4"),
+        ("v1.30.2", "v1.31.2"),
+    ] {
+        let (mut before, mut after) = (cluster.clone(), cluster.clone());
+        before.version = from.to_owned();
+        after.version = to.to_owned();
+        let found = effects(&render(&before, Some(600)), &render(&after, Some(600)));
+        for (vm, field, effect) in &found {
+            assert!(
+                matches!(effect, ChangeEffect::Upgrade | ChangeEffect::NextKubeadmRun),
+                "{from} to {to}: {vm}: {field} is {effect:?}"
+            );
+        }
+        assert!(
+            found.iter().any(|(_, field, effect)| field
+                == "ClusterConfiguration kubernetesVersion"
+                && *effect == ChangeEffect::Upgrade),
+            "{from} to {to}: {found:?}"
+        );
+    }
+
+    let before = render(&cluster, None);
+    let waits = effects(&before, &render(&cluster, Some(1800)));
+    assert_eq!(
+        waits,
+        [(
+            cluster.nodes[0].vm.clone(),
+            "ClusterConfiguration apiServer.timeoutForControlPlane".to_owned(),
+            ChangeEffect::NextKubeadmRun
+        )]
+    );
+
+    let mut changed = cluster.clone();
+    changed.service_cidr = "10.112.0.0/12".to_owned();
+    changed.nodes[4].labels = vec!["example.com/tier=batch".to_owned()];
+    changed.nodes[3].taints = vec!["dedicated=batch:NoSchedule".to_owned()];
+    let after = render(&changed, None);
+    let found = effects(&before, &after);
+    let first = &cluster.nodes[0].vm;
+    assert!(found.contains(&(
+        first.clone(),
+        "ClusterConfiguration networking.serviceSubnet".to_owned(),
+        ChangeEffect::Refused
+    )));
+    assert!(
+        found
+            .iter()
+            .all(|(vm, field, effect)| *effect == ChangeEffect::Refused
+                || field.ends_with("node-labels") && vm == &cluster.nodes[4].vm),
+        "{found:#?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|(vm, field, _)| vm == &cluster.nodes[3].vm && field.contains("taints"))
+    );
+    let worker = changes(&before[4].text, &after[4].text).expect("YAML");
+    let labels = label_changes(&worker);
+    assert_eq!(labels.set, ["example.com/tier=batch"]);
+    assert_eq!(labels.removed, ["tier"]);
+    // The refusal names each node's fields with both values, and what to do.
+    let by_node: Vec<_> = before
+        .iter()
+        .zip(&after)
+        .map(|(before, after)| {
+            (
+                before.vm.clone(),
+                changes(&before.text, &after.text).expect("YAML"),
+            )
+        })
+        .collect();
+    let error = refusal(&cluster.name, &by_node).expect("refused");
+    insta::assert_snapshot!("refused-reconfiguration", error.to_string());
+    assert!(
+        refusal(&cluster.name, &by_node[4..]).is_none(),
+        "labels alone are not refused"
+    );
 }

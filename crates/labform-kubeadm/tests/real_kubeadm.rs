@@ -2,8 +2,8 @@
 //! unpacked by `labform-kube-real`; no cluster is started) reads labform's rendered `v1beta2`
 //! configurations: `kubeadm config migrate` decodes every node's file strictly (an unknown
 //! field is a warning on its standard error, which fails the test), defaults, validates and
-//! writes back what kubeadm would use, which must still carry the lab's values and labform's
-//! secrets; `kubeadm config images list` reads the image repository; `kubeadm init phase certs`
+//! writes back what kubeadm would use, which must still carry the lab's values, labform's
+//! secrets and the control plane's wait (`apiServer.timeoutForControlPlane`); `kubeadm config images list` reads the image repository; `kubeadm init phase certs`
 //! signs the API server's certificate with the CA labform made, for the planned names; and
 //! `openssl` computes the same discovery hash labform knows in advance.
 
@@ -93,7 +93,11 @@ fn kubeadm_reads_every_node_configuration() {
     let Some(kubeadm) = kubeadm() else {
         return;
     };
-    let rendered = rendered(&InstallOptions::default());
+    // With the control plane's wait raised, as apply writes it on slow machines.
+    let rendered = rendered(&InstallOptions {
+        control_plane_timeout: Some(std::time::Duration::from_secs(1800)),
+        ..InstallOptions::default()
+    });
     let cluster = &rendered.cluster;
     let secrets = &rendered.secrets;
     let token = secrets.bootstrap_token.expose_secret();
@@ -132,6 +136,10 @@ fn kubeadm_reads_every_node_configuration() {
                 cluster.service_cidr
             );
             assert_eq!(configuration["etcd"]["local"]["dataDir"], "/var/lib/etcd");
+            assert_eq!(
+                configuration["apiServer"]["timeoutForControlPlane"], "30m0s",
+                "kubeadm keeps the control plane's wait labform wrote"
+            );
             init["nodeRegistration"].clone()
         } else {
             let join = kind(&documents, "JoinConfiguration");
@@ -192,6 +200,7 @@ fn kubeadm_pulls_from_the_air_gap_repository() {
         (
             InstallOptions {
                 image_repository: Some("registry.labform.internal".to_owned()),
+                ..InstallOptions::default()
             },
             "registry.labform.internal",
         ),

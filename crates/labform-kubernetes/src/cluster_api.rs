@@ -15,6 +15,9 @@
 //! - [`ClusterApi::cordon`], [`ClusterApi::uncordon`] and [`ClusterApi::drain`] (Eviction API
 //!   at the version the server serves, `policy/v1` or, before Kubernetes 1.22, `policy/v1beta1`;
 //!   retrying evictions a PodDisruptionBudget refuses; DaemonSet and mirror pods stay).
+//! - [`ClusterApi::set_api_labels`], [`ClusterApi::set_node_labels`] and
+//!   [`ClusterApi::remove_node_labels`]: node labels a node may not give itself, set once it has
+//!   joined, and labels the lab no longer gives a node, removed.
 //! - [`ClusterApi::delete_objects`] and [`ClusterApi::remove_addon`]: deleting a manifest's
 //!   objects, which is how an add-on leaves a cluster, because K3s does not delete the resources
 //!   of an auto-deploy manifest whose file is removed.
@@ -335,6 +338,69 @@ impl ClusterApi {
             .await
             .map(|_| true)
             .map_err(|error| request_error(&format!("cannot label node {node}"), &error))
+    }
+
+    /// Sets each planned node's `api_labels` (labels a node may not give itself at
+    /// registration) through the API once it has joined, as [`ClusterApi::set_node_labels`]
+    /// does: every distribution calls this after its nodes are Ready. Returns a progress line
+    /// for each node that was written (`labelled VM: LABELS`).
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterApiError::Request`] when a node cannot be read or patched.
+    pub async fn set_api_labels(
+        &self,
+        cluster: &labform_planner::plan::PlannedCluster,
+    ) -> Result<Vec<String>, ClusterApiError> {
+        let mut written = Vec::new();
+        for node in &cluster.nodes {
+            if !node.api_labels.is_empty()
+                && self.set_node_labels(&node.vm, &node.api_labels).await?
+            {
+                written.push(format!(
+                    "labelled {}: {}",
+                    node.vm,
+                    node.api_labels.join(", ")
+                ));
+            }
+        }
+        Ok(written)
+    }
+
+    /// Removes the labels `keys` from `node` through the API (labels the lab no longer gives
+    /// it); keys it does not have are left alone, as are all other labels. Returns whether
+    /// anything was written.
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterApiError::Request`] when the node cannot be read or patched.
+    pub async fn remove_node_labels(
+        &self,
+        node: &str,
+        keys: &[String],
+    ) -> Result<bool, ClusterApiError> {
+        let nodes: Api<Node> = Api::all(self.client.clone());
+        let current = nodes
+            .get(node)
+            .await
+            .map_err(|error| request_error(&format!("cannot read node {node}"), &error))?;
+        let existing = current.metadata.labels.unwrap_or_default();
+        let removed: serde_json::Map<String, serde_json::Value> = keys
+            .iter()
+            .filter(|key| existing.contains_key(*key))
+            .map(|key| (key.clone(), serde_json::Value::Null))
+            .collect();
+        if removed.is_empty() {
+            return Ok(false);
+        }
+        let patch = json!({"metadata": {"labels": removed}});
+        nodes
+            .patch(node, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(|_| true)
+            .map_err(|error| {
+                request_error(&format!("cannot remove labels from node {node}"), &error)
+            })
     }
 
     async fn set_unschedulable(

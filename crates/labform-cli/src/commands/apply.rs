@@ -263,7 +263,11 @@ pub async fn carry_out(against: &Against, carry: Carry<'_>) -> anyhow::Result<Ca
 pub fn cluster_phase_summary(plan: &labform_planner::Plan) -> String {
     use labform_planner::plan::Distribution;
     let mut lines = Vec::new();
-    for distribution in [Distribution::K3s, Distribution::Talos] {
+    for distribution in [
+        Distribution::K3s,
+        Distribution::Kubeadm,
+        Distribution::Talos,
+    ] {
         if !plan
             .clusters
             .iter()
@@ -274,7 +278,7 @@ pub fn cluster_phase_summary(plan: &labform_planner::Plan) -> String {
         lines.push(match distribution {
             Distribution::K3s => "Then K3s on the cluster VMs over SSH: installed, upgraded or reconfigured where their files differ, add-ons delivered.",
             Distribution::Talos => "Then Talos through its API: machine configurations applied where they differ, etcd bootstrapped once, nodes upgraded one at a time; add-ons are not delivered to Talos clusters yet.",
-            Distribution::Kubeadm => continue,
+            Distribution::Kubeadm => "Then kubeadm on the cluster VMs over SSH: nodes prepared, kubeadm init and joins where a node is not in the cluster, upgrades one minor at a time, add-ons delivered. On nodes in the cluster a changed kubeadm configuration is compared with the node's first: node labels are set through the API, and what kubeadm cannot change on a formed cluster (networks, endpoint, certificate names, etcd, a node's address or taints) is refused before any node is touched.",
         });
     }
     lines.join("\n")

@@ -33,11 +33,16 @@ pub const WORKER_ADDRESS: &str = "10.78.0.11";
 pub const CONTROL_PLANE: &str = "k-server-0";
 /// The worker's VM and node name.
 pub const WORKER: &str = "k-agent-0";
+/// The label labform sets on the worker through the API once it has joined (the kubelet may
+/// not give itself a `node-role.kubernetes.io` label).
+pub const WORKER_LABEL: &str = "node-role.kubernetes.io/worker=true";
 /// The nodes with their addresses.
 pub const NODES: [(&str, &str); 2] = [
     (CONTROL_PLANE, CONTROL_PLANE_ADDRESS),
     (WORKER, WORKER_ADDRESS),
 ];
+/// Seconds a failed test keeps its VMs running for reading before its cleanup ends them.
+pub const KEEP_VMS_VARIABLE: &str = "LABFORM_KEEP_VMS_SECONDS";
 /// `LABFORM_CLUSTER_TIMEOUT` of the cluster phase: software emulation on a shared machine is slow.
 pub const CLUSTER_TIMEOUT_SECONDS: &str = "1800";
 
@@ -65,7 +70,8 @@ pub fn air_gap_directory() -> PathBuf {
     directory
 }
 
-/// The lab: one control plane and one worker of kubeadm v1.20.2.
+/// The lab: one control plane and one worker of kubeadm v1.20.2, the worker with
+/// [`WORKER_LABEL`] as an `api_labels` entry.
 pub fn lab_text(port: u16, checksum: &str, key: &str) -> String {
     let preamble = lab_preamble(
         "realkubeadm",
@@ -83,7 +89,7 @@ pub fn lab_text(port: u16, checksum: &str, key: &str) -> String {
     pod_cidr: 10.244.0.0/16
     service_cidr: 10.96.0.0/12
     servers: {{count: 1, cpu: 2, memory: 2GiB, disks: [{{size: 8GiB}}]}}
-    agents: [{{count: 1, cpu: 1, memory: 1536MiB, disks: [{{size: 8GiB}}]}}]
+    agents: [{{count: 1, cpu: 1, memory: 1536MiB, disks: [{{size: 8GiB}}], api_labels: [{WORKER_LABEL}]}}]
 "
     )
 }
@@ -249,6 +255,46 @@ impl KubeadmVms {
     /// Runs `command` on the node at `address` over SSH.
     pub fn ssh(&self, address: &str, command: &str) -> String {
         ssh_eventually(&self.cleanup.netns, &self.key, address, command)
+    }
+
+    /// What each node shows of a cluster that did not form: the kubelet's journal, containerd's
+    /// containers and tasks, the static pods' manifests and the machine's load, read over SSH
+    /// (a node that does not answer says so).
+    pub fn diagnostics(&self) -> String {
+        let mut text = String::new();
+        for (name, address) in NODES {
+            let read = super::vms::ssh(
+                &self.cleanup.netns,
+                &self.key,
+                address,
+                "sudo sh -c 'uptime; free -m; ls -l /etc/kubernetes/manifests; \
+                 ctr -n k8s.io containers ls; ctr -n k8s.io tasks ls; \
+                 journalctl -u kubelet --no-pager -n 200'",
+            );
+            text.push_str(&format!(
+                "===== {name} ({address})\n{}\n",
+                read.unwrap_or_else(|error| format!("not read: {error}"))
+            ));
+        }
+        text
+    }
+
+    /// Keeps the VMs running for `LABFORM_KEEP_VMS_SECONDS` (when set) before the test's cleanup
+    /// ends them, printing how to reach them, so that a person can read a failed node.
+    pub fn hold_for_reading(&self) {
+        let Some(seconds) = std::env::var(KEEP_VMS_VARIABLE)
+            .ok()
+            .and_then(|text| text.parse::<u64>().ok())
+        else {
+            return;
+        };
+        eprintln!(
+            "keeping the VMs for {seconds} s ({KEEP_VMS_VARIABLE}): ip netns exec {} ssh -i {} -o StrictHostKeyChecking=no {}@{CONTROL_PLANE_ADDRESS} (worker {WORKER_ADDRESS})",
+            self.cleanup.netns,
+            self.key.display(),
+            super::vms::USER,
+        );
+        std::thread::sleep(std::time::Duration::from_secs(seconds));
     }
 
     /// Plain text of `labform` with `extra` run from outside the namespace (VMs only).

@@ -157,20 +157,12 @@ pub async fn converge(
     let all: Vec<&ClusterNode> = nodes.iter().collect();
     work.wait_ready(&api, &all, &sessions).await?;
     // Labels a node may not give itself at registration, set once it has joined.
-    for node in &cluster.nodes {
-        if node.api_labels.is_empty() {
-            continue;
-        }
-        if api
-            .set_node_labels(&node.vm, &node.api_labels)
-            .await
-            .map_err(work.api_error(format!("labelling node {}", node.vm)))?
-        {
-            work.report(
-                &cluster.name,
-                &format!("labelled {}: {}", node.vm, node.api_labels.join(", ")),
-            );
-        }
+    for line in api
+        .set_api_labels(cluster)
+        .await
+        .map_err(work.api_error("labelling the nodes (api_labels)"))?
+    {
+        work.report(&cluster.name, &line);
     }
     work.deliver(&servers[1..], &sessions, &wanted, &mut delivered)
         .await?;

@@ -3,11 +3,13 @@
 //! labform's CA already in place, kube-vip's static pod first when the API has a VIP), the
 //! add-ons through the API (the Helm controller first, then the CNI and the others, as
 //! HelmCharts), the first control plane Ready, then the other control planes one at a time and
-//! the workers (`kubeadm join` verified by the CA's hash), every node Ready, the kubeconfig into
-//! the secret store.
+//! the workers (`kubeadm join` verified by the CA's hash), every node Ready, node labels a node
+//! may not give itself (`api_labels`) through the API, the kubeconfig into the secret store.
 //!
 //! A node that is already in the cluster is not joined again; its files are brought back when
-//! they differ. When the nodes' kubelets report another version than the plan's, the cluster is
+//! they differ, and a changed kubeadm configuration is compared field by field first
+//! (`reconfigure.rs`): what kubeadm cannot change on a formed cluster is refused before any
+//! node is touched. When the nodes' kubelets report another version than the plan's, the cluster is
 //! upgraded one node at a time, first control plane first (`kubeadm upgrade apply`, then
 //! `kubeadm upgrade node` on the others), each cordoned, drained and uncordoned around its
 //! kubelet's upgrade; an upgrade of more than one minor version is refused before any node is
@@ -19,6 +21,7 @@
 
 mod addons;
 mod kubeconfigs;
+mod reconfigure;
 
 use std::time::Duration;
 
@@ -533,6 +536,12 @@ pub async fn converge(
         facts.push(work.facts(node, session).await?);
     }
 
+    // Nodes in the cluster whose configuration changed with the lab: a change kubeadm cannot
+    // make is refused here, before any node is touched.
+    let relabelling = work
+        .configuration_changes(&nodes, &sessions, &facts)
+        .await?;
+
     let mut changed = Vec::new();
     let mut upgraded = Vec::new();
 
@@ -718,6 +727,16 @@ pub async fn converge(
     work.report(&cluster.name, "waiting for every node to be Ready");
     let names: Vec<String> = nodes.iter().map(|node| node.name.clone()).collect();
     work.wait_ready(&api, &names).await?;
+
+    // Node labels: changed ones of nodes in the cluster, then those a node may not give itself.
+    work.relabel(&api, &relabelling).await?;
+    for line in api
+        .set_api_labels(cluster)
+        .await
+        .map_err(work.api_error("labelling the nodes (api_labels)"))?
+    {
+        work.report(&cluster.name, &line);
+    }
 
     // etcd snapshots: the timer on each control plane, once etcd runs there.
     if etcd_snapshots::scheduled(cluster) {

@@ -272,3 +272,64 @@ async fn drain_names_a_real_pod_that_ignores_sigterm_as_still_terminating() {
     api.uncordon(NODE_NAME).await.unwrap();
     kubectl(cluster, &["delete", "namespace", namespace, "--wait=false"]);
 }
+
+/// The planned nodes' `api_labels` are set on the real node once, then labels the lab dropped
+/// are removed; the node's own labels stay.
+#[tokio::test]
+async fn api_labels_are_set_and_dropped_labels_removed_on_the_real_node() {
+    let Some(cluster) = real_cluster() else {
+        return;
+    };
+    let _node = NODE_IN_USE.lock().await;
+    let api = connect(cluster).await;
+    let (_, plan) = common::planned("examples/seed-003");
+    let mut planned = plan.clusters[0].clone();
+    planned.nodes.truncate(1);
+    planned.nodes[0].vm = NODE_NAME.to_owned();
+    planned.nodes[0].api_labels = vec![
+        "node-role.kubernetes.io/worker=true".to_owned(),
+        "example.com/tier=".to_owned(),
+    ];
+    let labels = |cluster: &RealCluster| {
+        kubectl(
+            cluster,
+            &[
+                "get",
+                "node",
+                NODE_NAME,
+                "-o",
+                "jsonpath={.metadata.labels}",
+            ],
+        )
+    };
+    assert_eq!(
+        api.set_api_labels(&planned).await.unwrap(),
+        [format!(
+            "labelled {NODE_NAME}: node-role.kubernetes.io/worker=true, example.com/tier="
+        )]
+    );
+    let set: serde_json::Value = serde_json::from_str(&labels(cluster)).expect("JSON");
+    assert_eq!(set["node-role.kubernetes.io/worker"], "true");
+    assert_eq!(set["example.com/tier"], "");
+    assert_eq!(set["kubernetes.io/hostname"], NODE_NAME);
+    // Already there: nothing is written.
+    assert_eq!(
+        api.set_api_labels(&planned).await.unwrap(),
+        Vec::<String>::new()
+    );
+
+    let dropped = vec![
+        "node-role.kubernetes.io/worker".to_owned(),
+        "example.com/tier".to_owned(),
+        "example.com/never-set".to_owned(),
+    ];
+    assert!(api.remove_node_labels(NODE_NAME, &dropped).await.unwrap());
+    let left: serde_json::Value = serde_json::from_str(&labels(cluster)).expect("JSON");
+    assert!(
+        left.get("node-role.kubernetes.io/worker").is_none(),
+        "{left}"
+    );
+    assert!(left.get("example.com/tier").is_none(), "{left}");
+    assert_eq!(left["kubernetes.io/hostname"], NODE_NAME);
+    assert!(!api.remove_node_labels(NODE_NAME, &dropped).await.unwrap());
+}
