@@ -6,6 +6,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use labform_executor::Refresh;
+use labform_executor::discover::CONFIG_READS_AT_ONCE;
 use labform_executor::inputs::LockFile;
 use labform_model::Diagnostic;
 use labform_planner::inventory::Inventory;
@@ -53,16 +55,18 @@ pub async fn plan_against_target(
     lock: &LockArgs,
     preflight: Preflight,
 ) -> anyhow::Result<Result<Against, ExitCode>> {
-    plan_against_target_through(path, target, lock, preflight, |_| {}).await
+    plan_against_target_through(path, target, lock, preflight, Refresh::ReadConfigs, |_| {}).await
 }
 
-/// [`plan_against_target`], with `wrap` given the endpoints once connected, before any call
-/// (`labform serve` counts each endpoint's calls through it).
+/// [`plan_against_target`], reading the VMs' configs as `refresh` says, with `wrap` given the
+/// endpoints once connected, before any call (`labform serve` and `plan --no-refresh` count
+/// each endpoint's calls through it).
 pub async fn plan_against_target_through(
     path: &Path,
     target: &TargetArgs,
     lock: &LockArgs,
     preflight: Preflight,
+    refresh: Refresh,
     wrap: impl FnOnce(&mut Connected),
 ) -> anyhow::Result<Result<Against, ExitCode>> {
     let inputs = lock.read(path)?;
@@ -82,7 +86,12 @@ pub async fn plan_against_target_through(
         Some(SecretStore::open_default().context("cannot open labform's secret store")?)
     };
     let found = inputs
-        .plan_against(&connected.endpoints, 16, store.as_ref())
+        .plan_against_with(
+            &connected.endpoints,
+            CONFIG_READS_AT_ONCE,
+            store.as_ref(),
+            refresh,
+        )
         .await?
         .expect("the lab loaded without errors");
     let mut diagnostics = inputs.diagnostics.clone();

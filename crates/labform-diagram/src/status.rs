@@ -143,7 +143,9 @@ impl Live {
                 VmAction::Update { changes } if changes.iter().any(|field| field.drift) => {
                     Status::Drifted
                 }
-                VmAction::Update { .. } | VmAction::Replace { .. } => Status::Changed,
+                VmAction::Update { .. } | VmAction::Replace { .. } | VmAction::Outdated { .. } => {
+                    Status::Changed
+                }
                 VmAction::Delete { .. } => {
                     live.extra.push(ExtraVm {
                         name: change.name.clone(),

@@ -7,6 +7,12 @@
 //! load-balancer blocks), which this lab then never hands out. Everything else is recorded by VM
 //! ID only, so its IDs are never handed out and it is never touched. Reads that fail with a server or transport error are repeated a few times.
 //!
+//! [`Refresh::TrustTags`] (`plan --no-refresh`, like Terraform's `-refresh=false`) reads no config
+//! of a VM whose tags record its scope and spec hash: its ownership comes from the tags
+//! ([`Owner::from_tags`]) and reconciliation compares the spec hash only. Templates (whose
+//! allocation key is not in their tags) and this scope's VMs without a spec tag (made before
+//! labform wrote it) are still read; other scopes' VMs are not (their addresses stay unseen).
+//!
 //! [`discover_access`] reads, once the lab is planned, what tenants' reconciliation compares: the
 //! users named like the scope's tenant users with their API tokens, those users' ACL entries
 //! (only when such users exist), the pools (only when the plan puts something in a pool on
@@ -30,6 +36,22 @@ use tokio::sync::Semaphore;
 
 use crate::error::ExecuteError;
 
+/// How many configs discovery reads at once (per endpoint): every command that plans against
+/// Proxmox reads with this bound.
+pub const CONFIG_READS_AT_ONCE: usize = 16;
+
+/// Whether discovery reads the configs of labform's VMs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Refresh {
+    /// Read the config of every labform VM (of any scope): fields, pending changes, disks,
+    /// addresses and the ownership block. What apply, drift and `plan --live` do.
+    #[default]
+    ReadConfigs,
+    /// Trust the scope and spec hash the VMs' tags record; read only the configs of templates
+    /// and of this scope's VMs without a spec tag.
+    TrustTags,
+}
+
 /// How long discovery waits for guests that are still being created or cloned (a run that was
 /// killed leaves its Proxmox tasks running) before it reads them as they are.
 pub const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
@@ -50,6 +72,17 @@ pub async fn discover(
     scope: &str,
     concurrency: usize,
 ) -> Result<Vec<ObservedVm>, ExecuteError> {
+    discover_with(endpoint, api, scope, concurrency, Refresh::ReadConfigs).await
+}
+
+/// [`discover`], reading configs as `refresh` says.
+pub async fn discover_with(
+    endpoint: &str,
+    api: Arc<dyn ProxmoxApi>,
+    scope: &str,
+    concurrency: usize,
+    refresh: Refresh,
+) -> Result<Vec<ObservedVm>, ExecuteError> {
     let started = tokio::time::Instant::now();
     let mut pause = std::time::Duration::from_millis(100);
     let resources = loop {
@@ -65,7 +98,7 @@ pub async fn discover(
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(std::time::Duration::from_secs(5));
     };
-    let _ = scope;
+    let scope_tag = format!("scope-{scope}");
     let mut observed = Vec::new();
     let mut reads = tokio::task::JoinSet::new();
     let limit = Arc::new(Semaphore::new(concurrency.max(1)));
@@ -87,21 +120,34 @@ pub async fn discover(
             .filter(|tag| !tag.is_empty())
             .map(str::to_owned)
             .collect();
+        let template = resource.template.unwrap_or(false);
+        let name = resource.name.clone().unwrap_or_default();
+        let trusted = match refresh {
+            Refresh::TrustTags if !template => Owner::from_tags(&name, &tags),
+            _ => None,
+        };
+        let labform = tags.iter().any(|tag| tag == "labform");
+        let read = labform
+            && match refresh {
+                Refresh::ReadConfigs => true,
+                Refresh::TrustTags => trusted.is_none() && tags.contains(&scope_tag),
+            };
         let vm = ObservedVm {
             endpoint: endpoint.to_owned().into(),
             vm_id,
             node: node.clone().into(),
-            name: resource.name.clone().unwrap_or_default(),
-            template: resource.template.unwrap_or(false),
+            name,
+            template,
             running: resource.status.as_deref() == Some("running"),
-            tags: tags.clone(),
-            owner: None,
+            tags,
+            owner: trusted,
             config: BTreeMap::new(),
             pending: BTreeMap::new(),
             disks: Vec::new(),
             pool: resource.pool.clone().map(PoolName::from),
+            config_read: read,
         };
-        if tags.iter().any(|tag| tag == "labform") {
+        if read {
             let api = Arc::clone(&api);
             let limit = Arc::clone(&limit);
             reads.spawn(async move {

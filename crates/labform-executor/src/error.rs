@@ -20,6 +20,15 @@ pub enum ExecuteError {
         /// Which, one per line.
         details: String,
     },
+    /// The reconciliation compared VMs by the spec hash their tags record, without reading their
+    /// configs (`plan --no-refresh`): it says what changed, not how, and cannot be carried out.
+    #[error(
+        "{count} VM(s) were compared by the spec hash their tags record, without reading their configs; apply needs a plan that reads them"
+    )]
+    NotRead {
+        /// How many.
+        count: usize,
+    },
     /// The guest agent did not report the planned address in time.
     #[error(
         "VM `{vm}` did not report address {address} through the guest agent within {seconds} s"

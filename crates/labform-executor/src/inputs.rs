@@ -16,7 +16,7 @@ use labform_secrets::SecretStore;
 
 use crate::engine::Endpoint;
 use crate::tenants::{TokenSecretsError, token_secrets};
-use crate::{ExecuteError, discover, discover_access};
+use crate::{ExecuteError, Refresh, discover_access, discover_with};
 
 /// What a command does with the lab's lock file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -219,12 +219,31 @@ impl Inputs {
         concurrency: usize,
         secrets: Option<&SecretStore>,
     ) -> Result<Option<Against>, DiscoveryError> {
+        self.plan_against_with(endpoints, concurrency, secrets, Refresh::ReadConfigs)
+            .await
+    }
+
+    /// [`Inputs::plan_against`], reading the VMs' configs as `refresh` says.
+    pub async fn plan_against_with(
+        &self,
+        endpoints: &[Endpoint],
+        concurrency: usize,
+        secrets: Option<&SecretStore>,
+        refresh: Refresh,
+    ) -> Result<Option<Against>, DiscoveryError> {
         let Some(lab) = self.lab.as_ref().filter(|_| !self.failed()) else {
             return Ok(None);
         };
-        plan_against_endpoints(lab, self.lock.recorded(), endpoints, concurrency, secrets)
-            .await
-            .map(Some)
+        plan_against_endpoints_with(
+            lab,
+            self.lock.recorded(),
+            endpoints,
+            concurrency,
+            secrets,
+            refresh,
+        )
+        .await
+        .map(Some)
     }
 }
 
@@ -288,15 +307,43 @@ pub async fn plan_against_endpoints(
     concurrency: usize,
     secrets: Option<&SecretStore>,
 ) -> Result<Against, DiscoveryError> {
+    plan_against_endpoints_with(
+        lab,
+        previous,
+        endpoints,
+        concurrency,
+        secrets,
+        Refresh::ReadConfigs,
+    )
+    .await
+}
+
+/// [`plan_against_endpoints`], reading the VMs' configs as `refresh` says (with
+/// [`Refresh::TrustTags`], the allocations the owned VMs show are their VM IDs and nodes only;
+/// addresses come from `previous`).
+pub async fn plan_against_endpoints_with(
+    lab: &LabFile,
+    previous: &Allocations,
+    endpoints: &[Endpoint],
+    concurrency: usize,
+    secrets: Option<&SecretStore>,
+    refresh: Refresh,
+) -> Result<Against, DiscoveryError> {
     let scope = lab.scope();
     let mut inventory = Inventory::default();
     for endpoint in endpoints {
-        let found = discover(&endpoint.name, endpoint.api.clone(), scope, concurrency)
-            .await
-            .map_err(|source| DiscoveryError::Vms {
-                endpoint: endpoint.name.clone(),
-                source,
-            })?;
+        let found = discover_with(
+            &endpoint.name,
+            endpoint.api.clone(),
+            scope,
+            concurrency,
+            refresh,
+        )
+        .await
+        .map_err(|source| DiscoveryError::Vms {
+            endpoint: endpoint.name.clone(),
+            source,
+        })?;
         inventory.vms.extend(found);
     }
     let previous = inventory.merge_into(scope, previous);

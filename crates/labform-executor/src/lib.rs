@@ -19,6 +19,6 @@ pub mod metered;
 pub mod preflight;
 pub mod tenants;
 
-pub use discover::{discover, discover_access};
+pub use discover::{Refresh, discover, discover_access, discover_with};
 pub use error::ExecuteError;
 pub use journal::Journal;

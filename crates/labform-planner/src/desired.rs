@@ -45,8 +45,22 @@ const OSTYPE: &str = "l26";
 /// The SCSI controller of every VM and template.
 const SCSI_CONTROLLER: &str = "virtio-scsi-pci";
 
-/// The desired value of every managed key for `vm`. Keys labform leaves unset are absent.
+/// The desired value of every managed key for `vm`. Keys labform leaves unset are absent. The
+/// tags end with the spec tag (`spec-<hash>`, [`crate::ownership::spec_tag`]) once the spec hash
+/// is known.
 pub fn desired_config(vm: &PlannedVm) -> BTreeMap<&'static str, String> {
+    let mut config = config_without_spec_tag(vm);
+    if !vm.spec.is_empty()
+        && let Some(tags) = config.get_mut("tags")
+    {
+        tags.push(';');
+        tags.push_str(&crate::ownership::spec_tag(&vm.spec));
+    }
+    config
+}
+
+/// [`desired_config`] without the spec tag: what the spec hash covers.
+fn config_without_spec_tag(vm: &PlannedVm) -> BTreeMap<&'static str, String> {
     let mut config = BTreeMap::new();
     config.insert("name", vm.name.clone());
     config.insert("cores", vm.cpu.to_string());
@@ -293,10 +307,10 @@ pub fn seed_file_name(scope: &str, vm: &PlannedVm) -> String {
 }
 
 /// A short hash of everything that defines `vm`: its managed config (the create-time keys
-/// included), disks, image, template, clone mode and installer CD-ROM.
+/// included, the spec tag left out), disks, image, template, clone mode and installer CD-ROM.
 pub fn spec_hash(vm: &PlannedVm) -> String {
     let mut hasher = Sha256::new();
-    for (key, value) in desired_config(vm) {
+    for (key, value) in config_without_spec_tag(vm) {
         hasher.update(key.as_bytes());
         hasher.update([0]);
         hasher.update(value.as_bytes());

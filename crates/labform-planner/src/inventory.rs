@@ -56,6 +56,16 @@ pub struct ObservedVm {
     pub disks: Vec<ObservedDisk>,
     /// Resource pool.
     pub pool: Option<PoolName>,
+    /// Whether the config was read. A plan that trusts the spec hash the VM's tags record
+    /// (`plan --no-refresh`) reads none for this scope's VMs: then `owner` comes from the tags
+    /// ([`Owner::from_tags`]), `config`, `pending` and `disks` are empty, and reconciliation
+    /// compares the spec hash only.
+    #[serde(default = "read")]
+    pub config_read: bool,
+}
+
+fn read() -> bool {
+    true
 }
 
 impl ObservedVm {

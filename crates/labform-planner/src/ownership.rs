@@ -23,6 +23,12 @@
 //!
 //! Text a person writes in the description around the block is kept. A VM is owned by a lab file
 //! when its block names that file's scope; everything else is never changed or deleted.
+//!
+//! A VM (not a template) also carries its spec hash as a tag, `spec-<hash>` ([`spec_tag`]), so
+//! that `/cluster/resources`, which lists every guest's tags but not its description, shows it:
+//! a plan that trusts the recorded spec instead of reading each config (`plan --no-refresh`)
+//! reads the ownership from the tags ([`Owner::from_tags`]). The block stays the record; the tag
+//! is written with it, and the spec hash never covers the tag itself.
 
 use std::fmt::Write as _;
 
@@ -34,6 +40,19 @@ use crate::allocate::AllocationKey;
 use crate::plan::AddressBlock;
 
 const BEGIN: &str = "--- labform ---";
+
+/// The prefix of the tag that carries a VM's spec hash.
+pub const SPEC_TAG_PREFIX: &str = "spec-";
+
+/// The tag that carries spec hash `spec` (`spec-6f1c0a9e2b7d4c55`).
+pub fn spec_tag(spec: &str) -> String {
+    format!("{SPEC_TAG_PREFIX}{spec}")
+}
+
+/// Whether `tag` is a spec tag.
+pub fn is_spec_tag(tag: &str) -> bool {
+    tag.starts_with(SPEC_TAG_PREFIX)
+}
 const END: &str = "--- end labform ---";
 
 /// The ownership block of one VM.
@@ -130,6 +149,36 @@ impl Owner {
         })
     }
 
+    /// The ownership of the VM (not a template) named `name` as its `tags` record it: `labform`,
+    /// `scope-<scope>` and `spec-<hash>` are needed, `lab-`, `role-` and `cluster-` are read when
+    /// there; the key is `vm:<name>`. The image, the API VIP and the load-balancer block are not
+    /// in the tags (`None`): a plan that trusts the tags compares the spec hash only, which
+    /// covers the image. `None` without those tags (another tool's VM, or one labform made
+    /// before it wrote the spec tag: its config must be read).
+    pub fn from_tags(name: &str, tags: &[String]) -> Option<Owner> {
+        if !tags.iter().any(|tag| tag == "labform") {
+            return None;
+        }
+        let value = |prefix: &str| {
+            tags.iter()
+                .find_map(|tag| tag.strip_prefix(prefix))
+                .map(str::to_owned)
+        };
+        let scope = value("scope-")?;
+        let spec = value(SPEC_TAG_PREFIX)?;
+        Some(Owner {
+            lab: value("lab-").unwrap_or_else(|| scope.clone()),
+            scope,
+            cluster: value("cluster-"),
+            role: value("role-").unwrap_or_else(|| "vm".to_owned()),
+            key: AllocationKey::vm(name),
+            image: None,
+            spec,
+            api_vip: None,
+            load_balancers: None,
+        })
+    }
+
     /// `description` with this block in place of any earlier one; other text is kept.
     pub fn write_into(&self, description: &str) -> String {
         let kept = remove_block(description);
@@ -195,6 +244,33 @@ mod tests {
             remove_block(&rewritten),
             "Rack 2, shelf 3.\nAsk Sam before rebooting."
         );
+    }
+
+    #[test]
+    fn tags_carry_scope_key_and_spec() {
+        let tags: Vec<String> = "labform;lab-home;scope-home;role-server;cluster-home;spec-abc123"
+            .split(';')
+            .map(str::to_owned)
+            .collect();
+        let owner = Owner::from_tags("home-server-0", &tags).unwrap();
+        assert_eq!(
+            (
+                owner.scope.as_str(),
+                owner.key.to_string(),
+                owner.spec.as_str()
+            ),
+            ("home", "vm:home-server-0".to_owned(), "abc123")
+        );
+        assert_eq!(owner.cluster.as_deref(), Some("home"));
+        assert_eq!(owner.image, None);
+        let without_spec: Vec<String> = tags
+            .iter()
+            .filter(|tag| !is_spec_tag(tag))
+            .cloned()
+            .collect();
+        assert_eq!(Owner::from_tags("home-server-0", &without_spec), None);
+        let not_labform: Vec<String> = tags[1..].to_vec();
+        assert_eq!(Owner::from_tags("home-server-0", &not_labform), None);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! matched to its planned counterpart by VM ID and allocation key; the node it runs on is
 //! placement, not identity (an HA migration is not a change). Each differing field says whether
 //! it is drift (the lab is unchanged since labform last wrote the VM, so someone changed Proxmox)
-//! and whether it applies live or at the next boot.
+//! and whether it applies live or at the next boot. A VM whose config was not read (a plan that
+//! trusts the spec hash its tags record, `plan --no-refresh`) is compared by that hash only:
+//! unchanged, or [`VmAction::Outdated`].
 //!
 //! Pools, tenants' users, API tokens and ACL entries are changes too ([`crate::tenancy`]), shown
 //! and applied like the VMs' (deletions included), with the token secrets labform's store holds
@@ -69,6 +71,16 @@ pub enum VmAction {
     },
     /// Exists as planned but is not running: start it.
     Start,
+    /// Exists, and the lab's spec hash for it differs from the one its tags record; its config
+    /// was not read (`plan --no-refresh`), so which fields change, or whether it must be
+    /// replaced, is decided by a plan that reads it. Never carried out: apply plans with every
+    /// config read.
+    Outdated {
+        /// The spec hash the VM records.
+        recorded_spec: String,
+        /// The spec hash the lab wants.
+        planned_spec: String,
+    },
     /// Owned but no longer in the lab.
     Delete {
         /// Proxmox protection is on: deletion is refused until it is turned off.
@@ -311,6 +323,17 @@ fn template_action(template: &PlannedTemplate, observed: &ObservedVm) -> VmActio
 
 fn vm_action(vm: &PlannedVm, observed: &ObservedVm) -> VmAction {
     let owner = observed.owner.as_ref().expect("matched VMs are owned");
+    if !observed.config_read {
+        // Trusting the recorded spec: the hash covers every managed key, the disks and the image.
+        return if owner.spec == vm.spec {
+            VmAction::Unchanged
+        } else {
+            VmAction::Outdated {
+                recorded_spec: owner.spec.clone(),
+                planned_spec: vm.spec.clone(),
+            }
+        };
+    }
     if owner.image.as_deref() != vm.image.as_deref() {
         return VmAction::Replace {
             reason: format!(
@@ -340,11 +363,19 @@ fn vm_action(vm: &PlannedVm, observed: &ObservedVm) -> VmAction {
             .or_else(|| observed.config.get(*key))
             .cloned();
         if !same_value(key, want.as_deref(), have.as_deref()) {
+            // A missing or older spec tag is labform's own record (a VM made before labform
+            // wrote it), not someone's change.
+            let recorded_only = *key == "tags"
+                && same_value(
+                    key,
+                    want.as_deref().map(without_spec_tag).as_deref(),
+                    have.as_deref().map(without_spec_tag).as_deref(),
+                );
             changes.push(FieldChange {
                 field: (*key).to_owned(),
                 observed: have,
                 desired: want,
-                drift,
+                drift: drift && !recorded_only,
                 effect: effect_of(key),
             });
         }
@@ -414,6 +445,14 @@ fn vm_action(vm: &PlannedVm, observed: &ObservedVm) -> VmAction {
     } else {
         VmAction::Update { changes }
     }
+}
+
+/// `tags` without the spec tag.
+fn without_spec_tag(tags: &str) -> String {
+    tags.split([';', ',', ' '])
+        .filter(|tag| !tag.is_empty() && !crate::ownership::is_spec_tag(tag))
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 fn default_for(key: &str) -> Option<String> {

@@ -230,8 +230,9 @@ fn list_or_none(items: &[String]) -> String {
     }
 }
 
-/// Renders what reconciliation found: `+` create, `~` update (field by field, drift marked),
-/// `-/+` replace (with the reason), `-` delete; unchanged VMs are counted, not listed.
+/// Renders what reconciliation found: `+` create, `~` update (field by field, drift marked; or
+/// outdated, by spec hash only, when the config was not read), `-/+` replace (with the reason),
+/// `-` delete; unchanged VMs are counted, not listed.
 pub fn render_changes(plan: &Plan, reconciliation: &crate::reconcile::Reconciliation) -> String {
     use crate::reconcile::{Effect, VmAction};
     let mut out = String::new();
@@ -325,6 +326,16 @@ pub fn render_changes(plan: &Plan, reconciliation: &crate::reconcile::Reconcilia
                     change.name, change.vm_id, change.node
                 );
             }
+            VmAction::Outdated {
+                recorded_spec,
+                planned_spec,
+            } => {
+                let _ = writeln!(
+                    out,
+                    "  ~ outdated {what}{} ({}) on {}: spec {recorded_spec} -> {planned_spec} (config not read)",
+                    change.name, change.vm_id, change.node
+                );
+            }
             VmAction::Delete { protected } => {
                 let _ = writeln!(
                     out,
@@ -372,6 +383,15 @@ pub fn render_changes(plan: &Plan, reconciliation: &crate::reconcile::Reconcilia
         counts(|action| matches!(action, VmAction::Replace { .. })),
         counts(|action| matches!(action, VmAction::Delete { .. })),
     );
+    let outdated = counts(|action| matches!(action, VmAction::Outdated { .. }));
+    if outdated > 0 {
+        let _ = writeln!(
+            out,
+            "{outdated} outdated: the lab changed since labform last wrote them; without their \
+             configs, whether each is updated in place or replaced shows in a plan that reads them \
+             (without --no-refresh)."
+        );
+    }
     if !reconciliation.tenants.is_empty() {
         let removals = reconciliation
             .tenants

@@ -67,6 +67,7 @@ fn as_applied(plan: &Plan) -> Inventory {
             pending: Default::default(),
             disks: vec![],
             pool: None,
+            config_read: true,
         });
     }
     for vm in &plan.vms {
@@ -104,6 +105,7 @@ fn as_applied(plan: &Plan) -> Inventory {
                 })
                 .collect(),
             pool: vm.pool.clone(),
+            config_read: true,
         });
     }
     Inventory {
@@ -263,6 +265,7 @@ fn only_owned_vms_are_deleted_and_foreign_ids_are_avoided() {
             pending: Default::default(),
             disks: vec![],
             pool: None,
+            config_read: true,
         }],
         ..Inventory::default()
     };

@@ -188,6 +188,14 @@ pub async fn apply(
     journal: Arc<Journal>,
     events: Arc<dyn EventSink>,
 ) -> Result<ApplyReport, ExecuteError> {
+    let unread = reconciliation
+        .changes
+        .iter()
+        .filter(|change| matches!(change.action, VmAction::Outdated { .. }))
+        .count();
+    if unread > 0 {
+        return Err(ExecuteError::NotRead { count: unread });
+    }
     if !reconciliation.conflicts.is_empty() {
         let details: Vec<String> = reconciliation
             .conflicts
@@ -260,7 +268,10 @@ pub async fn apply(
             VmAction::Delete { protected } => {
                 template_deletions.push(Job::Delete(change.clone(), *protected))
             }
-            VmAction::Create | VmAction::Update { .. } | VmAction::Start => {}
+            VmAction::Create
+            | VmAction::Update { .. }
+            | VmAction::Start
+            | VmAction::Outdated { .. } => {}
         }
     }
     let mut jobs = Vec::new();

@@ -36,7 +36,10 @@ pub(super) fn render_seeds(
         let needs_seed = match &change.action {
             VmAction::Create | VmAction::Replace { .. } => true,
             VmAction::Update { changes } => changes.iter().any(|field| field.field == "ide2"),
-            VmAction::Unchanged | VmAction::Start | VmAction::Delete { .. } => false,
+            VmAction::Unchanged
+            | VmAction::Start
+            | VmAction::Delete { .. }
+            | VmAction::Outdated { .. } => false,
         };
         let Some(index) = plan
             .vms

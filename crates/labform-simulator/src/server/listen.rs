@@ -71,6 +71,7 @@ pub async fn start(sim: Simulator, opts: ServerOptions) -> Result<RunningServer,
             None => TicketAuthority::new(),
         }),
         observer: opts.observer.clone(),
+        requests: Arc::default(),
     };
     // Non-upload bodies are limited to 512 KiB in `process`, like
     // pve-http-server; uploads (seed ISOs, images) may be larger.

@@ -8,9 +8,10 @@
 //! `params` (decoding and schema checks), `response` and `dispatch` (one arm
 //! per endpoint).
 //!
-//! One extra endpoint lives outside Proxmox's namespace:
+//! Two extra endpoints live outside Proxmox's namespace, for `root@pam` only:
 //! `GET`/`PUT /simulator/faults` reads or replaces the fault configuration
-//! (JSON, see [`crate::faults`]); only `root@pam` may use it.
+//! (JSON, see [`crate::faults`]), and `GET /simulator/requests` reads what
+//! the server answered, per endpoint: calls and bytes ([`requests`]).
 
 mod authentication;
 mod dispatch;
@@ -18,11 +19,13 @@ mod dispatch_cluster;
 mod launch;
 mod listen;
 mod params;
+mod requests;
 mod response;
 
 pub use launch::{Launched, NodeOutage, ServeOptions, launch, serve};
 pub use listen::{RunningServer, ServerOptions, start};
 pub use params::decode_form;
+pub use requests::RequestCount;
 
 use authentication::{Caller, authenticate, login};
 use dispatch::dispatch;
@@ -77,6 +80,7 @@ struct App {
     sim: Simulator,
     tickets: Arc<TicketAuthority>,
     observer: Option<Observer>,
+    requests: Arc<requests::RequestCounter>,
 }
 
 /// Errors of the server.
@@ -155,6 +159,10 @@ async fn handle(
         let o = admin_faults(&app, &method, &headers, &body);
         return base_response(o.status, &o.reason, o.body);
     }
+    if uri.path() == "/simulator/requests" {
+        let o = admin_requests(&app, &method, &headers);
+        return base_response(o.status, &o.reason, o.body);
+    }
     let mut params_for_log = BTreeMap::new();
     let mut template = None;
     let outcome = process(
@@ -182,23 +190,54 @@ async fn handle(
             body: outcome.body.clone().unwrap_or(serde_json::Value::Null),
         });
     }
-    base_response(outcome.status, &outcome.reason, outcome.body)
+    let response = base_response(outcome.status, &outcome.reason, outcome.body);
+    let request_bytes = uri.path_and_query().map_or(0, |path| path.as_str().len()) + body.len();
+    let response_bytes = axum::body::HttpBody::size_hint(response.body())
+        .exact()
+        .unwrap_or(0);
+    app.requests.count(
+        method.as_str(),
+        template.unwrap_or("(no route)"),
+        request_bytes as u64,
+        response_bytes,
+    );
+    response
+}
+
+/// Who may read the simulator's own endpoints: `root@pam` (ticket with CSRF token, or a token
+/// without privilege separation); the refusal otherwise.
+fn simulator_admin(app: &App, method: &Method, headers: &HeaderMap) -> Result<(), Outcome> {
+    let who = match authenticate(app, headers, method) {
+        Ok(Caller::Ticket(user)) => Identity { user, token: None },
+        Ok(Caller::Token(id)) => id,
+        Err(o) => return Err(o),
+    };
+    if !app.sim.with_state(|st| st.access.is_root(&who)) {
+        return Err(Outcome::err(&ApiError::new(
+            403,
+            "Permission check failed (/, Sys.Modify)",
+        )));
+    }
+    Ok(())
+}
+
+/// `GET /simulator/requests`: every endpoint answered so far with its calls and bytes.
+fn admin_requests(app: &App, method: &Method, headers: &HeaderMap) -> Outcome {
+    if let Err(refused) = simulator_admin(app, method, headers) {
+        return refused;
+    }
+    match *method {
+        Method::GET => Outcome::ok(app.requests.json()),
+        _ => not_implemented(method, "/simulator/requests"),
+    }
 }
 
 /// `GET`/`PUT /simulator/faults` (outside Proxmox's `/api2` namespace):
 /// read or replace the fault configuration at run time. Only `root@pam`
 /// (ticket with CSRF token, or a token without privilege separation).
 fn admin_faults(app: &App, method: &Method, headers: &HeaderMap, body: &Bytes) -> Outcome {
-    let who = match authenticate(app, headers, method) {
-        Ok(Caller::Ticket(user)) => Identity { user, token: None },
-        Ok(Caller::Token(id)) => id,
-        Err(o) => return o,
-    };
-    if !app.sim.with_state(|st| st.access.is_root(&who)) {
-        return Outcome::err(&ApiError::new(
-            403,
-            "Permission check failed (/, Sys.Modify)",
-        ));
+    if let Err(refused) = simulator_admin(app, method, headers) {
+        return refused;
     }
     match *method {
         Method::GET => Outcome::ok(serde_json::to_value(app.sim.faults()).unwrap_or_default()),

@@ -462,6 +462,7 @@ impl Loop {
             &dashboard.target,
             &dashboard.lock,
             Preflight::Check,
+            labform_executor::Refresh::ReadConfigs,
             |connected| meters = super::metrics::Counters::meter(connected),
         )
         .await;

@@ -481,6 +481,7 @@ async fn plan_now(dashboard: &Dashboard) -> Result<Against, Failure> {
         &dashboard.target,
         &dashboard.lock,
         crate::reality::Preflight::Skip,
+        labform_executor::Refresh::ReadConfigs,
         |connected| meters = metrics::Counters::meter(connected),
     )
     .await;
