@@ -55,9 +55,16 @@ pub fn metric(metrics: &str, sample: &str) -> f64 {
 /// Reads the address (without `/api2/json`) and the certificate fingerprint that a starting
 /// `labform sim serve` prints, from `child`'s piped standard output.
 pub fn simulator_address(child: &mut Child) -> (String, String) {
+    let (url, fingerprint, _) = simulator_addresses(child);
+    (url, fingerprint)
+}
+
+/// [`simulator_address`], with the plain HTTP address (`HOST:PORT`) when `--http-listen` was given.
+pub fn simulator_addresses(child: &mut Child) -> (String, String, Option<String>) {
     let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
     let mut url = None;
     let mut fingerprint = None;
+    let mut plain = None;
     while url.is_none() || fingerprint.is_none() {
         let line = lines
             .next()
@@ -69,10 +76,13 @@ pub fn simulator_address(child: &mut Child) -> (String, String) {
         if let Some(rest) = line.strip_prefix("certificate SHA-256 fingerprint: ") {
             fingerprint = Some(rest.to_owned());
         }
+        if let Some(rest) = line.strip_prefix("plain HTTP on http://") {
+            plain = Some(rest.trim_end_matches("/api2/json").to_owned());
+        }
     }
     // The simulator may print more; keep reading so that it never writes into a closed pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    (url.expect("read"), fingerprint.expect("read"))
+    (url.expect("read"), fingerprint.expect("read"), plain)
 }
 
 /// A `labform sim serve` process, killed (SIGKILL) when dropped.
@@ -83,6 +93,8 @@ pub struct SimServer {
     pub url: String,
     /// The certificate's SHA-256 fingerprint.
     pub fingerprint: String,
+    /// `HOST:PORT` of plain HTTP, when started with `--http-listen`.
+    pub plain: Option<String>,
 }
 
 /// root@pam's password of the simulators these tests start.
@@ -105,11 +117,12 @@ impl SimServer {
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("labform sim serve starts");
-        let (url, fingerprint) = simulator_address(&mut child);
+        let (url, fingerprint, plain) = simulator_addresses(&mut child);
         Self {
             child,
             url,
             fingerprint,
+            plain,
         }
     }
 
