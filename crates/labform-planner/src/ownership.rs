@@ -28,7 +28,10 @@
 //! that `/cluster/resources`, which lists every guest's tags but not its description, shows it:
 //! a plan that trusts the recorded spec instead of reading each config (`plan --no-refresh`)
 //! reads the ownership from the tags ([`Owner::from_tags`]). The block stays the record; the tag
-//! is written with it, and the spec hash never covers the tag itself.
+//! is written with it, in the same config update at the end of apply's work on the VM (before,
+//! the VM carries no spec tag, so an apply killed halfway is never trusted). The spec hash never
+//! covers the tag, and reconciliation never compares it: a VM made before labform wrote it gets
+//! it when the lab next changes it.
 
 use std::fmt::Write as _;
 
@@ -52,6 +55,14 @@ pub fn spec_tag(spec: &str) -> String {
 /// Whether `tag` is a spec tag.
 pub fn is_spec_tag(tag: &str) -> bool {
     tag.starts_with(SPEC_TAG_PREFIX)
+}
+
+/// A `tags` value (separated by `;`, `,` or spaces) without its spec tag, joined with `;`.
+pub fn without_spec_tag(tags: &str) -> String {
+    tags.split([';', ',', ' '])
+        .filter(|tag| !tag.is_empty() && !is_spec_tag(tag))
+        .collect::<Vec<_>>()
+        .join(";")
 }
 const END: &str = "--- end labform ---";
 

@@ -22,6 +22,7 @@ use crate::allocate::AllocationKey;
 use crate::backups::{BackupJobChange, BackupJobConflict, backup_job_changes, backup_job_teardown};
 use crate::desired::{CREATE_KEYS, MANAGED_KEYS, desired_config};
 use crate::inventory::{Inventory, ObservedVm};
+use crate::ownership::is_spec_tag;
 use crate::plan::{Plan, PlannedTemplate, PlannedVm};
 use crate::tenancy::{TenantChange, TenantConflict, TokenSecrets, tenant_changes, tenant_teardown};
 use labform_proxmox_vocabulary::propstring::lenient_options;
@@ -363,19 +364,11 @@ fn vm_action(vm: &PlannedVm, observed: &ObservedVm) -> VmAction {
             .or_else(|| observed.config.get(*key))
             .cloned();
         if !same_value(key, want.as_deref(), have.as_deref()) {
-            // A missing or older spec tag is labform's own record (a VM made before labform
-            // wrote it), not someone's change.
-            let recorded_only = *key == "tags"
-                && same_value(
-                    key,
-                    want.as_deref().map(without_spec_tag).as_deref(),
-                    have.as_deref().map(without_spec_tag).as_deref(),
-                );
             changes.push(FieldChange {
                 field: (*key).to_owned(),
                 observed: have,
                 desired: want,
-                drift: drift && !recorded_only,
+                drift,
                 effect: effect_of(key),
             });
         }
@@ -447,14 +440,6 @@ fn vm_action(vm: &PlannedVm, observed: &ObservedVm) -> VmAction {
     }
 }
 
-/// `tags` without the spec tag.
-fn without_spec_tag(tags: &str) -> String {
-    tags.split([';', ',', ' '])
-        .filter(|tag| !tag.is_empty() && !crate::ownership::is_spec_tag(tag))
-        .collect::<Vec<_>>()
-        .join(";")
-}
-
 fn default_for(key: &str) -> Option<String> {
     match key {
         "protection" => Some("0".to_owned()),
@@ -492,9 +477,11 @@ fn same_value(key: &str, desired: Option<&str>, observed: Option<&str>) -> bool 
         }
         "ipconfig0" => lenient_options(desired) == lenient_options(observed),
         "tags" => {
+            // The spec tag is labform's record of the spec hash, written with the ownership
+            // block when apply seals the VM: never a difference of its own.
             let split = |text: &str| -> BTreeSet<String> {
                 text.split([';', ',', ' '])
-                    .filter(|tag| !tag.is_empty())
+                    .filter(|tag| !tag.is_empty() && !is_spec_tag(tag))
                     .map(str::to_ascii_lowercase)
                     .collect()
             };

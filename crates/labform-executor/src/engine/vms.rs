@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use labform_ids::{NodeName, VmId};
 use labform_planner::desired::{MANAGED_KEYS, create_config, desired_config};
 use labform_planner::ownership::Owner;
+use labform_planner::ownership::without_spec_tag;
 use labform_planner::plan::{CloneMode, PlannedVm};
 use labform_planner::reconcile::{Effect, FieldChange};
 use labform_proxmox::ErrorKind;
@@ -132,8 +133,9 @@ impl Run {
     }
 
     /// Writes the managed config (all of it, or only `fields`) and allocates missing disks. The
-    /// ownership block keeps its spec until [`Run::seal`] runs, last, so an apply killed in
-    /// between is finished by the next one, never mistaken for drift.
+    /// ownership block keeps its spec, and the tags carry no spec tag, until [`Run::seal`] runs,
+    /// last, so an apply killed in between is finished by the next one, never mistaken for drift
+    /// nor trusted by a plan without refresh.
     pub(super) async fn configure(
         &self,
         vm: &PlannedVm,
@@ -151,6 +153,9 @@ impl Run {
             }
             if *key == "sshkeys" {
                 update = update.set("sshkeys", encode_sshkeys(value));
+            } else if *key == "tags" {
+                // The spec tag is written by `seal`, with the ownership block.
+                update = update.set("tags", without_spec_tag(value));
             } else {
                 update = update.set(*key, value);
             }
@@ -185,13 +190,17 @@ impl Run {
         .await
     }
 
-    /// Writes the final ownership block (the spec hash of what was just applied): the VM is done.
+    /// Writes the final ownership block (the spec hash of what was just applied) and, in the same
+    /// update, the tags with the spec tag: the VM is done.
     pub(super) async fn seal(&self, vm: &PlannedVm, node: &NodeName) -> Result<(), StepError> {
         let api = self.api(&vm.endpoint);
         let description = self
             .owner(vm, &vm.spec)
             .write_into(&self.current_description(vm, node).await?);
-        let update = ConfigUpdate::new().set("description", description);
+        let mut update = ConfigUpdate::new().set("description", description);
+        if let Some(tags) = desired_config(vm).remove("tags") {
+            update = update.set("tags", tags);
+        }
         self.step("record-spec", &Self::target(vm), api.as_ref(), || async {
             api.update_vm_config_sync(node, vm.vm_id, &update)
                 .await
