@@ -548,3 +548,94 @@ fn addresses_other_scopes_hold_are_never_handed_out() {
             .all(|vm| !their_ids.contains(&vm.vm_id.get()))
     );
 }
+
+/// What `plan --no-refresh` sees of `inventory`: the VMs' tags and resources-list fields only,
+/// their ownership read from the tags; templates as read.
+fn unread(inventory: &Inventory) -> Inventory {
+    let mut unread = inventory.clone();
+    for vm in unread.vms.iter_mut().filter(|vm| !vm.template) {
+        let tags: Vec<String> = vm.config["tags"].split(';').map(str::to_owned).collect();
+        vm.owner = Owner::from_tags(&vm.name, &tags);
+        vm.config.clear();
+        vm.pending.clear();
+        vm.disks.clear();
+        vm.config_read = false;
+    }
+    unread
+}
+
+#[test]
+fn unread_vms_are_compared_by_the_spec_hash_their_tags_record() {
+    let (plan, allocations) = planned(LAB, &Allocations::empty());
+    let inventory = as_applied(&plan);
+    // The spec tag is on the VM and never a difference of its own.
+    assert!(
+        inventory
+            .vms
+            .iter()
+            .filter(|vm| !vm.template)
+            .all(|vm| vm.config["tags"].contains(&format!(
+                ";spec-{}",
+                plan.vms
+                    .iter()
+                    .find(|planned| planned.name == vm.name)
+                    .unwrap()
+                    .spec
+            ))),
+        "{inventory:#?}"
+    );
+    let trusted = unread(&inventory);
+    assert!(
+        trusted
+            .vms
+            .iter()
+            .all(|vm| vm.template || vm.owner.is_some())
+    );
+    assert!(reconcile(&plan, &trusted, &TokenSecrets::none()).is_empty());
+
+    // A change by hand is not seen without the config.
+    let mut by_hand = inventory.clone();
+    let agent = by_hand
+        .vms
+        .iter_mut()
+        .find(|vm| vm.name == "k-agent-1")
+        .unwrap();
+    agent.config.insert("memory".into(), "8192".into());
+    assert!(reconcile(&plan, &by_hand, &TokenSecrets::none()).has_drift());
+    assert!(reconcile(&plan, &unread(&by_hand), &TokenSecrets::none()).is_empty());
+
+    // The lab changes the agents and drops one: outdated (no fields), and the deletion is exact.
+    let changed = LAB.replace(
+        "agents: [{count: 2, cpu: 2, memory: 4GiB}]",
+        "agents: [{count: 1, cpu: 2, memory: 6GiB}]",
+    );
+    let (replanned, _) = planned(&changed, &allocations);
+    let full = reconcile(&replanned, &inventory, &TokenSecrets::none());
+    let trusting = reconcile(&replanned, &trusted, &TokenSecrets::none());
+    let action = |reconciliation: &labform_planner::reconcile::Reconciliation, name: &str| {
+        reconciliation
+            .changes
+            .iter()
+            .find(|change| change.name == name)
+            .map(|change| change.action.clone())
+            .unwrap()
+    };
+    assert!(matches!(
+        action(&full, "k-agent-0"),
+        VmAction::Update { .. }
+    ));
+    let VmAction::Outdated {
+        recorded_spec,
+        planned_spec,
+    } = action(&trusting, "k-agent-0")
+    else {
+        panic!("{trusting:#?}")
+    };
+    assert_ne!(recorded_spec, planned_spec);
+    assert_eq!(action(&full, "k-agent-1"), action(&trusting, "k-agent-1"));
+    assert!(matches!(
+        action(&trusting, "k-agent-1"),
+        VmAction::Delete { .. }
+    ));
+    assert_eq!(action(&trusting, "k-server-0"), VmAction::Unchanged);
+}
