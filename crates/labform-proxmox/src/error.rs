@@ -152,6 +152,10 @@ pub enum Error {
     /// Client configuration is invalid (bad URL, bad fingerprint, TLS setup).
     #[error("invalid client configuration: {0}")]
     Config(String),
+    /// A request that does not fit its endpoint's declaration (a bug in the caller: nothing
+    /// was sent).
+    #[error("request not sent")]
+    Request(#[from] crate::endpoint::form::FormError),
     /// TLS setup failed.
     #[error("TLS setup failed")]
     Tls(#[source] rustls::Error),

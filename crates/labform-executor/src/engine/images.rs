@@ -4,7 +4,7 @@
 
 use labform_planner::ownership::Owner;
 use labform_planner::plan::{PlannedImage, PlannedTemplate};
-use labform_proxmox::types::{CreateVm, DownloadUrl};
+use labform_proxmox::types::{Checksum, CreateVm, DownloadUrl};
 
 use super::{Run, StepError};
 
@@ -55,7 +55,10 @@ impl Run {
         let checksum = image
             .checksum
             .split_once(':')
-            .map(|(algorithm, hex)| (algorithm.to_owned(), hex.to_owned()));
+            .map(|(algorithm, hex)| Checksum {
+                algorithm: algorithm.to_owned(),
+                value: hex.to_owned(),
+            });
         let request = DownloadUrl {
             url: image.url.clone(),
             content: content.to_owned(),

@@ -4,7 +4,8 @@
 //! in one module per resource; [`ALL`] lists them.
 //!
 //! What is derived from a declaration: the HTTPS client's request (method, path, the concurrency
-//! limit's key), the simulator's routing and parameter checks, the schema contract test
+//! limit's key, and its parameters, encoded by [`form`]), the simulator's routing, parameter
+//! checks ([`Ty::check`]) and decoding into typed requests ([`form::decode`]), the schema contract test
 //! (`crates/labform-simulator/tests/routes_schema.rs`), whether a call counts as a read or a
 //! write ([`Endpoint::is_read`]), and the path errors and injected faults name.
 
@@ -13,6 +14,7 @@ pub mod agent;
 pub mod backup;
 pub mod cloudinit;
 pub mod cluster;
+pub mod form;
 pub mod ha;
 pub mod network;
 pub mod pools;
@@ -80,6 +82,38 @@ pub enum Ty {
     /// `array`: the parameter may repeat; its values are kept apart
     /// ([`ARRAY_SEPARATOR`] between them).
     Array,
+}
+
+impl Ty {
+    /// Whether `value` is of this type on the wire; if not, what is wrong as Proxmox says it
+    /// (`type check ('integer') failed - got 'x'`). A string and an array's item always are.
+    pub fn check(self, value: &str) -> Result<(), String> {
+        match self {
+            Self::Int(minimum) => {
+                let digits = value.strip_prefix(['+', '-']).unwrap_or(value);
+                if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+                    return Err(format!("type check ('integer') failed - got '{value}'"));
+                }
+                match (minimum, value.parse::<i64>()) {
+                    (Some(minimum), Ok(number)) if number < minimum => {
+                        Err(format!("value must have a minimum value of {minimum}"))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Self::Bool if value != "0" && value != "1" => {
+                Err(format!("type check ('boolean') failed - got '{value}'"))
+            }
+            Self::Enum(values) if !values.contains(&value) => Err(format!(
+                "value '{value}' does not have a value in the enumeration '{}'",
+                values.join(", ")
+            )),
+            Self::Number if value.parse::<f64>().map_or(true, |n| !n.is_finite()) => {
+                Err(format!("type check ('number') failed - got '{value}'"))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// What separates the values of an [`Ty::Array`] parameter in a decoded

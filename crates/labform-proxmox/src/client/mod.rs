@@ -21,6 +21,7 @@ use crate::upid::Upid;
 use authentication::TicketState;
 use labform_ids::{NodeName, StorageName, VmId};
 use reqwest::{Method, Url};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -127,6 +128,9 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// No parameters.
+const NONE: Option<()> = None;
+
 /// A decoded success envelope.
 struct Envelope {
     data: serde_json::Value,
@@ -212,22 +216,26 @@ impl Client {
 
     /// Performs one call of `endpoint` (its path parameters' values `arguments`) with auth,
     /// limits and retries; returns the `data` (and `total`) of the success envelope.
+    /// `parameters` go on the wire as the endpoint declares them ([`endpoint::form::encode`]).
     async fn call(
         &self,
         endpoint: &'static Endpoint,
         arguments: &[&str],
-        params: &Params,
+        parameters: &(impl Serialize + Sync),
     ) -> Result<Envelope> {
-        self.call_with(endpoint, arguments, params, None).await
+        self.call_with(endpoint, arguments, parameters, None).await
     }
 
+    /// [`Client::call`], sending `upload` as the multipart form's file part, which the
+    /// parameters name (`filename`).
     async fn call_with(
         &self,
         endpoint: &'static Endpoint,
         arguments: &[&str],
-        params: &Params,
+        parameters: &(impl Serialize + Sync),
         upload: Option<&Upload>,
     ) -> Result<Envelope> {
+        let params = endpoint::form::encode(endpoint, parameters)?;
         let method = http_method(endpoint.method);
         let segments = endpoint.segments(arguments);
         let path = format!("/{}", segments.join("/"));
@@ -244,7 +252,7 @@ impl Client {
             let mut req = self.http.request(method.clone(), self.url(&segments));
             req = if let Some(file) = upload {
                 let mut form = reqwest::multipart::Form::new();
-                for (k, v) in params {
+                for (k, v) in params.iter().filter(|(k, _)| k != "filename") {
                     form = form.text(k.clone(), v.clone());
                 }
                 let part = reqwest::multipart::Part::bytes(file.data.clone())
@@ -253,9 +261,9 @@ impl Client {
                     .map_err(|e| Error::Config(format!("multipart: {e}")))?;
                 req.multipart(form.part("filename", part))
             } else if method == Method::GET || method == Method::DELETE {
-                req.query(params)
+                req.query(&params)
             } else {
-                req.form(params)
+                req.form(&params)
             };
             match (&self.opts.auth, &ticket) {
                 (Auth::Token { token_id, secret }, _) => {
@@ -313,7 +321,7 @@ impl Client {
         &self,
         endpoint: &'static Endpoint,
         arguments: &[&str],
-        params: &Params,
+        params: &(impl Serialize + Sync),
     ) -> Result<Upid> {
         let envelope = self.call(endpoint, arguments, params).await?;
         upid_from(envelope.data, endpoint)
@@ -324,7 +332,7 @@ impl Client {
         &self,
         endpoint: &'static Endpoint,
         arguments: &[&str],
-        params: &Params,
+        params: &(impl Serialize + Sync),
     ) -> Result<T> {
         let env = self.call(endpoint, arguments, params).await?;
         decode_data(env.data, endpoint, arguments)

@@ -3,24 +3,29 @@
 use super::*;
 
 /// A user for `POST /access/users`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateUser {
     /// `name@realm`.
     pub userid: String,
     /// Password (for the `pve` realm).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<crate::Secret>,
     /// Comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
 }
 
 /// Options of a new API token.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct CreateToken {
     /// Privilege separation (Proxmox's default is on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privsep: Option<bool>,
     /// Expiry, unix time, 0 for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expire: Option<u64>,
     /// Comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
 }
 
@@ -35,41 +40,30 @@ pub struct TokenCreated {
 }
 
 /// `PUT /access/acl`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AclUpdate {
     /// ACL path (`/`, `/vms/100`, `/storage/local`, `/pool/p`).
     pub path: String,
     /// Role ids.
+    #[serde(with = "comma_list")]
     pub roles: Vec<String>,
     /// Users.
+    #[serde(default, with = "comma_list", skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<String>,
     /// Tokens.
+    #[serde(default, with = "comma_list", skip_serializing_if = "Vec::is_empty")]
     pub tokens: Vec<String>,
     /// Propagate to sub-paths (Proxmox's default is on).
+    #[serde(default = "propagate_by_default")]
     pub propagate: bool,
     /// Remove instead of add.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub delete: bool,
 }
 
-impl AclUpdate {
-    /// Wire parameters.
-    pub fn to_params(&self) -> Params {
-        let mut p = vec![
-            ("path".into(), self.path.clone()),
-            ("roles".into(), self.roles.join(",")),
-        ];
-        if !self.users.is_empty() {
-            p.push(("users".into(), self.users.join(",")));
-        }
-        if !self.tokens.is_empty() {
-            p.push(("tokens".into(), self.tokens.join(",")));
-        }
-        p.push(("propagate".into(), b01(self.propagate)));
-        if self.delete {
-            p.push(("delete".into(), "1".into()));
-        }
-        p
-    }
+/// Proxmox propagates an ACL entry unless told not to.
+fn propagate_by_default() -> bool {
+    true
 }
 
 /// One user of `GET /access/users?full=1`.

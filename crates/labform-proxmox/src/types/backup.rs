@@ -5,9 +5,10 @@
 use super::*;
 
 /// `POST /nodes/{node}/vzdump`: back these guests up now, one archive each, to `storage`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vzdump {
     /// The guests (only those on the node the request goes to are backed up there).
+    #[serde(rename = "vmid", with = "comma_list")]
     pub vmids: Vec<labform_ids::VmId>,
     /// A storage with `backup` content.
     pub storage: labform_ids::StorageName,
@@ -15,50 +16,21 @@ pub struct Vzdump {
     pub mode: String,
 }
 
-impl Vzdump {
-    /// Wire parameters.
-    pub fn to_params(&self) -> Params {
-        let vmids: Vec<String> = self.vmids.iter().map(ToString::to_string).collect();
-        vec![
-            ("vmid".into(), vmids.join(",")),
-            ("storage".into(), self.storage.to_string()),
-            ("mode".into(), self.mode.clone()),
-        ]
-    }
-}
-
 /// `POST /nodes/{node}/qemu` with `archive`: VM `vmid` made again from a backup volume (its
 /// config and disks as backed up; the MAC addresses kept).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestoreVm {
     /// The VM to restore into.
     pub vmid: labform_ids::VmId,
     /// The backup volume (`local:backup/vzdump-qemu-101-2026_12_07-13_00_00.vma.zst`).
     pub archive: String,
     /// Overwrite the VM when it exists (Proxmox refuses a running one).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force: bool,
     /// Start the VM afterwards.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub start: bool,
     /// Add the VM to this pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
-}
-
-impl RestoreVm {
-    /// Wire parameters.
-    pub fn to_params(&self) -> Params {
-        let mut params: Params = vec![
-            ("vmid".into(), self.vmid.to_string()),
-            ("archive".into(), self.archive.clone()),
-        ];
-        if self.force {
-            params.push(("force".into(), "1".into()));
-        }
-        if self.start {
-            params.push(("start".into(), "1".into()));
-        }
-        if let Some(pool) = &self.pool {
-            params.push(("pool".into(), pool.clone()));
-        }
-        params
-    }
 }

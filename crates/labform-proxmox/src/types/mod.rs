@@ -1,6 +1,9 @@
 //! Typed requests and responses of the endpoints labform uses. Responses are
 //! decoded leniently (numbers and booleans may arrive as strings) and
-//! serialized the way Proxmox sends them (booleans as `0`/`1`).
+//! serialized the way Proxmox sends them (booleans as `0`/`1`). Requests are
+//! serialized and deserialized by their parameters' names; their wire form comes
+//! from the endpoint's declaration (`endpoint::form`), so no request has its own
+//! encoding.
 //!
 //! One module per resource (cluster, VM config, VMs, backups, tasks,
 //! storage, access), all re-exported here.
@@ -21,14 +24,15 @@ pub use tasks::*;
 pub use vm::*;
 pub use vm_config::*;
 
+use crate::endpoint::form::comma_list;
 use crate::lenient;
 use crate::propstring::{Drive, IpConfig, NetDevice, PropertyError, indexed, is_drive_key};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Form parameters as sent on the wire, in order.
-pub type Params = Vec<(String, String)>;
+pub use crate::endpoint::form::Params;
 
+/// `1` or `0`, as Proxmox writes a boolean.
 fn b01(b: bool) -> String {
     if b { "1".into() } else { "0".into() }
 }

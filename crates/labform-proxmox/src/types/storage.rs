@@ -99,7 +99,7 @@ pub struct StorageVolume {
 }
 
 /// `POST .../download-url`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DownloadUrl {
     /// Source URL.
     pub url: String,
@@ -108,42 +108,37 @@ pub struct DownloadUrl {
     /// Target file name.
     pub filename: String,
     /// Expected checksum.
-    pub checksum: Option<(String, String)>,
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<Checksum>,
     /// `compression`: decompress the download with this algorithm. Proxmox decompresses only
     /// `iso` content, with `gz`, `lzo`, `zst` or `bz2`; for any other content its task fails
     /// (`decompression not supported for import`). labform never sets it: its cloud images are
     /// downloaded as they are, uncompressed (Talos's as Image Factory's `.raw`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compression: Option<String>,
 }
 
-impl DownloadUrl {
-    /// Wire parameters.
-    pub fn to_params(&self) -> Params {
-        let mut p = vec![
-            ("url".into(), self.url.clone()),
-            ("content".into(), self.content.clone()),
-            ("filename".into(), self.filename.clone()),
-        ];
-        if let Some((algo, sum)) = &self.checksum {
-            p.push(("checksum-algorithm".into(), algo.clone()));
-            p.push(("checksum".into(), sum.clone()));
-        }
-        if let Some(compression) = &self.compression {
-            p.push(("compression".into(), compression.clone()));
-        }
-        p
-    }
+/// A file's expected checksum: both parameters or neither.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checksum {
+    /// `sha256`, `sha512`, ...
+    #[serde(rename = "checksum-algorithm")]
+    pub algorithm: String,
+    /// The checksum in hexadecimal.
+    #[serde(rename = "checksum")]
+    pub value: String,
 }
 
 /// A file upload (`POST /nodes/{node}/storage/{storage}/upload`), e.g. a
 /// cloud-init seed ISO.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct Upload {
     /// `iso`, `vztmpl` or `import`.
     pub content: String,
-    /// Target file name (`seed-101.iso`).
+    /// Target file name (`seed-101.iso`): the name of the form's file part, `filename`.
     pub filename: String,
     /// File contents.
+    #[serde(skip)]
     pub data: Vec<u8>,
 }
 

@@ -4,15 +4,19 @@
 use super::*;
 
 /// `POST /nodes/{node}/qemu`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateVm {
     /// The new VMID.
     pub vmid: labform_ids::VmId,
-    /// Config keys (`name`, `memory`, `scsi0`, `net0`, ...).
+    /// Config keys (`name`, `memory`, `scsi0`, `net0`, ...): parameters the endpoint does not
+    /// declare, so they are not decoded with the others (`form::extra_params` gives them).
+    #[serde(flatten, skip_deserializing)]
     pub config: BTreeMap<String, String>,
     /// Pool to add the VM to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
     /// Start after creation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub start: bool,
 }
 
@@ -31,38 +35,33 @@ impl CreateVm {
         self.config.insert(key.into(), value.to_string());
         self
     }
-    /// Wire parameters.
-    pub fn to_params(&self) -> Params {
-        let mut p: Params = vec![("vmid".into(), self.vmid.to_string())];
-        p.extend(self.config.iter().map(|(k, v)| (k.clone(), v.clone())));
-        if let Some(pool) = &self.pool {
-            p.push(("pool".into(), pool.clone()));
-        }
-        if self.start {
-            p.push(("start".into(), "1".into()));
-        }
-        p
-    }
 }
 
 /// `POST .../clone`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CloneVm {
     /// VMID of the clone.
     pub newid: labform_ids::VmId,
     /// Name of the clone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Full (true) or linked (false) clone; `None` lets Proxmox choose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full: Option<bool>,
     /// Target storage (full clones only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<String>,
     /// Target format (full clones only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     /// Target node (shared storage only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     /// Pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
     /// Description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
@@ -80,50 +79,18 @@ impl CloneVm {
             description: None,
         }
     }
-    /// Wire parameters.
-    pub fn to_params(&self) -> Params {
-        let mut p: Params = vec![("newid".into(), self.newid.to_string())];
-        let mut opt = |k: &str, v: &Option<String>| {
-            if let Some(v) = v {
-                p.push((k.into(), v.clone()));
-            }
-        };
-        opt("name", &self.name);
-        opt("storage", &self.storage);
-        opt("format", &self.format);
-        opt("target", &self.target);
-        opt("pool", &self.pool);
-        opt("description", &self.description);
-        if let Some(f) = self.full {
-            p.push(("full".into(), b01(f)));
-        }
-        p
-    }
 }
 
 /// `PUT .../resize`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResizeDisk {
     /// Disk key, `scsi0`.
     pub disk: String,
     /// `+10G` or `32G`.
     pub size: String,
     /// Expected digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
-}
-
-impl ResizeDisk {
-    /// Wire parameters.
-    pub fn to_params(&self) -> Params {
-        let mut p = vec![
-            ("disk".into(), self.disk.clone()),
-            ("size".into(), self.size.clone()),
-        ];
-        if let Some(d) = &self.digest {
-            p.push(("digest".into(), d.clone()));
-        }
-        p
-    }
 }
 
 /// VM power actions (`POST .../status/<action>`).
@@ -172,26 +139,18 @@ impl VmAction {
 }
 
 /// `DELETE /nodes/{node}/qemu/{vmid}` options.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct DeleteVm {
     /// Remove from ACLs, pools, replication, HA.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub purge: bool,
     /// Also remove unreferenced disks.
+    #[serde(
+        rename = "destroy-unreferenced-disks",
+        default,
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub destroy_unreferenced_disks: bool,
-}
-
-impl DeleteVm {
-    /// Query parameters.
-    pub fn to_params(&self) -> Params {
-        let mut p = Params::new();
-        if self.purge {
-            p.push(("purge".into(), "1".into()));
-        }
-        if self.destroy_unreferenced_disks {
-            p.push(("destroy-unreferenced-disks".into(), "1".into()));
-        }
-        p
-    }
 }
 
 /// `GET .../status/current`.

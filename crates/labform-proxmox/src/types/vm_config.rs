@@ -88,15 +88,20 @@ impl<'de> Deserialize<'de> for VmConfig {
 }
 
 /// Changes to a VM config (`POST`/`PUT .../config`).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ConfigUpdate {
-    /// Keys to set, with their wire values.
+    /// Keys to set, with their wire values: parameters the endpoint does not declare, so they
+    /// are not decoded with the others (`form::extra_params` gives them).
+    #[serde(flatten, skip_deserializing)]
     pub set: BTreeMap<String, String>,
     /// Keys to delete.
+    #[serde(default, with = "comma_list", skip_serializing_if = "Vec::is_empty")]
     pub delete: Vec<String>,
     /// Pending changes to revert.
+    #[serde(default, with = "comma_list", skip_serializing_if = "Vec::is_empty")]
     pub revert: Vec<String>,
     /// Expected digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
 }
 
@@ -129,25 +134,6 @@ impl ConfigUpdate {
     pub fn ssh_keys(self, keys: &[&str]) -> Self {
         let joined = keys.join("\n");
         self.set("sshkeys", encode_sshkeys(&joined))
-    }
-
-    /// Wire parameters.
-    pub fn to_params(&self) -> Params {
-        let mut p: Params = self
-            .set
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if !self.delete.is_empty() {
-            p.push(("delete".into(), self.delete.join(",")));
-        }
-        if !self.revert.is_empty() {
-            p.push(("revert".into(), self.revert.join(",")));
-        }
-        if let Some(d) = &self.digest {
-            p.push(("digest".into(), d.clone()));
-        }
-        p
     }
 }
 

@@ -3,12 +3,22 @@
 //! request and the answer into its JSON; and `background_delay`, which waits
 //! for a task before answering.
 
-use super::params::{config_of, flag, get, list, parse_upid, vmid};
+use super::params::{flag, get, parse_upid, vmid};
 use super::response::{api_err, to_json};
 use super::*;
+use labform_proxmox::endpoint::form::{decode, extra_params};
 use labform_proxmox::endpoint::{
     access, agent, cloudinit, cluster, pools, power, qemu, snapshots, storage, tasks,
 };
+use serde::de::DeserializeOwned;
+
+/// The typed request the checked parameters `map` of `route` make, by its declaration.
+pub(super) fn request<T: DeserializeOwned>(
+    route: &'static Endpoint,
+    map: &BTreeMap<String, String>,
+) -> Result<T, Outcome> {
+    decode(route, map).map_err(|error| Outcome::err(&ApiError::new(400, error.to_string())))
+}
 
 /// Answers a checked request for `route` as `c`.
 pub(super) async fn dispatch(
@@ -63,20 +73,9 @@ pub(super) async fn dispatch(
                     Err(e) => api_err(e),
                 }
             }
-            &access::CREATE_USER => to_json(
-                c.create_user(&CreateUser {
-                    userid: get(map, "userid").unwrap_or("").to_owned(),
-                    password: get(map, "password").map(Secret::new),
-                    comment: get(map, "comment").map(str::to_owned),
-                })
-                .await,
-            ),
+            &access::CREATE_USER => to_json(c.create_user(&request::<CreateUser>(route, map)?).await),
             &access::CREATE_TOKEN => {
-                let req = CreateToken {
-                    privsep: get(map, "privsep").map(|v| v == "1"),
-                    expire: get(map, "expire").and_then(|v| v.parse().ok()),
-                    comment: get(map, "comment").map(str::to_owned),
-                };
+                let req: CreateToken = request(route, map)?;
                 match c.create_token(get(map, "userid").unwrap_or(""), get(map, "tokenid").unwrap_or(""), &req).await {
                     Ok(t) => Outcome::ok(serde_json::json!({
                         "full-tokenid": t.full_tokenid,
@@ -90,17 +89,7 @@ pub(super) async fn dispatch(
             &access::DELETE_TOKEN => to_json(
                 c.delete_token(get(map, "userid").unwrap_or(""), get(map, "tokenid").unwrap_or("")).await,
             ),
-            &access::UPDATE_ACL => to_json(
-                c.update_acl(&AclUpdate {
-                    path: get(map, "path").unwrap_or("").to_owned(),
-                    roles: list(get(map, "roles")),
-                    users: list(get(map, "users")),
-                    tokens: list(get(map, "tokens")),
-                    propagate: get(map, "propagate") != Some("0"),
-                    delete: flag(map, "delete"),
-                })
-                .await,
-            ),
+            &access::UPDATE_ACL => to_json(c.update_acl(&request::<AclUpdate>(route, map)?).await),
             &agent::PING => match c.agent_ping(&node, vmid(map, "vmid")?).await {
                 Ok(()) => Outcome::ok(serde_json::json!({ "result": {} })),
                 Err(e) => api_err(e),
@@ -128,15 +117,10 @@ pub(super) async fn dispatch(
                 Err(e) => api_err(e),
             },
             &qemu::CREATE_VM if map.contains_key("archive") => {
-                super::dispatch_cluster::restore(c, map).await
+                super::dispatch_cluster::restore(c, route, map).await
             }
             &qemu::CREATE_VM => {
-                let req = CreateVm {
-                    vmid: vmid(map, "vmid")?,
-                    config: config_of(map),
-                    pool: get(map, "pool").map(str::to_owned),
-                    start: flag(map, "start"),
-                };
+                let req = CreateVm { config: extra_params(route, map), ..request(route, map)? };
                 to_json(c.create_vm(&node, &req).await)
             }
             &qemu::CONFIG => {
@@ -146,12 +130,7 @@ pub(super) async fn dispatch(
                 }
             }
             &qemu::UPDATE_CONFIG | &qemu::UPDATE_CONFIG_SYNC => {
-                let update = ConfigUpdate {
-                    set: config_of(map),
-                    delete: list(get(map, "delete")),
-                    revert: list(get(map, "revert")),
-                    digest: get(map, "digest").map(str::to_owned),
-                };
+                let update = ConfigUpdate { set: extra_params(route, map), ..request(route, map)? };
                 let id = vmid(map, "vmid")?;
                 if route == &qemu::UPDATE_CONFIG_SYNC {
                     match c.update_vm_config_sync(&node, id, &update).await {
@@ -172,30 +151,12 @@ pub(super) async fn dispatch(
                 Ok(j) => Outcome::ok(j.into()),
                 Err(e) => api_err(e),
             },
-            &qemu::RESIZE => to_json(
-                c.resize_disk(
-                    &node,
-                    vmid(map, "vmid")?,
-                    &ResizeDisk {
-                        disk: get(map, "disk").unwrap_or("").to_owned(),
-                        size: get(map, "size").unwrap_or("").to_owned(),
-                        digest: get(map, "digest").map(str::to_owned),
-                    },
-                )
-                .await,
-            ),
+            &qemu::RESIZE => {
+                to_json(c.resize_disk(&node, vmid(map, "vmid")?, &request::<ResizeDisk>(route, map)?).await)
+            }
             &qemu::TEMPLATE => to_json(c.convert_to_template(&node, vmid(map, "vmid")?).await),
             &qemu::CLONE => {
-                let req = CloneVm {
-                    newid: vmid(map, "newid")?,
-                    name: get(map, "name").map(str::to_owned),
-                    full: get(map, "full").map(|f| f == "1"),
-                    storage: get(map, "storage").map(str::to_owned),
-                    format: get(map, "format").map(str::to_owned),
-                    target: get(map, "target").map(str::to_owned),
-                    pool: get(map, "pool").map(str::to_owned),
-                    description: get(map, "description").map(str::to_owned),
-                };
+                let req: CloneVm = request(route, map)?;
                 to_json(c.clone_vm(&node, vmid(map, "vmid")?, &req).await)
             }
             &power::STATUS => to_json(c.vm_status(&node, vmid(map, "vmid")?).await),
@@ -208,14 +169,7 @@ pub(super) async fn dispatch(
                 };
                 to_json(c.vm_action(&node, vmid(map, "vmid")?, action).await)
             }
-            &qemu::DELETE_VM => to_json(
-                c.delete_vm(
-                    &node,
-                    vmid(map, "vmid")?,
-                    DeleteVm { purge: flag(map, "purge"), destroy_unreferenced_disks: flag(map, "destroy-unreferenced-disks") },
-                )
-                .await,
-            ),
+            &qemu::DELETE_VM => to_json(c.delete_vm(&node, vmid(map, "vmid")?, request(route, map)?).await),
             &qemu::MIGRATE => to_json(
                 c.migrate_vm(&node, vmid(map, "vmid")?, &NodeName::new(get(map, "target").unwrap_or("")), flag(map, "online"))
                     .await,
@@ -284,23 +238,13 @@ pub(super) async fn dispatch(
             }
             &storage::DOWNLOAD_URL => {
                 let storage = StorageName::new(get(map, "storage").unwrap_or(""));
-                let checksum = match (get(map, "checksum-algorithm"), get(map, "checksum")) {
-                    (Some(a), Some(s)) => Some((a.to_owned(), s.to_owned())),
-                    (None, None) => None,
-                    _ => {
-                        return Ok(Outcome::err(&ApiError::param(
-                            "checksum",
-                            "'checksum' and 'checksum-algorithm' must be given together",
-                        )));
-                    }
-                };
-                let req = DownloadUrl {
-                    url: get(map, "url").unwrap_or("").to_owned(),
-                    content: get(map, "content").unwrap_or("").to_owned(),
-                    filename: get(map, "filename").unwrap_or("").to_owned(),
-                    checksum,
-                    compression: get(map, "compression").map(str::to_owned),
-                };
+                if map.contains_key("checksum-algorithm") != map.contains_key("checksum") {
+                    return Ok(Outcome::err(&ApiError::param(
+                        "checksum",
+                        "'checksum' and 'checksum-algorithm' must be given together",
+                    )));
+                }
+                let req: DownloadUrl = request(route, map)?;
                 to_json(c.download_url(&node, &storage, &req).await)
             }
             &storage::UPLOAD => {

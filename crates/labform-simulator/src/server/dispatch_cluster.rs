@@ -155,19 +155,17 @@ fn without(map: &BTreeMap<String, String>, keys: &[&str]) -> BTreeMap<String, St
 }
 
 /// `POST /nodes/{node}/qemu` with `archive`: a restore.
-pub(super) async fn restore(c: &SimClient, map: &BTreeMap<String, String>) -> Outcome {
-    let Some(vmid) = get(map, "vmid").and_then(|v| v.parse::<u32>().ok()) else {
-        return Outcome::err(&ApiError::param("vmid", "invalid VMID"));
-    };
-    let restore = Restore {
-        vmid,
-        archive: get(map, "archive").unwrap_or("").to_owned(),
-        storage: get(map, "storage").map(str::to_owned),
-        pool: get(map, "pool").map(str::to_owned),
-        force: flag(map, "force"),
-        start: flag(map, "start"),
-        unique: flag(map, "unique"),
-        config: super::params::config_of(map),
+pub(super) async fn restore(
+    c: &SimClient,
+    route: &'static Endpoint,
+    map: &BTreeMap<String, String>,
+) -> Outcome {
+    let restore = match super::dispatch::request::<Restore>(route, map) {
+        Ok(restore) => Restore {
+            config: endpoint::form::extra_params(route, map),
+            ..restore
+        },
+        Err(outcome) => return outcome,
     };
     match c.restore_vm(get(map, "node").unwrap_or(""), &restore).await {
         Ok(upid) => Outcome::ok(upid.to_string().into()),

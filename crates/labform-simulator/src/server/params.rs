@@ -168,52 +168,11 @@ pub(super) fn validate(
     let mut errors = BTreeMap::new();
     for (k, v) in params {
         match route.params.iter().find(|p| p.name == k) {
-            Some(p) => match p.ty {
-                Ty::Int(min) => {
-                    let t = v.strip_prefix(['+', '-']).unwrap_or(v);
-                    if t.is_empty() || !t.chars().all(|c| c.is_ascii_digit()) {
-                        errors.insert(
-                            k.clone(),
-                            format!("type check ('integer') failed - got '{v}'"),
-                        );
-                    } else if let (Some(min), Ok(n)) = (min, v.parse::<i64>())
-                        && n < min
-                    {
-                        errors.insert(
-                            k.clone(),
-                            format!("value must have a minimum value of {min}"),
-                        );
-                    }
+            Some(p) => {
+                if let Err(problem) = p.ty.check(v) {
+                    errors.insert(k.clone(), problem);
                 }
-                Ty::Bool => {
-                    if v != "0" && v != "1" {
-                        errors.insert(
-                            k.clone(),
-                            format!("type check ('boolean') failed - got '{v}'"),
-                        );
-                    }
-                }
-                Ty::Enum(vals) => {
-                    if !vals.contains(&v.as_str()) {
-                        errors.insert(
-                            k.clone(),
-                            format!(
-                                "value '{v}' does not have a value in the enumeration '{}'",
-                                vals.join(", ")
-                            ),
-                        );
-                    }
-                }
-                Ty::Number => {
-                    if v.parse::<f64>().map_or(true, |n| !n.is_finite()) {
-                        errors.insert(
-                            k.clone(),
-                            format!("type check ('number') failed - got '{v}'"),
-                        );
-                    }
-                }
-                Ty::Str | Ty::Array => {}
-            },
+            }
             None if route.extra == Extra::VmConfig && crate::sim::is_config_key(k) => {
                 if let Err(e) = crate::sim::normalize_config_value(k, v) {
                     errors.insert(k.clone(), e);
@@ -321,35 +280,6 @@ pub(super) fn list(v: Option<&str>) -> Vec<String> {
             .collect()
     })
     .unwrap_or_default()
-}
-
-/// Parameters of the VM create and config endpoints that are not config keys.
-pub(super) const NON_CONFIG: &[&str] = &[
-    "node",
-    "vmid",
-    "pool",
-    "start",
-    "delete",
-    "revert",
-    "digest",
-    "skiplock",
-    "force",
-    "background_delay",
-    "archive",
-    "ha-managed",
-    "bwlimit",
-    "import-working-storage",
-    "live-restore",
-    "storage",
-    "unique",
-];
-
-/// The VM config keys among the parameters.
-pub(super) fn config_of(map: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    map.iter()
-        .filter(|(k, _)| !NON_CONFIG.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
 }
 
 /// The `upid` parameter.

@@ -259,7 +259,12 @@ impl ProxmoxApi for SimClient {
     }
 
     async fn vzdump(&self, node: &NodeName, req: &Vzdump) -> Result<Option<Upid>> {
-        let options: BTreeMap<String, String> = req.to_params().into_iter().collect();
+        let options: BTreeMap<String, String> = labform_proxmox::endpoint::form::encode(
+            &labform_proxmox::endpoint::backup::VZDUMP,
+            req,
+        )?
+        .into_iter()
+        .collect();
         let answer = SimClient::vzdump(self, node.as_str(), &options).await?;
         if answer == "OK" {
             return Ok(None);

@@ -526,7 +526,11 @@ impl Simulator {
             .bytes()
             .await
             .map_err(|e| format!("download failed: {e}"))?;
-        if let Some((algo, expected)) = &req.checksum {
+        if let Some(Checksum {
+            algorithm: algo,
+            value: expected,
+        }) = &req.checksum
+        {
             let got = match algo.as_str() {
                 "sha256" => {
                     use sha2::Digest;
@@ -665,7 +669,7 @@ impl Simulator {
             checksum: req
                 .checksum
                 .as_ref()
-                .map(|(algorithm, value)| format!("{algorithm}:{value}")),
+                .map(|checksum| format!("{}:{}", checksum.algorithm, checksum.value)),
             time: unix_now(),
         });
         log.log(format!("download of '{}' recorded", req.url));

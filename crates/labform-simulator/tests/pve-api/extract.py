@@ -4,87 +4,34 @@
     python3 crates/labform-simulator/tests/pve-api/extract.py [APIDATA_JSON]
 
 APIDATA_JSON is the whole schema as plain JSON (default: ../shared/pve-api/apidata.json beside
-the repository), converted from pve-docs' api-viewer/apidata.js as SOURCE.md says. For every path
-below, every method the schema defines for it is copied unchanged. When the simulator serves a
-new path, add it to PATHS and run this again; the contract tests say which path is missing.
+the repository), converted from pve-docs' api-viewer/apidata.js as SOURCE.md says. For the path of
+every endpoint declared in crates/labform-proxmox-vocabulary/src/endpoint/, every method the schema
+defines for it is copied unchanged. Run it again after declaring an endpoint on a new path; the
+contract tests say which path is missing or no longer declared.
 """
 import json
 import pathlib
+import re
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPOSITORY = HERE.parents[3]
 DEFAULT_SOURCE = REPOSITORY.parent / "shared" / "pve-api" / "apidata.json"
 
-# The paths of the declared endpoints (crates/labform-proxmox-vocabulary/src/endpoint/), below
-# /api2/json; tests/routes_schema.rs names any that is missing here.
-PATHS = [
-    "/access/acl",
-    "/access/permissions",
-    "/access/roles",
-    "/access/ticket",
-    "/access/users",
-    "/access/users/{userid}",
-    "/access/users/{userid}/token",
-    "/access/users/{userid}/token/{tokenid}",
-    "/cluster/backup",
-    "/cluster/backup/{id}",
-    "/cluster/ha/groups",
-    "/cluster/ha/groups/{group}",
-    "/cluster/ha/resources",
-    "/cluster/ha/resources/{sid}",
-    "/cluster/ha/resources/{sid}/migrate",
-    "/cluster/nextid",
-    "/cluster/resources",
-    "/cluster/sdn/vnets",
-    "/cluster/sdn/vnets/{vnet}",
-    "/cluster/sdn/zones",
-    "/cluster/sdn/zones/{zone}",
-    "/cluster/status",
-    "/cluster/tasks",
-    "/nodes",
-    "/nodes/{node}/network",
-    "/nodes/{node}/network/{iface}",
-    "/nodes/{node}/qemu",
-    "/nodes/{node}/qemu/{vmid}",
-    "/nodes/{node}/qemu/{vmid}/agent/exec",
-    "/nodes/{node}/qemu/{vmid}/agent/exec-status",
-    "/nodes/{node}/qemu/{vmid}/agent/get-osinfo",
-    "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces",
-    "/nodes/{node}/qemu/{vmid}/agent/ping",
-    "/nodes/{node}/qemu/{vmid}/clone",
-    "/nodes/{node}/qemu/{vmid}/cloudinit",
-    "/nodes/{node}/qemu/{vmid}/cloudinit/dump",
-    "/nodes/{node}/qemu/{vmid}/config",
-    "/nodes/{node}/qemu/{vmid}/migrate",
-    "/nodes/{node}/qemu/{vmid}/pending",
-    "/nodes/{node}/qemu/{vmid}/resize",
-    "/nodes/{node}/qemu/{vmid}/snapshot",
-    "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}",
-    "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback",
-    "/nodes/{node}/qemu/{vmid}/status/current",
-    "/nodes/{node}/qemu/{vmid}/status/reboot",
-    "/nodes/{node}/qemu/{vmid}/status/shutdown",
-    "/nodes/{node}/qemu/{vmid}/status/start",
-    "/nodes/{node}/qemu/{vmid}/status/stop",
-    "/nodes/{node}/qemu/{vmid}/template",
-    "/nodes/{node}/status",
-    "/nodes/{node}/storage",
-    "/nodes/{node}/storage/{storage}/content",
-    "/nodes/{node}/storage/{storage}/content/{volume}",
-    "/nodes/{node}/storage/{storage}/download-url",
-    "/nodes/{node}/storage/{storage}/status",
-    "/nodes/{node}/storage/{storage}/upload",
-    "/nodes/{node}/tasks",
-    "/nodes/{node}/tasks/{upid}/log",
-    "/nodes/{node}/tasks/{upid}/status",
-    "/nodes/{node}/vzdump",
-    "/pools",
-    "/pools/{poolid}",
-    "/storage",
-    "/storage/{storage}",
-    "/version",
-]
+# The endpoints are declared once, in Rust (crates/labform-proxmox-vocabulary/src/endpoint/): the
+# paths are read from there, `Endpoint::new(Method::..., "/path", ...)`; tests/routes_schema.rs
+# checks that subset.json holds exactly these paths.
+DECLARATIONS = REPOSITORY / "crates" / "labform-proxmox-vocabulary" / "src" / "endpoint"
+DECLARED_PATH = re.compile(r'Endpoint::new\(\s*Method::\w+,\s*"(/[^"]*)"')
+
+
+def declared_paths():
+    """The paths of the declared endpoints, below /api2/json, sorted and each once."""
+    paths = set()
+    for module in sorted(DECLARATIONS.glob("*.rs")):
+        paths.update(DECLARED_PATH.findall(module.read_text()))
+    return sorted(paths)
+
 
 # Where the schema comes from (see SOURCE.md).
 SOURCE = {
@@ -108,18 +55,22 @@ def methods_by_path(nodes, found):
 def main(arguments):
     source = pathlib.Path(arguments[0]) if arguments else DEFAULT_SOURCE
     schema = methods_by_path(json.loads(source.read_text()), {})
-    absent = [path for path in PATHS if not schema.get(path)]
+    paths = declared_paths()
+    if not paths:
+        print(f"no endpoint declared in {DECLARATIONS}", file=sys.stderr)
+        return 1
+    absent = [path for path in paths if not schema.get(path)]
     if absent:
         print(f"not in the schema {source}: {', '.join(absent)}", file=sys.stderr)
         return 1
     subset = {
         "source": SOURCE,
-        "endpoints": {path: schema[path] for path in sorted(PATHS)},
+        "endpoints": {path: schema[path] for path in paths},
     }
     target = HERE / "subset.json"
     target.write_text(json.dumps(subset, indent=1, sort_keys=True) + "\n")
-    methods = sum(len(schema[path]) for path in PATHS)
-    print(f"wrote {target}: {len(PATHS)} paths, {methods} methods")
+    methods = sum(len(schema[path]) for path in paths)
+    print(f"wrote {target}: {len(paths)} paths, {methods} methods")
     return 0
 
 

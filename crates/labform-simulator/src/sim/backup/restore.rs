@@ -5,8 +5,10 @@ use super::super::*;
 use crate::datacenter::{BackupArchive, archive_key};
 use labform_proxmox::endpoint;
 
-/// A restore: `POST /nodes/{node}/qemu` with `archive`.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// A restore: `POST /nodes/{node}/qemu` with `archive`, decoded from its parameters by the
+/// endpoint's declaration (`endpoint::form::decode`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default)]
 pub struct Restore {
     /// The guest to restore into.
     pub vmid: u32,
@@ -22,7 +24,9 @@ pub struct Restore {
     pub start: bool,
     /// New MAC addresses.
     pub unique: bool,
-    /// Config keys given beside the archive (they override the archived ones).
+    /// Config keys given beside the archive (they override the archived ones): the parameters
+    /// the endpoint does not declare (`endpoint::form::extra_params`).
+    #[serde(skip)]
     pub config: BTreeMap<String, String>,
 }
 
