@@ -68,6 +68,10 @@ enum Command {
     Talosconfig(commands::talosconfig::Args),
     /// Remove a cluster and its data from every one of its nodes (the VMs stay).
     Reset(commands::reset::Args),
+    /// Replace a VM with a new one of the same VM ID, MAC, address and SSH host keys: a
+    /// Kubernetes node is cordoned, drained, taken out of its cluster, recreated, rejoined and
+    /// uncordoned (a control plane only while etcd keeps its quorum).
+    Replace(commands::replace::Args),
     /// SSH to a VM of the lab, trusting only the host key labform made for it.
     Ssh(commands::ssh::Args),
     /// Print the SHA-256 fingerprint of a Proxmox API's certificate, to pin it.
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
         Command::Kubeconfig(args) => commands::kubeconfig::run(args),
         Command::Talosconfig(args) => commands::talosconfig::run(args),
         Command::Reset(args) => commands::reset::run(args),
+        Command::Replace(args) => commands::replace::run(args),
         Command::Fingerprint(args) => commands::fingerprint::run(args),
     };
     match result {

@@ -2,9 +2,12 @@
 //! run and every action, with its task UPID and outcome. `labform history` reads it.
 //!
 //! The journal is a record, not state: what exists is read back from Proxmox on every run, so a
-//! lost journal loses history, never the lab. It never holds secrets: action targets are VM names
-//! and IDs, details are API error texts. A run may name the revision of the lab it came from
-//! (`labform serve --git` records each run's commit).
+//! lost journal loses history, never the lab. The one exception is a node replacement's
+//! progress ([`ReplacementRecord`]): with it, the next run finishes a killed `labform replace`
+//! (uncordons the node); without it, apply still recreates a missing VM with the same identity.
+//! It never holds secrets: action targets are VM names and IDs, details are API error texts. A
+//! run may name the revision of the lab it came from (`labform serve --git` records each run's
+//! commit).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -41,6 +44,21 @@ pub struct RunRecord {
     pub outcome: String,
     /// The revision of the lab the run came from (a Git commit), when it is known.
     pub revision: Option<String>,
+}
+
+/// A node replacement (`labform replace`) and the steps of it that are done, so a killed one
+/// is finished by the next `replace` or `apply`. Like the rest of the journal it names VMs and
+/// steps only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReplacementRecord {
+    /// Its number.
+    pub id: i64,
+    /// The VM being replaced.
+    pub vm: String,
+    /// Whether the cluster steps (cordon, drain, leave, rejoin, uncordon) are part of it.
+    pub cluster_steps: bool,
+    /// The names of the steps done, in order (`cordon`, `drain`, ...).
+    pub done: Vec<String>,
 }
 
 /// One action of a run.
@@ -129,18 +147,20 @@ impl Journal {
                      kind TEXT NOT NULL, target TEXT NOT NULL, upid TEXT, status TEXT NOT NULL,
                      detail TEXT, started INTEGER NOT NULL, finished INTEGER,
                      PRIMARY KEY (run, sequence));
-                 PRAGMA user_version = 1;",
+                 CREATE TABLE IF NOT EXISTS replacements (
+                     id INTEGER PRIMARY KEY AUTOINCREMENT,
+                     scope TEXT NOT NULL, vm TEXT NOT NULL, cluster_steps INTEGER NOT NULL,
+                     done TEXT NOT NULL DEFAULT '', started INTEGER NOT NULL, finished INTEGER);",
             )?;
             // Version 2: the revision a run came from.
             let has_revision = connection
                 .prepare("SELECT 1 FROM pragma_table_info('runs') WHERE name = 'revision'")?
                 .exists([])?;
             if !has_revision {
-                connection.execute_batch(
-                    "ALTER TABLE runs ADD COLUMN revision TEXT; PRAGMA user_version = 2;",
-                )?;
+                connection.execute_batch("ALTER TABLE runs ADD COLUMN revision TEXT;")?;
             }
-            Ok(())
+            // Version 3: node replacements' progress (the table above).
+            connection.execute_batch("PRAGMA user_version = 3;")
         })
     }
 
@@ -230,6 +250,80 @@ impl Journal {
                 params![run, outcome, now()],
             )?;
             Ok(())
+        })
+    }
+
+    /// Records that the replacement of `vm` in `scope` starts (`labform replace`), with or
+    /// without its cluster steps. Its steps are recorded as they are done
+    /// ([`Journal::replacement_step_done`]) until it is finished.
+    pub fn begin_replacement(
+        &self,
+        scope: &str,
+        vm: &str,
+        cluster_steps: bool,
+    ) -> Result<ReplacementRecord, ExecuteError> {
+        self.with(|connection| {
+            connection.execute(
+                "INSERT INTO replacements (scope, vm, cluster_steps, started) VALUES (?1, ?2, ?3, ?4)",
+                params![scope, vm, cluster_steps, now()],
+            )?;
+            Ok(ReplacementRecord {
+                id: connection.last_insert_rowid(),
+                vm: vm.to_owned(),
+                cluster_steps,
+                done: Vec::new(),
+            })
+        })
+    }
+
+    /// Records that step `step` (its name) of replacement `id` is done.
+    pub fn replacement_step_done(&self, id: i64, step: &str) -> Result<(), ExecuteError> {
+        self.with(|connection| {
+            connection.execute(
+                "UPDATE replacements SET done = CASE WHEN done = '' THEN ?2 ELSE done || ',' || ?2 END
+                 WHERE id = ?1",
+                params![id, step],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Records that replacement `id` is finished.
+    pub fn finish_replacement(&self, id: i64) -> Result<(), ExecuteError> {
+        self.with(|connection| {
+            connection.execute(
+                "UPDATE replacements SET finished = ?2 WHERE id = ?1",
+                params![id, now()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The replacement of `scope` that was started and never finished (a killed `replace`),
+    /// the oldest first if there are several.
+    pub fn unfinished_replacement(
+        &self,
+        scope: &str,
+    ) -> Result<Option<ReplacementRecord>, ExecuteError> {
+        self.with(|connection| {
+            let mut statement = connection.prepare(
+                "SELECT id, vm, cluster_steps, done FROM replacements
+                 WHERE scope = ?1 AND finished IS NULL ORDER BY id LIMIT 1",
+            )?;
+            let mut rows = statement.query_map(params![scope], |row| {
+                let done: String = row.get(3)?;
+                Ok(ReplacementRecord {
+                    id: row.get(0)?,
+                    vm: row.get(1)?,
+                    cluster_steps: row.get(2)?,
+                    done: done
+                        .split(',')
+                        .filter(|name| !name.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                })
+            })?;
+            rows.next().transpose()
         })
     }
 
@@ -340,6 +434,26 @@ mod tests {
                 .map(|run| (run.id, run.revision)),
             Some((from_git, Some("0123abcd".to_owned())))
         );
+    }
+
+    #[test]
+    fn an_unfinished_replacement_is_found_with_its_steps_until_finished() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("journal.sqlite");
+        let journal = Journal::open(&path).unwrap();
+        assert_eq!(journal.unfinished_replacement("scope").unwrap(), None);
+        let record = journal.begin_replacement("scope", "k-agent-0", true).unwrap();
+        journal.replacement_step_done(record.id, "cordon").unwrap();
+        journal.replacement_step_done(record.id, "drain").unwrap();
+        drop(journal);
+        let journal = Journal::open(&path).unwrap();
+        let found = journal.unfinished_replacement("scope").unwrap().unwrap();
+        assert_eq!(found.vm, "k-agent-0");
+        assert!(found.cluster_steps);
+        assert_eq!(found.done, ["cordon", "drain"]);
+        assert_eq!(journal.unfinished_replacement("other").unwrap(), None);
+        journal.finish_replacement(found.id).unwrap();
+        assert_eq!(journal.unfinished_replacement("scope").unwrap(), None);
     }
 
     #[test]

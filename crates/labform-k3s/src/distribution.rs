@@ -13,7 +13,7 @@ use labform_kubernetes::{
     AddonManifests, DATASTORE_DROP_IN, RenderError, TOKEN_FILE, k3s_node_configs, token_store_key,
 };
 use labform_planner::Plan;
-use labform_planner::plan::{Distribution, PlannedCluster, PlannedDatastore};
+use labform_planner::plan::{Distribution, PlannedCluster, PlannedClusterNode, PlannedDatastore};
 
 use crate::artifacts::{self, ArtifactSource, K3sArtifacts};
 use crate::cluster;
@@ -137,6 +137,20 @@ impl ClusterDistribution for K3s {
                     source,
                 })?;
             Ok(cluster::drift(context, cluster, addons, &digests).await?)
+        })
+    }
+
+    fn leave<'a>(
+        &'a self,
+        context: &'a ClusterContext<'a>,
+        cluster: &'a PlannedCluster,
+        node: &'a PlannedClusterNode,
+    ) -> DistributionFuture<'a, ()> {
+        // Deleting the Node object (not forced) runs K3s's finalizers: a server's etcd member
+        // is removed, and so is the node password the new VM would otherwise be refused by.
+        Box::pin(async move {
+            Ok(labform_kubernetes::distribution::delete_node_object(context, cluster, &node.vm)
+                .await?)
         })
     }
 

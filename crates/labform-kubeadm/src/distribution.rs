@@ -13,7 +13,7 @@ use labform_kubernetes::distribution::{
 };
 use labform_kubernetes::{AddonManifests, RenderError};
 use labform_planner::Plan;
-use labform_planner::plan::{Distribution, PlannedCluster};
+use labform_planner::plan::{Distribution, PlannedCluster, PlannedClusterNode};
 
 use crate::artifacts::{self, AirGapFiles};
 use crate::cluster::{self, Installation};
@@ -169,6 +169,18 @@ impl ClusterDistribution for Kubeadm {
         Box::pin(async move {
             let installation = self.installation()?;
             Ok(cluster::drift(context, cluster, addons, &installation).await?)
+        })
+    }
+
+    fn leave<'a>(
+        &'a self,
+        context: &'a ClusterContext<'a>,
+        cluster: &'a PlannedCluster,
+        node: &'a PlannedClusterNode,
+    ) -> DistributionFuture<'a, ()> {
+        Box::pin(async move {
+            let installation = self.installation()?;
+            Ok(cluster::leave(context, cluster, node, &installation).await?)
         })
     }
 

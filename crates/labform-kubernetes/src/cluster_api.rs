@@ -12,6 +12,8 @@
 //! - [`ClusterApi::wait_ready`]: the API answers `/readyz` and every expected node is Ready;
 //!   on timeout a [`ClusterNotReady`] says, per node, what is missing.
 //! - [`ClusterApi::node_versions`]: the kubelet version of each node, for upgrade decisions.
+//! - [`ClusterApi::not_ready`]: which of some nodes are not Ready now (etcd's quorum before a
+//!   control plane is replaced); [`ClusterApi::delete_node`]: a node leaving its cluster.
 //! - [`ClusterApi::cordon`], [`ClusterApi::uncordon`] and [`ClusterApi::drain`] (Eviction API
 //!   at the version the server serves, `policy/v1` or, before Kubernetes 1.22, `policy/v1beta1`;
 //!   retrying evictions a PodDisruptionBudget refuses; DaemonSet and mirror pods stay).
@@ -401,6 +403,50 @@ impl ClusterApi {
             .map_err(|error| {
                 request_error(&format!("cannot remove labels from node {node}"), &error)
             })
+    }
+
+    /// Deletes the Node object `node` (not forced: the distribution's finalizers run, K3s's
+    /// removing its etcd member and node password) and waits until it is gone, checking every
+    /// `poll`. A node that is already gone is not an error.
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterApiError::Request`] when the delete is refused or the node still exists after
+    /// `timeout`.
+    pub async fn delete_node(
+        &self,
+        node: &str,
+        timeout: Duration,
+        poll: Duration,
+    ) -> Result<(), ClusterApiError> {
+        let nodes: Api<Node> = Api::all(self.client.clone());
+        match nodes.delete(node, &kube::api::DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+            Err(error) => {
+                return Err(request_error(&format!("cannot delete node {node}"), &error));
+            }
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match nodes.get_opt(node).await {
+                Ok(None) => return Ok(()),
+                Ok(Some(_)) => {}
+                Err(error) => {
+                    return Err(request_error(&format!("cannot read node {node}"), &error));
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ClusterApiError::Request {
+                    action: format!("node {node} was deleted but is still there"),
+                    detail: format!(
+                        "its finalizers did not finish within {} s",
+                        timeout.as_secs()
+                    ),
+                });
+            }
+            tokio::time::sleep(poll).await;
+        }
     }
 
     async fn set_unschedulable(

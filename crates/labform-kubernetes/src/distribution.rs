@@ -20,12 +20,12 @@ use std::time::Duration;
 
 use labform_cloudinit::{HostKeySource as _, StoredHostKeys};
 use labform_planner::Plan;
-use labform_planner::plan::{Distribution, PlannedCluster, SecretRef};
+use labform_planner::plan::{Distribution, PlannedCluster, PlannedClusterNode, SecretRef};
 use labform_secrets::{SecretKey, SecretStore, SecretString};
 use labform_ssh::SshClient;
 
 use crate::addons::AddonManifests;
-use crate::cluster_api::SecretChanges;
+use crate::cluster_api::{ClusterApi, ClusterApiError, SecretChanges};
 use crate::error::RenderError;
 use crate::kubeconfig::ClusterKubeconfig;
 
@@ -225,6 +225,17 @@ pub trait ClusterDistribution: Send + Sync {
         addons: &'a AddonManifests,
     ) -> DistributionFuture<'a, Vec<NodeDrift>>;
 
+    /// Takes `node` out of the running `cluster` before its VM is deleted (`labform replace`):
+    /// its etcd membership when it runs the control plane, and its Node object, so the VM made
+    /// again joins as a new member under the same name. What it does is what the planner's
+    /// `DistributionPlan::leave_step` shows. A node already gone is not an error.
+    fn leave<'a>(
+        &'a self,
+        context: &'a ClusterContext<'a>,
+        cluster: &'a PlannedCluster,
+        node: &'a PlannedClusterNode,
+    ) -> DistributionFuture<'a, ()>;
+
     /// Takes the distribution and its data off every node of `cluster` and forgets the
     /// cluster's kubeconfig. The VMs stay.
     fn reset<'a>(
@@ -299,6 +310,90 @@ pub fn tenant_kubeconfig_store_key(
 ) -> Result<SecretKey, String> {
     SecretKey::new(format!("kubeconfig/{scope}/{cluster}/tenant/{tenant}"))
         .map_err(|error| error.to_string())
+}
+
+/// Why a cluster's Kubernetes API could not be used from the kubeconfig labform keeps for it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoredApiError {
+    /// The store has no kubeconfig for the cluster.
+    #[error(
+        "cluster {cluster}: labform's secret store has no kubeconfig for it (`{key}`): it was not converged from this machine's store (run `labform apply` first)"
+    )]
+    NoKubeconfig {
+        /// The cluster instance.
+        cluster: String,
+        /// The store key.
+        key: String,
+    },
+    /// The store could not be read.
+    #[error("cluster {cluster}: cannot read its kubeconfig from labform's secret store: {detail}")]
+    Store {
+        /// The cluster instance.
+        cluster: String,
+        /// Why.
+        detail: String,
+    },
+    /// The API refused or could not be reached.
+    #[error("cluster {cluster}: {doing}")]
+    Api {
+        /// The cluster instance.
+        cluster: String,
+        /// What labform was doing.
+        doing: String,
+        /// The API's answer.
+        #[source]
+        source: ClusterApiError,
+    },
+}
+
+/// A client of `cluster`'s Kubernetes API from the kubeconfig labform keeps for it (pointed
+/// at the API VIP, or the first server).
+pub async fn stored_cluster_api(
+    store: &SecretStore,
+    scope: &str,
+    cluster: &PlannedCluster,
+) -> Result<ClusterApi, StoredApiError> {
+    let key = kubeconfig_store_key(scope, &cluster.name).map_err(|detail| StoredApiError::Store {
+        cluster: cluster.name.clone(),
+        detail,
+    })?;
+    let text = store
+        .get(&key)
+        .map_err(|error| StoredApiError::Store {
+            cluster: cluster.name.clone(),
+            detail: error.to_string(),
+        })?
+        .ok_or_else(|| StoredApiError::NoKubeconfig {
+            cluster: cluster.name.clone(),
+            key: key.as_str().to_owned(),
+        })?;
+    ClusterApi::from_kubeconfig(&text)
+        .await
+        .map_err(|source| StoredApiError::Api {
+            cluster: cluster.name.clone(),
+            doing: "connecting to its Kubernetes API".to_owned(),
+            source,
+        })
+}
+
+/// Deletes `node`'s Node object through the cluster's API and waits until it is gone: the end
+/// of every distribution's [`ClusterDistribution::leave`].
+pub async fn delete_node_object(
+    context: &ClusterContext<'_>,
+    cluster: &PlannedCluster,
+    node: &str,
+) -> Result<(), StoredApiError> {
+    let api = stored_cluster_api(context.store, &context.plan.scope, cluster).await?;
+    context
+        .progress
+        .report(&cluster.name, node, "delete the Node object");
+    api.delete_node(node, context.options.drain_timeout, context.options.poll)
+        .await
+        .map_err(|source| StoredApiError::Api {
+            cluster: cluster.name.clone(),
+            doing: format!("taking node {node} out of the cluster"),
+            source,
+        })
 }
 
 /// An SSH client logging in with labform's login key of `scope` (made on first use; cloud-init

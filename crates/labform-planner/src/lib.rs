@@ -18,6 +18,7 @@ pub mod plan;
 pub mod preflight;
 pub mod reconcile;
 pub mod render;
+pub mod replacement;
 pub mod shared;
 pub mod tenancy;
 

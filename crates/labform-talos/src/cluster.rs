@@ -614,6 +614,36 @@ pub async fn drift(
     Ok((report, kubeconfig))
 }
 
+/// Takes node `vm` out of `cluster` before its VM is deleted (`labform replace`): a reset
+/// through the Talos API, graceful on a control plane (it leaves etcd first); a node already
+/// in maintenance mode is left as it is. The caller deletes its Node object.
+pub async fn leave(
+    context: &TalosContext<'_>,
+    cluster: &PlannedCluster,
+    vm: &str,
+) -> Result<(), TalosError> {
+    let work = Work::new(context, cluster)?;
+    let Some(configuration) = work
+        .configurations
+        .iter()
+        .find(|configuration| configuration.vm == vm)
+    else {
+        return Err(TalosError::MissingVm {
+            cluster: cluster.name.clone(),
+            node: vm.to_owned(),
+        });
+    };
+    let endpoint = work.endpoint(configuration);
+    match work.node_state(&endpoint).await? {
+        NodeState::Maintenance => return Ok(()),
+        NodeState::Configured => {}
+    }
+    work.report(&configuration.vm, "reset (leaving the cluster)");
+    work.admin
+        .reset(&endpoint, configuration.role.is_server())
+        .await
+}
+
 /// Wipes every node of `cluster` back to maintenance mode (workers first; control planes leave
 /// etcd, the last one without leaving) and forgets the cluster's kubeconfig. The VMs stay; the
 /// secrets bundle and talosconfig are kept, so the next apply makes the cluster again with the

@@ -17,7 +17,7 @@ use labform_kubernetes::distribution::{
 use labform_kubernetes::kubeconfig::ClusterKubeconfig;
 use labform_kubernetes::{AddonManifests, RenderError};
 use labform_planner::Plan;
-use labform_planner::plan::{Distribution, PlannedCluster};
+use labform_planner::plan::{Distribution, PlannedCluster, PlannedClusterNode};
 
 use crate::cluster::{self, EndpointOverrides, TalosContext, TalosOptions};
 use crate::machine_config::{KUBERNETES_API_PORT, SecretsSource, cluster_configurations};
@@ -235,6 +235,27 @@ impl ClusterDistribution for Talos {
                     .map_err(failed(cluster, "comparing its add-ons with the plan"))?;
             }
             Ok(nodes)
+        })
+    }
+
+    fn leave<'a>(
+        &'a self,
+        context: &'a ClusterContext<'a>,
+        cluster: &'a PlannedCluster,
+        node: &'a PlannedClusterNode,
+    ) -> DistributionFuture<'a, ()> {
+        Box::pin(async move {
+            let progress = |subject: &str, step: &str| {
+                context.progress.report(&cluster.name, subject, step);
+            };
+            let talos = self.context(context, &progress);
+            cluster::leave(&talos, cluster, &node.vm)
+                .await
+                .map_err(failed(cluster, "resetting the node that leaves"))?;
+            labform_kubernetes::distribution::delete_node_object(context, cluster, &node.vm)
+                .await
+                .map_err(failed(cluster, "deleting the Node object of the node that leaves"))?;
+            Ok(())
         })
     }
 

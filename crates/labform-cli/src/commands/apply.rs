@@ -68,6 +68,11 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
             Err(code) => return Ok(code),
         };
     eprintln!("Target: {}", against.connected.description);
+    let journal = Arc::new(crate::open_journal(
+        args.journal.as_deref(),
+        &against.plan.scope,
+        args.target.sim,
+    )?);
     eprint!("{}", render_changes(&against.plan, &against.reconciliation));
     // The allocations are decided: record them before acting, so a crash cannot lose them.
     if let Err(error) = against.lock.record(&args.file, &against.allocations) {
@@ -80,9 +85,32 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
             "note: the built-in simulator's VMs do not boot, so no cluster is made on them (try `labform sim serve --qemu` for VMs that boot)"
         );
     }
-    if against.reconciliation.is_empty() && !clusters_apply {
+    // A replacement a killed `labform replace` left is finished first (one that needs its
+    // cluster steps only when this apply has a cluster phase).
+    let unfinished = journal
+        .unfinished_replacement(&against.plan.scope)?
+        .filter(|record| {
+            let resumable = !record.cluster_steps || clusters_apply;
+            if !resumable {
+                eprintln!(
+                    "note: the replacement of {} was stopped before it finished and needs its cluster steps; run `labform replace {} {}` to finish it",
+                    record.vm,
+                    args.file.display(),
+                    record.vm
+                );
+            }
+            resumable
+        });
+    if against.reconciliation.is_empty() && !clusters_apply && unfinished.is_none() {
         eprintln!("Nothing to do.");
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(record) = &unfinished {
+        eprintln!(
+            "First, the replacement of {} that was stopped before it finished ({} step(s) were done).",
+            record.vm,
+            record.done.len()
+        );
     }
     if clusters_apply {
         eprintln!("{}", cluster_phase_summary(&against.plan));
@@ -134,6 +162,36 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     });
+    // The unfinished replacement first; then what it changed is discovered again.
+    let mut replacement_failed = false;
+    if let Some(record) = unfinished {
+        match crate::commands::replace::finish_unfinished(
+            &args.file,
+            &against,
+            &args.clusters,
+            &journal,
+            record,
+        )
+        .await?
+        {
+            Some(true) => {
+                against = match plan_against_target(
+                    &args.file,
+                    &args.target,
+                    &args.lock,
+                    Preflight::Skip,
+                )
+                .await?
+                {
+                    Ok(against) => against,
+                    Err(code) => return Ok(code),
+                };
+                eprint!("{}", render_changes(&against.plan, &against.reconciliation));
+            }
+            Some(false) => replacement_failed = true,
+            None => {}
+        }
+    }
     let carried = carry_out(
         &against,
         Carry {
@@ -146,6 +204,12 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         },
     )
     .await?;
+    if replacement_failed && carried == Carried::Done {
+        eprintln!(
+            "The replacement above was not finished; run `labform apply` or `labform replace` again."
+        );
+        return Ok(ExitCode::from(3));
+    }
     Ok(carried.exit_code())
 }
 
@@ -209,10 +273,7 @@ pub async fn carry_out(against: &Against, carry: Carry<'_>) -> anyhow::Result<Ca
     // Seed images carry the VMs' host keys, kept in labform's secret store.
     let store = SecretStore::open_default().context("cannot open labform's secret store")?;
     let host_keys = StoredHostKeys::new(&store, scope.clone());
-    let seeds = LabSeeds {
-        cloud_init: PlanSeeds::new(&against.plan, &host_keys),
-        talos: labform_talos::seed::TalosSeeds::new(&against.plan, &store),
-    };
+    let seeds = lab_seeds(&against.plan, &host_keys, &store);
     let printer = Arc::new(Printer::new(carry.json));
     if against.reconciliation.is_empty() {
         eprintln!("The VMs are as planned.");
@@ -282,6 +343,19 @@ pub fn cluster_phase_summary(plan: &labform_planner::Plan) -> String {
         });
     }
     lines.join("\n")
+}
+
+/// The seeds of `plan`'s VMs, cloud-init's with the host keys of `host_keys` and Talos nodes'
+/// from `store`.
+pub(crate) fn lab_seeds<'a>(
+    plan: &'a labform_planner::Plan,
+    host_keys: &'a StoredHostKeys,
+    store: &'a SecretStore,
+) -> LabSeeds<'a> {
+    LabSeeds {
+        cloud_init: PlanSeeds::new(plan, host_keys),
+        talos: labform_talos::seed::TalosSeeds::new(plan, store),
+    }
 }
 
 /// The seeds of the lab's VMs: cloud-init's (with labform's host keys) and Talos nodes' (their

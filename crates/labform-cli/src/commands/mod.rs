@@ -10,6 +10,7 @@ pub mod history;
 pub mod kubeconfig;
 pub mod plan;
 pub mod render;
+pub mod replace;
 pub mod reset;
 pub mod restore;
 pub mod schema;

@@ -831,6 +831,49 @@ pub async fn drift(
     Ok(report)
 }
 
+/// Takes `planned` out of `cluster` before its VM is deleted (`labform replace`): `kubeadm
+/// reset` on it over SSH (on a control plane, the reset removes its etcd member through the
+/// cluster), then its Node object through the API. A worker that does not answer SSH has its
+/// Node object deleted all the same; a control plane that does not answer is an error, since its
+/// etcd member would stay.
+pub async fn leave(
+    context: &ClusterContext<'_>,
+    cluster: &PlannedCluster,
+    planned: &PlannedClusterNode,
+    installation: &Installation,
+) -> Result<(), ClusterError> {
+    let version = planned_version(&cluster.name, &cluster.version)?;
+    let secrets = cluster_secrets(context.store, &context.plan.scope, &cluster.name)?;
+    let work = Work {
+        context,
+        cluster,
+        version,
+        secrets,
+    };
+    let nodes = work.nodes(installation)?;
+    let Some(node) = nodes.iter().find(|node| node.name == planned.vm) else {
+        return Err(work.failed(format!("`{}` is not a node of the cluster", planned.vm)));
+    };
+    work.report(&node.name, "kubeadm reset (leaving the cluster)");
+    match context.ssh.connect(&node.target).await {
+        Ok(session) => {
+            work.run(node, &session, "resetting kubeadm", &node::reset_script())
+                .await?;
+            let _ = session.close().await;
+        }
+        Err(error) if !planned.role.is_server() => work.report(
+            &node.name,
+            &format!("not reachable over SSH ({error}); its Node object is deleted all the same"),
+        ),
+        Err(error) => {
+            return Err(work.node_error(&node.name, "connecting to run kubeadm reset")(error));
+        }
+    }
+    labform_kubernetes::distribution::delete_node_object(context, cluster, &node.name)
+        .await
+        .map_err(work.api_error(format!("deleting the Node object {}", node.name)))
+}
+
 /// Takes kubeadm off every node of `cluster` (workers first, the first control plane last)
 /// and forgets the cluster's kubeconfigs. The cluster's CA, token and certificate key stay in
 /// the store, so the next apply forms the cluster again with the same discovery hash.

@@ -292,6 +292,24 @@ impl ClusterApi {
         Ok(not_ready(expected, &list.items))
     }
 
+    /// Which of `nodes` are not Ready now (missing, no Ready condition, or not `True`), asked
+    /// once.
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterApiError::Request`] when the nodes cannot be listed.
+    pub async fn not_ready(&self, nodes: &[String]) -> Result<Vec<NodeNotReady>, ClusterApiError> {
+        let api: Api<Node> = Api::all(self.client.clone());
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|error| ClusterApiError::Request {
+                action: "cannot list the nodes".to_owned(),
+                detail: crate::cluster_api::describe_kube_error(&error),
+            })?;
+        Ok(not_ready(nodes, &list.items))
+    }
+
     /// Waits until the API server answers `/readyz` and every node in `expected_nodes` exists
     /// with condition `Ready=True`, checking every `poll`.
     ///

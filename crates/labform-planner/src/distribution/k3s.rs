@@ -44,6 +44,18 @@ impl DistributionPlan for K3s {
         GuestBoot::CloudInit
     }
 
+    fn leave_step(&self, node: &str, server: bool) -> String {
+        if server {
+            format!(
+                "delete the Node object {node}; K3s's finalizers then remove its etcd member and its node password"
+            )
+        } else {
+            format!(
+                "delete the Node object {node}; K3s then removes its node password, so the new VM may register under the name"
+            )
+        }
+    }
+
     fn settings(&self, shape: &ClusterShape<'_>) -> DistributionSettings {
         DistributionSettings::K3s(Self::settings_of(shape))
     }

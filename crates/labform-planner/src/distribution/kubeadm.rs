@@ -29,6 +29,16 @@ impl DistributionPlan for Kubeadm {
         GuestBoot::CloudInit
     }
 
+    fn leave_step(&self, node: &str, server: bool) -> String {
+        if server {
+            format!(
+                "run `kubeadm reset` on {node} over SSH (it removes its etcd member through the cluster), then delete the Node object {node}"
+            )
+        } else {
+            format!("run `kubeadm reset` on {node} over SSH, then delete the Node object {node}")
+        }
+    }
+
     fn settings(&self, _shape: &ClusterShape<'_>) -> DistributionSettings {
         DistributionSettings::Kubeadm
     }

@@ -114,6 +114,18 @@ pub trait DistributionPlan: Sync {
     /// planned around these.
     fn bring_up_steps(&self, shape: &ClusterShape<'_>) -> Vec<ClusterStep>;
 
+    /// Whether a first server recreated empty (`labform replace`) joins the running cluster
+    /// through the other control planes. When it does not (it would initialise a new cluster,
+    /// as K3s's `cluster-init` and `kubeadm init` do), the planner refuses to replace it.
+    fn recreated_first_server_joins(&self) -> bool {
+        false
+    }
+
+    /// What taking one node out of a running cluster before its VM is deleted does (its etcd
+    /// membership, its Node object), as the replacement's plan shows it; `server` when the
+    /// node runs the control plane.
+    fn leave_step(&self, node: &str, server: bool) -> String;
+
     /// The step that waits for the cluster's nodes once they are brought up.
     fn readiness_step(&self, shape: &ClusterShape<'_>) -> String {
         format!(

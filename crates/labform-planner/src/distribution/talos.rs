@@ -42,6 +42,21 @@ impl DistributionPlan for Talos {
         NodeSoftware::ImageExtensions
     }
 
+    fn recreated_first_server_joins(&self) -> bool {
+        // etcd is bootstrapped only where it runs nowhere; a new first control plane joins it.
+        true
+    }
+
+    fn leave_step(&self, node: &str, server: bool) -> String {
+        if server {
+            format!(
+                "reset {node} through the Talos API, leaving etcd first, then delete the Node object {node}"
+            )
+        } else {
+            format!("reset {node} through the Talos API, then delete the Node object {node}")
+        }
+    }
+
     fn settings(&self, shape: &ClusterShape<'_>) -> DistributionSettings {
         DistributionSettings::Talos(TalosSettings {
             kubernetes_version: shape.declared.kubernetes_version.clone(),
