@@ -1,6 +1,8 @@
 //! Crash safety: `labform apply` killed with SIGKILL at 20 points of its run against a simulator
 //! in another process (`labform sim serve`, over HTTPS); every time, the next apply converges with
-//! no duplicate, no orphan and no half-configured VM, and a third apply has nothing to do.
+//! no duplicate, no orphan and no half-configured VM, and a third apply has nothing to do. The
+//! same for `labform replace` killed at 8 points: the next `replace` or `apply` finishes it with
+//! the VM's identity kept.
 
 mod common;
 
@@ -254,4 +256,115 @@ fn ctrl_c_stops_new_work_lets_tasks_finish_and_the_next_apply_converges() {
         .unwrap();
     let api = simulator.root_client();
     runtime.block_on(check_converged(&api, "after Ctrl-C", None));
+}
+
+/// The VM ID, NIC (MAC), address and seed image (which carries the host keys) of `vm`.
+async fn identity(api: &dyn ProxmoxApi, vm: &str) -> Vec<String> {
+    let resources = api.cluster_resources(Some(ResourceType::Vm)).await.unwrap();
+    let resource = resources
+        .iter()
+        .find(|resource| resource.name.as_deref() == Some(vm))
+        .unwrap_or_else(|| panic!("{vm} exists"));
+    let node = labform_ids::NodeName::new(resource.node.clone().unwrap());
+    let vm_id = labform_ids::VmId::new(resource.vmid.unwrap() as u32).unwrap();
+    let config = api.vm_config(&node, vm_id, false).await.unwrap();
+    let mut identity = vec![vm_id.to_string()];
+    for key in ["net0", "ipconfig0", "ide2"] {
+        identity.push(config.values[key].clone());
+    }
+    identity
+}
+
+/// `labform replace` of one VM killed with SIGKILL at several points of its run; every time the
+/// next run (`replace` again, or `apply`) finishes it: the VM exists once, fully configured and
+/// running, with its VM ID, MAC, address and seed image, and the run after has nothing to do.
+#[test]
+fn killed_replacements_are_finished_by_the_next_run() {
+    let simulator = start_simulator();
+    let image: Vec<u8> = (0..(1u32 << 16))
+        .map(|i| (i.wrapping_mul(2246822519) >> 5) as u8)
+        .collect();
+    let checksum = format!("{:x}", sha2::Sha256::digest(&image));
+    let port = serve_image(image);
+    let directory = tempfile::tempdir().unwrap();
+    std::fs::write(
+        directory.path().join("lab.yaml"),
+        lab_text(port, &checksum, &simulator.fingerprint),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let api = client_for(&simulator);
+    let (ok, stderr) = run_to_end(directory.path(), &simulator, "apply");
+    assert!(ok, "the first apply succeeds: {stderr}");
+    let reference = runtime.block_on(check_converged(api.as_ref(), "applied", None));
+    let before = runtime.block_on(identity(api.as_ref(), "k-agent-1"));
+    let replace = || {
+        let mut command = labform(
+            directory.path(),
+            &simulator,
+            &["replace", "--skip-clusters"],
+        );
+        command.arg("k-agent-1");
+        command
+    };
+
+    // Calibrate: how long a whole replacement takes.
+    let started = Instant::now();
+    let output = replace().output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let full = started.elapsed();
+    assert_eq!(
+        runtime.block_on(identity(api.as_ref(), "k-agent-1")),
+        before
+    );
+
+    let points = 8;
+    let mut resumed = 0;
+    for point in 0..points {
+        // Discovery and planning take the first part of a run: most points fall after it.
+        let delay = full.mul_f64(0.3 + 0.7 * (point as f64 + 0.5) / points as f64);
+        let mut child = replace().spawn().unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let context = format!("replace killed after {delay:?} (point {point})");
+        // Half the time `replace` finishes it, half the time `apply` does.
+        let output = if point % 2 == 0 {
+            replace().output().unwrap()
+        } else {
+            labform(directory.path(), &simulator, &["apply"])
+                .output()
+                .unwrap()
+        };
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            output.status.success(),
+            "{context}: the next run finishes it: {stderr}"
+        );
+        if stderr.contains("Finish replacing k-agent-1") {
+            resumed += 1;
+        }
+        let context = format!("{context}\nthe next run said:\n{stderr}");
+        runtime.block_on(check_converged(api.as_ref(), &context, Some(&reference)));
+        assert_eq!(
+            runtime.block_on(identity(api.as_ref(), "k-agent-1")),
+            before,
+            "{context}"
+        );
+        let (ok, stderr) = run_to_end(directory.path(), &simulator, "apply");
+        assert!(
+            ok && stderr.contains("Nothing to do."),
+            "{context}: the apply after has nothing to do: {stderr}"
+        );
+    }
+    // The kills did stop replacements halfway (the journal had steps done to resume from).
+    assert!(resumed > 0, "no kill stopped a replacement halfway");
+    eprintln!("{resumed} of {points} kills stopped a replacement halfway");
 }

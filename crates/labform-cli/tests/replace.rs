@@ -155,7 +155,11 @@ impl Applied {
             let node = labform_ids::NodeName::new(resource.node.clone().unwrap());
             let vm_id = labform_ids::VmId::new(resource.vmid.unwrap() as u32).unwrap();
             let config = api.vm_config(&node, vm_id, false).await.unwrap();
-            let description = config.values.get("description").cloned().unwrap_or_default();
+            let description = config
+                .values
+                .get("description")
+                .cloned()
+                .unwrap_or_default();
             assert!(!description.contains("spec: pending"), "{vm} is configured");
             let mut identity = BTreeMap::new();
             identity.insert("vmid".to_owned(), vm_id.to_string());
@@ -203,7 +207,10 @@ fn vms_come_back_with_their_identity_and_refusals_say_why() {
     let output = applied.labform(&["replace", "dns", "--yes"]);
     assert!(output.status.success(), "{}", output_text(&output));
     let text = output_text(&output);
-    assert!(text.contains("delete-vm") && text.contains("clone-vm"), "{text}");
+    assert!(
+        text.contains("delete-vm") && text.contains("clone-vm"),
+        "{text}"
+    );
     assert_eq!(applied.identity(&runtime, "dns"), before);
 
     // A node with its cluster steps skipped is recreated the same way.
@@ -310,7 +317,10 @@ fn nodes_are_cordoned_drained_and_taken_out_and_quorum_is_kept() {
         .expect("the Node object was deleted");
     assert!(cordon < deleted);
     assert!(!kube.pod_exists("default", "web-1") && !kube.pod_exists("default", "db-0"));
-    assert!(kube.pod_exists("kube-system", "svclb-1"), "DaemonSet pods stay");
+    assert!(
+        kube.pod_exists("kube-system", "svclb-1"),
+        "DaemonSet pods stay"
+    );
     assert!(kube.node("k-agent-0").is_none());
     assert_eq!(applied.identity(&runtime, "k-agent-0"), before);
 

@@ -442,7 +442,9 @@ mod tests {
         let path = directory.path().join("journal.sqlite");
         let journal = Journal::open(&path).unwrap();
         assert_eq!(journal.unfinished_replacement("scope").unwrap(), None);
-        let record = journal.begin_replacement("scope", "k-agent-0", true).unwrap();
+        let record = journal
+            .begin_replacement("scope", "k-agent-0", true)
+            .unwrap();
         journal.replacement_step_done(record.id, "cordon").unwrap();
         journal.replacement_step_done(record.id, "drain").unwrap();
         drop(journal);

@@ -149,8 +149,10 @@ impl ClusterDistribution for K3s {
         // Deleting the Node object (not forced) runs K3s's finalizers: a server's etcd member
         // is removed, and so is the node password the new VM would otherwise be refused by.
         Box::pin(async move {
-            Ok(labform_kubernetes::distribution::delete_node_object(context, cluster, &node.vm)
-                .await?)
+            Ok(
+                labform_kubernetes::distribution::delete_node_object(context, cluster, &node.vm)
+                    .await?,
+            )
         })
     }
 

@@ -420,7 +420,10 @@ impl ClusterApi {
         poll: Duration,
     ) -> Result<(), ClusterApiError> {
         let nodes: Api<Node> = Api::all(self.client.clone());
-        match nodes.delete(node, &kube::api::DeleteParams::default()).await {
+        match nodes
+            .delete(node, &kube::api::DeleteParams::default())
+            .await
+        {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
             Err(error) => {

@@ -353,10 +353,11 @@ pub async fn stored_cluster_api(
     scope: &str,
     cluster: &PlannedCluster,
 ) -> Result<ClusterApi, StoredApiError> {
-    let key = kubeconfig_store_key(scope, &cluster.name).map_err(|detail| StoredApiError::Store {
-        cluster: cluster.name.clone(),
-        detail,
-    })?;
+    let key =
+        kubeconfig_store_key(scope, &cluster.name).map_err(|detail| StoredApiError::Store {
+            cluster: cluster.name.clone(),
+            detail,
+        })?;
     let text = store
         .get(&key)
         .map_err(|error| StoredApiError::Store {

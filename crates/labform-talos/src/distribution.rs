@@ -254,7 +254,10 @@ impl ClusterDistribution for Talos {
                 .map_err(failed(cluster, "resetting the node that leaves"))?;
             labform_kubernetes::distribution::delete_node_object(context, cluster, &node.vm)
                 .await
-                .map_err(failed(cluster, "deleting the Node object of the node that leaves"))?;
+                .map_err(failed(
+                    cluster,
+                    "deleting the Node object of the node that leaves",
+                ))?;
             Ok(())
         })
     }

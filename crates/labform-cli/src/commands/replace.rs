@@ -29,8 +29,7 @@ use labform_planner::replacement::{
 use labform_secrets::SecretStore;
 
 use crate::clusters::{
-    ClusterArgs, ProgressLines, cluster_options, distributions, labform_ssh_client,
-    secret_resolver,
+    ClusterArgs, ProgressLines, cluster_options, distributions, labform_ssh_client, secret_resolver,
 };
 use crate::lab_input::LockArgs;
 use crate::progress::Printer;
@@ -212,13 +211,13 @@ async fn plan(
             .collect();
         let asked = async {
             let api = stored_cluster_api(store, &plan.scope, cluster).await?;
-            api.not_ready(&servers)
-                .await
-                .map_err(|source| labform_kubernetes::distribution::StoredApiError::Api {
+            api.not_ready(&servers).await.map_err(|source| {
+                labform_kubernetes::distribution::StoredApiError::Api {
                     cluster: cluster.name.clone(),
                     doing: "asking which control planes are Ready".to_owned(),
                     source,
-                })
+                }
+            })
         };
         match asked.await {
             Ok(not_ready) => {
@@ -277,10 +276,7 @@ impl Work<'_> {
                 );
                 return false;
             }
-            if let Err(error) = self
-                .journal
-                .replacement_step_done(record, step.kind.name())
-            {
+            if let Err(error) = self.journal.replacement_step_done(record, step.kind.name()) {
                 eprintln!("error: {}", crate::error_chain(&error));
                 return false;
             }
@@ -424,7 +420,10 @@ impl Work<'_> {
     }
 
     /// The Kubernetes API of `node`'s cluster, from the kubeconfig labform keeps.
-    async fn api(&self, node: &str) -> Result<ClusterApi, Box<dyn std::error::Error + Send + Sync>> {
+    async fn api(
+        &self,
+        node: &str,
+    ) -> Result<ClusterApi, Box<dyn std::error::Error + Send + Sync>> {
         let cluster = self.cluster(node)?;
         Ok(stored_cluster_api(self.store, &self.against.plan.scope, cluster).await?)
     }

@@ -866,7 +866,10 @@ pub async fn leave(
             &format!("not reachable over SSH ({error}); its Node object is deleted all the same"),
         ),
         Err(error) => {
-            return Err(work.node_error(&node.name, "connecting to run kubeadm reset")(error));
+            return Err(work
+                .node_error(&node.name, "connecting to run kubeadm reset")(
+                error
+            ));
         }
     }
     labform_kubernetes::distribution::delete_node_object(context, cluster, &node.name)

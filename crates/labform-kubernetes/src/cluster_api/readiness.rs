@@ -300,13 +300,13 @@ impl ClusterApi {
     /// [`ClusterApiError::Request`] when the nodes cannot be listed.
     pub async fn not_ready(&self, nodes: &[String]) -> Result<Vec<NodeNotReady>, ClusterApiError> {
         let api: Api<Node> = Api::all(self.client.clone());
-        let list = api
-            .list(&ListParams::default())
-            .await
-            .map_err(|error| ClusterApiError::Request {
-                action: "cannot list the nodes".to_owned(),
-                detail: crate::cluster_api::describe_kube_error(&error),
-            })?;
+        let list =
+            api.list(&ListParams::default())
+                .await
+                .map_err(|error| ClusterApiError::Request {
+                    action: "cannot list the nodes".to_owned(),
+                    detail: crate::cluster_api::describe_kube_error(&error),
+                })?;
         Ok(not_ready(nodes, &list.items))
     }
 
