@@ -20,6 +20,30 @@ fn start_simulator() -> SimServer {
     SimServer::start(&["--nodes", "2", "--time-scale", "0.02"])
 }
 
+/// A directory with the crash lab, its image (`2^bits` bytes made from `seed`) served on
+/// loopback for `simulator` to download.
+fn lab_directory(simulator: &SimServer, bits: u32, seed: u32) -> tempfile::TempDir {
+    let image: Vec<u8> = (0..(1u32 << bits))
+        .map(|i| (i.wrapping_mul(seed) >> 7) as u8)
+        .collect();
+    let checksum = format!("{:x}", sha2::Sha256::digest(&image));
+    let port = common::serve_file(image);
+    let directory = tempfile::tempdir().unwrap();
+    std::fs::write(
+        directory.path().join("lab.yaml"),
+        lab_text(port, &checksum, &simulator.fingerprint),
+    )
+    .unwrap();
+    directory
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn lab_text(port: u16, checksum: &str, fingerprint: &str) -> String {
     format!(
         "lab: crash
@@ -133,21 +157,8 @@ async fn check_converged(
 #[test]
 fn killed_applies_always_converge() {
     let simulator = start_simulator();
-    let image: Vec<u8> = (0..(1u32 << 20))
-        .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
-        .collect();
-    let checksum = format!("{:x}", sha2::Sha256::digest(&image));
-    let port = common::serve_file(image);
-    let directory = tempfile::tempdir().unwrap();
-    std::fs::write(
-        directory.path().join("lab.yaml"),
-        lab_text(port, &checksum, &simulator.fingerprint),
-    )
-    .unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let directory = lab_directory(&simulator, 20, 2654435761);
+    let runtime = runtime();
     let api = simulator.root_client();
 
     // Calibrate: how long a whole apply from empty takes (the image download included).
@@ -195,17 +206,7 @@ fn killed_applies_always_converge() {
 #[test]
 fn ctrl_c_stops_new_work_lets_tasks_finish_and_the_next_apply_converges() {
     let simulator = start_simulator();
-    let image: Vec<u8> = (0..(1u32 << 16))
-        .map(|i| (i.wrapping_mul(40503) >> 7) as u8)
-        .collect();
-    let checksum = format!("{:x}", sha2::Sha256::digest(&image));
-    let port = common::serve_file(image);
-    let directory = tempfile::tempdir().unwrap();
-    std::fs::write(
-        directory.path().join("lab.yaml"),
-        lab_text(port, &checksum, &simulator.fingerprint),
-    )
-    .unwrap();
+    let directory = lab_directory(&simulator, 16, 40503);
     // Interrupt once the first clone has started: from then on no new work may start.
     let mut child = labform(
         directory.path(),
@@ -250,10 +251,7 @@ fn ctrl_c_stops_new_work_lets_tasks_finish_and_the_next_apply_converges() {
     );
     let (ok, stderr) = run_to_end(directory.path(), &simulator, "apply");
     assert!(ok, "the next apply converges: {stderr}");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let api = simulator.root_client();
     runtime.block_on(check_converged(&api, "after Ctrl-C", None));
 }
@@ -281,26 +279,13 @@ async fn identity(api: &dyn ProxmoxApi, vm: &str) -> Vec<String> {
 #[test]
 fn killed_replacements_are_finished_by_the_next_run() {
     let simulator = start_simulator();
-    let image: Vec<u8> = (0..(1u32 << 16))
-        .map(|i| (i.wrapping_mul(2246822519) >> 5) as u8)
-        .collect();
-    let checksum = format!("{:x}", sha2::Sha256::digest(&image));
-    let port = serve_image(image);
-    let directory = tempfile::tempdir().unwrap();
-    std::fs::write(
-        directory.path().join("lab.yaml"),
-        lab_text(port, &checksum, &simulator.fingerprint),
-    )
-    .unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let api = client_for(&simulator);
+    let directory = lab_directory(&simulator, 16, 2246822519);
+    let runtime = runtime();
+    let api = simulator.root_client();
     let (ok, stderr) = run_to_end(directory.path(), &simulator, "apply");
     assert!(ok, "the first apply succeeds: {stderr}");
-    let reference = runtime.block_on(check_converged(api.as_ref(), "applied", None));
-    let before = runtime.block_on(identity(api.as_ref(), "k-agent-1"));
+    let reference = runtime.block_on(check_converged(&api, "applied", None));
+    let before = runtime.block_on(identity(&api, "k-agent-1"));
     let replace = || {
         let mut command = labform(
             directory.path(),
@@ -320,10 +305,7 @@ fn killed_replacements_are_finished_by_the_next_run() {
         String::from_utf8_lossy(&output.stderr)
     );
     let full = started.elapsed();
-    assert_eq!(
-        runtime.block_on(identity(api.as_ref(), "k-agent-1")),
-        before
-    );
+    assert_eq!(runtime.block_on(identity(&api, "k-agent-1")), before);
 
     let points = 8;
     let mut resumed = 0;
@@ -352,9 +334,9 @@ fn killed_replacements_are_finished_by_the_next_run() {
             resumed += 1;
         }
         let context = format!("{context}\nthe next run said:\n{stderr}");
-        runtime.block_on(check_converged(api.as_ref(), &context, Some(&reference)));
+        runtime.block_on(check_converged(&api, &context, Some(&reference)));
         assert_eq!(
-            runtime.block_on(identity(api.as_ref(), "k-agent-1")),
+            runtime.block_on(identity(&api, "k-agent-1")),
             before,
             "{context}"
         );

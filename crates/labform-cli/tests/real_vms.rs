@@ -3,7 +3,10 @@
 //! of one server and one agent node on them. Checked from outside labform: both VMs run, answer
 //! SSH on their planned static addresses with the planned hostname, user and disk size, and their
 //! guest agents report the planned addresses. The lab then changes (more memory, an extra SSH key)
-//! and is applied in place; then destroyed: no QEMU process, no disk file, no tap left.
+//! and is applied in place; the agent is replaced (`labform replace --skip-clusters`) and comes
+//! back on its address as a new QEMU process with the same host key (OpenSSH's strict checking
+//! against the key the old VM presented); then destroyed: no QEMU process, no disk file, no tap
+//! left.
 //!
 //! Needs root (namespaces, taps), qemu-system-x86, qemu-utils, genisoimage, iproute2, socat and
 //! openssh-client, and the node image that `../shared/vm-image/build.sh` makes (kept in
@@ -22,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::vms::{
     BRIDGE, Cleanup, PASSWORD, Simulator, USER, in_namespace, lab_preamble, labform, new_key,
-    node_image, qemu_argument, qemu_pids, run, serve_node_image, ssh, ssh_eventually,
+    node_image, outcome, qemu_argument, qemu_pids, run, serve_node_image, ssh, ssh_eventually,
     start_simulator, wait_for_ssh, walk,
 };
 use labform_ids::{NodeName, VmId};
@@ -328,6 +331,8 @@ fn a_lab_on_real_virtual_machines() {
 
     k3s_on_the_nodes(directory.path(), &simulator, &cleanup.netns, &first_key);
 
+    replace_the_agent(directory.path(), &simulator, &cleanup, &first_key);
+
     // Destroy: no QEMU process, no disk file, no tap left.
     let (ok, output) = labform(directory.path(), &simulator, "destroy");
     assert!(ok, "destroy succeeds:\n{output}");
@@ -361,6 +366,93 @@ fn a_lab_on_real_virtual_machines() {
     assert!(
         !namespaces.contains(&format!("lfreal{}", std::process::id())),
         "the namespace is gone"
+    );
+}
+
+/// `labform replace` of the agent's VM (its cluster steps skipped: the stand-in K3s forms no
+/// cluster): a new QEMU process comes up on the same address and presents the same host key,
+/// which OpenSSH's strict checking accepts against the key the old VM presented (read with
+/// `ssh-keyscan` before, outside labform); the next apply has nothing to do.
+fn replace_the_agent(directory: &Path, simulator: &Simulator, cleanup: &Cleanup, key: &Path) {
+    let (agent, address) = ("k-agent-0", AGENT_ADDRESS);
+    let scanned = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &cleanup.netns,
+            "ssh-keyscan",
+            "-t",
+            "ed25519",
+            address,
+        ])
+        .output()
+        .unwrap();
+    let presented = String::from_utf8_lossy(&scanned.stdout).into_owned();
+    assert!(
+        presented.contains("ssh-ed25519"),
+        "the agent presents a host key: {presented}{}",
+        String::from_utf8_lossy(&scanned.stderr)
+    );
+    let known_hosts = directory.join("agent-known-hosts");
+    std::fs::write(&known_hosts, &presented).unwrap();
+    let before = qemu_pids(&cleanup.state_dir)[agent];
+    let output = Command::new(env!("CARGO_BIN_EXE_labform"))
+        .args(["replace", "--skip-clusters", "--yes", "--proxmox"])
+        .arg(&simulator.url)
+        .arg("--fingerprint")
+        .arg(&simulator.fingerprint)
+        .arg("--journal")
+        .arg(directory.join("journal.sqlite"))
+        .arg(directory.join("lab.yaml"))
+        .arg(agent)
+        .env("LABFORM_PVE_USER", "root@pam")
+        .env("LABFORM_PVE_PASSWORD", PASSWORD)
+        .env("LABFORM_DATA_DIR", directory.join("data"))
+        .env_remove("LABFORM_PVE_TOKEN")
+        .output()
+        .expect("labform runs");
+    let (ok, text) = outcome(&output);
+    assert!(ok, "replace succeeds:\n{text}");
+    let after = qemu_pids(&cleanup.state_dir)[agent];
+    assert_ne!(
+        before, after,
+        "the agent runs as a new QEMU process:\n{text}"
+    );
+    wait_for_ssh(&cleanup.netns, key, address);
+    ssh_eventually(
+        &cleanup.netns,
+        key,
+        address,
+        "cloud-init status --wait >/dev/null; true",
+    );
+    let strict = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &cleanup.netns,
+            "ssh",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+        ])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
+        .arg("-i")
+        .arg(key)
+        .arg(format!("{USER}@{address}"))
+        .arg("hostname")
+        .output()
+        .unwrap();
+    assert!(
+        strict.status.success() && String::from_utf8_lossy(&strict.stdout).trim() == agent,
+        "the new VM answers on {address} with the old VM's host key: {}",
+        String::from_utf8_lossy(&strict.stderr)
+    );
+    let (ok, output) = labform(directory, simulator, "apply");
+    assert!(
+        ok && output.contains("Nothing to do."),
+        "after the replacement, apply has nothing to do:\n{output}"
     );
 }
 

@@ -842,14 +842,7 @@ pub async fn leave(
     planned: &PlannedClusterNode,
     installation: &Installation,
 ) -> Result<(), ClusterError> {
-    let version = planned_version(&cluster.name, &cluster.version)?;
-    let secrets = cluster_secrets(context.store, &context.plan.scope, &cluster.name)?;
-    let work = Work {
-        context,
-        cluster,
-        version,
-        secrets,
-    };
+    let work = Work::new(context, cluster)?;
     let nodes = work.nodes(installation)?;
     let Some(node) = nodes.iter().find(|node| node.name == planned.vm) else {
         return Err(work.failed(format!("`{}` is not a node of the cluster", planned.vm)));
