@@ -359,10 +359,11 @@ pub(crate) fn lab_seeds<'a>(
 }
 
 /// The seeds of the lab's VMs: cloud-init's (with labform's host keys) and Talos nodes' (their
-/// machine configurations, from each cluster's secrets bundle).
+/// machine configurations, from each cluster's secrets bundle). Made by [`lab_seeds`] only, for
+/// apply, replace and restore alike.
 pub(crate) struct LabSeeds<'a> {
-    pub(crate) cloud_init: PlanSeeds<'a>,
-    pub(crate) talos: labform_talos::seed::TalosSeeds<'a>,
+    cloud_init: PlanSeeds<'a>,
+    talos: labform_talos::seed::TalosSeeds<'a>,
 }
 
 impl labform_cloudinit::SeedSource for LabSeeds<'_> {

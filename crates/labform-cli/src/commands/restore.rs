@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use labform_cloudinit::{PlanSeeds, StoredHostKeys};
+use labform_cloudinit::StoredHostKeys;
 use labform_executor::engine::{ApplyOptions, apply};
 use labform_ids::{NodeName, StorageName};
 use labform_planner::inventory::ObservedVm;
@@ -22,7 +22,7 @@ use labform_proxmox::task::{WaitOptions, wait_for_task};
 use labform_proxmox::types::{RestoreVm, VmAction as PowerAction};
 use labform_secrets::SecretStore;
 
-use crate::commands::apply::LabSeeds;
+use crate::commands::apply::lab_seeds;
 use crate::commands::backup::{plan_for_vms, planned_vm};
 use crate::progress::Printer;
 use crate::reality::{Against, Preflight, plan_against_target};
@@ -273,10 +273,7 @@ async fn converge(args: &Args, name: &str) -> anyhow::Result<ExitCode> {
         &against.plan.scope,
         args.target.sim,
     )?;
-    let seeds = LabSeeds {
-        cloud_init: PlanSeeds::new(&against.plan, &host_keys),
-        talos: labform_talos::seed::TalosSeeds::new(&against.plan, &store),
-    };
+    let seeds = lab_seeds(&against.plan, &host_keys, &store);
     let report = apply(
         &against.plan,
         &reconciliation,
