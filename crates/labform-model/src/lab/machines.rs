@@ -150,8 +150,10 @@ pub struct Backups {
     /// vzdump's mode: `snapshot` (the default: the VM keeps running), `suspend` or `stop`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<BackupMode>,
-    /// etcd snapshot schedule in cron syntax as K3s reads it (`0 */6 * * *`, `@daily`), for
-    /// embedded etcd.
+    /// etcd snapshot schedule in cron syntax as K3s reads it (`0 */6 * * *`, `@daily`); each
+    /// server snapshots its own etcd member (`datastore: embedded-etcd`): K3s by its own
+    /// schedule, kubeadm by a systemd timer labform keeps on each control plane, firing when
+    /// cron would, Talos by a CronJob per control plane through Talos's Kubernetes API access.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etcd_snapshot_schedule: Option<String>,
     /// etcd snapshots to keep (at least 1).
