@@ -20,32 +20,30 @@
 //! an error.
 
 mod addons;
+mod drift;
 mod kubeconfigs;
+mod nodes;
 mod reconfigure;
+mod removal;
+mod upgrade;
 
-use std::time::Duration;
+pub use drift::drift;
+pub use removal::{leave, reset};
 
-use labform_cloudinit::{HostKeySource as _, StoredHostKeys};
 use labform_kubernetes::AddonManifests;
 use labform_kubernetes::cluster_api::ClusterApi;
-use labform_kubernetes::distribution::{
-    ClusterContext, ClusterOutcome, NodeDrift, kubeconfig_store_key, tenant_kubeconfig_store_key,
-};
+use labform_kubernetes::distribution::{ClusterContext, ClusterOutcome};
 use labform_kubernetes::kubeconfig::ClusterKubeconfig;
-use labform_planner::plan::{NodeRole, PlannedCluster, PlannedClusterNode};
+use labform_planner::plan::{NodeRole, PlannedCluster};
 use labform_secrets::{ExposeSecret as _, SecretString};
-use labform_ssh::{HostPublicKey, NodeName, Session, SshError, Target, shell_quote};
+use labform_ssh::{Session, SshError, Target, shell_quote};
 
-use crate::air_gap::{self, NodeImages};
 use crate::artifacts::AirGapFiles;
-use crate::config::{CONFIG_PATH, InstallOptions, JoinSecrets, node_configs};
+use crate::config::{CONFIG_PATH, InstallOptions};
 use crate::error::{ClusterError, KubeadmError};
 use crate::etcd_snapshots;
-use crate::kube_vip::kube_vip_manifest;
 use crate::node::{
-    self, ADMIN_KUBECONFIG, AIR_GAP_BINARIES, AIR_GAP_IMAGES, AIR_GAP_PACKAGES, CA_CERTIFICATE,
-    CA_KEY, KUBE_VIP_MANIFEST, KUBELET_DROP_IN, KUBELET_UNIT, MANIFESTS_DIRECTORY, NodeFacts,
-    NodeFile, PREPARE_SCRIPT, PackageSource, PrepareStage,
+    ADMIN_KUBECONFIG, AIR_GAP_BINARIES, NodeFacts, NodeFile, PackageSource, PrepareStage,
 };
 use crate::secrets::{ClusterSecrets, cluster_secrets};
 use crate::version::{KubernetesVersion, check_upgrade, planned_version};
@@ -180,200 +178,6 @@ impl<'a> Work<'a> {
         })
     }
 
-    /// Every node with its target and files, control planes first.
-    fn nodes(&self, installation: &Installation) -> Result<Vec<ClusterNode>, ClusterError> {
-        let context = self.context;
-        let configs = node_configs(
-            self.cluster,
-            &JoinSecrets::Values(&self.secrets),
-            &installation.options,
-        )?;
-        let prepare = node::prepare_script(
-            self.version,
-            installation.source,
-            installation.options.image_repository.as_deref(),
-        );
-        let host_keys = StoredHostKeys::new(context.store, context.plan.scope.clone());
-        let mut nodes = Vec::new();
-        for (config, planned) in configs.into_iter().zip(&self.cluster.nodes) {
-            let user = planned.login_user.clone().ok_or_else(|| {
-                self.failed(format!("`{}` is not configured by cloud-init", planned.vm))
-            })?;
-            let host_key = host_keys
-                .host_key(&planned.vm)
-                .map_err(|error| self.failed(format!("the host key of {}: {error}", planned.vm)))?;
-            let host_key = HostPublicKey::from_openssh(host_key.public_openssh())
-                .map_err(self.node_error(&planned.vm, "reading its host key"))?;
-            let mut files = vec![
-                NodeFile::public(PREPARE_SCRIPT, prepare.clone().into_bytes(), 0o755),
-                NodeFile::secret(CONFIG_PATH, SecretString::from(config.text)),
-            ];
-            files.extend(self.role_files(planned)?);
-            if let Some(air_gap) = &installation.air_gap {
-                for binary in &air_gap.binaries {
-                    files.push(NodeFile::verified(
-                        format!("{AIR_GAP_BINARIES}/{}", binary.name),
-                        binary,
-                        0o755,
-                    ));
-                }
-                files.push(NodeFile::public(
-                    KUBELET_UNIT,
-                    node::kubelet_unit().into_bytes(),
-                    0o644,
-                ));
-                files.push(NodeFile::public(
-                    KUBELET_DROP_IN,
-                    node::kubelet_drop_in().into_bytes(),
-                    0o644,
-                ));
-                for image in &air_gap.images {
-                    if image.control_plane_only() && !planned.role.is_server() {
-                        continue;
-                    }
-                    files.push(NodeFile::verified(
-                        format!("{AIR_GAP_IMAGES}/{}", image.name),
-                        image,
-                        0o644,
-                    ));
-                }
-                for package in &air_gap.packages {
-                    files.push(NodeFile::verified(
-                        format!("{AIR_GAP_PACKAGES}/{}", package.name),
-                        package,
-                        0o644,
-                    ));
-                }
-            }
-            nodes.push(ClusterNode {
-                name: planned.vm.clone(),
-                role: planned.role,
-                target: Target {
-                    node: NodeName::new(planned.vm.clone()),
-                    host: planned.address.to_string(),
-                    port: 22,
-                    user,
-                    host_keys: vec![host_key],
-                },
-                files,
-            });
-        }
-        Ok(nodes)
-    }
-
-    /// The files only some nodes have: the CA on the first control plane, kube-vip's static
-    /// pod on the control planes of a cluster with an API VIP, the etcd snapshot timer, its
-    /// service and script on the control planes of a cluster with a snapshot schedule.
-    fn role_files(&self, planned: &PlannedClusterNode) -> Result<Vec<NodeFile>, ClusterError> {
-        let mut files = Vec::new();
-        if planned.role == NodeRole::FirstServer {
-            files.push(NodeFile::public(
-                CA_CERTIFICATE,
-                self.secrets.ca_certificate.clone().into_bytes(),
-                0o644,
-            ));
-            files.push(NodeFile::secret(CA_KEY, self.secrets.ca_key.clone()));
-        }
-        if self.cluster.api_vip && planned.role.is_server() {
-            files.push(NodeFile::public(
-                KUBE_VIP_MANIFEST,
-                kube_vip_manifest(self.cluster, self.version, planned.role)?.into_bytes(),
-                0o600,
-            ));
-        }
-        for (path, contents, mode) in etcd_snapshots::files(self.cluster, planned) {
-            files.push(NodeFile::public(path, contents.into_bytes(), mode));
-        }
-        Ok(files)
-    }
-
-    /// Connects to `node`, retrying while it boots, then waits for cloud-init.
-    async fn connect(&self, node: &ClusterNode) -> Result<Session, ClusterError> {
-        let deadline = tokio::time::Instant::now() + self.context.options.ssh_ready_timeout;
-        let mut session = loop {
-            match self.context.ssh.connect(&node.target).await {
-                Ok(session) => break session,
-                Err(
-                    SshError::Connect { .. }
-                    | SshError::ConnectTimeout { .. }
-                    | SshError::HostKeyMismatch { .. }
-                    | SshError::AuthenticationRefused { .. },
-                ) if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                }
-                Err(error) => return Err(self.node_error(&node.name, "connecting")(error)),
-            }
-        };
-        // kubeadm init and join, and package installs, take minutes.
-        session.set_command_timeout(
-            self.context
-                .options
-                .ready_timeout
-                .max(Duration::from_secs(900)),
-        );
-        session
-            .exec_captured("sudo -n cloud-init status --wait > /dev/null 2>&1; true")
-            .await
-            .map_err(self.node_error(&node.name, "waiting for cloud-init"))?;
-        Ok(session)
-    }
-
-    async fn facts(
-        &self,
-        node: &ClusterNode,
-        session: &Session,
-    ) -> Result<NodeFacts, ClusterError> {
-        node::read_facts(session, &node.files)
-            .await
-            .map_err(self.node_error(&node.name, "reading labform's files"))
-    }
-
-    /// Uploads the files of `node` that differ; returns how many. Before a join, kube-vip's
-    /// static pod waits: `kubeadm join` refuses a node whose `/etc/kubernetes/manifests` is
-    /// not empty.
-    async fn upload_files(
-        &self,
-        node: &ClusterNode,
-        session: &Session,
-        facts: &NodeFacts,
-    ) -> Result<usize, ClusterError> {
-        let joining = node.role != NodeRole::FirstServer && !facts.joined;
-        let differing: Vec<&NodeFile> = node::differing(&node.files, facts)
-            .into_iter()
-            .filter(|file| !(joining && file.path == KUBE_VIP_MANIFEST))
-            .collect();
-        if !differing.is_empty() {
-            node::upload(session, &differing)
-                .await
-                .map_err(self.node_error(&node.name, "uploading labform's files"))?;
-        }
-        Ok(differing.len())
-    }
-
-    async fn prepare(
-        &self,
-        node: &ClusterNode,
-        session: &Session,
-        stage: PrepareStage,
-    ) -> Result<(), ClusterError> {
-        self.report(
-            &node.name,
-            &format!(
-                "prepare for kubeadm {} ({})",
-                self.version,
-                stage.argument()
-            ),
-        );
-        self.run(
-            node,
-            session,
-            "preparing the node",
-            &format!("sh {PREPARE_SCRIPT} {}", stage.argument()),
-        )
-        .await
-        .map(|_| ())
-    }
-
     /// The API through the first control plane's address (the VIP may not answer yet), and
     /// the administrator kubeconfig's text.
     async fn api(
@@ -406,103 +210,6 @@ impl<'a> Work<'a> {
         api.wait_ready(names, options.ready_timeout, options.poll)
             .await
             .map_err(self.api_error(format!("waiting for {} to be Ready", names.join(", "))))
-    }
-
-    /// Upgrades `node` to the planned version: kubeadm, then `kubeadm upgrade apply` (the
-    /// first control plane) or `kubeadm upgrade node`, then cordon, drain, kubelet and kubectl,
-    /// Ready at the new version, uncordon.
-    async fn upgrade(
-        &self,
-        api: &ClusterApi,
-        node: &ClusterNode,
-        session: &Session,
-    ) -> Result<(), ClusterError> {
-        self.prepare(node, session, PrepareStage::Kubeadm).await?;
-        let command = if node.role == NodeRole::FirstServer {
-            format!("kubeadm upgrade apply --yes {}", self.version)
-        } else {
-            "kubeadm upgrade node".to_owned()
-        };
-        self.report(&node.name, &command);
-        let kubeadm = self.kubeadm_command(&command);
-        self.run(node, session, &format!("running {command}"), &kubeadm)
-            .await?;
-        self.report(&node.name, "cordon and drain");
-        api.drain(&node.name, self.context.options.drain_timeout)
-            .await
-            .map_err(self.api_error(format!("draining {}", node.name)))?;
-        self.prepare(node, session, PrepareStage::Kubelet).await?;
-        self.wait_ready(api, std::slice::from_ref(&node.name))
-            .await?;
-        let deadline = tokio::time::Instant::now() + self.context.options.ready_timeout;
-        loop {
-            let versions = api
-                .node_versions()
-                .await
-                .map_err(self.api_error(format!("reading the version of {}", node.name)))?;
-            if versions.get(&node.name).map(String::as_str) == Some(&self.version.to_string()) {
-                break;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(self.failed(format!(
-                    "{} is Ready but its kubelet does not report {} after the upgrade; it stays cordoned",
-                    node.name, self.version
-                )));
-            }
-            tokio::time::sleep(self.context.options.poll).await;
-        }
-        api.uncordon(&node.name)
-            .await
-            .map_err(self.api_error(format!("uncordoning {}", node.name)))?;
-        self.report(&node.name, "upgraded and uncordoned");
-        Ok(())
-    }
-
-    /// On an air-gapped node (after its preparation): what containerd holds, with the images
-    /// kubeadm names that it lacks reported on control planes, and the flag that skips
-    /// kubeadm's preflight phase when `crictl` is not there (kubeadm's checks cannot run
-    /// without it), reported too. Nothing and no flag with packages from the repository.
-    async fn air_gap_check(
-        &self,
-        installation: &Installation,
-        node: &ClusterNode,
-        session: &Session,
-    ) -> Result<(Option<NodeImages>, &'static str), ClusterError> {
-        if installation.source != PackageSource::AirGap {
-            return Ok((None, ""));
-        }
-        let mut arguments = format!(
-            "--kubernetes-version {}",
-            shell_quote(&self.version.to_string())
-        );
-        if let Some(repository) = &installation.options.image_repository {
-            arguments.push_str(&format!(" --image-repository {}", shell_quote(repository)));
-        }
-        let images = air_gap::read_images(session, &arguments)
-            .await
-            .map_err(self.node_error(&node.name, "reading the images containerd holds"))?;
-        if node.role.is_server() {
-            let missing = images.missing();
-            if !missing.is_empty() {
-                self.report(
-                    &node.name,
-                    &format!(
-                        "not in the air-gap directory: {} (what runs them will not start until they are imported)",
-                        missing.join(", ")
-                    ),
-                );
-            }
-        }
-        let flag = if images.crictl {
-            ""
-        } else {
-            self.report(
-                &node.name,
-                "kubeadm's preflight phase skipped: crictl (cri-tools) is not on the node and kubeadm runs its checks through it",
-            );
-            " --skip-phases=preflight"
-        };
-        Ok((Some(images), flag))
     }
 
     /// `kubeadm` from the packages or the air-gap binaries, with `arguments`.
@@ -776,140 +483,4 @@ pub async fn converge(
         kubeconfig,
         tenant_kubeconfigs,
     })
-}
-
-/// Compares every node of `cluster` with what [`converge`] would put there, writing nothing.
-pub async fn drift(
-    context: &ClusterContext<'_>,
-    cluster: &PlannedCluster,
-    addons: &AddonManifests,
-    installation: &Installation,
-) -> Result<Vec<NodeDrift>, ClusterError> {
-    let work = Work::new(context, cluster)?;
-    let nodes = work.nodes(installation)?;
-    let manifests = addons::manifest_files(cluster, addons)?;
-    let mut report = Vec::new();
-    for node in &nodes {
-        let mut drift = NodeDrift::new(node.name.clone());
-        let session = match context.ssh.connect(&node.target).await {
-            Ok(session) => session,
-            Err(error) => {
-                drift.unreachable = Some(error.to_string());
-                report.push(drift);
-                continue;
-            }
-        };
-        let facts = work.facts(node, &session).await?;
-        drift.files = node::differing(&node.files, &facts)
-            .iter()
-            .map(|file| file.path.clone())
-            .collect();
-        if facts.kubelet != "active" {
-            drift.service = Some(if facts.joined {
-                facts.kubelet.clone()
-            } else {
-                "not in the cluster".to_owned()
-            });
-        }
-        if node.role == NodeRole::FirstServer {
-            for (name, text) in &manifests {
-                let path = format!("{MANIFESTS_DIRECTORY}/{name}");
-                if facts.digests.get(&path) != Some(&node::sha256_hex(text.as_bytes())) {
-                    drift.manifests.push(name.clone());
-                }
-            }
-            drift.extra_manifests = facts
-                .manifests
-                .iter()
-                .filter(|name| !manifests.iter().any(|(wanted, _)| wanted == *name))
-                .cloned()
-                .collect();
-        }
-        let _ = session.close().await;
-        report.push(drift);
-    }
-    Ok(report)
-}
-
-/// Takes `planned` out of `cluster` before its VM is deleted (`labform replace`): `kubeadm
-/// reset` on it over SSH (on a control plane, the reset removes its etcd member through the
-/// cluster), then its Node object through the API. A worker that does not answer SSH has its
-/// Node object deleted all the same; a control plane that does not answer is an error, since its
-/// etcd member would stay.
-pub async fn leave(
-    context: &ClusterContext<'_>,
-    cluster: &PlannedCluster,
-    planned: &PlannedClusterNode,
-    installation: &Installation,
-) -> Result<(), ClusterError> {
-    let work = Work::new(context, cluster)?;
-    let nodes = work.nodes(installation)?;
-    let Some(node) = nodes.iter().find(|node| node.name == planned.vm) else {
-        return Err(work.failed(format!("`{}` is not a node of the cluster", planned.vm)));
-    };
-    work.report(&node.name, "kubeadm reset (leaving the cluster)");
-    match context.ssh.connect(&node.target).await {
-        Ok(session) => {
-            work.run(node, &session, "resetting kubeadm", &node::reset_script())
-                .await?;
-            let _ = session.close().await;
-        }
-        Err(error) if !planned.role.is_server() => work.report(
-            &node.name,
-            &format!("not reachable over SSH ({error}); its Node object is deleted all the same"),
-        ),
-        Err(error) => {
-            return Err(work
-                .node_error(&node.name, "connecting to run kubeadm reset")(
-                error
-            ));
-        }
-    }
-    labform_kubernetes::distribution::delete_node_object(context, cluster, &node.name)
-        .await
-        .map_err(work.api_error(format!("deleting the Node object {}", node.name)))
-}
-
-/// Takes kubeadm off every node of `cluster` (workers first, the first control plane last)
-/// and forgets the cluster's kubeconfigs. The cluster's CA, token and certificate key stay in
-/// the store, so the next apply forms the cluster again with the same discovery hash.
-pub async fn reset(
-    context: &ClusterContext<'_>,
-    cluster: &PlannedCluster,
-    installation: &Installation,
-) -> Result<(), ClusterError> {
-    let work = Work::new(context, cluster)?;
-    let nodes = work.nodes(installation)?;
-    let script = node::reset_script();
-    for node in nodes.iter().rev() {
-        work.report(&node.name, "kubeadm reset and cleanup");
-        let session = context
-            .ssh
-            .connect(&node.target)
-            .await
-            .map_err(work.node_error(&node.name, "connecting"))?;
-        work.run(node, &session, "resetting kubeadm", &script)
-            .await?;
-        let _ = session.close().await;
-    }
-    let store_failed = |error: String| {
-        ClusterError::Kubeadm(KubeadmError::Store {
-            cluster: cluster.name.clone(),
-            detail: error,
-        })
-    };
-    let key = kubeconfig_store_key(&context.plan.scope, &cluster.name).map_err(store_failed)?;
-    context
-        .store
-        .remove(&key)
-        .map_err(|error| store_failed(error.to_string()))?;
-    for access in &cluster.tenant_access {
-        let key = tenant_kubeconfig_store_key(&context.plan.scope, &cluster.name, &access.tenant)
-            .map_err(store_failed)?;
-        context
-            .store
-            .remove(&key)
-            .map_err(|error| store_failed(error.to_string()))?;
-    }
-    Ok(())
 }
