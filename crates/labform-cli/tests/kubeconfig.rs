@@ -33,7 +33,7 @@ fn seed_000() -> PathBuf {
 fn store_kubeconfigs(data: &Path, clusters: &[&str]) {
     let store = SecretStore::open(data).expect("store");
     for (index, cluster) in clusters.iter().enumerate() {
-        let config = ClusterKubeconfig::from_k3s(
+        let config = ClusterKubeconfig::from_admin_kubeconfig(
             "test",
             &SecretString::from(K3S_YAML),
             &format!("seed-000-{cluster}"),
@@ -122,7 +122,7 @@ fn kubeconfigs_are_merged_per_cluster_and_tenant() {
     );
     let store = SecretStore::open(&data).expect("store");
     for cluster in ["main-dev", "main-staging", "main-prod"] {
-        let admin = ClusterKubeconfig::from_k3s(
+        let admin = ClusterKubeconfig::from_admin_kubeconfig(
             "test",
             &SecretString::from(K3S_YAML),
             &format!("seed-000-{cluster}"),

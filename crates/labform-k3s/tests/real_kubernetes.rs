@@ -1,6 +1,6 @@
 //! The kubeconfigs labform makes, used against a real Kubernetes v1.20.2
 //! (`labform-kube-real`): the cluster's own kubeconfig made from the server's admin file
-//! ([`ClusterKubeconfig::from_k3s`]) and merged into a file beside someone else's entries, read
+//! ([`ClusterKubeconfig::from_admin_kubeconfig`]) and merged into a file beside someone else's entries, read
 //! by the release's `kubectl` and by labform's own client; and a tenant's kubeconfig made from
 //! its ServiceAccount's token ([`ClusterKubeconfig::with_token_user`]), which can do what the
 //! `edit` role allows in the tenant's namespace and nothing outside it.
@@ -90,7 +90,7 @@ async fn labform_s_kubeconfigs_work_against_the_real_server() {
     }
     let cluster = RealCluster::shared();
     let admin = SecretString::from(cluster.admin_kubeconfig());
-    let kubeconfig = ClusterKubeconfig::from_k3s(
+    let kubeconfig = ClusterKubeconfig::from_admin_kubeconfig(
         "the real server's admin kubeconfig",
         &admin,
         "home-lab-dev",

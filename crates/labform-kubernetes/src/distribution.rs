@@ -26,7 +26,7 @@ use labform_ssh::SshClient;
 
 use crate::addons::AddonManifests;
 use crate::cluster_api::{ClusterApi, ClusterApiError, SecretChanges};
-use crate::error::RenderError;
+use crate::error::{KubeconfigError, RenderError};
 use crate::kubeconfig::ClusterKubeconfig;
 
 /// Limits of the cluster work.
@@ -375,6 +375,48 @@ pub async fn stored_cluster_api(
             doing: "connecting to its Kubernetes API".to_owned(),
             source,
         })
+}
+
+/// Why a cluster's API could not be reached through one control plane's own address.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlPlaneApiError {
+    /// The administrator kubeconfig read on the node cannot be used.
+    #[error("reading the administrator kubeconfig")]
+    Kubeconfig(#[source] KubeconfigError),
+    /// The API did not answer, or refused the kubeconfig.
+    #[error("connecting to the Kubernetes API at {server}")]
+    Connect {
+        /// `https://ADDRESS:6443`.
+        server: String,
+        /// The client's error.
+        #[source]
+        source: ClusterApiError,
+    },
+}
+
+/// The API of `cluster` through the control plane at `address` itself, from the administrator
+/// kubeconfig `admin` its distribution wrote there (`origin` says where it was read, for
+/// errors): the kubeconfig named after the cluster's context and pointed at
+/// `https://ADDRESS:6443`. While a cluster forms, labform talks to its first control plane
+/// directly: the API VIP answers only once kube-vip runs.
+pub async fn control_plane_api(
+    cluster: &PlannedCluster,
+    address: &str,
+    origin: &str,
+    admin: &SecretString,
+) -> Result<ClusterApi, ControlPlaneApiError> {
+    let server = format!("https://{address}:6443");
+    let direct = ClusterKubeconfig::from_admin_kubeconfig(
+        origin,
+        admin,
+        &cluster.kubeconfig_context,
+        &server,
+        None,
+    )
+    .map_err(ControlPlaneApiError::Kubeconfig)?;
+    ClusterApi::from_kubeconfig(&direct.to_text())
+        .await
+        .map_err(|source| ControlPlaneApiError::Connect { server, source })
 }
 
 /// Deletes `node`'s Node object through the cluster's API and waits until it is gone: the end

@@ -1,6 +1,7 @@
-//! Kubeconfigs: the one a K3s server writes is renamed after the cluster instance (one cluster,
-//! user and context per cluster and environment), its server address is rewritten to the API VIP
-//! or first server, and it is merged into a kubeconfig file without touching the other entries.
+//! Kubeconfigs: the administrator kubeconfig a distribution writes (K3s's `k3s.yaml`, kubeadm's
+//! `admin.conf`, the one Talos gives) is renamed after the cluster instance (one cluster, user
+//! and context per cluster and environment), its server address is rewritten to the API VIP or
+//! first control plane, and it is merged into a kubeconfig file without touching the other entries.
 //!
 //! The files hold client keys: they are handled as secrets, written with mode 0600 through a
 //! temporary file and a rename, and never shown in errors (errors name fields, not values).
@@ -59,7 +60,8 @@ fn entries<'a>(
     }
 }
 
-/// The kubeconfig of one cluster instance, made from the K3s server's `k3s.yaml`.
+/// The kubeconfig of one cluster instance, made from the administrator kubeconfig its
+/// distribution writes (K3s's `k3s.yaml`, kubeadm's `admin.conf`, the one Talos gives).
 pub struct ClusterKubeconfig {
     /// Name of its cluster, user and context.
     pub name: String,
@@ -79,17 +81,18 @@ impl std::fmt::Debug for ClusterKubeconfig {
 }
 
 impl ClusterKubeconfig {
-    /// Takes the first cluster and user of `k3s_yaml` (from `origin`, for errors), names them
-    /// `name`, points the cluster at `server` (`https://ADDRESS:6443`), and sets `namespace`
-    /// as the context's default namespace when given.
-    pub fn from_k3s(
+    /// Takes the first cluster and user of `admin`, a distribution's administrator kubeconfig
+    /// (from `origin`, for errors), names them `name`, points the cluster at `server`
+    /// (`https://ADDRESS:6443`), and sets `namespace` as the context's default namespace when
+    /// given.
+    pub fn from_admin_kubeconfig(
         origin: &str,
-        k3s_yaml: &SecretString,
+        admin: &SecretString,
         name: &str,
         server: &str,
         namespace: Option<&str>,
     ) -> Result<Self, KubeconfigError> {
-        let source = parse(origin, k3s_yaml.expose_secret())?;
+        let source = parse(origin, admin.expose_secret())?;
         let cluster = entries(origin, &source, "clusters")?
             .first()
             .and_then(|entry| entry.get("cluster"))
@@ -311,7 +314,7 @@ users:
 ";
 
     fn home() -> ClusterKubeconfig {
-        ClusterKubeconfig::from_k3s(
+        ClusterKubeconfig::from_admin_kubeconfig(
             "home-server-0:/etc/rancher/k3s/k3s.yaml",
             &SecretString::from(K3S_YAML),
             "labform-home",
@@ -405,7 +408,7 @@ preferences: {colors: true}
         .expect_err("not YAML");
         assert!(!error.to_string().contains("hunter2"), "{error}");
         let no_ca = K3S_YAML.replace("certificate-authority-data", "insecure-skip-tls-verify");
-        let error = ClusterKubeconfig::from_k3s(
+        let error = ClusterKubeconfig::from_admin_kubeconfig(
             "node",
             &SecretString::from(no_ca),
             "x",

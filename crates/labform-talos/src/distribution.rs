@@ -160,7 +160,7 @@ impl ClusterDistribution for Talos {
                 .await
                 .map_err(failed(cluster, "bringing it to its plan"))?;
             let server = format!("https://{}:{KUBERNETES_API_PORT}", cluster.api_address);
-            let kubeconfig = ClusterKubeconfig::from_k3s(
+            let kubeconfig = ClusterKubeconfig::from_admin_kubeconfig(
                 &format!(
                     "the admin kubeconfig Talos gave for cluster {}",
                     cluster.name

@@ -182,7 +182,7 @@ pub async fn converge(
 
     // The kubeconfig, pointed at the API address (the VIP when there is one).
     let api_address = cluster.api_address;
-    let kubeconfig = ClusterKubeconfig::from_k3s(
+    let kubeconfig = ClusterKubeconfig::from_admin_kubeconfig(
         &format!("{}:{SERVER_KUBECONFIG}", first.name),
         &k3s_yaml,
         &cluster.kubeconfig_context,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use labform_cloudinit::{HostKeySource, StoredHostKeys};
 use labform_kubernetes::cluster_api::ClusterApi;
+use labform_kubernetes::distribution::control_plane_api;
 use labform_kubernetes::{
     AddonManifests, K3sNodeConfig, NodeRole, TenantAccess, cluster_ca, cluster_token,
     k3s_node_configs, secure_token,
@@ -16,7 +17,6 @@ use labform_ssh::{HostPublicKey, NodeName, Session, SshError, Target};
 
 use crate::artifacts::K3sArtifacts;
 use crate::error::{ClusterError, NodeError};
-use crate::kubeconfig::ClusterKubeconfig;
 use crate::node::{self, NodeFacts, NodeInstall, NodeSecrets, ServiceAction};
 use crate::units::{SERVER_KUBECONFIG, Service};
 
@@ -218,18 +218,9 @@ impl Work<'_> {
             tokio::time::sleep(self.context.options.poll).await;
         };
         let origin = format!("{}:{SERVER_KUBECONFIG}", first_node.name);
-        // labform talks to the first server directly: the VIP answers only once kube-vip runs.
-        let direct = ClusterKubeconfig::from_k3s(
-            &origin,
-            &text,
-            &self.cluster.kubeconfig_context,
-            &format!("https://{}:6443", first_node.target.host),
-            None,
-        )
-        .map_err(self.api_error("reading the first server's kubeconfig"))?;
-        let api = ClusterApi::from_kubeconfig(&direct.to_text())
+        let api = control_plane_api(self.cluster, &first_node.target.host, &origin, &text)
             .await
-            .map_err(self.api_error("connecting to the Kubernetes API"))?;
+            .map_err(self.api_error("reaching the Kubernetes API through the first server"))?;
         Ok((api, text))
     }
 

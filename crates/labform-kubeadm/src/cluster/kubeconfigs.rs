@@ -24,7 +24,7 @@ impl Work<'_> {
         session: &Session,
     ) -> Result<Kubeconfigs, ClusterError> {
         let (_, admin) = self.api(first, session).await?;
-        let kubeconfig = ClusterKubeconfig::from_k3s(
+        let kubeconfig = ClusterKubeconfig::from_admin_kubeconfig(
             &format!("{}:{ADMIN_KUBECONFIG}", first.name),
             &admin,
             &self.cluster.kubeconfig_context,

@@ -32,8 +32,7 @@ pub use removal::{leave, reset};
 
 use labform_kubernetes::AddonManifests;
 use labform_kubernetes::cluster_api::ClusterApi;
-use labform_kubernetes::distribution::{ClusterContext, ClusterOutcome};
-use labform_kubernetes::kubeconfig::ClusterKubeconfig;
+use labform_kubernetes::distribution::{ClusterContext, ClusterOutcome, control_plane_api};
 use labform_planner::plan::{NodeRole, PlannedCluster};
 use labform_secrets::{ExposeSecret as _, SecretString};
 use labform_ssh::{Session, SshError, Target, shell_quote};
@@ -191,17 +190,9 @@ impl<'a> Work<'a> {
             .map_err(self.node_error(&first.name, "reading the administrator's kubeconfig"))?;
         let text = SecretString::from(String::from_utf8_lossy(&output.stdout).into_owned());
         let origin = format!("{}:{ADMIN_KUBECONFIG}", first.name);
-        let direct = ClusterKubeconfig::from_k3s(
-            &origin,
-            &text,
-            &self.cluster.kubeconfig_context,
-            &format!("https://{}:6443", first.target.host),
-            None,
-        )
-        .map_err(self.api_error("reading the administrator's kubeconfig"))?;
-        let api = ClusterApi::from_kubeconfig(&direct.to_text())
+        let api = control_plane_api(self.cluster, &first.target.host, &origin, &text)
             .await
-            .map_err(self.api_error("connecting to the Kubernetes API"))?;
+            .map_err(self.api_error("reaching the Kubernetes API through the first control plane"))?;
         Ok((api, text))
     }
 
