@@ -140,21 +140,9 @@ impl ClusterDistribution for K3s {
         })
     }
 
-    fn leave<'a>(
-        &'a self,
-        context: &'a ClusterContext<'a>,
-        cluster: &'a PlannedCluster,
-        node: &'a PlannedClusterNode,
-    ) -> DistributionFuture<'a, ()> {
-        // Deleting the Node object (not forced) runs K3s's finalizers: a server's etcd member
-        // is removed, and so is the node password the new VM would otherwise be refused by.
-        Box::pin(async move {
-            Ok(
-                labform_kubernetes::distribution::delete_node_object(context, cluster, &node.vm)
-                    .await?,
-            )
-        })
-    }
+    // Leaving is the Node object's deletion alone (the trait's default): deleting it (not
+    // forced) runs K3s's finalizers, which remove a server's etcd member and the node password
+    // the new VM would otherwise be refused by.
 
     fn reset<'a>(
         &'a self,

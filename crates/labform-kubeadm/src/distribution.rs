@@ -172,7 +172,7 @@ impl ClusterDistribution for Kubeadm {
         })
     }
 
-    fn leave<'a>(
+    fn leave_node<'a>(
         &'a self,
         context: &'a ClusterContext<'a>,
         cluster: &'a PlannedCluster,
@@ -180,7 +180,7 @@ impl ClusterDistribution for Kubeadm {
     ) -> DistributionFuture<'a, ()> {
         Box::pin(async move {
             let installation = self.installation()?;
-            Ok(cluster::leave(context, cluster, node, &installation).await?)
+            Ok(cluster::leave_node(context, cluster, node, &installation).await?)
         })
     }
 

@@ -225,16 +225,36 @@ pub trait ClusterDistribution: Send + Sync {
         addons: &'a AddonManifests,
     ) -> DistributionFuture<'a, Vec<NodeDrift>>;
 
+    /// What the distribution does on `node` when it leaves the running `cluster`, before its
+    /// Node object is deleted (what the planner's `DistributionPlan::leave_on_node` shows).
+    /// Nothing by default: deleting the Node object does it all.
+    fn leave_node<'a>(
+        &'a self,
+        _context: &'a ClusterContext<'a>,
+        _cluster: &'a PlannedCluster,
+        _node: &'a PlannedClusterNode,
+    ) -> DistributionFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Takes `node` out of the running `cluster` before its VM is deleted (`labform replace`):
     /// its etcd membership when it runs the control plane, and its Node object, so the VM made
     /// again joins as a new member under the same name. What it does is what the planner's
-    /// `DistributionPlan::leave_step` shows. A node already gone is not an error.
+    /// `DistributionPlan::leave_step` shows: the distribution's [`ClusterDistribution::leave_node`],
+    /// then the Node object deleted ([`delete_node_object`]), the same for every distribution.
+    /// A node already gone is not an error.
     fn leave<'a>(
         &'a self,
         context: &'a ClusterContext<'a>,
         cluster: &'a PlannedCluster,
         node: &'a PlannedClusterNode,
-    ) -> DistributionFuture<'a, ()>;
+    ) -> DistributionFuture<'a, ()> {
+        Box::pin(async move {
+            self.leave_node(context, cluster, node).await?;
+            delete_node_object(context, cluster, &node.vm).await?;
+            Ok(())
+        })
+    }
 
     /// Takes the distribution and its data off every node of `cluster` and forgets the
     /// cluster's kubeconfig. The VMs stay.

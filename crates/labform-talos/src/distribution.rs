@@ -238,7 +238,7 @@ impl ClusterDistribution for Talos {
         })
     }
 
-    fn leave<'a>(
+    fn leave_node<'a>(
         &'a self,
         context: &'a ClusterContext<'a>,
         cluster: &'a PlannedCluster,
@@ -252,12 +252,6 @@ impl ClusterDistribution for Talos {
             cluster::leave(&talos, cluster, &node.vm)
                 .await
                 .map_err(failed(cluster, "resetting the node that leaves"))?;
-            labform_kubernetes::distribution::delete_node_object(context, cluster, &node.vm)
-                .await
-                .map_err(failed(
-                    cluster,
-                    "deleting the Node object of the node that leaves",
-                ))?;
             Ok(())
         })
     }

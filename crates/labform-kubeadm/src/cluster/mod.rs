@@ -28,7 +28,7 @@ mod removal;
 mod upgrade;
 
 pub use drift::drift;
-pub use removal::{leave, reset};
+pub use removal::{leave_node, reset};
 
 use labform_kubernetes::AddonManifests;
 use labform_kubernetes::cluster_api::ClusterApi;

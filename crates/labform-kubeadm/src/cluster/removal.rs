@@ -1,5 +1,6 @@
 //! Taking kubeadm off nodes: one node leaving its cluster before its VM is replaced
-//! (`labform replace`), and the whole cluster reset with its kubeconfigs forgotten.
+//! (`labform replace`; its Node object is deleted after, as for every distribution), and the
+//! whole cluster reset with its kubeconfigs forgotten.
 
 use labform_kubernetes::distribution::{
     ClusterContext, kubeconfig_store_key, tenant_kubeconfig_store_key,
@@ -10,12 +11,12 @@ use super::{Installation, Work};
 use crate::error::{ClusterError, KubeadmError};
 use crate::node;
 
-/// Takes `planned` out of `cluster` before its VM is deleted (`labform replace`): `kubeadm
-/// reset` on it over SSH (on a control plane, the reset removes its etcd member through the
-/// cluster), then its Node object through the API. A worker that does not answer SSH has its
-/// Node object deleted all the same; a control plane that does not answer is an error, since its
-/// etcd member would stay.
-pub async fn leave(
+/// Takes kubeadm off `planned` before its VM is deleted (`labform replace`), ahead of the
+/// deletion of its Node object (`ClusterDistribution::leave`): `kubeadm reset` on it over SSH
+/// (on a control plane, the reset removes its etcd member through the cluster). A worker that
+/// does not answer SSH is left to the Node object's deletion all the same; a control plane that
+/// does not answer is an error, since its etcd member would stay.
+pub async fn leave_node(
     context: &ClusterContext<'_>,
     cluster: &PlannedCluster,
     planned: &PlannedClusterNode,
@@ -44,9 +45,7 @@ pub async fn leave(
             ));
         }
     }
-    labform_kubernetes::distribution::delete_node_object(context, cluster, &node.name)
-        .await
-        .map_err(work.api_error(format!("deleting the Node object {}", node.name)))
+    Ok(())
 }
 
 /// Takes kubeadm off every node of `cluster` (workers first, the first control plane last)

@@ -44,16 +44,16 @@ impl DistributionPlan for K3s {
         GuestBoot::CloudInit
     }
 
-    fn leave_step(&self, node: &str, server: bool) -> String {
-        if server {
-            format!(
-                "delete the Node object {node}; K3s's finalizers then remove its etcd member and its node password"
-            )
+    fn leave_on_node(&self, _node: &str, _server: bool) -> Option<String> {
+        None
+    }
+
+    fn leave_after_deletion(&self, server: bool) -> Option<&'static str> {
+        Some(if server {
+            "K3s's finalizers then remove its etcd member and its node password"
         } else {
-            format!(
-                "delete the Node object {node}; K3s then removes its node password, so the new VM may register under the name"
-            )
-        }
+            "K3s then removes its node password, so the new VM may register under the name"
+        })
     }
 
     fn settings(&self, shape: &ClusterShape<'_>) -> DistributionSettings {

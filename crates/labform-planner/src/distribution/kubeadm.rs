@@ -29,14 +29,14 @@ impl DistributionPlan for Kubeadm {
         GuestBoot::CloudInit
     }
 
-    fn leave_step(&self, node: &str, server: bool) -> String {
-        if server {
+    fn leave_on_node(&self, node: &str, server: bool) -> Option<String> {
+        Some(if server {
             format!(
-                "run `kubeadm reset` on {node} over SSH (it removes its etcd member through the cluster), then delete the Node object {node}"
+                "run `kubeadm reset` on {node} over SSH (it removes its etcd member through the cluster)"
             )
         } else {
-            format!("run `kubeadm reset` on {node} over SSH, then delete the Node object {node}")
-        }
+            format!("run `kubeadm reset` on {node} over SSH")
+        })
     }
 
     fn settings(&self, _shape: &ClusterShape<'_>) -> DistributionSettings {

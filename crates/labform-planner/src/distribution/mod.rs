@@ -121,10 +121,32 @@ pub trait DistributionPlan: Sync {
         false
     }
 
+    /// What the distribution does on a node that leaves a running cluster before its VM is
+    /// deleted, ahead of the Node object's deletion (`None`: nothing; the deletion does it all);
+    /// `server` when the node runs the control plane.
+    fn leave_on_node(&self, node: &str, server: bool) -> Option<String>;
+
+    /// What the distribution does by itself once the leaving node's Node object is deleted,
+    /// when it says anything.
+    fn leave_after_deletion(&self, _server: bool) -> Option<&'static str> {
+        None
+    }
+
     /// What taking one node out of a running cluster before its VM is deleted does (its etcd
-    /// membership, its Node object), as the replacement's plan shows it; `server` when the
-    /// node runs the control plane.
-    fn leave_step(&self, node: &str, server: bool) -> String;
+    /// membership, its Node object), as the replacement's plan shows it: the distribution's
+    /// own part on the node, then the Node object deleted (every distribution's end, as
+    /// `ClusterDistribution::leave` carries it out), then what the distribution does after.
+    fn leave_step(&self, node: &str, server: bool) -> String {
+        let mut step = match self.leave_on_node(node, server) {
+            Some(on_node) => format!("{on_node}, then delete the Node object {node}"),
+            None => format!("delete the Node object {node}"),
+        };
+        if let Some(after) = self.leave_after_deletion(server) {
+            step.push_str("; ");
+            step.push_str(after);
+        }
+        step
+    }
 
     /// The step that waits for the cluster's nodes once they are brought up.
     fn readiness_step(&self, shape: &ClusterShape<'_>) -> String {

@@ -47,14 +47,12 @@ impl DistributionPlan for Talos {
         true
     }
 
-    fn leave_step(&self, node: &str, server: bool) -> String {
-        if server {
-            format!(
-                "reset {node} through the Talos API, leaving etcd first, then delete the Node object {node}"
-            )
+    fn leave_on_node(&self, node: &str, server: bool) -> Option<String> {
+        Some(if server {
+            format!("reset {node} through the Talos API, leaving etcd first")
         } else {
-            format!("reset {node} through the Talos API, then delete the Node object {node}")
-        }
+            format!("reset {node} through the Talos API")
+        })
     }
 
     fn settings(&self, shape: &ClusterShape<'_>) -> DistributionSettings {
