@@ -13,7 +13,7 @@ use labform_kubernetes::{
     AddonManifests, DATASTORE_DROP_IN, RenderError, TOKEN_FILE, k3s_node_configs, token_store_key,
 };
 use labform_planner::Plan;
-use labform_planner::plan::{Distribution, PlannedCluster, PlannedClusterNode, PlannedDatastore};
+use labform_planner::plan::{Distribution, PlannedCluster, PlannedDatastore};
 
 use crate::artifacts::{self, ArtifactSource, K3sArtifacts};
 use crate::cluster;
