@@ -17,7 +17,8 @@
 //! to the test process's standard error (past the test harness's capture, so a plain `cargo test`
 //! shows it) and returns `false`; the test returns early. With `LABFORM_REQUIRE_ALL_TIERS=1` in the
 //! environment (set by `scripts/test.sh` and so by CI) it panics with the same reason instead: a
-//! tier that cannot run is then a failure, never a silent skip.//!
+//! tier that cannot run is then a failure, never a silent skip.
+//!
 //! The tiers themselves are in `tiers.rs` ([`TIERS`] lists them), what a tier can need and how
 //! it is checked in `requirement.rs`, where the outside things are found (programs, the
 //! Kubernetes release, the node image build script, proxmoxer's virtual environment,

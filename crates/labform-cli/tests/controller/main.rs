@@ -16,7 +16,8 @@
 //!   `real-kubernetes`), sharing one `labform sim serve`: one leads and applies, the other only
 //!   watches; SIGKILL of the leader makes the other take over once the Lease expires, and SIGTERM
 //!   releases the Lease. The Deployment manifests in `deploy/kubernetes/` are applied to that
-//!   server and the ServiceAccount's permissions checked.//!
+//!   server and the ServiceAccount's permissions checked.
+//!
 //! The tests are one binary: the helpers (repositories, a controller process, the test CA, the
 //! Git HTTPS server, SSH keys) in `support.rs`, the two apply policies in `policies.rs`, SSH in
 //! `ssh.rs`, leader election in `lease.rs`, and the command line's own answers here.

@@ -2,11 +2,9 @@
 //! a broken lab refused with its located error, reverts), and approval (nothing applied until
 //! the pending commit is approved with the token, the right commit and the dashboard's origin).
 
-use std::path::Path;
-
-use crate::common::{self, SIM_PASSWORD, SimServer, metric, promtool_accepts};
-use crate::support::{Controller, Repository, certificates, controller, git_https, run};
-use crate::{LAB, broken_lab, lab_with_more_workers};
+use crate::common::{http, metric, promtool_accepts};
+use crate::support::{Controller, Repository, certificates, controller, git_https};
+use crate::{broken_lab, lab_with_more_workers};
 
 #[test]
 fn automatic_mode_over_https_applies_refuses_and_reverts() {

@@ -192,7 +192,9 @@ impl<'a> Work<'a> {
         let origin = format!("{}:{ADMIN_KUBECONFIG}", first.name);
         let api = control_plane_api(self.cluster, &first.target.host, &origin, &text)
             .await
-            .map_err(self.api_error("reaching the Kubernetes API through the first control plane"))?;
+            .map_err(
+                self.api_error("reaching the Kubernetes API through the first control plane"),
+            )?;
         Ok((api, text))
     }
 
