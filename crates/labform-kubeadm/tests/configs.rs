@@ -7,7 +7,10 @@ mod common;
 
 use common::{only_cluster, planned, store};
 use labform_kubeadm::config::{InstallOptions, JoinSecrets, NodeConfig, node_configs};
-use labform_kubeadm::reconfigure::{ChangeEffect, changes, label_changes, refusal};
+use labform_kubeadm::reconfigure::{
+    ConfigurationPart, KubeadmSettings, ReconfigurationEffect as ChangeEffect, TaintChange,
+    changes, label_changes, refusal, taint_change,
+};
 use labform_kubeadm::secrets::cluster_secrets;
 use labform_planner::plan::{NodeRole, PlannedCluster};
 use labform_secrets::ExposeSecret as _;
@@ -346,12 +349,18 @@ fn kube_vip_static_pods_for_review() {
 /// What a changed lab means for a formed cluster, on the configurations labform renders: an
 /// upgrade one minor at a time changes only what the upgrade carries out, also where the
 /// configuration API changes (1.21 to 1.22, 1.30 to 1.31); the control plane's wait only
-/// matters to the next kubeadm run; node labels go through the API; the service network, the
-/// certificate names and taints are refused.
+/// matters to the next kubeadm run; node labels and taints go through the API; the service
+/// network, the certificate names and a control plane's taints to or from kubeadm's default
+/// are refused. What each part does is the plan's.
 #[test]
 fn a_changed_configuration_under_a_formed_cluster() {
     let plan = planned("tests/kubeadm-v1-20");
     let cluster = only_cluster(&plan).clone();
+    let labform_planner::plan::DistributionSettings::Kubeadm(settings) = &cluster.settings else {
+        panic!("a kubeadm cluster's plan carries its kubeadm settings");
+    };
+    assert_eq!(*settings, KubeadmSettings::planned());
+    let settings = settings.clone();
     let render = |cluster: &PlannedCluster, seconds: Option<u64>| {
         node_configs(
             cluster,
@@ -369,7 +378,7 @@ fn a_changed_configuration_under_a_formed_cluster() {
                 .iter()
                 .zip(after)
                 .flat_map(|(before, after)| {
-                    changes(&before.text, &after.text)
+                    changes(&before.text, &after.text, &settings)
                         .expect("both are YAML")
                         .into_iter()
                         .map(|change| (before.vm.clone(), change.field, change.effect))
@@ -414,6 +423,10 @@ fn a_changed_configuration_under_a_formed_cluster() {
     changed.service_cidr = "10.112.0.0/12".to_owned();
     changed.nodes[4].labels = vec!["example.com/tier=batch".to_owned()];
     changed.nodes[3].taints = vec!["dedicated=batch:NoSchedule".to_owned()];
+    // A control plane's taints: another taint of labform's goes through the API; none at all
+    // would be kubeadm's own control-plane taint, which labform does not change.
+    changed.nodes[2].taints = vec!["dedicated=etcd:NoExecute".to_owned()];
+    changed.nodes[1].taints = vec![];
     let after = render(&changed, None);
     let found = effects(&before, &after);
     let first = &cluster.nodes[0].vm;
@@ -422,22 +435,60 @@ fn a_changed_configuration_under_a_formed_cluster() {
         "ClusterConfiguration networking.serviceSubnet".to_owned(),
         ChangeEffect::Refused
     )));
-    assert!(
-        found
-            .iter()
-            .all(|(vm, field, effect)| *effect == ChangeEffect::Refused
-                || field.ends_with("node-labels") && vm == &cluster.nodes[4].vm),
+    let api: Vec<(&str, &str)> = found
+        .iter()
+        .filter(|(_, _, effect)| *effect == ChangeEffect::ThroughApi)
+        .map(|(vm, field, _)| (vm.as_str(), field.as_str()))
+        .collect();
+    assert_eq!(
+        api,
+        [
+            (
+                cluster.nodes[2].vm.as_str(),
+                "JoinConfiguration nodeRegistration.taints"
+            ),
+            (
+                cluster.nodes[3].vm.as_str(),
+                "JoinConfiguration nodeRegistration.taints"
+            ),
+            (
+                cluster.nodes[4].vm.as_str(),
+                "JoinConfiguration nodeRegistration.kubeletExtraArgs.node-labels"
+            ),
+        ],
         "{found:#?}"
     );
-    assert!(
-        found
-            .iter()
-            .any(|(vm, field, _)| vm == &cluster.nodes[3].vm && field.contains("taints"))
-    );
-    let worker = changes(&before[4].text, &after[4].text).expect("YAML");
+    assert!(found.contains(&(
+        cluster.nodes[1].vm.clone(),
+        "JoinConfiguration nodeRegistration.taints".to_owned(),
+        ChangeEffect::Refused
+    )));
+    let worker = changes(&before[4].text, &after[4].text, &settings).expect("YAML");
     let labels = label_changes(&worker);
     assert_eq!(labels.set, ["example.com/tier=batch"]);
     assert_eq!(labels.removed, ["tier"]);
+    let tainted = changes(&before[3].text, &after[3].text, &settings).expect("YAML");
+    assert_eq!(
+        taint_change(&tainted),
+        Some(TaintChange {
+            previous: vec![],
+            wanted: vec!["dedicated=batch:NoSchedule".to_owned()],
+        })
+    );
+    let control_plane = changes(&before[2].text, &after[2].text, &settings).expect("YAML");
+    assert_eq!(
+        taint_change(&control_plane),
+        Some(TaintChange {
+            previous: vec!["dedicated=control-plane:NoSchedule".to_owned()],
+            wanted: vec!["dedicated=etcd:NoExecute".to_owned()],
+        })
+    );
+    let untainted = changes(&before[1].text, &after[1].text, &settings).expect("YAML");
+    assert_eq!(
+        untainted[0].part,
+        ConfigurationPart::ControlPlaneDefaultTaint
+    );
+    assert_eq!(taint_change(&untainted), None);
     // The refusal names each node's fields with both values, and what to do.
     let by_node: Vec<_> = before
         .iter()
@@ -445,14 +496,14 @@ fn a_changed_configuration_under_a_formed_cluster() {
         .map(|(before, after)| {
             (
                 before.vm.clone(),
-                changes(&before.text, &after.text).expect("YAML"),
+                changes(&before.text, &after.text, &settings).expect("YAML"),
             )
         })
         .collect();
     let error = refusal(&cluster.name, &by_node).expect("refused");
     insta::assert_snapshot!("refused-reconfiguration", error.to_string());
     assert!(
-        refusal(&cluster.name, &by_node[4..]).is_none(),
-        "labels alone are not refused"
+        refusal(&cluster.name, &by_node[2..]).is_none(),
+        "labels and labform's taints alone are not refused"
     );
 }

@@ -20,6 +20,8 @@
 //! - [`ClusterApi::set_api_labels`], [`ClusterApi::set_node_labels`] and
 //!   [`ClusterApi::remove_node_labels`]: node labels a node may not give itself, set once it has
 //!   joined, and labels the lab no longer gives a node, removed.
+//! - [`ClusterApi::set_node_taints`]: the taints labform gives a node, set, changed and removed
+//!   (`spec.taints`), every other taint kept.
 //! - [`ClusterApi::delete_objects`] and [`ClusterApi::remove_addon`]: deleting a manifest's
 //!   objects, which is how an add-on leaves a cluster, because K3s does not delete the resources
 //!   of an auto-deploy manifest whose file is removed.
@@ -35,6 +37,7 @@ mod readiness;
 mod record;
 mod removal;
 mod secrets;
+mod taints;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -52,6 +55,7 @@ pub use error::ClusterApiError;
 pub use readiness::{ApiState, ClusterNotReady, NodeNotReady, NodeProblem};
 pub use removal::{DeletionOutcome, DeletionReport, ObjectReference, addon_name};
 pub use secrets::{MANAGED_BY, SecretChanges, WantedSecret};
+pub use taints::NodeTaint;
 
 /// How long one connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -485,10 +485,118 @@ pub struct EtcdSnapshots {
 pub enum DistributionSettings {
     /// K3s.
     K3s(K3sSettings),
-    /// kubeadm (planned only).
-    Kubeadm,
+    /// kubeadm.
+    Kubeadm(KubeadmSettings),
     /// Talos.
     Talos(TalosSettings),
+}
+
+/// What a kubeadm cluster's apply does beyond bringing nodes up: for each part of a node's
+/// kubeadm configuration, what happens when the lab changes it under a node already in the
+/// cluster (kubeadm reads its configuration only in `init`, `join` and `upgrade`). The
+/// executor looks each changed field's part up here and does what it says.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct KubeadmSettings {
+    /// Each part of the configuration with what a change of it does, every part once.
+    pub reconfiguration: Vec<Reconfiguration>,
+}
+
+impl KubeadmSettings {
+    /// What a change of `part` does.
+    pub fn effect(&self, part: ConfigurationPart) -> ReconfigurationEffect {
+        self.reconfiguration
+            .iter()
+            .find(|rule| rule.part == part)
+            .map_or(ReconfigurationEffect::Refused, |rule| rule.effect)
+    }
+}
+
+/// One part of a node's kubeadm configuration and what a change of it does.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Reconfiguration {
+    /// The part.
+    pub part: ConfigurationPart,
+    /// What a change of it does on a node already in the cluster.
+    pub effect: ReconfigurationEffect,
+}
+
+/// A part of a node's kubeadm configuration, as re-apply tells them apart.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConfigurationPart {
+    /// The node labels the kubelet registers with (the group's `labels`).
+    NodeLabels,
+    /// A node's taints, where its configuration lists taints before and after (the group's
+    /// `taints`; workers without taints list none).
+    NodeTaints,
+    /// A control plane's taints to or from none: with none, kubeadm gives a control plane its
+    /// own control-plane taint, which is kubeadm's, not labform's.
+    ControlPlaneDefaultTaint,
+    /// The Kubernetes version (`kubernetesVersion`).
+    KubernetesVersion,
+    /// How long kubeadm waits for the control plane (`LABFORM_CLUSTER_TIMEOUT`).
+    ControlPlaneWait,
+    /// Everything else: the pod and service networks, the API endpoint, the certificate names,
+    /// etcd, the image repository, a node's name, address or container runtime socket.
+    ClusterShape,
+}
+
+impl ConfigurationPart {
+    /// Every part, in the order the plan says them.
+    pub const ALL: [ConfigurationPart; 6] = [
+        ConfigurationPart::NodeLabels,
+        ConfigurationPart::NodeTaints,
+        ConfigurationPart::ControlPlaneDefaultTaint,
+        ConfigurationPart::KubernetesVersion,
+        ConfigurationPart::ControlPlaneWait,
+        ConfigurationPart::ClusterShape,
+    ];
+
+    /// How the plan names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ConfigurationPart::NodeLabels => "node labels",
+            ConfigurationPart::NodeTaints => {
+                "taints labform gave (others' taints, such as node.kubernetes.io/*, kept)"
+            }
+            ConfigurationPart::ControlPlaneDefaultTaint => {
+                "a control plane's taints to or from none (kubeadm's own control-plane taint)"
+            }
+            ConfigurationPart::KubernetesVersion => "the cluster's version",
+            ConfigurationPart::ControlPlaneWait => "the control plane's wait",
+            ConfigurationPart::ClusterShape => {
+                "networks, API endpoint, certificate names, etcd, image repository, a node's name, address or runtime socket"
+            }
+        }
+    }
+}
+
+/// What labform does when the lab changes a part of a node's kubeadm configuration under a node
+/// already in the cluster.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReconfigurationEffect {
+    /// Set, changed and removed through the Kubernetes API once every node is Ready.
+    ThroughApi,
+    /// Carried out by the upgrade, one minor version at a time.
+    Upgrade,
+    /// Read only when kubeadm runs `init` or `join`: kept in the node's file for then.
+    NextKubeadmRun,
+    /// kubeadm cannot change it on a formed cluster: the apply is refused before any node is
+    /// touched.
+    Refused,
+}
+
+impl ReconfigurationEffect {
+    /// How a plan line, a progress line or an error says it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ReconfigurationEffect::ThroughApi => "set through the Kubernetes API",
+            ReconfigurationEffect::Upgrade => "carried out by the upgrade",
+            ReconfigurationEffect::NextKubeadmRun => "read by the next kubeadm init or join only",
+            ReconfigurationEffect::Refused => "kubeadm cannot change it on a formed cluster",
+        }
+    }
 }
 
 /// What a Talos cluster's machine configurations pin beyond the shared settings.

@@ -339,7 +339,7 @@ pub fn cluster_phase_summary(plan: &labform_planner::Plan) -> String {
         lines.push(match distribution {
             Distribution::K3s => "Then K3s on the cluster VMs over SSH: installed, upgraded or reconfigured where their files differ, add-ons delivered.",
             Distribution::Talos => "Then Talos through its API: machine configurations applied where they differ, etcd bootstrapped once, nodes upgraded one at a time; add-ons are not delivered to Talos clusters yet.",
-            Distribution::Kubeadm => "Then kubeadm on the cluster VMs over SSH: nodes prepared, kubeadm init and joins where a node is not in the cluster, upgrades one minor at a time, add-ons delivered. On nodes in the cluster a changed kubeadm configuration is compared with the node's first: node labels are set through the API, and what kubeadm cannot change on a formed cluster (networks, endpoint, certificate names, etcd, a node's address or taints) is refused before any node is touched.",
+            Distribution::Kubeadm => "Then kubeadm on the cluster VMs over SSH: nodes prepared, kubeadm init and joins where a node is not in the cluster, upgrades one minor at a time, add-ons delivered. On nodes in the cluster a changed kubeadm configuration is compared with the node's first, as the plan says: node labels and the taints labform gave are set through the API (others' taints kept), and what kubeadm cannot change on a formed cluster (networks, endpoint, certificate names, etcd, a node's address, a control plane's taints to or from kubeadm's default) is refused before any node is touched.",
         });
     }
     lines.join("\n")

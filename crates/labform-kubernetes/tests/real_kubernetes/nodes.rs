@@ -333,3 +333,111 @@ async fn api_labels_are_set_and_dropped_labels_removed_on_the_real_node() {
     assert_eq!(left["kubernetes.io/hostname"], NODE_NAME);
     assert!(!api.remove_node_labels(NODE_NAME, &dropped).await.unwrap());
 }
+
+/// The taints labform gives a node are set, changed (another value, one more) and removed on
+/// the real node through `spec.taints`; a taint set by hand stays through all of it, with the
+/// `timeAdded` the API gave it, and a second identical call writes nothing.
+#[tokio::test]
+async fn labforms_taints_are_set_changed_and_removed_on_the_real_node() {
+    let Some(cluster) = real_cluster() else {
+        return;
+    };
+    let _node = NODE_IN_USE.lock().await;
+    let api = connect(cluster).await;
+    // (key, value, effect) of each taint on the node, in its order.
+    let taints = |cluster: &RealCluster| -> Vec<(String, String, String)> {
+        let text = kubectl(
+            cluster,
+            &["get", "node", NODE_NAME, "-o", "jsonpath={.spec.taints}"],
+        );
+        if text.trim().is_empty() {
+            return Vec::new();
+        }
+        let taints: Vec<serde_json::Value> = serde_json::from_str(&text).expect("JSON");
+        taints
+            .iter()
+            .map(|taint| {
+                let text = |field: &str| taint[field].as_str().unwrap_or_default().to_owned();
+                (text("key"), text("value"), text("effect"))
+            })
+            .collect()
+    };
+    let owned = |taints: &[(String, String, String)]| -> Vec<String> {
+        taints
+            .iter()
+            .filter(|(key, _, _)| key.starts_with("labform.example/"))
+            .map(|(key, value, effect)| format!("{key}={value}:{effect}"))
+            .collect()
+    };
+    let strings =
+        |texts: &[&str]| -> Vec<String> { texts.iter().map(|text| (*text).to_owned()).collect() };
+    let by_hand = (
+        "example.com/by-hand".to_owned(),
+        "yes".to_owned(),
+        "PreferNoSchedule".to_owned(),
+    );
+    kubectl(
+        cluster,
+        &[
+            "taint",
+            "node",
+            NODE_NAME,
+            "example.com/by-hand=yes:PreferNoSchedule",
+        ],
+    );
+    let time_added = || {
+        kubectl(
+            cluster,
+            &[
+                "get",
+                "node",
+                NODE_NAME,
+                "-o",
+                "jsonpath={.spec.taints[?(@.key==\"example.com/by-hand\")]}",
+            ],
+        )
+    };
+    let by_hand_as_set = time_added();
+
+    let batch = strings(&["labform.example/dedicated=batch:NoSchedule"]);
+    assert!(api.set_node_taints(NODE_NAME, &[], &batch).await.unwrap());
+    let now = taints(cluster);
+    assert_eq!(owned(&now), batch);
+    assert!(now.contains(&by_hand), "{now:?}");
+    assert!(!api.set_node_taints(NODE_NAME, &[], &batch).await.unwrap());
+
+    let changed = strings(&[
+        "labform.example/dedicated=gpu:NoSchedule",
+        "labform.example/spot=:PreferNoSchedule",
+    ]);
+    assert!(
+        api.set_node_taints(NODE_NAME, &batch, &changed)
+            .await
+            .unwrap()
+    );
+    let now = taints(cluster);
+    assert_eq!(owned(&now), changed);
+    assert!(now.contains(&by_hand), "{now:?}");
+
+    assert!(api.set_node_taints(NODE_NAME, &changed, &[]).await.unwrap());
+    let now = taints(cluster);
+    assert_eq!(owned(&now), Vec::<String>::new());
+    assert!(now.contains(&by_hand), "{now:?}");
+    assert_eq!(
+        time_added(),
+        by_hand_as_set,
+        "the hand-set taint is untouched"
+    );
+    assert!(!api.set_node_taints(NODE_NAME, &changed, &[]).await.unwrap());
+
+    // A taint that is not one is named.
+    let error = api
+        .set_node_taints(NODE_NAME, &[], &strings(&["labform.example/x"]))
+        .await
+        .expect_err("no effect");
+    assert!(error.to_string().contains("labform.example/x"), "{error}");
+    kubectl(
+        cluster,
+        &["taint", "node", NODE_NAME, "example.com/by-hand-"],
+    );
+}

@@ -110,6 +110,38 @@ pub(super) fn plan_cluster(
     let mut step =
         |action: String, target: Option<String>| steps.push(ClusterStep { action, target });
     step(distribution.readiness_step(&shape), None);
+    for after_ready in distribution.after_ready_steps(&shape) {
+        step(after_ready.action, after_ready.target);
+    }
+    // The groups' labels a node may not give itself, set through the API once it is Ready.
+    let groups = std::iter::once((&cluster.servers, "server".to_owned())).chain(
+        cluster.agents.iter().map(|group| {
+            let name = group.name.as_deref().unwrap_or("agent");
+            (group, format!("agent/{name}"))
+        }),
+    );
+    for (group, role) in groups {
+        if group.api_labels.is_empty() {
+            continue;
+        }
+        let name = role.strip_prefix("agent/").unwrap_or(&role);
+        let vms: Vec<&str> = members
+            .iter()
+            .filter(|vm| vm.role == role)
+            .map(|vm| vm.name.as_str())
+            .collect();
+        if vms.is_empty() {
+            continue;
+        }
+        step(
+            format!(
+                "label group {name} through the API (labels a node may not give itself): {}{}",
+                group.api_labels.join(", "),
+                not_automated(SharedStep::ApiLabels)
+            ),
+            Some(vms.join(", ")),
+        );
+    }
     for addon in &addons {
         step(
             format!(

@@ -3,9 +3,56 @@
 //! VIP, the Helm controller and the CNI through the API, then `kubeadm join` of the other
 //! control planes one at a time and of the workers, verified by the CA's hash. Its etcd
 //! snapshots run from a systemd timer labform keeps on each control plane.
+//!
+//! On nodes already in the cluster, a changed kubeadm configuration is compared with the node's
+//! before any node is touched; [`KubeadmSettings::planned`] decides what each changed part does (the
+//! plan carries it in [`KubeadmSettings`], the executor looks it up there).
 
 use super::{ClusterShape, DistributionPlan, GuestBoot, step};
-use crate::plan::{ClusterStep, Distribution, DistributionSettings};
+use crate::plan::{
+    ClusterStep, ConfigurationPart, Distribution, DistributionSettings, KubeadmSettings,
+    Reconfiguration, ReconfigurationEffect,
+};
+
+impl KubeadmSettings {
+    /// What a change of each part of a node's kubeadm configuration does under a formed
+    /// cluster, as the planner gives every kubeadm cluster: labels and labform's taints through
+    /// the API, the version by the upgrade, the control plane's wait at the next kubeadm run;
+    /// kubeadm's own control-plane taint and the cluster's shape are refused (kubeadm cannot
+    /// change them on a formed cluster).
+    pub fn planned() -> Self {
+        KubeadmSettings {
+            reconfiguration: ConfigurationPart::ALL
+                .into_iter()
+                .map(|part| Reconfiguration {
+                    part,
+                    effect: match part {
+                        ConfigurationPart::NodeLabels | ConfigurationPart::NodeTaints => {
+                            ReconfigurationEffect::ThroughApi
+                        }
+                        ConfigurationPart::KubernetesVersion => ReconfigurationEffect::Upgrade,
+                        ConfigurationPart::ControlPlaneWait => {
+                            ReconfigurationEffect::NextKubeadmRun
+                        }
+                        ConfigurationPart::ControlPlaneDefaultTaint
+                        | ConfigurationPart::ClusterShape => ReconfigurationEffect::Refused,
+                    },
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The parts of `settings` whose change does `effect`, as the plan names them.
+fn parts(settings: &KubeadmSettings, effect: ReconfigurationEffect) -> String {
+    settings
+        .reconfiguration
+        .iter()
+        .filter(|rule| rule.effect == effect)
+        .map(|rule| rule.part.describe())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
 
 /// Upstream Kubernetes with kubeadm.
 pub(super) struct Kubeadm;
@@ -40,7 +87,7 @@ impl DistributionPlan for Kubeadm {
     }
 
     fn settings(&self, _shape: &ClusterShape<'_>) -> DistributionSettings {
-        DistributionSettings::Kubeadm
+        DistributionSettings::Kubeadm(KubeadmSettings::planned())
     }
 
     fn bring_up_steps(&self, shape: &ClusterShape<'_>) -> Vec<ClusterStep> {
@@ -54,12 +101,21 @@ impl DistributionPlan for Kubeadm {
             .chain(shape.agents.iter())
             .cloned()
             .collect();
+        let settings = KubeadmSettings::planned();
         let mut steps = vec![step(
+            format!(
+                "nodes already in the cluster: read each one's kubeadm configuration over SSH and compare it with the lab's before any node is touched; refuse, as kubeadm cannot change them on a formed cluster, a change of: {}; keep a change of {} for the next kubeadm init or join",
+                parts(&settings, ReconfigurationEffect::Refused),
+                parts(&settings, ReconfigurationEffect::NextKubeadmRun),
+            ),
+            Some(all.join(", ")),
+        )];
+        steps.push(step(
             format!(
                 "prepare the nodes: kernel modules and sysctls, swap off, containerd with the systemd cgroup driver and kubeadm's sandbox image, kubeadm, kubelet and kubectl {version} (pkgs.k8s.io {minor}, key pinned, or --kubernetes-artifacts)"
             ),
             Some(all.join(", ")),
-        )];
+        ));
         if let Some(vip) = shape.vip {
             steps.push(step(
                 format!(
@@ -74,6 +130,13 @@ impl DistributionPlan for Kubeadm {
                 "kubeadm init with labform's cluster CA: control-plane endpoint {api}:6443, pod network {pod}, service network {service}"
             ),
             first.clone(),
+        ));
+        steps.push(step(
+            format!(
+                "upgrade ({}): nodes whose kubelet reports another version than {version}, one minor version at a time (a jump of two refused before any node is touched): kubeadm upgrade apply on the first control plane, kubeadm upgrade node on the others, each cordoned, drained and uncordoned, kubelet and kubectl upgraded",
+                parts(&settings, ReconfigurationEffect::Upgrade),
+            ),
+            Some(all.join(", ")),
         ));
         steps.push(step(
             format!(
@@ -97,5 +160,24 @@ impl DistributionPlan for Kubeadm {
             ));
         }
         steps
+    }
+
+    fn after_ready_steps(&self, shape: &ClusterShape<'_>) -> Vec<ClusterStep> {
+        let all: Vec<String> = shape
+            .servers
+            .iter()
+            .chain(shape.agents.iter())
+            .cloned()
+            .collect();
+        vec![step(
+            format!(
+                "nodes already in the cluster: set, change and remove through the Kubernetes API what changed in their kubeadm configuration of: {}",
+                parts(
+                    &KubeadmSettings::planned(),
+                    ReconfigurationEffect::ThroughApi
+                )
+            ),
+            Some(all.join(", ")),
+        )]
     }
 }

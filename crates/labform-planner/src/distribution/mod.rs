@@ -37,6 +37,8 @@ pub enum SharedStep {
     Addon,
     /// Scheduling etcd snapshots.
     EtcdSnapshots,
+    /// Setting the groups' `api_labels` through the API once the nodes are Ready.
+    ApiLabels,
 }
 
 /// What the planner knows of one cluster instance when it asks the distribution.
@@ -146,6 +148,13 @@ pub trait DistributionPlan: Sync {
             step.push_str(after);
         }
         step
+    }
+
+    /// The distribution's own steps once every node is Ready (before the shared ones: labels
+    /// through the API, add-ons, etcd snapshots, the kubeconfig).
+    fn after_ready_steps(&self, shape: &ClusterShape<'_>) -> Vec<ClusterStep> {
+        let _ = shape;
+        Vec::new()
     }
 
     /// The step that waits for the cluster's nodes once they are brought up.

@@ -7,7 +7,7 @@
 
 use labform_addons::NodeSoftware;
 
-use super::{ClusterShape, DistributionPlan, GuestBoot, step};
+use super::{ClusterShape, DistributionPlan, GuestBoot, SharedStep, step};
 use crate::plan::{ClusterStep, Distribution, DistributionSettings, TalosSettings};
 
 /// Talos Linux.
@@ -20,6 +20,11 @@ impl DistributionPlan for Talos {
 
     fn bootstrap_automated(&self) -> bool {
         true
+    }
+
+    fn shared_step_automated(&self, step: SharedStep) -> bool {
+        // The groups' `api_labels` are not set on Talos clusters yet.
+        step != SharedStep::ApiLabels
     }
 
     fn etcd_snapshots_by_cron_job(&self) -> bool {
