@@ -4,7 +4,8 @@
 //! its secret store, so the discovery hash is known before any node exists ([`secrets`]), etcd
 //! snapshots on the lab's schedule from a systemd timer on each control plane
 //! ([`etcd_snapshots`]), what a changed configuration means for a formed cluster
-//! ([`reconfigure`]), and kubeadm's side of the distribution seam ([`distribution`]).
+//! ([`reconfigure`]), kubeadm's side of the distribution seam ([`distribution`]), and strict
+//! decoding of a configuration against kubeadm's own types for its API version ([`strict`]).
 //!
 //! Secrets never appear in what `labform render` writes: there, the bootstrap token, the
 //! certificate key and the discovery hash are replaced by markers naming where labform keeps
@@ -21,6 +22,7 @@ pub mod kube_vip;
 pub mod node;
 pub mod reconfigure;
 pub mod secrets;
+pub mod strict;
 pub mod version;
 
 pub use distribution::Kubeadm;

@@ -306,3 +306,96 @@ fn kubeadm_signs_with_labforms_ca_and_openssl_agrees_on_the_discovery_hash() {
         assert!(names.contains(&format!("DNS:{}", server.vm)), "{names}");
     }
 }
+
+/// kubeadm v1.20.2 and labform's strict decoder (`labform_kubeadm::strict`) agree on kubeadm's
+/// own `v1beta2` example: kubeadm decodes it without a word about a field (its
+/// `kubernetesVersion` and `podSubnet` made ones kubeadm v1.20 validates: the example's v1.12.0
+/// and /24 are refused after decoding) and so does labform; with an unknown field in any of its
+/// documents, kubeadm warns `unknown field` and labform refuses it. And every
+/// KubeletConfiguration field labform's decoder accepts is a JSON tag the v1.20.2 kubelet
+/// carries.
+#[test]
+fn kubeadm_and_the_strict_decoder_agree_on_kubeadms_example() {
+    let Some(kubeadm) = kubeadm() else {
+        return;
+    };
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/kubeadm-examples/v1beta2.yaml"
+    ))
+    .expect("the example");
+    let example = example
+        .replace(
+            "kubernetesVersion: \"v1.12.0\"",
+            "kubernetesVersion: \"v1.20.2\"",
+        )
+        .replace(
+            "podSubnet: \"10.100.0.1/24\"",
+            "podSubnet: \"10.100.0.0/16\"",
+        );
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let migrate = |text: &str| {
+        let path = directory.path().join("example.yaml");
+        std::fs::write(&path, text).expect("write");
+        run(
+            &kubeadm,
+            &[
+                "config",
+                "migrate",
+                "--old-config",
+                path.to_str().expect("UTF-8"),
+            ],
+        )
+    };
+    // labform writes no KubeProxyConfiguration, so its decoder has no types for one.
+    let without_proxy = example
+        .split("\n---\n")
+        .filter(|document| !document.contains("KubeProxyConfiguration"))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    accepted("kubeadm's v1beta2 example", &migrate(&example));
+    labform_kubeadm::strict::decode(&without_proxy).expect("labform decodes it");
+
+    for (kind, after) in [
+        ("InitConfiguration", "certificateKey:"),
+        ("ClusterConfiguration", "clusterName:"),
+        ("KubeletConfiguration", "kind: KubeletConfiguration\n"),
+    ] {
+        let (before, rest) = without_proxy.split_once(after).expect("the anchor");
+        let broken = format!("{before}labformUnknownField: 1\n{after}{rest}");
+        let output = migrate(&broken);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("unknown field \"labformUnknownField\"") && stderr.contains(kind),
+            "kubeadm v1.20.2 warns about the unknown field of {kind}:\n{stderr}"
+        );
+        let error = labform_kubeadm::strict::decode(&broken).expect_err("labform refuses it");
+        assert_eq!(error.kind, kind, "{error}");
+        assert!(error.detail.contains("labformUnknownField"), "{error}");
+    }
+
+    // The kubelet's JSON tags, as its binary carries them.
+    let kubelet = std::fs::read(kubeadm.with_file_name("kubelet")).expect("the kubelet");
+    let mut tags = std::collections::BTreeSet::new();
+    let marker = b"json:\"";
+    let mut at = 0;
+    while let Some(found) = kubelet[at..]
+        .windows(marker.len())
+        .position(|window| window == marker)
+    {
+        let start = at + found + marker.len();
+        let end = kubelet[start..]
+            .iter()
+            .position(|byte| !byte.is_ascii_alphanumeric())
+            .map_or(kubelet.len(), |length| start + length);
+        tags.insert(String::from_utf8_lossy(&kubelet[start..end]).into_owned());
+        at = end;
+    }
+    use labform_kubeadm::strict::kubelet::{FIELDS, NESTED_FIELDS};
+    for field in FIELDS.iter().chain(&NESTED_FIELDS) {
+        assert!(
+            tags.contains(*field),
+            "the v1.20.2 kubelet has no JSON tag `{field}`"
+        );
+    }
+}

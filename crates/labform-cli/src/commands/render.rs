@@ -1,6 +1,7 @@
 //! `labform render FILE --out DIR`: writes everything labform would put on machines, for review
 //! and for outside validators (the way `helm template` does): one folder per VM under `vms/`
 //! (`user-data`, `meta-data`, `network-config`, `host-key.pub`, and `config.yaml` for K3s nodes;
+//! `kubeadm.yaml` for kubeadm nodes, its secrets as markers;
 //! `talos-machine-config.yaml` for Talos nodes, every secret a placeholder) and one per cluster under `clusters/` (manifests numbered in apply order and the list of
 //! Secrets apply creates).
 //!
@@ -30,8 +31,9 @@ the K3s join token is referenced as the file /etc/rancher/k3s/token, and add-on 
 referenced as Kubernetes Secrets that apply creates from the lab's secret references. Host keys \
 are generated on first use and kept in labform's encrypted secret store (LABFORM_DATA_DIR, else \
 XDG_DATA_HOME/labform, else ~/.local/share/labform), so renders are stable.\n\n\
-Kubeadm clusters: only the cloud-init of their VMs is rendered; their bootstrap is not automated \
-yet.\n\n\
+Kubeadm nodes: kubeadm.yaml, the configuration in the API version the cluster's Kubernetes \
+version reads (the bootstrap token, certificate key and CA hash as markers naming where labform \
+keeps them), and on control planes the etcd snapshot timer, service and script.\n\n\
 An existing output directory is replaced only if it holds an earlier render.";
 
 /// Arguments of `labform render`.
