@@ -450,6 +450,28 @@ mod tests {
         }
     }
 
+    /// What a change does is the plan's: with another rule for a part, the same change does
+    /// what that rule says (here node labels refused instead of set through the API).
+    #[test]
+    fn the_effect_is_the_plans_rule() {
+        let mut strict = rules();
+        for rule in &mut strict.reconfiguration {
+            if rule.part == ConfigurationPart::NodeLabels {
+                rule.effect = ReconfigurationEffect::Refused;
+            }
+        }
+        let after = BEFORE.replace("a=1,b=2", "a=1");
+        let found = changes(BEFORE, &after, &strict).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].part, ConfigurationPart::NodeLabels);
+        assert_eq!(found[0].effect, ReconfigurationEffect::Refused);
+        assert!(label_changes(&found).is_empty());
+        assert!(refusal("k8s", &[("cp".to_owned(), found)]).is_some());
+        let planned = changes(BEFORE, &after, &rules()).unwrap();
+        assert_eq!(planned[0].effect, ReconfigurationEffect::ThroughApi);
+        assert_eq!(label_changes(&planned).removed, ["b"]);
+    }
+
     #[test]
     fn text_that_is_not_yaml_is_named() {
         assert_eq!(
