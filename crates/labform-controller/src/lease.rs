@@ -77,6 +77,8 @@ pub struct Elector {
     api: Api<Lease>,
     settings: LeaseSettings,
     observed: Mutex<Option<Observed>>,
+    /// The holder the last round saw (or made: this identity).
+    holder: Mutex<Option<String>>,
 }
 
 fn conflict(error: &kube::Error) -> bool {
@@ -94,6 +96,7 @@ impl Elector {
             api: Api::namespaced(client, &settings.namespace),
             settings,
             observed: Mutex::new(None),
+            holder: Mutex::new(None),
         }
     }
 
@@ -127,6 +130,22 @@ impl Elector {
     /// The settings.
     pub fn settings(&self) -> &LeaseSettings {
         &self.settings
+    }
+
+    /// Who held the Lease at the last round (this identity when it leads; `None` when nobody
+    /// did, or before the first round).
+    pub fn holder(&self) -> Option<String> {
+        self.holder
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn saw(&self, holder: Option<String>) {
+        *self
+            .holder
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = holder;
     }
 
     fn failed(&self, action: &'static str, error: &kube::Error) -> LeaseError {
@@ -169,7 +188,10 @@ impl Elector {
                 }),
             };
             return match self.api.create(&PostParams::default(), &lease).await {
-                Ok(_) => Ok(true),
+                Ok(_) => {
+                    self.saw(Some(identity.clone()));
+                    Ok(true)
+                }
                 Err(error) if conflict(&error) => Ok(false),
                 Err(error) => Err(self.failed("create", &error)),
             };
@@ -180,6 +202,7 @@ impl Elector {
             .clone()
             .filter(|holder| !holder.is_empty());
         let mine = holder.as_deref() == Some(identity.as_str());
+        self.saw(holder.clone());
         if !mine && holder.is_some() {
             let renewed = spec.renew_time.as_ref().map(|time| time.0.to_string());
             let duration = spec
@@ -224,7 +247,10 @@ impl Elector {
             .replace(&self.settings.name, &PostParams::default(), &lease)
             .await
         {
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                self.saw(Some(identity.clone()));
+                Ok(true)
+            }
             Err(error) if conflict(&error) => Ok(false),
             Err(error) => Err(self.failed("renew", &error)),
         }
@@ -275,6 +301,7 @@ pub async fn lead(elector: &Elector, leading: watch::Sender<Leadership>, stop: C
                 Leadership {
                     leader: true,
                     error: None,
+                    holder: elector.holder(),
                 }
             }
             Ok(false) => {
@@ -282,11 +309,13 @@ pub async fn lead(elector: &Elector, leading: watch::Sender<Leadership>, stop: C
                 Leadership {
                     leader: false,
                     error: None,
+                    holder: elector.holder(),
                 }
             }
             Err(error) => Leadership {
                 leader: renewed.is_some_and(|at| at.elapsed() < deadline),
                 error: Some(error.to_string()),
+                holder: elector.holder(),
             },
         };
         leading.send_replace(state);
@@ -299,6 +328,7 @@ pub async fn lead(elector: &Elector, leading: watch::Sender<Leadership>, stop: C
     leading.send_replace(Leadership {
         leader: false,
         error: None,
+        holder: None,
     });
     if was_leader {
         let _ = elector.release().await;
@@ -312,4 +342,7 @@ pub struct Leadership {
     pub leader: bool,
     /// The last round's error, if it failed.
     pub error: Option<String>,
+    /// Who holds the Lease, as the last round read it (the leader's identity, so a follower can
+    /// name it).
+    pub holder: Option<String>,
 }

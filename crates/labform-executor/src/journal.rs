@@ -7,7 +7,8 @@
 //! (uncordons the node); without it, apply still recreates a missing VM with the same identity.
 //! It never holds secrets: action targets are VM names and IDs, details are API error texts. A
 //! run may name the revision of the lab it came from (`labform serve --git` records each run's
-//! commit).
+//! commit), and records the Proxmox API calls it made, by endpoint and method, with their errors
+//! (`labform serve`'s `/metrics` adds them up, whichever process made the run).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -17,6 +18,7 @@ use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use crate::error::ExecuteError;
+use crate::metered::CallCount;
 
 /// A journal file.
 #[derive(Debug)]
@@ -59,6 +61,22 @@ pub struct ReplacementRecord {
     pub cluster_steps: bool,
     /// The names of the steps done, in order (`cordon`, `drain`, ...).
     pub done: Vec<String>,
+}
+
+/// The Proxmox API calls the runs of one command made on one endpoint through one method,
+/// added up over the journal ([`Journal::call_totals`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallTotal {
+    /// The runs' command (`apply`).
+    pub command: String,
+    /// The lab's endpoint.
+    pub endpoint: String,
+    /// The API's method (`clone_vm`).
+    pub call: String,
+    /// Calls made.
+    pub calls: u64,
+    /// Calls that failed.
+    pub errors: u64,
 }
 
 /// One action of a run.
@@ -160,7 +178,14 @@ impl Journal {
                 connection.execute_batch("ALTER TABLE runs ADD COLUMN revision TEXT;")?;
             }
             // Version 3: node replacements' progress (the table above).
-            connection.execute_batch("PRAGMA user_version = 3;")
+            // Version 4: each run's Proxmox calls.
+            connection.execute_batch(
+                "CREATE TABLE IF NOT EXISTS calls (
+                     run INTEGER NOT NULL REFERENCES runs(id), endpoint TEXT NOT NULL,
+                     call TEXT NOT NULL, calls INTEGER NOT NULL, errors INTEGER NOT NULL,
+                     PRIMARY KEY (run, endpoint, call));
+                 PRAGMA user_version = 4;",
+            )
         })
     }
 
@@ -327,6 +352,50 @@ impl Journal {
         })
     }
 
+    /// Records the Proxmox calls `run` made on `endpoint`, by method (added to what was
+    /// recorded before for the same run, endpoint and method).
+    pub fn record_calls(
+        &self,
+        run: i64,
+        endpoint: &str,
+        counts: &std::collections::BTreeMap<&'static str, CallCount>,
+    ) -> Result<(), ExecuteError> {
+        self.with(|connection| {
+            for (call, count) in counts {
+                connection.execute(
+                    "INSERT INTO calls (run, endpoint, call, calls, errors) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (run, endpoint, call) DO UPDATE SET
+                     calls = calls + excluded.calls, errors = errors + excluded.errors",
+                    params![run, endpoint, call, count.calls as i64, count.errors as i64],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The Proxmox calls of every run of `scope` in the journal, added up by command, endpoint
+    /// and method.
+    pub fn call_totals(&self, scope: &str) -> Result<Vec<CallTotal>, ExecuteError> {
+        self.with(|connection| {
+            let mut statement = connection.prepare(
+                "SELECT runs.command, calls.endpoint, calls.call, SUM(calls.calls), SUM(calls.errors)
+                 FROM calls JOIN runs ON runs.id = calls.run WHERE runs.scope = ?1
+                 GROUP BY runs.command, calls.endpoint, calls.call
+                 ORDER BY runs.command, calls.endpoint, calls.call",
+            )?;
+            let rows = statement.query_map(params![scope], |row| {
+                Ok(CallTotal {
+                    command: row.get(0)?,
+                    endpoint: row.get(1)?,
+                    call: row.get(2)?,
+                    calls: row.get::<_, i64>(3)? as u64,
+                    errors: row.get::<_, i64>(4)? as u64,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
     /// The latest `limit` runs of `scope`, newest first.
     pub fn runs(&self, scope: &str, limit: usize) -> Result<Vec<RunRecord>, ExecuteError> {
         self.with(|connection| {
@@ -433,6 +502,41 @@ mod tests {
                 .unwrap()
                 .map(|run| (run.id, run.revision)),
             Some((from_git, Some("0123abcd".to_owned())))
+        );
+    }
+
+    #[test]
+    fn runs_calls_add_up_by_command_endpoint_and_method() {
+        let journal = Journal::in_memory();
+        let count = |calls, errors| CallCount { calls, errors };
+        let first = journal.begin("lab", "scope", "apply").unwrap();
+        journal
+            .record_calls(
+                first,
+                "pve",
+                &[("clone_vm", count(3, 0)), ("delete_vm", count(1, 1))].into(),
+            )
+            .unwrap();
+        journal.end(first, "failed").unwrap();
+        let second = journal.begin("lab", "scope", "apply").unwrap();
+        journal
+            .record_calls(second, "pve", &[("clone_vm", count(2, 0))].into())
+            .unwrap();
+        journal.end(second, "ok").unwrap();
+        let elsewhere = journal.begin("lab", "other", "apply").unwrap();
+        journal
+            .record_calls(elsewhere, "pve", &[("clone_vm", count(9, 0))].into())
+            .unwrap();
+        let total = |call: &str, calls, errors| CallTotal {
+            command: "apply".into(),
+            endpoint: "pve".into(),
+            call: call.into(),
+            calls,
+            errors,
+        };
+        assert_eq!(
+            journal.call_totals("scope").unwrap(),
+            vec![total("clone_vm", 5, 0), total("delete_vm", 1, 1)]
         );
     }
 

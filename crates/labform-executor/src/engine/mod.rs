@@ -12,6 +12,9 @@
 //! [`vms`]; its NoCloud seed image is [`seeds`]; tenants' pools, users, tokens and ACL entries
 //! are [`tenants`]; the lab's vzdump backup jobs, made once the VMs are, are [`backups`].
 //!
+//! Every Proxmox call a run makes goes through a [`Metered`], and the run's calls and errors by
+//! endpoint and method are recorded with it in the journal when it ends.
+//!
 //! Crash safety comes from Proxmox itself: a VM is created with its ownership block (spec
 //! `pending`) in the same call, and gets its final spec hash only once configured. An apply
 //! killed at any point leaves VMs the next discovery finds, owns and finishes.
@@ -42,6 +45,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::ExecuteError;
 use crate::events::{Event, EventSink};
 use crate::journal::Journal;
+use crate::metered::Metered;
 
 use jobs::{Job, Outcome, run_jobs};
 pub use seeds::NoSeeds;
@@ -215,11 +219,25 @@ pub async fn apply(
     let started = Instant::now();
     let run_id =
         journal.begin_from(&plan.lab, &plan.scope, "apply", options.revision.as_deref())?;
+    // Every call the run makes is counted, and recorded with the run when it ends.
+    let meters: Vec<(String, Arc<Metered>)> = endpoints
+        .iter()
+        .map(|endpoint| {
+            let meter = Arc::new(Metered::new(Arc::clone(&endpoint.api)));
+            (endpoint.name.clone(), meter)
+        })
+        .collect();
+    let record_calls = |journal: &Journal| {
+        for (endpoint, meter) in &meters {
+            journal.record_calls(run_id, endpoint, &meter.by_call())?;
+        }
+        Ok::<(), ExecuteError>(())
+    };
     let run = Arc::new(Run {
         plan: plan.clone(),
-        endpoints: endpoints
+        endpoints: meters
             .iter()
-            .map(|endpoint| (endpoint.name.clone(), Arc::clone(&endpoint.api)))
+            .map(|(name, meter)| (name.clone(), Arc::clone(meter) as Arc<dyn ProxmoxApi>))
             .collect(),
         images: plan.images.iter().map(|_| OnceCell::new()).collect(),
         templates: plan.templates.iter().map(|_| OnceCell::new()).collect(),
@@ -301,6 +319,7 @@ pub async fn apply(
         .any(|job| matches!(job, Job::Delete(..) | Job::Replace(_)));
     // Resource pools (the endpoint's, and each tenant's) must exist before VMs are put in them.
     if let Err(reason) = run.create_pools(reconciliation).await {
+        record_calls(&run.journal)?;
         run.journal.end(run_id, "failed")?;
         return Err(ExecuteError::Failed(vec![reason.to_string()]));
     }
@@ -377,6 +396,7 @@ pub async fn apply(
     } else {
         "failed"
     };
+    record_calls(&run.journal)?;
     run.journal.end(run_id, outcome)?;
     run.events.emit(Event::RunFinished {
         outcome: outcome.to_owned(),

@@ -1,14 +1,16 @@
 //! Who may ask `labform serve` for what: the bearer token every request must carry when one is
-//! set (compared in time that depends on the lengths only), and the same-origin check of the
-//! requests that change something (approvals).
+//! set (compared in time that depends on the lengths only), or the session cookie of signing in
+//! with it ([`super::session`]), and the same-origin check of the requests that change something
+//! (approvals, signing in).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::Shared;
+use super::{Shared, pages, session};
 
-/// With a token, every request must carry `Authorization: Bearer <token>`.
+/// With a token, every request must carry `Authorization: Bearer <token>` or the session cookie
+/// of signing in on `/login`; a browser without either gets the sign-in form.
 pub(super) async fn authorise(
     State(dashboard): State<Shared>,
     request: axum::extract::Request,
@@ -22,10 +24,16 @@ pub(super) async fn authorise(
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "));
-    if given.is_some_and(|given| same(given.as_bytes(), token.as_bytes())) {
+    if given.is_some_and(|given| same(given.as_bytes(), token.as_bytes()))
+        || session::has_session(request.headers(), token)
+    {
         return next.run(request).await;
     }
-    let mut response = (StatusCode::UNAUTHORIZED, "a bearer token is needed\n").into_response();
+    let mut response = if session::wants_page(request.headers()) {
+        session::html(StatusCode::UNAUTHORIZED, pages::login(None))
+    } else {
+        (StatusCode::UNAUTHORIZED, "a bearer token is needed\n").into_response()
+    };
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer realm=\"labform\""),
@@ -34,7 +42,7 @@ pub(super) async fn authorise(
 }
 
 /// Compares in time that depends on the lengths only.
-fn same(given: &[u8], expected: &[u8]) -> bool {
+pub(super) fn same(given: &[u8], expected: &[u8]) -> bool {
     if given.len() != expected.len() {
         return false;
     }

@@ -6,9 +6,13 @@
 //! `--apply automatic` at once, `--apply approval` only once someone approves the pending plan
 //! (`POST /controller/approve` with the commit, the dashboard's button; token-protected like every
 //! page), and only while the plan is still the one approved. Each apply is recorded in the journal
-//! with the commit it came from. Changes made by hand while the commit stays the same are drift,
-//! reported (and, automatically, put back). With `--lease`, only the replica holding the
-//! Kubernetes Lease applies ([`labform_controller::lease`]); the others fetch, check and show.
+//! with the commit it came from. Changes made by hand while the commit stays the same are drift
+//! between commits: each new drift is reported on `/controller` (what drifted, at which commit,
+//! since when) and recorded in the journal as a `drift` run with that commit, and automatically
+//! put back (or, by approval, offered with the pending changes). With `--lease`, only the replica
+//! holding the Kubernetes Lease applies and writes the journal ([`labform_controller::lease`]);
+//! the others fetch, check and show, and their pages say they follow and name the leader, whose
+//! dashboard and journal have the runs.
 //!
 //! The Proxmox calls of the controller's plans and applies are counted for `/metrics` under
 //! `caller="controller"`.
@@ -24,6 +28,7 @@ use serde::Serialize;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::drift_report::{DriftReport, DriftReporter};
 use super::metrics::{Caller, Settle};
 use super::{Dashboard, Shared};
 use crate::commands::apply::{Carried, Carry, carry_out, clusters_apply};
@@ -98,6 +103,9 @@ pub struct ControllerStatus {
     pub lease: Option<String>,
     /// Whether this replica may apply (always without `--lease`).
     pub leader: bool,
+    /// The replica holding the Lease as last read (with `--lease`): the one whose journal
+    /// records the runs.
+    pub holder: Option<String>,
     /// The last leader election error.
     pub lease_error: Option<String>,
     /// The branch's commit at the last fetch.
@@ -113,6 +121,9 @@ pub struct ControllerStatus {
     /// Changes made by hand on Proxmox seen at the last plan (fields, tenants' access, backup
     /// jobs), while the commit stayed the same.
     pub drift: usize,
+    /// The latest drift found between commits (the lab changed by hand while its commit did
+    /// not change); it stays after the drift is put back.
+    pub drift_report: Option<DriftReport>,
     /// Why the last plan against the target failed.
     pub plan_error: Option<String>,
     /// The last apply: its commit and outcome.
@@ -150,6 +161,14 @@ pub enum ApprovalRefused {
     /// Nothing waits for approval, or something else than the commit named.
     #[error("no changes of commit {0} wait for approval (see /controller)")]
     NotPending(String),
+    /// This replica does not hold the Lease: the leader's dashboard takes approvals.
+    #[error(
+        "this replica is not the leader: approve on the dashboard of the leader ({leader}), which plans and applies"
+    )]
+    NotLeader {
+        /// The leader's identity, as last read.
+        leader: String,
+    },
 }
 
 impl Controller {
@@ -173,8 +192,15 @@ impl Controller {
     /// Approves the pending changes of `commit`: the loop applies them at once if the plan is
     /// still the same.
     pub fn approve(&self, commit: &str) -> Result<(), ApprovalRefused> {
-        let pending = self.status().pending;
-        match pending {
+        let status = self.status();
+        if !status.leader {
+            return Err(ApprovalRefused::NotLeader {
+                leader: status
+                    .holder
+                    .unwrap_or_else(|| "none at the moment".to_owned()),
+            });
+        }
+        match status.pending {
             Some(pending) if pending.commit.commit == commit && !commit.is_empty() => {
                 *self
                     .approved
@@ -237,6 +263,7 @@ pub fn start(
                 )
             }),
             leader: settings.elector.is_none(),
+            holder: None,
             lease_error: None,
             fetched: None,
             fetch_error: None,
@@ -244,6 +271,7 @@ pub fn start(
             refused: None,
             pending: None,
             drift: 0,
+            drift_report: None,
             plan_error: None,
             last_apply: None,
             syncs: (0, 0),
@@ -257,6 +285,7 @@ pub fn start(
     let (leading_sender, leading) = watch::channel(Leadership {
         leader: settings.elector.is_none(),
         error: None,
+        holder: None,
     });
     let election = settings.elector.map(|elector| {
         let stop = controller.stop.clone();
@@ -275,6 +304,7 @@ pub fn start(
             checked: None,
             current: None,
             applied: None,
+            drift: DriftReporter::default(),
             leading,
         };
         runtime.block_on(async {
@@ -306,6 +336,8 @@ struct Loop {
     current: Option<(Revision, PathBuf)>,
     /// The latest commit applied without failure.
     applied: Option<String>,
+    /// Drift between commits, reported once each.
+    drift: DriftReporter,
     leading: watch::Receiver<Leadership>,
 }
 
@@ -321,6 +353,7 @@ impl Loop {
         let leadership = self.leading.borrow().clone();
         controller.update(|status| {
             status.leader = leadership.leader;
+            status.holder = leadership.holder.clone();
             status.lease_error = leadership.error.clone();
         });
         let revision = match self.repository.fetch().await {
@@ -496,6 +529,13 @@ impl Loop {
             .sum::<usize>()
             + drift.tenants.len()
             + drift.backup_jobs.len();
+        let applied = self.applied.as_deref();
+        if let Some(report) = self
+            .drift
+            .report(revision, applied, &drift, &against, dashboard, leader)
+        {
+            controller.update(|status| status.drift_report = Some(report));
+        }
         let clusters = clusters_apply(&against.plan, &dashboard.clusters, dashboard.target.sim);
         let changes =
             labform_planner::render::render_changes(&against.plan, &against.reconciliation);

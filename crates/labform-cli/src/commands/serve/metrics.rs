@@ -2,9 +2,17 @@
 //! `promtool check metrics` reads): VMs by what exists of them, drift and pending changes, the
 //! journal's last run (result, duration, time) and a histogram of run durations by command, and
 //! labform's own work: how often the dashboard planned against the target, and the Proxmox calls
-//! of the dashboard's plans and of the controller's plans and applies (`caller`), by lab
-//! endpoint, read or write, and by API call with their errors; with `--git`, the controller's
-//! state (leader, commits refused, changes waiting for approval, drift, syncs).
+//! this process made (`labform_proxmox_*`: the dashboard's plans and the controller's plans and
+//! applies, `caller`), by lab endpoint, read or write, and by API call with their errors; with
+//! `--git`, the controller's state (leader, commits refused, changes waiting for approval,
+//! drift, syncs).
+//!
+//! What another process did reaches `/metrics` through the journal, when it writes the journal
+//! this dashboard reads (the same machine and scope, or `--journal`): its runs count in the last
+//! run's metrics and the duration histogram, and the Proxmox calls each run recorded while acting
+//! (not its planning's reads) in `labform_run_proxmox_calls_total` and
+//! `labform_run_proxmox_call_errors_total`, by command, endpoint and API call. The controller's
+//! own applies count in both: as this process's calls and as runs.
 //!
 //! Written by hand rather than with a client library: the Rust clients write OpenMetrics, whose
 //! counters (`# TYPE x counter` with samples `x_total`) the Prometheus text parser of Debian's
@@ -17,7 +25,7 @@ use std::sync::{Arc, Mutex};
 
 use labform_diagram::{Live, Status};
 use labform_executor::inputs::DiscoveryError;
-use labform_executor::journal::RunRecord;
+use labform_executor::journal::{CallTotal, RunRecord};
 use labform_executor::metered::{CallCount, Metered};
 use labform_planner::reconcile::VmAction;
 
@@ -183,10 +191,12 @@ fn result_of(run: &RunRecord) -> &str {
 }
 
 /// The metrics: of the lab when it could be planned against its target (`against`), of the
-/// journal's `runs` (newest first), of the dashboard's `counters`, and of the `controller`.
+/// journal's `runs` (newest first) and the Proxmox calls they `recorded`, of the dashboard's
+/// `counters`, and of the `controller`.
 pub fn render(
     against: Option<&Against>,
     runs: &[RunRecord],
+    recorded: &[CallTotal],
     counters: &Counters,
     controller: Option<&ControllerStatus>,
 ) -> String {
@@ -363,6 +373,32 @@ pub fn render(
         );
     }
 
+    for (name, help, errors) in [
+        (
+            "labform_run_proxmox_calls_total",
+            "Proxmox API calls the journal's runs recorded (whichever labform process made them, while acting), by command, endpoint and API call.",
+            false,
+        ),
+        (
+            "labform_run_proxmox_call_errors_total",
+            "Proxmox API calls the journal's runs recorded that failed, by command, endpoint and API call.",
+            true,
+        ),
+    ] {
+        let mut calls_family = family(&mut out, name, "counter", help);
+        for total in recorded {
+            calls_family.sample(
+                name,
+                &[
+                    ("command", &total.command),
+                    ("endpoint", &total.endpoint),
+                    ("call", &total.call),
+                ],
+                (if errors { total.errors } else { total.calls }) as f64,
+            );
+        }
+    }
+
     let mut refreshes = family(
         &mut out,
         "labform_dashboard_refreshes_total",
@@ -385,7 +421,7 @@ pub fn render(
         &mut out,
         "labform_proxmox_requests_total",
         "counter",
-        "Proxmox API calls labform made (the dashboard's plans; the controller's plans and applies), by endpoint, kind (read or write) and caller.",
+        "Proxmox API calls this labform serve made (the dashboard's plans; the controller's plans and applies), by endpoint, kind (read or write) and caller.",
     );
     for ((caller, endpoint), tally) in calls.iter() {
         for (kind, count) in [("read", tally.reads), ("write", tally.writes)] {
@@ -403,7 +439,7 @@ pub fn render(
     for (name, help, errors) in [
         (
             "labform_proxmox_calls_total",
-            "Proxmox API calls labform made, by endpoint, API call and caller.",
+            "Proxmox API calls this labform serve made, by endpoint, API call and caller.",
             false,
         ),
         (

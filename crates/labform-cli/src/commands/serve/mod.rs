@@ -15,14 +15,17 @@
 //!
 //! Loopback only by default: any other address needs TLS (`--tls-certificate`, `--tls-key`) and
 //! a bearer token (`LABFORM_SERVE_TOKEN`), and is refused otherwise. With a token every request
-//! must carry it. Nothing secret reaches a page, an answer or a metric: the plan and the
+//! must carry it, or the session cookie a browser gets by signing in with it on `/login`
+//! ([`session`]). Nothing secret reaches a page, an answer or a metric: the plan and the
 
 mod access;
 mod controller;
+mod drift_report;
 mod listen;
 mod metrics;
 mod pages;
 mod routes;
+mod session;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -144,6 +147,8 @@ struct Dashboard {
     target: TargetArgs,
     journal: Option<PathBuf>,
     token: Option<String>,
+    /// Whether the dashboard is served over TLS (its session cookie is then `Secure`).
+    tls: bool,
     counters: metrics::Counters,
     clusters: ClusterArgs,
     controller: OnceLock<Arc<controller::Controller>>,
@@ -202,6 +207,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         target: args.target,
         journal: args.journal,
         token,
+        tls: tls_config.is_some(),
         counters: metrics::Counters::default(),
         clusters: args.controller.clusters,
         controller: OnceLock::new(),

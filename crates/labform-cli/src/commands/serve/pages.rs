@@ -56,6 +56,22 @@ fn status_cell(status: Status) -> String {
     )
 }
 
+/// `/login`: the form asking for the dashboard's bearer token (a browser signs in with it once;
+/// the session cookie carries it from then on). The page holds no token.
+pub fn login(error: Option<&str>) -> String {
+    let mut body = String::new();
+    if let Some(error) = error {
+        let _ = writeln!(body, "<p id=\"login-error\">{}</p>", escape(error));
+    }
+    body.push_str(
+        "<p>This dashboard needs its bearer token (<code>LABFORM_SERVE_TOKEN</code>).</p>\n\
+         <form method=\"post\" action=\"/login\"><label>Token \
+         <input id=\"token\" type=\"password\" name=\"token\" autocomplete=\"current-password\" required></label> \
+         <button id=\"sign-in\" type=\"submit\">Sign in</button></form>\n",
+    );
+    layout("Sign in", &body)
+}
+
 /// A page saying why the dashboard cannot show the lab.
 pub fn failure(text: &str) -> String {
     layout(
@@ -260,9 +276,25 @@ pub fn drift(against: &Against, drift: &crate::commands::drift::ProxmoxDrift) ->
     layout("Drift", &body)
 }
 
-/// `/history`: the journal's runs, and the actions of one with their Proxmox tasks.
-pub fn history(history: &History) -> String {
-    let mut body = String::new();
+/// What a replica that does not hold the Lease says above its runs: it follows, who leads, and
+/// that the leader's journal has the runs.
+pub fn follower_note(status: &ControllerStatus) -> String {
+    if status.leader || status.lease.is_none() {
+        return String::new();
+    }
+    format!(
+        "<p id=\"follower\">This replica (<code>{}</code>) is not the leader: it applies nothing \
+         and records no runs. The leader, <code>{}</code>, records them in its own journal: see \
+         its dashboard. The runs below are the ones this replica made while it led.</p>\n",
+        escape(status.identity.as_deref().unwrap_or("")),
+        escape(status.holder.as_deref().unwrap_or("none at the moment"))
+    )
+}
+
+/// `/history`: the journal's runs, and the actions of one with their Proxmox tasks; `note` on
+/// top (a follower's [`follower_note`]).
+pub fn history(history: &History, note: &str) -> String {
+    let mut body = note.to_owned();
     if history.runs.is_empty() {
         body.push_str("<p>No runs recorded.</p>\n");
         return layout("History", &body);
@@ -345,11 +377,12 @@ pub fn controller(status: &ControllerStatus, runs: &[RunRecord]) -> String {
             escape(lease),
             escape(status.identity.as_deref().unwrap_or("")),
             if status.leader {
-                "the leader, it applies"
+                "the leader, it applies and records the runs"
             } else {
                 "not the leader, it only shows what it sees"
             }
         );
+        body.push_str(&follower_note(status));
     }
     for (label, error) in [
         ("Leader election failed", &status.lease_error),
@@ -390,6 +423,30 @@ pub fn controller(status: &ControllerStatus, runs: &[RunRecord]) -> String {
             "<h2>Commit refused</h2>\n<p>{} has errors; the lab stays as it was.</p>\n<pre id=\"refused\">{}</pre>",
             commit_text(&refused.commit),
             escape(&refused.errors)
+        );
+    }
+    if let Some(report) = &status.drift_report {
+        let _ = writeln!(
+            body,
+            "<h2>Drift between commits</h2>\n<p id=\"drift-commit\">Changed by hand while the lab stayed at {}{}, seen {}:</p>\n<ul id=\"drift-report\">{}</ul>\n<p>{}</p>",
+            commit_text(&report.commit),
+            match &report.applied {
+                Some(applied) if *applied == report.commit.commit => " (as applied)".to_owned(),
+                Some(applied) =>
+                    format!(" (last applied: <code>{}</code>)", escape(short(applied))),
+                None => String::new(),
+            },
+            escape(&format_time(report.seen)),
+            report
+                .changes
+                .iter()
+                .map(|line| format!("<li>{}</li>", escape(line)))
+                .collect::<String>(),
+            match status.policy {
+                ApplyPolicy::Automatic => "The controller puts it back.",
+                ApplyPolicy::Approval =>
+                    "Putting it back waits for approval with the other changes.",
+            }
         );
     }
     if let Some(pending) = &status.pending {

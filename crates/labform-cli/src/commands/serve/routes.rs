@@ -10,7 +10,7 @@ use labform_diagram::{Format, View};
 use anyhow::Context as _;
 
 use super::access::{authorise, same_origin};
-use super::{Dashboard, Shared, metrics, pages};
+use super::{Dashboard, Shared, metrics, pages, session};
 use crate::reality::Against;
 
 pub(super) fn router(dashboard: Shared) -> axum::Router {
@@ -29,6 +29,7 @@ pub(super) fn router(dashboard: Shared) -> axum::Router {
             dashboard.clone(),
             authorise,
         ))
+        .route("/login", get(session::login_page).post(session::log_in))
         .with_state(dashboard)
 }
 
@@ -222,7 +223,12 @@ async fn history_page(
     if wants_json(&headers, &query) {
         return json(&history.json());
     }
-    html(pages::history(&history))
+    let note = dashboard
+        .controller
+        .get()
+        .map(|controller| pages::follower_note(&controller.status()))
+        .unwrap_or_default();
+    html(pages::history(&history, &note))
 }
 
 async fn diagram_svg(State(dashboard): State<Shared>, UrlPath(view): UrlPath<String>) -> Response {
@@ -247,8 +253,10 @@ async fn diagram_svg(State(dashboard): State<Shared>, UrlPath(view): UrlPath<Str
 
 async fn metrics_page(State(dashboard): State<Shared>) -> Response {
     let against = against(&dashboard).await.ok();
-    let runs = journal(&dashboard)
-        .and_then(|(scope, journal)| Ok(journal.runs(&scope, 1000)?))
+    let (runs, recorded) = journal(&dashboard)
+        .and_then(|(scope, journal)| {
+            Ok((journal.runs(&scope, 1000)?, journal.call_totals(&scope)?))
+        })
         .unwrap_or_default();
     let controller = dashboard
         .controller
@@ -257,6 +265,7 @@ async fn metrics_page(State(dashboard): State<Shared>) -> Response {
     let text = metrics::render(
         against.as_ref(),
         &runs,
+        &recorded,
         &dashboard.counters,
         controller.as_ref(),
     );
