@@ -230,6 +230,22 @@ fn the_dashboard_shows_the_lab_and_follows_an_apply() {
         ),
         1.0
     );
+    // The other process's Proxmox calls, as its run recorded them in the journal.
+    assert_eq!(
+        metric(
+            &metrics,
+            "labform_run_proxmox_calls_total{command=\"apply\",endpoint=\"pve\",call=\"clone_vm\"}"
+        ),
+        5.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "labform_run_proxmox_call_errors_total{command=\"apply\",endpoint=\"pve\",call=\"clone_vm\"}"
+        ),
+        0.0
+    );
     assert!(
         metric(
             &metrics,
@@ -280,6 +296,52 @@ fn with_a_token_every_request_needs_it() {
     let (status, _, metrics) = get(&server, "/metrics", &[("Authorization", &bearer)]);
     assert_eq!(status, 200);
     assert!(!metrics.contains(token));
+}
+
+#[test]
+fn a_browser_signs_in_with_the_token_and_no_page_holds_it() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let token = "a-token-of-the-test-0123456789";
+    let server = serve(directory.path(), Some(token));
+    // A browser without a session gets the sign-in form (still 401), which holds no token.
+    let (status, head, page) = get(&server, "/controller", &[("Accept", "text/html")]);
+    assert_eq!(status, 401);
+    assert!(head.contains("www-authenticate: bearer"), "{head}");
+    assert!(page.contains("<form method=\"post\" action=\"/login\">"), "{page}");
+    assert!(!page.contains(token));
+    let (status, _, page) = get(&server, "/login", &[]);
+    assert_eq!(status, 200, "the form needs no token");
+    assert!(page.contains("id=\"sign-in\""), "{page}");
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (status, _, page) = common::http_with_body(
+        &server.address,
+        "POST",
+        "/login",
+        &form,
+        "token=not-the-token",
+    );
+    assert_eq!(status, 401);
+    assert!(page.contains("id=\"login-error\""), "{page}");
+    let (status, head, _) = common::http_with_body(
+        &server.address,
+        "POST",
+        "/login",
+        &[form[0], ("Origin", "https://elsewhere.invalid")],
+        &format!("token={token}"),
+    );
+    assert_eq!(status, 403, "another site cannot sign a browser in");
+    assert!(!head.contains("set-cookie"), "{head}");
+
+    let cookie = common::sign_in(&server.address, token);
+    let value = cookie.trim_start_matches("labform_session=");
+    for path in ["/", "/history", "/metrics", "/diagram/clusters"] {
+        let (status, _, body) = get(&server, path, &[("Cookie", &cookie)]);
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(!body.contains(token), "{path}");
+        assert!(!body.contains(value), "{path}");
+    }
+    let forged = format!("labform_session={token}");
+    assert_eq!(get(&server, "/", &[("Cookie", &forged)]).0, 401);
 }
 
 /// curl, trusting only `certificate`: status code and body.

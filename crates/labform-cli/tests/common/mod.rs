@@ -18,14 +18,27 @@ pub fn http(
     path: &str,
     headers: &[(&str, &str)],
 ) -> (u16, String, String) {
+    http_with_body(address, method, path, headers, "")
+}
+
+/// [`http`] with a body (give its `Content-Type` in `headers`).
+pub fn http_with_body(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
     let mut stream = TcpStream::connect(address).expect("connect");
     let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: 0\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
     );
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
+    request.push_str(body);
     stream.write_all(request.as_bytes()).expect("send");
     let mut answer = String::new();
     stream.read_to_string(&mut answer).expect("read");
@@ -40,6 +53,35 @@ pub fn http(
         "{head}"
     );
     (status, head.to_lowercase(), body.to_owned())
+}
+
+/// Signs in to the dashboard at `address` with `token` as a browser does (`POST /login` from
+/// its own page): the session cookie (`labform_session=VALUE`) it sets, after checking its
+/// attributes.
+pub fn sign_in(address: &str, token: &str) -> String {
+    let origin = format!("http://{address}");
+    let (status, head, body) = http_with_body(
+        address,
+        "POST",
+        "/login",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Origin", &origin),
+        ],
+        &format!("token={token}"),
+    );
+    assert_eq!(status, 303, "{head}{body}");
+    let cookie = head
+        .lines()
+        .find_map(|line| line.strip_prefix("set-cookie: "))
+        .unwrap_or_else(|| panic!("a cookie: {head}"));
+    assert!(cookie.contains("; httponly"), "{cookie}");
+    assert!(cookie.contains("; samesite=strict"), "{cookie}");
+    let pair = cookie.split(';').next().expect("name=value").to_owned();
+    assert!(pair.starts_with("labform_session="), "{pair}");
+    assert!(!pair.contains(token), "the cookie is not the token");
+    // The head is in lower case; the value is hexadecimal, so it is the same.
+    pair
 }
 
 /// The value of the Prometheus sample `sample` (name and labels, as written) in `metrics`.
