@@ -307,7 +307,10 @@ fn a_browser_signs_in_with_the_token_and_no_page_holds_it() {
     let (status, head, page) = get(&server, "/controller", &[("Accept", "text/html")]);
     assert_eq!(status, 401);
     assert!(head.contains("www-authenticate: bearer"), "{head}");
-    assert!(page.contains("<form method=\"post\" action=\"/login\">"), "{page}");
+    assert!(
+        page.contains("<form method=\"post\" action=\"/login\">"),
+        "{page}"
+    );
     assert!(!page.contains(token));
     let (status, _, page) = get(&server, "/login", &[]);
     assert_eq!(status, 200, "the form needs no token");

@@ -1,10 +1,11 @@
 //! Two replicas with `--lease` against the real kube-apiserver: one leads and applies, the other
-//! watches; the follower takes over when the leader dies, and SIGTERM releases the Lease. The
+//! watches, names the leader on its pages and refuses approvals; the follower takes over when
+//! the leader dies, and SIGTERM releases the Lease. The
 //! Deployment's manifests and its ServiceAccount's permissions are checked on the same server.
 
 use std::path::Path;
 
-use crate::common::{SIM_PASSWORD, SimServer, metric};
+use crate::common::{SIM_PASSWORD, SimServer, http, metric};
 use crate::support::{Controller, Repository, controller, terminate};
 use crate::{LAB, lab_with_more_workers};
 
@@ -133,6 +134,20 @@ fn two_replicas_elect_one_leader_and_the_other_takes_over() {
         metric(&second_replica.metrics(), "labform_controller_leader"),
         0.0
     );
+    // The follower names the leader, whose journal has the runs, and sends approvals there.
+    assert_eq!(status["controller"]["holder"], "replica-a", "{status:#}");
+    let (_, _, history) = second_replica.get("/history");
+    assert!(history.contains("id=\"follower\""), "{history}");
+    assert!(history.contains("<code>replica-a</code>"), "{history}");
+    let (code, _, answer) = http(
+        &second_replica.address,
+        "POST",
+        &format!("/controller/approve?commit={first}"),
+        &[],
+    );
+    assert_eq!(code, 409, "{answer}");
+    assert!(answer.contains("not the leader"), "{answer}");
+    assert!(answer.contains("replica-a"), "{answer}");
 
     // The leader dies without releasing the Lease: the other takes over once it expires, and
     // applies the next commit.

@@ -10,6 +10,9 @@
 //! - in approval mode (a local repository, a bearer token), nothing is applied until the pending
 //!   commit is approved with `POST /controller/approve`, which needs the token, the right commit
 //!   and the dashboard's own origin;
+//! - drift between commits (`drift.rs`, against `labform sim serve`): a VM changed by hand while
+//!   the commit stays the same is reported once with the commit, on `/controller` and as a
+//!   `drift` run of the journal, and put back by an apply of the same commit;
 //! - over SSH against a real `sshd` on loopback (tier `real-sshd`): a known_hosts file holding
 //!   another key is refused, the right one fetches;
 //! - two replicas with `--lease` against the real kube-apiserver of `../shared/k8s` (tier
@@ -19,8 +22,9 @@
 //!   server and the ServiceAccount's permissions checked.
 //!
 //! The tests are one binary: the helpers (repositories, a controller process, the test CA, the
-//! Git HTTPS server, SSH keys) in `support.rs`, the two apply policies in `policies.rs`, SSH in
-//! `ssh.rs`, leader election in `lease.rs`, and the command line's own answers here.
+//! Git HTTPS server, SSH keys) in `support.rs`, the two apply policies in `policies.rs`, drift
+//! between commits in `drift.rs`, SSH in `ssh.rs`, leader election in `lease.rs`, and the command
+//! line's own answers here.
 
 use std::process::Command;
 use std::time::Duration;
@@ -28,6 +32,7 @@ use std::time::Duration;
 #[path = "../common/mod.rs"]
 mod common;
 
+mod drift;
 mod lease;
 mod policies;
 mod ssh;

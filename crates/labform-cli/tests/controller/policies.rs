@@ -1,8 +1,9 @@
 //! The two apply policies: automatic over HTTPS (a commit applied in the round after its push,
 //! a broken lab refused with its located error, reverts), and approval (nothing applied until
-//! the pending commit is approved with the token, the right commit and the dashboard's origin).
+//! the pending commit is approved with the token, the right commit and the dashboard's origin;
+//! the Approve button pressed as a browser does, signed in on `/login` with a session cookie).
 
-use crate::common::{http, metric, promtool_accepts};
+use crate::common::{http, metric, promtool_accepts, sign_in};
 use crate::support::{Controller, Repository, certificates, controller, git_https};
 use crate::{broken_lab, lab_with_more_workers};
 
@@ -195,11 +196,28 @@ fn approval_mode_applies_only_what_was_approved() {
         &[("Authorization", &bearer)],
     );
     assert_eq!(code, 409, "{body}");
+    // The Approve button, as a browser presses it: signed in with the token on /login, the
+    // page and the approval carry the session cookie, and no page holds the token.
+    let cookie = sign_in(&served.address, token);
+    let (code, _, page) = http(
+        &served.address,
+        "GET",
+        "/controller",
+        &[("Cookie", &cookie)],
+    );
+    assert_eq!(code, 200, "{page}");
+    assert!(page.contains(&format!("action=\"{approve}\"")), "{page}");
+    assert!(!page.contains(token), "{page}");
+    let origin = format!("http://{}", served.address);
     let (code, head, _) = http(
         &served.address,
         "POST",
         &approve,
-        &[("Authorization", &bearer)],
+        &[
+            ("Cookie", &cookie),
+            ("Origin", &origin),
+            ("Sec-Fetch-Site", "same-origin"),
+        ],
     );
     assert_eq!(code, 303);
     assert!(head.contains("location: /controller"), "{head}");
