@@ -3,10 +3,12 @@
 //! as the CLI's `--json` (`status`, `plan`, `history`), before and after an apply made by another
 //! `labform` process, and the status, the diagram and the metrics change with it; the metrics
 //! pass `promtool check metrics` (tier `promtool`). An address other than loopback is refused
-//! without TLS and a bearer token, and with a token every request needs it. Headless Chromium
+//! without TLS and a bearer token, and with a token every request needs it (or, from a browser,
+//! the session cookie of signing in on `/login`, which no page holds). Headless Chromium
 //! loads every page and draws the diagram page (tier `chromium`). Against `labform sim serve`
 //! (HTTPS, the real client), a change made by hand shows on `/drift` (the JSON of
-//! `drift --json --skip-clusters`), on `/` and in the metrics. No secret of the secret store or
+//! `drift --json --skip-clusters`), on `/` and in the metrics, and Chromium sees the status
+//! change after an apply and the drift after the change by hand. No secret of the secret store or
 //! the environment reaches a page, an answer or a metric.
 
 use std::io::{BufRead as _, BufReader};
@@ -503,8 +505,18 @@ fn headless_chromium_loads_the_pages_and_draws_the_diagram() {
     assert_eq!((width, height), (1400, 1000));
 }
 
+/// The page at `path` as headless Chromium built it (tier `chromium`; `None` without it).
+fn browser(server: &Server, path: &str) -> Option<String> {
+    if !labform_test_tiers::CHROMIUM.available() {
+        return None;
+    }
+    let dom = chromium(&["--dump-dom"], &format!("http://{}{path}", server.address));
+    Some(String::from_utf8(dom).expect("UTF-8"))
+}
+
 /// A VM's memory changed by hand on `labform sim serve` shows on `/drift` (what
-/// `drift --json --skip-clusters` prints), as drifted on `/` and in the metrics.
+/// `drift --json --skip-clusters` prints), as drifted on `/` and in the metrics; headless
+/// Chromium sees the status change with the apply and the drift with the change by hand.
 #[test]
 fn a_change_by_hand_shows_as_drift() {
     // `labform sim serve` shaped like the lab's endpoint.
@@ -518,15 +530,6 @@ fn a_change_by_hand_shows_as_drift() {
             .env_remove("LABFORM_SERVE_TOKEN");
         command
     };
-    let output = run(&["apply", "--yes", "--skip-clusters"])
-        .output()
-        .expect("labform runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-
     let mut command = run(&["serve", "--listen", "127.0.0.1:0"]);
     command.stdout(Stdio::piped());
     let mut child = command.spawn().expect("labform serve starts");
@@ -542,6 +545,23 @@ fn a_change_by_hand_shows_as_drift() {
             .unwrap_or_else(|| panic!("the address: {line}"))
             .to_owned(),
     };
+    if let Some(dom) = browser(&server, "/") {
+        assert!(dom.contains(">missing</span></td><td>6</td>"), "{dom}");
+    }
+    let output = run(&["apply", "--yes", "--skip-clusters"])
+        .output()
+        .expect("labform runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if let Some(dom) = browser(&server, "/") {
+        assert!(dom.contains(">exists</span></td><td>6</td>"), "{dom}");
+    }
+    if let Some(dom) = browser(&server, "/drift") {
+        assert!(dom.contains("<p id=\"no-drift\">"), "{dom}");
+    }
     let drift_cli = || -> serde_json::Value {
         let output = run(&["drift", "--json", "--skip-clusters"])
             .output()
@@ -583,6 +603,13 @@ fn a_change_by_hand_shows_as_drift() {
     assert!(page.contains("<td>1024</td>"), "Proxmox's value: {page}");
     let (_, _, page) = get(&server, "/", &[]);
     assert!(page.contains(">drifted</span></td><td>1</td>"), "{page}");
+    if let Some(dom) = browser(&server, "/drift") {
+        assert!(dom.contains("<td>home-server-0</td>"), "{dom}");
+        assert!(dom.contains("<td>1024</td>"), "{dom}");
+    }
+    if let Some(dom) = browser(&server, "/") {
+        assert!(dom.contains(">drifted</span></td><td>1</td>"), "{dom}");
+    }
     let (_, _, metrics) = get(&server, "/metrics", &[]);
     assert!(
         metric(&metrics, "labform_drift_changes") >= 1.0,
