@@ -396,6 +396,18 @@ impl Journal {
         })
     }
 
+    /// Every ended run of `scope`: its command and how long it took, in seconds, oldest first.
+    pub fn durations(&self, scope: &str) -> Result<Vec<(String, i64)>, ExecuteError> {
+        self.with(|connection| {
+            let mut statement = connection.prepare(
+                "SELECT command, finished - started FROM runs
+                 WHERE scope = ?1 AND finished IS NOT NULL ORDER BY id",
+            )?;
+            let rows = statement.query_map(params![scope], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect()
+        })
+    }
+
     /// The latest `limit` runs of `scope`, newest first.
     pub fn runs(&self, scope: &str, limit: usize) -> Result<Vec<RunRecord>, ExecuteError> {
         self.with(|connection| {
@@ -537,6 +549,13 @@ mod tests {
         assert_eq!(
             journal.call_totals("scope").unwrap(),
             vec![total("clone_vm", 5, 0), total("delete_vm", 1, 1)]
+        );
+        let durations = journal.durations("scope").unwrap();
+        assert_eq!(durations.len(), 2, "both ended runs");
+        assert!(
+            durations
+                .iter()
+                .all(|(command, seconds)| command == "apply" && *seconds >= 0)
         );
     }
 

@@ -190,17 +190,28 @@ fn result_of(run: &RunRecord) -> &str {
     run.outcome.split(':').next().unwrap_or(&run.outcome).trim()
 }
 
+/// What the metrics read from the journal.
+#[derive(Debug, Default)]
+pub struct JournalFigures {
+    /// Its latest runs, newest first (the first is the last run's metrics).
+    pub runs: Vec<RunRecord>,
+    /// Every ended run's command and duration in seconds (the histogram counts all, so its
+    /// buckets only grow).
+    pub durations: Vec<(String, i64)>,
+    /// The Proxmox calls the runs recorded.
+    pub calls: Vec<CallTotal>,
+}
+
 /// The metrics: of the lab when it could be planned against its target (`against`), of the
-/// journal's `runs` (newest first) and the Proxmox calls they `recorded`, of the dashboard's
-/// `counters`, and of the `controller`.
+/// journal (`journal`), of the dashboard's `counters`, and of the `controller`.
 pub fn render(
     against: Option<&Against>,
-    runs: &[RunRecord],
-    recorded: &[CallTotal],
+    journal: &JournalFigures,
     counters: &Counters,
     controller: Option<&ControllerStatus>,
 ) -> String {
     let mut out = String::new();
+    let (runs, recorded) = (&journal.runs, &journal.calls);
     if let Some(against) = against {
         let live = Live::from_reconciliation(&against.plan, &against.reconciliation);
         let counts = live.vm_counts(&against.plan);
@@ -330,19 +341,17 @@ pub fn render(
     }
 
     let mut by_command: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for run in runs {
-        if let Some(finished) = run.finished {
-            by_command
-                .entry(run.command.as_str())
-                .or_default()
-                .push((finished - run.started) as f64);
-        }
+    for (command, seconds) in &journal.durations {
+        by_command
+            .entry(command.as_str())
+            .or_default()
+            .push(*seconds as f64);
     }
     let mut histogram = family(
         &mut out,
         "labform_run_duration_seconds",
         "histogram",
-        "How long the journal's ended runs (its latest thousand) took, by command.",
+        "How long the journal's ended runs took, by command (apply, destroy, replace, drift, ...).",
     );
     for (command, durations) in &by_command {
         for bound in RUN_BUCKETS {

@@ -253,9 +253,13 @@ async fn diagram_svg(State(dashboard): State<Shared>, UrlPath(view): UrlPath<Str
 
 async fn metrics_page(State(dashboard): State<Shared>) -> Response {
     let against = against(&dashboard).await.ok();
-    let (runs, recorded) = journal(&dashboard)
+    let figures = journal(&dashboard)
         .and_then(|(scope, journal)| {
-            Ok((journal.runs(&scope, 1000)?, journal.call_totals(&scope)?))
+            Ok(metrics::JournalFigures {
+                runs: journal.runs(&scope, 1)?,
+                durations: journal.durations(&scope)?,
+                calls: journal.call_totals(&scope)?,
+            })
         })
         .unwrap_or_default();
     let controller = dashboard
@@ -264,8 +268,7 @@ async fn metrics_page(State(dashboard): State<Shared>) -> Response {
         .map(|controller| controller.status());
     let text = metrics::render(
         against.as_ref(),
-        &runs,
-        &recorded,
+        &figures,
         &dashboard.counters,
         controller.as_ref(),
     );
