@@ -9,7 +9,7 @@ use labform_proxmox::ProxmoxApi as _;
 use labform_proxmox::types::{ConfigUpdate, ResourceType};
 
 use crate::LAB;
-use crate::common::{SIM_PASSWORD, SimServer, metric};
+use crate::common::{SIM_PASSWORD, SimServer, metric, promtool_accepts};
 use crate::support::{Repository, controller};
 
 #[test]
@@ -122,8 +122,11 @@ fn drift_between_commits_is_reported_with_the_commit_and_put_back() {
         .filter(|run| run["command"] == "drift")
         .count();
     assert_eq!(drift_runs, 1, "{:#}", status["runs"]);
+    let metrics = served.metrics();
+    assert_eq!(metric(&metrics, "labform_controller_drift_changes"), 0.0);
     assert_eq!(
-        metric(&served.metrics(), "labform_controller_drift_changes"),
-        0.0
+        metric(&metrics, "labform_controller_drift_reports_total"),
+        1.0
     );
+    promtool_accepts(&metrics);
 }

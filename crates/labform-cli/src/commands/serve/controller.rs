@@ -132,6 +132,8 @@ pub struct ControllerStatus {
     pub syncs: (u64, u64),
     /// Commits refused so far.
     pub refusals: u64,
+    /// Drifts between commits reported so far.
+    pub drift_reports: u64,
 }
 
 /// The last apply the controller made.
@@ -276,6 +278,7 @@ pub fn start(
             last_apply: None,
             syncs: (0, 0),
             refusals: 0,
+            drift_reports: 0,
         }),
         approved: Mutex::new(None),
         wake: Notify::new(),
@@ -534,7 +537,10 @@ impl Loop {
             .drift
             .report(revision, applied, &drift, &against, dashboard, leader)
         {
-            controller.update(|status| status.drift_report = Some(report));
+            controller.update(|status| {
+                status.drift_report = Some(report);
+                status.drift_reports += 1;
+            });
         }
         let clusters = clusters_apply(&against.plan, &dashboard.clusters, dashboard.target.sim);
         let changes =

@@ -545,6 +545,17 @@ fn controller_metrics(out: &mut String, status: &ControllerStatus) {
         &[],
         status.refusals as f64,
     );
+    family(
+        out,
+        "labform_controller_drift_reports_total",
+        "counter",
+        "Drifts between commits reported: the lab changed by hand while its commit did not change.",
+    )
+    .sample(
+        "labform_controller_drift_reports_total",
+        &[],
+        status.drift_reports as f64,
+    );
     let mut syncs = family(
         out,
         "labform_controller_syncs_total",
