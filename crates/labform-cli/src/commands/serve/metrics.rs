@@ -478,7 +478,7 @@ pub fn render(
         &mut out,
         "labform_proxmox_errors_total",
         "counter",
-        "Times the dashboard could not read what exists on an endpoint.",
+        "Times this labform serve (its pages or its controller) could not read what exists on an endpoint.",
     );
     for (endpoint, count) in errors.iter() {
         failures.sample(
