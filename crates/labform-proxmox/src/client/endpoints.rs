@@ -59,8 +59,7 @@ impl ProxmoxApi for Client {
         update: &ConfigUpdate,
     ) -> Result<Upid> {
         let id = vmid.to_string();
-        let params = update;
-        self.task(&qemu::UPDATE_CONFIG, &[node.as_str(), &id], &params)
+        self.task(&qemu::UPDATE_CONFIG, &[node.as_str(), &id], update)
             .await
     }
 
@@ -71,8 +70,7 @@ impl ProxmoxApi for Client {
         update: &ConfigUpdate,
     ) -> Result<()> {
         let id = vmid.to_string();
-        let params = update;
-        self.call(&qemu::UPDATE_CONFIG_SYNC, &[node.as_str(), &id], &params)
+        self.call(&qemu::UPDATE_CONFIG_SYNC, &[node.as_str(), &id], update)
             .await?;
         Ok(())
     }
