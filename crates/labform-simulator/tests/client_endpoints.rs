@@ -350,3 +350,114 @@ async fn backup_jobs_keep_their_options() {
     assert_eq!(gone["errors"]["id"], "No such job 'nightly'\n");
     rec.assert_contract();
 }
+
+/// Pools, the task list, vzdump and backup jobs take typed requests their declarations decode:
+/// a value that does not fit is refused before anything happens, as Proxmox's schema check
+/// refuses it (400 `Parameter verification failed.` with the parameter's error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameters_that_do_not_fit_get_proxmoxs_400() {
+    let rec = Recorder::default();
+    let srv = server(&rec).await;
+    let s = Session::login(&srv).await;
+    create_vm(&s, "100").await;
+    s.ok("POST", "/pools", &[("poolid", "lab")]).await;
+    let refused = [
+        (
+            "PUT",
+            "/pools",
+            vec![("poolid", "lab"), ("vms", "100,web")],
+            "vms",
+            "invalid format - value does not look like a valid VM ID\n",
+        ),
+        (
+            "PUT",
+            "/pools/lab",
+            vec![("storage", "local lvm!")],
+            "storage",
+            "invalid format - storage ID 'lvm!' contains illegal characters\n",
+        ),
+        (
+            "PUT",
+            "/pools",
+            vec![("poolid", "lab"), ("allow-move", "yes")],
+            "allow-move",
+            "type check ('boolean') failed - got 'yes'\n",
+        ),
+        (
+            "GET",
+            "/nodes/pve1/tasks",
+            vec![("statusfilter", "ok,fine")],
+            "statusfilter",
+            "invalid format - invalid status 'fine'\n",
+        ),
+        (
+            "GET",
+            "/nodes/pve1/tasks",
+            vec![("start", "-1")],
+            "start",
+            "value must have a minimum value of 0\n",
+        ),
+        (
+            "GET",
+            "/nodes/pve1/tasks",
+            vec![("source", "running")],
+            "source",
+            "value 'running' does not have a value in the enumeration 'archive, active, all'\n",
+        ),
+        (
+            "POST",
+            "/nodes/pve1/vzdump",
+            vec![("vmid", "100;99")],
+            "vmid",
+            "invalid format - value does not look like a valid VM ID\n",
+        ),
+        (
+            "POST",
+            "/nodes/pve1/vzdump",
+            vec![("all", "1"), ("mode", "live")],
+            "mode",
+            "value 'live' does not have a value in the enumeration 'snapshot, suspend, stop'\n",
+        ),
+        (
+            "POST",
+            "/cluster/backup",
+            vec![("schedule", "02:00"), ("all", "1"), ("exclude", "1o1")],
+            "exclude",
+            "invalid format - value does not look like a valid VM ID\n",
+        ),
+        (
+            "PUT",
+            "/cluster/backup/nightly",
+            vec![("lockwait", "-5")],
+            "lockwait",
+            "value must have a minimum value of 0\n",
+        ),
+    ];
+    for (method, path, params, name, error) in refused {
+        let (status, body) = s.call(method, path, &params).await;
+        assert_eq!(status, 400, "{method} {path} {params:?}: {body}");
+        assert_eq!(
+            body["message"], "Parameter verification failed.\n",
+            "{body}"
+        );
+        assert_eq!(body["errors"][name], error, "{method} {path} {params:?}");
+    }
+    // Nothing changed: the pool is empty, no backup job and no vzdump task.
+    let lab = s.ok("GET", "/pools/lab", &[]).await;
+    assert_eq!(lab["members"], json!([]));
+    assert_eq!(s.ok("GET", "/cluster/backup", &[]).await, json!([]));
+    let vzdumps = s
+        .ok("GET", "/nodes/pve1/tasks", &[("typefilter", "vzdump")])
+        .await;
+    assert_eq!(vzdumps, json!([]));
+    // What fits is decoded: a list with every separator Proxmox splits at.
+    s.ok("PUT", "/pools", &[("poolid", "lab"), ("vms", " 100 ;")])
+        .await;
+    let lab = s.ok("GET", "/pools/lab", &[]).await;
+    assert_eq!(lab["members"][0]["id"], "qemu/100");
+    let (status, none) = s
+        .call("GET", "/nodes/pve1/tasks", &[("statusfilter", "")])
+        .await;
+    assert_eq!((status, &none["data"]), (200, &json!([])));
+    rec.assert_contract();
+}

@@ -1,8 +1,8 @@
 //! The endpoint declarations (`labform_proxmox::endpoint`, from which the
 //! client, the simulator's routing and the call counting derive) agree with
 //! Proxmox's API schema: every declared endpoint exists there with its
-//! method, every declared parameter has the schema's name, type and required
-//! flag, every schema parameter of a declared endpoint is accepted, token
+//! method, every declared parameter has the schema's name, type (an integer's
+//! minimum, a list's item format) and required flag, every schema parameter of a declared endpoint is accepted, token
 //! access is the schema's `allowtoken`, and the declared privileges are the
 //! schema's `permissions.check`; and the schema subset holds the declared
 //! paths only (`tests/pve-api/extract.py` reads them from the declarations).
@@ -69,11 +69,23 @@ fn declared_endpoints_match_the_official_schema() {
             };
             let ty = s.get("type").and_then(Value::as_str).unwrap_or("");
             let ok = match p.ty {
-                Ty::Int(_) => ty == "integer",
+                Ty::Int(minimum) => {
+                    // Proxmox's schema writes some minimums as strings ("0").
+                    let schema_minimum = s.get("minimum").and_then(|m| {
+                        m.as_i64()
+                            .or_else(|| m.as_str().and_then(|text| text.parse().ok()))
+                    });
+                    ty == "integer" && minimum == schema_minimum
+                }
                 Ty::Bool => ty == "boolean",
                 Ty::Str => ty == "string",
                 Ty::Number => ty == "number",
                 Ty::Array => ty == "array",
+                Ty::List(format) => {
+                    ty == "string"
+                        && s.get("format").and_then(Value::as_str)
+                            == Some(format!("{}-list", format.name()).as_str())
+                }
                 Ty::Enum(vals) => {
                     let e: Vec<&str> = s
                         .get("enum")

@@ -12,7 +12,7 @@ use labform_ids::{NodeName, StorageName, VmId};
 use labform_planner::plan::{PlannedBackupJob, PlannedVm};
 use labform_proxmox::ProxmoxApi;
 use labform_proxmox::task::{WaitOptions, wait_for_task};
-use labform_proxmox::types::Vzdump;
+use labform_proxmox::types::{Vzdump, VzdumpOptions};
 
 use crate::reality::{Against, Preflight, plan_against_target};
 use crate::target::TargetArgs;
@@ -230,9 +230,13 @@ async fn back_up(
 ) -> anyhow::Result<BTreeMap<VmId, String>> {
     let before = backup_volumes(api, batch).await?;
     let request = Vzdump {
-        vmids: ids.to_vec(),
-        storage: batch.storage.clone(),
-        mode: batch.mode.clone(),
+        options: VzdumpOptions {
+            vmids: ids.to_vec(),
+            storage: Some(batch.storage.clone()),
+            mode: Some(batch.mode.clone()),
+            ..VzdumpOptions::default()
+        },
+        ..Vzdump::default()
     };
     let upid = api
         .vzdump(&batch.node, &request)

@@ -13,7 +13,7 @@ macro_rules! vzdump_options {
             p("bwlimit", Ty::Int(Some(0))),
             p("compress", Ty::Enum(&["0", "1", "gzip", "lzo", "zstd"])),
             p("dumpdir", S),
-            p("exclude", S),
+            p("exclude", VMIDS),
             p("exclude-path", Ty::Array),
             p("fleecing", S),
             p("ionice", Ty::Int(Some(0))),
@@ -38,7 +38,7 @@ macro_rules! vzdump_options {
             p("stopwait", Ty::Int(Some(0))),
             p("storage", S),
             p("tmpdir", S),
-            p("vmid", S),
+            p("vmid", VMIDS),
             p("zstd", INT),
         ]
     };

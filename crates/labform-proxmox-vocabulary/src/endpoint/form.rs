@@ -195,7 +195,7 @@ pub fn decode<T: DeserializeOwned>(
                     .map(|item| Value::String(item.to_owned()))
                     .collect(),
             ),
-            Ty::Str | Ty::Enum(_) => Value::String(text.clone()),
+            Ty::Str | Ty::Enum(_) | Ty::List(_) => Value::String(text.clone()),
         };
         fields.insert(name.clone(), value);
     }
@@ -220,7 +220,7 @@ pub fn extra_params(
 
 /// A list Proxmox takes as one string, its items apart by commas (`roles=Admin,Auditor`), for
 /// `#[serde(with = "comma_list")]`: written with commas, read split at commas, semicolons or
-/// spaces (as Proxmox's `-list` formats are).
+/// white space (as Proxmox's `-list` formats are).
 pub mod comma_list {
     use std::fmt::Display;
     use std::str::FromStr;
@@ -236,7 +236,7 @@ pub mod comma_list {
         serializer.serialize_str(&joined.join(","))
     }
 
-    /// The items of a string split at commas, semicolons or spaces.
+    /// The items of a string as Proxmox splits a list ([`crate::endpoint::split_list`]).
     pub fn deserialize<'de, D: Deserializer<'de>, T: FromStr>(
         deserializer: D,
     ) -> Result<Vec<T>, D::Error>
@@ -244,10 +244,42 @@ pub mod comma_list {
         T::Err: Display,
     {
         let text = String::deserialize(deserializer)?;
-        text.split([',', ';', ' '])
-            .filter(|item| !item.is_empty())
+        crate::endpoint::split_list(&text)
+            .into_iter()
             .map(|item| item.parse().map_err(serde::de::Error::custom))
             .collect()
+    }
+}
+
+/// A list Proxmox takes as one string that may be left out, for
+/// `#[serde(default, with = "optional_comma_list")]`: like [`comma_list`], but an empty string
+/// is an empty list and an absent one `None` (Proxmox tells them apart: `statusfilter=` lists no
+/// task at all).
+pub mod optional_comma_list {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{Deserializer, Serializer};
+
+    /// The items joined by commas; `None` as nothing.
+    pub fn serialize<S: Serializer, T: Display>(
+        items: &Option<Vec<T>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match items {
+            Some(items) => super::comma_list::serialize(items, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    /// The items of the string, if there is one.
+    pub fn deserialize<'de, D: Deserializer<'de>, T: FromStr>(
+        deserializer: D,
+    ) -> Result<Option<Vec<T>>, D::Error>
+    where
+        T::Err: Display,
+    {
+        super::comma_list::deserialize(deserializer).map(Some)
     }
 }
 

@@ -82,11 +82,80 @@ pub enum Ty {
     /// `array`: the parameter may repeat; its values are kept apart
     /// ([`ARRAY_SEPARATOR`] between them).
     Array,
+    /// `string` with a `-list` format (`pve-vmid-list`): items apart by `,`, `;` or spaces
+    /// (PVE::Tools::split_list), each checked by the format; an empty list passes.
+    List(Format),
+}
+
+/// A format Proxmox checks each item of a `-list` string parameter against
+/// (pve-common's `JSONSchema.pm`, `register_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `pve-vmid`: `^[1-9][0-9]{2,8}$`.
+    Vmid,
+    /// `pve-storage-id`: `^[a-z][a-z0-9\-\_\.]*[a-z0-9]$`, any case.
+    StorageId,
+    /// `pve-task-status-type`: `ok`, `error`, `warning` or `unknown`, any case.
+    TaskStatusType,
+}
+
+impl Format {
+    /// The format's name in Proxmox's schema (`pve-vmid`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Vmid => "pve-vmid",
+            Self::StorageId => "pve-storage-id",
+            Self::TaskStatusType => "pve-task-status-type",
+        }
+    }
+
+    /// Whether `item` is of this format; if not, what Proxmox's check dies with.
+    pub fn check(self, item: &str) -> Result<(), String> {
+        let ok = match self {
+            Self::Vmid => {
+                (3..=9).contains(&item.len())
+                    && !item.starts_with('0')
+                    && item.chars().all(|c| c.is_ascii_digit())
+            }
+            Self::StorageId => {
+                let bytes = item.as_bytes();
+                bytes.len() >= 2
+                    && bytes[0].is_ascii_alphabetic()
+                    && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+                    && bytes
+                        .iter()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            }
+            Self::TaskStatusType => ["ok", "error", "warning", "unknown"]
+                .iter()
+                .any(|status| status.eq_ignore_ascii_case(item)),
+        };
+        if ok {
+            return Ok(());
+        }
+        Err(match self {
+            Self::Vmid => "value does not look like a valid VM ID".to_owned(),
+            Self::StorageId => format!("storage ID '{item}' contains illegal characters"),
+            Self::TaskStatusType => format!("invalid status '{item}'"),
+        })
+    }
+}
+
+/// The items of a `-list` string as Proxmox splits them (`PVE::Tools::split_list`): at `\0`
+/// when the text holds one, else at runs of `,`, `;` and white space.
+pub fn split_list(text: &str) -> Vec<&str> {
+    if text.contains('\0') {
+        return text.split('\0').collect();
+    }
+    text.split([',', ';', ' ', '\t', '\n', '\r'])
+        .filter(|item| !item.is_empty())
+        .collect()
 }
 
 impl Ty {
     /// Whether `value` is of this type on the wire; if not, what is wrong as Proxmox says it
-    /// (`type check ('integer') failed - got 'x'`). A string and an array's item always are.
+    /// (`type check ('integer') failed - got 'x'`, `invalid format - ...`). A string and an
+    /// array's item always are.
     pub fn check(self, value: &str) -> Result<(), String> {
         match self {
             Self::Int(minimum) => {
@@ -111,6 +180,10 @@ impl Ty {
             Self::Number if value.parse::<f64>().map_or(true, |n| !n.is_finite()) => {
                 Err(format!("type check ('number') failed - got '{value}'"))
             }
+            Self::List(format) => split_list(value)
+                .into_iter()
+                .try_for_each(|item| format.check(item))
+                .map_err(|problem| format!("invalid format - {problem}")),
             _ => Ok(()),
         }
     }
@@ -310,9 +383,12 @@ const fn r(name: &'static str, ty: Ty) -> Param {
 }
 
 const INT: Ty = Ty::Int(None);
+const NATURAL: Ty = Ty::Int(Some(0));
 const VMID: Ty = Ty::Int(Some(100));
 const S: Ty = Ty::Str;
 const B: Ty = Ty::Bool;
+const VMIDS: Ty = Ty::List(Format::Vmid);
+const STORAGE_IDS: Ty = Ty::List(Format::StorageId);
 
 /// Every endpoint.
 pub static ALL: &[&Endpoint] = &[
@@ -430,6 +506,28 @@ mod tests {
                 endpoint.key()
             );
         }
+    }
+
+    #[test]
+    fn list_formats_check_each_item_as_proxmox_does() {
+        let vmids = Ty::List(Format::Vmid);
+        assert_eq!(vmids.check("100,101;102 103"), Ok(()));
+        assert_eq!(vmids.check(""), Ok(()));
+        assert_eq!(
+            vmids.check("100,abc"),
+            Err("invalid format - value does not look like a valid VM ID".to_owned())
+        );
+        assert!(vmids.check("99").is_err() && vmids.check("0100").is_err());
+        assert_eq!(
+            Ty::List(Format::StorageId).check("local,local lvm!"),
+            Err("invalid format - storage ID 'lvm!' contains illegal characters".to_owned())
+        );
+        assert_eq!(Ty::List(Format::TaskStatusType).check("OK,error"), Ok(()));
+        assert_eq!(
+            Ty::List(Format::TaskStatusType).check("fine"),
+            Err("invalid format - invalid status 'fine'".to_owned())
+        );
+        assert_eq!(split_list("a\0b,c"), ["a", "b,c"]);
     }
 
     #[test]

@@ -33,8 +33,8 @@ pub const UPDATE_POOLS: Endpoint = Endpoint::new(
         p("comment", S),
         p("delete", B),
         r("poolid", S),
-        p("storage", S),
-        p("vms", S),
+        p("storage", STORAGE_IDS),
+        p("vms", VMIDS),
     ],
     Privileges::Perm {
         path: "/pool/{poolid}",
@@ -76,8 +76,8 @@ pub const UPDATE_POOL: Endpoint = Endpoint::new(
         p("allow-move", B),
         p("comment", S),
         p("delete", B),
-        p("storage", S),
-        p("vms", S),
+        p("storage", STORAGE_IDS),
+        p("vms", VMIDS),
     ],
     Privileges::Perm {
         path: "/pool/{poolid}",

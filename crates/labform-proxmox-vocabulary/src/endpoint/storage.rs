@@ -21,7 +21,7 @@ pub const DELETE_VOLUME: Endpoint = Endpoint::new(
         r("node", S),
         p("storage", S),
         r("volume", S),
-        p("delay", INT),
+        p("delay", Ty::Int(Some(1))),
     ],
     Privileges::Unchecked,
 );

@@ -158,6 +158,40 @@ pub struct PoolInfo {
     pub members: Option<Vec<PoolMember>>,
 }
 
+/// `GET /pools` and `GET /pools/{poolid}`: one pool (with its members), and only members of
+/// one type.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolQuery {
+    /// The pool.
+    pub poolid: Option<String>,
+    /// `qemu`, `lxc` or `storage`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// `PUT /pools` (and the older `PUT /pools/{poolid}`): a pool's comment, and guests and
+/// storages added to it or (with `delete`) removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct UpdatePool {
+    /// The pool.
+    pub poolid: String,
+    /// New comment.
+    pub comment: Option<String>,
+    /// Guests to add or remove.
+    #[serde(default, with = "comma_list", skip_serializing_if = "Vec::is_empty")]
+    pub vms: Vec<labform_ids::VmId>,
+    /// Storages to add or remove.
+    #[serde(default, with = "comma_list", skip_serializing_if = "Vec::is_empty")]
+    pub storage: Vec<String>,
+    /// Remove the members instead of adding them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete: bool,
+    /// Move guests out of the pool they are in.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_move: bool,
+}
+
 /// A pool member.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PoolMember {

@@ -24,7 +24,7 @@ pub use tasks::*;
 pub use vm::*;
 pub use vm_config::*;
 
-use crate::endpoint::form::comma_list;
+use crate::endpoint::form::{comma_list, optional_comma_list};
 use crate::lenient;
 use crate::propstring::{Drive, IpConfig, NetDevice, PropertyError, indexed, is_drive_key};
 use serde::{Deserialize, Serialize};

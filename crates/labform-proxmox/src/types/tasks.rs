@@ -12,6 +12,54 @@ pub enum TaskState {
     Stopped,
 }
 
+/// Which tasks `GET /nodes/{node}/tasks` lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskSource {
+    /// Finished tasks (the default).
+    #[default]
+    Archive,
+    /// Running tasks.
+    Active,
+    /// Both.
+    All,
+}
+
+/// The filters of `GET /nodes/{node}/tasks` (pve-manager's `Tasks.pm`, `node_tasks`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskFilter {
+    /// Running tasks, finished ones (the default) or both.
+    #[serde(default)]
+    pub source: TaskSource,
+    /// Only tasks of this type (`qmclone`, `vzdump`, ...).
+    pub typefilter: Option<String>,
+    /// Only tasks of this guest.
+    pub vmid: Option<labform_ids::VmId>,
+    /// Only tasks whose user contains this text (any case).
+    pub userfilter: Option<String>,
+    /// Only tasks started at or after this unix time.
+    pub since: Option<i64>,
+    /// Only tasks started at or before this unix time.
+    pub until: Option<i64>,
+    /// Only tasks with these statuses (`ok`, `warning`, `error`, `unknown`, any case); an empty
+    /// list selects none.
+    #[serde(default, with = "optional_comma_list")]
+    pub statusfilter: Option<Vec<String>>,
+    /// Only failed tasks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub errors: bool,
+    /// Tasks to skip.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub start: u64,
+    /// Tasks to list at most (default 50).
+    pub limit: Option<u64>,
+}
+
+/// Whether `n` is 0 (left out of a request).
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// `GET /nodes/{node}/tasks/{upid}/status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskStatus {

@@ -6,18 +6,41 @@
 use super::params::{flag, get, parse_upid, vmid};
 use super::response::{api_err, to_json};
 use super::*;
-use labform_proxmox::endpoint::form::{decode, extra_params};
+use labform_proxmox::endpoint::form::{FormError, decode, extra_params};
 use labform_proxmox::endpoint::{
     access, agent, cloudinit, cluster, pools, power, qemu, snapshots, storage, tasks,
 };
 use serde::de::DeserializeOwned;
 
-/// The typed request the checked parameters `map` of `route` make, by its declaration.
+/// The typed request the checked parameters `map` of `route` make, by its declaration; what
+/// does not fit is refused as Proxmox refuses a parameter (400 `Parameter verification
+/// failed.` with the parameter's error).
 pub(super) fn request<T: DeserializeOwned>(
     route: &'static Endpoint,
     map: &BTreeMap<String, String>,
 ) -> Result<T, Outcome> {
-    decode(route, map).map_err(|error| Outcome::err(&ApiError::new(400, error.to_string())))
+    decode(route, map).map_err(|error| Outcome::err(&form_error(error)))
+}
+
+/// A request that does not fit its declaration as Proxmox's parameter error.
+fn form_error(error: FormError) -> ApiError {
+    match error {
+        FormError::Type { name, problem, .. } => ApiError::param(&name, problem),
+        FormError::Missing { name, .. } => {
+            ApiError::param(&name, "property is missing and it is not optional")
+        }
+        FormError::Undeclared { name, .. } | FormError::InPath { name, .. } => ApiError::param(
+            &name,
+            "property is not defined in schema and the schema does not allow additional properties",
+        ),
+        FormError::NotNamed { .. } | FormError::Serde { .. } => {
+            let text = match std::error::Error::source(&error) {
+                Some(source) => format!("{error} - {source}"),
+                None => error.to_string(),
+            };
+            ApiError::params(BTreeMap::from([("_root".to_owned(), text)]))
+        }
+    }
 }
 
 /// Answers a checked request for `route` as `c`.

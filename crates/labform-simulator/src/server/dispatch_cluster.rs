@@ -3,10 +3,11 @@
 //! configuration, one user, node networks, SDN, the task list's filters,
 //! backups and HA. Like `dispatch`, one arm per declared endpoint.
 
-use super::params::{array, flag, get, list};
+use super::dispatch::request;
+use super::params::{array, get, list};
 use super::response::{api_err, to_json};
 use super::*;
-use crate::sim::{PoolUpdate, Restore, TaskFilter};
+use crate::sim::Restore;
 use labform_proxmox::endpoint::{access, agent, backup, ha, network, pools, storage, tasks};
 
 /// Answers a checked request for one of these endpoints; `None` when the
@@ -22,24 +23,28 @@ pub(super) async fn dispatch(
         .and_then(|v| u32::try_from(v).ok())
         .unwrap_or(0);
     Some(match route {
-        &pools::POOLS => to_json(c.pool_index(get(map, "poolid"), get(map, "type")).await),
-        &pools::POOL => to_json(
-            c.pool_read(get(map, "poolid").unwrap_or(""), get(map, "type"))
-                .await,
-        ),
-        &pools::UPDATE_POOLS | &pools::UPDATE_POOL => {
-            let update = PoolUpdate {
-                comment: get(map, "comment").map(str::to_owned),
-                vms: list(get(map, "vms")),
-                storage: list(get(map, "storage")),
-                delete: flag(map, "delete"),
-                allow_move: flag(map, "allow-move"),
+        &pools::POOLS => {
+            let query: PoolQuery = match request(route, map) {
+                Ok(query) => query,
+                Err(outcome) => return Some(outcome),
             };
-            null_or_error(
-                c.pool_update(route, get(map, "poolid").unwrap_or(""), &update)
+            to_json(
+                c.pool_index(query.poolid.as_deref(), query.kind.as_deref())
                     .await,
             )
         }
+        &pools::POOL => {
+            let query: PoolQuery = match request(route, map) {
+                Ok(query) => query,
+                Err(outcome) => return Some(outcome),
+            };
+            let poolid = query.poolid.unwrap_or_default();
+            to_json(c.pool_read(&poolid, query.kind.as_deref()).await)
+        }
+        &pools::UPDATE_POOLS | &pools::UPDATE_POOL => match request::<UpdatePool>(route, map) {
+            Ok(update) => null_or_error(c.pool_update(route, &update).await),
+            Err(outcome) => outcome,
+        },
         &pools::DELETE_POOLS | &pools::DELETE_POOL => {
             null_or_error(c.pool_delete(route, get(map, "poolid").unwrap_or("")).await)
         }
@@ -54,24 +59,13 @@ pub(super) async fn dispatch(
         &network::SDN_ZONE => to_json(c.sdn_zone_read(get(map, "zone").unwrap_or("")).await),
         &network::SDN_VNETS => to_json(c.sdn_vnet_index().await),
         &network::SDN_VNET => to_json(c.sdn_vnet_read(get(map, "vnet").unwrap_or("")).await),
-        &tasks::NODE_TASKS => {
-            let filter = TaskFilter {
-                source: get(map, "source").map(str::to_owned),
-                typefilter: get(map, "typefilter").map(str::to_owned),
-                vmid: number("vmid").and_then(|v| u32::try_from(v).ok()),
-                userfilter: get(map, "userfilter").map(str::to_owned),
-                since: number("since"),
-                until: number("until"),
-                statusfilter: get(map, "statusfilter").map(|s| list(Some(s))),
-                errors: flag(map, "errors"),
-                start: number("start").unwrap_or(0),
-                limit: number("limit"),
-            };
-            match c.node_tasks(node, &filter).await {
+        &tasks::NODE_TASKS => match request::<TaskFilter>(route, map) {
+            Ok(filter) => match c.node_tasks(node, &filter).await {
                 Ok((page, total)) => Outcome::ok_total(page.into(), total),
                 Err(e) => api_err(e),
-            }
-        }
+            },
+            Err(outcome) => outcome,
+        },
         &agent::OS_INFO => to_json(c.agent_osinfo(node, vmid).await),
         &agent::EXEC => {
             let command = array(map, "command");
@@ -85,23 +79,25 @@ pub(super) async fn dispatch(
                 .await,
         ),
         &backup::JOBS => to_json(c.backup_job_index().await),
-        &backup::CREATE_JOB => null_or_error(
-            c.backup_job_create(get(map, "id"), &without(map, &["id"]))
-                .await,
-        ),
+        &backup::CREATE_JOB => match request::<BackupJobRequest>(route, map) {
+            Ok(job) => null_or_error(c.backup_job_create(&job).await),
+            Err(outcome) => outcome,
+        },
         &backup::JOB => to_json(c.backup_job_read(get(map, "id").unwrap_or("")).await),
-        &backup::UPDATE_JOB => {
-            let options = without(map, &["id", "delete", "digest"]);
-            let delete = list(get(map, "delete"));
-            null_or_error(
-                c.backup_job_update(get(map, "id").unwrap_or(""), &options, &delete)
+        &backup::UPDATE_JOB => match request::<BackupJobRequest>(route, map) {
+            Ok(job) => null_or_error(
+                c.backup_job_update(job.id.as_deref().unwrap_or(""), &job)
                     .await,
-            )
-        }
+            ),
+            Err(outcome) => outcome,
+        },
         &backup::DELETE_JOB => {
             null_or_error(c.backup_job_delete(get(map, "id").unwrap_or("")).await)
         }
-        &backup::VZDUMP => to_json(c.vzdump(node, &without(map, &["node"])).await),
+        &backup::VZDUMP => match request::<Vzdump>(route, map) {
+            Ok(vzdump) => to_json(c.vzdump(node, &vzdump).await),
+            Err(outcome) => outcome,
+        },
         &ha::RESOURCES => to_json(c.ha_resource_index(get(map, "type")).await),
         &ha::CREATE_RESOURCE => null_or_error(
             c.ha_resource_create(get(map, "sid").unwrap_or(""), &without(map, &["sid"]))

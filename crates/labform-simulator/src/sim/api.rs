@@ -247,11 +247,15 @@ impl ProxmoxApi for SimClient {
     }
 
     async fn create_backup_job(&self, id: &str, options: &BackupJobOptions) -> Result<()> {
-        self.backup_job_create(Some(id), options).await
+        let mut options = options.clone();
+        options.insert("id".to_owned(), id.to_owned());
+        let request = job_request(&labform_proxmox::endpoint::backup::CREATE_JOB, &options)?;
+        self.backup_job_create(&request).await
     }
 
     async fn update_backup_job(&self, id: &str, options: &BackupJobOptions) -> Result<()> {
-        self.backup_job_update(id, options, &[]).await
+        let request = job_request(&labform_proxmox::endpoint::backup::UPDATE_JOB, options)?;
+        self.backup_job_update(id, &request).await
     }
 
     async fn delete_backup_job(&self, id: &str) -> Result<()> {
@@ -259,13 +263,8 @@ impl ProxmoxApi for SimClient {
     }
 
     async fn vzdump(&self, node: &NodeName, req: &Vzdump) -> Result<Option<Upid>> {
-        let options: BTreeMap<String, String> = labform_proxmox::endpoint::form::encode(
-            &labform_proxmox::endpoint::backup::VZDUMP,
-            req,
-        )?
-        .into_iter()
-        .collect();
-        let answer = SimClient::vzdump(self, node.as_str(), &options).await?;
+        labform_proxmox::endpoint::form::encode(&labform_proxmox::endpoint::backup::VZDUMP, req)?;
+        let answer = SimClient::vzdump(self, node.as_str(), req).await?;
         if answer == "OK" {
             return Ok(None);
         }
@@ -283,4 +282,15 @@ impl ProxmoxApi for SimClient {
         };
         SimClient::restore_vm(self, node.as_str(), &restore).await
     }
+}
+
+/// A backup job's options as labform sends them, checked by `endpoint`'s declaration as the
+/// HTTPS client checks them, then decoded into the request the simulator takes.
+fn job_request(
+    endpoint: &'static labform_proxmox::endpoint::Endpoint,
+    options: &BackupJobOptions,
+) -> Result<BackupJobRequest> {
+    use labform_proxmox::endpoint::form;
+    let params: BTreeMap<String, String> = form::encode(endpoint, options)?.into_iter().collect();
+    Ok(form::decode(endpoint, &params)?)
 }

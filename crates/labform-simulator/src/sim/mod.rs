@@ -42,8 +42,6 @@ use config_keys::{
 };
 pub use config_keys::{is_config_key, normalize_config_value};
 use node_call::NodeTask;
-pub use pools::PoolUpdate;
-pub use task_list::TaskFilter;
 pub use tasks::TaskLog;
 use vm_call::{VmCall, VmTask};
 

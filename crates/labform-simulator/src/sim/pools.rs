@@ -6,21 +6,6 @@ use super::figures::VmFigures;
 use super::*;
 use labform_proxmox::endpoint::{self, Endpoint};
 
-/// A change of `PUT /pools` (or the older `PUT /pools/{poolid}`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PoolUpdate {
-    /// New comment.
-    pub comment: Option<String>,
-    /// VMIDs to add or remove.
-    pub vms: Vec<String>,
-    /// Storages to add or remove.
-    pub storage: Vec<String>,
-    /// Remove the members instead of adding them.
-    pub delete: bool,
-    /// Move VMs out of the pool they are in.
-    pub allow_move: bool,
-}
-
 impl SimClient {
     /// `GET /pools[?poolid=&type=]`: the pools the caller may audit; with
     /// `poolid`, that pool with its members.
@@ -111,12 +96,8 @@ impl SimClient {
     /// `PUT /pools` and `PUT /pools/{poolid}`: the comment, and VMs and
     /// storages added or (with `delete`) removed, each needing the right to
     /// change permissions on the member.
-    pub async fn pool_update(
-        &self,
-        route: &'static Endpoint,
-        poolid: &str,
-        update: &PoolUpdate,
-    ) -> Result<()> {
+    pub async fn pool_update(&self, route: &'static Endpoint, update: &UpdatePool) -> Result<()> {
+        let poolid = update.poolid.as_str();
         self.run(route, &[&poolid], async {
             let mut st = self.sim.lock();
             self.check(&st, &format!("/pool/{poolid}"), "Pool.Allocate")?;
@@ -128,9 +109,7 @@ impl SimClient {
             let mut vm_pools: BTreeMap<u32, Option<String>> = BTreeMap::new();
             for vmid in &update.vms {
                 self.check_permission_modify(&st, &format!("/vms/{vmid}"))?;
-                let id: u32 = vmid.parse().map_err(|_| {
-                    ApiError::param("vms", format!("value '{vmid}' does not look like a valid VM ID"))
-                })?;
+                let id = vmid.get();
                 let current = vm_pools
                     .get(&id)
                     .cloned()

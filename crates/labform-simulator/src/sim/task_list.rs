@@ -6,31 +6,6 @@
 use super::*;
 use labform_proxmox::endpoint;
 
-/// The filters of `GET /nodes/{node}/tasks`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct TaskFilter {
-    /// `active`, `archive` (default) or `all`.
-    pub source: Option<String>,
-    /// Only tasks of this type (`qmclone`, `vzdump`, ...).
-    pub typefilter: Option<String>,
-    /// Only tasks of this guest.
-    pub vmid: Option<u32>,
-    /// Only tasks whose user contains this text (any case).
-    pub userfilter: Option<String>,
-    /// Only tasks started at or after this unix time.
-    pub since: Option<u64>,
-    /// Only tasks started at or before this unix time.
-    pub until: Option<u64>,
-    /// Only tasks with these statuses (`ok`, `warning`, `error`, `unknown`).
-    pub statusfilter: Option<Vec<String>>,
-    /// Only failed tasks.
-    pub errors: bool,
-    /// Entries to skip.
-    pub start: u64,
-    /// Entries to list at most (default 50).
-    pub limit: Option<u64>,
-}
-
 /// A task's status as `upid_normalize_status_type` classifies it.
 fn status_type(status: Option<&str>) -> &'static str {
     match status {
@@ -66,17 +41,16 @@ impl SimClient {
                     }
                     _ => {}
                 }
-                let source = filter.source.as_deref().unwrap_or("archive");
                 let mut tasks: Vec<&TaskRecord> =
                     st.tasks.values().filter(|t| t.upid.node == node).collect();
                 tasks.sort_by_key(|t| std::cmp::Reverse((t.upid.starttime, t.upid.pid)));
                 let (running, finished): (Vec<&TaskRecord>, Vec<&TaskRecord>) =
                     tasks.into_iter().partition(|t| t.exitstatus.is_none());
                 let mut listed: Vec<&TaskRecord> = Vec::new();
-                if matches!(source, "active" | "all") {
+                if matches!(filter.source, TaskSource::Active | TaskSource::All) {
                     listed.extend(running);
                 }
-                if source != "active" {
+                if filter.source != TaskSource::Active {
                     listed.extend(finished);
                 }
                 let mut count = 0u64;
@@ -102,8 +76,9 @@ impl SimClient {
                     if filter.vmid.is_some_and(|v| upid.id != v.to_string()) {
                         continue;
                     }
-                    if filter.since.is_some_and(|s| upid.starttime < s)
-                        || filter.until.is_some_and(|u| upid.starttime > u)
+                    let started = i64::try_from(upid.starttime).unwrap_or(i64::MAX);
+                    if filter.since.is_some_and(|s| started < s)
+                        || filter.until.is_some_and(|u| started > u)
                     {
                         continue;
                     }

@@ -1,11 +1,12 @@
 //! Backup jobs: `/cluster/backup` and `/cluster/backup/{id}` (`API2/Backup.pm`),
-//! kept as sections of `jobs.cfg` in the datacenter state.
+//! kept as sections of `jobs.cfg` in the datacenter state: a job's options in
+//! their wire form, written from the typed `BackupJobRequest` its declaration
+//! decodes.
 
 use super::super::*;
-use super::verify_vzdump_parameters;
+use super::{given, verify_vzdump_parameters};
 use crate::datacenter::Section;
-use labform_proxmox::endpoint;
-use labform_proxmox::endpoint::Ty;
+use labform_proxmox::endpoint::{self, ARRAY_SEPARATOR, Ty, form, split_list};
 
 /// Options a backup job may drop beyond the vzdump options.
 const DELETABLE: &[&str] = &["comment", "repeat-missed"];
@@ -41,87 +42,86 @@ impl SimClient {
         .await
     }
 
-    /// `POST /cluster/backup`: a new job from `options` (every parameter but
-    /// `id`), with Proxmox's checks; the id is generated when not given.
-    pub async fn backup_job_create(
-        &self,
-        id: Option<&str>,
-        options: &BTreeMap<String, String>,
-    ) -> Result<()> {
+    /// `POST /cluster/backup`: a new job from `request`, with Proxmox's
+    /// checks; the id is generated when not given.
+    pub async fn backup_job_create(&self, request: &BackupJobRequest) -> Result<()> {
         self.run(&endpoint::backup::CREATE_JOB, &[], async {
             let mut st = self.sim.lock();
             self.check(&st, "/", "Sys.Modify")?;
-            self.check_backup_options(&st, options)?;
-            if !(self.who.user == "root@pam" && self.who.token.is_none()) {
-                let storage = options.get("storage").map_or("local", String::as_str);
-                if !options.contains_key("dumpdir") {
-                    self.check(&st, &format!("/storage/{storage}"), "Datastore.Allocate")?;
-                }
+            let mut request = request.clone();
+            let id = request.id.take();
+            self.check_backup_options(&st, &given(&request))?;
+            if !(self.who.user == "root@pam" && self.who.token.is_none())
+                && request.options.dumpdir.is_none()
+            {
+                let storage = request
+                    .options
+                    .storage
+                    .as_ref()
+                    .map_or("local", |storage| storage.as_str());
+                self.check(&st, &format!("/storage/{storage}"), "Datastore.Allocate")?;
             }
-            let mut options = options.clone();
-            self.check_backup_pool(&st, &options)?;
-            schedule_check(&mut options, true)?;
-            options
-                .entry("enabled".into())
-                .or_insert_with(|| "1".into());
-            let id = id.map_or_else(random_uuid, str::to_owned);
+            self.check_backup_pool(&st, &request.options)?;
+            schedule_check(&mut request, true)?;
+            request.enabled.get_or_insert(true);
+            let id = id.unwrap_or_else(random_uuid);
             if st.datacenter.backup_jobs.get(&id).is_some() {
                 return Err(e500(format!("Job '{id}' already exists")));
             }
-            verify_vzdump_parameters(&mut options, true)?;
+            verify_vzdump_parameters(&mut request.options, true)?;
             st.datacenter.backup_jobs.sections.push(Section {
                 kind: "vzdump".into(),
                 id,
-                options,
+                options: section_options(&request)?,
             });
             Ok(())
         })
         .await
     }
 
-    /// `PUT /cluster/backup/{id}`: `options` set, `delete` dropped, with
-    /// Proxmox's rule that `vmid`, `all` and `pool` exclude each other.
-    pub async fn backup_job_update(
-        &self,
-        id: &str,
-        options: &BTreeMap<String, String>,
-        delete: &[String],
-    ) -> Result<()> {
+    /// `PUT /cluster/backup/{id}`: the options `request` gives set, those it
+    /// names in `delete` dropped, with Proxmox's rule that `vmid`, `all` and
+    /// `pool` exclude each other.
+    pub async fn backup_job_update(&self, id: &str, request: &BackupJobRequest) -> Result<()> {
         self.run(&endpoint::backup::UPDATE_JOB, &[&id], async {
             let mut st = self.sim.lock();
             self.check(&st, "/", "Sys.Modify")?;
-            let deleted: BTreeMap<String, String> =
-                delete.iter().map(|k| (k.clone(), "1".into())).collect();
-            self.check_backup_options(&st, options)?;
-            self.check_backup_options(&st, &deleted)?;
-            self.check_backup_pool(&st, options)?;
-            let mut options = options.clone();
-            schedule_check(&mut options, false)?;
+            let mut request = BackupJobRequest {
+                id: None,
+                ..request.clone()
+            };
+            let delete = std::mem::take(&mut request.delete);
+            self.check_backup_options(&st, &given(&request))?;
+            self.check_backup_options(&st, &delete)?;
+            self.check_backup_pool(&st, &request.options)?;
+            schedule_check(&mut request, false)?;
+            let options = section_options(&request)?;
             if options.is_empty() && delete.is_empty() {
                 return Err(e500("no options specified"));
             }
-            verify_vzdump_parameters(&mut options.clone(), false)?;
+            verify_vzdump_parameters(&mut request.options.clone(), false)?;
             let job = st
                 .datacenter
                 .backup_jobs
                 .get_mut(id)
                 .ok_or_else(|| e500("no such vzdump job"))?;
-            for key in delete {
+            for key in &delete {
                 if !DELETABLE.contains(&key.as_str()) && job_option_type(key).is_none() {
                     return Err(ApiError::param("delete", format!("unknown option '{key}'")));
                 }
                 job.options.remove(key);
             }
+            // jobs.cfg holds the options in their wire form: the merged job is that.
             let mut next = job.options.clone();
-            next.extend(options.clone());
+            next.extend(options);
             if next.contains_key("exclude") && !next.contains_key("pool") {
                 next.insert("all".into(), "1".into());
             }
-            if options.contains_key("vmid") {
+            if !request.options.vmids.is_empty() {
                 for key in ["all", "exclude", "pool"] {
                     next.remove(key);
                 }
-            } else if options.get("all").is_some_and(|v| v == "1") {
+            } else if request.options.all == Some(true) {
                 next.remove("vmid");
                 next.remove("pool");
             } else if next.contains_key("pool") {
@@ -129,7 +129,9 @@ impl SimClient {
                     next.remove(key);
                 }
             }
-            verify_vzdump_parameters(&mut next, true)?;
+            let mut merged: BackupJobRequest = form::decode(&endpoint::backup::CREATE_JOB, &next)
+                .map_err(|error| e500(error.to_string()))?;
+            verify_vzdump_parameters(&mut merged.options, true)?;
             job.options = next;
             Ok(())
         })
@@ -162,6 +164,7 @@ fn job_entry(job: &Section) -> serde_json::Value {
                     |_| serde_json::Value::from(v.clone()),
                     serde_json::Value::from,
                 ),
+                Some(Ty::Array) => v.split(ARRAY_SEPARATOR).collect::<Vec<_>>().into(),
                 _ => v.clone().into(),
             };
             (k.clone(), value)
@@ -177,14 +180,41 @@ fn job_option_type(key: &str) -> Option<Ty> {
     endpoint::backup::CREATE_JOB.param(key).map(|p| p.ty)
 }
 
+/// A job's options as `jobs.cfg` holds them: the wire form of `request` but its `id` and
+/// `delete` (an array's items apart by [`ARRAY_SEPARATOR`]).
+fn section_options(
+    request: &BackupJobRequest,
+) -> std::result::Result<BTreeMap<String, String>, ApiError> {
+    let options = BackupJobRequest {
+        id: None,
+        delete: Vec::new(),
+        ..request.clone()
+    };
+    let params = form::encode(&endpoint::backup::CREATE_JOB, &options)
+        .map_err(|error| e500(error.to_string()))?;
+    let mut section: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in params {
+        match section.get_mut(&name) {
+            Some(items) => {
+                items.push(ARRAY_SEPARATOR);
+                items.push_str(&value);
+            }
+            None => {
+                section.insert(name, value);
+            }
+        }
+    }
+    Ok(section)
+}
+
 /// The job's `schedule`, from the older `starttime` and `dow` when given.
 fn schedule_check(
-    options: &mut BTreeMap<String, String>,
+    request: &mut BackupJobRequest,
     required: bool,
 ) -> std::result::Result<(), ApiError> {
-    let starttime = options.remove("starttime");
-    let dow = options.remove("dow");
-    match (options.contains_key("schedule"), starttime) {
+    let starttime = request.starttime.take();
+    let dow = request.dow.take();
+    match (request.schedule.is_some(), starttime) {
         (true, Some(_)) => Err(ApiError::param(
             "starttime",
             "'starttime' and 'schedule' cannot both be set",
@@ -194,17 +224,12 @@ fn schedule_check(
             "neither 'starttime' nor 'schedule' were set",
         )),
         (false, Some(start)) => {
-            let days = dow.map(|d| {
-                d.split([',', ' ', ';'])
-                    .filter(|x| !x.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            });
+            let days = dow.map(|d| split_list(&d).join(","));
             let schedule = match days {
                 Some(d) if d != "mon,tue,wed,thu,fri,sat,sun" => format!("{d} {start}"),
                 _ => start,
             };
-            options.insert("schedule".into(), schedule);
+            request.schedule = Some(schedule);
             Ok(())
         }
         _ => Ok(()),

@@ -1,52 +1,43 @@
 //! `POST /nodes/{node}/vzdump` (`API2/VZDump.pm`, `VZDump.pm`): a `vzdump`
 //! task writing one archive per guest to a storage with `backup` content,
-//! each guest under its `backup` lock.
+//! each guest under its `backup` lock; the request is the typed `Vzdump` its
+//! declaration decodes.
 
 use super::super::*;
-use super::verify_vzdump_parameters;
+use super::{given, verify_vzdump_parameters};
 use crate::datacenter::{BackupArchive, archive_key};
-use labform_proxmox::endpoint;
+use labform_proxmox::endpoint::{self, form};
 
 impl SimClient {
     /// `POST /nodes/{node}/vzdump`: a `vzdump` task backing up the guests
-    /// `options` select that live on `node`, one archive each; `OK` without
+    /// `request` selects that live on `node`, one archive each; `OK` without
     /// a task when none of them lives there.
-    pub async fn vzdump(&self, node: &str, options: &BTreeMap<String, String>) -> Result<String> {
+    pub async fn vzdump(&self, node: &str, request: &Vzdump) -> Result<String> {
         self.run(&endpoint::backup::VZDUMP, &[&node], async {
             let call = self.on_node(node);
             let selected = call.read(|st| {
-                if options.get("stdout").is_some_and(|v| v == "1") {
+                if request.stdout == Some(true) {
                     return Err(ApiError::param(
                         "stdout",
                         "option is only allowed on the command line interface.",
                     ));
                 }
-                self.check_backup_options(st, options)?;
-                let mut checked = options.clone();
+                self.check_backup_options(st, &given(request))?;
+                let mut checked = request.options.clone();
                 verify_vzdump_parameters(&mut checked, true)?;
-                let all = checked.get("all").is_some_and(|v| v == "1");
-                let selected: Vec<u32> = if let Some(pool) = checked.get("pool") {
+                let all = checked.all == Some(true);
+                let selected: Vec<u32> = if let Some(pool) = &checked.pool {
                     st.pools
                         .get(pool)
                         .map(|p| p.vms.iter().copied().collect())
                         .unwrap_or_default()
-                } else if let Some(list) = checked.get("vmid") {
-                    list.split([',', ';', ' '])
-                        .filter_map(|v| v.parse().ok())
-                        .collect()
+                } else if !checked.vmids.is_empty() {
+                    checked.vmids.iter().map(|id| id.get()).collect()
                 } else {
-                    let exclude: Vec<u32> = checked
-                        .get("exclude")
-                        .map(|l| {
-                            l.split([',', ';', ' '])
-                                .filter_map(|v| v.parse().ok())
-                                .collect()
-                        })
-                        .unwrap_or_default();
                     st.vms
                         .keys()
                         .copied()
-                        .filter(|id| !exclude.contains(id))
+                        .filter(|id| !checked.exclude.iter().any(|x| x.get() == *id))
                         .collect()
                 };
                 let mut local: Vec<u32> = selected
@@ -59,9 +50,9 @@ impl SimClient {
                     return Ok(None);
                 }
                 let storage = checked
-                    .get("storage")
-                    .cloned()
-                    .unwrap_or_else(|| "local".into());
+                    .storage
+                    .as_ref()
+                    .map_or_else(|| "local".to_owned(), ToString::to_string);
                 self.check(
                     st,
                     &format!("/storage/{storage}"),
@@ -88,7 +79,7 @@ impl SimClient {
                 [one] => one.to_string(),
                 _ => String::new(),
             };
-            let options = options.clone();
+            let options = request.options.clone();
             let upid = call.task("vzdump", &task_id, move |task| async move {
                 task.client()
                     .vzdump_worker(&task.node, &storage, &vmids, &options, &task.log)
@@ -105,7 +96,7 @@ impl SimClient {
         node: &str,
         storage: &str,
         vmids: &[u32],
-        options: &BTreeMap<String, String>,
+        options: &VzdumpOptions,
         log: &TaskLog,
     ) -> std::result::Result<(), String> {
         let spec = self
@@ -143,7 +134,7 @@ impl SimClient {
         node: &str,
         spec: &StorageSpec,
         vmid: u32,
-        options: &BTreeMap<String, String>,
+        options: &VzdumpOptions,
         log: &TaskLog,
     ) -> std::result::Result<(), String> {
         let t = self.sim.inner.config.timing;
@@ -171,7 +162,7 @@ impl SimClient {
             let archive = BackupArchive {
                 config: vm.conf.clone(),
                 disks,
-                notes: options.get("notes-template").map(|template| {
+                notes: options.notes_template.as_ref().map(|template| {
                     let guest = vm
                         .conf
                         .get("name")
@@ -183,7 +174,7 @@ impl SimClient {
                         .replace("{{node}}", node)
                         .replace("{{cluster}}", &self.sim.inner.config.cluster_name)
                 }),
-                protected: options.get("protected").is_some_and(|v| v == "1"),
+                protected: options.protected == Some(true),
             };
             let total: u64 = archive.disks.values().sum();
             let running = vm.running;
@@ -191,7 +182,7 @@ impl SimClient {
             (archive, vm.conf.get("name").cloned(), running, total)
         };
         let result = async {
-            let compress = options.get("compress").map_or("0", String::as_str);
+            let compress = options.compress.as_deref().unwrap_or("0");
             let extension = match compress {
                 "gzip" => "vma.gz",
                 "lzo" | "1" => "vma.lzo",
@@ -211,7 +202,7 @@ impl SimClient {
             ));
             log.log(format!(
                 "INFO: backup mode: {}",
-                options.get("mode").map_or("snapshot", String::as_str)
+                options.mode.as_deref().unwrap_or("snapshot")
             ));
             if let Some(name) = &name {
                 log.log(format!("INFO: VM Name: {name}"));
@@ -273,10 +264,12 @@ impl SimClient {
     }
 }
 
-/// The command line vzdump logs for this backup.
-fn command_line(vmids: &[u32], options: &BTreeMap<String, String>) -> String {
+/// The command line vzdump logs for this backup: the guests, then each option in its wire
+/// form.
+fn command_line(vmids: &[u32], options: &VzdumpOptions) -> String {
     let mut parts: Vec<String> = vmids.iter().map(u32::to_string).collect();
-    for (key, value) in options {
+    let params = form::encode(&endpoint::backup::VZDUMP, options).unwrap_or_default();
+    for (key, value) in params {
         if key != "vmid" && key != "node" {
             parts.push(format!("--{key} {value}"));
         }
