@@ -93,6 +93,10 @@ pub fn encode(endpoint: &Endpoint, request: &impl Serialize) -> Result<Params, F
     };
     let mut params = Params::new();
     for (name, value) in &fields {
+        // `null` is a parameter left out (an optional field that is `None`).
+        if value.is_null() {
+            continue;
+        }
         let type_error = |problem: String| FormError::Type {
             endpoint: endpoint.key(),
             name: name.clone(),
@@ -106,7 +110,6 @@ pub fn encode(endpoint: &Endpoint, request: &impl Serialize) -> Result<Params, F
         }
         let declared = endpoint.param(name);
         let values = match (value, declared.map(|param| param.ty)) {
-            (Value::Null, _) => continue,
             (Value::Array(items), Some(Ty::Array)) => items
                 .iter()
                 .map(|item| scalar(item).ok_or_else(|| type_error(format!("got {item}"))))
@@ -131,7 +134,9 @@ pub fn encode(endpoint: &Endpoint, request: &impl Serialize) -> Result<Params, F
     }
     let path: Vec<&str> = endpoint.path_parameters().collect();
     if let Some(missing) = endpoint.params.iter().find(|param| {
-        param.required && !path.contains(&param.name) && !fields.contains_key(param.name)
+        param.required
+            && !path.contains(&param.name)
+            && fields.get(param.name).is_none_or(Value::is_null)
     }) {
         return Err(FormError::Missing {
             endpoint: endpoint.key(),
@@ -345,6 +350,13 @@ mod tests {
         assert!(matches!(
             encode(&qemu::CLONE, &in_path),
             Err(FormError::InPath { name, .. }) if name == "vmid"
+        ));
+        let left_out = serde_json::json!({"vmid": null, "newid": 101});
+        assert!(encode(&qemu::CLONE, &left_out).is_ok());
+        let null_required = serde_json::json!({"path": "/", "roles": null});
+        assert!(matches!(
+            encode(&access::UPDATE_ACL, &null_required),
+            Err(FormError::Missing { name, .. }) if name == "roles"
         ));
         let low = serde_json::json!({"newid": 99});
         assert!(encode(&qemu::CLONE, &low).is_err());
