@@ -1,14 +1,15 @@
 //! The endpoints other clients use beside labform (issue 13): pools, the
 //! storage configuration, one user, node networks, SDN, the task list's
-//! filters and backup jobs, called over HTTP the way those clients call
-//! them, with every exchange checked against Proxmox's API schema.
+//! filters, backup jobs and a storage's content, called over HTTP the way
+//! those clients call them, with every exchange checked against Proxmox's
+//! API schema; and bad parameters refused as Proxmox refuses them.
 //! (`client_guests.rs` has vzdump and restore, the guest agent and HA.)
 
 mod common;
 
 use common::Recorder;
 use common::session::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pools_gain_and_lose_members_and_only_empty_pools_go() {
@@ -459,5 +460,95 @@ async fn parameters_that_do_not_fit_get_proxmoxs_400() {
         .call("GET", "/nodes/pve1/tasks", &[("statusfilter", "")])
         .await;
     assert_eq!((status, &none["data"]), (200, &json!([])));
+    rec.assert_contract();
+}
+
+/// A storage's content as pve-storage lists it (`Content.pm` over `volume_list` and the
+/// plugin's `list_volumes`): each entry with its `content`, a linked clone's `parent` on a
+/// directory, a backup's `subtype`; sorted by volume ID; `vmid` keeps that guest's images and
+/// backups; every entry checked against the schema's `returns`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_content_lists_like_pve_storage() {
+    let rec = Recorder::default();
+    let srv = server(&rec).await;
+    let s = Session::login(&srv).await;
+    let upid = s
+        .ok(
+            "POST",
+            "/nodes/pve1/qemu",
+            &[("vmid", "9000"), ("name", "base"), ("scsi0", "local:1")],
+        )
+        .await;
+    assert_eq!(s.wait("pve1", &upid).await, "OK");
+    let upid = s.ok("POST", "/nodes/pve1/qemu/9000/template", &[]).await;
+    assert_eq!(s.wait("pve1", &upid).await, "OK");
+    let upid = s
+        .ok(
+            "POST",
+            "/nodes/pve1/qemu/9000/clone",
+            &[("newid", "101"), ("name", "linked")],
+        )
+        .await;
+    assert_eq!(s.wait("pve1", &upid).await, "OK");
+    let upid = s
+        .ok(
+            "POST",
+            "/nodes/pve1/vzdump",
+            &[("vmid", "101"), ("notes-template", "{{guestname}}")],
+        )
+        .await;
+    assert_eq!(s.wait("pve1", &upid).await, "OK");
+
+    let content = |params: &'static [(&'static str, &'static str)]| {
+        let s = &s;
+        async move {
+            let list = s
+                .ok("GET", "/nodes/pve1/storage/local/content", params)
+                .await;
+            list.as_array().unwrap().clone()
+        }
+    };
+    let all = content(&[]).await;
+    let volids: Vec<&str> = all.iter().map(|v| v["volid"].as_str().unwrap()).collect();
+    assert_eq!(volids.len(), 3, "{all:?}");
+    assert_eq!(volids[0], "local:9000/base-9000-disk-0.qcow2");
+    assert_eq!(
+        volids[1],
+        "local:9000/base-9000-disk-0.qcow2/101/vm-101-disk-0.qcow2"
+    );
+    assert!(
+        volids[2].starts_with("local:backup/vzdump-qemu-101-"),
+        "{volids:?}"
+    );
+    let (base, clone, backup) = (&all[0], &all[1], &all[2]);
+    assert_eq!(
+        (&base["content"], &base["format"], &base["vmid"]),
+        (&json!("images"), &json!("qcow2"), &json!(9000))
+    );
+    assert_eq!(base.get("parent"), None);
+    assert_eq!(clone["parent"], "../9000/base-9000-disk-0.qcow2");
+    assert_eq!(clone["vmid"], 101);
+    assert_eq!(
+        (&backup["content"], &backup["subtype"], &backup["vmid"]),
+        (&json!("backup"), &json!("qemu"), &json!(101))
+    );
+    assert_eq!(backup["notes"], "linked");
+    assert!(backup["ctime"].as_u64().unwrap() > 0 && backup["size"].as_u64().unwrap() > 0);
+
+    // One guest's images and backups; one content type; a type the storage does not hold.
+    let of_101: Vec<Value> = content(&[("vmid", "101")]).await;
+    assert_eq!(of_101, [clone.clone(), backup.clone()]);
+    assert_eq!(
+        content(&[("content", "images")]).await,
+        [base.clone(), clone.clone()]
+    );
+    let lvm = s
+        .ok(
+            "GET",
+            "/nodes/pve1/storage/local-lvm/content",
+            &[("content", "iso")],
+        )
+        .await;
+    assert_eq!(lvm, json!([]));
     rec.assert_contract();
 }

@@ -56,6 +56,16 @@ pub struct NodeStorage {
     pub avail: Option<u64>,
 }
 
+/// `GET /nodes/{node}/storage/{storage}/content`: only volumes of one content type, or only
+/// one guest's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentQuery {
+    /// `images`, `iso`, `backup`, `import`, ...
+    pub content: Option<String>,
+    /// Only this guest's images and backups.
+    pub vmid: Option<labform_ids::VmId>,
+}
+
 /// One entry of `GET /nodes/{node}/storage/{storage}/content`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StorageVolume {
@@ -82,6 +92,10 @@ pub struct StorageVolume {
         skip_serializing_if = "Option::is_none"
     )]
     pub ctime: Option<u64>,
+    /// The base volume a linked clone's file is backed by, on a directory storage
+    /// (`../9000/base-9000-disk-0.qcow2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
     /// Guest type of a backup (`qemu`, `lxc`, `unknown`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subtype: Option<String>,

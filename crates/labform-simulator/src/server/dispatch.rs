@@ -249,15 +249,8 @@ pub(super) async fn dispatch(
             }
             &storage::CONTENT => {
                 let storage = StorageName::new(get(map, "storage").unwrap_or(""));
-                match c.storage_content(&node, &storage, get(map, "content")).await {
-                    Ok(mut v) => {
-                        if let Some(id) = get(map, "vmid").and_then(|x| x.parse::<u64>().ok()) {
-                            v.retain(|x| x.vmid == Some(id));
-                        }
-                        to_json::<Vec<StorageVolume>>(Ok(v))
-                    }
-                    Err(e) => api_err(e),
-                }
+                let query: ContentQuery = request(route, map)?;
+                to_json(c.storage_content_of(&node, &storage, &query).await)
             }
             &storage::DOWNLOAD_URL => {
                 let storage = StorageName::new(get(map, "storage").unwrap_or(""));

@@ -130,7 +130,11 @@ impl ProxmoxApi for SimClient {
         storage: &StorageName,
         content: Option<&str>,
     ) -> Result<Vec<StorageVolume>> {
-        storage::storage_content(self, node, storage, content).await
+        let query = ContentQuery {
+            content: content.map(str::to_owned),
+            vmid: None,
+        };
+        storage::storage_content(self, node, storage, &query).await
     }
 
     async fn download_url(

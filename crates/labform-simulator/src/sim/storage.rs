@@ -4,6 +4,18 @@
 use super::*;
 use labform_proxmox::endpoint;
 
+impl SimClient {
+    /// `GET /nodes/{node}/storage/{storage}/content` with its filters (`content`, `vmid`).
+    pub async fn storage_content_of(
+        &self,
+        node: &NodeName,
+        storage: &StorageName,
+        query: &ContentQuery,
+    ) -> Result<Vec<StorageVolume>> {
+        storage_content(self, node, storage, query).await
+    }
+}
+
 pub(super) async fn upload(
     client: &SimClient,
     node: &NodeName,
@@ -58,11 +70,17 @@ pub(super) async fn node_storages(client: &SimClient, node: &NodeName) -> Result
         .await
 }
 
+/// `GET /nodes/{node}/storage/{storage}/content` as pve-storage answers it (`Content.pm`'s
+/// index over `PVE::Storage::volume_list` and the plugin's `list_volumes`): only content types
+/// the storage holds; with `vmid`, that guest's images and backups (ISOs and container templates
+/// left out, snippets and imports kept); each entry's `content` its type, a backup's `subtype`
+/// its guest type and `notes` their first line, a linked clone's `parent` on a directory
+/// storage; sorted by volume ID, any case.
 pub(super) async fn storage_content(
     client: &SimClient,
     node: &NodeName,
     storage: &StorageName,
-    content: Option<&str>,
+    query: &ContentQuery,
 ) -> Result<Vec<StorageVolume>> {
     let node = node.as_str();
     let storage = storage.as_str();
@@ -75,36 +93,62 @@ pub(super) async fn storage_content(
                     &["Datastore.Audit", "Datastore.AllocateSpace"],
                 )?;
                 let spec = client.sim.storage_on(storage, node)?;
+                let key = Simulator::store_key(spec, node);
                 let mut out = Vec::new();
-                if let Some(vols) = st.volumes.get(&Simulator::store_key(spec, node)) {
-                    for (name, v) in vols {
-                        if content.is_some_and(|c| c != v.content) {
-                            continue;
-                        }
-                        if let Some(id) = v.vmid
-                            && !st.has(&client.who, &format!("/vms/{id}"), "VM.Audit")
-                        {
-                            continue;
-                        }
-                        let key = Simulator::store_key(spec, node);
-                        let archive = st
-                            .datacenter
-                            .backup_archives
-                            .get(&crate::datacenter::archive_key(&key, name));
-                        let backup = v.content == "backup";
-                        out.push(StorageVolume {
-                            volid: format!("{storage}:{name}"),
-                            content: v.content.clone(),
-                            format: v.format.clone(),
-                            size: v.size,
-                            vmid: v.vmid.map(u64::from),
-                            ctime: Some(v.ctime),
-                            subtype: backup.then(|| "qemu".to_owned()),
-                            notes: archive.and_then(|a| a.notes.clone()),
-                            protected: archive.filter(|a| a.protected).map(|_| true),
-                        });
+                for (name, v) in st.volumes.get(&key).into_iter().flatten() {
+                    if !spec.content.contains(&v.content)
+                        || query.content.as_ref().is_some_and(|c| *c != v.content)
+                    {
+                        continue;
                     }
+                    if let Some(vmid) = query.vmid {
+                        let listed = match v.content.as_str() {
+                            "iso" | "vztmpl" => false,
+                            "images" | "rootdir" => v.vmid == Some(vmid.get()),
+                            "backup" => name.contains(&format!("-{vmid}-")),
+                            _ => true,
+                        };
+                        if !listed {
+                            continue;
+                        }
+                    }
+                    if let Some(id) = v.vmid
+                        && !st.has(&client.who, &format!("/vms/{id}"), "VM.Audit")
+                    {
+                        continue;
+                    }
+                    let archive = st
+                        .datacenter
+                        .backup_archives
+                        .get(&crate::datacenter::archive_key(&key, name));
+                    let backup = v.content == "backup";
+                    // A directory's linked clone `9000/base-9000-disk-0.qcow2/101/vm-101-disk-0.qcow2`
+                    // is a qcow2 file backed by `../9000/base-9000-disk-0.qcow2`.
+                    let parent = match name.split('/').collect::<Vec<_>>().as_slice() {
+                        [base_vmid, base, _, _] if spec.kind.is_file_based() => {
+                            Some(format!("../{base_vmid}/{base}"))
+                        }
+                        _ => None,
+                    };
+                    out.push(StorageVolume {
+                        volid: format!("{storage}:{name}"),
+                        content: v.content.clone(),
+                        format: v.format.clone(),
+                        size: v.size,
+                        vmid: v.vmid.map(u64::from),
+                        ctime: Some(v.ctime),
+                        parent,
+                        subtype: backup.then(|| "qemu".to_owned()),
+                        notes: archive.and_then(|a| {
+                            a.notes
+                                .as_ref()
+                                .and_then(|n| n.lines().next())
+                                .map(str::to_owned)
+                        }),
+                        protected: archive.filter(|a| a.protected).map(|_| true),
+                    });
                 }
+                out.sort_by_key(|volume| volume.volid.to_lowercase());
                 Ok(out)
             })
         })
