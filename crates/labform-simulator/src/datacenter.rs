@@ -20,6 +20,32 @@ pub struct Section {
     pub options: BTreeMap<String, String>,
 }
 
+/// The options a typed request gives, as a section holds them: each field that is set but
+/// `skip` in its wire form (a boolean `1`/`0`, a number in decimal, a list's items apart by
+/// [`labform_proxmox::endpoint::ARRAY_SEPARATOR`]).
+pub fn section_options(request: &impl Serialize, skip: &[&str]) -> BTreeMap<String, String> {
+    fn wire(value: &serde_json::Value) -> String {
+        match value {
+            serde_json::Value::Bool(flag) => if *flag { "1" } else { "0" }.to_owned(),
+            serde_json::Value::String(text) => text.clone(),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(wire)
+                .collect::<Vec<_>>()
+                .join(&labform_proxmox::endpoint::ARRAY_SEPARATOR.to_string()),
+            other => other.to_string(),
+        }
+    }
+    match serde_json::to_value(request) {
+        Ok(serde_json::Value::Object(fields)) => fields
+            .iter()
+            .filter(|(name, value)| !value.is_null() && !skip.contains(&name.as_str()))
+            .map(|(name, value)| (name.clone(), wire(value)))
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
 /// A section-config file: sections in file order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SectionFile {

@@ -352,7 +352,7 @@ async fn backup_jobs_keep_their_options() {
     rec.assert_contract();
 }
 
-/// Pools, the task list, vzdump and backup jobs take typed requests their declarations decode:
+/// Pools, the task list, vzdump, backup jobs and HA take typed requests their declarations decode:
 /// a value that does not fit is refused before anything happens, as Proxmox's schema check
 /// refuses it (400 `Parameter verification failed.` with the parameter's error).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -433,6 +433,13 @@ async fn parameters_that_do_not_fit_get_proxmoxs_400() {
             "lockwait",
             "value must have a minimum value of 0\n",
         ),
+        (
+            "POST",
+            "/cluster/ha/resources",
+            vec![("sid", "vm:100"), ("max_restart", "-1")],
+            "max_restart",
+            "value must have a minimum value of 0\n",
+        ),
     ];
     for (method, path, params, name, error) in refused {
         let (status, body) = s.call(method, path, &params).await;
@@ -443,7 +450,8 @@ async fn parameters_that_do_not_fit_get_proxmoxs_400() {
         );
         assert_eq!(body["errors"][name], error, "{method} {path} {params:?}");
     }
-    // Nothing changed: the pool is empty, no backup job and no vzdump task.
+    // Nothing changed: the pool is empty, no backup job, no vzdump task, no HA resource.
+    assert_eq!(s.ok("GET", "/cluster/ha/resources", &[]).await, json!([]));
     let lab = s.ok("GET", "/pools/lab", &[]).await;
     assert_eq!(lab["members"], json!([]));
     assert_eq!(s.ok("GET", "/cluster/backup", &[]).await, json!([]));

@@ -58,11 +58,15 @@ def main(host, port, ca_bundle):
     check([t["type"] for t in tasks] == ["qmstart"], f"typefilter: {tasks}")
     check(px.nodes(node).tasks.get(source="active") == [], "nothing runs")
     check(len(px.nodes(node).tasks.get(userfilter="root")) == 2, "userfilter")
+    error = failure(lambda: px.nodes(node).tasks.get(statusfilter="ok,fine"))
+    check(error.status_code == 400 and "invalid status 'fine'" in str(error.errors), f"{error}")
     log = px.nodes(node).tasks(upid).log.get()
     check(log[-1]["t"] == "TASK OK", "task log")
 
     # Pools.
     px.pools.post(poolid="lab", comment="proxmoxer")
+    error = failure(lambda: px.pools.put(poolid="lab", vms="100,web"))
+    check(error.status_code == 400 and "valid VM ID" in str(error.errors), f"{error}")
     px.pools.put(poolid="lab", vms="100", storage="local-lvm")
     pool = px.pools.get(poolid="lab")[0]
     check([m["id"] for m in pool["members"]] == ["qemu/100", f"storage/{node}/local-lvm"], f"members: {pool}")
@@ -101,6 +105,9 @@ def main(host, port, ca_bundle):
     check(wait(px, upid)["exitstatus"] == "OK", "vzdump")
     backups = px.nodes(node).storage("local").content.get(content="backup")
     check(len(backups) == 1 and backups[0]["format"] == "vma.zst", f"backups: {backups}")
+    check((backups[0]["content"], backups[0]["subtype"], backups[0]["vmid"]) == ("backup", "qemu", 100),
+          f"backup entry: {backups[0]}")
+    check(px.nodes(node).storage("local").content.get(vmid=100) == backups, "one guest's content")
     upid = px.nodes(node).qemu.post(vmid=200, archive=backups[0]["volid"], storage="local-lvm", unique=1)
     check(wait(px, upid)["exitstatus"] == "OK", "restore")
     check(px.nodes(node).qemu(200).config.get()["name"] == "web", "restored config")

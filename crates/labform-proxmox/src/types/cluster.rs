@@ -284,6 +284,57 @@ pub struct NetworkInterface {
     pub active: Option<bool>,
 }
 
+/// `POST /cluster/ha/resources` and `PUT /cluster/ha/resources/{sid}`: a guest managed by HA
+/// and how.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaResourceRequest {
+    /// The resource (`vm:100`, or just `100`).
+    pub sid: String,
+    /// `vm` or `ct` (must match the resource).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Comment.
+    pub comment: Option<String>,
+    /// Move back to the preferred node when it returns.
+    pub failback: Option<bool>,
+    /// The HA group (before groups became rules).
+    pub group: Option<String>,
+    /// Relocations to try when a start fails.
+    pub max_relocate: Option<u64>,
+    /// Restarts to try on a node when a start fails.
+    pub max_restart: Option<u64>,
+    /// `started`, `stopped`, `enabled`, `disabled` or `ignored`.
+    pub state: Option<String>,
+    /// Options to drop (an update's).
+    #[serde(default, with = "comma_list", skip_serializing_if = "Vec::is_empty")]
+    pub delete: Vec<String>,
+    /// Change only if the configuration's digest is this (an update's).
+    pub digest: Option<String>,
+}
+
+/// `POST /cluster/ha/groups` and `PUT /cluster/ha/groups/{group}`: an HA group.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaGroupRequest {
+    /// The group.
+    pub group: String,
+    /// `group`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Comment.
+    pub comment: Option<String>,
+    /// Its nodes with priorities (`pve1:2,pve2`).
+    pub nodes: Option<String>,
+    /// Stay on the node a resource is on when a preferred one returns.
+    pub nofailback: Option<bool>,
+    /// Run resources only on the group's nodes.
+    pub restricted: Option<bool>,
+    /// Options to drop (an update's).
+    #[serde(default, with = "comma_list", skip_serializing_if = "Vec::is_empty")]
+    pub delete: Vec<String>,
+    /// Change only if the configuration's digest is this (an update's).
+    pub digest: Option<String>,
+}
+
 /// A backup job's options as sent to `/cluster/backup` (`schedule`, `storage`, `vmid`, ...).
 pub type BackupJobOptions = BTreeMap<String, String>;
 

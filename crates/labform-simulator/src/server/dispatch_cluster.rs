@@ -4,7 +4,7 @@
 //! backups and HA. Like `dispatch`, one arm per declared endpoint.
 
 use super::dispatch::request;
-use super::params::{array, get, list};
+use super::params::{array, get};
 use super::response::{api_err, to_json};
 use super::*;
 use crate::sim::Restore;
@@ -99,20 +99,15 @@ pub(super) async fn dispatch(
             Err(outcome) => outcome,
         },
         &ha::RESOURCES => to_json(c.ha_resource_index(get(map, "type")).await),
-        &ha::CREATE_RESOURCE => null_or_error(
-            c.ha_resource_create(get(map, "sid").unwrap_or(""), &without(map, &["sid"]))
-                .await,
-        ),
+        &ha::CREATE_RESOURCE => match request::<HaResourceRequest>(route, map) {
+            Ok(resource) => null_or_error(c.ha_resource_create(&resource).await),
+            Err(outcome) => outcome,
+        },
         &ha::RESOURCE => to_json(c.ha_resource_read(get(map, "sid").unwrap_or("")).await),
-        &ha::UPDATE_RESOURCE => null_or_error(
-            c.ha_resource_update(
-                get(map, "sid").unwrap_or(""),
-                &without(map, &["sid", "delete", "digest"]),
-                &list(get(map, "delete")),
-                get(map, "digest"),
-            )
-            .await,
-        ),
+        &ha::UPDATE_RESOURCE => match request::<HaResourceRequest>(route, map) {
+            Ok(resource) => null_or_error(c.ha_resource_update(&resource).await),
+            Err(outcome) => outcome,
+        },
         &ha::DELETE_RESOURCE => {
             null_or_error(c.ha_resource_delete(get(map, "sid").unwrap_or("")).await)
         }
@@ -121,33 +116,20 @@ pub(super) async fn dispatch(
                 .await,
         ),
         &ha::GROUPS => to_json(c.ha_group_index().await),
-        &ha::CREATE_GROUP => null_or_error(
-            c.ha_group_create(get(map, "group").unwrap_or(""), &without(map, &["group"]))
-                .await,
-        ),
+        &ha::CREATE_GROUP => match request::<HaGroupRequest>(route, map) {
+            Ok(group) => null_or_error(c.ha_group_create(&group).await),
+            Err(outcome) => outcome,
+        },
         &ha::GROUP => to_json(c.ha_group_read(get(map, "group").unwrap_or("")).await),
-        &ha::UPDATE_GROUP => null_or_error(
-            c.ha_group_update(
-                get(map, "group").unwrap_or(""),
-                &without(map, &["group", "delete", "digest"]),
-                &list(get(map, "delete")),
-                get(map, "digest"),
-            )
-            .await,
-        ),
+        &ha::UPDATE_GROUP => match request::<HaGroupRequest>(route, map) {
+            Ok(group) => null_or_error(c.ha_group_update(&group).await),
+            Err(outcome) => outcome,
+        },
         &ha::DELETE_GROUP => {
             null_or_error(c.ha_group_delete(get(map, "group").unwrap_or("")).await)
         }
         _ => return None,
     })
-}
-
-/// The parameters but `keys`.
-fn without(map: &BTreeMap<String, String>, keys: &[&str]) -> BTreeMap<String, String> {
-    map.iter()
-        .filter(|(k, _)| !keys.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
 }
 
 /// `POST /nodes/{node}/qemu` with `archive`: a restore.

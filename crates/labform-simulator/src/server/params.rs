@@ -271,17 +271,6 @@ pub(super) fn array(map: &BTreeMap<String, String>, k: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A list parameter (`,`, `;` or space separated).
-pub(super) fn list(v: Option<&str>) -> Vec<String> {
-    v.map(|s| {
-        s.split([',', ';', ' '])
-            .filter(|x| !x.is_empty())
-            .map(str::to_owned)
-            .collect()
-    })
-    .unwrap_or_default()
-}
-
 /// The `upid` parameter.
 pub(super) fn parse_upid(map: &BTreeMap<String, String>) -> Result<Upid, Outcome> {
     get(map, "upid")

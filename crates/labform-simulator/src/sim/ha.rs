@@ -4,10 +4,11 @@
 //! migrated to rules, unless some exist), and a small HA manager that
 //! carries the requested state out the way the local resource manager does:
 //! it starts or stops the guest and migrates it on request, each as a task
-//! of `root@pam` on the guest's node.
+//! of `root@pam` on the guest's node. Requests are the typed `HaResourceRequest`
+//! and `HaGroupRequest` the endpoints' declarations decode.
 
 use super::*;
-use crate::datacenter::{Section, SectionFile};
+use crate::datacenter::{Section, SectionFile, section_options};
 use labform_proxmox::endpoint;
 
 /// What groups are refused with, per endpoint, once they were migrated to rules.
@@ -103,23 +104,16 @@ impl SimClient {
     }
 
     /// `POST /cluster/ha/resources`: the guest becomes HA managed (`Sys.Console` on `/`).
-    pub async fn ha_resource_create(
-        &self,
-        sid: &str,
-        options: &BTreeMap<String, String>,
-    ) -> Result<()> {
+    pub async fn ha_resource_create(&self, request: &HaResourceRequest) -> Result<()> {
         self.run(&endpoint::ha::CREATE_RESOURCE, &[], async {
             let sid = {
                 let mut st = self.sim.lock();
                 self.check(&st, "/", "Sys.Console")?;
-                let (sid, kind, name) = parse_sid(&st, sid)?;
-                let mut options = options.clone();
-                if let Some(given) = options.remove("type")
-                    && given != kind
-                {
+                let (sid, kind, name) = parse_sid(&st, &request.sid)?;
+                if request.kind.as_ref().is_some_and(|given| *given != kind) {
                     return Err(e500("types does not match"));
                 }
-                self.check_ha_group(&st, options.get("group"))?;
+                self.check_ha_group(&st, request.group.as_ref())?;
                 if kind != "vm" {
                     return Err(e500(format!("unknown resource type '{kind}'")));
                 }
@@ -135,7 +129,7 @@ impl SimClient {
                 st.datacenter.ha_resources.sections.push(Section {
                     kind,
                     id: sid.clone(),
-                    options,
+                    options: section_options(request, &["sid", "type"]),
                 });
                 sid
             };
@@ -146,25 +140,14 @@ impl SimClient {
     }
 
     /// `PUT /cluster/ha/resources/{sid}`: options set and `delete`d, guarded by `digest`.
-    pub async fn ha_resource_update(
-        &self,
-        sid: &str,
-        options: &BTreeMap<String, String>,
-        delete: &[String],
-        digest: Option<&str>,
-    ) -> Result<()> {
+    pub async fn ha_resource_update(&self, request: &HaResourceRequest) -> Result<()> {
+        let sid = request.sid.as_str();
         self.run(&endpoint::ha::UPDATE_RESOURCE, &[&sid], async {
             let sid = {
                 let mut st = self.sim.lock();
                 self.check(&st, "/", "Sys.Console")?;
-                let (sid, kind, _) = parse_sid(&st, sid)?;
-                let mut options = options.clone();
-                if let Some(given) = options.remove("type")
-                    && given != kind
-                {
-                    return Err(e500("types does not match"));
-                }
-                if let Some(group) = options.get("group") {
+                let (sid, _, _) = parse_sid(&st, sid)?;
+                if let Some(group) = &request.group {
                     if st.datacenter.ha_groups.sections.is_empty() {
                         return Err(e500(
                             "invalid parameter 'group': ha groups have been migrated to rules",
@@ -175,17 +158,20 @@ impl SimClient {
                     }
                 }
                 let failed = |text: String| e500(format!("update resources config failed: {text}"));
-                assert_digest(&st.datacenter.ha_resources, digest)
+                assert_digest(&st.datacenter.ha_resources, request.digest.as_deref())
                     .map_err(|e| failed(e.message))?;
                 let resource = st
                     .datacenter
                     .ha_resources
                     .get_mut(&sid)
                     .ok_or_else(|| failed(format!("no such resource '{sid}'")))?;
-                for key in delete {
+                for key in &request.delete {
                     resource.options.remove(key);
                 }
-                resource.options.extend(options);
+                resource.options.extend(section_options(
+                    request,
+                    &["sid", "type", "delete", "digest"],
+                ));
                 sid
             };
             self.sim.ha_converge(&sid);
@@ -289,21 +275,15 @@ impl SimClient {
     }
 
     /// `POST /cluster/ha/groups`.
-    pub async fn ha_group_create(
-        &self,
-        group: &str,
-        options: &BTreeMap<String, String>,
-    ) -> Result<()> {
+    pub async fn ha_group_create(&self, request: &HaGroupRequest) -> Result<()> {
+        let group = request.group.as_str();
         self.run(&endpoint::ha::CREATE_GROUP, &[], async {
             let mut st = self.sim.lock();
             self.check(&st, "/", "Sys.Console")?;
             if st.datacenter.ha_groups.sections.is_empty() {
                 return Err(groups_migrated("create group"));
             }
-            let mut options = options.clone();
-            if let Some(given) = options.remove("type")
-                && given != "group"
-            {
+            if request.kind.as_ref().is_some_and(|given| given != "group") {
                 return Err(e500("types does not match"));
             }
             if st.datacenter.ha_groups.get(group).is_some() {
@@ -314,7 +294,7 @@ impl SimClient {
             st.datacenter.ha_groups.sections.push(Section {
                 kind: "group".into(),
                 id: group.to_owned(),
-                options,
+                options: section_options(request, &["group", "type"]),
             });
             Ok(())
         })
@@ -322,13 +302,8 @@ impl SimClient {
     }
 
     /// `PUT /cluster/ha/groups/{group}`.
-    pub async fn ha_group_update(
-        &self,
-        group: &str,
-        options: &BTreeMap<String, String>,
-        delete: &[String],
-        digest: Option<&str>,
-    ) -> Result<()> {
+    pub async fn ha_group_update(&self, request: &HaGroupRequest) -> Result<()> {
+        let group = request.group.as_str();
         self.run(&endpoint::ha::UPDATE_GROUP, &[&group], async {
             let mut st = self.sim.lock();
             self.check(&st, "/", "Sys.Console")?;
@@ -336,19 +311,23 @@ impl SimClient {
                 return Err(groups_migrated("update group"));
             }
             let failed = |text: String| e500(format!("update ha group failed: {text}"));
-            assert_digest(&st.datacenter.ha_groups, digest).map_err(|e| failed(e.message))?;
+            assert_digest(&st.datacenter.ha_groups, request.digest.as_deref())
+                .map_err(|e| failed(e.message))?;
             let section = st
                 .datacenter
                 .ha_groups
                 .get_mut(group)
                 .ok_or_else(|| failed(format!("no such ha group '{group}'")))?;
-            for key in delete {
+            for key in &request.delete {
                 if key == "nodes" {
                     return Err(failed(format!("unable to delete required option '{key}'")));
                 }
                 section.options.remove(key);
             }
-            section.options.extend(options.clone());
+            section.options.extend(section_options(
+                request,
+                &["group", "type", "delete", "digest"],
+            ));
             Ok(())
         })
         .await

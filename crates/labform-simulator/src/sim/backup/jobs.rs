@@ -5,7 +5,7 @@
 
 use super::super::*;
 use super::{given, verify_vzdump_parameters};
-use crate::datacenter::Section;
+use crate::datacenter::{Section, section_options};
 use labform_proxmox::endpoint::{self, ARRAY_SEPARATOR, Ty, form, split_list};
 
 /// Options a backup job may drop beyond the vzdump options.
@@ -72,7 +72,7 @@ impl SimClient {
             st.datacenter.backup_jobs.sections.push(Section {
                 kind: "vzdump".into(),
                 id,
-                options: section_options(&request)?,
+                options: section_options(&request, &["id", "delete"]),
             });
             Ok(())
         })
@@ -95,7 +95,7 @@ impl SimClient {
             self.check_backup_options(&st, &delete)?;
             self.check_backup_pool(&st, &request.options)?;
             schedule_check(&mut request, false)?;
-            let options = section_options(&request)?;
+            let options = section_options(&request, &["id", "delete"]);
             if options.is_empty() && delete.is_empty() {
                 return Err(e500("no options specified"));
             }
@@ -178,33 +178,6 @@ fn job_entry(job: &Section) -> serde_json::Value {
 /// The type of backup job option `key`, from the endpoint's declaration.
 fn job_option_type(key: &str) -> Option<Ty> {
     endpoint::backup::CREATE_JOB.param(key).map(|p| p.ty)
-}
-
-/// A job's options as `jobs.cfg` holds them: the wire form of `request` but its `id` and
-/// `delete` (an array's items apart by [`ARRAY_SEPARATOR`]).
-fn section_options(
-    request: &BackupJobRequest,
-) -> std::result::Result<BTreeMap<String, String>, ApiError> {
-    let options = BackupJobRequest {
-        id: None,
-        delete: Vec::new(),
-        ..request.clone()
-    };
-    let params = form::encode(&endpoint::backup::CREATE_JOB, &options)
-        .map_err(|error| e500(error.to_string()))?;
-    let mut section: BTreeMap<String, String> = BTreeMap::new();
-    for (name, value) in params {
-        match section.get_mut(&name) {
-            Some(items) => {
-                items.push(ARRAY_SEPARATOR);
-                items.push_str(&value);
-            }
-            None => {
-                section.insert(name, value);
-            }
-        }
-    }
-    Ok(section)
 }
 
 /// The job's `schedule`, from the older `starttime` and `dow` when given.
