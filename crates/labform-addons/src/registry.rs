@@ -49,6 +49,19 @@ pub trait Addon {
         &[]
     }
 
+    /// What the add-on needs on nodes without a package manager (Talos), in place of
+    /// [`Addon::node_packages`]: system extensions of the nodes' image (official Image Factory
+    /// names such as `siderolabs/iscsi-tools`).
+    fn image_extensions(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Host directories the add-on keeps its data in that a kubelet running in a container
+    /// (Talos's) must see: bind-mounted into it.
+    fn kubelet_host_directories(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Problems of the options the schema cannot express; `at` is the add-on's own key.
     fn check(&self, at: &ProblemPath, context: &CheckContext<'_>) -> Vec<Problem> {
         let _ = (at, context);
@@ -280,15 +293,31 @@ impl Addons {
 
     /// Packages every node needs for the add-ons present, in installation order, each once.
     pub fn node_packages(&self) -> Vec<&'static str> {
-        let mut packages = Vec::new();
+        self.each_once(|addon| addon.node_packages())
+    }
+
+    /// System extensions the add-ons present need in the nodes' image, in installation order,
+    /// each once (see [`Addon::image_extensions`]).
+    pub fn image_extensions(&self) -> Vec<&'static str> {
+        self.each_once(|addon| addon.image_extensions())
+    }
+
+    /// Host directories the add-ons present need mounted into the kubelet, each once (see
+    /// [`Addon::kubelet_host_directories`]).
+    pub fn kubelet_host_directories(&self) -> Vec<&'static str> {
+        self.each_once(|addon| addon.kubelet_host_directories())
+    }
+
+    fn each_once(&self, of: impl Fn(&dyn Addon) -> &'static [&'static str]) -> Vec<&'static str> {
+        let mut all = Vec::new();
         for (_, addon) in self.installed() {
-            for package in addon.node_packages() {
-                if !packages.contains(package) {
-                    packages.push(*package);
+            for item in of(addon) {
+                if !all.contains(item) {
+                    all.push(*item);
                 }
             }
         }
-        packages
+        all
     }
 
     /// Every problem of the add-ons' options: the dependencies between add-ons and a provider

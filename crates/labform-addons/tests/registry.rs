@@ -151,6 +151,14 @@ fn a_valid_lab_has_no_problems_and_namespaces_follow_installation_order() {
         ]
     );
     assert_eq!(addons.node_packages(), ["open-iscsi", "nfs-common"]);
+    assert_eq!(
+        addons.image_extensions(),
+        ["siderolabs/iscsi-tools", "siderolabs/util-linux-tools"]
+    );
+    assert_eq!(addons.kubelet_host_directories(), ["/var/lib/longhorn"]);
+    for extension in addons.image_extensions() {
+        assert!(labform_ids::is_extension_name(extension), "{extension}");
+    }
 }
 
 #[test]

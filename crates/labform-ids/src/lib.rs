@@ -198,9 +198,44 @@ pub fn is_dns_label(name: &str) -> bool {
         && !name.ends_with('-')
 }
 
+/// Whether `name` has the shape of an official Talos system extension's name as Image Factory
+/// lists it (`siderolabs/iscsi-tools`): an owner and a name, each of lowercase ASCII letters,
+/// digits, `-`, `_` and `.`.
+pub fn is_extension_name(name: &str) -> bool {
+    name.split_once('/').is_some_and(|(owner, extension)| {
+        [owner, extension].iter().all(|part| {
+            !part.is_empty()
+                && part.bytes().all(|byte| {
+                    byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"-_.".contains(&byte)
+                })
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extension_names_are_owner_slash_name_in_lower_case() {
+        for valid in [
+            "siderolabs/qemu-guest-agent",
+            "siderolabs/util-linux-tools",
+            "a/b.c_d",
+        ] {
+            assert!(is_extension_name(valid), "{valid}");
+        }
+        for invalid in [
+            "qemu-guest-agent",
+            "siderolabs/",
+            "/x",
+            "Siderolabs/x",
+            "a/b: c",
+            "a/b/c",
+        ] {
+            assert!(!is_extension_name(invalid), "{invalid}");
+        }
+    }
 
     #[test]
     fn names_display_as_their_text_and_honour_width() {

@@ -393,6 +393,15 @@ impl PlannedCluster {
         })
     }
 
+    /// A Talos cluster's settings; `None` for another distribution's cluster (the planner
+    /// gives every Talos cluster its own).
+    pub fn talos_settings(&self) -> Option<&TalosSettings> {
+        match &self.settings {
+            DistributionSettings::Talos(settings) => Some(settings),
+            _ => None,
+        }
+    }
+
     /// The first server: the node that initialises the cluster.
     pub fn first_server(&self) -> &PlannedClusterNode {
         self.nodes
@@ -605,6 +614,16 @@ pub struct TalosSettings {
     /// The Kubernetes version of the kubelet and control-plane images (`v1.31.2`); `None`:
     /// the Talos release's default.
     pub kubernetes_version: Option<String>,
+    /// The ID of the cluster's Image Factory schematic: the image its nodes boot and the
+    /// installer its machine configurations name and upgrades go to.
+    pub schematic: String,
+    /// The schematic's system extensions, sorted: the QEMU guest agent, what the add-ons need
+    /// and the lab's `system_extensions`.
+    pub system_extensions: Vec<String>,
+    /// The installer image of the cluster's Talos version (`install.image`).
+    pub installer_image: String,
+    /// Host directories add-ons keep data in, bind-mounted into the kubelet.
+    pub kubelet_host_directories: Vec<String>,
 }
 
 /// What a K3s cluster's servers are told beyond the shared settings.

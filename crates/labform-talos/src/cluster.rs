@@ -220,8 +220,9 @@ impl<'a> Work<'a> {
         let maintenance =
             TalosClient::new(tls::maintenance_client()?, context.options.call_timeout);
         let version = TalosVersion::parse(&cluster.version)?;
-        let installer_image =
-            crate::machine_config::cluster_schematic(cluster).installer_image(version);
+        let installer_image = crate::machine_config::talos_settings(cluster)
+            .installer_image
+            .clone();
         Ok(Work {
             context,
             cluster,

@@ -12,12 +12,6 @@ pub enum TalosError {
         /// The refused text.
         version: String,
     },
-    /// An extension name that is not an official extension's (`owner/name`).
-    #[error("`{name}` is not an Image Factory extension name (write it as `siderolabs/NAME`)")]
-    InvalidExtension {
-        /// The refused name.
-        name: String,
-    },
     /// Key or certificate generation failed.
     #[error("cannot generate the {what}: {message}")]
     Generate {

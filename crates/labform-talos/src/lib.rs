@@ -4,7 +4,8 @@
 //!   once and kept in labform's age store, and the talosconfig client certificate
 //!   (`os:admin`, signed by the OS CA).
 //! - [`machine_config`]: each node's machine configuration for the cluster's Talos version
-//!   ([`version::Contract`]), with the Image Factory schematic of [`schematic`].
+//!   ([`version::Contract`]), naming the installer of the Image Factory schematic the plan
+//!   chose (`labform_planner::distribution::talos_schematic`).
 //! - [`seed`]: the nocloud seed image that carries the configuration to the node through
 //!   Proxmox, without snippets or SSH.
 //! - [`api`] and [`cluster`]: the Talos API client (mutual TLS with the talosconfig of
@@ -28,7 +29,6 @@ pub mod error;
 pub mod etcd_snapshots;
 pub mod machine_config;
 pub mod pki;
-pub mod schematic;
 pub mod secrets;
 pub mod seed;
 pub mod talosconfig;
@@ -36,10 +36,7 @@ pub mod version;
 
 pub use distribution::Talos;
 pub use error::TalosError;
-pub use machine_config::{
-    NodeConfiguration, SecretsSource, cluster_configurations, cluster_schematic,
-};
-pub use schematic::Schematic;
+pub use machine_config::{NodeConfiguration, SecretsSource, cluster_configurations};
 pub use secrets::{ADMIN_ROLE, SecretsBundle, bundle_store_key};
 pub use seed::TalosSeed;
 pub use version::{Contract, TalosVersion};

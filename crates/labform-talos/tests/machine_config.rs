@@ -433,3 +433,66 @@ fn review_snapshots() {
         );
     }
 }
+
+/// The lab's `system_extensions` and the add-ons' needs make the cluster's schematic: the
+/// plan carries it, every configuration names its installer, Longhorn's data directory is
+/// mounted into the kubelet, and an image of the old schematic is refused before planning.
+#[test]
+fn the_schematic_comes_from_the_lab_and_the_add_ons() {
+    use labform_planner::distribution::talos_schematic::Schematic;
+
+    // v1.13: Talos 1.14's documents have no `machine.install` nor kubelet mounts.
+    let version = "v1.13.9";
+    let schematic = Schematic::new([
+        "siderolabs/intel-ucode",
+        "siderolabs/iscsi-tools",
+        "siderolabs/qemu-guest-agent",
+        "siderolabs/util-linux-tools",
+    ]);
+    let lab = talos_lab_with_workers(version, "flannel")
+        .replace(
+            "    network: lan\n    cni:",
+            "    network: lan\n    system_extensions: [siderolabs/intel-ucode]\n    cni:",
+        )
+        .replace(
+            "88d1f7a5c4f1d3aba7df787c448c1d3d008ed29cfb34af53fa0df4336a56040b",
+            &schematic.id(),
+        );
+    let plan = plan_text(&lab);
+    let cluster = talos_clusters(&plan)[0];
+    let settings = cluster.talos_settings().expect("Talos settings");
+    assert_eq!(settings.schematic, schematic.id());
+    assert_eq!(settings.system_extensions, schematic.extensions());
+    assert_eq!(settings.kubelet_host_directories, ["/var/lib/longhorn"]);
+    let installer = schematic.installer_image(version);
+    for configuration in cluster_configurations(&plan, cluster, SecretsSource::Bundle(bundle()))
+        .expect("configurations")
+    {
+        let text = configuration.for_review();
+        assert!(text.contains(&installer), "{text}");
+        assert!(text.contains("source: /var/lib/longhorn"), "{text}");
+    }
+
+    // The same lab with the image of the schematic without intel-ucode: refused, located.
+    let stale = lab.replace(
+        &schematic.id(),
+        "88d1f7a5c4f1d3aba7df787c448c1d3d008ed29cfb34af53fa0df4336a56040b",
+    );
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let path = directory.path().join("lab.yaml");
+    std::fs::write(&path, stale).expect("write lab");
+    let loaded = labform_model::load(&labform_model::RealFileSystem, &path);
+    let planned = labform_planner::plan(
+        loaded.lab.as_ref().expect("loads"),
+        &labform_planner::Allocations::empty(),
+    );
+    assert!(planned.plan.is_none());
+    assert!(
+        planned
+            .diagnostics
+            .iter()
+            .any(|diagnostic| diagnostic.code == "talos-schematic"),
+        "{:?}",
+        planned.diagnostics
+    );
+}

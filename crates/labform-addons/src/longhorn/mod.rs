@@ -39,6 +39,15 @@ impl Addon for Longhorn {
         &["open-iscsi", "nfs-common"]
     }
 
+    fn image_extensions(&self) -> &'static [&'static str] {
+        // Longhorn's engine talks iSCSI and needs `fstrim`, `nsenter` and friends on the host.
+        &["siderolabs/iscsi-tools", "siderolabs/util-linux-tools"]
+    }
+
+    fn kubelet_host_directories(&self) -> &'static [&'static str] {
+        &["/var/lib/longhorn"]
+    }
+
     fn check(&self, at: &ProblemPath, context: &CheckContext<'_>) -> Vec<Problem> {
         let nodes = context.nodes;
         let replicas = self.replicas.unwrap_or(3.min(nodes.max(1)));

@@ -48,6 +48,12 @@ pub struct Cluster {
     /// control planes first. Without it, Talos runs its release's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubernetes_version: Option<String>,
+    /// Talos clusters only: official system extensions (Image Factory names such as
+    /// `siderolabs/intel-ucode`) the nodes' image carries besides the QEMU guest agent and what
+    /// the add-ons need; they make the cluster's Image Factory schematic, whose image the
+    /// nodes boot and upgrade to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub system_extensions: Vec<String>,
     /// The network its nodes live on.
     pub network: String,
     /// The pool of `network` node addresses come from (default: its first `nodes` pool).

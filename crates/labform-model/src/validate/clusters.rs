@@ -35,6 +35,7 @@ impl<'a> Checker<'a> {
         let at = &cluster.source;
         self.dns_name(&at.at("name"), "cluster", &cluster.name);
         self.version(cluster);
+        self.system_extensions(cluster);
         if cluster.distribution == Distribution::Kubeadm {
             self.kubeadm_components(cluster);
         }
@@ -293,6 +294,40 @@ impl<'a> Checker<'a> {
                         .hint("write a release tag such as `v1.31.2` (Talos pulls that tag of the kubelet and control-plane images)"),
                     );
                 }
+            }
+        }
+    }
+
+    /// `system_extensions`: Talos's alone, each an official extension's `owner/name`.
+    fn system_extensions(&mut self, cluster: &Cluster) {
+        let at = cluster.source.at("system_extensions");
+        if cluster.system_extensions.is_empty() {
+            return;
+        }
+        if cluster.distribution != Distribution::Talos {
+            self.push(
+                Diagnostic::error(
+                    "system-extensions",
+                    &at,
+                    format!(
+                        "`system_extensions` are for Talos clusters; a {} cluster's nodes install packages",
+                        cluster.distribution.as_str()
+                    ),
+                )
+                .hint("remove it, and list packages under the lab's or the VM's `cloud_init.packages`"),
+            );
+            return;
+        }
+        for (index, name) in cluster.system_extensions.iter().enumerate() {
+            if !labform_ids::is_extension_name(name) {
+                self.push(
+                    Diagnostic::error(
+                        "system-extensions",
+                        &at.index(index),
+                        format!("`{name}` is not the name of an official Talos system extension"),
+                    )
+                    .hint("write it as Image Factory lists it, `owner/name` in lower case, such as `siderolabs/intel-ucode`"),
+                );
             }
         }
     }

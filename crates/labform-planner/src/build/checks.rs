@@ -1,5 +1,5 @@
-//! Checks that need the expanded lab: names that would collide as host names, and a storage
-//! for every cloud-init VM's seed image.
+//! Checks that need the expanded lab: names that would collide as host names, a storage for
+//! every cloud-init VM's seed image, and Talos nodes' images of their cluster's schematic.
 
 use std::collections::HashMap;
 
@@ -7,6 +7,7 @@ use labform_ids::is_dns_label;
 use labform_model::Diagnostic;
 use labform_model::lab::*;
 
+use crate::distribution::talos_schematic::Schematic;
 use crate::distribution::{GuestBoot, distribution_plan};
 use crate::expand::{Expanded, VmSpec};
 use crate::placement::Placed;
@@ -75,6 +76,57 @@ pub(super) fn check_seed_storage(
                     format!("node `{node}` has no storage with `iso` content for the cloud-init seed of `{}`", vm.name),
                 )
                 .hint(format!("labform uploads each VM's NoCloud seed ISO to its node: add `iso` to the content of a storage available on `{node}`")),
+            );
+        }
+    }
+}
+
+/// A Talos node boots the image the lab names, and gets only that image's system extensions
+/// until its first upgrade (to the installer of its cluster's schematic): an Image Factory image
+/// of another schematic would leave the nodes without the guest agent or what the add-ons need.
+/// Checked where the address names its schematic (a copy elsewhere is the lab's to keep right,
+/// as the plan says); reported once per image and cluster.
+pub(super) fn check_talos_images(
+    lab: &LabFile,
+    expanded: &Expanded,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let mut reported: Vec<(usize, usize)> = Vec::new();
+    for vm in &expanded.vms {
+        let (Some(instance), Some(image_index)) = (vm.instance, vm.image) else {
+            continue;
+        };
+        let cluster_index = expanded.instances[instance].cluster;
+        let cluster = &lab.clusters[cluster_index];
+        if cluster.distribution != Distribution::Talos
+            || reported.contains(&(image_index, cluster_index))
+        {
+            continue;
+        }
+        let image = &lab.images[image_index];
+        let Some(found) = Schematic::id_in_url(&image.url) else {
+            continue;
+        };
+        let wanted = Schematic::of_cluster(cluster);
+        if found != wanted.id() {
+            reported.push((image_index, cluster_index));
+            diagnostics.push(
+                Diagnostic::error(
+                    "talos-schematic",
+                    &image.source.at("url"),
+                    format!(
+                        "image `{}` is of Image Factory schematic {found}, but cluster `{}`'s nodes need schematic {} ({})",
+                        image.name,
+                        cluster.name,
+                        wanted.id(),
+                        wanted.extensions().join(", "),
+                    ),
+                )
+                .note("a node boots the image's extensions and gets its cluster's only at its first upgrade")
+                .hint(format!(
+                    "write `url: {}` and that file's checksum",
+                    wanted.nocloud_image_url(&expanded.instances[instance].version)
+                )),
             );
         }
     }

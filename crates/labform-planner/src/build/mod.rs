@@ -85,6 +85,7 @@ pub fn plan_against(lab: &LabFile, previous: &Allocations, observed: &ObservedId
     check_names(&expanded, &mut diagnostics);
     let (placed, load) = place(lab, &expanded.vms, previous, &mut diagnostics);
     check_seed_storage(lab, &expanded, &placed, &mut diagnostics);
+    check_talos_images(lab, &expanded, &mut diagnostics);
     let mut allocations = Allocations::empty();
     let addresses = allocate_addresses(
         lab,

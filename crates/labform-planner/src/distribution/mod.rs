@@ -13,6 +13,8 @@ mod k3s;
 mod kubeadm;
 mod talos;
 
+pub use talos::schematic as talos_schematic;
+
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;

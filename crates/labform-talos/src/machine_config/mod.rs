@@ -6,8 +6,8 @@
 //! endpoint on the API VIP, which the control planes share through Talos's own layer-2 VIP, the
 //! pod and service networks, the CNI (Talos's flannel, or none when the lab installs Cilium or
 //! Calico as an add-on), the node group's labels and taints, the install disk and the installer
-//! image of the cluster's Image Factory schematic, what add-ons need on the node (Longhorn's
-//! kubelet mount), and on control planes, when the lab schedules etcd snapshots, Kubernetes
+//! image of the cluster's Image Factory schematic, what add-ons need on the node (host
+//! directories mounted into the kubelet, such as Longhorn's), all as the plan carries them, and on control planes, when the lab schedules etcd snapshots, Kubernetes
 //! Talos API access for the snapshots' CronJob pods ([`crate::etcd_snapshots`]). The kubelet and control-plane images are those of the lab's
 //! `kubernetes_version` when it names one (Talos's defaults for its release otherwise), so a
 //! changed version is a changed configuration, applied node by node (`crate::cluster`).
@@ -25,7 +25,7 @@ use std::net::Ipv4Addr;
 
 use labform_planner::Plan;
 use labform_planner::plan::{
-    DistributionSettings, NodeRole, PlannedCluster, PlannedClusterNode, PlannedVm,
+    NodeRole, PlannedCluster, PlannedClusterNode, PlannedVm, TalosSettings,
 };
 use labform_secrets::SecretString;
 
@@ -35,7 +35,6 @@ use self::network::{hostname_document, network_documents};
 use self::v1alpha1::v1alpha1_full;
 use crate::document::{Value, map, string, strings};
 use crate::error::TalosError;
-use crate::schematic::{GUEST_AGENT_EXTENSION, Schematic};
 use crate::secrets::SecretsBundle;
 use crate::version::{Contract, TalosVersion};
 
@@ -48,26 +47,11 @@ pub const LINK_ALIAS: &str = "net0";
 /// The port of the Kubernetes API.
 pub const KUBERNETES_API_PORT: u16 = 6443;
 
-/// The extensions the add-ons of `cluster` need on Talos nodes, besides the guest agent.
-fn addon_extensions(cluster: &PlannedCluster) -> Vec<&'static str> {
-    let mut extensions = Vec::new();
-    if has_addon(cluster, "longhorn") {
-        // Longhorn's engine talks iSCSI and needs `fstrim`, `nsenter` and friends on the host.
-        extensions.extend(["siderolabs/iscsi-tools", "siderolabs/util-linux-tools"]);
-    }
-    extensions
-}
-
-fn has_addon(cluster: &PlannedCluster, name: &str) -> bool {
-    cluster.addons.iter().any(|addon| addon.name == name)
-}
-
-/// The Image Factory schematic of `cluster`'s nodes: the QEMU guest agent and what its add-ons
-/// need.
-pub fn cluster_schematic(cluster: &PlannedCluster) -> Schematic {
-    let mut extensions = vec![GUEST_AGENT_EXTENSION];
-    extensions.extend(addon_extensions(cluster));
-    Schematic::new(extensions).expect("labform's own extension names are valid")
+/// The Talos settings the plan carries for `cluster`, a Talos cluster.
+pub(crate) fn talos_settings(cluster: &PlannedCluster) -> &TalosSettings {
+    cluster
+        .talos_settings()
+        .expect("the planner gives every Talos cluster its Talos settings")
 }
 
 /// One node's machine configuration: its YAML documents.
@@ -143,7 +127,7 @@ struct NodeFacts<'a> {
     node: &'a PlannedClusterNode,
     vm: &'a PlannedVm,
     version: TalosVersion,
-    schematic: &'a Schematic,
+    settings: &'a TalosSettings,
     control_plane: bool,
     /// The node's network, `address/prefix` truncated.
     subnet: String,
@@ -166,10 +150,9 @@ fn component_image(component: &str, version: &str) -> String {
 
 /// The Kubernetes version `cluster` pins, if any.
 pub fn kubernetes_version(cluster: &PlannedCluster) -> Option<&str> {
-    match &cluster.settings {
-        DistributionSettings::Talos(settings) => settings.kubernetes_version.as_deref(),
-        _ => None,
-    }
+    cluster
+        .talos_settings()
+        .and_then(|settings| settings.kubernetes_version.as_deref())
 }
 
 /// The machine configurations of every node of `cluster` (servers first, in the plan's order).
@@ -179,7 +162,7 @@ pub fn cluster_configurations(
     secrets: SecretsSource<'_>,
 ) -> Result<Vec<NodeConfiguration>, TalosError> {
     let version = TalosVersion::parse(&cluster.version)?;
-    let schematic = cluster_schematic(cluster);
+    let settings = talos_settings(cluster);
     let leaves = Leaves::new(secrets);
     cluster
         .nodes
@@ -203,7 +186,7 @@ pub fn cluster_configurations(
                 node,
                 vm,
                 version,
-                schematic: &schematic,
+                settings,
                 control_plane: node.role.is_server(),
                 subnet: subnet(node.address, vm.nic.prefix),
                 labels: node_labels(node)?,
@@ -326,14 +309,24 @@ fn ca_pair(certificate: &Value, key: &Value, control_plane: bool) -> Value {
     ])
 }
 
+/// The host directories add-ons keep data in (Longhorn's `/var/lib/longhorn`), bind-mounted
+/// into the kubelet's container.
 fn kubelet_extra_mounts(facts: &NodeFacts<'_>) -> Option<Value> {
-    has_addon(facts.cluster, "longhorn").then(|| {
-        Value::List(vec![map([
-            ("destination", string("/var/lib/longhorn")),
-            ("type", string("bind")),
-            ("source", string("/var/lib/longhorn")),
-            ("options", strings(["bind", "rshared", "rw"])),
-        ])])
+    let directories = &facts.settings.kubelet_host_directories;
+    (!directories.is_empty()).then(|| {
+        Value::List(
+            directories
+                .iter()
+                .map(|directory| {
+                    map([
+                        ("destination", string(directory.as_str())),
+                        ("type", string("bind")),
+                        ("source", string(directory.as_str())),
+                        ("options", strings(["bind", "rshared", "rw"])),
+                    ])
+                })
+                .collect(),
+        )
     })
 }
 

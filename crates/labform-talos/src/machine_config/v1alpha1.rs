@@ -116,10 +116,7 @@ pub(super) fn v1alpha1_full(facts: &NodeFacts<'_>, leaves: &Leaves) -> Value {
     }
     let mut install = map([
         ("disk", string(INSTALL_DISK)),
-        (
-            "image",
-            string(facts.schematic.installer_image(facts.version)),
-        ),
+        ("image", string(facts.settings.installer_image.as_str())),
         ("wipe", Value::Bool(false)),
     ]);
     if !legacy {

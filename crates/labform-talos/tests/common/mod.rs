@@ -77,7 +77,7 @@ proxmox:
       - {{name: nvme, content: [images], capacity: 2TiB, type: zfspool}}
 images:
   - name: talos
-    url: https://factory.talos.dev/image/ce4c980550dd2ab1b17bbf2b08801c7eb59418eafe8f279833297925d67c7515/{version}/nocloud-amd64.raw
+    url: https://factory.talos.dev/image/88d1f7a5c4f1d3aba7df787c448c1d3d008ed29cfb34af53fa0df4336a56040b/{version}/nocloud-amd64.raw
     checksum: sha256:63c6dfc1dd64864695381b933a9549498525a9c9abfd502b05005f2148b4034c
     os: talos
 networks:

@@ -5,8 +5,11 @@
 //! CronJob per control plane calling the Talos API through Kubernetes Talos API access (role
 //! `os:etcd:backup`), so the plan carries the schedule as a CronJob's.
 
+pub mod schematic;
+
 use labform_addons::NodeSoftware;
 
+use self::schematic::Schematic;
 use super::{ClusterShape, DistributionPlan, GuestBoot, SharedStep, step};
 use crate::plan::{ClusterStep, Distribution, DistributionSettings, TalosSettings};
 
@@ -61,23 +64,37 @@ impl DistributionPlan for Talos {
     }
 
     fn settings(&self, shape: &ClusterShape<'_>) -> DistributionSettings {
+        let schematic = Schematic::of_cluster(shape.declared);
         DistributionSettings::Talos(TalosSettings {
             kubernetes_version: shape.declared.kubernetes_version.clone(),
+            schematic: schematic.id(),
+            system_extensions: schematic.extensions().to_vec(),
+            installer_image: schematic.installer_image(shape.version),
+            kubelet_host_directories: shape
+                .declared
+                .addons
+                .kubelet_host_directories()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
         })
     }
 
     fn bring_up_steps(&self, shape: &ClusterShape<'_>) -> Vec<ClusterStep> {
         let (api, pod, service) = (shape.api, shape.pod, shape.service);
         let first = shape.servers.first().cloned();
+        let schematic = Schematic::of_cluster(shape.declared);
         let mut steps = vec![
             step(
                 format!(
-                    "Talos {} machine configs ({}) from the cluster's secrets bundle (endpoint https://{api}:6443, pods {pod}, services {service}), in each node's seed",
+                    "Talos {} machine configs ({}) from the cluster's secrets bundle (endpoint https://{api}:6443, pods {pod}, services {service}), in each node's seed; the nodes' image and the installer the configs name are of Image Factory schematic {} ({})",
                     shape.version,
                     match &shape.declared.kubernetes_version {
                         Some(kubernetes) => format!("kubelet and control-plane images of Kubernetes {kubernetes}"),
                         None => "Kubernetes of the Talos release's default".to_owned(),
-                    }
+                    },
+                    schematic.id(),
+                    schematic.extensions().join(", "),
                 ),
                 None,
             ),
