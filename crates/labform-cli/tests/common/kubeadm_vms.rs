@@ -120,9 +120,8 @@ pub struct Timings {
 
 /// A kubeadm cluster on real VMs; everything is undone when it is dropped.
 pub struct KubeadmVms {
-    /// The lab's directory (lab file, journal, labform's data, kubeconfig).
-    pub directory: tempfile::TempDir,
-    /// The namespace and the simulator.
+    /// The namespace and the simulator. Dropped before `directory` (fields drop in order):
+    /// it finds the VMs to stop by the pidfiles in the simulator's state directory inside it.
     pub cleanup: Cleanup,
     /// The simulator's address.
     pub simulator: Simulator,
@@ -134,6 +133,9 @@ pub struct KubeadmVms {
     pub first_apply: (bool, String),
     /// How long the steps took.
     pub timings: Timings,
+    /// The lab's directory (lab file, journal, labform's data, kubeconfig, the simulator's
+    /// state): removed last.
+    pub directory: tempfile::TempDir,
 }
 
 impl KubeadmVms {
