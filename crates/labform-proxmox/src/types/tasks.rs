@@ -60,6 +60,17 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// `GET /nodes/{node}/tasks/{upid}/log`: which lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskLogQuery {
+    /// Lines to skip (default 0).
+    pub start: Option<u64>,
+    /// Lines to list at most (default 50).
+    pub limit: Option<u64>,
+    /// The whole log as a file.
+    pub download: Option<bool>,
+}
+
 /// `GET /nodes/{node}/tasks/{upid}/status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskStatus {

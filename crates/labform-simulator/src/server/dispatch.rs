@@ -224,8 +224,8 @@ pub(super) async fn dispatch(
             },
             &tasks::TASK_LOG => match parse_upid(map) {
                 Ok(u) => {
-                    let start = get(map, "start").and_then(|v| v.parse().ok()).unwrap_or(0);
-                    let limit = get(map, "limit").and_then(|v| v.parse().ok()).unwrap_or(50);
+                    let query: TaskLogQuery = request(route, map)?;
+                    let (start, limit) = (query.start.unwrap_or(0), query.limit.unwrap_or(50));
                     match c.task_log(&u, start, limit).await {
                         Ok(l) => Outcome::ok_total(serde_json::to_value(l.lines).unwrap_or_default(), l.total),
                         Err(e) => api_err(e),
