@@ -12,66 +12,36 @@ use std::time::Instant;
 
 use labform_proxmox::ProxmoxApi;
 use labform_proxmox::types::ResourceType;
-use sha2::Digest as _;
 
-use common::SimServer;
+use common::sim_lab::SimLab;
+use common::{SimServer, runtime};
 
 fn start_simulator() -> SimServer {
     SimServer::start(&["--nodes", "2", "--time-scale", "0.02"])
 }
 
+/// A K3s cluster of one server and three agents with two disks each, on two Proxmox nodes.
+const LAB: SimLab = SimLab {
+    name: "crash",
+    proxmox_nodes: 2,
+    fingerprint: None,
+    api_vip: None,
+    servers: 1,
+    agents: 3,
+    agent_disks: "[{size: 16GiB}, {size: 8GiB}]",
+    rest: "",
+};
+
 /// A directory with the crash lab, its image (`2^bits` bytes made from `seed`) served on
 /// loopback for `simulator` to download.
 fn lab_directory(simulator: &SimServer, bits: u32, seed: u32) -> tempfile::TempDir {
-    let image: Vec<u8> = (0..(1u32 << bits))
-        .map(|i| (i.wrapping_mul(seed) >> 7) as u8)
-        .collect();
-    let checksum = format!("{:x}", sha2::Sha256::digest(&image));
-    let port = common::serve_file(image);
     let directory = tempfile::tempdir().unwrap();
-    std::fs::write(
-        directory.path().join("lab.yaml"),
-        lab_text(port, &checksum, &simulator.fingerprint),
-    )
-    .unwrap();
+    SimLab {
+        fingerprint: Some(&simulator.fingerprint),
+        ..LAB
+    }
+    .write(directory.path(), bits, seed);
     directory
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn lab_text(port: u16, checksum: &str, fingerprint: &str) -> String {
-    format!(
-        "lab: crash
-proxmox:
-  - name: sim
-    endpoint: https://127.0.0.1:8006
-    fingerprint: \"{fingerprint}\"
-    credentials: {{password: {{user: root@pam, password: {{env: LABFORM_PVE_PASSWORD}}}}}}
-    nodes: [{{name: pve1, cpu: 16, memory: 64GiB}}, {{name: pve2, cpu: 16, memory: 64GiB}}]
-    storages:
-      - {{name: local, content: [iso, import, snippets, images], capacity: 100GiB, type: dir}}
-      - {{name: local-lvm, content: [images], capacity: 1TiB, type: lvmthin}}
-images:
-  - {{name: debian, url: 'http://127.0.0.1:{port}/debian-12.qcow2', checksum: 'sha256:{checksum}'}}
-defaults:
-  image: debian
-  ssh_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJm3w8jCrashTestKey000000000000000000000000 t@t']
-networks:
-  - {{name: lan, bridge: vmbr0, cidr: 10.9.0.0/24, gateway: 10.9.0.1, pools: [{{name: nodes, purpose: nodes, range: 10.9.0.10-10.9.0.99}}]}}
-clusters:
-  - name: k
-    distribution: k3s
-    version: v1.31.4+k3s1
-    network: lan
-    servers: {{count: 1, cpu: 2, memory: 2GiB, disks: [{{size: 16GiB}}]}}
-    agents: [{{count: 3, cpu: 2, memory: 2GiB, disks: [{{size: 16GiB}}, {{size: 8GiB}}]}}]
-"
-    )
 }
 
 fn labform(directory: &std::path::Path, simulator: &SimServer, args: &[&str]) -> Command {

@@ -5,19 +5,11 @@
 //! backup jobs, vzdump and restore, and HA (`tests/proxmoxer/drive.py`). Takes a few seconds.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use labform_test_tiers::KillOnDrop;
 
 const PASSWORD: &str = "proxmoxer-test-password";
-
-/// The simulator's process, killed when the test ends.
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn proxmoxer_drives_the_simulator() {
@@ -26,7 +18,7 @@ fn proxmoxer_drives_the_simulator() {
     }
     let directory = tempfile::tempdir().unwrap();
     let certificate = directory.path().join("simulator.pem");
-    let mut served = Served(
+    let mut served = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_labform"))
             .args(["sim", "serve", "--listen", "127.0.0.1:0", "--nodes", "2"])
             .args(["--time-scale", "0.001", "--certificate-out"])

@@ -15,51 +15,31 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use common::{SIM_PASSWORD, SimServer, output_text, serve_file};
+use common::sim_lab::SimLab;
+use common::{SimServer, output_text, runtime};
 use labform_kube_sim::{KubeSim, NodeReadiness, PodSpec};
-use labform_proxmox::tls::{Fingerprint, TlsTrust};
+use labform_proxmox::ProxmoxApi;
 use labform_proxmox::types::ResourceType;
-use labform_proxmox::{Auth, Client, ClientOptions, ProxmoxApi, Secret};
 use labform_secrets::{SecretKey, SecretStore, SecretString};
-use sha2::Digest as _;
 
 /// A K3s cluster of three servers (embedded etcd) and one agent, and a VM in no cluster.
-fn lab_text(port: u16, checksum: &str) -> String {
-    format!(
-        "lab: replace
-proxmox:
-  - name: sim
-    endpoint: https://127.0.0.1:8006
-    credentials: {{password: {{user: root@pam, password: {{env: LABFORM_PVE_PASSWORD}}}}}}
-    nodes: [{{name: pve1, cpu: 16, memory: 64GiB}}]
-    storages:
-      - {{name: local, content: [iso, import, snippets, images], capacity: 100GiB, type: dir}}
-      - {{name: local-lvm, content: [images], capacity: 1TiB, type: lvmthin}}
-images:
-  - {{name: debian, url: 'http://127.0.0.1:{port}/debian-12.qcow2', checksum: 'sha256:{checksum}'}}
-defaults:
-  image: debian
-  ssh_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJm3w8jCrashTestKey000000000000000000000000 t@t']
-networks:
-  - {{name: lan, bridge: vmbr0, cidr: 10.9.0.0/24, gateway: 10.9.0.1, pools: [{{name: nodes, purpose: nodes, range: 10.9.0.10-10.9.0.99}}]}}
-clusters:
-  - name: k
-    distribution: k3s
-    version: v1.31.4+k3s1
-    network: lan
-    api_vip: {{address: 10.9.0.100}}
-    servers: {{count: 3, cpu: 2, memory: 2GiB, disks: [{{size: 16GiB}}]}}
-    agents: [{{count: 1, cpu: 2, memory: 2GiB, disks: [{{size: 16GiB}}]}}]
-vms:
+const LAB: SimLab = SimLab {
+    name: "replace",
+    proxmox_nodes: 1,
+    fingerprint: None,
+    api_vip: Some("10.9.0.100"),
+    servers: 3,
+    agents: 1,
+    agent_disks: "[{size: 16GiB}]",
+    rest: "vms:
   - name: dns
     cpu: 1
     memory: 1GiB
-    disks: [{{size: 8GiB}}]
+    disks: [{size: 8GiB}]
     network: lan
-    address: {{static: 10.9.0.5}}
-"
-    )
-}
+    address: {static: 10.9.0.5}
+",
+};
 
 /// A lab applied (VMs only) on a fresh `sim serve`, in a home of its own.
 struct Applied {
@@ -71,14 +51,8 @@ struct Applied {
 impl Applied {
     fn new() -> Self {
         let simulator = SimServer::start(&["--time-scale", "0.02"]);
-        let image: Vec<u8> = (0..(1u32 << 16))
-            .map(|i| (i.wrapping_mul(2654435761) >> 9) as u8)
-            .collect();
-        let checksum = format!("{:x}", sha2::Sha256::digest(&image));
-        let port = serve_file(image);
         let home = tempfile::tempdir().unwrap();
-        let lab = home.path().join("lab.yaml");
-        std::fs::write(&lab, lab_text(port, &checksum)).unwrap();
+        let lab = LAB.write(home.path(), 16, 2654435761);
         let applied = Applied {
             simulator,
             lab: lab.display().to_string(),
@@ -101,17 +75,7 @@ impl Applied {
     }
 
     fn api(&self) -> Arc<dyn ProxmoxApi> {
-        Arc::new(
-            Client::new(ClientOptions::new(
-                self.simulator.url.clone(),
-                Auth::Password {
-                    username: "root@pam".into(),
-                    password: Secret::new(SIM_PASSWORD),
-                },
-                TlsTrust::Fingerprint(Fingerprint::parse(&self.simulator.fingerprint).unwrap()),
-            ))
-            .unwrap(),
-        )
+        Arc::new(self.simulator.root_client())
     }
 
     /// What makes `vm` the same VM: its VM ID, NIC (MAC), address, seed image (which carries
@@ -163,13 +127,6 @@ fn stderr_without_target(output: &std::process::Output) -> String {
         .filter(|line| !line.starts_with("Target: "))
         .map(|line| format!("{line}\n"))
         .collect()
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 #[test]

@@ -13,7 +13,9 @@
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
+
+use labform_test_tiers::KillOnDrop;
 
 use labform_ids::{NodeName, VmId};
 use labform_proxmox::ProxmoxApi as _;
@@ -27,15 +29,9 @@ const LAB: &str = "../../examples/seed-001.yaml";
 
 /// A running `labform serve`, stopped when dropped.
 struct Server {
-    child: Child,
+    /// The process, killed when the server is dropped.
+    _process: KillOnDrop,
     address: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn environment(command: &mut Command, directory: &Path) {
@@ -71,7 +67,10 @@ fn serve(directory: &Path, token: Option<&str>) -> Server {
         .strip_prefix("labform dashboard listening on http://")
         .unwrap_or_else(|| panic!("the address: {line}"))
         .to_owned();
-    Server { child, address }
+    Server {
+        _process: KillOnDrop(child),
+        address,
+    }
 }
 
 /// The CLI with the test's state: its standard output, after checking it succeeded.
@@ -421,7 +420,7 @@ fn with_tls_and_a_token_it_listens_on_every_address() {
         .read_line(&mut line)
         .expect("labform serve prints its address");
     let server = Server {
-        child,
+        _process: KillOnDrop(child),
         address: String::new(),
     };
     let port = line
@@ -538,7 +537,7 @@ fn a_change_by_hand_shows_as_drift() {
         .read_line(&mut line)
         .expect("labform serve prints its address");
     let server = Server {
-        child,
+        _process: KillOnDrop(child),
         address: line
             .trim()
             .strip_prefix("labform dashboard listening on http://")
@@ -682,7 +681,7 @@ fn no_secret_reaches_a_page_an_answer_or_a_metric() {
         .read_line(&mut line)
         .expect("labform serve prints its address");
     let server = Server {
-        child,
+        _process: KillOnDrop(child),
         address: line
             .trim()
             .strip_prefix("labform dashboard listening on http://")

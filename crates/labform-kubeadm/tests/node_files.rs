@@ -8,8 +8,10 @@
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use labform_test_tiers::KillOnDrop;
 
 use labform_cloudinit::HostKeyPair;
 use labform_kubeadm::node::{NodeFile, differing, facts_command, read_facts, upload};
@@ -18,19 +20,13 @@ use labform_ssh::{ClientKey, HostPublicKey, NodeName, SshClient, SshOptions, Tar
 
 /// A running sshd, stopped when dropped.
 struct Server {
-    child: Child,
+    /// sshd, killed when the server is dropped.
+    _process: KillOnDrop,
     port: u16,
     host_key: HostKeyPair,
     client_key: ClientKey,
     _directory: tempfile::TempDir,
     user: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn write_private(path: &Path, text: &str) {
@@ -84,7 +80,7 @@ fn start_server() -> Server {
             }
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return Server {
-                    child,
+                    _process: KillOnDrop(child),
                     port,
                     host_key,
                     client_key,

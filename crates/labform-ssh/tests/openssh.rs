@@ -9,8 +9,10 @@
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use labform_test_tiers::KillOnDrop;
 
 use labform_cloudinit::HostKeyPair;
 use labform_ssh::{
@@ -21,19 +23,13 @@ use secrecy::SecretString;
 
 /// A running sshd, stopped when dropped.
 struct Server {
-    child: Child,
+    /// sshd, killed when the server is dropped.
+    _process: KillOnDrop,
     port: u16,
     host_key: HostKeyPair,
     client_key: ClientKey,
     directory: tempfile::TempDir,
     user: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn current_user() -> String {
@@ -106,7 +102,7 @@ fn start_server() -> Server {
             }
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return Server {
-                    child,
+                    _process: KillOnDrop(child),
                     port,
                     host_key,
                     client_key,

@@ -22,9 +22,11 @@
 //! The tiers themselves are in `tiers.rs` ([`TIERS`] lists them), what a tier can need and how
 //! it is checked in `requirement.rs`, where the outside things are found (programs, the
 //! Kubernetes release, the node image build script, proxmoxer's virtual environment,
-//! mermaid-cli) in `locations.rs`, and the real sshd the tests start in `sshd.rs`.
+//! mermaid-cli) in `locations.rs`, the real sshd the tests start in `sshd.rs`, and the guard that
+//! kills a test's child process when dropped ([`KillOnDrop`]) in `process.rs`.
 
 mod locations;
+mod process;
 mod requirement;
 mod sshd;
 mod tiers;
@@ -37,6 +39,7 @@ pub use locations::{
     KUBERNETES_RELEASE_TARBALL, PROXMOXER_REQUESTS_VERSION, PROXMOXER_VERSION, find_program,
     kubernetes_release_dir, mermaid_cli, node_image_build_script, proxmoxer_python,
 };
+pub use process::KillOnDrop;
 pub use requirement::Requirement;
 pub use sshd::start_sshd;
 pub use tiers::*;

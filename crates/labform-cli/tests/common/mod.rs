@@ -4,11 +4,14 @@
 #![allow(dead_code)]
 
 pub mod kubeadm_vms;
+pub mod sim_lab;
 pub mod vms;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
+
+use labform_test_tiers::KillOnDrop;
 
 /// An HTTP/1.1 request without a body to `address` (`HOST:PORT`): the status code, the head
 /// (names and values in lower case) and the body. Answers must not be chunked.
@@ -130,7 +133,7 @@ pub fn simulator_addresses(child: &mut Child) -> (String, String, Option<String>
 /// A `labform sim serve` process, killed (SIGKILL) when dropped.
 pub struct SimServer {
     /// The process.
-    pub child: Child,
+    pub child: KillOnDrop,
     /// `https://127.0.0.1:PORT`.
     pub url: String,
     /// The certificate's SHA-256 fingerprint.
@@ -161,7 +164,7 @@ impl SimServer {
             .expect("labform sim serve starts");
         let (url, fingerprint, plain) = simulator_addresses(&mut child);
         Self {
-            child,
+            child: KillOnDrop(child),
             url,
             fingerprint,
             plain,
@@ -217,13 +220,6 @@ impl SimServer {
     }
 }
 
-impl Drop for SimServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Standard output and error of `output`, for assertion messages.
 pub fn output_text(output: &std::process::Output) -> String {
     format!(
@@ -233,29 +229,69 @@ pub fn output_text(output: &std::process::Output) -> String {
     )
 }
 
-/// Serves `body` at any path over plain HTTP on loopback (an image the simulator downloads);
-/// returns the port.
-pub fn serve_file(body: Vec<u8>) -> u16 {
-    use std::io::{Read as _, Write as _};
+/// What [`serve_file`] answers every request with.
+pub enum ServedBody {
+    /// These bytes.
+    Bytes(std::sync::Arc<Vec<u8>>),
+    /// The file at this path, read for each request (a disk image too large to hold).
+    File(std::path::PathBuf),
+}
+
+impl From<Vec<u8>> for ServedBody {
+    fn from(bytes: Vec<u8>) -> Self {
+        ServedBody::Bytes(std::sync::Arc::new(bytes))
+    }
+}
+
+impl From<std::path::PathBuf> for ServedBody {
+    fn from(path: std::path::PathBuf) -> Self {
+        ServedBody::File(path)
+    }
+}
+
+/// Serves `body` (bytes, or a file's contents) at any path over plain HTTP on loopback (an image
+/// the simulator downloads); returns the port.
+pub fn serve_file(body: impl Into<ServedBody>) -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("address").port();
-    let body = std::sync::Arc::new(body);
+    let body = std::sync::Arc::new(body.into());
     std::thread::spawn(move || {
         for mut stream in listener.incoming().flatten() {
             let body = std::sync::Arc::clone(&body);
             std::thread::spawn(move || {
                 let mut request = [0u8; 4096];
                 let _ = stream.read(&mut request);
-                let header = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = stream.write_all(header.as_bytes());
-                let _ = stream.write_all(&body);
+                let header = |length: u64| {
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {length}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n"
+                    )
+                };
+                match body.as_ref() {
+                    ServedBody::Bytes(bytes) => {
+                        let _ = stream.write_all(header(bytes.len() as u64).as_bytes());
+                        let _ = stream.write_all(bytes);
+                    }
+                    ServedBody::File(path) => {
+                        let Ok(mut file) = std::fs::File::open(path) else {
+                            return;
+                        };
+                        let length = file.metadata().map(|metadata| metadata.len()).unwrap_or(0);
+                        let _ = stream.write_all(header(length).as_bytes());
+                        let _ = std::io::copy(&mut file, &mut stream);
+                    }
+                }
             });
         }
     });
     port
+}
+
+/// A multi-threaded Tokio runtime for the tests' async calls (the real client, the stores).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime")
 }
 
 /// Checks the metrics with Prometheus's own `promtool check metrics`, when the tier can run.

@@ -3,11 +3,11 @@
 //! image served over HTTP, `labform sim serve --qemu`, SSH into the namespace, QEMU processes
 //! and `labform` run inside the namespace (where the VMs are) against the simulator outside.
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use labform_test_tiers::KillOnDrop;
 
 /// root@pam's password of the QEMU-backed simulators.
 pub const PASSWORD: &str = "real-vms-test-password";
@@ -117,32 +117,6 @@ pub fn run(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Serves the file at any path over plain HTTP on loopback; returns the port.
-pub fn serve_file(path: PathBuf) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let path = path.clone();
-            std::thread::spawn(move || {
-                let mut stream = stream;
-                let mut request = [0u8; 4096];
-                let _ = stream.read(&mut request);
-                let Ok(mut file) = std::fs::File::open(&path) else {
-                    return;
-                };
-                let length = file.metadata().map(|m| m.len()).unwrap_or(0);
-                let header = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {length}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n"
-                );
-                let _ = stream.write_all(header.as_bytes());
-                let _ = std::io::copy(&mut file, &mut stream);
-            });
-        }
-    });
-    port
-}
-
 /// The node image's disk served over HTTP: the port and the disk's SHA-256.
 pub fn serve_node_image(image: &Path) -> (u16, String) {
     let image_file = image.join("debian-12-node.qcow2");
@@ -151,7 +125,7 @@ pub fn serve_node_image(image: &Path) -> (u16, String) {
         .next()
         .unwrap()
         .to_owned();
-    (serve_file(image_file), checksum)
+    (super::serve_file(image_file), checksum)
 }
 
 /// The part every real-VM lab shares: lab `name` on the simulator's one node with its local
@@ -365,18 +339,6 @@ pub fn new_key(directory: &Path, name: &str) -> (PathBuf, String) {
     (path, public.trim().to_owned())
 }
 
-/// Processes killed on drop (the API bridge into the namespace).
-pub struct Children(pub Vec<Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 /// `labform COMMAND --proxmox ... EXTRA LAB` run inside the namespace (where the VMs are),
 /// reaching the simulator's API on the host's loopback through a Unix socket bridged by socat
 /// on both sides, with `environment` added. Returns the exit code and what it printed.
@@ -391,25 +353,26 @@ pub fn in_namespace(
     let port = simulator.url.rsplit(':').next().unwrap().to_owned();
     let socket = directory.join("api.sock");
     let _ = std::fs::remove_file(&socket);
-    let mut bridge = Children(Vec::new());
-    bridge.0.push(
+    // The bridge's two processes, killed when the command has run.
+    let mut bridge = Vec::new();
+    bridge.push(KillOnDrop(
         Command::new("socat")
             .arg(format!("UNIX-LISTEN:{},fork", socket.display()))
             .arg(format!("TCP:127.0.0.1:{port}"))
             .spawn()
             .expect("socat runs"),
-    );
+    ));
     while !socket.exists() {
         std::thread::sleep(Duration::from_millis(50));
     }
-    bridge.0.push(
+    bridge.push(KillOnDrop(
         Command::new("ip")
             .args(["netns", "exec", netns, "socat"])
             .arg("TCP-LISTEN:8006,bind=127.0.0.1,reuseaddr,fork")
             .arg(format!("UNIX-CONNECT:{}", socket.display()))
             .spawn()
             .expect("socat runs in the namespace"),
-    );
+    ));
     std::thread::sleep(Duration::from_millis(500));
     let mut labform = Command::new("ip");
     for (name, value) in environment {

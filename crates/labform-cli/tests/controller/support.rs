@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use labform_test_tiers::KillOnDrop;
+
 use crate::common::{self, http, metric};
 use crate::{LAB, LIMIT};
 
@@ -74,17 +76,10 @@ impl Repository {
 
 /// A running `labform serve --git`, killed when dropped.
 pub(crate) struct Controller {
-    pub(crate) child: Child,
+    pub(crate) child: KillOnDrop,
     pub(crate) address: String,
     pub(crate) token: Option<String>,
     pub(crate) log: PathBuf,
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Starts `labform serve ARGS` with labform's state in `home` (its output in `home/serve.log`).
@@ -126,7 +121,7 @@ pub(crate) fn controller(home: &Path, args: &[&str], environment: &[(&str, &str)
         })
         .to_owned();
     Controller {
-        child,
+        child: KillOnDrop(child),
         address,
         token,
         log,
@@ -279,15 +274,9 @@ pub(crate) fn certificates(directory: &Path) -> (PathBuf, PathBuf, PathBuf) {
 
 /// `git http-backend` over HTTPS on loopback, serving the repositories under a directory.
 pub(crate) struct GitHttps {
-    pub(crate) child: Child,
+    /// The server, killed when dropped.
+    _process: KillOnDrop,
     pub(crate) port: u16,
-}
-
-impl Drop for GitHttps {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 pub(crate) fn git_https(root: &Path, certificate: &Path, key: &Path) -> GitHttps {
@@ -309,7 +298,10 @@ pub(crate) fn git_https(root: &Path, certificate: &Path, key: &Path) -> GitHttps
         .strip_prefix("listening on ")
         .and_then(|port| port.parse().ok())
         .unwrap_or_else(|| panic!("its port: {line}"));
-    GitHttps { child, port }
+    GitHttps {
+        _process: KillOnDrop(child),
+        port,
+    }
 }
 
 /// A key pair made by `ssh-keygen`: the private key's path and the public key's line.
