@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 the lab has errors, 2 usage errors (from clap) and, for `drift`,
 //! drift found; 3 an operational failure (a file could not be written, ...).
 
+mod acting;
 mod clusters;
 mod commands;
 mod lab_input;

@@ -1,7 +1,6 @@
 //! `labform apply FILE`: plan against what exists, show the changes, ask, and carry them out.
 //! Ctrl-C stops starting new work and lets running Proxmox tasks finish; the next apply converges.
 
-use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,6 +12,7 @@ use labform_executor::engine::{ApplyOptions, RebootPolicy, apply};
 use labform_planner::render::render_changes;
 use labform_secrets::SecretStore;
 
+use crate::acting::{JournalArgs, Question, confirm};
 use crate::clusters::{ClusterArgs, converge_clusters};
 use crate::lab_input::LockArgs;
 use crate::progress::Printer;
@@ -48,9 +48,9 @@ pub struct Args {
     /// Do not wait for new VMs' guest agents to report their planned addresses.
     #[arg(long)]
     pub no_wait: bool,
-    /// Journal file (default: labform's state directory, one journal per scope).
-    #[arg(long, value_name = "PATH")]
-    pub journal: Option<PathBuf>,
+    /// The journal the run is recorded in.
+    #[command(flatten)]
+    pub journal: JournalArgs,
     /// The cluster phase.
     #[command(flatten)]
     pub clusters: ClusterArgs,
@@ -68,11 +68,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
             Err(code) => return Ok(code),
         };
     eprintln!("Target: {}", against.connected.description);
-    let journal = Arc::new(crate::open_journal(
-        args.journal.as_deref(),
-        &against.plan.scope,
-        args.target.sim,
-    )?);
+    let journal = Arc::new(args.journal.open(&against.plan.scope, args.target.sim)?);
     eprint!("{}", render_changes(&against.plan, &against.reconciliation));
     // The allocations are decided: record them before acting, so a crash cannot lose them.
     if let Err(error) = against.lock.record(&args.file, &against.allocations) {
@@ -121,23 +117,17 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(1));
     }
-    if !args.yes {
-        if !std::io::stdin().is_terminal() {
-            eprintln!(
-                "error: apply changes Proxmox; confirm with --yes when not running in a terminal"
-            );
-            return Ok(ExitCode::from(2));
-        }
-        eprint!(
+    let question = Question {
+        acts: "apply changes Proxmox",
+        prompt: &format!(
             "Apply these changes to {}? [y/N] ",
             against.connected.description
-        );
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            eprintln!("Nothing changed.");
-            return Ok(ExitCode::from(1));
-        }
+        ),
+        typed: None,
+        declined: "Nothing changed.",
+    };
+    if let Some(code) = confirm(args.yes, &question)? {
+        return Ok(code);
     }
     let options = ApplyOptions {
         concurrency: args.concurrency,
@@ -196,7 +186,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         &against,
         Carry {
             file: &args.file,
-            journal: args.journal.as_deref(),
+            journal: args.journal.path.as_deref(),
             sim: args.target.sim,
             options,
             clusters: &args.clusters,

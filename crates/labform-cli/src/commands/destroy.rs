@@ -2,7 +2,6 @@
 //! users with their API tokens and ACL entries, after listing them and asking. VMs and users of
 //! other scopes or of nobody are never touched; protected VMs refuse.
 
-use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,6 +9,7 @@ use std::sync::Arc;
 use labform_executor::engine::{ApplyOptions, NoSeeds, apply};
 use labform_planner::reconcile::{VmAction, teardown};
 
+use crate::acting::{Question, confirm};
 use crate::progress::Printer;
 use crate::reality::{Preflight, plan_against_target};
 use crate::target::TargetArgs;
@@ -90,20 +90,14 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     for change in &reconciliation.backup_jobs {
         eprintln!("  - backup job {} on {}", change.id, change.endpoint);
     }
-    if !args.yes {
-        if !std::io::stdin().is_terminal() {
-            eprintln!(
-                "error: destroy deletes VMs; confirm with --yes when not running in a terminal"
-            );
-            return Ok(ExitCode::from(2));
-        }
-        eprint!("Type the scope name (`{scope}`) to delete them: ");
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if answer.trim() != scope {
-            eprintln!("Nothing deleted.");
-            return Ok(ExitCode::from(1));
-        }
+    let question = Question {
+        acts: "destroy deletes VMs",
+        prompt: &format!("Type the scope name (`{scope}`) to delete them: "),
+        typed: Some(&scope),
+        declined: "Nothing deleted.",
+    };
+    if let Some(code) = confirm(args.yes, &question)? {
+        return Ok(code);
     }
     let journal = Arc::new(crate::open_journal(
         args.journal.as_deref(),

@@ -7,7 +7,6 @@
 //! done in the journal, so a killed replacement is finished by the next `replace` or `apply`
 //! ([`finish_unfinished`]). `--dry-run` prints the steps and stops.
 
-use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -28,6 +27,7 @@ use labform_planner::replacement::{
 };
 use labform_secrets::SecretStore;
 
+use crate::acting::{JournalArgs, Question, confirm};
 use crate::clusters::{
     ClusterArgs, ProgressLines, cluster_options, distributions, labform_ssh_client, secret_resolver,
 };
@@ -55,9 +55,9 @@ pub struct Args {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Journal file (default: labform's state directory, one journal per scope).
-    #[arg(long, value_name = "PATH")]
-    pub journal: Option<PathBuf>,
+    /// The journal the run is recorded in.
+    #[command(flatten)]
+    pub journal: JournalArgs,
     /// The cluster steps (`--skip-clusters` recreates the VM only).
     #[command(flatten)]
     pub clusters: ClusterArgs,
@@ -82,11 +82,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         };
     eprintln!("Target: {}", against.connected.description);
     let scope = against.plan.scope.clone();
-    let journal = Arc::new(crate::open_journal(
-        args.journal.as_deref(),
-        &scope,
-        args.target.sim,
-    )?);
+    let journal = Arc::new(args.journal.open(&scope, args.target.sim)?);
     let unfinished = journal.unfinished_replacement(&scope)?;
     if let Some(record) = &unfinished
         && record.vm != args.vm
@@ -126,20 +122,14 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     if let Err(error) = against.lock.record(&args.file, &against.allocations) {
         return Ok(crate::lab_input::refused(&error));
     }
-    if !args.yes {
-        if !std::io::stdin().is_terminal() {
-            eprintln!(
-                "error: replace deletes a VM; confirm with --yes when not running in a terminal"
-            );
-            return Ok(ExitCode::from(2));
-        }
-        eprint!("Replace {}? [y/N] ", replacement.vm);
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            eprintln!("Nothing changed.");
-            return Ok(ExitCode::from(1));
-        }
+    let question = Question {
+        acts: "replace deletes a VM",
+        prompt: &format!("Replace {}? [y/N] ", replacement.vm),
+        typed: None,
+        declined: "Nothing changed.",
+    };
+    if let Some(code) = confirm(args.yes, &question)? {
+        return Ok(code);
     }
     let record = match unfinished {
         Some(record) => record,

@@ -4,7 +4,6 @@
 //! first) and forgets its kubeconfig. The VMs stay; the next `labform apply` makes a fresh
 //! cluster on them.
 
-use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,6 +11,7 @@ use anyhow::{Context as _, bail};
 use labform_kubernetes::distribution::ClusterContext;
 use labform_secrets::SecretStore;
 
+use crate::acting::{Question, confirm};
 use crate::clusters::{ProgressLines, cluster_options, labform_ssh_client, secret_resolver};
 use crate::lab_input::offline_plan;
 
@@ -61,20 +61,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "The cluster and all its data (etcd, workloads, volumes on the nodes' own storage) will be removed from: {}",
         nodes.join(", ")
     );
-    if !args.yes {
-        if !std::io::stdin().is_terminal() {
-            eprintln!(
-                "error: reset destroys the cluster; confirm with --yes when not running in a terminal"
-            );
-            return Ok(ExitCode::from(2));
-        }
-        eprint!("Type the cluster's name ({}) to reset it: ", cluster.name);
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if answer.trim() != cluster.name {
-            eprintln!("Nothing changed.");
-            return Ok(ExitCode::from(1));
-        }
+    let question = Question {
+        acts: "reset destroys the cluster",
+        prompt: &format!("Type the cluster's name ({}) to reset it: ", cluster.name),
+        typed: Some(&cluster.name),
+        declined: "Nothing changed.",
+    };
+    if let Some(code) = confirm(args.yes, &question)? {
+        return Ok(code);
     }
     let store = SecretStore::open_default().context("cannot open labform's secret store")?;
     let ssh = labform_ssh_client(&store, &plan.scope)?;

@@ -22,6 +22,7 @@ use labform_proxmox::task::{WaitOptions, wait_for_task};
 use labform_proxmox::types::{RestoreVm, VmAction as PowerAction};
 use labform_secrets::SecretStore;
 
+use crate::acting::JournalArgs;
 use crate::commands::apply::lab_seeds;
 use crate::commands::backup::{plan_for_vms, planned_vm};
 use crate::progress::Printer;
@@ -49,9 +50,9 @@ pub struct Args {
     /// Where to act.
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Journal file (default: labform's state directory, one journal per scope).
-    #[arg(long, value_name = "PATH")]
-    pub journal: Option<PathBuf>,
+    /// The journal the run is recorded in.
+    #[command(flatten)]
+    pub journal: JournalArgs,
 }
 
 /// Runs the command.
@@ -268,11 +269,7 @@ async fn converge(args: &Args, name: &str) -> anyhow::Result<ExitCode> {
     }
     let store = SecretStore::open_default().context("cannot open labform's secret store")?;
     let host_keys = StoredHostKeys::new(&store, against.plan.scope.clone());
-    let journal = crate::open_journal(
-        args.journal.as_deref(),
-        &against.plan.scope,
-        args.target.sim,
-    )?;
+    let journal = args.journal.open(&against.plan.scope, args.target.sim)?;
     let seeds = lab_seeds(&against.plan, &host_keys, &store);
     let report = apply(
         &against.plan,
