@@ -7,6 +7,7 @@ mod common;
 
 use common::Recorder;
 use common::https::*;
+use common::session::{ROOT_PW, server};
 use labform_ids::StorageName;
 use labform_proxmox::api::ProxmoxApi;
 use labform_proxmox::propstring::NetDevice;

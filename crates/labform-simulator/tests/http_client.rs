@@ -6,6 +6,7 @@ mod common;
 
 use common::Recorder;
 use common::https::*;
+use common::session::{ROOT_PW, Session, server};
 use labform_proxmox::api::ProxmoxApi;
 use labform_proxmox::task::wait_for_task;
 use labform_proxmox::types::*;
@@ -146,32 +147,13 @@ async fn read_endpoints_answer_schema_shaped_data() {
     .await
     .unwrap();
 
-    let http = srv.http_addr.unwrap();
-    let base = format!("http://{http}/api2/json");
-    labform_proxmox::tls::install_default_provider();
-    let c = reqwest::Client::new();
-    let login: serde_json::Value = c
-        .post(format!("{base}/access/ticket"))
-        .form(&[("username", "root@pam"), ("password", ROOT_PW)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let cookie = format!(
-        "PVEAuthCookie={}",
-        login["data"]["ticket"].as_str().unwrap()
-    );
-    let get = |path: &str| {
-        let c = c.clone();
-        let url = format!("{base}{path}");
-        let cookie = cookie.clone();
-        let path = path.to_owned();
+    let session = Session::login(&srv).await;
+    let get = |path: &'static str| {
+        let session = &session;
         async move {
-            let r = c.get(url).header("cookie", cookie).send().await.unwrap();
-            assert_eq!(r.status(), 200, "{path}");
-            r.json::<serde_json::Value>().await.unwrap()
+            let (status, body) = session.call("GET", path, &[]).await;
+            assert_eq!(status, 200, "{path}");
+            body
         }
     };
     let user = get("/nodes/pve1/qemu/100/cloudinit/dump?type=user").await;

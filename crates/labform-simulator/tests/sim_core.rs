@@ -88,16 +88,13 @@ async fn create_allocates_disks_macs_and_reports_typed_config() {
 async fn digest_and_pending_changes() {
     let s = sim();
     let api = s.root();
-    let u = api
-        .create_vm(
-            &n1(),
-            &CreateVm::new(id(101))
-                .with("memory", "512")
-                .with("cores", "1"),
-        )
-        .await
-        .unwrap();
-    ok(&api, u).await;
+    create(
+        &api,
+        &CreateVm::new(id(101))
+            .with("memory", "512")
+            .with("cores", "1"),
+    )
+    .await;
     let c = api.vm_config(&n1(), id(101), false).await.unwrap();
     api.update_vm_config_sync(
         &n1(),

@@ -70,11 +70,7 @@ async fn agent_reports_cloud_init_addresses_after_boot() {
 async fn migrate_moves_vm_and_local_disks() {
     let s = sim();
     let api = s.root();
-    let u = api
-        .create_vm(&n1(), &CreateVm::new(id(130)).with("scsi0", "local-lvm:2"))
-        .await
-        .unwrap();
-    ok(&api, u).await;
+    create(&api, &CreateVm::new(id(130)).with("scsi0", "local-lvm:2")).await;
     let u = api
         .migrate_vm(&n1(), id(130), &NodeName::new("pve2"), false)
         .await
@@ -101,16 +97,13 @@ async fn migrate_moves_vm_and_local_disks() {
 async fn snapshots_form_a_tree_and_roll_back() {
     let s = sim();
     let api = s.root();
-    let u = api
-        .create_vm(
-            &n1(),
-            &CreateVm::new(id(140))
-                .with("cores", 1)
-                .with("scsi0", "local-lvm:1"),
-        )
-        .await
-        .unwrap();
-    ok(&api, u).await;
+    create(
+        &api,
+        &CreateVm::new(id(140))
+            .with("cores", 1)
+            .with("scsi0", "local-lvm:1"),
+    )
+    .await;
     let u = api
         .create_snapshot(&n1(), id(140), "base", Some("clean install"))
         .await
@@ -231,8 +224,7 @@ async fn uploads_and_injected_task_failures() {
             times: Some(1),
         }],
     });
-    let u = api.create_vm(&n1(), &CreateVm::new(id(100))).await.unwrap();
-    ok(&api, u).await;
+    create(&api, &CreateVm::new(id(100))).await;
     let u = api
         .vm_action(&n1(), id(100), VmAction::Start)
         .await
@@ -252,16 +244,13 @@ async fn uploads_and_injected_task_failures() {
 async fn resize_reboot_and_capacities() {
     let s = sim();
     let api = s.root();
-    let u = api
-        .create_vm(
-            &n1(),
-            &CreateVm::new(id(150))
-                .with("memory", 40960)
-                .with("scsi0", "local-lvm:10"),
-        )
-        .await
-        .unwrap();
-    ok(&api, u).await;
+    create(
+        &api,
+        &CreateVm::new(id(150))
+            .with("memory", 40960)
+            .with("scsi0", "local-lvm:10"),
+    )
+    .await;
     let digest = api.vm_config(&n1(), id(150), false).await.unwrap().digest;
     let u = api
         .resize_disk(
@@ -321,11 +310,7 @@ async fn resize_reboot_and_capacities() {
         "running"
     );
     // 40 GiB + 40 GiB does not fit a 64 GiB node.
-    let u = api
-        .create_vm(&n1(), &CreateVm::new(id(151)).with("memory", 40960))
-        .await
-        .unwrap();
-    ok(&api, u).await;
+    create(&api, &CreateVm::new(id(151)).with("memory", 40960)).await;
     let u = api
         .vm_action(&n1(), id(151), VmAction::Start)
         .await
@@ -359,14 +344,7 @@ async fn waiting_gives_up_at_the_deadline() {
     let s = sim();
     let api = s.root();
     // Importing a 500 GiB disk takes 500 simulated seconds.
-    let u = api
-        .create_vm(
-            &n1(),
-            &CreateVm::new(id(160)).with("scsi0", "local-lvm:500"),
-        )
-        .await
-        .unwrap();
-    ok(&api, u).await;
+    create(&api, &CreateVm::new(id(160)).with("scsi0", "local-lvm:500")).await;
     let mut req = CloneVm::new(id(161));
     req.full = Some(true);
     let u = api.clone_vm(&n1(), id(160), &req).await.unwrap();
@@ -395,14 +373,7 @@ async fn instant_timing_runs_on_the_real_clock() {
     cfg.timing = labform_simulator::Timing::instant();
     let s = Simulator::new(cfg);
     let api = s.root();
-    let u = api
-        .create_vm(
-            &n1(),
-            &CreateVm::new(id(100)).with("scsi0", "local-lvm:100"),
-        )
-        .await
-        .unwrap();
-    ok(&api, u).await;
+    create(&api, &CreateVm::new(id(100)).with("scsi0", "local-lvm:100")).await;
     let mut req = CloneVm::new(id(101));
     req.full = Some(true);
     let u = api.clone_vm(&n1(), id(100), &req).await.unwrap();
@@ -425,11 +396,7 @@ async fn resources_can_lag_like_pvestatd() {
     cfg.timing.resources_lag_secs = 10.0;
     let s = Simulator::new(cfg);
     let api = s.root();
-    let u = api
-        .create_vm(&n1(), &CreateVm::new(id(100)).with("name", "late"))
-        .await
-        .unwrap();
-    ok(&api, u).await;
+    create(&api, &CreateVm::new(id(100)).with("name", "late")).await;
     let r = api.cluster_resources(Some(ResourceType::Vm)).await.unwrap();
     assert_eq!(
         (r[0].name.as_deref(), r[0].status.as_deref(), r[0].maxmem),
@@ -457,16 +424,13 @@ async fn destroying_a_vm_keeps_attached_isos() {
         .await
         .unwrap();
     ok(&api, u).await;
-    let u = api
-        .create_vm(
-            &n1(),
-            &CreateVm::new(id(170))
-                .with("scsi0", "local-lvm:1")
-                .with("ide2", "local:iso/seed.iso,media=cdrom"),
-        )
-        .await
-        .unwrap();
-    ok(&api, u).await;
+    create(
+        &api,
+        &CreateVm::new(id(170))
+            .with("scsi0", "local-lvm:1")
+            .with("ide2", "local:iso/seed.iso,media=cdrom"),
+    )
+    .await;
     let u = api
         .delete_vm(
             &n1(),
@@ -497,16 +461,13 @@ async fn detached_disks_become_unused_and_deleting_unused_destroys_them() {
     let s = sim();
     let api = s.root();
     let lvm = StorageName::new("local-lvm");
-    let u = api
-        .create_vm(
-            &n1(),
-            &CreateVm::new(id(180))
-                .with("scsi0", "local-lvm:1")
-                .with("scsi1", "local-lvm:2"),
-        )
-        .await
-        .unwrap();
-    ok(&api, u).await;
+    create(
+        &api,
+        &CreateVm::new(id(180))
+            .with("scsi0", "local-lvm:1")
+            .with("scsi1", "local-lvm:2"),
+    )
+    .await;
     api.update_vm_config_sync(&n1(), id(180), &ConfigUpdate::new().delete("scsi1"))
         .await
         .unwrap();

@@ -1,31 +1,17 @@
-//! The simulator's server on loopback for the HTTPS client's tests, with the client options they
-//! share (pinned certificate, fast retries) and a one-file HTTP server for downloads.
+//! The client options the HTTPS client's tests share against the simulator's server
+//! (`session::server`): pinned certificate, fast retries; and a one-file HTTP server for
+//! downloads.
 
-use super::Recorder;
 use labform_ids::{NodeName, VmId};
 use labform_proxmox::client::RetryPolicy;
 use labform_proxmox::task::WaitOptions;
 use labform_proxmox::tls::{Fingerprint, TlsTrust};
 use labform_proxmox::{Auth, Client, ClientOptions, Secret};
-use labform_simulator::server::{RunningServer, ServerOptions, start};
-use labform_simulator::{SimConfig, Simulator, Timing};
-use std::net::SocketAddr;
+use labform_simulator::server::RunningServer;
+
+use super::session::ROOT_PW;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-pub const ROOT_PW: &str = "sim-root-password";
-
-pub async fn server(rec: &Recorder) -> RunningServer {
-    let mut cfg = SimConfig::cluster(2, Secret::new(ROOT_PW));
-    cfg.timing = Timing::scaled(0.001);
-    let sim = Simulator::new(cfg);
-    let opts = ServerOptions {
-        https: None,
-        http: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        observer: Some(rec.observer()),
-    };
-    start(sim, opts).await.unwrap()
-}
 
 pub fn pin(srv: &RunningServer) -> TlsTrust {
     TlsTrust::Fingerprint(Fingerprint::parse(&srv.fingerprint).unwrap())

@@ -33,6 +33,12 @@ pub async fn ok(api: &dyn ProxmoxApi, upid: labform_proxmox::Upid) -> TaskStatus
     wait_for_task(api, &upid, wait()).await.unwrap()
 }
 
+/// Creates the VM `request` describes on pve1 and waits for its task to succeed.
+pub async fn create(api: &dyn ProxmoxApi, request: &CreateVm) {
+    let upid = api.create_vm(&n1(), request).await.unwrap();
+    ok(api, upid).await;
+}
+
 pub async fn make_template(api: &dyn ProxmoxApi, vmid: u32) {
     let req = CreateVm::new(id(vmid))
         .with("name", "tmpl")
@@ -42,8 +48,7 @@ pub async fn make_template(api: &dyn ProxmoxApi, vmid: u32) {
         .with("ide2", "local-lvm:cloudinit")
         .with("net0", "virtio,bridge=vmbr0,firewall=1")
         .with("agent", "1");
-    let u = api.create_vm(&n1(), &req).await.unwrap();
-    ok(api, u).await;
+    create(api, &req).await;
     let u = api.convert_to_template(&n1(), id(vmid)).await.unwrap();
     ok(api, u).await;
 }
