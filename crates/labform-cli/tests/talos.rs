@@ -568,10 +568,27 @@ async fn seed_004_add_ons_reach_a_talos_cluster_through_the_kubernetes_api() {
     let checksum = format!("{:x}", sha2::Sha256::digest(&image));
     let port = common::serve_file(image);
     let simulator = start_simulator();
-    let lab =
-        |addons: &str| lab_text_with(port, &checksum, &simulator.fingerprint, VERSION, addons);
+    // The worker's group carries a label a node may not give itself: set through the API.
+    let lab = |addons: &str| {
+        lab_text_with(port, &checksum, &simulator.fingerprint, VERSION, addons).replace(
+            "agents: [{name: worker, count: 1,",
+            "agents: [{name: worker, count: 1, api_labels: [node-role.kubernetes.io/worker=true],",
+        )
+    };
     std::fs::write(directory.join("lab.yaml"), lab(SEED_004_ADDONS)).expect("write the lab");
     let plan = offline_plan(&directory.join("lab.yaml"));
+    let worker = plan.clusters[0]
+        .nodes
+        .iter()
+        .find(|node| !node.role.is_server())
+        .expect("a worker")
+        .vm
+        .clone();
+    // The Talos double runs no kubelet: the worker's Node object is made by hand.
+    real.apply(&format!(
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: {worker}\n"
+    ))
+    .expect("the worker's Node object");
     let (sim, endpoints) = talos_double(&plan).await;
     sim.set_kubeconfig(real.admin_kubeconfig());
     let run = Run {
@@ -613,6 +630,12 @@ async fn seed_004_add_ons_reach_a_talos_cluster_through_the_kubernetes_api() {
         "deployment",
         "helm-controller"
     ]));
+    let labels = kubectl(&["get", "node", &worker, "-o", "jsonpath={.metadata.labels}"])
+        .expect("the worker's labels");
+    assert!(
+        labels.contains("\"node-role.kubernetes.io/worker\":\"true\""),
+        "{labels}\n{first_text}"
+    );
     assert!(exists(&["get", "gatewayclass", "envoy"]) || exists(&["get", "gatewayclasses"]));
     assert!(exists(&["-n", "argocd", "get", "applicationset", "apps"]));
     let token = kubectl(&[
@@ -708,4 +731,5 @@ async fn seed_004_add_ons_reach_a_talos_cluster_through_the_kubernetes_api() {
         "helmchart",
         "tailscale-operator"
     ]));
+    kubectl(&["delete", "node", &worker]).expect("the worker's Node object deleted");
 }

@@ -103,6 +103,27 @@ fn files(
     Ok(files)
 }
 
+/// Gives the nodes of `cluster` the labels of their group's `api_labels` (those a node may not
+/// give itself) through the Kubernetes API of `kubeconfig`, as on K3s and kubeadm; reports each
+/// node written. Nothing is asked of the API when no group has any.
+pub async fn set_api_labels(
+    context: &ClusterContext<'_>,
+    cluster: &PlannedCluster,
+    kubeconfig: &SecretString,
+) -> Result<(), TalosError> {
+    if cluster.nodes.iter().all(|node| node.api_labels.is_empty()) {
+        return Ok(());
+    }
+    let api = connect(cluster, kubeconfig).await?;
+    for line in api.set_api_labels(cluster).await.map_err(api_failed(
+        cluster,
+        "labelling the nodes (api_labels)".to_owned(),
+    ))? {
+        context.progress.report(&cluster.name, &cluster.name, &line);
+    }
+    Ok(())
+}
+
 /// Brings the add-ons of `cluster` to the plan through the Kubernetes API of `kubeconfig`.
 pub async fn deliver(
     context: &ClusterContext<'_>,

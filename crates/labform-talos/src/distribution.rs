@@ -180,6 +180,9 @@ impl ClusterDistribution for Talos {
             let delivered = crate::addons::deliver(context, cluster, &outcome.kubeconfig, addons)
                 .await
                 .map_err(failed(cluster, "delivering its add-ons"))?;
+            crate::addons::set_api_labels(context, cluster, &outcome.kubeconfig)
+                .await
+                .map_err(failed(cluster, "labelling its nodes"))?;
             let mut changed_nodes = outcome.applied;
             for node in &outcome.upgraded {
                 if !changed_nodes.contains(node) {

@@ -10,7 +10,7 @@ pub mod schematic;
 use labform_addons::NodeSoftware;
 
 use self::schematic::Schematic;
-use super::{ClusterShape, DistributionPlan, GuestBoot, SharedStep, step};
+use super::{ClusterShape, DistributionPlan, GuestBoot, step};
 use crate::plan::{ClusterStep, Distribution, DistributionSettings, TalosSettings};
 
 /// Talos Linux.
@@ -23,11 +23,6 @@ impl DistributionPlan for Talos {
 
     fn bootstrap_automated(&self) -> bool {
         true
-    }
-
-    fn shared_step_automated(&self, step: SharedStep) -> bool {
-        // The groups' `api_labels` are not set on Talos clusters yet.
-        step != SharedStep::ApiLabels
     }
 
     fn etcd_snapshots_by_cron_job(&self) -> bool {
