@@ -199,6 +199,31 @@ impl SshClient {
         &self.options
     }
 
+    /// Opens a session to `target`, a VM that may still be booting: while it does not answer
+    /// yet, or its sshd still presents the image's host keys or refuses labform's key (before
+    /// cloud-init has installed them), tries again every two seconds until `patience` has
+    /// passed; then, or on any other error, gives the error.
+    pub async fn connect_while_booting(
+        &self,
+        target: &Target,
+        patience: Duration,
+    ) -> Result<Session, SshError> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            match self.connect(target).await {
+                Err(
+                    SshError::Connect { .. }
+                    | SshError::ConnectTimeout { .. }
+                    | SshError::HostKeyMismatch { .. }
+                    | SshError::AuthenticationRefused { .. },
+                ) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                done => return done,
+            }
+        }
+    }
+
     /// Opens a session to `target`, waiting for a free session slot first. The slot is held until
     /// the session is dropped or closed.
     pub async fn connect(&self, target: &Target) -> Result<Session, SshError> {

@@ -116,6 +116,14 @@ impl Session {
         self.run(command, None, on_output).await
     }
 
+    /// Waits until cloud-init has finished on the node (it may still be installing packages
+    /// or restarting sshd); its own verdict is not taken, only that it stopped.
+    pub async fn wait_for_cloud_init(&self) -> Result<(), SshError> {
+        self.exec_captured("sudo -n cloud-init status --wait > /dev/null 2>&1; true")
+            .await
+            .map(drop)
+    }
+
     /// Runs `command` and collects its output.
     pub async fn exec_captured(&self, command: &str) -> Result<CommandOutput, SshError> {
         let mut stdout = Vec::new();

@@ -2,8 +2,6 @@
 //! the plan, connecting while it boots, the first server's kubeconfig and API, readiness, and a
 //! node's changes applied (with cordon, drain and uncordon when its K3s binary is upgraded).
 
-use std::time::Duration;
-
 use labform_cloudinit::{HostKeySource, StoredHostKeys};
 use labform_kubernetes::cluster_api::ClusterApi;
 use labform_kubernetes::distribution::control_plane_api;
@@ -13,7 +11,7 @@ use labform_kubernetes::{
 };
 use labform_planner::plan::{PlannedCluster, PlannedDatastore};
 use labform_secrets::SecretString;
-use labform_ssh::{HostPublicKey, NodeName, Session, SshError, Target};
+use labform_ssh::{HostPublicKey, NodeName, Session, Target};
 
 use crate::artifacts::K3sArtifacts;
 use crate::error::{ClusterError, NodeError};
@@ -160,32 +158,18 @@ impl Work<'_> {
     /// Connects to `node`, retrying while it boots (no answer yet, or sshd still presenting
     /// the image's keys before cloud-init installs labform's), then waits for cloud-init.
     pub(super) async fn connect(&self, node: &ClusterNode) -> Result<Session, ClusterError> {
-        let deadline = tokio::time::Instant::now() + self.context.options.ssh_ready_timeout;
-        let session = loop {
-            match self.context.ssh.connect(&node.target).await {
-                Ok(session) => break session,
-                Err(
-                    SshError::Connect { .. }
-                    | SshError::ConnectTimeout { .. }
-                    | SshError::HostKeyMismatch { .. }
-                    | SshError::AuthenticationRefused { .. },
-                ) if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                }
-                Err(error) => {
-                    return Err(self.node_error(format!("connecting to {}", node.name))(
-                        error.into(),
-                    ));
-                }
-            }
-        };
-        // cloud-init may still be installing packages or restarting sshd.
-        session
-            .exec_captured("sudo -n cloud-init status --wait > /dev/null 2>&1; true")
+        let session = self
+            .context
+            .ssh
+            .connect_while_booting(&node.target, self.context.options.ssh_ready_timeout)
             .await
             .map_err(|error| {
-                self.node_error(format!("waiting for cloud-init on {}", node.name))(error.into())
+                self.node_error(format!("connecting to {}", node.name))(error.into())
             })?;
+        // cloud-init may still be installing packages or restarting sshd.
+        session.wait_for_cloud_init().await.map_err(|error| {
+            self.node_error(format!("waiting for cloud-init on {}", node.name))(error.into())
+        })?;
         Ok(session)
     }
 

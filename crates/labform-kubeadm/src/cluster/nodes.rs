@@ -8,7 +8,7 @@ use std::time::Duration;
 use labform_cloudinit::{HostKeySource as _, StoredHostKeys};
 use labform_planner::plan::{NodeRole, PlannedClusterNode};
 use labform_secrets::SecretString;
-use labform_ssh::{HostPublicKey, NodeName, Session, SshError, Target, shell_quote};
+use labform_ssh::{HostPublicKey, NodeName, Session, Target, shell_quote};
 
 use super::{ClusterNode, Installation, Work};
 use crate::air_gap::{self, NodeImages};
@@ -138,21 +138,12 @@ impl Work<'_> {
 
     /// Connects to `node`, retrying while it boots, then waits for cloud-init.
     pub(super) async fn connect(&self, node: &ClusterNode) -> Result<Session, ClusterError> {
-        let deadline = tokio::time::Instant::now() + self.context.options.ssh_ready_timeout;
-        let mut session = loop {
-            match self.context.ssh.connect(&node.target).await {
-                Ok(session) => break session,
-                Err(
-                    SshError::Connect { .. }
-                    | SshError::ConnectTimeout { .. }
-                    | SshError::HostKeyMismatch { .. }
-                    | SshError::AuthenticationRefused { .. },
-                ) if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                }
-                Err(error) => return Err(self.node_error(&node.name, "connecting")(error)),
-            }
-        };
+        let mut session = self
+            .context
+            .ssh
+            .connect_while_booting(&node.target, self.context.options.ssh_ready_timeout)
+            .await
+            .map_err(self.node_error(&node.name, "connecting"))?;
         // kubeadm init and join, and package installs, take minutes.
         session.set_command_timeout(
             self.context
@@ -161,7 +152,7 @@ impl Work<'_> {
                 .max(Duration::from_secs(900)),
         );
         session
-            .exec_captured("sudo -n cloud-init status --wait > /dev/null 2>&1; true")
+            .wait_for_cloud_init()
             .await
             .map_err(self.node_error(&node.name, "waiting for cloud-init"))?;
         Ok(session)
